@@ -1,0 +1,85 @@
+"""Wire settings, database and services together for the CLI and the server.
+
+`App` is passed explicitly to whatever needs it (no module-level globals), so tests can run
+several installations side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
+from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
+from stopit_mail.errors import ConfigError
+from stopit_mail.db import make_engine, session_factory, upgrade_database
+from stopit_mail.sealing import ensure_key_file
+
+
+@dataclass
+class App:
+    """One installation: its settings, engine and session factory."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def check_casework_config(settings: Settings) -> None:
+    """Validate what only the casework layer understands: triage rules and office categories."""
+    problems: list[str] = []
+    try:
+        load_rules(settings.casework.triage_rules, disabled=settings.casework.disabled_triage_rules)
+    except TriageRulesError as exc:
+        problems.append(f"casework.triage_rules: {exc}")
+    for i, org in enumerate(settings.organisations):
+        for j, office in enumerate(org.offices):
+            for category in office.categories:
+                if category not in CATEGORIES:
+                    problems.append(f"organisations[{i}].offices[{j}].categories: found {category!r}, "
+                                    f"expected one of {', '.join(CATEGORIES)}")
+    if problems:
+        raise ConfigError(problems, str(settings.base_dir / CONFIG_FILENAME))
+
+
+def open_app(config_path: str | Path, migrate: bool = True) -> App:
+    """Load and validate the configuration, connect, and bring the schema up to date."""
+    settings = load_settings(config_path)
+    check_casework_config(settings)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    ensure_key_file(settings)
+    engine = make_engine(settings.effective_database_url)
+    if migrate:
+        upgrade_database(engine)
+    return App(settings, engine, session_factory(engine))
+
+
+def default_config_text(organisation: str, mailbox: str, database_url: str = "") -> str:
+    """The commented stopit.toml that `stopit init` writes, with these values filled in."""
+    template = (resources.files("stopit_mail") / "default_config.toml").read_text(encoding="utf-8")
+    return (
+        template.replace("{organisation}", organisation.replace('"', "'"))
+        .replace("{mailbox}", mailbox)
+        .replace("{database_url}", database_url)
+    )
+
+
+def init_installation(
+    directory: str | Path, organisation: str, mailbox: str, database_url: str = "", force: bool = False
+) -> Path:
+    """Write stopit.toml into `directory` (unless present) and create the database."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / CONFIG_FILENAME
+    if force or not config_path.exists():
+        config_path.write_text(default_config_text(organisation, mailbox, database_url), encoding="utf-8")
+    open_app(config_path).close()
+    return config_path

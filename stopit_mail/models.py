@@ -1,0 +1,317 @@
+"""The database schema as SQLAlchemy 2.0 typed models.
+
+Raw messages are the source of truth: everything else (cases, reports, evidence, parties) is
+derived from them by processing and could be rebuilt. Bulky columns (message bytes, evidence
+bytes) are deferred so that listings never load them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, in UTC (the only timezone stored)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; JSON columns map to plain Python structures."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class RawStatus(enum.StrEnum):
+    """Processing state of a stored message."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    QUARANTINED = "quarantined"
+
+
+class MessageKind(enum.StrEnum):
+    """What a stored message turned out to be."""
+
+    UNKNOWN = "unknown"
+    REPORT = "report"
+    REPLY = "reply"
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto-reply"
+
+
+class CaseStatus(enum.StrEnum):
+    """Where a case stands in staff work."""
+
+    NEW = "new"
+    TRIAGED = "triaged"
+    NOTICE_SENT = "notice-sent"
+    REFERRED = "referred"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Completeness(enum.StrEnum):
+    """How much of an offending message the evidence preserves."""
+
+    FULL = "full"  # original bytes with every header: can be traced and verified
+    HEADERS = "headers"  # pasted headers without the original body bytes
+    SUMMARY = "summary"  # only the few fields an inline forward shows
+    FILE = "file"  # not a message: a screenshot, video, document
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False, length=20)
+
+
+class RawMessage(Base):
+    """One inbound message, byte for byte, with its envelope, stored before any processing."""
+
+    __tablename__ = "raw_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(16))
+    source_ref: Mapped[str | None] = mapped_column(Text)
+    mail_from: Mapped[str | None] = mapped_column(Text)
+    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
+    peer: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[RawStatus] = mapped_column(_enum(RawStatus, "raw_status"), default=RawStatus.RECEIVED)
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind, "message_kind"), default=MessageKind.UNKNOWN)
+    reason: Mapped[str | None] = mapped_column(Text)
+    defects: Mapped[list[Any]] = mapped_column(default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    __table_args__ = (Index("ix_raw_messages_status", "status", "id"),)
+
+
+class Case(Base):
+    """A matter staff work on: one or more reports about the same offending message(s)."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    reporter_code: Mapped[str] = mapped_column(String(32), unique=True)
+    organisation: Mapped[str] = mapped_column(String(40))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), default=CaseStatus.NEW)
+    title: Mapped[str] = mapped_column(Text, default="")
+    urgency: Mapped[str] = mapped_column(String(16), default="routine")
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    triage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    assigned_to: Mapped[str | None] = mapped_column(String(120))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    identity_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    reports: Mapped[list[Report]] = relationship(back_populates="case", order_by="Report.id")
+    evidence: Mapped[list[Evidence]] = relationship(back_populates="case", order_by="Evidence.id")
+    parties: Mapped[list[Party]] = relationship(back_populates="case", order_by="Party.id")
+
+
+class CaseCounter(Base):
+    """The last case number handed out per prefix and year (numbers never repeat)."""
+
+    __tablename__ = "case_counters"
+
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Report(Base):
+    """One reporter's message about a case (the forwarding wrapper around the evidence)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
+    reporter_address: Mapped[str | None] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    # For anonymous reporters the address and name above stay empty; this holds them encrypted.
+    sealed_identity: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    wrapper_text: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="reports")
+
+
+class Evidence(Base):
+    """One offending message or file recovered from a report."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    completeness: Mapped[Completeness] = mapped_column(_enum(Completeness, "completeness"))
+    mime_path: Mapped[str] = mapped_column(String(64), default="")
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    orig_from_address: Mapped[str | None] = mapped_column(Text)
+    orig_from_name: Mapped[str | None] = mapped_column(Text)
+    orig_to: Mapped[list[Any]] = mapped_column(default=list)
+    orig_cc: Mapped[list[Any]] = mapped_column(default=list)
+    orig_date: Mapped[str | None] = mapped_column(Text)
+    orig_subject: Mapped[str | None] = mapped_column(Text)
+    orig_message_id: Mapped[str | None] = mapped_column(Text)
+    header_block: Mapped[str | None] = deferred(mapped_column(Text))
+    body_text: Mapped[str | None] = deferred(mapped_column(Text))
+    message_id_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    case: Mapped[Case] = relationship(back_populates="evidence")
+
+
+class Party(Base):
+    """A person involved in a case: reporter, alleged sender, or other recipient."""
+
+    __tablename__ = "parties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(Text, default="")
+    display_name: Mapped[str] = mapped_column(Text, default="")
+    domain: Mapped[str] = mapped_column(Text, default="")
+
+    case: Mapped[Case] = relationship(back_populates="parties")
+
+    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),)
+
+
+class Event(Base):
+    """Append-only log of everything that happened: the case timeline and the audit trail."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OutboxStatus(enum.StrEnum):
+    """Delivery state of an outgoing message."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """One outgoing message, written in the same transaction as the change that causes it.
+
+    `dedup_key` (e.g. "ack:<raw id>") makes the cause-to-message mapping unique, so no path
+    through the code can queue the same acknowledgement twice.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    envelope_from: Mapped[str] = mapped_column(Text, default="")
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class EscalationStatus(enum.StrEnum):
+    """Where an emergency's paging stands."""
+
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    EXHAUSTED = "exhausted"
+
+
+class Escalation(Base):
+    """An emergency being paged through a chain until someone acknowledges it.
+
+    The deadline of the current step is stored, so escalation continues across restarts: a
+    worker that starts late pages every step whose deadline has passed, in order.
+    """
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    step: Mapped[int] = mapped_column(Integer, default=-1)
+    next_deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ack_code: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[EscalationStatus] = mapped_column(
+        _enum(EscalationStatus, "escalation_status"), default=EscalationStatus.ACTIVE)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+
+    __table_args__ = (Index("ix_escalations_due", "status", "next_deadline"),)
+
+
+class Page(Base):
+    """One page sent to one step of an escalation chain."""
+
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    contact: Mapped[str] = mapped_column(String(120))
+    addresses: Mapped[list[Any]] = mapped_column(default=list)
+    paged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    __table_args__ = (UniqueConstraint("escalation_id", "step"),)
