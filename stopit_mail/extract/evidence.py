@@ -1,0 +1,222 @@
+"""Recover every offending message and file from a report.
+
+A report is the reporter's wrapper around evidence. The evidence comes in four shapes, best
+first: attached originals (message/rfc822 or an attached .eml: the exact bytes, `full`), headers
+the reporter pasted into the body (`headers`), inline forwards (only the fields a mail client
+shows, `summary`), and other files such as screenshots (`file`). The wrapper text is kept apart
+because it may identify the reporter and must never reach the alleged sender.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+from email.message import Message
+
+from stopit_mail.extract import mime
+from stopit_mail.extract.attachments import describe_file
+from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
+from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
+from stopit_mail.extract.rfc822_slice import slice_attached_messages
+from stopit_mail.models import Completeness
+
+_MESSAGE_TYPES = ("message/rfc822", "message/global")
+
+
+@dataclass
+class EvidenceItem:
+    """One recovered message or file, before it is stored."""
+
+    kind: str
+    completeness: Completeness
+    mime_path: str = ""
+    content_type: str | None = None
+    filename: str | None = None
+    content: bytes | None = None
+    from_name: str | None = None
+    from_address: str | None = None
+    to: list[list[str]] = field(default_factory=list)
+    cc: list[list[str]] = field(default_factory=list)
+    date: str | None = None
+    subject: str | None = None
+    message_id: str | None = None
+    header_block: str | None = None
+    body_text: str | None = None
+    problems: list[str] = field(default_factory=list)
+    analysis: dict[str, Any] | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        """Hash of the stored bytes, when there are bytes."""
+        return hashlib.sha256(self.content).hexdigest() if self.content is not None else None
+
+    @property
+    def is_message(self) -> bool:
+        """True for an offending message (as opposed to a file)."""
+        return self.completeness is not Completeness.FILE
+
+
+@dataclass
+class Extraction:
+    """Everything recovered from one report."""
+
+    reporter_name: str
+    reporter_address: str
+    subject: str
+    message_id: str
+    wrapper_text: str
+    items: list[EvidenceItem]
+    defects: list[str]
+
+
+def _message_fields(item: EvidenceItem, message: Message, defects: list[str], limits: tuple[int, int]) -> None:
+    """Fill the original-message fields of `item` from a parsed message."""
+    senders = mime.addresses(message, "From")
+    if senders:
+        item.from_name, item.from_address = senders[0]
+    item.to = [list(p) for p in mime.addresses(message, "To")]
+    item.cc = [list(p) for p in mime.addresses(message, "Cc")]
+    item.date = mime.header(message, "Date") or None
+    item.subject = mime.header(message, "Subject") or None
+    item.message_id = mime.header(message, "Message-ID") or None
+    item.body_text = mime.body_text(message, limits[0], limits[1], defects)
+
+
+def _header_block(message: Message) -> str:
+    try:
+        return "".join(f"{k}: {v}\r\n" for k, v in message.items())
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
+    """Attached originals, with their exact bytes sliced from the report."""
+    items: list[EvidenceItem] = []
+    try:
+        slices = slice_attached_messages(content, max_depth=limits[0])
+    except Exception as exc:  # noqa: BLE001 - the slicer must not take the report down
+        parsed.defects.append(f"SliceFailed: {exc.__class__.__name__}")
+        slices = []
+    for slc in slices:
+        sub = mime.parse_bytes(slc.bytes)
+        item = EvidenceItem(
+            kind="attached-message" if slc.content_type in _MESSAGE_TYPES else "attached-eml",
+            completeness=Completeness.FULL,
+            mime_path=slc.path,
+            content_type=slc.content_type,
+            filename=slc.filename,
+            content=slc.bytes,
+            header_block=_header_block(sub.message),
+            problems=list(slc.problems) + sub.defects,
+        )
+        _message_fields(item, sub.message, item.problems, limits)
+        items.append(item)
+    return items
+
+
+def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
+    """Attachments that are not messages: screenshots, video, documents."""
+    items: list[EvidenceItem] = []
+    for walked in mime.walk(parsed.message, limits[0], limits[1], parsed.defects):
+        part = walked.part
+        content_type = part.get_content_type()
+        if part.is_multipart() or content_type in _MESSAGE_TYPES or walked.depth == 0:
+            continue
+        if not mime.is_attachment(part) and content_type.startswith("text/"):
+            continue
+        filename = mime.decode_header_value(part.get_filename()) or None
+        if filename and filename.lower().endswith(".eml"):
+            continue  # handled as an attached message by the slicer
+        payload = mime.part_bytes(part)
+        facts = describe_file(payload, content_type, filename)
+        items.append(EvidenceItem(
+            kind="attachment", completeness=Completeness.FILE, mime_path=walked.path,
+            content_type=facts.sniffed_type or content_type, filename=filename, content=payload,
+            problems=facts.problems + [f"declared type {content_type}"] * (facts.sniffed_type not in (None, content_type)),
+        ))
+    return items
+
+
+def _flatten(forwards: list[InlineForward]) -> list[InlineForward]:
+    flat: list[InlineForward] = []
+    for fwd in forwards:
+        flat.append(fwd)
+        flat.extend(_flatten(fwd.nested))
+    return flat
+
+
+def _forward_items(forwards: list[InlineForward]) -> list[EvidenceItem]:
+    """Inline forwards in the wrapper body (nested forwards too), as `summary` evidence."""
+    items = []
+    for fwd in _flatten(forwards):
+        items.append(EvidenceItem(
+            kind="inline-forward", completeness=Completeness.SUMMARY,
+            from_name=fwd.from_.name if fwd.from_ else None,
+            from_address=fwd.from_.address.lower() if fwd.from_ and fwd.from_.address else None,
+            to=[[a.name, a.address] for a in fwd.to], cc=[[a.name, a.address] for a in fwd.cc],
+            date=fwd.date, subject=fwd.subject, body_text=fwd.body,
+        ))
+    return items
+
+
+def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem]) -> list[EvidenceItem]:
+    """Pasted header blocks; one that matches an inline forward upgrades it to `headers`."""
+    items = []
+    for block in blocks:
+        parsed = mime.parse_bytes(block.header_block.encode("utf-8", "replace") + b"\r\n")
+        item = EvidenceItem(kind="pasted-headers", completeness=Completeness.HEADERS,
+                            header_block=block.header_block)
+        _message_fields(item, parsed.message, item.problems, (5, 50))
+        item.body_text = block.body_after or None
+        twin = _matching_forward(item, forwards)
+        if twin is not None:
+            twin.completeness = Completeness.HEADERS
+            twin.header_block = block.header_block
+            twin.message_id = twin.message_id or item.message_id
+            continue
+        items.append(item)
+    return items
+
+
+def _matching_forward(item: EvidenceItem, forwards: list[EvidenceItem]) -> EvidenceItem | None:
+    for fwd in forwards:
+        if fwd.from_address and fwd.from_address == item.from_address and fwd.header_block is None:
+            return fwd
+    return None
+
+
+def _wrapper_text(text: str, forwards: list[InlineForward], pasted: list[PastedHeaders]) -> str:
+    """The reporter's own words: the body before the first forward or pasted block."""
+    cut = len(text)
+    for fwd in forwards:
+        pos = text.find(fwd.separator) if fwd.separator else -1
+        if pos >= 0:
+            cut = min(cut, pos)
+    for block in pasted:
+        cut = min(cut, block.start_offset)
+    return text[:cut].strip()
+
+
+def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000) -> Extraction:
+    """Parse a report and recover its evidence; problems become defects, never exceptions."""
+    parsed = mime.parse_bytes(content)
+    limits = (max_depth, max_parts)
+    message = parsed.message
+    reporters = mime.addresses(message, "From")
+    name, address = reporters[0] if reporters else ("", "")
+    subject = mime.header(message, "Subject")
+    text = mime.body_text(message, max_depth, max_parts, parsed.defects)
+    found_forwards = find_inline_forwards(text, subject)
+    found_pasted = find_pasted_headers(text)
+    items = _attached_messages(content, parsed, limits)
+    forwards = _forward_items(found_forwards)
+    items.extend(forwards)
+    items.extend(_pasted_items(found_pasted, forwards))
+    items.extend(_file_items(parsed, limits))
+    wrapper = _wrapper_text(text, found_forwards, found_pasted)
+    return Extraction(
+        reporter_name=name, reporter_address=address, subject=subject,
+        message_id=mime.header(message, "Message-ID"), wrapper_text=wrapper,
+        items=items, defects=parsed.defects,
+    )

@@ -1,0 +1,56 @@
+"""Turn HTML mail bodies into plain text with the line structure kept.
+
+Forward separators and header blocks ("From: ... Sent: ...") sit on their own lines in the
+HTML that Outlook and webmail send; the text must keep those line breaks for extraction to
+find them. Scripts and styles are dropped, entities decoded.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr",
+    "table", "ul", "ol", "pre", "section", "article", "header", "footer",
+}
+_SKIP_TAGS = {"script", "style", "head", "title"}
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skip_depth += 1
+        elif tag in _BLOCK_TAGS:
+            self.chunks.append("\n")
+        elif tag in ("td", "th"):
+            self.chunks.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS and self.skip_depth:
+            self.skip_depth -= 1
+        elif tag in _BLOCK_TAGS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip_depth:
+            self.chunks.append(data.replace("\r", "").replace("\n", " "))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML document; never raises."""
+    collector = _TextCollector()
+    try:
+        collector.feed(html)
+        collector.close()
+    except Exception:  # noqa: BLE001 - html.parser is lenient, but be sure
+        pass
+    lines = [" ".join(line.replace("\xa0", " ").split()) for line in "".join(collector.chunks).split("\n")]
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip()

@@ -1,0 +1,197 @@
+"""Parse message bytes without ever raising, and read headers and text defensively.
+
+Reported mail is often broken on purpose or by accident: lying or unknown charsets, 8-bit
+headers, missing boundaries, NUL bytes, absurd nesting. Everything here returns a best-effort
+value and records what was wrong as a defect string instead of raising, so one hostile message
+cannot stop the pipeline.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from email.policy import compat32
+
+from stopit_mail.extract.htmltext import html_to_text
+
+
+@dataclass
+class WalkedPart:
+    """A leaf or container part with its MIME path ("1.2") and nesting depth."""
+
+    part: Message
+    path: str
+    depth: int
+
+
+@dataclass
+class ParsedMessage:
+    """A parsed message plus the defects found while parsing and walking it."""
+
+    message: Message
+    defects: list[str] = field(default_factory=list)
+
+
+def parse_bytes(content: bytes) -> ParsedMessage:
+    """Parse with the lenient compat32 policy (the modern policy raises on real-world headers)."""
+    message = email.message_from_bytes(content, policy=compat32)
+    defects = [f"{type(d).__name__}" for d in message.defects]
+    if b"\x00" in content:
+        defects.append("NulByte")
+    return ParsedMessage(message, defects)
+
+
+def decode_header_value(value: object) -> str:
+    """A header as text: RFC 2047 words decoded, unknown charsets replaced, never raises."""
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        raw = str(value)
+    else:
+        raw = str(value)
+    try:
+        chunks = email.header.decode_header(raw)
+    except Exception:  # noqa: BLE001 - malformed encoded words are common
+        return _clean(raw)
+    out: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            out.append(chunk)
+        else:
+            out.append(decode_bytes(chunk, charset))
+    return _clean("".join(out))
+
+
+def _clean(text: str) -> str:
+    """Unfold and drop control characters that have no place in a header value."""
+    text = text.replace("\r", " ").replace("\n", " ").replace("\x00", "")
+    return " ".join(text.split())
+
+
+def decode_bytes(payload: bytes, charset: str | None) -> str:
+    """Bytes to text with the declared charset, falling back when it is unknown or lies."""
+    candidates = [c for c in (charset, "utf-8") if c and c.lower() not in ("x-unknown", "unknown-8bit")]
+    for candidate in candidates:
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError, ValueError):
+            continue
+    return payload.decode("cp1252", errors="replace") if candidates else payload.decode("latin-1")
+
+
+def header(message: Message, name: str) -> str:
+    """One header decoded (the first occurrence), '' when absent or unreadable."""
+    try:
+        return decode_header_value(message.get(name))
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header, decoded; never raises."""
+    try:
+        values = [str(v) for v in message.get_all(name, [])]
+        pairs = email.utils.getaddresses(values)
+    except Exception:  # noqa: BLE001 - e.g. group syntax the parser chokes on
+        return []
+    result = []
+    for display, addr in pairs:
+        if addr or display:
+            result.append((decode_header_value(display), addr.strip().lower()))
+    return result
+
+
+def walk(message: Message, max_depth: int, max_parts: int, defects: list[str]) -> Iterator[WalkedPart]:
+    """Every part in document order, without recursion, stopping at the depth and count limits."""
+    stack: list[WalkedPart] = [WalkedPart(message, "", 0)]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > max_parts:
+            defects.append(f"TooManyParts: stopped after {max_parts} parts")
+            return
+        yield item
+        try:
+            payload = item.part.get_payload()
+        except Exception:  # noqa: BLE001
+            defects.append(f"UnreadablePart at {item.path or 'top'}")
+            continue
+        if not isinstance(payload, list):
+            continue
+        if item.depth >= max_depth:
+            defects.append(f"NestingTooDeep: parts below depth {max_depth} at {item.path or 'top'} not examined")
+            continue
+        children = [
+            WalkedPart(child, f"{item.path}.{i}" if item.path else str(i), item.depth + 1)
+            for i, child in enumerate(payload, start=1)
+            if isinstance(child, Message)
+        ]
+        stack.extend(reversed(children))
+
+
+def part_bytes(part: Message) -> bytes:
+    """A leaf part's decoded payload bytes ('' when undecodable)."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        return b""
+    return payload if isinstance(payload, bytes) else b""
+
+
+def part_text(part: Message, defects: list[str] | None = None) -> str:
+    """A text part decoded with its charset; 8-bit text under a us-ascii label is read as UTF-8."""
+    payload = part_bytes(part)
+    charset = None
+    try:
+        charset = part.get_content_charset()
+    except Exception:  # noqa: BLE001
+        pass
+    if charset in (None, "us-ascii") and any(b > 127 for b in payload[:65536]):
+        if defects is not None:
+            defects.append("CharsetMismatch: 8-bit text declared as us-ascii")
+        charset = "utf-8"
+    text = decode_bytes(payload, charset)
+    if part.get_content_type() == "text/html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").replace("\x00", "")
+
+
+def is_attachment(part: Message) -> bool:
+    """A part the sender meant as a file rather than as the message text."""
+    try:
+        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        return disposition == "attachment" or bool(part.get_filename())
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def body_text(message: Message, max_depth: int, max_parts: int, defects: list[str]) -> str:
+    """The readable body of a message, not descending into attached messages.
+
+    Prefers text/plain; falls back to text/html converted to text (Outlook often sends only
+    HTML, and forward separators must still be found in it).
+    """
+    plain: list[str] = []
+    html: list[str] = []
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822" or depth > max_depth:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
+            continue
+        if is_attachment(part) and depth > 0:
+            continue
+        if content_type == "text/plain":
+            plain.append(part_text(part, defects))
+        elif content_type == "text/html":
+            html.append(part_text(part, defects))
+    return "\n".join(plain) if plain else "\n".join(html)
