@@ -1,0 +1,99 @@
+"""DMARC-style alignment: does a verified signing domain vouch for the From line?
+
+A DKIM pass only says "the domain in ``d=`` handled this message". Staff need
+to know whether that domain is the one in the RFC5322.From address the
+recipient saw. DMARC (RFC 7489 section 3.1) calls that *alignment*: *strict*
+when the domains are identical, *relaxed* when they share an organisational
+domain, which is found with the Public Suffix List (``mail.example.co.uk`` and
+``example.co.uk`` share ``example.co.uk``; ``example.co.uk`` and
+``other.co.uk`` share only the public suffix ``co.uk``, which does not count).
+
+The list comes from the ``publicsuffixlist`` package's bundled snapshot and is
+never fetched at run time.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from publicsuffixlist import PublicSuffixList
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How one signing domain relates to one From domain."""
+
+    signing_domain: str
+    from_domain: str
+    strict: bool
+    relaxed: bool
+
+    @property
+    def mode(self) -> str:
+        """``"strict"``, ``"relaxed"`` or ``"none"``: the best alignment reached."""
+        return "strict" if self.strict else "relaxed" if self.relaxed else "none"
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    # Loading the list takes tens of milliseconds; one read-only copy per process is enough.
+    return PublicSuffixList()
+
+
+def normalise_domain(domain: str) -> str:
+    """Lower-case, strip brackets and trailing dot, and convert to IDNA A-labels if possible."""
+    domain = domain.strip().strip("<>[]").rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except (UnicodeError, ValueError):
+        return domain
+
+
+def organisational_domain(domain: str) -> str:
+    """The registrable domain (public suffix plus one label), or the domain itself.
+
+    A domain that is itself a public suffix, or unknown to the list, is its own
+    organisational domain, as in RFC 7489 section 3.2 step 3.
+    """
+    domain = normalise_domain(domain)
+    if not domain:
+        return ""
+    try:
+        return _psl().privatesuffix(domain) or domain
+    except Exception:
+        return domain
+
+
+def align(signing_domain: str, from_domain: str) -> Alignment:
+    """Compare a ``d=`` domain with a From domain, strictly and relaxed."""
+    d = normalise_domain(signing_domain)
+    f = normalise_domain(from_domain)
+    strict = bool(d) and d == f
+    relaxed = strict or (bool(d) and bool(f) and organisational_domain(d) == organisational_domain(f))
+    return Alignment(d, f, strict, relaxed)
+
+
+def from_domains(from_values: Iterable[str]) -> list[str]:
+    """The distinct domains of the addresses in the given From header values.
+
+    More than one domain (several From fields, or several addresses in one)
+    leaves alignment ambiguous; the caller reports that rather than picking one.
+    """
+    domains: list[str] = []
+    for value in from_values:
+        for address in _addresses(value):
+            domain = normalise_domain(address.rpartition("@")[2]) if "@" in address else ""
+            if domain and domain not in domains:
+                domains.append(domain)
+    return domains
+
+
+def _addresses(value: str) -> list[str]:
+    try:
+        return [addr for _name, addr in email.utils.getaddresses([value]) if addr]
+    except Exception:
+        # The email package trips on some hostile input; an unreadable From has no domain.
+        return []

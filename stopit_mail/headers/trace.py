@@ -1,0 +1,510 @@
+"""Trace a message's Received chain: order, delays, origin and anomalies.
+
+Who can be believed. Each Received field is written by the server that received
+the message, so a field is only as honest as its writer. We walk from the top
+(the newest field):
+
+* The trusted run starts at the topmost hop written (``by``) by a configured
+  trusted relay. With no configuration the topmost hop itself starts it: it was
+  written by the server that delivered the message to the mailbox it came from
+  ("trusted by receipt"). Hops above the start were added after the message
+  reached that relay, so the sender cannot have written them either.
+* Trust passes down to the next (older) hop only when the trusted hop's
+  connecting client is itself trusted: its IP is in a trusted network or its
+  reverse-DNS name matches a trusted host name (the HELO name is chosen by the
+  client, so it counts only when ``trust_helo`` is set), or the hand-over was
+  local (loopback, ``localhost``, a hop with no ``from`` host). With no
+  configuration a client with a non-public address also passes trust on: that
+  is the receiving provider's own internal network.
+* The last trusted hop is the boundary. Its client is the origin, recorded by a
+  relay we trust: ``confirmed`` (without configuration only for a public
+  address; a private one just names a machine inside someone else's network).
+  Every hop below it could have been written by the sender: ``untrusted-hop``.
+
+If the boundary gives no usable address, the origin falls back to the newest
+untrusted hop with a public client address, then to webmail headers such as
+X-Originating-IP (``claimed``); failing both it is ``unknown``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .ipclass import LOOPBACK, PUBLIC, UNSPECIFIED, classify_ip, normalise_ip, parse_ip
+from .received import ReceivedHop, parse_received_headers
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Headers in which webmail front ends and proxies name the submitting client.
+#: They are written by whoever composed the message, so they are claims only.
+CLAIM_HEADERS = (
+    "x-originating-ip", "x-forwarded-for", "x-sender-ip", "x-yahoo-post-ip",
+    "x-client-ip", "x-real-ip", "x-remote-ip", "x-source-ip", "x-aol-ip",
+    "x-originating-client-ip", "x-ms-exchange-organization-originalclientipaddress",
+)
+
+#: Anomaly codes, with the severity each is reported at.
+ANOMALY_CODES = {
+    "no-received-headers": "warning",
+    "unparseable-hop": "warning",
+    "missing-date": "info",
+    "future-date": "warning",
+    "time-reversal": "warning",
+    "chain-break": "warning",
+    "helo-ip-mismatch": "info",
+    "untrusted-hop": "info",
+}
+
+# Second-level labels under which registrations happen (example.co.uk), used
+# by the registered-domain comparison in the absence of a public suffix list.
+_SECOND_LEVEL = {"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go", "ltd", "plc"}
+
+# Large providers hand mail between their own domains; a hand-over inside one
+# of these groups is not a break in the chain.
+_SAME_OPERATOR = (
+    {"outlook.com", "office365.com", "exchangelabs.com", "hotmail.com", "live.com"},
+    {"google.com", "gmail.com", "googlemail.com", "1e100.net"},
+    {"yahoo.com", "yahoo.net", "yahoodns.net", "aol.com"},
+    {"zoho.com", "zohomail.com"},
+    {"amazonses.com", "amazonaws.com"},
+    {"icloud.com", "me.com", "apple.com"},
+    {"pphosted.com", "ppops.net", "ppe-hosted.com"},
+    {"mimecast.com", "mimecast-offshore.com"},
+    {"messagingengine.com", "fastmail.com"},
+)
+
+
+@dataclass
+class TrustedRelays:
+    """The relays whose Received fields are facts: our MTAs and chosen providers.
+
+    ``hostnames`` entries match a name exactly; an entry starting with a dot
+    (``.example.edu``) matches that domain and every name below it.
+    """
+
+    networks: list[IPNetwork] = field(default_factory=list)
+    hostnames: list[str] = field(default_factory=list)
+    trust_helo: bool = False
+
+    @classmethod
+    def from_strings(cls, entries: Iterable[str], trust_helo: bool = False) -> TrustedRelays:
+        """Build from ``"10.0.0.0/8"``, ``"192.0.2.7"``, ``"mx.example.edu"``, ``".google.com"``.
+
+        Raises ValueError on an entry that is neither a network nor a host name:
+        configuration is ours, and a silently ignored typo would change verdicts.
+        """
+        relays = cls(trust_helo=trust_helo)
+        for entry in entries:
+            text = entry.strip()
+            if not text:
+                continue
+            try:
+                relays.networks.append(ipaddress.ip_network(text, strict=False))
+                continue
+            except ValueError:
+                pass
+            name = text.lower().rstrip(".")
+            if not re.fullmatch(r"\.?[a-z0-9_](?:[a-z0-9_.\-]*[a-z0-9_])?", name):
+                raise ValueError(f"trusted relay {entry!r} is neither a network nor a host name")
+            relays.hostnames.append(name)
+        return relays
+
+    def __bool__(self) -> bool:
+        return bool(self.networks or self.hostnames)
+
+    def has_ip(self, ip: str | None) -> bool:
+        address = parse_ip(ip)
+        return address is not None and any(
+            address.version == net.version and address in net for net in self.networks
+        )
+
+    def has_host(self, name: str | None) -> bool:
+        host = (name or "").strip().lower().rstrip(".")
+        if not host:
+            return False
+        for entry in self.hostnames:
+            if entry.startswith("."):
+                if host == entry[1:] or host.endswith(entry):
+                    return True
+            elif host == entry:
+                return True
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"networks": [str(n) for n in self.networks],
+                "hostnames": list(self.hostnames), "trust_helo": self.trust_helo}
+
+
+@dataclass
+class Anomaly:
+    """Something in the chain that staff should know about, in one sentence."""
+
+    code: str
+    hop_position: int | None
+    explanation: str
+    severity: str = "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "hop_position": self.hop_position,
+                "severity": self.severity, "explanation": self.explanation}
+
+
+@dataclass
+class OriginVerdict:
+    """Where the message came from, and how far that can be believed."""
+
+    ip: str | None
+    ip_class: str | None
+    host: str | None
+    helo: str | None
+    confidence: str  # "confirmed" | "claimed" | "unknown"
+    explanation: str
+    hop_position: int | None = None
+    recorded_by: str | None = None
+    source: str | None = None  # "received" | header name | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Trace:
+    """The traced chain; ``hops`` run from the sender outwards (oldest first).
+
+    ``trusted[i]`` and ``delays[i]`` (time since the previous hop) belong to
+    ``hops[i]``; ``hop.position`` still gives the field's place in the message.
+    """
+
+    hops: list[ReceivedHop]
+    trusted: list[bool]
+    delays: list[timedelta | None]
+    total_transit: timedelta | None
+    origin: OriginVerdict
+    anomalies: list[Anomaly]
+    originating_claims: list[dict[str, Any]]
+    trust_mode: str  # "configured" | "receipt"
+    trusted_relays: TrustedRelays | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-serialisable; keys are stable for the CLI and storage."""
+        hops = []
+        for hop, trusted, delay in zip(self.hops, self.trusted, self.delays, strict=True):
+            data = hop.to_dict()
+            data["trusted"] = trusted
+            data["from_ip_class"] = classify_ip(hop.from_ip) if hop.from_ip else None
+            data["by_ip_class"] = classify_ip(hop.by_ip) if hop.by_ip else None
+            data["delay_seconds"] = delay.total_seconds() if delay is not None else None
+            hops.append(data)
+        total = self.total_transit
+        return {
+            "hops": hops,
+            "total_transit_seconds": total.total_seconds() if total is not None else None,
+            "origin": self.origin.to_dict(),
+            "anomalies": [a.to_dict() for a in self.anomalies],
+            "originating_claims": self.originating_claims,
+            "trust_mode": self.trust_mode,
+            "trusted_relays": self.trusted_relays.to_dict() if self.trusted_relays else None,
+        }
+
+
+def registered_domain(host: str) -> str:
+    """A best-effort registered domain (``mail.example.co.uk`` -> ``example.co.uk``)."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _names_match(a: str, b: str) -> bool | None:
+    """Same host or same registered domain; None when a short name makes it unclear."""
+    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
+    if a == b:
+        return True
+    if "." not in a or "." not in b:
+        # Internal relays call themselves "mail" or "lams18"; a neighbour may
+        # know them by any name, so a mismatch proves nothing.
+        return True if a.split(".")[0] == b.split(".")[0] else None
+    domains = {registered_domain(a), registered_domain(b)}
+    return len(domains) == 1 or any(domains <= group for group in _SAME_OPERATOR)
+
+
+def _duration(delta: timedelta) -> str:
+    """'3 h 2 min 5 s' for a (positive) timedelta, for explanations."""
+    seconds = int(abs(delta.total_seconds()))
+    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"),
+             (seconds % 3600 // 60, "min"), (seconds % 60, "s")]
+    return " ".join(f"{value} {unit}" for value, unit in parts if value) or "0 s"
+
+
+def _is_local(hop: ReceivedHop) -> bool:
+    """The hand-over happened inside one machine (or there was no network hop)."""
+    if not hop.has_from_clause or hop.protocol == "LOCAL":
+        return True
+    if hop.from_ip:
+        return classify_ip(hop.from_ip) in (LOOPBACK, UNSPECIFIED)
+    # "from user@host by relay" (qmail-scanner, AOL) names a mailbox, not a client.
+    host = (hop.from_host or "").lower()
+    return not host or host in ("localhost", "localhost.localdomain")
+
+
+def _client_trusted(hop: ReceivedHop, relays: TrustedRelays | None) -> bool:
+    if _is_local(hop):
+        return True
+    if relays is None:
+        return bool(hop.from_ip) and classify_ip(hop.from_ip) != PUBLIC
+    return (relays.has_ip(hop.from_ip) or relays.has_host(hop.from_rdns)
+            or (relays.trust_helo and relays.has_host(hop.from_helo)))
+
+
+def _trust_flags(top_first: list[ReceivedHop], relays: TrustedRelays | None) -> list[bool]:
+    """Mark each hop (top-first) trusted or not, following the module rules."""
+    flags = [False] * len(top_first)
+    if relays is None:
+        start: int | None = 0 if top_first else None
+    else:
+        start = next((i for i, hop in enumerate(top_first)
+                      if relays.has_host(hop.by_host) or relays.has_ip(hop.by_ip)), None)
+    if start is None:
+        return flags
+    for i in range(start + 1):
+        flags[i] = True
+    i = start
+    while i + 1 < len(top_first) and top_first[i].parsed_ok \
+            and _client_trusted(top_first[i], relays):
+        i += 1
+        flags[i] = True
+    return flags
+
+
+def _origin_from_hop(hop: ReceivedHop, confidence: str, why: str) -> OriginVerdict:
+    return OriginVerdict(
+        ip=hop.from_ip, ip_class=classify_ip(hop.from_ip) if hop.from_ip else None,
+        host=hop.from_rdns, helo=hop.from_helo, confidence=confidence, explanation=why,
+        hop_position=hop.position, recorded_by=hop.by_host, source="received",
+    )
+
+
+def _claimed_origin(top_first: list[ReceivedHop], flags: list[bool],
+                    claims: list[dict[str, Any]]) -> OriginVerdict | None:
+    """The newest public address named by an untrusted hop, else by a claim header."""
+    for hop, trusted in zip(top_first, flags, strict=True):
+        if not trusted and hop.from_ip and classify_ip(hop.from_ip) == PUBLIC:
+            return _origin_from_hop(hop, "claimed", (
+                f"{hop.from_ip} is named by hop {hop.position}, written by "
+                f"{hop.by_host or 'an unnamed relay'}, which is not trusted: the sender "
+                "could have written it."))
+    for claim in claims:
+        for entry in claim["ips"]:
+            if entry["class"] == PUBLIC:
+                return OriginVerdict(
+                    ip=entry["ip"], ip_class=PUBLIC, host=None, helo=None, confidence="claimed",
+                    explanation=(f"{entry['ip']} comes only from the {claim['header']} header, "
+                                 "which the sending software writes: a claim, not a fact."),
+                    source=str(claim["header"]))
+    return None
+
+
+def _decide_origin(top_first: list[ReceivedHop], flags: list[bool],
+                   claims: list[dict[str, Any]], configured: bool) -> OriginVerdict:
+    boundary = max((i for i, ok in enumerate(flags) if ok), default=None)
+    hop = top_first[boundary] if boundary is not None else None
+    network_client = hop is not None and not _is_local(hop)
+    if hop is not None and network_client and hop.from_ip:
+        ip_class = classify_ip(hop.from_ip)
+        # A non-public client is a useful fact inside our own (configured)
+        # network; in someone else's it only names their internal machine.
+        if ip_class == PUBLIC or configured:
+            where = "" if ip_class == PUBLIC else f" (a {ip_class} address inside that network)"
+            return _origin_from_hop(hop, "confirmed", (
+                f"{hop.from_ip}{where} handed the message to {hop.by_host or 'a trusted relay'}, "
+                f"which we trust; hop {hop.position} records it."))
+    claimed = _claimed_origin(top_first, flags, claims)
+    if claimed is not None:
+        return claimed
+    if hop is not None and network_client and (hop.from_ip or hop.from_host):
+        what = (f"the {classify_ip(hop.from_ip)} address {hop.from_ip}, which names a machine "
+                "inside the receiving network, not an Internet sender" if hop.from_ip
+                else f"the name {hop.from_host}, with no address")
+        return _origin_from_hop(hop, "unknown", f"Hop {hop.position} records only {what}.")
+    if not top_first:
+        why = "The message has no Received headers, so its path cannot be traced."
+    elif boundary is None:
+        why = "No Received header was written by a trusted relay and none names a public address."
+    else:
+        why = ("The trusted relays received the message locally, and no other header names "
+               "a public address.")
+    return OriginVerdict(None, None, None, None, "unknown", why)
+
+
+def _chain_match(older: ReceivedHop, newer: ReceivedHop) -> bool | None:
+    """Does ``newer``'s client match ``older``'s recorder? None = cannot tell."""
+    if not newer.has_from_clause or not older.parsed_ok or not newer.parsed_ok:
+        return None
+    if _is_local(newer):
+        return True
+    by_names = [n for n in (older.by_host,) if n and not normalise_ip(n)]
+    by_ips = {ip for ip in (older.by_ip, normalise_ip(older.by_host)) if ip}
+    from_names = [n for n in (newer.from_rdns, newer.from_helo) if n and not normalise_ip(n)]
+    if not (by_names or by_ips) or not (from_names or newer.from_ip):
+        return None
+    if newer.from_ip and newer.from_ip in by_ips:
+        return True
+    verdicts = [_names_match(a, b) for a in by_names for b in from_names]
+    if any(verdicts):
+        return True
+    return None if None in verdicts or not verdicts else False
+
+
+def _helo_ip(helo: str | None) -> str | None:
+    text = (helo or "").strip().strip("[]?").strip()
+    return normalise_ip(text) if text else None
+
+
+def _hop_anomalies(hop: ReceivedHop, trusted: bool, now: datetime,
+                   skew: timedelta) -> list[Anomaly]:
+    found: list[Anomaly] = []
+    pos = hop.position
+    if not hop.parsed_ok:
+        found.append(Anomaly("unparseable-hop", pos, f"Hop {pos} could not be read: "
+                             f"{'; '.join(hop.problems)}."))
+    elif hop.timestamp is None:
+        found.append(Anomaly("missing-date", pos, f"Hop {pos} carries no readable date."))
+    if hop.timestamp is not None and hop.timestamp > now + skew:
+        found.append(Anomaly("future-date", pos,
+                             f"Hop {pos} is dated {hop.timestamp.isoformat()}, in the future."))
+    claimed = _helo_ip(hop.from_helo)
+    if claimed and hop.from_ip and claimed != hop.from_ip:
+        found.append(Anomaly("helo-ip-mismatch", pos, (
+            f"Hop {pos}: the client greeted as {claimed} but connected from {hop.from_ip} "
+            "(often NAT, sometimes deception).")))
+    if not trusted:
+        found.append(Anomaly("untrusted-hop", pos, (
+            f"Hop {pos} was written before the message reached a trusted relay; "
+            "the sender could have forged it.")))
+    return found
+
+
+def _anomalies(sender_first: list[ReceivedHop], flags: list[bool], now: datetime,
+               skew: timedelta) -> list[Anomaly]:
+    found: list[Anomaly] = []
+    if not sender_first:
+        found.append(Anomaly("no-received-headers", None,
+                             "The message has no Received headers at all."))
+    previous: ReceivedHop | None = None
+    for index, hop in enumerate(sender_first):
+        found.extend(_hop_anomalies(hop, flags[index], now, skew))
+        if previous is not None and previous.timestamp and hop.timestamp \
+                and hop.timestamp < previous.timestamp - skew:
+            found.append(Anomaly("time-reversal", hop.position, (
+                f"Hop {hop.position} is dated {_duration(hop.timestamp - previous.timestamp)} "
+                f"earlier than hop {previous.position}, which comes before it in the chain "
+                f"(allowed clock skew {_duration(skew)}).")))
+        if hop.timestamp is not None:
+            previous = hop
+        if index and _chain_match(sender_first[index - 1], hop) is False:
+            older = sender_first[index - 1]
+            found.append(Anomaly("chain-break", older.position, (
+                f"Hop {older.position} was recorded by {older.by_host or older.by_ip}, but hop "
+                f"{hop.position} got the message from "
+                f"{hop.from_rdns or hop.from_helo or hop.from_ip}.")))
+    for anomaly in found:
+        anomaly.severity = ANOMALY_CODES.get(anomaly.code, "info")
+    return found
+
+
+def _claims(headers: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    claims: list[dict[str, Any]] = []
+    for name, value in headers:
+        if name.strip().lower() not in CLAIM_HEADERS:
+            continue
+        ips: list[dict[str, str]] = []
+        for word in re.split(r"[\s,;]+", value):
+            ip = normalise_ip(word.strip("\"'"))
+            if ip and ip not in [e["ip"] for e in ips]:
+                ips.append({"ip": ip, "class": classify_ip(ip)})
+        claims.append({"header": name.strip(), "value": " ".join(value.split()), "ips": ips})
+    return claims
+
+
+def _delays(sender_first: list[ReceivedHop]) -> tuple[list[timedelta | None], timedelta | None]:
+    delays: list[timedelta | None] = [None] if sender_first else []
+    for older, newer in zip(sender_first, sender_first[1:], strict=False):
+        ok = older.timestamp is not None and newer.timestamp is not None
+        delays.append(newer.timestamp - older.timestamp if ok else None)  # type: ignore[operator]
+    stamps = [hop.timestamp for hop in sender_first if hop.timestamp is not None]
+    total = stamps[-1] - stamps[0] if len(stamps) >= 2 else None
+    return delays, total
+
+
+def trace_headers(headers: Sequence[tuple[str, str]], trusted: TrustedRelays | None = None,
+                  clock_skew: timedelta = timedelta(minutes=5),
+                  now: datetime | None = None) -> Trace:
+    """Trace a message given its header fields as (name, value) in message order."""
+    relays = trusted if trusted else None
+    values = [value for name, value in headers if name.strip().lower() == "received"]
+    top_first = parse_received_headers(values)
+    flags_top = _trust_flags(top_first, relays)
+    claims = _claims(headers)
+    origin = _decide_origin(top_first, flags_top, claims, configured=relays is not None)
+    sender_first = list(reversed(top_first))
+    flags = list(reversed(flags_top))
+    delays, total = _delays(sender_first)
+    moment = now if now is not None else datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Trace(
+        hops=sender_first, trusted=flags, delays=delays, total_transit=total, origin=origin,
+        anomalies=_anomalies(sender_first, flags, moment, clock_skew),
+        originating_claims=claims, trust_mode="configured" if relays else "receipt",
+        trusted_relays=relays,
+    )
+
+
+_FIELD = re.compile(r"^([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)$", re.S)
+_MAX_HEADER_BYTES = 4 * 1024 * 1024
+
+
+def read_header_fields(raw: bytes | str) -> list[tuple[str, str]]:
+    """Split a raw message's header section into (name, value) pairs. Never raises.
+
+    Lenient on purpose: 8-bit bytes are read as UTF-8 where valid and Latin-1
+    otherwise, NULs are dropped, leading blank lines and an mbox ``From `` line
+    are skipped, and a line with no field name inside the header section is
+    taken as a broken fold of the field before it, not as the start of the body.
+    Only the first 4 MiB are looked at: no real header section is that long.
+    """
+    data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
+    fields: list[list[str]] = []
+    for line_bytes in re.split(rb"\r\n|\n|\r", data[:_MAX_HEADER_BYTES]):
+        line_bytes = line_bytes.replace(b"\x00", b"")
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            line = line_bytes.decode("latin-1")
+        if not line.strip():
+            if not fields:
+                # Leading blank lines (pasted or broken files) are skipped, not
+                # taken as an empty header section.
+                continue
+            break
+        if not fields and line.startswith("From "):
+            continue
+        match = _FIELD.match(line)
+        if line[0] in " \t" or not match:
+            if fields:
+                fields[-1][1] += "\n" + line
+            continue
+        fields.append([match.group(1), match.group(2).lstrip(" \t")])
+    return [(name, value) for name, value in fields]
+
+
+def trace_message(raw: bytes | str, trusted: TrustedRelays | None = None,
+                  clock_skew: timedelta = timedelta(minutes=5),
+                  now: datetime | None = None) -> Trace:
+    """Trace a raw message (bytes, possibly malformed). Never raises."""
+    return trace_headers(read_header_fields(raw), trusted, clock_skew=clock_skew, now=now)
