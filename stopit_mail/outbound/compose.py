@@ -1,0 +1,83 @@
+"""Build outgoing RFC 5322 messages with every header checked for CR/LF injection.
+
+Every message gets a Message-ID and Date; automatic ones carry `Auto-Submitted: auto-replied`
+(RFC 3834) so well-behaved responders do not answer them; replies thread with In-Reply-To
+and References.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP
+
+from stopit_mail.textsafe import checked_header
+
+
+@dataclass
+class Draft:
+    """What to send; `compose` turns it into bytes."""
+
+    from_address: str
+    to: list[str]
+    subject: str
+    body: str
+    from_name: str = ""
+    reply_to: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    automatic: bool = True
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach; `message/rfc822` content is attached as a message."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID under our domain."""
+    return email.utils.make_msgid(idstring="stopit", domain=domain.lower())
+
+
+def compose(draft: Draft, message_id: str) -> bytes:
+    """Serialise a draft; raises HeaderInjection for a header value with CR or LF."""
+    msg = EmailMessage(policy=SMTP)
+    sender = email.utils.formataddr((checked_header(draft.from_name), checked_header(draft.from_address)))
+    msg["From"] = sender
+    msg["To"] = ", ".join(checked_header(a) for a in draft.to)
+    msg["Subject"] = checked_header(draft.subject)
+    msg["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = checked_header(message_id)
+    if draft.reply_to:
+        msg["Reply-To"] = checked_header(draft.reply_to)
+    if draft.in_reply_to:
+        msg["In-Reply-To"] = checked_header(draft.in_reply_to)
+    refs = [checked_header(r) for r in draft.references]
+    if refs:
+        msg["References"] = " ".join(refs)
+    if draft.automatic:
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+    for name, value in draft.extra_headers.items():
+        msg[checked_header(name)] = checked_header(value)
+    msg.set_content(draft.body, charset="utf-8")
+    for attachment in draft.attachments:
+        _attach(msg, attachment)
+    return msg.as_bytes()
+
+
+def _attach(msg: EmailMessage, attachment: Attachment) -> None:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    if (maintype, subtype) == ("message", "rfc822"):
+        # Attached as application/octet-stream .eml: RFC 2046 forbids base64 for message/rfc822,
+        # and evidence may be 8-bit or binary, which some relays would mangle.
+        maintype, subtype = "application", "octet-stream"
+    msg.add_attachment(attachment.content, maintype=maintype or "application",
+                       subtype=subtype or "octet-stream", filename=checked_header(attachment.filename))

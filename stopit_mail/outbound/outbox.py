@@ -1,0 +1,102 @@
+"""The durable outbox: queue in the caller's transaction, then deliver and retry with backoff.
+
+Queuing never talks to the network: it only inserts a row next to the state change that
+caused it, so the message exists if and only if that change committed. Delivery happens later
+(`sender.py`), and a temporary failure schedules the next attempt with exponential backoff.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stopit_mail.cases import events
+from stopit_mail.config import Settings
+from stopit_mail.models import OutboxMessage, OutboxStatus
+from stopit_mail.outbound.compose import Draft, compose, new_message_id
+from stopit_mail.sealing import SEALED_PREFIX, open_recipient
+
+MAX_BACKOFF = timedelta(hours=6)
+
+
+def enqueue(
+    session: Session, draft: Draft, kind: str, dedup_key: str, case_id: int | None = None,
+    envelope_from: str = "", actor: str = events.SYSTEM_ACTOR, **detail: object,
+) -> OutboxMessage:
+    """Queue a message once per `dedup_key` (returns the existing row on a repeat).
+
+    The event `<kind>-queued` records who caused it and any `detail` (template, recipient...).
+    """
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
+    if existing is not None:
+        return existing
+    domain = draft.from_address.rpartition("@")[2] or "localhost"
+    # A sealed recipient (an anonymous reporter) is named only in the envelope, at delivery.
+    visible = [r for r in draft.to if not r.startswith(SEALED_PREFIX)]
+    shown = Draft(**{**draft.__dict__, "to": visible or ["undisclosed-recipients:;"]})
+    message_id = new_message_id(domain)
+    row = OutboxMessage(
+        case_id=case_id, kind=kind, dedup_key=dedup_key, envelope_from=envelope_from,
+        recipients=list(draft.to), subject=draft.subject, message_id=message_id,
+        content=compose(shown, message_id),
+    )
+    session.add(row)
+    session.flush()
+    events.record(session, f"{kind}-queued", case_id, actor=actor, automatic=actor == events.SYSTEM_ACTOR,
+                  outbox_id=row.id, message_id=message_id, **detail)
+    return row
+
+
+def due_ids(session: Session, now: datetime | None = None, limit: int = 50) -> list[int]:
+    """Queued messages whose next attempt is due, oldest first."""
+    now = now or datetime.now(UTC)
+    query = (select(OutboxMessage.id)
+             .where(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now)
+             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+    return list(session.scalars(query))
+
+
+def backoff(attempts: int, base_seconds: int) -> timedelta:
+    """Delay before attempt number `attempts + 1`: base, 2x base, 4x base... capped at 6 h."""
+    return min(timedelta(seconds=base_seconds * (2 ** max(attempts - 1, 0))), MAX_BACKOFF)
+
+
+def mark_sent(session: Session, row: OutboxMessage, now: datetime | None = None) -> None:
+    """Record a successful hand-off."""
+    row.status = OutboxStatus.SENT
+    row.sent_at = now or datetime.now(UTC)
+    row.attempts += 1
+    row.last_error = None
+    events.record(session, f"{row.kind}-sent", row.case_id, outbox_id=row.id)
+
+
+def mark_failed_attempt(
+    session: Session, row: OutboxMessage, error: str, permanent: bool, max_attempts: int,
+    base_seconds: int, now: datetime | None = None,
+) -> None:
+    """Schedule a retry, or give up (permanent error or attempts exhausted) and tell the case."""
+    now = now or datetime.now(UTC)
+    row.attempts += 1
+    row.last_error = error[:2000]
+    if permanent or row.attempts >= max_attempts:
+        row.status = OutboxStatus.FAILED
+        events.record(session, f"{row.kind}-failed", row.case_id, outbox_id=row.id, error=row.last_error,
+                      attempts=row.attempts)
+    else:
+        row.next_attempt_at = now + backoff(row.attempts, base_seconds)
+
+
+def backlog(session: Session) -> dict[str, int]:
+    """Counts by status, for `stopit status`."""
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    return {status.value: count for status, count in rows}
+
+
+def sent_to_since(session: Session, settings: Settings, address: str, kind: str, since: datetime) -> int:
+    """How many messages of `kind` were queued to `address` since a time (rate limits)."""
+    rows = session.scalars(select(OutboxMessage.recipients).where(
+        OutboxMessage.kind == kind, OutboxMessage.created_at >= since))
+    address = address.lower()
+    return sum(1 for recipients in rows if address in [open_recipient(settings, r).lower() for r in recipients])
