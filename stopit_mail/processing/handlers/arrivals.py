@@ -1,0 +1,96 @@
+"""file-reply, file-bounce, set-aside-automatic: messages that do not open cases.
+
+Replies join their case's timeline. Bounces are attached to the case of the message that
+bounced when it can be found. Automatic messages are recorded and set aside: never answered
+(RFC 3834), never a case.
+"""
+
+from stopit_mail.cases import events
+from stopit_mail.cases.codes import normalise_code
+from stopit_mail.cases.service import find_case_for_reply
+from stopit_mail.extract import mime
+from stopit_mail.ingest.classify import MESSAGE_ID_RE
+from stopit_mail.models import Case, MessageKind
+from stopit_mail.processing.context import Context
+from stopit_mail.processing.registry import register
+
+
+def _excerpt(ctx: Context, limit: int = 2000) -> str:
+    assert ctx.message is not None
+    text = mime.body_text(ctx.message, ctx.settings.limits.max_nesting_depth, ctx.settings.limits.max_parts, ctx.defects)
+    return text[:limit]
+
+
+@register
+class FileReply:
+    name = "file-reply"
+
+    def process(self, ctx: Context) -> None:
+        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPLY or ctx.case is None:
+            return
+        assert ctx.message is not None and ctx.arrival is not None
+        senders = mime.addresses(ctx.message, "From")
+        side = reply_side(ctx.case, ctx.arrival.alias_codes)
+        sender = senders[0][1] if senders else ""
+        if side == "reporter" and ctx.case.anonymous:
+            # Only the reporter holds the reporter alias; keep their address out of the record.
+            sender = "(anonymous reporter)"
+            ctx.raw.mail_from = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
+        ctx.raw.case_id = ctx.case.id
+        events.record(
+            ctx.session, "reply-received", ctx.case.id, raw_message_id=ctx.raw.id, side=side,
+            sender=sender, subject=mime.header(ctx.message, "Subject"), text=_excerpt(ctx),
+        )
+        ctx.done = True
+
+
+def reply_side(case: Case, alias_codes: list[str]) -> str:
+    """Who wrote: the reporter (reporter alias), the alleged sender (notice alias), or unknown."""
+    codes = {normalise_code(c) for c in alias_codes}
+    if case.reporter_code in codes:
+        return "reporter"
+    if case.sender_code and case.sender_code in codes:
+        return "alleged-sender"
+    return "unknown"
+
+
+def bounced_message_ids(ctx: Context) -> list[str]:
+    """Message-IDs quoted in a DSN's returned message or headers part."""
+    assert ctx.message is not None
+    ids: list[str] = []
+    for walked in mime.walk(ctx.message, 4, 50, ctx.defects):
+        part = walked.part
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/global-headers"):
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            text = str(inner.get("Message-ID", "")) if inner is not None else mime.part_text(part)
+            ids.extend(MESSAGE_ID_RE.findall(text)[:1] if inner is None else MESSAGE_ID_RE.findall(text))
+    return ids
+
+
+@register
+class FileBounce:
+    name = "file-bounce"
+
+    def process(self, ctx: Context) -> None:
+        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.BOUNCE:
+            return
+        ids = bounced_message_ids(ctx)
+        case = find_case_for_reply(ctx.session, [], [], ids)
+        if case is not None:
+            ctx.raw.case_id = case.id
+        events.record(ctx.session, "bounce-received", case.id if case else None,
+                      raw_message_id=ctx.raw.id, bounced_ids=ids[:5])
+        ctx.done = True
+
+
+@register
+class SetAsideAutomatic:
+    name = "set-aside-automatic"
+
+    def process(self, ctx: Context) -> None:
+        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.AUTO_REPLY:
+            return
+        events.record(ctx.session, "automatic-set-aside", None, raw_message_id=ctx.raw.id,
+                      reason=ctx.arrival.reason)
+        ctx.done = True
