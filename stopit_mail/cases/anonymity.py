@@ -1,0 +1,79 @@
+"""Anonymous reporters: identities sealed at intake, revealed only by a reasoned, audited act.
+
+When a reporter asks for anonymity (their organisation's default, or a word such as
+"anonymous" in the subject), their address and name are encrypted with a key from the
+environment (or a key file in the data folder) before anything is stored in a readable column;
+staff see the case code instead. Their own address is also blanked from the evidence's
+recipient lists and texts, since a forwarded message was usually sent *to* them.
+
+`reveal` is the deliberate path (STOPit's "subpoena" path): it needs the `reveal` role and a
+reason, and writes an audit event before returning the identity.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.orm import Session
+
+from stopit_mail.cases import events
+from stopit_mail.cases.staff import Actor
+from stopit_mail.config import Organisation, Settings
+from stopit_mail.errors import StopitError
+from stopit_mail.models import Case
+from stopit_mail.sealing import Identity, seal, unseal
+
+__all__ = ["REDACTED", "Identity", "redact_bytes", "redact_text", "reporter_identities", "reveal", "seal",
+           "wants_anonymity"]
+
+REDACTED = "[reporter]"
+
+
+def wants_anonymity(subject: str, organisation: Organisation, words: list[str]) -> bool:
+    """The organisation's default, or an anonymity word in the subject."""
+    if organisation.anonymous_by_default:
+        return True
+    lowered = subject.lower()
+    return any(re.search(rf"(?<!\w){re.escape(word.lower())}(?!\w)", lowered) for word in words)
+
+
+def redact_text(text: str | None, identity: Identity) -> str | None:
+    """The text with the reporter's address (and a name of two or more letters) blanked."""
+    if not text:
+        return text
+    result = re.sub(re.escape(identity.address), REDACTED, text, flags=re.IGNORECASE) if identity.address else text
+    if len(identity.name.strip()) >= 2:
+        result = re.sub(re.escape(identity.name.strip()), REDACTED, result, flags=re.IGNORECASE)
+    return result
+
+
+def redact_bytes(content: bytes, identity: Identity) -> bytes:
+    """Bytes with the reporter's address and name blanked (for referrals without consent)."""
+    result = content
+    for needle in (identity.address, identity.name.strip()):
+        if len(needle) >= 2:
+            result = re.sub(re.escape(needle.encode("utf-8")), REDACTED.encode(), result, flags=re.IGNORECASE)
+    return result
+
+
+def reporter_identities(settings: Settings, case: Case) -> list[Identity]:
+    """Every reporter's identity, unsealing anonymous ones (callers must not show these)."""
+    found: list[Identity] = []
+    for report in case.reports:
+        if report.sealed_identity:
+            found.append(unseal(settings, report.sealed_identity))
+        elif report.reporter_address or report.reporter_name:
+            found.append(Identity(report.reporter_address or "", report.reporter_name or ""))
+    return found
+
+
+def reveal(session: Session, settings: Settings, actor: Actor, case: Case, reason: str) -> list[Identity]:
+    """The anonymous reporters of a case, for a staff member with the reveal role and a reason."""
+    actor.check_case(case)
+    actor.check_role("reveal")
+    if len(reason.strip()) < 10:
+        raise StopitError("a reveal needs a reason of at least 10 characters (it is kept in the audit log)")
+    identities = [unseal(settings, r.sealed_identity) for r in case.reports if r.sealed_identity]
+    events.record(session, "identity-revealed", case.id, actor=actor.name, automatic=False,
+                  reason=reason.strip(), reports=[r.id for r in case.reports if r.sealed_identity])
+    return identities

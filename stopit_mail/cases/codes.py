@@ -1,0 +1,73 @@
+"""Human case numbers and unguessable reporter codes.
+
+Case numbers (SI-2026-0042) are for staff to say aloud; they are sequential and therefore
+guessable, so they never grant anything. Reporter codes are random (60 bits, Crockford base32
+without look-alike letters) and are the reporter's key to their case alias address.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from stopit_mail.models import CaseCounter
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford: no i, l, o, u
+REPORTER_CODE_LENGTH = 12
+
+
+def new_reporter_code() -> str:
+    """A fresh random code such as 'k7qd9m2xpa3w'."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(REPORTER_CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    """Accept codes typed with dashes, spaces or upper case."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def next_case_number(session: Session, prefix: str, year: int) -> str:
+    """Allocate the next number for prefix and year inside the caller's transaction."""
+    bumped = session.execute(
+        update(CaseCounter)
+        .where(CaseCounter.prefix == prefix, CaseCounter.year == year)
+        .values(last=CaseCounter.last + 1)
+        .returning(CaseCounter.last)
+    ).scalar()
+    if bumped is None:
+        try:
+            with session.begin_nested():
+                session.add(CaseCounter(prefix=prefix, year=year, last=1))
+            bumped = 1
+        except IntegrityError:
+            # Another worker created this year's counter meanwhile (PostgreSQL, several
+            # workers): its row is committed and visible now, so bump it instead.
+            bumped = session.execute(
+                update(CaseCounter)
+                .where(CaseCounter.prefix == prefix, CaseCounter.year == year)
+                .values(last=CaseCounter.last + 1)
+                .returning(CaseCounter.last)
+            ).scalar_one()
+    return f"{prefix}-{year}-{bumped:04d}"
+
+
+def format_code(code: str) -> str:
+    """Group a reporter code for reading aloud: k7qd-9m2x-pa3w."""
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def case_alias(code: str, mailbox: str) -> str:
+    """The case alias address for a mailbox: stopit+<code>@domain."""
+    local, _, domain = mailbox.partition("@")
+    return f"{local}+{code}@{domain}"
+
+
+def find_counter(session: Session, prefix: str, year: int) -> int:
+    """The last number handed out (0 when none): used by statistics and tests."""
+    value = session.scalar(
+        select(CaseCounter.last).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
+    )
+    return value or 0

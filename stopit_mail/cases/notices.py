@@ -1,0 +1,162 @@
+"""Please-stop notices to alleged senders, in the MIT spirit: a request, not an accusation.
+
+A notice names only what the recipient already knows (their own address and when the messages
+were sent). It never names or hints at the reporter: before anything is queued, `guard`
+checks the rendered mail against every reporter's address, name, case code and wrapper text,
+and refuses to send on any match. Notices come from the case's sender alias
+(`stopit+<sender code>@domain`), so replies thread back into the case without ever touching
+the reporter's alias.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from stopit_mail.cases import events
+from stopit_mail.cases.anonymity import reporter_identities
+from stopit_mail.cases.codes import case_alias, format_code
+from stopit_mail.cases.staff import Actor
+from stopit_mail.config import Organisation, Settings
+from stopit_mail.errors import StopitError
+from stopit_mail.models import Case, CaseStatus, OutboxMessage
+from stopit_mail.outbound.compose import Draft, compose
+from stopit_mail.outbound.outbox import enqueue
+from stopit_mail.outbound.render import make_environment, render
+
+NOTICE_TEMPLATES = {
+    "please-stop": "sender/please-stop.txt.j2",
+    "compromised": "sender/compromised-account.txt.j2",
+    "second-notice": "sender/second-notice.txt.j2",
+}
+
+
+class NoticeError(StopitError):
+    """A notice cannot be prepared: no recipient, an unknown template, or a leak refused."""
+
+
+@dataclass
+class PreparedMail:
+    """A rendered message ready for preview or queuing."""
+
+    draft: Draft
+    template: str
+    recipient: str
+
+    def preview(self) -> str:
+        """Exactly what would be sent, with a placeholder Message-ID."""
+        return compose(self.draft, "<preview@stopit>").decode("utf-8", "replace")
+
+
+def organisation_of(settings: Settings, case: Case) -> Organisation:
+    """The case's organisation (falls back to the first one if it was removed from config)."""
+    return settings.organisation(case.organisation) or settings.default_organisation()
+
+
+def template_dirs(settings: Settings, org: Organisation) -> list[Path]:
+    """The organisation's override folder, when configured."""
+    if not org.templates_dir:
+        return []
+    path = Path(org.templates_dir)
+    return [path if path.is_absolute() else settings.base_dir / path]
+
+
+def alleged_senders(case: Case) -> list[str]:
+    """Addresses of the alleged senders, in the order they were recorded."""
+    return [p.address for p in case.parties if p.role == "alleged-sender" and p.address]
+
+
+def incidents_for(case: Case, sender: str) -> list[str]:
+    """'on 16 Nov 2026 04:41 UTC' for each offending message from `sender` (dates only)."""
+    found: list[str] = []
+    for item in case.evidence:
+        if (item.orig_from_address or "").lower() != sender.lower() or not item.orig_date:
+            continue
+        try:
+            when = email.utils.parsedate_to_datetime(item.orig_date)
+            text = f"on {when.strftime('%d %b %Y %H:%M')} {when.tzname() or ''}".strip()
+        except (TypeError, ValueError, IndexError):
+            text = "on " + " ".join(item.orig_date.split())[:40]
+        if text not in found:
+            found.append(text)
+    return found
+
+
+def _needles(settings: Settings, case: Case) -> list[str]:
+    """Every string that would identify a reporter if it appeared in outgoing mail."""
+    needles = [case.reporter_code, format_code(case.reporter_code)]
+    for identity in reporter_identities(settings, case):
+        needles.append(identity.address)
+        local = identity.address.partition("@")[0]
+        if len(local) >= 4:
+            needles.append(local)
+        if len(identity.name.strip()) >= 3:
+            needles.append(identity.name.strip())
+    for report in case.reports:
+        for line in (report.wrapper_text or "").splitlines():
+            if len(line.strip()) >= 16:
+                needles.append(line.strip())
+    return [n for n in needles if n]
+
+
+def guard(settings: Settings, case: Case, draft: Draft, allow_identity: bool = False) -> None:
+    """Refuse mail that carries a reporter's identity, code or words (unless consented)."""
+    if allow_identity:
+        return
+    attachments = b"".join(a.content for a in draft.attachments)
+    text = "\n".join([draft.subject, draft.body, " ".join(draft.to)])
+    folded = " ".join(text.split()).lower()
+    for needle in _needles(settings, case):
+        probe = " ".join(needle.split()).lower()
+        if probe and (probe in folded or probe.encode() in attachments.lower()):
+            raise NoticeError(f"refused: the message would reveal the reporter ({_hint(needle)})")
+
+
+def _hint(needle: str) -> str:
+    return "their address" if "@" in needle else "their case code" if re.fullmatch(r"[0-9a-z-]{12,14}", needle) else "their name or words"
+
+
+def prepare_notice(settings: Settings, case: Case, template: str = "please-stop",
+                   recipient: str | None = None) -> PreparedMail:
+    """Render a notice for an alleged sender; StrictUndefined makes a missing variable an error."""
+    if template not in NOTICE_TEMPLATES:
+        raise NoticeError(f"unknown notice template {template!r} (choose from {', '.join(NOTICE_TEMPLATES)})")
+    senders = alleged_senders(case)
+    recipient = (recipient or (senders[0] if senders else "")).strip().lower()
+    if not recipient:
+        raise NoticeError(f"case {case.number} has no alleged sender address; give --to")
+    org = organisation_of(settings, case)
+    if settings.organisation_for(recipient) is not None:
+        raise NoticeError(f"refused: {recipient} is one of our own addresses")
+    if recipient in {i.address.lower() for i in reporter_identities(settings, case)}:
+        raise NoticeError("refused: that address belongs to a reporter of this case")
+    alias = case_alias(case.sender_code or case.reporter_code, org.mailboxes[0])
+    rendered = render(
+        make_environment(template_dirs(settings, org)), NOTICE_TEMPLATES[template],
+        organisation=org.name, recipient=recipient, incidents=incidents_for(case, recipient),
+        reply_address=alias,
+    )
+    draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=[recipient],
+                  subject=rendered.subject, body=rendered.body, reply_to=alias, automatic=False)
+    guard(settings, case, draft)
+    return PreparedMail(draft, template, recipient)
+
+
+def send_notice(session: Session, settings: Settings, actor: Actor, case: Case,
+                template: str = "please-stop", recipient: str | None = None) -> OutboxMessage:
+    """Queue a notice through the outbox and record who approved it."""
+    actor.check_case(case)
+    prepared = prepare_notice(settings, case, template, recipient)
+    key = f"notice:{case.id}:{template}:{prepared.recipient}"
+    if session.query(OutboxMessage.id).filter(OutboxMessage.dedup_key == key).first():
+        raise NoticeError(f"a {template} notice to {prepared.recipient} was already queued for {case.number}")
+    row = enqueue(session, prepared.draft, "notice", key, case.id, envelope_from=prepared.draft.from_address,
+                  actor=actor.name, template=template, recipient=prepared.recipient)
+    case.status = CaseStatus.NOTICE_SENT
+    events.record(session, "status-changed", case.id, actor=actor.name, automatic=False,
+                  status=case.status.value, reason=f"{template} notice queued")
+    return row

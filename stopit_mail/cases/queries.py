@@ -1,0 +1,150 @@
+"""Read-only views of cases for staff: listings, one case in full, the quarantine.
+
+They return plain dictionaries so the CLI can print a table or JSON from the same data,
+and so nothing here can change a case by accident.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from stopit_mail.cases.staff import Actor
+from stopit_mail.cases.codes import format_code
+from stopit_mail.errors import NotFound
+from stopit_mail.models import Case, CaseStatus, Event, Evidence, RawMessage, RawStatus, Report
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def visible_to(actor: Actor | None) -> ColumnElement[bool]:
+    """A WHERE clause keeping the cases `actor` may see (all of them for None or an unrestricted actor)."""
+    if actor is None or not actor.restricted or not actor.organisations:
+        return true()
+    return Case.organisation.in_(sorted(actor.organisations))
+
+
+def list_cases(
+    session: Session, status: str | None = None, since: datetime | None = None, text: str | None = None,
+    limit: int = 200, actor: Actor | None = None,
+) -> list[dict[str, Any]]:
+    """Cases newest first, filtered by status, opening time and free text, and to `actor`'s organisations."""
+    query = select(Case).where(visible_to(actor)).order_by(Case.id.desc()).limit(limit)
+    if status:
+        query = query.where(Case.status == CaseStatus(status))
+    if since:
+        query = query.where(Case.opened_at >= since)
+    if text:
+        like = f"%{text.lower()}%"
+        matching_evidence = select(Evidence.case_id).where(or_(
+            func.lower(Evidence.orig_subject).like(like), func.lower(Evidence.orig_from_address).like(like),
+            func.lower(Evidence.orig_from_name).like(like)))
+        query = query.where(or_(func.lower(Case.title).like(like), func.lower(Case.number).like(like),
+                                Case.id.in_(matching_evidence)))
+    rows = []
+    for case in session.scalars(query):
+        senders = sorted({p.address or p.display_name for p in case.parties if p.role == "alleged-sender"})
+        rows.append({
+            "number": case.number, "status": case.status.value, "urgency": case.urgency,
+            "organisation": case.organisation, "title": case.title, "opened_at": _iso(case.opened_at),
+            "reports": len(case.reports), "evidence": len(case.evidence), "alleged_senders": senders,
+        })
+    return rows
+
+
+def get_case(session: Session, number: str) -> Case:
+    """A case by its number (case-insensitive) or raise NotFound."""
+    case = session.scalar(select(Case).where(func.upper(Case.number) == number.upper()))
+    if case is None:
+        raise NotFound(f"no case {number!r}")
+    return case
+
+
+def _evidence_dict(item: Evidence) -> dict[str, Any]:
+    return {
+        "id": item.id, "report_id": item.report_id, "kind": item.kind,
+        "completeness": item.completeness.value, "mime_path": item.mime_path,
+        "content_type": item.content_type, "filename": item.filename, "size": item.size,
+        "sha256": item.sha256, "from": {"name": item.orig_from_name, "address": item.orig_from_address},
+        "to": item.orig_to, "cc": item.orig_cc, "date": item.orig_date, "subject": item.orig_subject,
+        "message_id": item.orig_message_id, "problems": item.problems, "analysis": item.analysis,
+    }
+
+
+def case_detail(session: Session, number: str, actor: Actor | None = None) -> dict[str, Any]:
+    """Everything staff see about one case: reports, evidence, parties, timeline.
+
+    With `actor`, a case of another organisation raises PermissionDenied.
+    """
+    case = get_case(session, number)
+    if actor is not None:
+        actor.check_case(case)
+    reports = [{
+        "id": r.id, "raw_message_id": r.raw_message_id, "received_at": _iso(r.received_at),
+        "reporter": {"name": r.reporter_name, "address": r.reporter_address}, "subject": r.subject,
+        "wrapper_text": r.wrapper_text, "anonymous": r.sealed_identity is not None,
+    } for r in case.reports]
+    parties = [{"role": p.role, "address": p.address, "name": p.display_name, "domain": p.domain}
+               for p in case.parties]
+    timeline = [{"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+                for e in session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))]
+    replies = session.scalars(select(RawMessage.id).where(
+        RawMessage.case_id == case.id, RawMessage.id.not_in(select(Report.raw_message_id)))).all()
+    merged_into = None
+    if case.merged_into_id is not None:
+        merged_into = session.scalar(select(Case.number).where(Case.id == case.merged_into_id))
+    return {
+        "number": case.number, "status": case.status.value, "urgency": case.urgency,
+        "categories": case.categories, "triage": case.triage, "organisation": case.organisation, "title": case.title,
+        "anonymous": case.anonymous, "reporter_code": format_code(case.reporter_code),
+        "assigned_to": case.assigned_to, "resolution": case.resolution,
+        "opened_at": _iso(case.opened_at), "updated_at": _iso(case.updated_at),
+        "closed_at": _iso(case.closed_at), "merged_into": merged_into,
+        "reports": reports, "evidence": [_evidence_dict(e) for e in case.evidence],
+        "parties": parties, "timeline": timeline, "other_messages": list(replies),
+    }
+
+
+def raw_message_bytes(session: Session, raw_id: int) -> bytes:
+    """The original bytes of a stored message."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        raise NotFound(f"no stored message {raw_id}")
+    return raw.content
+
+
+def quarantine_list(session: Session) -> list[dict[str, Any]]:
+    """Messages set aside for a person, oldest first."""
+    rows = session.scalars(select(RawMessage).where(RawMessage.status == RawStatus.QUARANTINED).order_by(RawMessage.id))
+    return [{"id": r.id, "received_at": _iso(r.received_at), "source": r.source, "size": r.size,
+             "mail_from": r.mail_from, "subject": r.subject, "reason": r.reason, "attempts": r.attempts}
+            for r in rows]
+
+
+def quarantine_detail(session: Session, raw_id: int) -> dict[str, Any]:
+    """One quarantined (or any stored) message's envelope, reason and defects."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        raise NotFound(f"no stored message {raw_id}")
+    return {"id": raw.id, "status": raw.status.value, "kind": raw.kind.value, "sha256": raw.sha256,
+            "size": raw.size, "received_at": _iso(raw.received_at), "source": raw.source,
+            "source_ref": raw.source_ref, "mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to,
+            "peer": raw.peer, "subject": raw.subject, "reason": raw.reason, "defects": raw.defects,
+            "attempts": raw.attempts}
+
+
+def requeue(session: Session, raw_id: int) -> None:
+    """Put a quarantined message back in the queue (after a fix or a configuration change)."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        raise NotFound(f"no stored message {raw_id}")
+    if raw.status is not RawStatus.QUARANTINED:
+        raise NotFound(f"message {raw_id} is {raw.status.value}, not quarantined")
+    raw.status = RawStatus.RECEIVED
+
+

@@ -1,0 +1,245 @@
+"""Text normalisation and the small pattern language used by the triage rules.
+
+Reports are written by frightened teenagers on phones: mixed case, missing or extra accents,
+curly apostrophes, hard-wrapped e-mail lines, "k1ll" spellings. Rules are written once, by
+people, in plain words. This module brings both to the same form so that a rule saying
+"matarme" also finds "MÁTARME" and "mátarme", and it keeps a map back to the original text so
+that every decision can quote the exact words that triggered it.
+
+Normalisation is per character (case-fold, compatibility decomposition, accents dropped,
+apostrophes and zero-width characters removed) followed by a light, length-preserving leetspeak
+repair of digits sandwiched between letters ("k1ll" -> "kill", "su1c1de" -> "suicide").
+Whitespace runs and punctuation are not rewritten; instead the phrase patterns accept any run of
+separators between words, which also covers e-mail line wrapping and "> " quote markers.
+
+Phrase syntax (after the same normalisation as the text):
+  * words are matched whole: "kill you" does not match inside "skill your";
+  * a word ending in ``*`` matches any continuation: "suicid*" matches "suicide", "suicidal";
+  * ``...`` stands for up to ``GAP_WORDS`` intervening words: "bring ... gun" matches
+    "bring his dad's gun";
+  * anything else that is not a letter or digit (hyphens, commas) only separates words.
+A pattern starting with ``re:`` is a Python regular expression run on the normalised text
+(lower case, no accents, no apostrophes) with IGNORECASE.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+__all__ = [
+    "GAP_WORDS",
+    "compile_alternation",
+    "compile_pattern",
+    "NormalisedText",
+    "PhraseError",
+    "is_regex",
+    "normalise",
+    "phrase_to_regex",
+    "phrase_anchor",
+    "regex_source",
+]
+
+# How many words "..." may skip; small enough that unrelated sentences rarely join up.
+GAP_WORDS = 4
+
+# Characters removed outright: apostrophes (so "don't", "dont" and "don’t" agree) and invisible
+# characters sometimes used to dodge keyword filters.
+_DROPPED = frozenset("'\u2019\u2018\u02bc\u0060\u00b4\u200b\u200c\u200d\u2060\ufeff\u00ad")
+
+# Leetspeak digits/symbols that stand for letters when sandwiched between letters.
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_LEET_RE = re.compile(r"(?<=[^\W\d_])[013457@$](?=[^\W\d_])")
+
+# Words are runs of letters/digits; a sentence end stops phrases and gaps from running on.
+_SEP = r"[^\w.!?]+"
+_WORD = r"\w+"
+_PHRASE_TOKEN_RE = re.compile(r"\.\.\.|\w+\*?")
+
+
+class _CharTable(dict[int, str]):
+    """A str.translate table that computes (and remembers) each character's mapping on demand.
+
+    Using str.translate keeps the per-character work in C; only the first sighting of a given
+    code point costs a Python call.
+    """
+
+    def __missing__(self, codepoint: int) -> str:
+        mapped = _map_char(chr(codepoint))
+        self[codepoint] = mapped
+        return mapped
+
+
+def _map_char(ch: str) -> str:
+    if ch in _DROPPED:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", ch.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_TABLE = _CharTable()
+
+
+@dataclass
+class NormalisedText:
+    """The normalised form of a text plus the means to map its positions back to the original."""
+
+    original: str
+    text: str
+    _map: _OffsetMap | None = field(default=None, repr=False)
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Return the original-text span that produced normalised [start, end) (end > start)."""
+        if self._map is None:
+            self._map = _OffsetMap.build(self.original)
+        last = max(start, end - 1)
+        return self._map.to_original(start), self._map.to_original(last) + 1
+
+
+@dataclass
+class _OffsetMap:
+    """Positions of the few characters whose normalised form is not exactly one character.
+
+    Most characters (accented letters included) map to one character, so offsets only shift at
+    dropped apostrophes, combining marks and expansions such as "ß" -> "ss". Recording just those
+    keeps mapping cheap even for a megabyte of text.
+    """
+
+    norm_starts: list[int]
+    orig_index: list[int]
+    widths: list[int]
+    shift_after: list[int]
+
+    @classmethod
+    def build(cls, original: str) -> _OffsetMap:
+        odd = [c for c in set(original) if len(_TABLE[ord(c)]) != 1]
+        result = cls([], [], [], [])
+        if not odd:
+            return result
+        shift = 0
+        finder = re.compile("[" + "".join(re.escape(c) for c in odd) + "]")
+        for hit in finder.finditer(original):
+            width = len(_TABLE[ord(hit.group())])
+            result.norm_starts.append(hit.start() + shift)
+            result.orig_index.append(hit.start())
+            result.widths.append(width)
+            shift += width - 1
+            result.shift_after.append(shift)
+        return result
+
+    def to_original(self, pos: int) -> int:
+        k = bisect_right(self.norm_starts, pos) - 1
+        # Several zero-width characters can share a start; the last one decides the shift.
+        if k < 0:
+            return pos
+        if pos < self.norm_starts[k] + self.widths[k]:
+            return self.orig_index[k]
+        return pos - self.shift_after[k]
+
+
+def _leet(match: re.Match[str]) -> str:
+    return _LEET[match.group()]
+
+
+def normalise(text: str) -> NormalisedText:
+    """Normalise ``text`` for matching; never raises for any str input."""
+    folded = text.translate(_TABLE)
+    return NormalisedText(original=text, text=_LEET_RE.sub(_leet, folded))
+
+
+class PhraseError(ValueError):
+    """A phrase pattern that cannot be turned into a matcher (e.g. it contains no words)."""
+
+
+def _phrase_tokens(phrase: str) -> list[str]:
+    tokens = _PHRASE_TOKEN_RE.findall(normalise(phrase).text)
+    if not any(t != "..." for t in tokens):
+        raise PhraseError("contains no letters or digits to match")
+    if tokens[0] == "..." or tokens[-1] == "...":
+        raise PhraseError('"..." may only stand between two words')
+    return tokens
+
+
+def phrase_to_regex(phrase: str) -> str:
+    """Translate a phrase pattern into a regular expression over normalised text.
+
+    The expression starts with the first word's literal text and only then checks the word
+    boundary behind it: a literal prefix lets the re engine skip ahead with a fast string search
+    instead of trying every position (about forty times faster on a typical report).
+    """
+    parts: list[str] = []
+    for token in _phrase_tokens(phrase):
+        if token == "...":
+            # Bounded, and separators and words are disjoint classes: no catastrophic backtracking.
+            parts.append(f"(?:{_SEP}{_WORD}){{0,{GAP_WORDS}}}")
+            continue
+        word = re.escape(token.rstrip("*"))
+        if not parts:
+            word += rf"(?<!\w{word})"
+        else:
+            parts.append(_SEP)
+        parts.append(word + (r"\w*" if token.endswith("*") else ""))
+    return "".join(parts) + r"(?!\w)"
+
+
+def phrase_anchor(phrase: str) -> tuple[str, bool]:
+    """Return a literal that must occur in any text the phrase matches, and whether it is a prefix.
+
+    A whole word is preferred (a set lookup); a wildcard word gives a prefix (a substring test).
+    """
+    tokens = [t for t in _phrase_tokens(phrase) if t != "..."]
+    whole = [t for t in tokens if not t.endswith("*")]
+    if whole:
+        return max(whole, key=len), False
+    return max((t.rstrip("*") for t in tokens), key=len), True
+
+
+def regex_source(pattern: str) -> str:
+    """Prepare a user regex for normalised text: drop accents and apostrophes it could never meet."""
+    return pattern.translate(_TABLE_FOR_REGEX)
+
+
+class _RegexTable(dict[int, str]):
+    """Like _CharTable but without case-folding, which would corrupt escapes such as ``\\S``."""
+
+    def __missing__(self, codepoint: int) -> str:
+        ch = chr(codepoint)
+        if ch in _DROPPED:
+            mapped = ""
+        else:
+            decomposed = unicodedata.normalize("NFKD", ch)
+            mapped = "".join(c for c in decomposed if not unicodedata.combining(c))
+        self[codepoint] = mapped
+        return mapped
+
+
+_TABLE_FOR_REGEX = _RegexTable()
+
+
+REGEX_PREFIX = "re:"
+
+
+def is_regex(pattern: str) -> bool:
+    """Whether ``pattern`` is a raw regular expression rather than a phrase."""
+    return pattern.startswith(REGEX_PREFIX)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile one phrase or ``re:`` pattern; raises PhraseError or re.error when invalid."""
+    if is_regex(pattern):
+        return re.compile(regex_source(pattern[len(REGEX_PREFIX):]), re.IGNORECASE)
+    # Phrases see text that is already case-folded; IGNORECASE would only slow them down.
+    return re.compile(phrase_to_regex(pattern))
+
+
+def compile_alternation(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex matching any of ``patterns`` (None when there are none)."""
+    if not patterns:
+        return None
+    # Only user regexes need IGNORECASE (scoped to them), so the phrase branches keep their
+    # literal prefixes and the engine can skip ahead quickly.
+    sources = [f"(?i:{compile_pattern(p).pattern})" if is_regex(p) else compile_pattern(p).pattern
+               for p in patterns]
+    return re.compile("|".join(f"(?:{s})" for s in sources))

@@ -1,0 +1,435 @@
+"""Triage: give each report categories and an urgency from configurable rules, with reasons.
+
+A report that reads as a threat of violence or of self-harm must page the on-call chain at once,
+so this step favours recall and explains itself: every decision lists which rule matched which
+words, quoted from the original text with their offsets, so a person can see why a case was
+paged (or why it was not) in seconds.
+
+Rules are data. The defaults ship in ``triage_rules.toml`` next to this module; an organisation
+adds its own ``[[triage.rules]]`` tables in stopit.toml and may disable defaults by name. A new
+language needs only new rules. Matching happens on normalised text (see ``textnorm``), and each
+rule may carry ``unless`` exceptions for idioms ("this homework is killing me") and ``requires``
+context ("gun" only counts as a school emergency near "school", "backpack", "tomorrow"...).
+
+Triage never raises on report text; bad configuration raises ``TriageRulesError`` with a message
+that names the rule, the key, what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from stopit_mail.cases.textnorm import (
+    NormalisedText,
+    PhraseError,
+    compile_alternation,
+    compile_pattern,
+    is_regex,
+    normalise,
+    phrase_anchor,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "URGENCIES",
+    "CompiledRules",
+    "RuleMatch",
+    "TriageDecision",
+    "TriageRule",
+    "TriageRulesError",
+    "compile_rules",
+    "load_rules",
+    "triage",
+]
+
+CATEGORIES = (
+    "bullying", "cyberbullying", "harassment", "sexual-harassment", "discrimination",
+    "threats-of-violence", "weapons", "self-harm", "substance-use", "hazing",
+    "inappropriate-online-behaviour", "misconduct", "other",
+)
+# Most urgent first; the index is the rank used to combine matches.
+URGENCIES = ("emergency", "urgent", "routine")
+
+DEFAULT_RULES_RESOURCE = "triage_rules.toml"
+# Enough evidence for a reader; also bounds the work on pathological multi-megabyte texts.
+MAX_MATCHES_PER_RULE = 10
+_WORDS_RE = re.compile(r"\w+")
+_NAME_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_LANGUAGE_RE = re.compile(r"\*|[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
+_MAX_WINDOW = 2000
+# How far before/after a window an exception or context phrase may start or end and still count.
+_LOOKBACK = 80
+
+
+class TriageRulesError(Exception):
+    """The triage configuration is wrong; the message says where, what was found, what was expected."""
+
+
+@dataclass(frozen=True)
+class TriageRule:
+    """One named rule: if any pattern matches (and no exception vetoes it) the report gets
+    ``category`` and at least ``urgency``."""
+
+    name: str
+    category: str
+    urgency: str
+    language: str
+    patterns: tuple[str, ...]
+    unless: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    # Characters either side of a hit searched for ``requires``; exceptions must overlap the hit
+    # widened by ``unless_window``.
+    window: int = 100
+    unless_window: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Evidence: rule ``rule`` matched ``matched_text`` at [start, end) of the original field."""
+
+    rule: str
+    category: str
+    urgency: str
+    matched_text: str
+    start: int
+    end: int
+    field: str = "body"
+
+
+@dataclass
+class TriageDecision:
+    """Categories (most urgent first), the overall urgency and the matches that justify them."""
+
+    categories: list[str]
+    urgency: str
+    matches: list[RuleMatch]
+
+    def explanation(self) -> str:
+        """One line a case worker can read: the urgency, then each rule and the words it saw."""
+        if not self.matches:
+            return f'{self.urgency}: no rule matched; category "other"'
+        by_rule: dict[str, list[RuleMatch]] = {}
+        for match in sorted(self.matches, key=lambda m: URGENCIES.index(m.urgency)):
+            by_rule.setdefault(match.rule, []).append(match)
+        parts = []
+        for rule, found in by_rule.items():
+            quoted = ", ".join(f'"{m.matched_text}"' for m in found)
+            where = " in subject" if all(m.field == "subject" for m in found) else ""
+            parts.append(f'rule "{rule}" ({found[0].category}, {found[0].urgency}) '
+                         f"matched {quoted}{where}")
+        return f"{self.urgency}: " + "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for the case record and the audit log."""
+        return {
+            "categories": list(self.categories),
+            "urgency": self.urgency,
+            "matches": [asdict(m) for m in self.matches],
+            "explanation": self.explanation(),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validation
+
+
+@lru_cache(maxsize=1)
+def _default_rules() -> tuple[tuple[str, TriageRule], ...]:
+    """The shipped rules, parsed and validated once per process (they cannot change)."""
+    return tuple((where, _validate_table(table, where)) for where, table in
+                 ((f"default rule #{i}", t) for i, t in enumerate(_default_rule_tables(), 1)))
+
+
+def _default_rule_tables() -> list[dict[str, Any]]:
+    source = resources.files("stopit_mail.cases").joinpath(DEFAULT_RULES_RESOURCE)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise TriageRulesError(
+            f"default rules {DEFAULT_RULES_RESOURCE}: invalid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"rules"})
+    if unknown:
+        raise TriageRulesError(f"default rules {DEFAULT_RULES_RESOURCE}: unknown top-level "
+                               f"key(s) {unknown}; expected only [[rules]] tables")
+    return list(data.get("rules", []))
+
+
+def load_rules(
+    extra: list[dict[str, Any]] | None = None,
+    *,
+    include_defaults: bool = True,
+    disabled: Iterable[str] = (),
+) -> list[TriageRule]:
+    """Return the shipped default rules plus ``extra`` (stopit.toml ``[[triage.rules]]`` tables).
+
+    Every table is validated; ``disabled`` names default or extra rules to leave out, and a rule
+    in ``extra`` may reuse a disabled name to replace it. Raises TriageRulesError on any mistake.
+    """
+    tables: list[tuple[str, Any]] = list(_default_rules()) if include_defaults else []
+    if extra is not None and not isinstance(extra, list):
+        raise TriageRulesError(f"[[triage.rules]]: expected a list of tables, "
+                               f"found {type(extra).__name__}")
+    tables += [(f"[[triage.rules]] #{i}", t) for i, t in enumerate(extra or [], 1)]
+    disabled_names = _check_disabled(disabled)
+    rules: dict[str, TriageRule] = {}
+    seen: dict[str, str] = {}
+    replacements: set[str] = set()
+    for where, table in tables:
+        rule = table if isinstance(table, TriageRule) else _validate_table(table, where)
+        if rule.name in seen:
+            if rule.name not in disabled_names or rule.name in replacements:
+                raise TriageRulesError(
+                    f'{where} ("{rule.name}"): rule name "{rule.name}" is already used by '
+                    f"{seen[rule.name]}; names must be unique (to replace a rule, list it in "
+                    f"triage.disabled)")
+            # A disabled rule redefined later is replaced, not disabled.
+            replacements.add(rule.name)
+        seen.setdefault(rule.name, where)
+        rules[rule.name] = rule
+    unknown = sorted(disabled_names - set(seen))
+    if unknown:
+        raise TriageRulesError(f"triage.disabled: no rule is named {unknown}; "
+                               f"expected names of loaded rules")
+    return [r for name, r in rules.items() if name not in disabled_names or name in replacements]
+
+
+# Key -> (expected type, description for messages, required?)
+_KEYS: dict[str, tuple[type, str, bool]] = {
+    "name": (str, "a kebab-case string", True),
+    "category": (str, "one of the categories", True),
+    "urgency": (str, "emergency, urgent or routine", True),
+    "language": (str, 'a language code such as "en", "es", "pt-br", or "*"', True),
+    "patterns": (list, "a non-empty list of phrases or 're:' regexes", True),
+    "unless": (list, "a list of phrases or 're:' regexes", False),
+    "requires": (list, "a list of phrases or 're:' regexes", False),
+    "window": (int, f"an integer number of characters from 0 to {_MAX_WINDOW}", False),
+    "unless_window": (int, f"an integer number of characters from 0 to {_MAX_WINDOW}", False),
+    "description": (str, "a string", False),
+}
+
+
+def _validate_table(table: Any, where: str) -> TriageRule:
+    """Turn one TOML table into a TriageRule or say precisely what is wrong with it."""
+    if not isinstance(table, dict):
+        raise TriageRulesError(f"{where}: expected a table, found {type(table).__name__}")
+    if isinstance(table.get("name"), str):
+        where = f'{where} ("{table["name"]}")'
+    for key in table:
+        if key not in _KEYS:
+            hint = difflib.get_close_matches(str(key), _KEYS, n=1)
+            raise TriageRulesError(
+                f'{where}: unknown key "{key}"' + (f' (did you mean "{hint[0]}"?)' if hint else "")
+                + f"; expected keys: {', '.join(_KEYS)}")
+    for key, (kind, expected, required) in _KEYS.items():
+        if key not in table:
+            if required:
+                raise TriageRulesError(f'{where}: missing key "{key}"; expected {expected}')
+            continue
+        value = table[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise TriageRulesError(f'{where}: key "{key}" is {value!r}; expected {expected}')
+    _check_choice(where, "name", table["name"], _NAME_RE.fullmatch(table["name"]) is not None,
+                  _KEYS["name"][1])
+    _check_choice(where, "category", table["category"], table["category"] in CATEGORIES,
+                  "one of " + ", ".join(CATEGORIES), CATEGORIES)
+    _check_choice(where, "urgency", table["urgency"], table["urgency"] in URGENCIES,
+                  _KEYS["urgency"][1], URGENCIES)
+    _check_choice(where, "language", table["language"],
+                  _LANGUAGE_RE.fullmatch(table["language"]) is not None, _KEYS["language"][1])
+    for key in ("window", "unless_window"):
+        if key in table and not 0 <= table[key] <= _MAX_WINDOW:
+            raise TriageRulesError(f'{where}: key "{key}" is {table[key]}; '
+                                   f"expected {_KEYS[key][1]}")
+    return TriageRule(
+        name=table["name"], category=table["category"], urgency=table["urgency"],
+        language=table["language"],
+        patterns=_patterns(where, "patterns", table["patterns"], required=True),
+        unless=_patterns(where, "unless", table.get("unless", []), required=False),
+        requires=_patterns(where, "requires", table.get("requires", []), required=False),
+        window=table.get("window", TriageRule.window),
+        unless_window=table.get("unless_window", TriageRule.unless_window),
+        description=table.get("description", ""),
+    )
+
+
+def _check_choice(where: str, key: str, value: str, ok: bool, expected: str,
+                  choices: Sequence[str] = ()) -> None:
+    if ok:
+        return
+    hint = difflib.get_close_matches(value, choices, n=1)
+    suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
+    raise TriageRulesError(f'{where}: key "{key}" is "{value}"{suggestion}; expected {expected}')
+
+
+def _patterns(where: str, key: str, values: list[Any], *, required: bool) -> tuple[str, ...]:
+    if required and not values:
+        raise TriageRulesError(f'{where}: key "{key}" is empty; expected {_KEYS[key][1]}')
+    for number, value in enumerate(values, 1):
+        if not isinstance(value, str) or not value.strip():
+            raise TriageRulesError(f'{where}: {key}[{number}] is {value!r}; expected a '
+                                   f"non-empty phrase or 're:' regex")
+        try:
+            compile_pattern(value)
+        except re.error as exc:
+            raise TriageRulesError(f'{where}: {key}[{number}] "{value}" is not a valid regular '
+                                   f"expression ({exc}); expected Python re syntax after 're:'"
+                                   ) from exc
+        except PhraseError as exc:
+            raise TriageRulesError(f'{where}: {key}[{number}] "{value}" {exc}; expected words, '
+                                   f'optionally with a trailing "*" or "..." between words'
+                                   ) from exc
+    try:
+        compile_alternation(tuple(values))
+    except re.error as exc:
+        raise TriageRulesError(f'{where}: key "{key}" cannot be combined into one expression '
+                               f"({exc}); expected regexes without global inline flags") from exc
+    return tuple(values)
+
+
+def _check_disabled(disabled: Iterable[str]) -> set[str]:
+    if isinstance(disabled, str):
+        raise TriageRulesError(f'triage.disabled: expected a list of rule names, found the '
+                               f'string "{disabled}"')
+    names = set()
+    for name in disabled:
+        if not isinstance(name, str):
+            raise TriageRulesError(f"triage.disabled: expected rule names (strings), "
+                                   f"found {name!r}")
+        names.add(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling and matching
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    rule_index: int
+    regex: re.Pattern[str]
+
+
+class CompiledRules:
+    """Rules with every pattern compiled once, plus an index of literal anchors.
+
+    Most reports contain none of a rule's anchor words, so most pattern regexes never run: a
+    set lookup per text word (or a substring test for wildcard words) decides which patterns to
+    try. Regex patterns have no anchor and always run.
+    """
+
+    def __init__(self, rules: Sequence[TriageRule]) -> None:
+        self.rules = tuple(rules)
+        self._by_word: dict[str, list[int]] = {}
+        self._by_prefix: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        self._patterns: list[_Pattern] = []
+        self._unless: list[re.Pattern[str] | None] = []
+        self._requires: list[re.Pattern[str] | None] = []
+        for index, rule in enumerate(self.rules):
+            for pattern in rule.patterns:
+                self._add_pattern(index, pattern)
+            self._unless.append(compile_alternation(rule.unless))
+            self._requires.append(compile_alternation(rule.requires))
+
+    def _add_pattern(self, rule_index: int, pattern: str) -> None:
+        slot = len(self._patterns)
+        self._patterns.append(_Pattern(rule_index, compile_pattern(pattern)))
+        if is_regex(pattern):
+            self._always.append(slot)
+            return
+        anchor, is_prefix = phrase_anchor(pattern)
+        index = self._by_prefix if is_prefix else self._by_word
+        index.setdefault(anchor, []).append(slot)
+
+    def _candidates(self, text: str) -> list[int]:
+        slots = set(self._always)
+        for word in set(_WORDS_RE.findall(text)):
+            slots.update(self._by_word.get(word, ()))
+        for prefix, found in self._by_prefix.items():
+            if prefix in text:
+                slots.update(found)
+        return sorted(slots)
+
+    def find(self, text: str, field: str = "body") -> list[RuleMatch]:
+        """All rule matches in ``text`` (at most MAX_MATCHES_PER_RULE per rule)."""
+        norm = normalise(text)
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for slot in self._candidates(norm.text):
+            pattern = self._patterns[slot]
+            kept = spans.setdefault(pattern.rule_index, [])
+            for hit in pattern.regex.finditer(norm.text):
+                if len(kept) >= MAX_MATCHES_PER_RULE:
+                    break
+                span = hit.span()
+                if span[0] < span[1] and not _overlaps_any(span, kept) \
+                        and self._counts(pattern.rule_index, norm.text, span):
+                    kept.append(span)
+        return [self._match(i, norm, span, field) for i, found in spans.items() for span in found]
+
+    def _counts(self, rule_index: int, text: str, span: tuple[int, int]) -> bool:
+        rule = self.rules[rule_index]
+        unless, requires = self._unless[rule_index], self._requires[rule_index]
+        if unless is not None and _touches(unless, text, span, rule.unless_window):
+            return False
+        return requires is None or _touches(requires, text, span, rule.window)
+
+    def _match(self, index: int, norm: NormalisedText, span: tuple[int, int],
+               field: str) -> RuleMatch:
+        rule = self.rules[index]
+        start, end = norm.original_span(*span)
+        return RuleMatch(rule.name, rule.category, rule.urgency, norm.original[start:end],
+                         start, end, field)
+
+
+def _touches(regex: re.Pattern[str], text: str, span: tuple[int, int], window: int) -> bool:
+    """True if ``regex`` matches text overlapping ``span`` widened by ``window`` characters."""
+    lo, hi = span[0] - window, span[1] + window
+    # Start early enough to see an idiom that begins before the hit and runs through it.
+    for hit in regex.finditer(text, max(0, lo - _LOOKBACK), min(len(text), hi + _LOOKBACK)):
+        if hit.start() >= hi:
+            return False
+        if hit.end() > lo:
+            return True
+    return False
+
+
+def _overlaps_any(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(span[0] < e and s < span[1] for s, e in spans)
+
+
+@lru_cache(maxsize=16)
+def _compile_cached(rules: tuple[TriageRule, ...]) -> CompiledRules:
+    return CompiledRules(rules)
+
+
+def compile_rules(rules: Sequence[TriageRule] | CompiledRules) -> CompiledRules:
+    """Compile ``rules`` once; repeated calls with the same rules reuse the compiled form."""
+    if isinstance(rules, CompiledRules):
+        return rules
+    return _compile_cached(tuple(rules))
+
+
+def triage(text: str, rules: Sequence[TriageRule] | CompiledRules,
+           subject: str = "") -> TriageDecision:
+    """Categorise and prioritise one report; with no match: ["other"], "routine"."""
+    compiled = compile_rules(rules)
+    matches = compiled.find(subject or "", "subject") + compiled.find(text or "", "body")
+    if not matches:
+        return TriageDecision(categories=["other"], urgency="routine", matches=[])
+    matches.sort(key=lambda m: (m.field != "subject", m.start, m.end))
+    best: dict[str, tuple[int, int]] = {}
+    for order, m in enumerate(matches):
+        rank = URGENCIES.index(m.urgency)
+        if m.category not in best or rank < best[m.category][0]:
+            best[m.category] = (rank, best.get(m.category, (rank, order))[1])
+    categories = sorted(best, key=lambda c: best[c])
+    urgency = URGENCIES[min(rank for rank, _ in best.values())]
+    return TriageDecision(categories=categories, urgency=urgency, matches=matches)

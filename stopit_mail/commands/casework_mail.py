@@ -1,0 +1,87 @@
+"""Mail-sending staff commands: `cases refer`, `cases consent`, `reply`, `reveal`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stopit_mail.cases.anonymity import reveal
+from stopit_mail.cases.messaging import reply_to_reporter
+from stopit_mail.cases.queries import get_case
+from stopit_mail.cases.referrals import prepare_referral, record_consent, refer
+from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.cases import cases_group
+from stopit_mail.db import transaction
+from stopit_mail.textsafe import terminal_safe
+
+
+@cases_group.command("refer")
+@click.argument("number")
+@click.argument("office")
+@click.option("--with-identity", is_flag=True, help="Include the reporter's identity (needs their recorded consent).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+@handle_errors
+def refer_command(state: Context, number: str, office: str, with_identity: bool, yes: bool) -> None:
+    """Send a templated referral with the evidence to OFFICE."""
+    app = state.app
+    with transaction(app.factory) as session:
+        case = get_case(session, number)
+        actor = state.actor
+        actor.check_case(case)
+        prepared = prepare_referral(app.settings, case, office, with_identity)
+        if not yes:
+            click.echo(terminal_safe(prepared.preview()[:6000]))
+            click.confirm(f"Refer {case.number} to {office} ({prepared.recipient})?", abort=True)
+        row = refer(session, app.settings, actor, case, office, with_identity)
+        click.echo(f"queued referral of {case.number} to {office} (outbox {row.id})")
+
+
+@cases_group.command("consent")
+@click.argument("number")
+@click.option("--reason", required=True, help="How the reporter agreed (kept in the audit log).")
+@pass_ctx
+@handle_errors
+def consent_command(state: Context, number: str, reason: str) -> None:
+    """Record that the reporter agreed to share their identity with offices."""
+    with transaction(state.app.factory) as session:
+        record_consent(session, state.actor, get_case(session, number), reason)
+    click.echo(f"consent recorded for {number}")
+
+
+@click.command("reply")
+@click.argument("number")
+@click.option("--message", "-m", help="The message text.")
+@click.option("--file", "-f", "file_path", type=click.Path(exists=True, dir_okay=False), help="Read the message from a file.")
+@click.option("--report", "report_id", type=int, help="Which report's reporter (default: the first).")
+@pass_ctx
+@handle_errors
+def reply_command(state: Context, number: str, message: str | None, file_path: str | None, report_id: int | None) -> None:
+    """Write to the reporter through the case alias (anonymous reporters stay anonymous)."""
+    text = message if message is not None else Path(file_path).read_text() if file_path else click.edit("") or ""
+    with transaction(state.app.factory) as session:
+        case = get_case(session, number)
+        row = reply_to_reporter(session, state.app.settings, state.actor, case, text, report_id)
+        click.echo(f"queued message to the reporter of {case.number} (outbox {row.id})")
+
+
+@click.command("reveal")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the identity must be revealed (kept in the audit log).")
+@pass_ctx
+@handle_errors
+def reveal_command(state: Context, number: str, reason: str) -> None:
+    """Reveal an anonymous reporter's identity (reveal role only; audited)."""
+    with transaction(state.app.factory) as session:
+        case = get_case(session, number)
+        identities = reveal(session, state.app.settings, state.actor, case, reason)
+    if not identities:
+        click.echo(f"{number} has no anonymous reporter")
+    for identity in identities:
+        click.echo(terminal_safe(f"{identity.name} <{identity.address}>".strip()))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(reply_command)
+    group.add_command(reveal_command)

@@ -1,0 +1,68 @@
+"""`stopit quarantine list|show|retry`: messages set aside for a person."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from stopit_mail.cases import queries
+from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.db import transaction
+from stopit_mail.processing.runner import process_message
+from stopit_mail.textsafe import markup_safe, terminal_safe
+
+
+@click.group("quarantine")
+def quarantine_group() -> None:
+    """Messages that could not be processed, with the reason."""
+
+
+@quarantine_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def list_command(state: Context, as_json: bool) -> None:
+    """List quarantined messages."""
+    with transaction(state.app.factory) as session:
+        rows = queries.quarantine_list(session)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "received", "source", "size", "subject", "reason")
+    for row in rows:
+        table.add_row(str(row["id"]), (row["received_at"] or "")[:16], row["source"], str(row["size"]),
+                      markup_safe(row["subject"])[:40], markup_safe(row["reason"]))
+    Console(highlight=False).print(table if rows else "No quarantined messages.")
+
+
+@quarantine_group.command("show")
+@click.argument("message_id", type=int)
+@pass_ctx
+@handle_errors
+def show_command(state: Context, message_id: int) -> None:
+    """Show a stored message's envelope, status, reason and defects (JSON)."""
+    with transaction(state.app.factory) as session:
+        detail = queries.quarantine_detail(session, message_id)
+    click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
+
+
+@quarantine_group.command("retry")
+@click.argument("message_ids", type=int, nargs=-1, required=True)
+@pass_ctx
+@handle_errors
+def retry_command(state: Context, message_ids: tuple[int, ...]) -> None:
+    """Process quarantined messages again (after a fix or configuration change)."""
+    app = state.app
+    for message_id in message_ids:
+        with transaction(app.factory) as session:
+            queries.requeue(session, message_id)
+        outcome = process_message(app.factory, app.settings, message_id)
+        result = f"case {outcome.case_number}" if outcome.case_number else terminal_safe(outcome.reason or "")
+        click.echo(f"{message_id}: {outcome.status} {result}".rstrip())
+
+
+def register(group: click.Group) -> None:
+    group.add_command(quarantine_group)

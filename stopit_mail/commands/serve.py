@@ -1,0 +1,104 @@
+"""`stopit serve`, `stopit worker` and `stopit status`: run the mailbox and watch its queues.
+
+The commands are thin: `serve` and `worker` call `stopit_mail.server`, which owns the threads
+and the signal handling; `status` prints `server.queue_status` as tables or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.db import transaction
+from stopit_mail.server import queue_status, run_worker, serve
+from stopit_mail.textsafe import markup_safe
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiosmtpd logs every command at INFO; that is noise (and reporters' addresses) in a log.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@click.command("serve")
+@click.option("--worker/--no-worker", "with_worker", default=None,
+              help="Run the processing worker in this process (default: server.run_worker).")
+@click.option("--verbose", "-v", is_flag=True, help="Log every SMTP command.")
+@pass_ctx
+@handle_errors
+def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
+    """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
+    _setup_logging(verbose)
+    app = state.app
+    try:
+        status = serve(app, with_worker, announce=lambda text: click.echo(text, err=True))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {app.settings.server.listen}: {exc.strerror or exc}") from exc
+    raise SystemExit(status)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Process what is waiting, deliver what is due, then exit.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@pass_ctx
+@handle_errors
+def worker_command(state: Context, once: bool, verbose: bool) -> None:
+    """Process stored messages and deliver the outbox (without the listener)."""
+    _setup_logging(verbose)
+    raise SystemExit(run_worker(state.app, once=once))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@pass_ctx
+@handle_errors
+def status_command(state: Context, as_json: bool) -> None:
+    """Queue depths, outbox backlog, oldest waiting message and the latest errors."""
+    with transaction(state.app.factory) as session:
+        report = queue_status(session)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console = Console(highlight=False)
+    queues = Table("queue", "status", "count", title="Queues")
+    for status, count in report["raw_messages"].items():
+        queues.add_row("incoming", status, str(count))
+    for status, count in report["outbox"].items():
+        queues.add_row("outbox", status, str(count))
+    console.print(queues)
+    console.print(f"Oldest waiting message: {_age(report['oldest_waiting_seconds'])}")
+    if report["recent_quarantine"]:
+        table = Table("message", "received", "reason", title="Recently quarantined")
+        for row in report["recent_quarantine"]:
+            table.add_row(str(row["id"]), (row["received_at"] or "")[:16].replace("T", " "),
+                          markup_safe(row["reason"] or ""))
+        console.print(table)
+    if report["recent_outbox_errors"]:
+        table = Table("outbox", "kind", "status", "attempts", "last error", title="Recent delivery errors")
+        for row in report["recent_outbox_errors"]:
+            table.add_row(str(row["id"]), row["kind"], row["status"], str(row["attempts"]),
+                          markup_safe(row["error"] or ""))
+        console.print(table)
+
+
+def register(group: click.Group) -> None:
+    for command in (serve_command, worker_command, status_command):
+        group.add_command(command)

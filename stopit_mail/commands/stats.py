@@ -1,0 +1,80 @@
+"""`stopit stats`: figures for an annual report, as a table, JSON, or an HTML chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from stopit_mail.cases.chart import render_html
+from stopit_mail.cases.stats import compute_stats, format_duration
+from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.cases import parse_since
+from stopit_mail.db import transaction
+
+
+def _shares(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title, "cases", "share", title_justify="left")
+    for row in rows:
+        table.add_row(row["name"], str(row["cases"]), f"{row['share'] * 100:.0f}%")
+    return table
+
+
+def summary_lines(stats: dict[str, Any]) -> list[str]:
+    """The headline figures, one `label: value` line each."""
+    first, acks, stop = stats["first_staff_action"], stats["emergency_acknowledgement"], stats["stop_rate"]
+    rate = "n/a" if stop["rate"] is None else f"{stop['rate'] * 100:.0f}%"
+    return [
+        f"period: {(stats['since'] or 'all time')[:10]} to {stats['until'][:10]}",
+        f"organisation: {stats['organisation'] or 'all visible'}",
+        f"cases: {stats['cases']} (reports: {stats['reports']})",
+        f"median time to first staff action: {format_duration(first['median_seconds'])} "
+        f"({first['measured']} cases; {first['awaiting']} awaiting one)",
+        f"median time to acknowledge an emergency: {format_duration(acks['median_seconds'])} "
+        f"({acks['acknowledged']} acknowledged; {acks['unacknowledged']} not)",
+        f"notices sent: {stats['notices_sent']}",
+        f"stop rate ({stop['window_days']} days): {rate}: {stop['stopped']} stopped, "
+        f"{stop['reported_again']} reported again, {stop['pending']} pending",
+    ]
+
+
+@click.command("stats")
+@click.option("--since", help="Cases opened since: 30d, 12w or an ISO date (default: all time).")
+@click.option("--org", "organisation", metavar="SLUG", help="Only this organisation.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--chart", "chart", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the figures as an HTML page with bar charts.")
+@pass_ctx
+@handle_errors
+def stats_command(state: Context, since: str | None, organisation: str | None, as_json: bool,
+                  chart: str | None) -> None:
+    """Cases by category and urgency, response times, notices and the stop rate."""
+    settings = state.app.settings
+    if organisation and settings.organisation(organisation) is None:
+        known = ", ".join(o.slug for o in settings.organisations)
+        raise click.BadParameter(f"no organisation {organisation!r} (known: {known})", param_hint="--org")
+    viewer = state.viewer
+    with transaction(state.app.factory) as session:
+        stats = compute_stats(session, viewer, organisation, parse_since(since),
+                              stop_window_days=settings.casework.stop_window_days)
+    if chart:
+        org = settings.organisation(organisation) if organisation else None
+        heading = f"stopit statistics: {org.name}" if org else "stopit statistics"
+        Path(chart).write_text(render_html(stats, heading), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(stats, indent=2, ensure_ascii=False))
+        return
+    click.echo("\n".join(summary_lines(stats)))
+    console = Console(highlight=False)
+    console.print(_shares("category", stats["categories"]))
+    console.print(_shares("urgency", stats["urgency"]))
+    if chart:
+        console.print(f"chart written to {chart}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(stats_command)

@@ -1,0 +1,108 @@
+"""`stopit trace FILE|-`: header forensics for any .eml, no database or configuration needed.
+
+A mail administrator can run it on its own: the hop table from sender to recipient, the
+origin verdict with its confidence, the anomalies, and DKIM/ARC/alignment verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from stopit_mail.config import HeaderSettings
+from stopit_mail.headers.analysis import HeaderPolicy, analyse
+from stopit_mail.textsafe import markup_safe as safe
+
+
+def _hop_table(trace: dict[str, Any]) -> Table:
+    table = Table("#", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted",
+                  title="Received chain, sender first")
+    for number, hop in enumerate(trace["hops"], start=1):
+        origin = " / ".join(x for x in (hop.get("from_helo"), hop.get("from_rdns"), hop.get("from_ip")) if x)
+        if hop.get("from_ip_class") and hop["from_ip_class"] != "public":
+            origin += f" ({hop['from_ip_class']})"
+        delay = hop.get("delay_seconds")
+        flag = "" if hop.get("parsed_ok", True) else " [unparsed]"
+        table.add_row(str(number), safe(origin or "-") + flag, safe(hop.get("by_host") or "-"),
+                      safe(hop.get("protocol") or "-"), safe((hop.get("timestamp") or "-")[:25]),
+                      "-" if delay is None else f"{delay:+.0f}s", "yes" if hop.get("trusted") else "no")
+    return table
+
+
+def _auth_table(auth: dict[str, Any]) -> Table:
+    table = Table("signature", "algorithm", "verdict", "reason", "aligned (relaxed/strict)", title="DKIM")
+    aligned = {a["index"]: a for a in auth.get("alignments", [])}
+    for sig in auth.get("dkim", []):
+        align = aligned.get(sig.get("index"))
+        align_text = f"{'yes' if align['relaxed'] else 'no'}/{'yes' if align['strict'] else 'no'}" if align else "-"
+        name = f"d={sig.get('domain') or '?'} s={sig.get('selector') or '?'}"
+        warnings = "; ".join(sig.get("warnings") or [])
+        reason = (sig.get("reason") or "") + (f" ({warnings})" if warnings else "")
+        table.add_row(safe(name), safe(sig.get("algorithm") or "-"), sig.get("verdict", "?"), safe(reason), align_text)
+    return table
+
+
+def render_analysis(analysis: dict[str, Any]) -> Group:
+    """A readable report of one analysis (used by `trace` and `cases show`)."""
+    trace, auth = analysis["trace"], analysis["auth"]
+    origin = trace["origin"]
+    verdict = (f"[b]Origin:[/b] {safe(origin.get('ip') or 'unknown')} ({safe(origin.get('ip_class') or '-')}), "
+               f"confidence [b]{origin['confidence']}[/b]\n{safe(origin.get('explanation'))}")
+    transit = trace.get("total_transit_seconds")
+    if transit is not None:
+        verdict += f"\nTotal transit: {transit:.0f} s over {len(trace['hops'])} hops"
+    parts: list[Any] = [_hop_table(trace), Panel(verdict, expand=False)]
+    if trace["anomalies"]:
+        # Anomalies name header positions (0 = topmost); the table numbers hops sender first.
+        numbers = {hop["position"]: n for n, hop in enumerate(trace["hops"], start=1)}
+        anomalies = Table("severity", "code", "hop #", "explanation", title="Anomalies")
+        for item in trace["anomalies"]:
+            hop = numbers.get(item.get("hop_position"))
+            anomalies.add_row(item.get("severity", ""), item["code"], "-" if hop is None else str(hop),
+                              safe(item["explanation"]))
+        parts.append(anomalies)
+    for claim in trace.get("originating_claims", []):
+        parts.append(f"Claimed by the sender's webmail (not verified): {safe(json.dumps(claim))}")
+    if auth.get("dkim"):
+        parts.append(_auth_table(auth))
+    arc = auth.get("arc", {})
+    parts.append(f"ARC: {arc.get('verdict', 'none')} ({safe(arc.get('reason', ''))})")
+    for header in auth.get("authentication_results", []):
+        trust = "trusted" if header.get("trusted") else "untrusted (not ours)"
+        parts.append(f"Authentication-Results from {safe(header.get('authserv_id') or '?')}: {trust}")
+    parts.append(f"[b]Authentication:[/b] {safe(auth.get('summary', ''))}")
+    return Group(*parts)
+
+
+@click.command("trace")
+@click.argument("source", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+@click.option("--offline", is_flag=True, help="No DNS: DKIM/ARC report 'temperror: offline'.")
+@click.option("--trusted", "trusted", multiple=True, help="A trusted relay (CIDR or host; .domain for a whole domain).")
+@click.option("--authserv-id", "authserv_ids", multiple=True, help="An Authentication-Results authserv-id we trust.")
+@click.option("--dns-cache", type=click.Path(file_okay=False), help="Folder for the DNS answer cache.")
+def trace_command(source: str, as_json: bool, offline: bool, trusted: tuple[str, ...],
+                  authserv_ids: tuple[str, ...], dns_cache: str | None) -> None:
+    """Trace a message's Received chain and verify its DKIM/ARC signatures."""
+    raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    settings = HeaderSettings(trusted_relays=list(trusted), trusted_authserv_ids=list(authserv_ids))
+    try:
+        policy = HeaderPolicy.from_settings(settings, Path(dns_cache) if dns_cache else None, offline=offline)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted") from exc
+    analysis = analyse(raw, policy)
+    if as_json:
+        click.echo(json.dumps(analysis, indent=2, ensure_ascii=False, default=str))
+    else:
+        Console(highlight=False).print(render_analysis(analysis))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(trace_command)
