@@ -1,0 +1,226 @@
+"""`stopit serve` and `stopit worker` put together: listener, worker, signals, queue status.
+
+`MailServer` runs the listener on its own asyncio event loop in a thread and, when asked, the
+worker in another thread, so the same object serves the command line (blocking until SIGTERM
+or SIGINT), the tests and the benchmark (started and stopped in-process).
+
+Shutdown is orderly: stop listening, let every DATA already being stored finish its commit
+and get its 250, tell idle clients 421, then let the worker finish the message in hand.
+Nothing half-done is lost either way: the database is the only state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stopit_mail.app import App
+from stopit_mail.config import split_host_port
+from stopit_mail.ingest.groupcommit import GroupCommitSink
+from stopit_mail.ingest.listener import (
+    SHUTTING_DOWN, MailboxHandler, RawSink, make_limits, protocol_factory,
+)
+from stopit_mail.ingest.rawstore import StoreResult
+from stopit_mail.models import OutboxMessage, RawMessage, RawStatus
+from stopit_mail.outbound.outbox import backlog
+from stopit_mail.processing.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class MailServer:
+    """The listener (event loop thread) and optionally the worker (thread) of one installation."""
+
+    def __init__(self, app: App, run_worker: bool | None = None, sink: RawSink | None = None,
+                 host: str | None = None, port: int | None = None, worker_idle_seconds: float = 1.0) -> None:
+        self.app = app
+        settings = app.settings
+        default_host, default_port = split_host_port(settings.server.listen, 8025)
+        self.host = host or default_host
+        self.port = default_port if port is None else port  # 0: any free port (tests)
+        self.sink = sink or GroupCommitSink(app.factory, settings.limits.max_message_bytes)
+        run = settings.server.run_worker if run_worker is None else run_worker
+        self.worker = Worker(app, idle_seconds=worker_idle_seconds) if run else None
+        self.limits = make_limits(settings)
+        self.stored = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind and start serving; raises OSError when the address cannot be bound."""
+        thread = threading.Thread(target=self._loop_main, name="stopit-listener", daemon=True)
+        thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            thread.join()
+            raise self._error
+        self._threads.append(thread)
+        if self.worker is not None:
+            worker_thread = threading.Thread(target=self.worker.run, name="stopit-worker", daemon=True)
+            worker_thread.start()
+            self._threads.append(worker_thread)
+        log.info("listening on %s:%s (%s)%s", self.host, self.port, self.app.settings.server.protocol,
+                 ", worker running" if self.worker else "")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting, finish in-flight stores and the worker's message, then return."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(timeout), loop)
+            try:
+                future.result(timeout + 5)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+        if self.worker is not None:
+            self.worker.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        close = getattr(self.sink, "close", None)
+        if callable(close):
+            close()
+
+    def alive(self) -> bool:
+        """Whether every thread is still running (a dead one means the service is broken)."""
+        return all(thread.is_alive() for thread in self._threads)
+
+    def _on_stored(self, result: StoreResult) -> None:
+        self.stored += 1
+        if self.worker is not None:
+            self.worker.wake()
+
+    def _loop_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        settings = self.app.settings
+        handler = MailboxHandler(settings, self.sink, self.limits, settings.server.protocol, self._on_stored)
+        try:
+            make = protocol_factory(settings, handler, self.limits, loop)
+            self._server = loop.run_until_complete(
+                loop.create_server(make, self.host, self.port, reuse_address=True))
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:  # noqa: BLE001 - handed to start() in the caller's thread
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _shutdown(self, timeout: float) -> None:
+        assert self._server is not None
+        self._server.close()
+        deadline = time.monotonic() + timeout
+        # A client whose message is being committed gets its 250 before we hang up on it.
+        while self.limits.stores_in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for session in list(self.limits.open_sessions):
+            transport = session.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(SHUTTING_DOWN.encode() + b"\r\n")
+                transport.close()
+        try:
+            await asyncio.wait_for(self._server.wait_closed(), 5)
+        except asyncio.TimeoutError:
+            log.warning("some connections did not close in time")
+        # Let aiosmtpd's per-connection coroutines see their cancellation before the loop stops.
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _wait_for_signal(is_alive: Any) -> str:
+    """Block the main thread until SIGTERM/SIGINT (or a service thread dies); return why."""
+    stop = threading.Event()
+    reason: list[str] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        reason.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stop.wait(0.5):
+            if not is_alive():
+                return "a service thread died"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return reason[0] if reason else "stopped"
+
+
+def serve(app: App, run_worker: bool | None = None, announce: Any = print) -> int:
+    """Run the listener (and worker) until SIGTERM/SIGINT; the exit status (0 when clean)."""
+    server = MailServer(app, run_worker)
+    server.start()
+    announce(f"stopit: listening on {server.host}:{server.port} ({app.settings.server.protocol})"
+             f"{', worker running' if server.worker else ''}")
+    why = _wait_for_signal(server.alive)
+    log.info("shutting down: %s", why)
+    server.stop()
+    return 0 if why in ("SIGTERM", "SIGINT") else 1
+
+
+def run_worker(app: App, once: bool = False) -> int:
+    """Run only the worker until SIGTERM/SIGINT (or, with `once`, until nothing is left)."""
+    worker = Worker(app)
+    if once:
+        while worker.run_once().busy:
+            pass
+        return 0
+    thread = threading.Thread(target=worker.run, name="stopit-worker", daemon=True)
+    thread.start()
+    why = _wait_for_signal(thread.is_alive)
+    worker.stop()
+    thread.join()
+    return 0 if why in ("SIGTERM", "SIGINT") else 1
+
+
+def queue_status(session: Session, now: datetime | None = None, recent: int = 5) -> dict[str, Any]:
+    """Queue depths, oldest waiting age and the latest errors, for `stopit status`."""
+    now = now or datetime.now(UTC)
+    raw_counts = {status.value: 0 for status in RawStatus}
+    for status, count in session.execute(select(RawMessage.status, func.count()).group_by(RawMessage.status)):
+        raw_counts[status.value] = count
+    oldest = session.scalar(select(func.min(RawMessage.received_at))
+                            .where(RawMessage.status == RawStatus.RECEIVED))
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+    quarantined = session.execute(
+        select(RawMessage.id, RawMessage.received_at, RawMessage.reason)
+        .where(RawMessage.status == RawStatus.QUARANTINED).order_by(RawMessage.id.desc()).limit(recent))
+    outbox_errors = session.execute(
+        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.status, OutboxMessage.attempts,
+               OutboxMessage.last_error)
+        .where(OutboxMessage.last_error.is_not(None)).order_by(OutboxMessage.id.desc()).limit(recent))
+    return {
+        "raw_messages": raw_counts,
+        "outbox": {"queued": 0, "sent": 0, "failed": 0, **backlog(session)},
+        "oldest_waiting_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "recent_quarantine": [
+            {"id": i, "received_at": r.isoformat() if r else None, "reason": reason}
+            for i, r, reason in quarantined],
+        "recent_outbox_errors": [
+            {"id": i, "kind": kind, "status": status.value, "attempts": attempts, "error": error}
+            for i, kind, status, attempts, error in outbox_errors],
+    }
