@@ -1,0 +1,60 @@
+"""Helpers for casework tests: build reports in code and ingest them through the real pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from email.utils import formataddr
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stopit_mail.app import App
+from stopit_mail.ingest.rawstore import Envelope
+from stopit_mail.ingest.service import IngestSummary, ingest_one
+from stopit_mail.models import Case
+
+
+def offending_message(sender: str = "offender@example.net", body: str = "Nobody likes you. Leave school.",
+                      to: str = "victim@example.edu", subject: str = "hey",
+                      date: str = "Mon, 16 Nov 2026 04:41:03 +0000", message_id: str = "<off-1@example.net>") -> bytes:
+    return (f"From: Some One <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\n"
+            f"Message-ID: {message_id}\r\n\r\n{body}\r\n").encode()
+
+
+def report(reporter: str = "victim@example.edu", name: str = "Vic Tim", wrapper: str = "Please help me with this.",
+           subject: str = "Fwd: hey", original: bytes | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = formataddr((name, reporter))
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = subject
+    msg.set_content(wrapper)
+    msg.add_attachment(original if original is not None else offending_message(to=reporter),
+                       maintype="message", subtype="rfc822")
+    return msg.as_bytes()
+
+
+def ingest(app: App, content: bytes, rcpt: str = "stopit@example.edu", mail_from: str | None = None) -> IngestSummary:
+    summary = IngestSummary()
+    ingest_one(app, content, Envelope("smtp", mail_from=mail_from, rcpt_to=[rcpt]), summary)
+    return summary
+
+
+def latest_case(app: App) -> Case:
+    with app.factory() as session:
+        case = session.scalars(select(Case).order_by(Case.id.desc())).first()
+        assert case is not None
+        for relation in (case.reports, case.evidence, case.parties):
+            list(relation)
+        return case
+
+
+@contextmanager
+def open_case(app: App, number: str | None = None) -> Iterator[tuple[Session, Case]]:
+    """The newest case (or `number`) inside a live session, committed at the end."""
+    with app.factory() as session, session.begin():
+        query = select(Case).order_by(Case.id.desc()) if number is None else select(Case).where(Case.number == number)
+        case = session.scalars(query).first()
+        assert case is not None
+        yield session, case

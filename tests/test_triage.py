@@ -1,0 +1,372 @@
+"""Triage: emergencies are never missed, idioms do not page anyone, every decision explains itself.
+
+The labelled set (tests/fixtures/triage/labelled_reports.jsonl) is what the default rules were
+tuned on, including 42 reports marked "holdout-v1" that were a holdout for the first version of
+the rules (recall 5/15 there) and were then used for tuning. The current holdout set was written
+after the rules were frozen again and is only measured, so its figures stay an honest estimate
+of how the rules do on unseen reports: far below the labelled set's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stopit_mail.cases.triage import (
+    CATEGORIES,
+    CompiledRules,
+    TriageRulesError,
+    compile_rules,
+    load_rules,
+    triage,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "triage"
+
+
+@pytest.fixture(scope="module")
+def rules() -> CompiledRules:
+    return compile_rules(load_rules())
+
+
+def _read(name: str) -> list[dict[str, Any]]:
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class Scores:
+    total: int
+    emergencies: int
+    missed: list[str]
+    false_alarms: list[str]
+    category_hits: int
+    urgency_exact: int
+
+    @property
+    def recall(self) -> float:
+        return 1 - len(self.missed) / self.emergencies
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return len(self.false_alarms) / (self.total - self.emergencies)
+
+    def summary(self, label: str) -> str:
+        return (f"{label}: {self.total} reports, emergency recall {self.recall:.1%} "
+                f"({self.emergencies - len(self.missed)}/{self.emergencies}), false-alarm rate "
+                f"{self.false_alarm_rate:.1%} ({len(self.false_alarms)}/"
+                f"{self.total - self.emergencies}), main category found "
+                f"{self.category_hits / self.total:.1%}, exact urgency "
+                f"{self.urgency_exact / self.total:.1%}")
+
+
+def _score(rows: list[dict[str, Any]], rules: CompiledRules) -> Scores:
+    scores = Scores(len(rows), 0, [], [], 0, 0)
+    for row in rows:
+        decision = triage(row["text"], rules)
+        expected = row["expected_urgency"]
+        if expected == "emergency":
+            scores.emergencies += 1
+            if decision.urgency != "emergency":
+                scores.missed.append(row["text"])
+        elif decision.urgency == "emergency":
+            scores.false_alarms.append(f"{row['text']} -> {decision.explanation()}")
+        scores.category_hits += row["expected_categories"][0] in decision.categories
+        scores.urgency_exact += decision.urgency == expected
+    return scores
+
+
+# --------------------------------------------------------------------------- labelled sets
+
+
+def test_labelled_set_is_well_formed() -> None:
+    rows = _read("labelled_reports.jsonl")
+    assert len(rows) >= 150
+    spanish = sum(r["lang"] == "es" for r in rows)
+    assert 0.3 <= spanish / len(rows) <= 0.5
+    for row in rows:
+        assert row["expected_urgency"] in ("emergency", "urgent", "routine")
+        assert row["expected_categories"] and set(row["expected_categories"]) <= set(CATEGORIES)
+
+
+def test_labelled_set_never_misses_an_emergency(rules: CompiledRules) -> None:
+    scores = _score(_read("labelled_reports.jsonl"), rules)
+    print("\n" + scores.summary("labelled"))
+    assert scores.missed == [], "missed emergencies:\n" + "\n".join(scores.missed)
+    assert scores.false_alarm_rate < 0.10, "\n".join(scores.false_alarms)
+    assert scores.category_hits / scores.total >= 0.90
+
+
+def test_holdout_figures(rules: CompiledRules) -> None:
+    # Written after the rules were frozen and never tuned on. The figures printed here are the
+    # honest estimate; the asserts only guard the baseline measured when the set was written
+    # (recall 4/14, false alarms 0/26, main category 19/40), so a regression fails the build.
+    scores = _score(_read("holdout_reports.jsonl"), rules)
+    print("\n" + scores.summary("holdout (never tuned on)"))
+    for text in scores.missed:
+        print("  missed:", text)
+    for text in scores.false_alarms:
+        print("  false alarm:", text)
+    assert scores.recall >= 4 / 14
+    assert scores.false_alarm_rate <= 1 / 26
+    assert scores.category_hits >= 19
+
+
+# --------------------------------------------------------------------------- the brief's cases
+
+EMERGENCIES = [
+    "my friend said she wants to kill herself",
+    "mi amigo dice que se quiere matar",
+    "he's been giving away his stuff and saying goodbye",
+    "I don't want to be here anymore",
+    "everyone would be better off without me",
+    "no aguanto más, quiero desaparecer",
+    "he said he'd bring his dad's gun to school tomorrow",
+    "voy a llevar una pistola a la escuela",
+    "watch what happens Friday",
+    "you'll regret it, I know where you live",
+    "kms",
+    "i want to unalive myself",
+    "i want to k1ll myself",
+]
+
+NOT_EMERGENCIES = [
+    "this homework is killing me",
+    "I almost died laughing",
+    "the killer app",
+    "drop-dead gorgeous",
+    "my mom is going to kill me when she sees my grades",
+    "mi mamá me va a matar",
+    "me muero de risa",
+    "the suicide prevention assembly was great",
+]
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_brief_emergencies(text: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules)
+    assert decision.urgency == "emergency", decision.explanation()
+
+
+@pytest.mark.parametrize("text", NOT_EMERGENCIES)
+def test_idioms_are_not_emergencies(text: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules)
+    assert decision.urgency != "emergency", decision.explanation()
+
+
+@pytest.mark.parametrize("text", ["suicidio", "SUICIDIO", "suicídio", "Suicídio", "s u i c i d i o"])
+def test_case_and_accents_do_not_matter(text: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules)
+    # Letters spelled out one by one are beyond "light" de-obfuscation.
+    expected = "routine" if " " in text else "emergency"
+    assert decision.urgency == expected
+
+
+def test_accented_and_unaccented_spanish_agree(rules: CompiledRules) -> None:
+    for text in ("pienso en matarme", "pienso en mátarme", "PIENSO EN MATARME"):
+        assert triage(text, rules).urgency == "emergency"
+
+
+def test_wrapped_and_quoted_lines_still_match(rules: CompiledRules) -> None:
+    forwarded = "> she said she wants to kill\n> herself tonight"
+    decision = triage(forwarded, rules)
+    assert decision.urgency == "emergency"
+    assert decision.matches[0].matched_text == "kill\n> herself"
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def test_explanation_names_rule_and_words(rules: CompiledRules) -> None:
+    text = "My friend said she wants to kill herself."
+    decision = triage(text, rules)
+    assert decision.categories == ["self-harm"]
+    assert decision.explanation() == (
+        'emergency: rule "self-harm-intent-en" (self-harm, emergency) matched "kill herself"')
+    match = decision.matches[0]
+    assert text[match.start:match.end] == match.matched_text == "kill herself"
+
+
+def test_offsets_point_into_the_original_text(rules: CompiledRules) -> None:
+    text = "Straße ‘quote’ — I DON’T want to be here anymore"
+    match = triage(text, rules).matches[0]
+    assert text[match.start:match.end] == match.matched_text == "DON’T want to be here anymore"
+
+
+def test_subject_matches_are_labelled(rules: CompiledRules) -> None:
+    decision = triage("see below", rules, subject="he has a gun in his backpack")
+    assert decision.urgency == "emergency"
+    assert {m.field for m in decision.matches} == {"subject"}
+    assert "in subject" in decision.explanation()
+
+
+def test_no_match_is_other_and_routine(rules: CompiledRules) -> None:
+    decision = triage("Can I change my locker combination?", rules)
+    assert (decision.categories, decision.urgency, decision.matches) == (["other"], "routine", [])
+    assert decision.explanation() == 'routine: no rule matched; category "other"'
+
+
+def test_most_urgent_category_comes_first(rules: CompiledRules) -> None:
+    decision = triage("they call me names every day and I want to end my life", rules)
+    assert decision.categories == ["self-harm", "bullying"]
+    assert json.loads(json.dumps(decision.to_dict()))["urgency"] == "emergency"
+
+
+# --------------------------------------------------------------------------- configuration
+
+PORTUGUESE = {
+    "name": "self-harm-intent-pt",
+    "category": "self-harm",
+    "urgency": "emergency",
+    "language": "pt",
+    "patterns": ["quero me matar", "quer se matar", "vou me matar", "tirar minha vida"],
+    "unless": ["matar de rir"],
+}
+FRENCH = {
+    "name": "threat-violence-fr",
+    "category": "threats-of-violence",
+    "urgency": "emergency",
+    "language": "fr",
+    "patterns": ["je vais te tuer", "il va tirer sur", "re:\\bva (?:tous|toutes) les tuer\\b"],
+}
+
+
+def test_a_new_language_is_only_configuration() -> None:
+    rules = load_rules([PORTUGUESE, FRENCH])
+    assert triage("Minha amiga disse que QUER SE MATAR", rules).urgency == "emergency"
+    assert triage("vou me matar de rir com esse vídeo", rules).urgency == "routine"
+    decision = triage("Il a écrit qu'il va tous les tuer vendredi", rules)
+    assert decision.categories == ["threats-of-violence"]
+    assert decision.matches[0].matched_text == "va tous les tuer"
+    # Without the defaults, the new rules work alone.
+    alone = load_rules([PORTUGUESE], include_defaults=False)
+    assert [r.name for r in alone] == ["self-harm-intent-pt"]
+
+
+def test_disabled_rules_are_left_out_and_may_be_replaced() -> None:
+    without = load_rules(disabled=["weapon-mention"])
+    assert "weapon-mention" not in {r.name for r in without}
+    replacement = {"name": "weapon-mention", "category": "weapons", "urgency": "routine",
+                   "language": "*", "patterns": ["gun"]}
+    replaced = load_rules([replacement], disabled=["weapon-mention"])
+    assert [r.urgency for r in replaced if r.name == "weapon-mention"] == ["routine"]
+
+
+def _rule(**changes: Any) -> dict[str, Any]:
+    rule = {"name": "my-rule", "category": "bullying", "urgency": "routine", "language": "en",
+            "patterns": ["mean girls"]}
+    rule.update(changes)
+    return {k: v for k, v in rule.items() if v is not None}
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (_rule(pattern=["x"]),
+     '[[triage.rules]] #1 ("my-rule"): unknown key "pattern" (did you mean "patterns"?)'),
+    (_rule(urgency="critical"),
+     '[[triage.rules]] #1 ("my-rule"): key "urgency" is "critical"; expected emergency, urgent'),
+    (_rule(category="bulying"),
+     'key "category" is "bulying" (did you mean "bullying"?); expected one of bullying,'),
+    (_rule(patterns=["re:(unclosed"]),
+     'patterns[1] "re:(unclosed" is not a valid regular expression (missing ), unterminated '
+     "subpattern at position 0)"),
+    (_rule(patterns=[]), 'key "patterns" is empty; expected a non-empty list'),
+    (_rule(patterns="mean girls"), "key \"patterns\" is 'mean girls'; expected a non-empty list"),
+    (_rule(patterns=["!!!"]), 'patterns[1] "!!!" contains no letters or digits to match'),
+    (_rule(name="My Rule"), 'key "name" is "My Rule"; expected a kebab-case string'),
+    (_rule(language=None), 'missing key "language"'),
+    (_rule(window=-5), 'key "window" is -5; expected an integer number of characters'),
+    (_rule(unless=["re:[a-"]), 'unless[1] "re:[a-" is not a valid regular expression'),
+])
+def test_bad_rule_configs_say_what_is_wrong(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(TriageRulesError) as caught:
+        load_rules([table], include_defaults=False)
+    assert message in str(caught.value)
+
+
+def test_duplicate_names_are_an_error() -> None:
+    with pytest.raises(TriageRulesError) as caught:
+        load_rules([_rule(name="self-harm-intent-en")])
+    assert str(caught.value).startswith(
+        '[[triage.rules]] #1 ("self-harm-intent-en"): rule name "self-harm-intent-en" is already '
+        "used by default rule #1")
+    with pytest.raises(TriageRulesError, match="already used by"):
+        load_rules([_rule(), _rule()], include_defaults=False)
+
+
+def test_other_config_mistakes() -> None:
+    with pytest.raises(TriageRulesError, match=r"triage.disabled: no rule is named \['no-such'\]"):
+        load_rules(disabled=["no-such"])
+    with pytest.raises(TriageRulesError, match="expected a list of tables, found dict"):
+        load_rules(_rule())  # type: ignore[arg-type]
+    with pytest.raises(TriageRulesError, match="expected a table, found str"):
+        load_rules(["self-harm"], include_defaults=False)  # type: ignore[list-item]
+
+
+def test_default_rules_are_valid_and_cover_both_languages() -> None:
+    rules = load_rules()
+    assert len({r.name for r in rules}) == len(rules)
+    assert {"en", "es", "*"} <= {r.language for r in rules}
+
+
+# --------------------------------------------------------------------------- robustness, speed
+
+
+def test_compiled_rules_are_cached() -> None:
+    rules = load_rules()
+    assert compile_rules(rules) is compile_rules(list(rules))
+
+
+def test_a_typical_report_triages_well_under_a_millisecond(rules: CompiledRules) -> None:
+    report = ("Hi, I'm writing about something that happened in 4th period today. " * 20
+              + "My friend said she wants to kill herself and Jake keeps calling her fat.")[:2048]
+    triage(report, rules)
+    runs = 200
+    start = time.perf_counter()
+    for _ in range(runs):
+        triage(report, rules)
+    per_report = (time.perf_counter() - start) / runs
+    print(f"\n2 KB report: {per_report * 1000:.3f} ms")
+    # The measured figure is about 0.2 ms; the bound leaves room for slow CI machines.
+    assert per_report < 0.005
+
+
+@pytest.mark.parametrize("unit", [
+    "a", "kill ", "bring " * 3, "this homework is killing me. ", "é’ ", "ß", ". ", "\n> ",
+    "i know where you live ",
+])
+def test_a_megabyte_finishes_quickly(unit: str, rules: CompiledRules) -> None:
+    text = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
+    start = time.perf_counter()
+    decision = triage(text, rules)
+    assert time.perf_counter() - start < 5
+    for match in decision.matches:
+        assert text[match.start:match.end] == match.matched_text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(), subject=st.text(max_size=50))
+def test_arbitrary_text_never_raises(text: str, subject: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules, subject=subject)
+    assert decision.urgency in ("emergency", "urgent", "routine")
+    for match in decision.matches:
+        source = subject if match.field == "subject" else text
+        assert 0 <= match.start < match.end <= len(source)
+        assert source[match.start:match.end] == match.matched_text
+    decision.explanation()
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(
+    ["kill", "myself", "k1ll", "’", "ß", "ﬁ", "\u0301", " ", "\n", ">", "suicídio", "gun",
+     "school", "nerf", "mom", "is", "going", "to", "me", "é", "İ", "...", "-"]), max_size=40))
+def test_report_like_noise_keeps_offsets_exact(parts: list[str], rules: CompiledRules) -> None:
+    text = "".join(parts)
+    for match in triage(text, rules).matches:
+        assert text[match.start:match.end] == match.matched_text
