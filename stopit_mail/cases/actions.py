@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.staff import Actor
 from stopit_mail.cases.triage import CATEGORIES, URGENCIES
 from stopit_mail.config import StaffMember

@@ -16,7 +16,7 @@ import re
 
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.errors import StopitError

@@ -32,7 +32,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.codes import case_alias, format_code, new_reporter_code, normalise_code
 from stopit_mail.cases.escalation_clock import (
     NO_CHAIN,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.anonymity import reporter_identities
 from stopit_mail.cases.codes import case_alias, format_code
 from stopit_mail.cases.staff import Actor

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases.staff import Actor
 from stopit_mail.cases.codes import format_code
+from stopit_mail.cases.staff import Actor
 from stopit_mail.errors import NotFound
 from stopit_mail.models import Case, CaseStatus, Event, Evidence, RawMessage, RawStatus, Report
 

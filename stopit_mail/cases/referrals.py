@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.anonymity import Identity, redact_bytes, reporter_identities
 from stopit_mail.cases.codes import case_alias
 from stopit_mail.cases.notices import NoticeError, PreparedMail, guard, organisation_of, template_dirs

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.anonymity import REDACTED
 from stopit_mail.cases.codes import new_reporter_code, next_case_number, normalise_code
 from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normalise_message_id

@@ -8,12 +8,14 @@ or staff_name.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases import actions
+from stopit_mail.cases.escalation import start_escalation
 from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.search import search_cases
 from stopit_mail.cases.triage import CATEGORIES, URGENCIES
@@ -133,7 +135,11 @@ def classify_command(state: Context, number: str, categories: tuple[str, ...], u
     with transaction(state.app.factory) as session:
         case = get_case(session, number)
         actions.classify(session, actor, case, list(categories), urgency, reason)
-    click.echo(f"{case.number}: {', '.join(case.categories)}; urgency {case.urgency}")
+        # A person judging a case an emergency pages the chain exactly as triage would.
+        paged = case.urgency == "emergency" and start_escalation(
+            session, state.app.settings, case, datetime.now(UTC)) is not None
+    click.echo(f"{case.number}: {', '.join(case.categories)}; urgency {case.urgency}"
+               + ("; escalation started" if paged else ""))
 
 
 @cases_group.command("search")

@@ -26,6 +26,8 @@ def _setup_logging(verbose: bool) -> None:
     )
     # aiosmtpd logs every command at INFO; that is noise (and reporters' addresses) in a log.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # The schema check at start-up is not news either.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.command("serve")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.config import Settings
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound.compose import Draft, compose, new_message_id

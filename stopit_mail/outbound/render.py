@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,17 @@ def _finalize(value: Any) -> Any:
 
 
 def make_environment(override_dirs: Sequence[Path] = ()) -> jinja2.Environment:
-    """An environment searching the organisation folders first, then the built-in templates."""
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in override_dirs])]
+    """An environment searching the organisation folders first, then the built-in templates.
+
+    Environments are cached per folder list, so templates are compiled once per process;
+    Jinja's auto_reload still picks up an edited override file.
+    """
+    return _environment(tuple(str(d) for d in override_dirs))
+
+
+@lru_cache(maxsize=32)
+def _environment(override_dirs: tuple[str, ...]) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(list(override_dirs))]
     loaders.append(jinja2.PackageLoader("stopit_mail", "templates"))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),

@@ -6,7 +6,6 @@ without code changes, and a duplicate or unknown name is caught at start-up, not
 
 from __future__ import annotations
 
-
 from stopit_mail.processing.context import Handler
 
 _HANDLERS: dict[str, Handler] = {}

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.config import Settings
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.processing.context import Context, Quarantine
@@ -32,6 +32,7 @@ DEFAULT_PIPELINE = (
     "file-bounce",
     "set-aside-automatic",
     "file-reply",
+    "triage-reply",
     "extract-evidence",
     "analyse-headers",
     "seal-identity",

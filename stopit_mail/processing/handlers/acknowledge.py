@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.codes import case_alias, format_code
 from stopit_mail.models import Completeness, MessageKind
 from stopit_mail.outbound.compose import Draft

@@ -5,7 +5,7 @@ bounced when it can be found. Automatic messages are recorded and set aside: nev
 (RFC 3834), never a case.
 """
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.codes import normalise_code
 from stopit_mail.cases.service import find_case_for_reply
 from stopit_mail.extract import mime
@@ -41,7 +41,7 @@ class FileReply:
             ctx.session, "reply-received", ctx.case.id, raw_message_id=ctx.raw.id, side=side,
             sender=sender, subject=mime.header(ctx.message, "Subject"), text=_excerpt(ctx),
         )
-        ctx.done = True
+        # Not done yet: triage-reply reads the reply too, then ends the pipeline.
 
 
 def reply_side(case: Case, alias_codes: list[str]) -> str:

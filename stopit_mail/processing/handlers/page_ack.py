@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from stopit_mail.cases import events
+from stopit_mail import events
 from stopit_mail.cases.escalation import ACK_PREFIX, acknowledge, codes_in_text, find_by_code
 from stopit_mail.extract import mime
 from stopit_mail.ingest.classify import alias_codes, automatic_reason, is_bounce

@@ -9,11 +9,14 @@ a staff override (`cases classify`) is never undone, but a new emergency still e
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 
-from stopit_mail.cases import events
+from stopit_mail import events
+from stopit_mail.cases.escalation import start_escalation
 from stopit_mail.cases.referrals import route
 from stopit_mail.cases.triage import URGENCIES, CompiledRules, compile_rules, load_rules, triage
+from stopit_mail.extract import mime
 from stopit_mail.models import CaseStatus, MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
@@ -66,6 +69,32 @@ class Triage:
             case.status = CaseStatus.TRIAGED
         events.record(ctx.session, "triaged", case.id, urgency=urgency, categories=categories,
                       explanation=decision.explanation()[:2000])
+
+
+@register
+class TriageReply:
+    """A reply on a case is triaged too: "I'm going to hurt myself" in a follow-up must page."""
+
+    name = "triage-reply"
+
+    def process(self, ctx: Context) -> None:
+        if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPLY:
+            return
+        assert ctx.message is not None
+        limits = ctx.settings.limits
+        text = mime.body_text(ctx.message, limits.max_nesting_depth, limits.max_parts, ctx.defects)
+        decision = triage(text[:MAX_TRIAGE_CHARS], rules_for(ctx), subject=mime.header(ctx.message, "Subject"))
+        case = ctx.case
+        ctx.done = True
+        if URGENCIES.index(decision.urgency) >= URGENCIES.index(case.urgency) and decision.urgency != "emergency":
+            return
+        if URGENCIES.index(decision.urgency) < URGENCIES.index(case.urgency):
+            case.urgency = decision.urgency
+            case.categories = sorted(set(case.categories or []) - {"other"} | set(decision.categories))
+            events.record(ctx.session, "triaged", case.id, urgency=case.urgency, categories=case.categories,
+                          source="reply", raw_message_id=ctx.raw.id, explanation=decision.explanation()[:2000])
+        if decision.urgency == "emergency":
+            start_escalation(ctx.session, ctx.settings, case, datetime.now(UTC))
 
 
 @register
