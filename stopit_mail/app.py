@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
 from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
-from stopit_mail.errors import ConfigError
 from stopit_mail.db import make_engine, session_factory, upgrade_database
+from stopit_mail.errors import ConfigError
 from stopit_mail.sealing import ensure_key_file
 
 

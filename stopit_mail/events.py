@@ -1,5 +1,7 @@
 """The append-only event log: every automatic and staff action, with actor and time.
 
+It sits at the top of the package because every layer writes to it (ingest, cases, outbound).
+
 It is both the case timeline and the audit trail. Rows are only ever inserted; nothing in
 stopit-mail updates or deletes them.
 """

@@ -157,3 +157,28 @@ def test_oversized_file_is_stored_then_quarantined_with_reason(app: App) -> None
         assert raw.status is RawStatus.QUARANTINED
         assert raw.reason == "message is 5037 bytes, above limits.max_message_bytes (2048)"
         assert raw.content == content
+
+
+def test_a_follow_up_reply_that_reads_as_an_emergency_escalates(app: App) -> None:
+    from stopit_mail.models import Escalation
+
+    ingest_paths(app, [str(EXAMPLES / "02-inline-forward.eml")])
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        code = case.reporter_code
+        assert case.urgency != "emergency"
+    reply = EmailMessage()
+    reply["From"] = "sam.rivera@example.org"
+    reply["To"] = f"stopit+{code}@example.edu"
+    reply["Subject"] = "Re: your report"
+    reply.set_content("I can't take it anymore, I'm going to kill myself tonight.")
+    ingest_bytes(app, reply.as_bytes(), rcpt_to=[f"stopit+{code}@example.edu"])
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.urgency == "emergency" and "self-harm" in case.categories
+        assert session.scalars(select(Escalation).where(Escalation.case_id == case.id)).one() is not None
+        actions = session.scalars(select(Event.action).where(Event.case_id == case.id)).all()
+        assert "reply-received" in actions
+        # No chain is configured in the default installation: the emergency is loudly "impossible",
+        # never silent (an alert goes to the mailbox).
+        assert "escalation-impossible" in actions

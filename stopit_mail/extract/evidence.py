@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 from email.message import Message
+from typing import Any
 
 from stopit_mail.extract import mime
 from stopit_mail.extract.attachments import describe_file

@@ -1,0 +1,53 @@
+"""The code keeps its one direction of flow: ingest -> extract -> headers -> cases -> outbound.
+
+Services never import the CLI or the server; lower layers never import higher ones. This test
+reads imports with `ast`, so a violation fails the build instead of waiting for a review.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "stopit_mail"
+
+# layer -> packages it must never import
+FORBIDDEN = {
+    "extract": ("headers", "cases", "outbound", "processing", "ingest", "cli", "commands", "server"),
+    "headers": ("cases", "outbound", "processing", "ingest", "cli", "commands", "server"),
+    "outbound": ("cases", "processing", "ingest", "extract", "headers", "cli", "commands", "server"),
+    "cases": ("processing", "ingest", "cli", "commands", "server"),
+    "processing": ("cli", "commands", "server"),
+    "ingest": ("cli", "commands", "server"),
+    "config": ("cases", "outbound", "processing", "ingest", "extract", "headers", "cli", "commands", "server"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.startswith("stopit_mail.")}
+
+
+def test_layers_only_import_downstream() -> None:
+    violations = []
+    for layer, forbidden in FORBIDDEN.items():
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            for module in imported_modules(path):
+                top = module.split(".")[1]
+                if top in forbidden:
+                    violations.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert violations == []
+
+
+def test_modules_stay_small() -> None:
+    """House style: one idea per module, roughly under 400 lines (450 is the hard stop)."""
+    too_long = [f"{p.relative_to(PACKAGE)} ({n} lines)" for p in sorted(PACKAGE.rglob("*.py"))
+                if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > 450]
+    assert too_long == []
