@@ -170,3 +170,24 @@ def _check_no_leak(app: App, case, address: str, name: str, wrapper: str) -> Non
         folded = " ".join(text.split()).lower()
         for secret in secrets:
             assert " ".join(secret.split()).lower() not in folded
+
+
+def test_the_recipients_reply_threads_back_into_the_case(app: App) -> None:
+    from email.message import EmailMessage
+
+    ingest(app, report())
+    with open_case(app) as (session, case):
+        row = send_notice(session, app.settings, STAFF, case, "please-stop")
+        alias, number = f"stopit+{case.sender_code}@example.edu", case.number
+        message_id = row.message_id
+    answer = EmailMessage()
+    answer["From"] = "offender@example.net"
+    answer["To"] = alias
+    answer["Subject"] = "Re: A request from Example University"
+    answer["In-Reply-To"] = message_id
+    answer.set_content("Sorry, it was a joke. I will stop.")
+    ingest(app, answer.as_bytes(), rcpt=alias)
+    with open_case(app, number) as (session, _case):
+        reply = session.scalars(select(Event).where(Event.action == "reply-received")).one()
+        assert reply.case_id == _case.id
+        assert (reply.detail["side"], reply.detail["sender"]) == ("alleged-sender", "offender@example.net")

@@ -182,3 +182,16 @@ def test_a_follow_up_reply_that_reads_as_an_emergency_escalates(app: App) -> Non
         # No chain is configured in the default installation: the emergency is loudly "impossible",
         # never silent (an alert goes to the mailbox).
         assert "escalation-impossible" in actions
+
+
+def test_whole_pipeline_on_each_database(any_app: App) -> None:
+    """Case numbering, joining and the outbox behave the same on SQLite and PostgreSQL."""
+    first = ingest_paths(any_app, [str(EXAMPLES)])
+    again = ingest_paths(any_app, [str(EXAMPLES)])
+    assert (first.processed, again.stored, again.processed) == (3, 0, 0)
+    with any_app.factory() as session:
+        numbers = sorted(session.scalars(select(Case.number)))
+        assert [n[-4:] for n in numbers] == ["0001", "0002", "0003"]
+        from stopit_mail.models import OutboxMessage
+
+        assert len(session.scalars(select(OutboxMessage)).all()) == 3

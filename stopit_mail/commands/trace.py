@@ -22,15 +22,17 @@ from stopit_mail.textsafe import markup_safe as safe
 
 
 def _hop_table(trace: dict[str, Any]) -> Table:
-    table = Table("#", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted",
-                  title="Received chain, sender first")
-    for number, hop in enumerate(trace["hops"], start=1):
+    # Hops are numbered by header position (0 = the newest, topmost Received), as the anomaly
+    # explanations number them; rows run from the sender outwards.
+    table = Table("hop", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted",
+                  title="Received chain, sender first (hop = header position, 0 = newest)")
+    for hop in trace["hops"]:
         origin = " / ".join(x for x in (hop.get("from_helo"), hop.get("from_rdns"), hop.get("from_ip")) if x)
         if hop.get("from_ip_class") and hop["from_ip_class"] != "public":
             origin += f" ({hop['from_ip_class']})"
         delay = hop.get("delay_seconds")
         flag = "" if hop.get("parsed_ok", True) else " [unparsed]"
-        table.add_row(str(number), safe(origin or "-") + flag, safe(hop.get("by_host") or "-"),
+        table.add_row(str(hop["position"]), safe(origin or "-") + flag, safe(hop.get("by_host") or "-"),
                       safe(hop.get("protocol") or "-"), safe((hop.get("timestamp") or "-")[:25]),
                       "-" if delay is None else f"{delay:+.0f}s", "yes" if hop.get("trusted") else "no")
     return table
@@ -60,11 +62,9 @@ def render_analysis(analysis: dict[str, Any]) -> Group:
         verdict += f"\nTotal transit: {transit:.0f} s over {len(trace['hops'])} hops"
     parts: list[Any] = [_hop_table(trace), Panel(verdict, expand=False)]
     if trace["anomalies"]:
-        # Anomalies name header positions (0 = topmost); the table numbers hops sender first.
-        numbers = {hop["position"]: n for n, hop in enumerate(trace["hops"], start=1)}
-        anomalies = Table("severity", "code", "hop #", "explanation", title="Anomalies")
+        anomalies = Table("severity", "code", "hop", "explanation", title="Anomalies")
         for item in trace["anomalies"]:
-            hop = numbers.get(item.get("hop_position"))
+            hop = item.get("hop_position")
             anomalies.add_row(item.get("severity", ""), item["code"], "-" if hop is None else str(hop),
                               safe(item["explanation"]))
         parts.append(anomalies)
