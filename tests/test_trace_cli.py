@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
 from conftest import EXAMPLES, FIXTURES
+
 from stopit_mail.app import App
 from stopit_mail.cli import main
 from stopit_mail.ingest.service import ingest_paths

@@ -5,6 +5,8 @@ bounced when it can be found. Automatic messages are recorded and set aside: nev
 (RFC 3834), never a case.
 """
 
+from email.message import Message
+
 from stopit_mail import events
 from stopit_mail.cases.codes import normalise_code
 from stopit_mail.cases.service import find_case_for_reply
@@ -55,16 +57,20 @@ def reply_side(case: Case, alias_codes: list[str]) -> str:
 
 
 def bounced_message_ids(ctx: Context) -> list[str]:
-    """Message-IDs quoted in a DSN's returned message or headers part."""
+    """Message-IDs of the returned message (or returned headers) inside a DSN."""
     assert ctx.message is not None
     ids: list[str] = []
     for walked in mime.walk(ctx.message, 4, 50, ctx.defects):
         part = walked.part
-        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/global-headers"):
+        content_type = part.get_content_type()
+        if content_type in ("message/rfc822", "message/global"):
             payload = part.get_payload()
-            inner = payload[0] if isinstance(payload, list) and payload else None
-            text = str(inner.get("Message-ID", "")) if inner is not None else mime.part_text(part)
-            ids.extend(MESSAGE_ID_RE.findall(text)[:1] if inner is None else MESSAGE_ID_RE.findall(text))
+            returned = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(returned, Message):
+                ids.extend(MESSAGE_ID_RE.findall(mime.header(returned, "Message-ID")))
+        elif content_type in ("text/rfc822-headers", "message/global-headers"):
+            returned_headers = mime.parse_bytes(mime.part_bytes(part)).message
+            ids.extend(MESSAGE_ID_RE.findall(mime.header(returned_headers, "Message-ID")))
     return ids
 
 
