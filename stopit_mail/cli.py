@@ -8,15 +8,20 @@ StopitError into a one-line message with exit status 1, and never print message 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
 from stopit_mail import __version__
 from stopit_mail.app import App, open_app
+from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.staff import Actor, PermissionDenied, resolve_actor
+from stopit_mail.db import transaction
 from stopit_mail.errors import ConfigError, StopitError
+from stopit_mail.models import Case
 
 
 class Context:
@@ -55,6 +60,13 @@ class Context:
             if self.app.settings.staff:
                 raise
             return Actor(name="(unnamed reader)", restricted=False)
+
+    @contextmanager
+    def case_action(self, number: str) -> Iterator[tuple[Session, Case, Actor]]:
+        """One transaction acting on case NUMBER as the current staff member."""
+        actor = self.actor
+        with transaction(self.app.factory) as session:
+            yield session, get_case(session, number), actor
 
     def close(self) -> None:
         if self._app is not None:

@@ -36,9 +36,7 @@ WORKING_STATUSES = [s.value for s in CaseStatus if s is not CaseStatus.CLOSED]
 @handle_errors
 def assign_command(state: Context, number: str, staff: str) -> None:
     """Make STAFF responsible for case NUMBER."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
+    with state.case_action(number) as (session, case, actor):
         changed = actions.assign(session, actor, case, staff, state.app.settings.staff)
     click.echo(f"{case.number} {'assigned to' if changed else 'already assigned to'} {terminal_safe(case.assigned_to)}")
 
@@ -50,9 +48,7 @@ def assign_command(state: Context, number: str, staff: str) -> None:
 @handle_errors
 def note_command(state: Context, number: str, text: str) -> None:
     """Add a note to the case timeline (kept in the audit log)."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
+    with state.case_action(number) as (session, case, actor):
         actions.note(session, actor, case, text)
     click.echo(f"{case.number}: note added")
 
@@ -65,9 +61,7 @@ def note_command(state: Context, number: str, text: str) -> None:
 @handle_errors
 def status_command(state: Context, number: str, status: str, reason: str | None) -> None:
     """Set the working status of a case (to close one, use `cases close`)."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
+    with state.case_action(number) as (session, case, actor):
         changed = actions.set_status(session, actor, case, status, reason)
     click.echo(f"{case.number} {'is now' if changed else 'is already'} {case.status.value}")
 
@@ -79,9 +73,7 @@ def status_command(state: Context, number: str, status: str, reason: str | None)
 @handle_errors
 def close_command(state: Context, number: str, resolution: str) -> None:
     """Close a case with its resolution. A closed case refuses changes until reopened."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
+    with state.case_action(number) as (session, case, actor):
         actions.close(session, actor, case, resolution)
     click.echo(f"{case.number} closed")
 
@@ -93,9 +85,7 @@ def close_command(state: Context, number: str, resolution: str) -> None:
 @handle_errors
 def reopen_command(state: Context, number: str, reason: str | None) -> None:
     """Reopen a closed case; it returns to the status it had before closing."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
+    with state.case_action(number) as (session, case, actor):
         actions.reopen(session, actor, case, reason)
     click.echo(f"{case.number} reopened ({case.status.value})")
 
@@ -131,9 +121,7 @@ def classify_command(state: Context, number: str, categories: tuple[str, ...], u
     """Override triage: set categories and/or urgency, recording who and why."""
     if not categories and urgency is None:
         raise click.UsageError("give at least one --category or --urgency")
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
+    with state.case_action(number) as (session, case, actor):
         actions.classify(session, actor, case, list(categories), urgency, reason)
         # A person judging a case an emergency pages the chain exactly as triage would.
         paged = case.urgency == "emergency" and start_escalation(

@@ -8,11 +8,9 @@ import click
 
 from stopit_mail.cases.anonymity import reveal
 from stopit_mail.cases.messaging import reply_to_reporter
-from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.referrals import prepare_referral, record_consent, refer
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
-from stopit_mail.db import transaction
 from stopit_mail.textsafe import terminal_safe
 
 
@@ -26,9 +24,7 @@ from stopit_mail.textsafe import terminal_safe
 def refer_command(state: Context, number: str, office: str, with_identity: bool, yes: bool) -> None:
     """Send a templated referral with the evidence to OFFICE."""
     app = state.app
-    with transaction(app.factory) as session:
-        case = get_case(session, number)
-        actor = state.actor
+    with state.case_action(number) as (session, case, actor):
         actor.check_case(case)
         prepared = prepare_referral(app.settings, case, office, with_identity)
         if not yes:
@@ -45,8 +41,8 @@ def refer_command(state: Context, number: str, office: str, with_identity: bool,
 @handle_errors
 def consent_command(state: Context, number: str, reason: str) -> None:
     """Record that the reporter agreed to share their identity with offices."""
-    with transaction(state.app.factory) as session:
-        record_consent(session, state.actor, get_case(session, number), reason)
+    with state.case_action(number) as (session, case, actor):
+        record_consent(session, actor, case, reason)
     click.echo(f"consent recorded for {number}")
 
 
@@ -60,9 +56,8 @@ def consent_command(state: Context, number: str, reason: str) -> None:
 def reply_command(state: Context, number: str, message: str | None, file_path: str | None, report_id: int | None) -> None:
     """Write to the reporter through the case alias (anonymous reporters stay anonymous)."""
     text = message if message is not None else Path(file_path).read_text() if file_path else click.edit("") or ""
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
-        row = reply_to_reporter(session, state.app.settings, state.actor, case, text, report_id)
+    with state.case_action(number) as (session, case, actor):
+        row = reply_to_reporter(session, state.app.settings, actor, case, text, report_id)
         click.echo(f"queued message to the reporter of {case.number} (outbox {row.id})")
 
 
@@ -73,9 +68,8 @@ def reply_command(state: Context, number: str, message: str | None, file_path: s
 @handle_errors
 def reveal_command(state: Context, number: str, reason: str) -> None:
     """Reveal an anonymous reporter's identity (reveal role only; audited)."""
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
-        identities = reveal(session, state.app.settings, state.actor, case, reason)
+    with state.case_action(number) as (session, case, actor):
+        identities = reveal(session, state.app.settings, actor, case, reason)
     if not identities:
         click.echo(f"{number} has no anonymous reporter")
     for identity in identities:

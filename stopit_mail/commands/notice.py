@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from stopit_mail.cases.notices import NOTICE_TEMPLATES, prepare_notice, send_notice
-from stopit_mail.cases.queries import get_case
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.db import transaction
 from stopit_mail.textsafe import terminal_safe
 
 _TEMPLATE = click.option("--template", "-t", type=click.Choice(sorted(NOTICE_TEMPLATES)), default="please-stop",
@@ -28,9 +26,8 @@ def notice_group() -> None:
 @handle_errors
 def preview_command(state: Context, number: str, template: str, recipient: str | None) -> None:
     """Print exactly what `notice send` would send."""
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
-        state.actor.check_case(case)
+    with state.case_action(number) as (session, case, actor):
+        actor.check_case(case)
         prepared = prepare_notice(state.app.settings, case, template, recipient)
     click.echo(terminal_safe(prepared.preview()))
 
@@ -45,9 +42,7 @@ def preview_command(state: Context, number: str, template: str, recipient: str |
 def send_command(state: Context, number: str, template: str, recipient: str | None, yes: bool) -> None:
     """Queue a notice through the outbox after confirmation."""
     app = state.app
-    with transaction(app.factory) as session:
-        case = get_case(session, number)
-        actor = state.actor
+    with state.case_action(number) as (session, case, actor):
         actor.check_case(case)
         prepared = prepare_notice(app.settings, case, template, recipient)
         if not yes:
