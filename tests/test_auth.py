@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stopit_mail.headers import auth
+from stopit_mail.headers import dkim_verify
 from stopit_mail.headers.alignment import align, from_domains, organisational_domain
 from stopit_mail.headers.auth import (
     DkimSignatureResult,
@@ -197,7 +197,7 @@ def test_a_crash_inside_dkimpy_becomes_permerror(rsa_key: tuple[bytes, str],
     def explode(self: object, idx: int = 0, dnsfunc: object = None) -> bool:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(auth._StrictDKIM, "verify", explode)
+    monkeypatch.setattr(dkim_verify.StrictDKIM, "verify", explode)
     result = one(sign(MESSAGE, rsa_key[0]), {KEY_NAME: rsa_key[1]})
     assert result.verdict == "permerror" and "ZeroDivisionError: boom" in result.reason
 

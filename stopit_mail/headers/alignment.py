@@ -43,13 +43,29 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+# Domain answers are pure functions of the name and each message asks several
+# times (From, d=, organisational domains), so they are memoised. Names longer
+# than any DNS name are not cached, so hostile headers cannot fill memory.
+_CACHE_SIZE = 2048
+_MAX_CACHED_NAME = 255
+
+
 def normalise_domain(domain: str) -> str:
     """Lower-case, strip brackets and trailing dot, and convert to IDNA A-labels if possible."""
+    if len(domain) <= _MAX_CACHED_NAME:
+        return _normalise_domain_cached(domain)
+    return _normalise_domain(domain)
+
+
+def _normalise_domain(domain: str) -> str:
     domain = domain.strip().strip("<>[]").rstrip(".").lower()
     try:
         return domain.encode("idna").decode("ascii")
     except (UnicodeError, ValueError):
         return domain
+
+
+_normalise_domain_cached = lru_cache(maxsize=_CACHE_SIZE)(_normalise_domain)
 
 
 def organisational_domain(domain: str) -> str:
@@ -61,10 +77,19 @@ def organisational_domain(domain: str) -> str:
     domain = normalise_domain(domain)
     if not domain:
         return ""
+    if len(domain) <= _MAX_CACHED_NAME:
+        return _registrable_cached(domain)
+    return _registrable(domain)
+
+
+def _registrable(domain: str) -> str:
     try:
         return _psl().privatesuffix(domain) or domain
     except Exception:
         return domain
+
+
+_registrable_cached = lru_cache(maxsize=_CACHE_SIZE)(_registrable)
 
 
 def align(signing_domain: str, from_domain: str) -> Alignment:
@@ -91,9 +116,23 @@ def from_domains(from_values: Iterable[str]) -> list[str]:
     return domains
 
 
+# A reporting mailbox sees the same From values again and again, and the email
+# package's address parser is slow; short values are memoised.
+_MAX_CACHED_VALUE = 998  # RFC 5322's line limit
+
+
 def _addresses(value: str) -> list[str]:
+    if len(value) <= _MAX_CACHED_VALUE:
+        return list(_addresses_cached(value))
+    return list(_parse_addresses(value))
+
+
+def _parse_addresses(value: str) -> tuple[str, ...]:
     try:
-        return [addr for _name, addr in email.utils.getaddresses([value]) if addr]
+        return tuple(addr for _name, addr in email.utils.getaddresses([value]) if addr)
     except Exception:
         # The email package trips on some hostile input; an unreadable From has no domain.
-        return []
+        return ()
+
+
+_addresses_cached = lru_cache(maxsize=_CACHE_SIZE)(_parse_addresses)

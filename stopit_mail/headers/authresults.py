@@ -22,6 +22,7 @@ from typing import Any
 
 _AR_NAMES = ("authentication-results",)
 _ARC_AR_NAME = "arc-authentication-results"
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
 
 
 @dataclass
@@ -71,7 +72,7 @@ def split_header_fields(raw: bytes) -> list[tuple[str, str]]:
                 fields[-1] = (name, value + _text(line))
             continue
         raw_name, colon, raw_value = line.partition(b":")
-        if colon and raw_name and re.fullmatch(rb"[\x21-\x39\x3b-\x7e]+", raw_name):
+        if colon and raw_name and _FIELD_NAME.fullmatch(raw_name):
             fields.append((_text(raw_name), _text(raw_value)))
     return fields
 

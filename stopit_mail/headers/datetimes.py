@@ -64,6 +64,9 @@ _CTIME = re.compile(
     r"(?::(?P<second>\d{2}))?\s+(?:(?P<zone>[A-Za-z]{1,5})\s+)?(?P<year>\d{4})"
 )
 
+_ZONE_PREFIX = re.compile(r"^(?:GMT|UTC|UT)(?=[+-])")
+_DIGIT_TYPO = re.compile(r"(?<=\s)[lO](?=\d?:\d)")
+
 
 @dataclass
 class ParsedDate:
@@ -87,7 +90,7 @@ def _year(text: str) -> int:
 def _zone(text: str | None, comment: str | None, notes: list[str]) -> timezone:
     """Turn a numeric offset or a zone name into a fixed-offset timezone."""
     raw = (text or "").strip().strip("()").replace(" ", "")
-    raw = re.sub(r"^(?:GMT|UTC|UT)(?=[+-])", "", raw)
+    raw = _ZONE_PREFIX.sub("", raw)
     if raw and raw[0] in "+-":
         digits = raw[1:].replace(":", "")
         if len(digits) <= 2:
@@ -135,8 +138,7 @@ def parse_date(text: str) -> ParsedDate:
     cleaned = " ".join(text.split())
     # A lower-case L or upper-case O typed for a digit in the time ("l8:14:23")
     # is a known typo in old examples; read it as the digit it stands for.
-    cleaned = re.sub(r"(?<=\s)[lO](?=\d?:\d)", lambda m: "1" if m.group(0) == "l" else "0",
-                     cleaned)
+    cleaned = _DIGIT_TYPO.sub(lambda m: "1" if m.group(0) == "l" else "0", cleaned)
     matches = [m for m in _DATE.finditer(cleaned) if m.group("mon").lower() in _MONTHS]
     for match in reversed(matches):
         value = _build(match.groupdict(), notes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Final
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -57,6 +58,14 @@ _NETWORKS: Final = tuple(
 _PORT_SUFFIX = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})[:.](\d{1,5})$")
 
 
+# The trace asks about the same few addresses many times per message (parsing,
+# trust, chain checks, output), and ipaddress parsing is slow; both steps are pure
+# functions of their input, so they are memoised. Only short texts are cached:
+# no address is longer than this, and hostile headers must not fill the cache.
+_CACHE_SIZE = 4096
+_MAX_CACHED_TEXT = 80
+
+
 def parse_ip(text: str | None) -> IPAddress | None:
     """Parse an address as it appears in headers, or return ``None``.
 
@@ -67,6 +76,12 @@ def parse_ip(text: str | None) -> IPAddress | None:
     """
     if not text:
         return None
+    if len(text) <= _MAX_CACHED_TEXT:
+        return _parse_ip_cached(text)
+    return _parse_ip(text)
+
+
+def _parse_ip(text: str) -> IPAddress | None:
     candidate = text.strip().strip("[]()<>?").strip()
     if candidate[:5].lower() == "ipv6:":
         candidate = candidate[5:].strip()
@@ -83,10 +98,19 @@ def parse_ip(text: str | None) -> IPAddress | None:
     return address
 
 
+# Address objects are immutable, so handing out the same one twice is safe.
+_parse_ip_cached = lru_cache(maxsize=_CACHE_SIZE)(_parse_ip)
+
+
 def normalise_ip(text: str | None) -> str | None:
     """Canonical text for an address (compressed IPv6, mapped IPv4 unwrapped)."""
     address = parse_ip(text)
-    return None if address is None else address.compressed
+    return None if address is None else _compressed(address)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _compressed(address: IPAddress) -> str:
+    return address.compressed
 
 
 def classify_ip(text: str | IPAddress | None) -> str:
@@ -95,6 +119,11 @@ def classify_ip(text: str | IPAddress | None) -> str:
         else parse_ip(text)
     if address is None:
         return INVALID
+    return _classify(address)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _classify(address: IPAddress) -> str:
     if address.is_unspecified:
         return UNSPECIFIED
     if address.is_loopback:

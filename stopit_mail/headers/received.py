@@ -7,7 +7,8 @@ recipient (``for``), TLS details and when (the date after the last ``;``).
 Every MTA writes these differently (Postfix, Exim, Sendmail, qmail, Exchange,
 Gmail, Yahoo, CommuniGate, ...), so the parser reads the field as a sequence of
 words, ``(comments)``, ``[literals]`` and ``<addresses>``, splits it at the
-RFC 5321 clause keywords and then interprets each clause leniently.
+RFC 5321 clause keywords (:mod:`stopit_mail.headers.received_tokens`) and then
+interprets each clause leniently (here).
 
 Nothing is thrown: a field that cannot be read is still returned, with its raw
 text and a problem saying why (``parsed_ok`` is then False). Gaps that do not
@@ -18,14 +19,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from .datetimes import parse_date
-from .ipclass import normalise_ip
+from .ipclass import LOOPBACK, UNSPECIFIED, classify_ip, normalise_ip
+from .received_tokens import (
+    MAX_PARSED,
+    Token,
+    first_value,
+    group_clauses,
+    split_date,
+    tokenise,
+    unfold,
+    words_of,
+)
 
-_KEYWORDS = ("from", "by", "via", "with", "id", "for")
 _UNKNOWN_NAMES = {"unknown", "unverified", "may", "account", "ident", "sun"}
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_\-]+)*\.?$")
 _IPV4_LIKE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
@@ -43,6 +53,10 @@ _PROTOCOL_WORD = re.compile(
     r"^(?:(?:UTF8)?(?:E?SMTP|LMTP)(?:S|A|SA)?|HTTPS?|LOCAL|MAPI|IMAP|POP3?|NNFMP|UUCP|"
     r"SUBMISSION|SPOOL|PIPE|ESMTP-TLS|QMQP)$", re.I)
 _QMAIL = re.compile(r"^(?:qmail|Qmail)\s+\d+\s+invoked\b", re.I)
+_INNER_COMMENT = re.compile(r"\([^()]*\)")
+_BRACKETED = re.compile(r"\[([^\]]*)\]")
+_COMMENT_WORD_SPLIT = re.compile(r"[\s@,]+")
+_RDNS_HEAD_SPLIT = re.compile(r"[\s\[]")
 
 
 @dataclass
@@ -82,115 +96,18 @@ class ReceivedHop:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict with every field, in a stable order."""
-        data = asdict(self)
+        # A shallow copy (only the lists are copied): dataclasses.asdict deep-copies
+        # every value and cost more than parsing the field did.
+        data = {name: getattr(self, name) for name in _HOP_FIELDS}
         data["timestamp"] = self.timestamp.isoformat() if self.timestamp else None
+        data["comments"] = list(self.comments)
+        data["warnings"] = list(self.warnings)
+        data["problems"] = list(self.problems)
         data["parsed_ok"] = self.parsed_ok
         return data
 
 
-@dataclass
-class _Token:
-    kind: str  # "word", "comment", "literal", "angle", "quoted"
-    text: str
-
-
-def _closing(text: str, start: int, opener: str, closer: str) -> int:
-    """Index just past the bracket closing the one at ``start`` (or len)."""
-    depth = 0
-    i = start
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == opener:
-            depth += 1
-        elif ch == closer:
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return len(text)
-
-
-def _tokenise(text: str) -> list[_Token]:
-    """Split the clause part into words, comments, literals and addresses."""
-    tokens: list[_Token] = []
-    pairs = {"(": ("comment", ")"), "[": ("literal", "]"), "<": ("angle", ">"),
-             '"': ("quoted", '"')}
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace() or ch in ";,)":
-            # A stray ")" is treated like a separator so the loop always advances.
-            i += 1
-        elif ch in pairs:
-            kind, closer = pairs[ch]
-            end = (_closing(text, i, "(", ")") if ch == "(" else
-                   (text.find(closer, i + 1) + 1 or len(text)))
-            inner = text[i + 1:end - 1] if text[end - 1:end] == closer else text[i + 1:]
-            tokens.append(_Token(kind, inner))
-            i = end
-        else:
-            j = i
-            while j < len(text) and not text[j].isspace() and text[j] not in "()[;<\"":
-                j += 1
-            tokens.append(_Token("word", text[i:j].rstrip(",")))
-            i = j
-    return tokens
-
-
-def _split_date(text: str) -> tuple[str, str | None]:
-    """Split at the last ``;`` outside comments; None when there is no ``;``."""
-    depth = 0
-    last = -1
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        elif ch == ";" and depth == 0:
-            last = i
-    if last < 0:
-        last = text.rfind(";")
-    if last < 0:
-        return text, None
-    return text[:last], text[last + 1:]
-
-
-def _clauses(tokens: list[_Token]) -> tuple[dict[str, list[_Token]], list[_Token]]:
-    """Group tokens under the clause keyword before them.
-
-    Tokens before any keyword land under ``""``. A keyword repeated later (qmail
-    scanner's ``by uid 89``) does not replace the first clause; its tokens go to
-    the second return value, as extras.
-    """
-    clauses: dict[str, list[_Token]] = {"": []}
-    extras: list[_Token] = []
-    current: list[_Token] = clauses[""]
-    for token in tokens:
-        word = token.text.lower() if token.kind == "word" else ""
-        if word in _KEYWORDS:
-            if word in clauses:
-                current = extras
-            else:
-                current = clauses.setdefault(word, [])
-            continue
-        current.append(token)
-    return clauses, extras
-
-
-def _words(tokens: list[_Token]) -> str | None:
-    text = " ".join(t.text for t in tokens if t.kind in ("word", "quoted")).strip()
-    return text or None
-
-
-def _first_value(tokens: list[_Token]) -> str | None:
-    for token in tokens:
-        if token.kind in ("word", "angle", "quoted", "literal"):
-            value = token.text.strip().strip("<>").strip()
-            return value or None
-    return None
+_HOP_FIELDS = tuple(f.name for f in fields(ReceivedHop))
 
 
 def _strip_nested(text: str) -> str:
@@ -198,7 +115,7 @@ def _strip_nested(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = re.sub(r"\([^()]*\)", " ", text)
+        text = _INNER_COMMENT.sub(" ", text)
     return text
 
 
@@ -209,18 +126,18 @@ def _ip_in_comment(text: str, strict: bool = False) -> tuple[str | None, str | N
     an address, because a ``by`` comment carries version numbers such as
     "(ecelerity 2.2.3.49)".
     """
-    for literal in re.findall(r"\[([^\]]*)\]", text):
+    for literal in _BRACKETED.findall(text):
         ip = normalise_ip(literal)
         if ip:
             return ip, literal.strip()
     if strict:
         ip = normalise_ip(text.strip())
         return ip, (text.strip() if ip else None)
-    for word in re.split(r"[\s@,]+", text):
+    for word in _COMMENT_WORD_SPLIT.split(text):
         ip = normalise_ip(word)
         if ip:
             return ip, word
-    for literal in re.findall(r"\[([^\]]*)\]", text):
+    for literal in _BRACKETED.findall(text):
         # "[UNIX: localhost]" is Sendmail's note for a local socket, not an address.
         literal = literal.strip().lstrip("[").strip()
         if literal and "unix" not in literal.lower():
@@ -231,7 +148,7 @@ def _ip_in_comment(text: str, strict: bool = False) -> tuple[str | None, str | N
 
 def _rdns_in_comment(text: str, address_text: str | None) -> str | None:
     """The reverse-DNS name in ``(name [ip])``, ``(IDENT:u@name [ip])`` etc."""
-    head = re.split(r"[\s\[]", text.strip(), maxsplit=1)[0]
+    head = _RDNS_HEAD_SPLIT.split(text.strip(), maxsplit=1)[0]
     if address_text and head.strip("[]") == address_text.strip("[]"):
         return None
     head = head.split("@")[-1].rstrip(".")
@@ -254,7 +171,7 @@ def _tls_from(raw: str, comments: list[str]) -> str | None:
     return found
 
 
-def _read_from(hop: ReceivedHop, tokens: list[_Token], exim: bool) -> None:
+def _read_from(hop: ReceivedHop, tokens: list[Token], exim: bool) -> None:
     """Fill the from_* fields from the tokens of the ``from`` clause."""
     first = tokens[0] if tokens and tokens[0].kind != "comment" else None
     word = first.text.strip().strip("<>") if first else None
@@ -312,7 +229,7 @@ def _read_from(hop: ReceivedHop, tokens: list[_Token], exim: bool) -> None:
         hop.warnings.append(f"connecting address {ip_text!r} is not a valid IP address")
 
 
-def _read_by(hop: ReceivedHop, tokens: list[_Token]) -> None:
+def _read_by(hop: ReceivedHop, tokens: list[Token]) -> None:
     for token in tokens:
         if token.kind in ("word", "angle", "literal") and hop.by_host is None:
             hop.by_host = token.text.strip().strip("<>").rstrip(".") or None
@@ -323,7 +240,7 @@ def _read_by(hop: ReceivedHop, tokens: list[_Token]) -> None:
         hop.by_ip = normalise_ip(hop.by_host)
 
 
-def _protocol(tokens: list[_Token]) -> str | None:
+def _protocol(tokens: list[Token]) -> str | None:
     """The ``with`` keyword upper-cased (ESMTPSA), or a product phrase as written."""
     words = [t.text for t in tokens if t.kind == "word"]
     if not words:
@@ -334,7 +251,7 @@ def _protocol(tokens: list[_Token]) -> str | None:
     return " ".join(words)
 
 
-def _read_comments(hop: ReceivedHop, tokens: list[_Token]) -> None:
+def _read_comments(hop: ReceivedHop, tokens: list[Token]) -> None:
     hop.comments = [" ".join(t.text.split()) for t in tokens if t.kind == "comment"]
     for comment in hop.comments:
         auth = _AUTH_IN_COMMENT.search(comment)
@@ -343,18 +260,6 @@ def _read_comments(hop: ReceivedHop, tokens: list[_Token]) -> None:
         env = _ENVELOPE_FROM.search(comment)
         if env and hop.envelope_from is None:
             hop.envelope_from = env.group(1) or "<>"
-
-
-_MAX_PARSED = 16384
-
-
-def _unfold(value: str) -> str:
-    # Real Received fields are well under 2 KiB; the cap keeps hostile input
-    # from making the regular expressions below slow.
-    text = value[:_MAX_PARSED].replace("\x00", " ")
-    text = re.sub(r"\r?\n[ \t]+", " ", text)
-    text = re.sub(r"^\s*received\s*:", "", text, flags=re.I)
-    return " ".join(text.split())
 
 
 def _read_date(hop: ReceivedHop, date_text: str | None, body: str) -> None:
@@ -373,17 +278,17 @@ def _read_date(hop: ReceivedHop, date_text: str | None, body: str) -> None:
 
 def _parse(value: str, position: int) -> ReceivedHop:
     hop = ReceivedHop(raw=value, position=position)
-    text = _unfold(value)
-    if len(value) > _MAX_PARSED:
-        hop.warnings.append(f"field longer than {_MAX_PARSED} characters; only the start was read")
+    text = unfold(value)
+    if len(value) > MAX_PARSED:
+        hop.warnings.append(f"field longer than {MAX_PARSED} characters; only the start was read")
     if not text:
         hop.problems.append("empty Received field")
         return hop
-    body, date_text = _split_date(text)
-    tokens = _tokenise(body)
-    clauses, extras = _clauses(tokens)
+    body, date_text = split_date(text)
+    tokens = tokenise(body)
+    clauses, extras = group_clauses(tokens)
     hop.has_from_clause = "from" in clauses
-    trailing = [t for t in _tokenise(date_text or "") if t.kind == "comment"]
+    trailing = [t for t in tokenise(date_text or "") if t.kind == "comment"]
     _read_comments(hop, tokens + trailing)
     hop.tls = _tls_from(body, hop.comments)
     with_tokens = clauses.get("with", [])
@@ -392,10 +297,10 @@ def _parse(value: str, position: int) -> ReceivedHop:
     if "from" in clauses:
         _read_from(hop, clauses["from"], exim)
     _read_by(hop, clauses.get("by", []))
-    hop.via = _words(clauses.get("via", []))
+    hop.via = words_of(clauses.get("via", []))
     hop.protocol = _protocol(with_tokens)
-    hop.smtp_id = _first_value(clauses.get("id", []))
-    hop.for_address = _first_value(clauses.get("for", []))
+    hop.smtp_id = first_value(clauses.get("id", []))
+    hop.for_address = first_value(clauses.get("for", []))
     _read_date(hop, date_text, body)
     leading = clauses[""]
     if not any(k in clauses for k in ("from", "by", "via", "with")):
@@ -406,7 +311,7 @@ def _parse(value: str, position: int) -> ReceivedHop:
         else:
             hop.problems.append("no from/by/with clause found")
     elif leading and any(t.kind == "word" for t in leading):
-        hop.warnings.append(f"text before the first clause: {_words(leading)!r}")
+        hop.warnings.append(f"text before the first clause: {words_of(leading)!r}")
     if body.count("(") != body.count(")"):
         hop.warnings.append("unbalanced parentheses (field may be truncated)")
     return hop
@@ -429,3 +334,14 @@ def parse_received(value: str, position: int = 0) -> ReceivedHop:
 def parse_received_headers(values: Sequence[str]) -> list[ReceivedHop]:
     """Parse Received values given in message order (topmost first)."""
     return [parse_received(value, position) for position, value in enumerate(values)]
+
+
+def is_local_handover(hop: ReceivedHop) -> bool:
+    """The hand-over happened inside one machine (or there was no network hop)."""
+    if not hop.has_from_clause or hop.protocol == "LOCAL":
+        return True
+    if hop.from_ip:
+        return classify_ip(hop.from_ip) in (LOOPBACK, UNSPECIFIED)
+    # "from user@host by relay" (qmail-scanner, AOL) names a mailbox, not a client.
+    host = (hop.from_host or "").lower()
+    return not host or host in ("localhost", "localhost.localdomain")

@@ -24,19 +24,24 @@ the message, so a field is only as honest as its writer. We walk from the top
 If the boundary gives no usable address, the origin falls back to the newest
 untrusted hop with a public client address, then to webmail headers such as
 X-Originating-IP (``claimed``); failing both it is ``unknown``.
+
+The anomaly checks on the chain live in :mod:`stopit_mail.headers.anomalies`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .ipclass import LOOPBACK, PUBLIC, UNSPECIFIED, classify_ip, normalise_ip, parse_ip
-from .received import ReceivedHop, parse_received_headers
+from .anomalies import ANOMALY_CODES as ANOMALY_CODES
+from .anomalies import Anomaly, find_anomalies
+from .anomalies import registered_domain as registered_domain
+from .ipclass import PUBLIC, classify_ip, normalise_ip, parse_ip
+from .received import ReceivedHop, is_local_handover, parse_received_headers
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,37 +52,6 @@ CLAIM_HEADERS = (
     "x-client-ip", "x-real-ip", "x-remote-ip", "x-source-ip", "x-aol-ip",
     "x-originating-client-ip", "x-ms-exchange-organization-originalclientipaddress",
 )
-
-#: Anomaly codes, with the severity each is reported at.
-ANOMALY_CODES = {
-    "no-received-headers": "warning",
-    "unparseable-hop": "warning",
-    "missing-date": "info",
-    "future-date": "warning",
-    "time-reversal": "warning",
-    "chain-break": "warning",
-    "helo-ip-mismatch": "info",
-    "untrusted-hop": "info",
-}
-
-# Second-level labels under which registrations happen (example.co.uk), used
-# by the registered-domain comparison in the absence of a public suffix list.
-_SECOND_LEVEL = {"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go", "ltd", "plc"}
-
-# Large providers hand mail between their own domains; a hand-over inside one
-# of these groups is not a break in the chain.
-_SAME_OPERATOR = (
-    {"outlook.com", "office365.com", "exchangelabs.com", "hotmail.com", "live.com"},
-    {"google.com", "gmail.com", "googlemail.com", "1e100.net"},
-    {"yahoo.com", "yahoo.net", "yahoodns.net", "aol.com"},
-    {"zoho.com", "zohomail.com"},
-    {"amazonses.com", "amazonaws.com"},
-    {"icloud.com", "me.com", "apple.com"},
-    {"pphosted.com", "ppops.net", "ppe-hosted.com"},
-    {"mimecast.com", "mimecast-offshore.com"},
-    {"messagingengine.com", "fastmail.com"},
-)
-
 
 @dataclass
 class TrustedRelays:
@@ -141,20 +115,6 @@ class TrustedRelays:
 
 
 @dataclass
-class Anomaly:
-    """Something in the chain that staff should know about, in one sentence."""
-
-    code: str
-    hop_position: int | None
-    explanation: str
-    severity: str = "info"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "hop_position": self.hop_position,
-                "severity": self.severity, "explanation": self.explanation}
-
-
-@dataclass
 class OriginVerdict:
     """Where the message came from, and how far that can be believed."""
 
@@ -212,48 +172,8 @@ class Trace:
         }
 
 
-def registered_domain(host: str) -> str:
-    """A best-effort registered domain (``mail.example.co.uk`` -> ``example.co.uk``)."""
-    labels = host.lower().rstrip(".").split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
-def _names_match(a: str, b: str) -> bool | None:
-    """Same host or same registered domain; None when a short name makes it unclear."""
-    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
-    if a == b:
-        return True
-    if "." not in a or "." not in b:
-        # Internal relays call themselves "mail" or "lams18"; a neighbour may
-        # know them by any name, so a mismatch proves nothing.
-        return True if a.split(".")[0] == b.split(".")[0] else None
-    domains = {registered_domain(a), registered_domain(b)}
-    return len(domains) == 1 or any(domains <= group for group in _SAME_OPERATOR)
-
-
-def _duration(delta: timedelta) -> str:
-    """'3 h 2 min 5 s' for a (positive) timedelta, for explanations."""
-    seconds = int(abs(delta.total_seconds()))
-    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"),
-             (seconds % 3600 // 60, "min"), (seconds % 60, "s")]
-    return " ".join(f"{value} {unit}" for value, unit in parts if value) or "0 s"
-
-
-def _is_local(hop: ReceivedHop) -> bool:
-    """The hand-over happened inside one machine (or there was no network hop)."""
-    if not hop.has_from_clause or hop.protocol == "LOCAL":
-        return True
-    if hop.from_ip:
-        return classify_ip(hop.from_ip) in (LOOPBACK, UNSPECIFIED)
-    # "from user@host by relay" (qmail-scanner, AOL) names a mailbox, not a client.
-    host = (hop.from_host or "").lower()
-    return not host or host in ("localhost", "localhost.localdomain")
-
-
 def _client_trusted(hop: ReceivedHop, relays: TrustedRelays | None) -> bool:
-    if _is_local(hop):
+    if is_local_handover(hop):
         return True
     if relays is None:
         return bool(hop.from_ip) and classify_ip(hop.from_ip) != PUBLIC
@@ -313,7 +233,7 @@ def _decide_origin(top_first: list[ReceivedHop], flags: list[bool],
                    claims: list[dict[str, Any]], configured: bool) -> OriginVerdict:
     boundary = max((i for i, ok in enumerate(flags) if ok), default=None)
     hop = top_first[boundary] if boundary is not None else None
-    network_client = hop is not None and not _is_local(hop)
+    network_client = hop is not None and not is_local_handover(hop)
     if hop is not None and network_client and hop.from_ip:
         ip_class = classify_ip(hop.from_ip)
         # A non-public client is a useful fact inside our own (configured)
@@ -341,80 +261,7 @@ def _decide_origin(top_first: list[ReceivedHop], flags: list[bool],
     return OriginVerdict(None, None, None, None, "unknown", why)
 
 
-def _chain_match(older: ReceivedHop, newer: ReceivedHop) -> bool | None:
-    """Does ``newer``'s client match ``older``'s recorder? None = cannot tell."""
-    if not newer.has_from_clause or not older.parsed_ok or not newer.parsed_ok:
-        return None
-    if _is_local(newer):
-        return True
-    by_names = [n for n in (older.by_host,) if n and not normalise_ip(n)]
-    by_ips = {ip for ip in (older.by_ip, normalise_ip(older.by_host)) if ip}
-    from_names = [n for n in (newer.from_rdns, newer.from_helo) if n and not normalise_ip(n)]
-    if not (by_names or by_ips) or not (from_names or newer.from_ip):
-        return None
-    if newer.from_ip and newer.from_ip in by_ips:
-        return True
-    verdicts = [_names_match(a, b) for a in by_names for b in from_names]
-    if any(verdicts):
-        return True
-    return None if None in verdicts or not verdicts else False
-
-
-def _helo_ip(helo: str | None) -> str | None:
-    text = (helo or "").strip().strip("[]?").strip()
-    return normalise_ip(text) if text else None
-
-
-def _hop_anomalies(hop: ReceivedHop, trusted: bool, now: datetime,
-                   skew: timedelta) -> list[Anomaly]:
-    found: list[Anomaly] = []
-    pos = hop.position
-    if not hop.parsed_ok:
-        found.append(Anomaly("unparseable-hop", pos, f"Hop {pos} could not be read: "
-                             f"{'; '.join(hop.problems)}."))
-    elif hop.timestamp is None:
-        found.append(Anomaly("missing-date", pos, f"Hop {pos} carries no readable date."))
-    if hop.timestamp is not None and hop.timestamp > now + skew:
-        found.append(Anomaly("future-date", pos,
-                             f"Hop {pos} is dated {hop.timestamp.isoformat()}, in the future."))
-    claimed = _helo_ip(hop.from_helo)
-    if claimed and hop.from_ip and claimed != hop.from_ip:
-        found.append(Anomaly("helo-ip-mismatch", pos, (
-            f"Hop {pos}: the client greeted as {claimed} but connected from {hop.from_ip} "
-            "(often NAT, sometimes deception).")))
-    if not trusted:
-        found.append(Anomaly("untrusted-hop", pos, (
-            f"Hop {pos} was written before the message reached a trusted relay; "
-            "the sender could have forged it.")))
-    return found
-
-
-def _anomalies(sender_first: list[ReceivedHop], flags: list[bool], now: datetime,
-               skew: timedelta) -> list[Anomaly]:
-    found: list[Anomaly] = []
-    if not sender_first:
-        found.append(Anomaly("no-received-headers", None,
-                             "The message has no Received headers at all."))
-    previous: ReceivedHop | None = None
-    for index, hop in enumerate(sender_first):
-        found.extend(_hop_anomalies(hop, flags[index], now, skew))
-        if previous is not None and previous.timestamp and hop.timestamp \
-                and hop.timestamp < previous.timestamp - skew:
-            found.append(Anomaly("time-reversal", hop.position, (
-                f"Hop {hop.position} is dated {_duration(hop.timestamp - previous.timestamp)} "
-                f"earlier than hop {previous.position}, which comes before it in the chain "
-                f"(allowed clock skew {_duration(skew)}).")))
-        if hop.timestamp is not None:
-            previous = hop
-        if index and _chain_match(sender_first[index - 1], hop) is False:
-            older = sender_first[index - 1]
-            found.append(Anomaly("chain-break", older.position, (
-                f"Hop {older.position} was recorded by {older.by_host or older.by_ip}, but hop "
-                f"{hop.position} got the message from "
-                f"{hop.from_rdns or hop.from_helo or hop.from_ip}.")))
-    for anomaly in found:
-        anomaly.severity = ANOMALY_CODES.get(anomaly.code, "info")
-    return found
+_CLAIM_SPLIT = re.compile(r"[\s,;]+")
 
 
 def _claims(headers: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -423,7 +270,7 @@ def _claims(headers: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         if name.strip().lower() not in CLAIM_HEADERS:
             continue
         ips: list[dict[str, str]] = []
-        for word in re.split(r"[\s,;]+", value):
+        for word in _CLAIM_SPLIT.split(value):
             ip = normalise_ip(word.strip("\"'"))
             if ip and ip not in [e["ip"] for e in ips]:
                 ips.append({"ip": ip, "class": classify_ip(ip)})
@@ -459,7 +306,7 @@ def trace_headers(headers: Sequence[tuple[str, str]], trusted: TrustedRelays | N
         moment = moment.replace(tzinfo=UTC)
     return Trace(
         hops=sender_first, trusted=flags, delays=delays, total_transit=total, origin=origin,
-        anomalies=_anomalies(sender_first, flags, moment, clock_skew),
+        anomalies=find_anomalies(sender_first, flags, moment, clock_skew),
         originating_claims=claims, trust_mode="configured" if relays else "receipt",
         trusted_relays=relays,
     )
@@ -467,6 +314,19 @@ def trace_headers(headers: Sequence[tuple[str, str]], trusted: TrustedRelays | N
 
 _FIELD = re.compile(r"^([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)$", re.S)
 _MAX_HEADER_BYTES = 4 * 1024 * 1024
+
+
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The lines of ``data`` as ``re.split`` on line ends gives them, but lazily:
+    the reader stops at the end of the header section, so the body is never split."""
+    start = 0
+    for end in _LINE_END.finditer(data):
+        yield data[start:end.start()]
+        start = end.end()
+    yield data[start:]
 
 
 def read_header_fields(raw: bytes | str) -> list[tuple[str, str]]:
@@ -480,7 +340,7 @@ def read_header_fields(raw: bytes | str) -> list[tuple[str, str]]:
     """
     data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
     fields: list[list[str]] = []
-    for line_bytes in re.split(rb"\r\n|\n|\r", data[:_MAX_HEADER_BYTES]):
+    for line_bytes in _lines(data[:_MAX_HEADER_BYTES]):
         line_bytes = line_bytes.replace(b"\x00", b"")
         try:
             line = line_bytes.decode("utf-8")
