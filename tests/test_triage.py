@@ -2,14 +2,21 @@
 
 The labelled set (tests/fixtures/triage/labelled_reports.jsonl) is what the default rules were
 tuned on, including 42 reports marked "holdout-v1" that were a holdout for the first version of
-the rules (recall 5/15 there) and were then used for tuning. The current holdout set was written
-after the rules were frozen again and is only measured, so its figures stay an honest estimate
-of how the rules do on unseen reports: far below the labelled set's.
+the rules (recall 5/15 there) and were then used for tuning. The holdout set was written after
+the rules were frozen again and is only measured (4/14 then; 11/14 after the high-recall tier,
+which was not tuned on it).
+
+The blind set (blind_reports.jsonl, "blind-v1", 138 reports) was written before its author read
+the rules or the other sets, and measured on the old rules: recall 32/57, false alarms 4/81.
+Its first 60% by file order was then used for tuning the high-recall tier; the last 40% was held
+out and measured once, at the end. The same person wrote the set and the rules, so the held-out
+figures are an optimistic estimate; the next honest number needs reports from someone else.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +26,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stopit_mail.cases.textnorm import (
+    compile_alternation,
+    compile_pattern,
+    is_regex,
+    normalise,
+    regex_anchors,
+)
 from stopit_mail.cases.triage import (
     CATEGORIES,
     CompiledRules,
@@ -106,17 +120,62 @@ def test_labelled_set_never_misses_an_emergency(rules: CompiledRules) -> None:
 
 def test_holdout_figures(rules: CompiledRules) -> None:
     # Written after the rules were frozen and never tuned on. The figures printed here are the
-    # honest estimate; the asserts only guard the baseline measured when the set was written
-    # (recall 4/14, false alarms 0/26, main category 19/40), so a regression fails the build.
+    # honest estimate; the asserts only guard the figures measured (when the set was written:
+    # recall 4/14, false alarms 0/26, main category 19/40; after the high-recall tier, which
+    # was not tuned on it: 11/14, 0/26, 26/40), so a regression fails the build.
     scores = _score(_read("holdout_reports.jsonl"), rules)
     print("\n" + scores.summary("holdout (never tuned on)"))
     for text in scores.missed:
         print("  missed:", text)
     for text in scores.false_alarms:
         print("  false alarm:", text)
-    assert scores.recall >= 4 / 14
-    assert scores.false_alarm_rate <= 1 / 26
-    assert scores.category_hits >= 19
+    assert scores.recall >= 11 / 14
+    assert scores.false_alarm_rate <= 0 / 26
+    assert scores.category_hits >= 26
+
+
+def _blind_halves() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The blind set's tuning half (first 60% by file order) and held-out half (the rest)."""
+    rows = _read("blind_reports.jsonl")
+    cut = round(len(rows) * 0.6)
+    return rows[:cut], rows[cut:]
+
+
+def test_blind_set_is_well_formed() -> None:
+    rows = _read("blind_reports.jsonl")
+    assert len(rows) >= 120
+    assert {r["note"] for r in rows} == {"blind-v1"}
+    spanish = sum(r["lang"] == "es" for r in rows)
+    assert 0.3 <= spanish / len(rows) <= 0.5
+    emergencies = sum(r["expected_urgency"] == "emergency" for r in rows)
+    # At least as many reports that must not page as reports that must.
+    assert len(rows) - emergencies >= emergencies
+    for row in rows:
+        assert row["expected_urgency"] in ("emergency", "urgent", "routine")
+        assert row["expected_categories"] and set(row["expected_categories"]) <= set(CATEGORIES)
+
+
+def test_blind_tuning_half_figures(rules: CompiledRules) -> None:
+    # Tuned on: before the high-recall tier 22/36 and 1/47; these guard the tuned result.
+    scores = _score(_blind_halves()[0], rules)
+    print("\n" + scores.summary("blind tuning half (tuned on)"))
+    assert scores.missed == [], "missed emergencies:\n" + "\n".join(scores.missed)
+    assert scores.false_alarm_rate <= 0 / 47, "\n".join(scores.false_alarms)
+
+
+def test_blind_held_out_figures(rules: CompiledRules) -> None:
+    # Never tuned on. Before the high-recall tier: recall 10/21, false alarms 3/34. Measured
+    # once after it: recall 21/21, false alarms 3/34 (all three from older rules: a quoted
+    # "me quiero morir" said as a habit, a prop gun in the school play, and news of an
+    # overdose). The asserts guard those figures; they are not a target to tune towards.
+    scores = _score(_blind_halves()[1], rules)
+    print("\n" + scores.summary("blind held-out half (never tuned on)"))
+    for text in scores.missed:
+        print("  missed:", text)
+    for text in scores.false_alarms:
+        print("  false alarm:", text)
+    assert scores.recall >= 21 / 21
+    assert scores.false_alarm_rate <= 3 / 34
 
 
 # --------------------------------------------------------------------------- the brief's cases
@@ -137,6 +196,16 @@ EMERGENCIES = [
     "i want to k1ll myself",
 ]
 
+# An exception written for one pattern must not hide another: each of these was hidden while a
+# rule-wide `unless` ("agua", "glass", "allergy", "partido", "game") guarded an unrelated idiom.
+EXCEPTIONS_STAY_NARROW = [
+    "se tomó todas las pastillas con agua",
+    "she cuts herself with glass",
+    "she took all her allergy pills",
+    "dice que lo va a matar después del partido",
+    "he's going to shoot up the homecoming game",
+]
+
 NOT_EMERGENCIES = [
     "this homework is killing me",
     "I almost died laughing",
@@ -146,6 +215,11 @@ NOT_EMERGENCIES = [
     "mi mamá me va a matar",
     "me muero de risa",
     "the suicide prevention assembly was great",
+    "he's been cutting class and smoking behind the gym",
+    "I could kill for a pizza right now",
+    "we read about Columbine in history class",
+    "she burned her hand on the stove in cooking class",
+    "me dicen que soy un estorbo para el equipo",
 ]
 
 
@@ -153,6 +227,11 @@ NOT_EMERGENCIES = [
 def test_brief_emergencies(text: str, rules: CompiledRules) -> None:
     decision = triage(text, rules)
     assert decision.urgency == "emergency", decision.explanation()
+
+
+@pytest.mark.parametrize("text", EXCEPTIONS_STAY_NARROW)
+def test_exceptions_do_not_reach_other_patterns(text: str, rules: CompiledRules) -> None:
+    assert triage(text, rules).urgency == "emergency", triage(text, rules).explanation()
 
 
 @pytest.mark.parametrize("text", NOT_EMERGENCIES)
@@ -315,6 +394,57 @@ def test_default_rules_are_valid_and_cover_both_languages() -> None:
     assert {"en", "es", "*"} <= {r.language for r in rules}
 
 
+def test_no_rule_context_is_satisfied_by_its_own_pattern() -> None:
+    # A `requires` entry that a pattern itself contains ("goodbye" requiring "goodbye") makes the
+    # context check a no-op: the rule pages on the bare word.
+    for rule in load_rules():
+        context = compile_alternation(rule.requires)
+        if context is None:
+            continue
+        for pattern in rule.patterns:
+            if not is_regex(pattern):
+                words = normalise(pattern.replace("*", "").replace("...", " ")).text
+                assert context.search(words) is None, (rule.name, pattern)
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+@pytest.mark.parametrize(("pattern", "anchors"), [
+    (r"re:\b(?:took|swallow\w*|lots?)\b x", ("lot", "swallow", "took")),
+    (r"re:\bwraps?\b", ("wrap",)),
+    (r"re:\bcall(?:s|ed)?\b", ("call",)),
+    (r"re:\b(?:mamá|Papa)s?\b", ("mama", "papa")),
+    # Shapes that are not understood run on every text.
+    (r"re:\bfoo|\bbar", ()),
+    (r"re:\b(?:ab|cd)?x", ()),
+    (r"re:\b(?:a(?:b|c)|de)x", ()),
+    (r"re:\b(?:[ab]c|de)", ()),
+    (r"re:\b\w+ gun", ()),
+    (r"re:gun", ()),
+])
+def test_regex_anchors(pattern: str, anchors: tuple[str, ...]) -> None:
+    assert regex_anchors(pattern) == anchors
+
+
+def test_regex_anchors_never_hide_a_match() -> None:
+    # Triage tries an anchored regex only where a word with one of its anchors starts; every
+    # match of every default regex over all fixtures must start at such a word.
+    texts = [normalise(row["text"]).text for name in
+             ("labelled_reports.jsonl", "holdout_reports.jsonl", "blind_reports.jsonl")
+             for row in _read(name)]
+    checked = 0
+    for rule in load_rules():
+        for pattern in (p for p in rule.patterns if is_regex(p)):
+            anchors = regex_anchors(pattern)
+            for text in texts if anchors else ():
+                for hit in compile_pattern(pattern).finditer(text):
+                    word = re.match(r"\w+", text[hit.start():])
+                    assert word and word.group().startswith(anchors), (rule.name, text)
+                    checked += 1
+    assert checked > 50
+
+
 # --------------------------------------------------------------------------- robustness, speed
 
 
@@ -333,7 +463,8 @@ def test_a_typical_report_triages_well_under_a_millisecond(rules: CompiledRules)
         triage(report, rules)
     per_report = (time.perf_counter() - start) / runs
     print(f"\n2 KB report: {per_report * 1000:.3f} ms")
-    # The measured figure is about 0.2 ms; the bound leaves room for slow CI machines.
+    # Measured about 0.2 ms on the first machine and 0.3 ms on a busy 2-core one (0.55 ms there
+    # before regexes were anchored); the bound leaves room for slow CI machines.
     assert per_report < 0.005
 
 

@@ -27,9 +27,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 __all__ = [
+    "AnchorIndex",
     "GAP_WORDS",
     "compile_alternation",
     "compile_pattern",
@@ -39,6 +42,7 @@ __all__ = [
     "normalise",
     "phrase_to_regex",
     "phrase_anchor",
+    "regex_anchors",
     "regex_source",
 ]
 
@@ -57,6 +61,7 @@ _LEET_RE = re.compile(r"(?<=[^\W\d_])[013457@$](?=[^\W\d_])")
 _SEP = r"[^\w.!?]+"
 _WORD = r"\w+"
 _PHRASE_TOKEN_RE = re.compile(r"\.\.\.|\w+\*?")
+_TEXT_WORD_RE = re.compile(r"\w+")
 
 
 class _CharTable(dict[int, str]):
@@ -196,6 +201,95 @@ def phrase_anchor(phrase: str) -> tuple[str, bool]:
     return max((t.rstrip("*") for t in tokens), key=len), True
 
 
+_REGEX_WORD_START = "\\b"
+_LITERAL_RE = re.compile(r"[a-z0-9]+")
+
+
+def regex_anchors(pattern: str) -> tuple[str, ...]:
+    """Word prefixes, one of which starts a word in any text the ``re:`` pattern matches.
+
+    Only the common shapes are understood: ``\\bword...`` and ``\\b(?:word1|word2...)...``,
+    where every alternative begins with at least two literal letters or digits. Anything else
+    (a top-level ``|``, an optional first group, an escape first...) gives ``()``, meaning "no
+    anchor: always run". The result only lets triage skip a regex that cannot match, so being
+    conservative costs speed, never a match.
+    """
+    source = regex_source(pattern[len(REGEX_PREFIX):])
+    if not source.startswith(_REGEX_WORD_START) or _has_top_level_bar(source):
+        return ()
+    rest = source[len(_REGEX_WORD_START):]
+    if rest.startswith("(?:"):
+        end = _group_end(rest, 0)
+        if end is None or rest[end + 1:end + 2] in ("?", "*", "{"):
+            return ()
+        alternatives = _split_top_level(rest[3:end])
+    else:
+        alternatives = [rest]
+    anchors = []
+    for alternative in alternatives:
+        literal = _LITERAL_RE.match(alternative.lower())
+        if literal is None:
+            return ()
+        word = literal.group()
+        # "lots?" or "x{0,1}": the last letter is optional, so only the letters before it count.
+        if alternative[len(word):len(word) + 1] in ("?", "*", "{"):
+            word = word[:-1]
+        if len(word) < 2:
+            return ()
+        anchors.append(word)
+    return tuple(sorted(set(anchors)))
+
+
+def _skip_class(source: str, i: int) -> int:
+    """Index just past the character class that starts at ``source[i] == "["``."""
+    j = i + 1
+    if source[j:j + 1] == "^":
+        j += 1
+    if source[j:j + 1] == "]":
+        j += 1
+    while j < len(source) and source[j] != "]":
+        j += 2 if source[j] == "\\" else 1
+    return j + 1
+
+
+def _scan(source: str, start: int) -> Iterator[tuple[int, str, int]]:
+    """Yield (index, char, depth) for the structural characters of a regex, skipping escapes
+    and character classes; depth counts open groups before the character."""
+    depth, i = 0, start
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _skip_class(source, i)
+            continue
+        if c == ")":
+            depth -= 1
+        yield i, c, depth
+        if c == "(":
+            depth += 1
+        i += 1
+
+
+def _has_top_level_bar(source: str) -> bool:
+    return any(c == "|" and depth == 0 for _, c, depth in _scan(source, 0))
+
+
+def _group_end(source: str, start: int) -> int | None:
+    """Index of the ")" closing the group opened at ``source[start]``."""
+    for i, c, depth in _scan(source, start):
+        if c == ")" and depth == 0:
+            return i
+    return None
+
+
+def _split_top_level(body: str) -> list[str]:
+    cuts = [i for i, c, depth in _scan(body, 0) if c == "|" and depth == 0]
+    bounds = [-1, *cuts, len(body)]
+    return [body[a + 1:b] for a, b in pairwise(bounds)]
+
+
 def regex_source(pattern: str) -> str:
     """Prepare a user regex for normalised text: drop accents and apostrophes it could never meet."""
     return pattern.translate(_TABLE_FOR_REGEX)
@@ -243,3 +337,58 @@ def compile_alternation(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     sources = [f"(?i:{compile_pattern(p).pattern})" if is_regex(p) else compile_pattern(p).pattern
                for p in patterns]
     return re.compile("|".join(f"(?:{s})" for s in sources))
+
+
+class AnchorIndex:
+    """Which patterns could match a normalised text, found from the words in it.
+
+    A phrase is indexed by its longest whole word (one set lookup per text word) or, when all
+    its words are wildcards, by a word prefix. A regex starting with known words
+    (``\\b(?:took|swallow\\w*)...``, see ``regex_anchors``) can only match where such a word
+    starts, so it is tried only at those positions: a regex without a literal prefix costs a
+    scan of the whole text, about fifty times dearer on a 2 KB report. Regexes of other shapes
+    scan every text. Prefixes are keyed by their first two letters (one, for a one-letter
+    prefix), so each text word finds the few it could start with in one or two lookups.
+    """
+
+    def __init__(self) -> None:
+        self._by_word: dict[str, list[int]] = {}
+        # key letters -> prefix -> (keys to scan the text with, regex keys to try at word starts)
+        self._by_prefix: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
+        self._always: list[int] = []
+
+    def add(self, pattern: str, key: int) -> None:
+        """Index ``pattern`` (a phrase or ``re:`` regex) under the caller's ``key``."""
+        if is_regex(pattern):
+            anchors = regex_anchors(pattern)
+            if not anchors:
+                self._always.append(key)
+            for prefix in anchors:
+                self._prefix_entry(prefix)[1].append(key)
+            return
+        anchor, is_prefix = phrase_anchor(pattern)
+        if is_prefix:
+            self._prefix_entry(anchor)[0].append(key)
+        else:
+            self._by_word.setdefault(anchor, []).append(key)
+
+    def _prefix_entry(self, prefix: str) -> tuple[list[int], list[int]]:
+        return self._by_prefix.setdefault(prefix[:2], {}).setdefault(prefix, ([], []))
+
+    def candidates(self, text: str) -> tuple[set[int], dict[int, list[int]]]:
+        """Keys of patterns to search all of ``text`` with, and keys of regexes with the word
+        starts to try them at. Every pattern that can match ``text`` is among them."""
+        starts: dict[str, list[int]] = {}
+        for found in _TEXT_WORD_RE.finditer(text):
+            starts.setdefault(found.group(), []).append(found.start())
+        scan = set(self._always)
+        at: dict[int, list[int]] = {}
+        for word, positions in starts.items():
+            scan.update(self._by_word.get(word, ()))
+            for letters in {word[:1], word[:2]}:
+                for prefix, (scan_keys, at_keys) in self._by_prefix.get(letters, {}).items():
+                    if word.startswith(prefix):
+                        scan.update(scan_keys)
+                        for key in at_keys:
+                            at.setdefault(key, []).extend(positions)
+        return scan, at

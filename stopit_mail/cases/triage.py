@@ -27,13 +27,12 @@ from importlib import resources
 from typing import Any
 
 from stopit_mail.cases.textnorm import (
+    AnchorIndex,
     NormalisedText,
     PhraseError,
     compile_alternation,
     compile_pattern,
-    is_regex,
     normalise,
-    phrase_anchor,
 )
 
 __all__ = [
@@ -60,7 +59,6 @@ URGENCIES = ("emergency", "urgent", "routine")
 DEFAULT_RULES_RESOURCE = "triage_rules.toml"
 # Enough evidence for a reader; also bounds the work on pathological multi-megabyte texts.
 MAX_MATCHES_PER_RULE = 10
-_WORDS_RE = re.compile(r"\w+")
 _NAME_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LANGUAGE_RE = re.compile(r"\*|[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
 _MAX_WINDOW = 2000
@@ -318,54 +316,39 @@ class _Pattern:
 
 
 class CompiledRules:
-    """Rules with every pattern compiled once, plus an index of literal anchors.
+    """Rules with every pattern compiled once, plus an index of their anchor words.
 
-    Most reports contain none of a rule's anchor words, so most pattern regexes never run: a
-    set lookup per text word (or a substring test for wildcard words) decides which patterns to
-    try. Regex patterns have no anchor and always run.
+    Most reports contain none of a rule's anchor words, so most pattern regexes never run; see
+    ``AnchorIndex`` for how a text's words pick the patterns (and positions) worth trying.
     """
 
     def __init__(self, rules: Sequence[TriageRule]) -> None:
         self.rules = tuple(rules)
-        self._by_word: dict[str, list[int]] = {}
-        self._by_prefix: dict[str, list[int]] = {}
-        self._always: list[int] = []
+        self._index = AnchorIndex()
         self._patterns: list[_Pattern] = []
         self._unless: list[re.Pattern[str] | None] = []
         self._requires: list[re.Pattern[str] | None] = []
         for index, rule in enumerate(self.rules):
             for pattern in rule.patterns:
-                self._add_pattern(index, pattern)
+                self._index.add(pattern, len(self._patterns))
+                self._patterns.append(_Pattern(index, compile_pattern(pattern)))
             self._unless.append(compile_alternation(rule.unless))
             self._requires.append(compile_alternation(rule.requires))
-
-    def _add_pattern(self, rule_index: int, pattern: str) -> None:
-        slot = len(self._patterns)
-        self._patterns.append(_Pattern(rule_index, compile_pattern(pattern)))
-        if is_regex(pattern):
-            self._always.append(slot)
-            return
-        anchor, is_prefix = phrase_anchor(pattern)
-        index = self._by_prefix if is_prefix else self._by_word
-        index.setdefault(anchor, []).append(slot)
-
-    def _candidates(self, text: str) -> list[int]:
-        slots = set(self._always)
-        for word in set(_WORDS_RE.findall(text)):
-            slots.update(self._by_word.get(word, ()))
-        for prefix, found in self._by_prefix.items():
-            if prefix in text:
-                slots.update(found)
-        return sorted(slots)
 
     def find(self, text: str, field: str = "body") -> list[RuleMatch]:
         """All rule matches in ``text`` (at most MAX_MATCHES_PER_RULE per rule)."""
         norm = normalise(text)
         spans: dict[int, list[tuple[int, int]]] = {}
-        for slot in self._candidates(norm.text):
+        scan, at = self._index.candidates(norm.text)
+        for slot in sorted(scan | at.keys()):
             pattern = self._patterns[slot]
             kept = spans.setdefault(pattern.rule_index, [])
-            for hit in pattern.regex.finditer(norm.text):
+            hits: Iterable[re.Match[str] | None] = (
+                pattern.regex.finditer(norm.text) if slot not in at else
+                (pattern.regex.match(norm.text, pos) for pos in sorted(set(at[slot]))))
+            for hit in hits:
+                if hit is None:
+                    continue
                 if len(kept) >= MAX_MATCHES_PER_RULE:
                     break
                 span = hit.span()
