@@ -3,7 +3,8 @@
 Usage: python bench/smtp.py [--messages-per-run N] [--size BYTES] [--concurrency 1,8,32]
 
 Both servers run in this process on 127.0.0.1: ours with its durable SQLite store (WAL,
-synchronous=FULL; the worker is NOT running, so this measures accepting only), and a bare
+synchronous=FULL, group commit; the worker is NOT running, so this measures accepting only;
+the interpreter tuned as `stopit serve` tunes it), and a bare
 aiosmtpd handler whose handle_DATA only counts and answers 250. The clients run in a separate
 process (so they do not compete with the servers for the GIL): asyncio clients, each
 reusing its own connection for many distinct messages, sent one after the other. Accept latency
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stopit_mail.app import init_installation, open_app  # noqa: E402
-from stopit_mail.server import MailServer  # noqa: E402
+from stopit_mail.server import MailServer, tune_interpreter  # noqa: E402
 
 
 def free_port() -> int:
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    tune_interpreter()  # as `stopit serve` does; it applies to both servers in this process
 
     with tempfile.TemporaryDirectory(prefix="stopit-bench-") as tmp:
         config = init_installation(tmp, "Bench University", "stopit@example.edu")

@@ -103,9 +103,9 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes
 
 def start_server_process(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """`stopit -c CONFIG serve` as a subprocess (so it can be killed for real)."""
-    handle = open(log, "ab")
-    return subprocess.Popen([*SERVER_CMD, "-c", str(config), "serve", *args],
-                            stdout=handle, stderr=subprocess.STDOUT)
+    with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([*SERVER_CMD, "-c", str(config), "serve", *args],
+                                stdout=handle, stderr=subprocess.STDOUT)
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import hashlib
+import os
 import queue
 import smtplib
 import threading
@@ -20,15 +21,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from smtp_helpers import (
+    free_port,
+    make_config,
+    open_fresh,
+    report_message,
+    start_server_process,
+    stop_process,
+    wait_for_port,
+    wait_until,
+)
 from sqlalchemy import func, select
 
-from smtp_helpers import (
-    free_port, make_config, open_fresh, report_message, start_server_process, stop_process,
-    wait_for_port, wait_until,
-)
 from stopit_mail.models import Case, OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
 
-TOTAL = 2000
+TOTAL = int(os.environ.get("STOPIT_CRASH_MESSAGES", "2000"))
 KILL_AFTER = 800
 CLIENTS = 8
 
@@ -89,13 +96,18 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
     messages = {n: report_message(n) for n in range(TOTAL)}
     by_digest = {hashlib.sha256(m).hexdigest(): n for n, m in messages.items()}
 
+    began = time.monotonic()
     # Phase 1: burst, and SIGKILL once 800 messages were acknowledged.
     acked_before_kill: set[int] = set()
     enough = threading.Event()
     server = start_server_process(config, log)
     try:
         wait_for_port(port, proc=server)
-        killer = threading.Thread(target=lambda: (enough.wait(120), server.kill()))
+        def kill_when_enough() -> None:
+            enough.wait(120)
+            server.kill()
+
+        killer = threading.Thread(target=kill_when_enough)
         killer.start()
         send_all(port, messages, list(range(TOTAL)), acked_before_kill, on_ack=enough)
         killer.join(10)
@@ -103,6 +115,7 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
     finally:
         stop_process(server)
     assert KILL_AFTER <= len(acked_before_kill) < TOTAL
+    print(f"killed after {time.monotonic() - began:.1f} s with {len(acked_before_kill)} acknowledged")
 
     # Every acknowledged message survived, byte for byte (a new engine: nothing cached).
     fresh = open_fresh(config)
@@ -125,6 +138,7 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
         missing = sorted(set(range(TOTAL)) - acked_before_kill)
         send_all(port, messages, missing, acked_after, retries=3)
         assert acked_after == set(missing)
+        print(f"resent {len(missing)} by {time.monotonic() - began:.1f} s")
         fresh = open_fresh(config)
         maildir = fresh.settings.data_path / "outbox" / "new"
         try:
@@ -137,6 +151,7 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
                 return waiting == 0 and queued == 0 and len(list(maildir.iterdir())) >= TOTAL
 
             assert wait_until(drained, 150, 0.5), "the queue did not drain"
+            print(f"drained by {time.monotonic() - began:.1f} s")
             check_exactly_once(fresh.factory, by_digest, maildir)
         finally:
             fresh.close()

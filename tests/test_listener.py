@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from smtp_helpers import open_fresh, report_message, running_server, wait_until
 from sqlalchemy import create_engine, select
-from sqlalchemy.orm import sessionmaker
 
 from stopit_mail.app import App
 from stopit_mail.errors import StorageError
+from stopit_mail.ingest.groupcommit import GroupCommitSink
 from stopit_mail.ingest.listener import ThreadedSink
 from stopit_mail.ingest.ratelimit import ConnectionLimiter, RateLimiter
 from stopit_mail.ingest.rawstore import Envelope, StoreResult
@@ -87,7 +87,7 @@ def test_locked_database_answers_451_then_the_retry_is_stored_once(app: App) -> 
     """A real storage fault: another process holds SQLite's write lock past our timeout."""
     db_file = app.settings.data_path / "stopit.db"
     impatient = create_engine(f"sqlite:///{db_file}", connect_args={"timeout": 0.2})
-    sink = ThreadedSink(sessionmaker(impatient), app.settings.limits.max_message_bytes)
+    sink = GroupCommitSink(impatient, app.settings.limits.max_message_bytes)
     blocker = sqlite3.connect(db_file, isolation_level=None)
     message = report_message(3)
     try:
@@ -106,6 +106,27 @@ def test_locked_database_answers_451_then_the_retry_is_stored_once(app: App) -> 
         impatient.dispose()
     rows = stored_rows(app)
     assert [row.content for row in rows] == [message]
+
+
+def test_group_commit_stores_concurrent_messages_once_each(app: App) -> None:
+    """Many clients at once: one row per distinct message, duplicates answered with its id."""
+    sink = GroupCommitSink(app.engine, app.settings.limits.max_message_bytes)
+    envelope = Envelope(source="smtp", mail_from="x@example.org", rcpt_to=["stopit@example.edu"])
+    messages = [report_message(n) for n in range(40)]
+
+    async def deliver_all() -> list[StoreResult]:
+        # Every message twice, all at once: later copies land in the same or a later batch.
+        return await asyncio.gather(*(sink.store(m, envelope) for m in messages + messages))
+
+    try:
+        results = asyncio.run(deliver_all())
+    finally:
+        sink.close()
+    first, second = results[:40], results[40:]
+    assert all(r.created for r in first) and not any(r.created for r in second)
+    assert [r.raw_id for r in first] == [r.raw_id for r in second]
+    assert sink.batches < 80  # they really were grouped
+    assert [row.content for row in stored_rows(app)] == messages
 
 
 def test_only_our_mailboxes_and_case_aliases_are_accepted(app: App) -> None:
@@ -258,7 +279,8 @@ def test_starttls_with_the_configured_certificate(app: App, tmp_path: Path) -> N
         assert client.has_extn("starttls")
         assert client.starttls(context=context)[0] == 220
         assert isinstance(client.sock, ssl.SSLSocket)
-        assert client.sock.getpeercert()["subject"] == ((("commonName", "localhost"),),)
+        peer_cert = client.sock.getpeercert()
+        assert peer_cert is not None and peer_cert["subject"] == ((("commonName", "localhost"),),)
         client.ehlo()
         client.sendmail("reporter10@example.org", ["stopit@example.edu"], message)
     assert [row.content for row in stored_rows(app)] == [message]

@@ -18,9 +18,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from aiosmtpd.smtp import Envelope
+from smtp_helpers import CaptureHandler, capture_server, report_message, running_server
 from sqlalchemy import func, select
 
-from smtp_helpers import CaptureHandler, capture_server, report_message, running_server
 from stopit_mail.app import App
 from stopit_mail.models import Case, MessageKind, OutboxMessage, RawMessage, RawStatus
 

@@ -99,7 +99,7 @@ def test_a_message_that_keeps_failing_in_the_database_is_quarantined(
     with app.factory() as session:
         rows = {r.id: r for r in session.scalars(select(RawMessage))}
     assert rows[bad].status is RawStatus.QUARANTINED
-    assert rows[bad].reason is not None and rows[bad].reason.startswith("worker: IntegrityError")
+    assert (rows[bad].reason or "").startswith("worker: IntegrityError")
     assert rows[good].status is RawStatus.PROCESSED
 
 

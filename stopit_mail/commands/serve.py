@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
 from stopit_mail.server import queue_status, run_worker, serve
@@ -41,7 +43,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     _setup_logging(verbose)
     app = state.app
     try:
-        status = serve(app, with_worker, announce=lambda text: click.echo(text, err=True))
+        status = serve(app, with_worker)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {app.settings.server.listen}: {exc.strerror or exc}") from exc
     raise SystemExit(status)
@@ -76,6 +78,7 @@ def status_command(state: Context, as_json: bool) -> None:
     """Queue depths, outbox backlog, oldest waiting message and the latest errors."""
     with transaction(state.app.factory) as session:
         report = queue_status(session)
+        report["escalations"] = escalation_summary(session, datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -87,6 +90,12 @@ def status_command(state: Context, as_json: bool) -> None:
         queues.add_row("outbox", status, str(count))
     console.print(queues)
     console.print(f"Oldest waiting message: {_age(report['oldest_waiting_seconds'])}")
+    esc = report["escalations"]
+    line = (f"Emergencies being paged: {esc['active']} (overdue pages: {esc['overdue']}, "
+            f"repeating the chain: {esc['repeating']})")
+    if esc["impossible"]:
+        line += f"\n[bold red]{esc['impossible']} EMERGENCY CASE(S) PAGED NOBODY: see `stopit escalations`[/]"
+    console.print(line)
     if report["recent_quarantine"]:
         table = Table("message", "received", "reason", title="Recently quarantined")
         for row in report["recent_quarantine"]:

@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope as SMTPEnvelope, Session as SMTPSession
+from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import Envelope as SMTPEnvelope
+from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.config import Settings
 from stopit_mail.errors import MessageTooLarge, StorageError
-from stopit_mail.ingest.rawstore import Envelope, StoreResult, store_raw
 from stopit_mail.ingest.ratelimit import ConnectionLimiter, RateLimiter
+from stopit_mail.ingest.rawstore import Envelope, StoreResult, store_raw
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail import events
 from stopit_mail.config import Settings
+from stopit_mail.db import claim_writer
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.processing.context import Context, Quarantine
 from stopit_mail.processing.registry import resolve
@@ -103,6 +104,7 @@ def process_message(
     """Process one stored message if it is still waiting; never raises for bad input."""
     try:
         with factory() as session, session.begin():
+            claim_writer(session)
             query = select(RawMessage).where(RawMessage.id == raw_id)
             if session.bind is not None and session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -151,6 +153,7 @@ def process_next(
     raw_id: int | None = None
     try:
         with factory() as session, session.begin():
+            claim_writer(session)
             query = select(RawMessage).where(RawMessage.status == RawStatus.RECEIVED)
             if exclude:
                 query = query.where(RawMessage.id.not_in(exclude))

@@ -20,10 +20,12 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from stopit_mail.app import App
+from stopit_mail.cases.escalation import escalation_tick
 from stopit_mail.outbound.delivery import Transport
 from stopit_mail.outbound.sender import deliver_due
 from stopit_mail.processing.runner import DEFAULT_PIPELINE, ProcessingFailed, process_next, quarantine
@@ -42,6 +44,7 @@ class TurnReport:
     processed: int = 0
     quarantined: int = 0
     delivered: dict[str, int] = field(default_factory=dict)
+    pages: int = 0
     errors: int = 0
 
     @property
@@ -100,6 +103,12 @@ class Worker:
             if not self._process_one(report):
                 break
         if not self._stop.is_set():
+            try:
+                # Escalation deadlines first: a page due now matters more than a backlog.
+                report.pages = escalation_tick(self.app.factory, self.app.settings, datetime.now(UTC))
+            except SQLAlchemyError as exc:
+                report.errors += 1
+                log.error("escalation tick failed: %s", exc)
             try:
                 report.delivered = deliver_due(self.app.factory, self.app.settings, self.transport)
             except SQLAlchemyError as exc:
