@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,3 +70,17 @@ def upgrade_database(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def claim_writer(session: Session) -> None:
+    """On SQLite, take the database write lock before reading what to work on.
+
+    pysqlite starts a transaction only at the first write, so two processes (a server and a
+    `stopit ingest`, say) could both read "received" and both process the same message. A
+    no-op UPDATE as the first statement takes the write lock at once (waiting up to
+    busy_timeout), and everything read after it in the transaction is current. PostgreSQL
+    uses row locks (FOR UPDATE SKIP LOCKED) instead, so this does nothing there.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        session.execute(text("UPDATE raw_messages SET attempts = attempts WHERE id = -1"))

@@ -256,6 +256,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     envelope_from: Mapped[str] = mapped_column(Text, default="")
     recipients: Mapped[list[Any]] = mapped_column(default=list)
+    # Keyed hash of the (first) recipient: rate limits count by it without unsealing anyone.
+    recipient_key: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
@@ -265,7 +267,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient", "kind", "recipient_key", "created_at"),
+    )
 
 
 class EscalationStatus(enum.StrEnum):

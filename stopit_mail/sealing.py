@@ -9,6 +9,8 @@ unsealed only at delivery.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -53,15 +55,20 @@ def ensure_key_file(settings: Settings) -> None:
         handle.write(Fernet.generate_key())
 
 
-def _fernet(settings: Settings) -> Fernet:
+def _key_bytes(settings: Settings) -> bytes:
     key = os.environ.get(settings.casework.identity_key_env, "").strip().encode()
-    if not key:
-        try:
-            key = key_path(settings).read_bytes().strip()
-        except OSError as exc:
-            raise IdentityKeyError(
-                f"no identity key: set {settings.casework.identity_key_env} or create {key_path(settings)}"
-            ) from exc
+    if key:
+        return key
+    try:
+        return key_path(settings).read_bytes().strip()
+    except OSError as exc:
+        raise IdentityKeyError(
+            f"no identity key: set {settings.casework.identity_key_env} or create {key_path(settings)}"
+        ) from exc
+
+
+def _fernet(settings: Settings) -> Fernet:
+    key = _key_bytes(settings)
     try:
         return Fernet(key)
     except ValueError as exc:
@@ -93,3 +100,9 @@ def open_recipient(settings: Settings, recipient: str) -> str:
     if recipient.startswith(SEALED_PREFIX):
         return unseal(settings, recipient.removeprefix(SEALED_PREFIX)).address
     return recipient
+
+
+def recipient_key(settings: Settings, address: str) -> str:
+    """A keyed hash of an address: equal for equal addresses, useless without the key."""
+    secret = hashlib.sha256(b"stopit recipient key\0" + _key_bytes(settings)).digest()
+    return hmac.new(secret, address.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()

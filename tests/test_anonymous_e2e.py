@@ -14,9 +14,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from conftest import make_installation
 from smtp_helpers import CaptureHandler, capture_server, running_server, wait_until
+
 from stopit_mail.cli import main
 
 REPORTER = "robin.ash@students.example.org"

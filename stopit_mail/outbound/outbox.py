@@ -13,17 +13,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
-from stopit_mail.config import Settings
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound.compose import Draft, compose, new_message_id
-from stopit_mail.sealing import SEALED_PREFIX, open_recipient
+from stopit_mail.sealing import SEALED_PREFIX
 
 MAX_BACKOFF = timedelta(hours=6)
 
 
 def enqueue(
     session: Session, draft: Draft, kind: str, dedup_key: str, case_id: int | None = None,
-    envelope_from: str = "", actor: str = events.SYSTEM_ACTOR, **detail: object,
+    envelope_from: str = "", actor: str = events.SYSTEM_ACTOR, recipient_key: str | None = None,
+    **detail: object,
 ) -> OutboxMessage:
     """Queue a message once per `dedup_key` (returns the existing row on a repeat).
 
@@ -39,7 +39,7 @@ def enqueue(
     message_id = new_message_id(domain)
     row = OutboxMessage(
         case_id=case_id, kind=kind, dedup_key=dedup_key, envelope_from=envelope_from,
-        recipients=list(draft.to), subject=draft.subject, message_id=message_id,
+        recipients=list(draft.to), recipient_key=recipient_key, subject=draft.subject, message_id=message_id,
         content=compose(shown, message_id),
     )
     session.add(row)
@@ -94,9 +94,7 @@ def backlog(session: Session) -> dict[str, int]:
     return {status.value: count for status, count in rows}
 
 
-def sent_to_since(session: Session, settings: Settings, address: str, kind: str, since: datetime) -> int:
-    """How many messages of `kind` were queued to `address` since a time (rate limits)."""
-    rows = session.scalars(select(OutboxMessage.recipients).where(
-        OutboxMessage.kind == kind, OutboxMessage.created_at >= since))
-    address = address.lower()
-    return sum(1 for recipients in rows if address in [open_recipient(settings, r).lower() for r in recipients])
+def sent_to_since(session: Session, key: str, kind: str, since: datetime) -> int:
+    """How many messages of `kind` went to the recipient with this key since a time (rate limits)."""
+    return session.scalar(select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.kind == kind, OutboxMessage.recipient_key == key, OutboxMessage.created_at >= since)) or 0

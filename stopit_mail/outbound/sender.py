@@ -1,18 +1,20 @@
 """Deliver due outbox messages, one transaction per message.
 
-Each row is claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers never send the
-same row), handed to the transport, and its outcome recorded in the same transaction.
+Each row is claimed with a short lease (FOR UPDATE SKIP LOCKED on PostgreSQL, the write lock on
+SQLite, so several workers never send the same row), handed to the transport outside any
+transaction, and its outcome recorded in a second short transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.config import Settings
+from stopit_mail.db import claim_writer
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound import outbox
 from stopit_mail.outbound.delivery import DeliveryError, Transport, transport_for
@@ -20,26 +22,57 @@ from stopit_mail.sealing import open_recipient
 
 log = logging.getLogger(__name__)
 
+# How long a claimed row is left alone before another attempt (covers a crash mid-delivery).
+LEASE = timedelta(minutes=10)
 
-def deliver_one(session: Session, settings: Settings, transport: Transport, outbox_id: int,
+
+def _claim(factory: sessionmaker[Session], settings: Settings, outbox_id: int,
+           now: datetime) -> tuple[str, list[str], bytes] | None:
+    """Lease a due row for LEASE (other workers skip it); None if it is not ours to send."""
+    with factory() as session, session.begin():
+        claim_writer(session)
+        query = select(OutboxMessage).where(OutboxMessage.id == outbox_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        row = session.scalar(query)
+        if row is None or row.status is not OutboxStatus.QUEUED or _aware(row.next_attempt_at) > now:
+            return None
+        row.next_attempt_at = now + LEASE
+        return row.envelope_from, [open_recipient(settings, r) for r in row.recipients], row.content
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+
+
+def deliver_one(factory: sessionmaker[Session], settings: Settings, transport: Transport, outbox_id: int,
                 now: datetime) -> str | None:
-    """Try one message; return its new status, or None if another worker has it."""
-    query = select(OutboxMessage).where(OutboxMessage.id == outbox_id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    row = session.scalar(query)
-    if row is None or row.status is not OutboxStatus.QUEUED:
+    """Try one message; return its new status, or None if it was not due or another worker has it.
+
+    The network hand-off happens outside any database transaction, so a slow relay never holds
+    a lock the listener needs. A crash after the hand-off leaves the row leased, and it is
+    retried when the lease ends: at-least-once towards a relay, exactly once into the Maildir
+    (whose file name is the outbox id).
+    """
+    claimed = _claim(factory, settings, outbox_id, now)
+    if claimed is None:
         return None
+    envelope_from, recipients, content = claimed
+    failure: DeliveryError | None = None
     try:
-        recipients = [open_recipient(settings, r) for r in row.recipients]
-        transport.deliver(row.id, row.envelope_from, recipients, row.content)
+        transport.deliver(outbox_id, envelope_from, recipients, content)
     except DeliveryError as exc:
-        log.warning("outbox %s: %s", row.id, exc)
-        outbox.mark_failed_attempt(session, row, str(exc), exc.permanent, settings.outbound.max_attempts,
-                                   settings.outbound.retry_base_seconds, now)
-    else:
-        outbox.mark_sent(session, row, now)
-    return row.status.value
+        log.warning("outbox %s: %s", outbox_id, exc)
+        failure = exc
+    with factory() as session, session.begin():
+        row = session.get(OutboxMessage, outbox_id)
+        assert row is not None
+        if failure is None:
+            outbox.mark_sent(session, row, now)
+        else:
+            outbox.mark_failed_attempt(session, row, str(failure), failure.permanent,
+                                       settings.outbound.max_attempts, settings.outbound.retry_base_seconds, now)
+        return row.status.value
 
 
 def deliver_due(factory: sessionmaker[Session], settings: Settings, transport: Transport | None = None,
@@ -51,8 +84,7 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings, transport: T
         ids = outbox.due_ids(session, now, limit)
     counts: dict[str, int] = {}
     for outbox_id in ids:
-        with factory() as session, session.begin():
-            status = deliver_one(session, settings, transport, outbox_id, now)
+        status = deliver_one(factory, settings, transport, outbox_id, now)
         if status:
             counts[status] = counts.get(status, 0) + 1
     return counts

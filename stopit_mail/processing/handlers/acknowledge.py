@@ -19,7 +19,7 @@ from stopit_mail.outbound.outbox import enqueue, sent_to_since
 from stopit_mail.outbound.render import make_environment, render
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import sealed_recipient
+from stopit_mail.sealing import recipient_key, sealed_recipient
 
 _DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
 
@@ -35,7 +35,7 @@ def refusal(ctx: Context, address: str) -> str | None:
         return f"our own address {address}"
     since = datetime.now(UTC) - timedelta(hours=1)
     limit = ctx.settings.outbound.acks_per_sender_per_hour
-    if sent_to_since(ctx.session, ctx.settings, address, "acknowledgement", since) >= limit:
+    if sent_to_since(ctx.session, recipient_key(ctx.settings, address), "acknowledgement", since) >= limit:
         return f"rate limit: {limit} acknowledgements to {address} in the last hour"
     return None
 
@@ -75,4 +75,5 @@ class Acknowledge:
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
-        enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="")
+        enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
+                recipient_key=recipient_key(ctx.settings, address))
