@@ -193,3 +193,42 @@ def test_serve_explains_a_busy_port(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["-c", str(config), "serve"])
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_two_processors_on_one_sqlite_database_never_both_process(tmp_path: Path) -> None:
+    """A server and a `stopit ingest` share SQLite: the write lock is taken before the status read.
+
+    Replies are the case to test: unlike reports they have no unique key that would catch a
+    second processing, so only the claim keeps a reply from entering the timeline twice.
+    """
+    from stopit_mail.app import open_app
+    from stopit_mail.models import Case, Event
+    from stopit_mail.processing.runner import process_message
+
+    config = make_config(tmp_path)
+    apps = [open_app(config), open_app(config, migrate=False)]
+    first = store_raw(apps[0].factory, report_message(0), Envelope("smtp", rcpt_to=["stopit@example.edu"])).raw_id
+    process_message(apps[0].factory, apps[0].settings, first)
+    with apps[0].factory() as session:
+        alias = f"stopit+{session.scalars(select(Case.reporter_code)).one()}@example.edu"
+    replies = [store_raw(apps[0].factory, (f"From: reporter0@example.org\r\nTo: {alias}\r\nSubject: more {n}\r\n\r\n"
+                                          f"It happened again ({n}).\r\n").encode(),
+                         Envelope("smtp", rcpt_to=[alias])).raw_id for n in range(30)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def run(app: App) -> None:
+        barrier.wait()
+        for raw_id in replies:
+            outcomes.append(process_message(app.factory, app.settings, raw_id).status)
+
+    threads = [threading.Thread(target=run, args=(app,)) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with apps[0].factory() as session:
+        assert session.scalar(select(func.count(Event.id)).where(Event.action == "reply-received")) == 30
+    assert sorted(outcomes) == ["processed"] * 30 + ["skipped"] * 30
+    for app in apps:
+        app.close()
