@@ -329,3 +329,12 @@ def test_shutdown_lets_the_message_being_stored_finish_then_stops_listening(app:
     assert len(stored_rows(app)) == 1
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_unlimited_peers_are_not_throttled(app: App) -> None:
+    """The MTA in front (here 127.0.0.1) relays everybody's mail: limits must not apply to it."""
+    app.settings.server.max_messages_per_peer_per_minute = 2
+    app.settings.server.unlimited_peers = ["127.0.0.0/8"]
+    with running_server(app) as server, smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        for number in range(6):
+            client.sendmail(f"r{number}@example.org", ["stopit@example.edu"], report_message(number))

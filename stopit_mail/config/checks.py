@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from stopit_mail.config.schema import Settings
@@ -39,6 +40,11 @@ def _check_server(settings: Settings, problems: list[str]) -> None:
         problems.append(f"server.listen: found {server.listen!r}, expected host:port such as 127.0.0.1:8025")
     if server.protocol not in ("smtp", "lmtp"):
         problems.append(f"server.protocol: found {server.protocol!r}, expected 'smtp' or 'lmtp'")
+    for i, cidr in enumerate(server.unlimited_peers):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append(f"server.unlimited_peers[{i}]: found {cidr!r}, expected a CIDR such as 127.0.0.1/32")
     if bool(server.tls_certificate) != bool(server.tls_key):
         problems.append("server.tls_certificate / server.tls_key: set both or neither")
     if outbound.relay:

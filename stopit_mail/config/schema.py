@@ -66,6 +66,7 @@ class ServerSettings:
     hostname: str = doc("Name announced in the greeting (empty: the machine's name).", "")
     max_connections_per_peer: int = doc("Simultaneous connections from one address (421 above).", 20)
     max_messages_per_peer_per_minute: int = doc("Messages from one address per minute (451 above).", 120)
+    unlimited_peers: list[str] = doc("CIDRs exempt from the per-peer limits: the MTA in front of us.", factory=list)
     tls_certificate: str = doc("PEM certificate for STARTTLS (empty: no STARTTLS).", "")
     tls_key: str = doc("PEM private key for STARTTLS.", "")
     run_worker: bool = doc("Run the processing worker inside `stopit serve`.", True)

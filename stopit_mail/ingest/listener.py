@@ -15,6 +15,7 @@ as RFC 2033 requires; the message is stored once with all of them in its envelop
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import ssl
@@ -87,6 +88,16 @@ class Limits:
     messages: RateLimiter
     open_sessions: set[Any] = field(default_factory=set)
     stores_in_flight: int = 0
+    # Our own MTA in front (Postfix on 127.0.0.1) relays everybody's mail: never throttle it.
+    exempt: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def is_exempt(self, ip: str) -> bool:
+        """True for a peer in server.unlimited_peers."""
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.exempt)
 
 
 class MailboxHandler:
@@ -102,7 +113,7 @@ class MailboxHandler:
 
     async def handle_MAIL(self, server: SMTP, session: SMTPSession, envelope: SMTPEnvelope,
                           address: str, mail_options: list[str]) -> str:
-        if not self.limits.messages.take(peer_ip(session)):
+        if not self.limits.is_exempt(peer_ip(session)) and not self.limits.messages.take(peer_ip(session)):
             log.warning("rate limit: refusing a message from %s", peer_ip(session))
             return TOO_MANY_MESSAGES
         envelope.mail_from = address
@@ -178,13 +189,15 @@ class _GuardedMixin:
         if first:
             peer = transport.get_extra_info("peername")
             self._ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
-            self._slot = self.limits.connections.acquire(self._ip)
+            self._exempt = self.limits.is_exempt(self._ip)
+            self._slot = self._exempt or self.limits.connections.acquire(self._ip)
             self.limits.open_sessions.add(self)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._slot:
             self._slot = False
-            self.limits.connections.release(self._ip)
+            if not getattr(self, "_exempt", False):
+                self.limits.connections.release(self._ip)
         self.limits.open_sessions.discard(self)
         super().connection_lost(error)  # type: ignore[misc]
 
@@ -252,5 +265,6 @@ def protocol_factory(settings: Settings, handler: MailboxHandler, limits: Limits
 
 def make_limits(settings: Settings) -> Limits:
     """Fresh per-peer limiters from the settings."""
+    exempt = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.server.unlimited_peers)
     return Limits(ConnectionLimiter(settings.server.max_connections_per_peer),
-                  RateLimiter(settings.server.max_messages_per_peer_per_minute))
+                  RateLimiter(settings.server.max_messages_per_peer_per_minute), exempt=exempt)
