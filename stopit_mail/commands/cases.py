@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 
 from stopit_mail.cases import queries
 from stopit_mail.cases.anonymity import reveal
@@ -54,7 +54,9 @@ def list_command(state: Context, status: str | None, since: str | None, text: st
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("case", "opened", "status", "urgency", "reports", "evidence", "alleged sender", "title")
+    table = Table("opened", "status", "urgency", "rep.", "ev.", "alleged sender", "title")
+    # The case number is what staff type next: never truncate it.
+    table.columns.insert(0, Column("case", no_wrap=True, min_width=12))
     for row in rows:
         table.add_row(row["number"], (row["opened_at"] or "")[:16].replace("T", " "), row["status"],
                       row["urgency"], str(row["reports"]), str(row["evidence"]),

@@ -8,6 +8,8 @@ import click
 
 from stopit_mail.app import init_installation
 from stopit_mail.cli import handle_errors
+from stopit_mail.config import load_settings
+from stopit_mail.errors import StopitError
 
 
 @click.command("init")
@@ -22,7 +24,16 @@ def init_command(directory: str, organisation: str, mailbox: str, database_url: 
     existed = (Path(directory) / "stopit.toml").exists()
     path = init_installation(directory, organisation, mailbox, database_url, force)
     verb = "kept existing" if existed and not force else "wrote"
-    click.echo(f"{verb} {path}; database ready. Next: stopit -c {path} ingest FILE...")
+    click.echo(f"{verb} {path}; database ready.\n"
+               f"Next: stopit -c {path} serve   (the mailbox on {_listen(path)}), "
+               f"or stopit -c {path} ingest FILE...")
+
+
+def _listen(path: Path) -> str:
+    try:
+        return load_settings(path).server.listen
+    except StopitError:
+        return "the configured address"
 
 
 def register(group: click.Group) -> None:

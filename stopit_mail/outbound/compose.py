@@ -67,7 +67,10 @@ def compose(draft: Draft, message_id: str) -> bytes:
         msg["X-Auto-Response-Suppress"] = "All"
     for name, value in draft.extra_headers.items():
         msg[checked_header(name)] = checked_header(value)
-    msg.set_content(draft.body, charset="utf-8")
+    # Plain ASCII goes out as 7bit so the Maildir copy and the recipient's raw view stay
+    # readable; the email package would otherwise pick quoted-printable for lines over 78.
+    ascii_body = draft.body.isascii() and max(map(len, draft.body.splitlines() or [""])) <= 990
+    msg.set_content(draft.body, charset="utf-8", cte="7bit" if ascii_body else "quoted-printable")
     for attachment in draft.attachments:
         _attach(msg, attachment)
     return msg.as_bytes()
