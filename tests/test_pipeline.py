@@ -195,3 +195,18 @@ def test_whole_pipeline_on_each_database(any_app: App) -> None:
         from stopit_mail.models import OutboxMessage
 
         assert len(session.scalars(select(OutboxMessage)).all()) == 3
+
+
+def test_an_emergency_acknowledgement_says_call_now_first(app: App) -> None:
+    from stopit_mail.models import OutboxMessage
+
+    msg = EmailMessage()
+    msg["From"] = "worried.friend@example.edu"
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "my friend"
+    msg.set_content("My friend said she wants to kill herself tonight and she has pills saved up.")
+    ingest_bytes(app, msg.as_bytes())
+    with app.factory() as session:
+        ack = session.scalars(select(OutboxMessage)).one().content.decode()
+    body = ack.split("\r\n\r\n", 1)[1]
+    assert body.index("call 911") < body.index("Thank you for writing")

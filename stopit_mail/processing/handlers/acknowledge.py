@@ -67,6 +67,7 @@ class Acknowledge:
             organisation=ctx.organisation.name, case_number=ctx.case.number,
             reporter_code=format_code(ctx.case.reporter_code), case_address=alias,
             emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx),
+            urgency=ctx.case.urgency,
         )
         original_id = ctx.extraction.message_id
         draft = Draft(
