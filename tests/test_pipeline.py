@@ -207,6 +207,6 @@ def test_an_emergency_acknowledgement_says_call_now_first(app: App) -> None:
     msg.set_content("My friend said she wants to kill herself tonight and she has pills saved up.")
     ingest_bytes(app, msg.as_bytes())
     with app.factory() as session:
-        ack = session.scalars(select(OutboxMessage)).one().content.decode()
+        ack = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "acknowledgement")).one().content.decode()
     body = ack.split("\r\n\r\n", 1)[1]
     assert body.index("call 911") < body.index("Thank you for writing")
