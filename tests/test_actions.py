@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import add_report, cli, make_case, write_two_org_config
 
 from stopit_mail.app import App, open_app
 from stopit_mail.cases import actions
 from stopit_mail.cases.staff import Actor, PermissionDenied
 from stopit_mail.db import transaction
 from stopit_mail.models import Case, Event
+
+from factories import add_report, cli, make_case, write_two_org_config
 
 NOW = datetime.now(UTC)
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from casework_helpers import ingest, latest_case, report
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
@@ -19,6 +18,8 @@ from stopit_mail.cli import main
 from stopit_mail.errors import StopitError
 from stopit_mail.models import Event, OutboxMessage
 from stopit_mail.outbound.sender import deliver_due
+
+from casework_helpers import ingest, latest_case, report
 
 SECRET = "sasha.quinn@example.edu"
 

@@ -14,10 +14,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import make_installation
-from smtp_helpers import CaptureHandler, capture_server, running_server, wait_until
 
 from stopit_mail.cli import main
+
+from conftest import make_installation
+from smtp_helpers import CaptureHandler, capture_server, running_server, wait_until
 
 REPORTER = "robin.ash@students.example.org"
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import cli, make_case, write_two_org_config
 
 from stopit_mail.app import App, open_app
 from stopit_mail.db import transaction
+
+from factories import cli, make_case, write_two_org_config
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import hostile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,8 @@ from stopit_mail.app import App
 from stopit_mail.ingest.rawstore import Envelope
 from stopit_mail.ingest.service import IngestSummary, ingest_one
 from stopit_mail.models import Evidence, RawMessage, RawStatus
+
+import hostile
 
 
 def ingest_and_fetch(app: App, content: bytes) -> RawMessage:

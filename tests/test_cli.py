@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLES, offline_dns
 
 from stopit_mail.cli import main
+
+from conftest import EXAMPLES, offline_dns
 
 
 @pytest.fixture

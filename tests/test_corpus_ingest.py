@@ -5,12 +5,13 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-from conftest import corpus_or_skip, make_installation
 from sqlalchemy import select
 
 from stopit_mail.ingest.rawstore import Envelope
 from stopit_mail.ingest.service import IngestSummary, ingest_one
 from stopit_mail.models import RawMessage
+
+from conftest import corpus_or_skip, make_installation
 
 
 def test_every_corpus_file_ingests(tmp_path: Path) -> None:

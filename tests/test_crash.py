@@ -21,6 +21,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from stopit_mail.models import Case, OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
+
 from smtp_helpers import (
     free_port,
     make_config,
@@ -31,9 +35,6 @@ from smtp_helpers import (
     wait_for_port,
     wait_until,
 )
-from sqlalchemy import func, select
-
-from stopit_mail.models import Case, OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
 
 TOTAL = int(os.environ.get("STOPIT_CRASH_MESSAGES", "2000"))
 KILL_AFTER = 800

@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from smtp_helpers import open_fresh, report_message, running_server, wait_until
 from sqlalchemy import create_engine, select
 
 from stopit_mail.app import App
@@ -26,6 +25,8 @@ from stopit_mail.ingest.listener import ThreadedSink
 from stopit_mail.ingest.ratelimit import ConnectionLimiter, RateLimiter
 from stopit_mail.ingest.rawstore import Envelope, StoreResult
 from stopit_mail.models import RawMessage
+
+from smtp_helpers import open_fresh, report_message, running_server, wait_until
 
 # Dot-stuffing, 8-bit bytes and a bare "." line exercise the byte-exact path.
 TRICKY = report_message(1) + b".leading dot line\r\n..two dots\r\ncaf\xc3\xa9 \xff raw byte\r\n"

@@ -18,11 +18,12 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from aiosmtpd.smtp import Envelope
-from smtp_helpers import CaptureHandler, capture_server, report_message, running_server
 from sqlalchemy import func, select
 
 from stopit_mail.app import App
 from stopit_mail.models import Case, MessageKind, OutboxMessage, RawMessage, RawStatus
+
+from smtp_helpers import CaptureHandler, capture_server, report_message, running_server
 
 # The full minute by default; STOPIT_LOOP_SECONDS shortens it when iterating locally.
 DURATION = float(os.environ.get("STOPIT_LOOP_SECONDS", "60"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from casework_helpers import ingest, latest_case, offending_message, open_case, report
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +19,8 @@ from stopit_mail.cases.staff import Actor
 from stopit_mail.cli import main
 from stopit_mail.models import CaseStatus, Event, OutboxMessage
 from stopit_mail.outbound.render import TemplateError
+
+from casework_helpers import ingest, latest_case, offending_message, open_case, report
 
 STAFF = Actor("Pat Morgan", restricted=False)
 

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from casework_helpers import ingest, report
-from smtp_helpers import capture_server
 from stopit_mail.app import App
 from stopit_mail.models import Event, OutboxMessage, OutboxStatus
 from stopit_mail.outbound.delivery import MaildirTransport, RelayTransport
 from stopit_mail.outbound.outbox import backoff
 from stopit_mail.outbound.sender import deliver_due
+
+from casework_helpers import ingest, report
+from smtp_helpers import capture_server
 
 
 class ScriptedRelay:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
-from conftest import EXAMPLES
 from sqlalchemy import func, select
 
 from stopit_mail.app import App
@@ -13,6 +12,8 @@ from stopit_mail.cases import queries
 from stopit_mail.ingest.rawstore import Envelope
 from stopit_mail.ingest.service import IngestSummary, ingest_one, ingest_paths
 from stopit_mail.models import Case, Event, MessageKind, RawMessage, RawStatus
+
+from conftest import EXAMPLES
 
 
 def ingest_bytes(app: App, content: bytes, **envelope: object) -> IngestSummary:

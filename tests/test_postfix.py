@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smtp_helpers import CaptureHandler, capture_server, free_port, report_message, running_server, wait_until
 from sqlalchemy import select
 
 from stopit_mail.app import App
 from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus
+
+from smtp_helpers import CaptureHandler, capture_server, free_port, report_message, running_server, wait_until
 
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCONF = Path("/usr/sbin/postconf")

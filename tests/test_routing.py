@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from casework_helpers import ingest
 from stopit_mail.app import App, init_installation, open_app
 from stopit_mail.config import Office
 from stopit_mail.models import Case, CaseStatus, Event, OutboxMessage
+
+from casework_helpers import ingest
 
 
 def _report(text: str, to: str = "stopit@example.edu") -> bytes:

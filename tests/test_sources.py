@@ -5,13 +5,14 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
-from conftest import EXAMPLES
 from sqlalchemy import func, select
 
 from stopit_mail.app import App
 from stopit_mail.ingest.service import ingest_paths
 from stopit_mail.ingest.sources import iter_path
 from stopit_mail.models import Case, RawMessage
+
+from conftest import EXAMPLES
 
 
 def _mbox_of_examples(path: Path) -> Path:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import add_report, cli, make_case, staff_event, write_two_org_config
 
 from stopit_mail.app import App, open_app
 from stopit_mail.cases.chart import bar_chart
 from stopit_mail.db import transaction
 from stopit_mail.models import Escalation, Event, OutboxMessage, OutboxStatus
+
+from factories import add_report, cli, make_case, staff_event, write_two_org_config
 
 NOW = datetime.now(UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from conftest import EXAMPLES, FIXTURES
 
 from stopit_mail.app import App
 from stopit_mail.cli import main
 from stopit_mail.ingest.service import ingest_paths
+
+from conftest import EXAMPLES, FIXTURES
 
 ORIGINAL = (EXAMPLES / "01-attached-original.eml").read_bytes().split(b'filename="original.eml"\r\n\r\n')[1]
 

@@ -10,6 +10,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from stopit_mail.app import App
+from stopit_mail.cli import main
+from stopit_mail.ingest.rawstore import Envelope, store_raw
+from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
+from stopit_mail.processing import runner
+from stopit_mail.processing.worker import MAX_FAILURES, Worker
+
 from smtp_helpers import (
     free_port,
     make_config,
@@ -21,15 +31,6 @@ from smtp_helpers import (
     wait_for_port,
     wait_until,
 )
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
-from stopit_mail.app import App
-from stopit_mail.cli import main
-from stopit_mail.ingest.rawstore import Envelope, store_raw
-from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
-from stopit_mail.processing import runner
-from stopit_mail.processing.worker import MAX_FAILURES, Worker
 
 
 def store_reports(app: App, count: int, start: int = 0) -> list[int]:
