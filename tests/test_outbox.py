@@ -90,3 +90,17 @@ def test_acknowledgements_are_rate_limited_per_sender(app: App) -> None:
         skipped = session.scalars(select(Event).where(Event.action == "acknowledgement-skipped")).all()
     assert len(acks) == 2 and len(skipped) == 2
     assert skipped[0].detail["reason"] == "rate limit: 2 acknowledgements to flood@example.org in the last hour"
+
+
+def test_a_delivery_interrupted_by_a_crash_is_retried_within_a_minute(app: App) -> None:
+    from stopit_mail.outbound.sender import LEASE, _claim
+
+    ingest(app, report())
+    now = datetime.now(UTC)
+    row_id = _ack(app).id
+    assert _claim(app.factory, app.settings, row_id, now) is not None  # claimed, then the worker dies
+    assert deliver_due(app.factory, app.settings, MaildirTransport(app.settings.data_path / "outbox"),
+                       now=now + timedelta(seconds=5)) == {}
+    assert LEASE <= timedelta(minutes=1)
+    assert deliver_due(app.factory, app.settings, MaildirTransport(app.settings.data_path / "outbox"),
+                       now=now + LEASE + timedelta(seconds=1)) == {"sent": 1}

@@ -22,8 +22,10 @@ from stopit_mail.sealing import open_recipient
 
 log = logging.getLogger(__name__)
 
-# How long a claimed row is left alone before another attempt (covers a crash mid-delivery).
-LEASE = timedelta(minutes=10)
+# How long a claimed row is left alone by other workers: longer than one relay attempt can take
+# (RelayTransport times out after 30 s), and short, because after a crash mid-delivery the
+# message waits out the lease before it is retried.
+LEASE = timedelta(seconds=60)
 
 
 def _claim(factory: sessionmaker[Session], settings: Settings, outbox_id: int,
