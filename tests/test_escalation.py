@@ -546,3 +546,22 @@ def test_bounce_of_a_page_does_not_acknowledge(paging_app: App) -> None:
     assert "bounce-received" in actions(app)
     with app.factory() as session:
         assert session.scalar(select(func.count(Case.id))) == 1
+
+
+def test_an_undeliverable_page_moves_the_chain_on_at_once(paging_app: App) -> None:
+    """If the primary's address bounces permanently, the secondary is paged now, not after the wait."""
+    from stopit_mail.outbound.delivery import DeliveryError
+    from stopit_mail.outbound.sender import deliver_due
+
+    class Bouncing:
+        def deliver(self, outbox_id: int, envelope_from: str, recipients: list[str], content: bytes) -> None:
+            raise DeliveryError("550 5.1.1 no such user", permanent=True)
+
+    start(paging_app, routine_case(paging_app), T0)
+    first = contacts(paging_app)
+    assert len(first) == 1
+    # Outbox rows are stamped with the real clock; deliver "now" so the page is due.
+    assert deliver_due(paging_app.factory, paging_app.settings, Bouncing(), now=datetime.now(UTC))["failed"] >= 1
+    assert tick(paging_app, T0 + timedelta(minutes=1)) == 1
+    assert contacts(paging_app)[:2] == [first[0], BUSINESS[1][0]]
+    assert "page-undeliverable" in actions(paging_app)

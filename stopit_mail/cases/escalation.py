@@ -44,7 +44,7 @@ from stopit_mail.cases.escalation_clock import (
     wait_of,
 )
 from stopit_mail.config import Organisation, Settings
-from stopit_mail.models import Case, Escalation, EscalationStatus, Page
+from stopit_mail.models import Case, Escalation, EscalationStatus, OutboxMessage, OutboxStatus, Page
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.render import Rendered, TemplateError, make_environment, render
@@ -244,12 +244,36 @@ def advance(session: Session, settings: Settings, escalation_id: int, now: datet
     return sent
 
 
+def expedite_undeliverable(session: Session, now: datetime) -> int:
+    """Move a chain on at once when its current page could not be delivered at all.
+
+    Waiting out a step for someone whose address bounced would leave an emergency unheard for
+    the whole wait; the next contact is paged instead. Returns the escalations moved on.
+    """
+    now = utc(now)
+    stuck = session.execute(
+        select(Escalation, OutboxMessage.last_error)
+        .join(Page, (Page.escalation_id == Escalation.id) & (Page.step == Escalation.step))
+        .join(OutboxMessage, OutboxMessage.id == Page.outbox_id)
+        .where(Escalation.status == EscalationStatus.ACTIVE, Escalation.next_deadline > now,
+               OutboxMessage.status == OutboxStatus.FAILED)
+    ).all()
+    for esc, error in stuck:
+        esc.next_deadline = now
+        events.record(session, "page-undeliverable", esc.case_id, escalation_id=esc.id, page=esc.step,
+                      error=(error or "")[:500], then="paging the next contact now")
+    return len(stuck)
+
+
 def escalation_tick(factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
     """Page whatever is due; the worker calls this every turn. Returns the number of pages queued.
 
-    Cheap when nothing is due (one indexed query). Each escalation is advanced in its own
-    transaction, so one failure (logged) never holds up the pages of another.
+    Cheap when nothing is due (one indexed query, plus one for undeliverable pages). Each
+    escalation is advanced in its own transaction, so one failure (logged) never holds up the
+    pages of another.
     """
+    with factory() as session, session.begin():
+        expedite_undeliverable(session, now)
     with factory() as session:
         ids = due_ids(session, now)
     total = 0
