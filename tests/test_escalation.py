@@ -224,6 +224,11 @@ def test_ack_command_stops_the_paging(home: Path, paging_app: App) -> None:
     with app.factory() as session:
         event = session.scalars(select(Event).where(Event.action == "escalation-acknowledged")).one()
     assert event.actor == "Pat Morgan" and event.automatic is False and event.detail["via"] == "command"
+    with app.factory() as session:
+        (stand_down,) = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "stand-down")).all()
+        # Everyone already paged (primary's email and SMS gateway, secondary) hears it is handled.
+        assert sorted(stand_down.recipients) == sorted(BUSINESS[0][1] + BUSINESS[1][1])
+        assert b"acknowledged by Pat Morgan" in stand_down.content
 
     # Nothing left to acknowledge, and a wrong code is refused: both clean one-line errors.
     again = CliRunner().invoke(main, ["-c", str(home), "--as", "Pat Morgan", "ack", number])

@@ -290,11 +290,12 @@ def escalation_tick(factory: sessionmaker[Session], settings: Settings, now: dat
 
 
 def acknowledge(session: Session, target: Escalation | Case, by: str, now: datetime, via: str,
-                automatic: bool = False, **detail: Any) -> list[Escalation]:
+                automatic: bool = False, settings: Settings | None = None, **detail: Any) -> list[Escalation]:
     """Stop paging: the escalation, or every open escalation of a case. Returns those acknowledged.
 
     Acknowledging an impossible escalation (nobody to page) records that a person has taken
     charge. `automatic` stays False when a person acknowledged (staff command or a reply).
+    With `settings`, everyone already paged is told to stand down.
     """
     now = utc(now)
     case_id = target.case_id if isinstance(target, Escalation) else target.id
@@ -309,8 +310,26 @@ def acknowledge(session: Session, target: Escalation | Case, by: str, now: datet
         events.record(session, "escalation-acknowledged", case_id, actor=by[:120], automatic=automatic,
                       escalation_id=esc.id, via=via, pages_sent=esc.step + 1,
                       seconds_after_start=int((now - utc(esc.started_at)).total_seconds()), **detail)
+        if settings is not None:
+            stand_down(session, settings, esc, by, now)
         done.append(esc)
     return done
+
+
+def stand_down(session: Session, settings: Settings, esc: Escalation, by: str, now: datetime) -> None:
+    """Tell everyone already paged that someone has it, so they do not all rush in."""
+    addresses = sorted({a for page in session.scalars(select(Page).where(Page.escalation_id == esc.id))
+                        for a in page.addresses})
+    case = session.get(Case, esc.case_id)
+    if not addresses or case is None:
+        return
+    org = organisation_of(settings, case)
+    rendered = render(make_environment(), "staff/stand-down.txt.j2", case_number=case.number,
+                      acknowledged_by=by, acknowledged_at=now.strftime("%Y-%m-%d %H:%M UTC"), organisation=org.name)
+    alias = ack_address(org, esc.ack_code)
+    draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=addresses, subject=rendered.subject,
+                  body=rendered.body, reply_to=alias, automatic=True)
+    enqueue(session, draft, "stand-down", f"stand-down:{esc.id}", case.id, envelope_from=alias)
 
 
 def find_by_code(session: Session, code: str) -> Escalation | None:

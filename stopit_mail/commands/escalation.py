@@ -57,7 +57,8 @@ def ack_command(state: Context, number: str, code: str | None) -> None:
                 raise StopitError(f"code {code!r} is not the acknowledgement code of {case.number}'s open escalation")
         done = []
         for esc in escalations:
-            done += acknowledge(session, esc, by=actor.name, now=datetime.now(UTC), via="command")
+            done += acknowledge(session, esc, by=actor.name, now=datetime.now(UTC), via="command",
+                                settings=state.app.settings)
     for esc in done:
         click.echo(f"acknowledged {case.number} (escalation {esc.id}) after {esc.step + 1 if esc.steps else 0} "
                    f"page(s): paging stopped")

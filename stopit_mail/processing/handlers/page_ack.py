@@ -83,7 +83,7 @@ class AcknowledgePage:
                           escalation_id=esc.id, raw_message_id=ctx.raw.id, subject=subject, text=text,
                           note=f"already acknowledged by {esc.acknowledged_by}")
         else:
-            acknowledge(ctx.session, esc, by=sender, now=datetime.now(UTC), via="reply",
+            acknowledge(ctx.session, esc, by=sender, now=datetime.now(UTC), via="reply", settings=ctx.settings,
                         raw_message_id=ctx.raw.id, subject=subject, text=text)
         ctx.done = True
 
