@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,11 +63,3 @@ def case_alias(code: str, mailbox: str) -> str:
     """The case alias address for a mailbox: stopit+<code>@domain."""
     local, _, domain = mailbox.partition("@")
     return f"{local}+{code}@{domain}"
-
-
-def find_counter(session: Session, prefix: str, year: int) -> int:
-    """The last number handed out (0 when none): used by statistics and tests."""
-    value = session.scalar(
-        select(CaseCounter.last).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
-    )
-    return value or 0

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.staff import Actor
@@ -46,6 +46,8 @@ def list_cases(
             func.lower(Evidence.orig_from_name).like(like)))
         query = query.where(or_(func.lower(Case.title).like(like), func.lower(Case.number).like(like),
                                 Case.id.in_(matching_evidence)))
+    # One query per relation for the whole page, not three per case.
+    query = query.options(selectinload(Case.parties), selectinload(Case.reports), selectinload(Case.evidence))
     rows = []
     for case in session.scalars(query):
         senders = sorted({p.address or p.display_name for p in case.parties if p.role == "alleged-sender"})

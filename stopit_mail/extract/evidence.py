@@ -130,10 +130,13 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
             continue  # handled as an attached message by the slicer
         payload = mime.part_bytes(part)
         facts = describe_file(payload, content_type, filename)
+        problems = list(facts.problems)
+        if facts.sniffed_type not in (None, content_type):
+            problems.append(f"declared type {content_type}")
         items.append(EvidenceItem(
             kind="attachment", completeness=Completeness.FILE, mime_path=walked.path,
             content_type=facts.sniffed_type or content_type, filename=filename, content=payload,
-            problems=facts.problems + [f"declared type {content_type}"] * (facts.sniffed_type not in (None, content_type)),
+            problems=problems,
         ))
     return items
 

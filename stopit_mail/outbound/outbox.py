@@ -7,6 +7,7 @@ caused it, so the message exists if and only if that change committed. Delivery 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -35,7 +36,7 @@ def enqueue(
     domain = draft.from_address.rpartition("@")[2] or "localhost"
     # A sealed recipient (an anonymous reporter) is named only in the envelope, at delivery.
     visible = [r for r in draft.to if not r.startswith(SEALED_PREFIX)]
-    shown = Draft(**{**draft.__dict__, "to": visible or ["undisclosed-recipients:;"]})
+    shown = replace(draft, to=visible or ["undisclosed-recipients:;"])
     message_id = new_message_id(domain)
     row = OutboxMessage(
         case_id=case_id, kind=kind, dedup_key=dedup_key, envelope_from=envelope_from,

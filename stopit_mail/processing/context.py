@@ -36,6 +36,8 @@ class Context:
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None
     sealed_identity: str | None = None
+    # The readable body of a reply, decoded once by file-reply and read again by triage-reply.
+    reply_text: str = ""
     defects: list[str] = field(default_factory=list)
     done: bool = False
 

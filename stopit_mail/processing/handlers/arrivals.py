@@ -17,10 +17,12 @@ from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
 
 
-def _excerpt(ctx: Context, limit: int = 2000) -> str:
+def _reply_text(ctx: Context) -> str:
+    """The reply's readable body, decoded once and kept on the context for triage-reply."""
     assert ctx.message is not None
-    text = mime.body_text(ctx.message, ctx.settings.limits.max_nesting_depth, ctx.settings.limits.max_parts, ctx.defects)
-    return text[:limit]
+    limits = ctx.settings.limits
+    ctx.reply_text = mime.body_text(ctx.message, limits.max_nesting_depth, limits.max_parts, ctx.defects)
+    return ctx.reply_text
 
 
 @register
@@ -41,7 +43,7 @@ class FileReply:
         ctx.raw.case_id = ctx.case.id
         events.record(
             ctx.session, "reply-received", ctx.case.id, raw_message_id=ctx.raw.id, side=side,
-            sender=sender, subject=mime.header(ctx.message, "Subject"), text=_excerpt(ctx),
+            sender=sender, subject=mime.header(ctx.message, "Subject"), text=_reply_text(ctx)[:2000],
         )
         # Not done yet: triage-reply reads the reply too, then ends the pipeline.
 

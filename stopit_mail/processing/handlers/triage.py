@@ -81,9 +81,7 @@ class TriageReply:
         if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPLY:
             return
         assert ctx.message is not None
-        limits = ctx.settings.limits
-        text = mime.body_text(ctx.message, limits.max_nesting_depth, limits.max_parts, ctx.defects)
-        decision = triage(text[:MAX_TRIAGE_CHARS], rules_for(ctx), subject=mime.header(ctx.message, "Subject"))
+        decision = triage(ctx.reply_text[:MAX_TRIAGE_CHARS], rules_for(ctx), subject=mime.header(ctx.message, "Subject"))
         case = ctx.case
         ctx.done = True
         if URGENCIES.index(decision.urgency) >= URGENCIES.index(case.urgency) and decision.urgency != "emergency":
