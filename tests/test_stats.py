@@ -171,7 +171,7 @@ def test_stats_over_more_cases_than_sqlite_has_parameters(tmp_path: Path) -> Non
     opened = NOW - DAY
     with app.engine.begin() as connection:
         connection.exec_driver_sql(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000) "
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250001) "
             "INSERT INTO cases (number, reporter_code, organisation, status, title, urgency, categories, "
             "opened_at, updated_at, anonymous, identity_consent) "
             "SELECT 'NO-2026-' || i, 'code' || i, 'north', 'TRIAGED', '', 'routine', '[\"bullying\"]', ?, ?, 0, 0 "
@@ -181,7 +181,7 @@ def test_stats_over_more_cases_than_sqlite_has_parameters(tmp_path: Path) -> Non
             "SELECT id, ?, 'Nora', 'note-added', '{}', 0 FROM cases", ((opened + HOUR).isoformat(),))
     app.close()
     figures = stats(config)
-    assert figures["cases"] == 40000
-    assert figures["categories"] == [{"name": "bullying", "cases": 40000, "share": 1.0}]
-    assert figures["first_staff_action"]["measured"] == 40000
+    assert figures["cases"] == 250001
+    assert figures["categories"] == [{"name": "bullying", "cases": 250001, "share": 1.0}]
+    assert figures["first_staff_action"]["measured"] == 250001
     assert figures["first_staff_action"]["median_seconds"] == 3600
