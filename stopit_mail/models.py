@@ -114,6 +114,12 @@ class Case(Base):
     """A matter staff work on: one or more reports about the same offending message(s)."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_status", "status", "id"),
+        Index("ix_cases_urgency", "urgency", "id"),
+        Index("ix_cases_opened_at", "opened_at"),
+        Index("ix_cases_organisation", "organisation", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -131,6 +137,8 @@ class Case(Base):
     identity_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     sender_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     resolution: Mapped[str | None] = mapped_column(Text)
+    # The configured outcome code it was closed with (casework.outcomes), for statistics.
+    outcome: Mapped[str | None] = mapped_column(String(40), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
@@ -215,13 +223,15 @@ class Party(Base):
 
     case: Mapped[Case] = relationship(back_populates="parties")
 
-    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),)
+    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),
+                      Index("ix_parties_role_address", "role", "address"))
 
 
 class Event(Base):
     """Append-only log of everything that happened: the case timeline and the audit trail."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_case_staff", "case_id", "automatic", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
