@@ -174,7 +174,7 @@ def test_stats_over_more_cases_than_sqlite_has_parameters(tmp_path: Path) -> Non
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250001) "
             "INSERT INTO cases (number, reporter_code, organisation, status, title, urgency, categories, "
             "opened_at, updated_at, anonymous, identity_consent) "
-            "SELECT 'NO-2026-' || i, 'code' || i, 'north', 'TRIAGED', '', 'routine', '[\"bullying\"]', ?, ?, 0, 0 "
+            "SELECT 'NO-2026-' || i, 'code' || i, 'north', 'triaged', '', 'routine', '[\"bullying\"]', ?, ?, 0, 0 "
             "FROM n", (opened.isoformat(), opened.isoformat()))
         connection.exec_driver_sql(
             "INSERT INTO events (case_id, at, actor, action, detail, automatic) "
