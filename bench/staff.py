@@ -27,7 +27,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-
 WORDS = ("locker gym bus party photo group chat rumour threat message account fake video laugh ugly "
          "nobody everyone tomorrow school class teacher phone number address stop again please send "
          "delete regret hurt scared crying friend parents weekend library hallway lunch").split()
@@ -154,14 +153,15 @@ def main() -> None:
             again.append("--remove")
         os.execv(sys.executable, again)
     stopit = [sys.executable, "-m", "stopit_mail", "-c", str(config)]
-    number = f"SI-2026-{args.cases - 5:04d}"
+    with sqlite3.connect(folder / "data" / "stopit.db") as db:
+        number = db.execute("SELECT number FROM cases ORDER BY id DESC LIMIT 1 OFFSET 5").fetchone()[0]
     commands = {
         "--version": [sys.executable, "-m", "stopit_mail", "--version"],
         "cases list": [*stopit, "cases", "list"],
         "cases list --urgency emergency --page 3": [*stopit, "cases", "list", "--urgency", "emergency", "--page", "3"],
         "cases list --offender offender7@": [*stopit, "cases", "list", "--offender", "offender7@"],
         "cases show NUMBER": [*stopit, "cases", "show", number],
-        "cases show TAIL": [*stopit, "cases", "show", str(args.cases - 5)],
+        "cases show TAIL": [*stopit, "cases", "show", number.rpartition("-")[2].lstrip("0")],
         "cases search (rare word)": [*stopit, "cases", "search", "hallway library regret"],
         "cases search (common word)": [*stopit, "cases", "search", "locker"],
         "stats": [*stopit, "stats"],
