@@ -118,16 +118,16 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
-COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "notice", "quarantine", "serve",
+COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "notice", "quarantine", "serve",
                    "trace", "escalation", "audit", "stats", "db")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from three modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
-    "init": ("init",), "ingest": ("ingest",), "cases": ("cases", "casework", "casework_mail"),
+    "init": ("init",), "ingest": ("ingest",), "cases": ("cases", "casework", "casework_mail", "export"),
     "reply": ("casework_mail",), "reveal": ("casework_mail",), "notice": ("notice",),
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
-    "stats": ("stats",), "db": ("db",),
+    "stats": ("stats",), "db": ("db",), "verify-export": ("export",),
 }
 
 
