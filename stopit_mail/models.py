@@ -224,7 +224,21 @@ class Party(Base):
     case: Mapped[Case] = relationship(back_populates="parties")
 
     __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),
-                      Index("ix_parties_role_address", "role", "address"))
+                      Index("ix_parties_role_address", "role", "address"),
+                      Index("ix_parties_role_name", "role", "display_name"))
+
+
+class OffenderLink(Base):
+    """A staff member's judgement that two cases have the same alleged sender."""
+
+    __tablename__ = "offender_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Event(Base):

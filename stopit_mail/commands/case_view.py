@@ -146,18 +146,20 @@ def _timeline(detail: dict[str, Any]) -> Table:
     return table
 
 
-def render_case(detail: dict[str, Any], other_cases: list[dict[str, Any]] | None = None) -> Group:
+def render_case(detail: dict[str, Any]) -> Group:
     """The whole case, top to bottom, as one rich renderable."""
+    other_cases = detail.get("related_cases")
     parts: list[RenderableType] = [_head(detail), *_reports(detail), *_evidence(detail), *_conversation(detail)]
     parties = Table("role", "address", "name", title="Parties", title_justify="left")
     for party in detail["parties"]:
         parties.add_row(party["role"], safe(party["address"]), safe(party["name"]))
     parts.append(parties)
     if other_cases:
-        others = Table("case", "status", "opened", "title", title="The alleged sender's other cases",
+        others = Table("case", "status", "opened", "linked by", "title", title="The alleged sender's other cases",
                        title_justify="left")
         for row in other_cases:
-            others.add_row(row["number"], row["status"], (row["opened_at"] or "")[:10], safe(row["title"])[:50])
+            others.add_row(row["number"], row["status"], (row["opened_at"] or "")[:10],
+                           safe("; ".join(row["linked_by"])), safe(row["title"])[:40])
         parts.append(others)
     parts.append(_timeline(detail))
     return Group(*parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.table import Column, Table
 
 from stopit_mail.cases import queries
 from stopit_mail.cases.anonymity import reveal
+from stopit_mail.cases.offenders import related_cases
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.case_view import render_case
 from stopit_mail.db import transaction
@@ -99,7 +101,10 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
     NUMBER may be the whole number (SI-2026-0042) or its tail (42, 2026-0042).
     """
     with transaction(state.app.factory) as session:
-        detail = queries.case_detail(session, number, actor=state.viewer)
+        viewer = state.viewer
+        detail = queries.case_detail(session, number, actor=viewer)
+        case = queries.get_case(session, detail["number"])
+        detail["related_cases"] = [asdict(r) for r in related_cases(session, case, viewer)]
         if raw_id is not None:
             allowed = {r["raw_message_id"] for r in detail["reports"]} | set(detail["other_messages"])
             if raw_id not in allowed:

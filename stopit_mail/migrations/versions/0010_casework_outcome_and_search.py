@@ -78,6 +78,21 @@ def upgrade() -> None:
         batch_op.create_index('ix_cases_organisation', ['organisation', 'id'], unique=False)
     with op.batch_alter_table('parties', schema=None) as batch_op:
         batch_op.create_index('ix_parties_role_address', ['role', 'address'], unique=False)
+        batch_op.create_index('ix_parties_role_name', ['role', 'display_name'], unique=False)
+    op.create_table(
+        'offender_links',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('case_id', sa.Integer(), nullable=False),
+        sa.Column('other_case_id', sa.Integer(), nullable=False),
+        sa.Column('actor', sa.String(length=120), nullable=False),
+        sa.Column('reason', sa.Text(), nullable=False),
+        sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['case_id'], ['cases.id']),
+        sa.ForeignKeyConstraint(['other_case_id'], ['cases.id']),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_offender_links_case_id', 'offender_links', ['case_id'], unique=False)
+    op.create_index('ix_offender_links_other_case_id', 'offender_links', ['other_case_id'], unique=False)
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_case_staff', ['case_id', 'automatic', 'at'], unique=False)
 
@@ -93,7 +108,9 @@ def downgrade() -> None:
             op.execute(f"DROP INDEX ix_{table}_{column}_trgm")
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_case_staff')
+    op.drop_table('offender_links')
     with op.batch_alter_table('parties', schema=None) as batch_op:
+        batch_op.drop_index('ix_parties_role_name')
         batch_op.drop_index('ix_parties_role_address')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         for name in ('ix_cases_organisation', 'ix_cases_opened_at', 'ix_cases_urgency', 'ix_cases_status',
