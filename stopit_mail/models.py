@@ -139,6 +139,8 @@ class Case(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     # The configured outcome code it was closed with (casework.outcomes), for statistics.
     outcome: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The language the reporter wrote in (ISO 639-1): what we answer them in.
+    language: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 

@@ -167,7 +167,8 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
     return {
         "number": case.number, "status": case.status.value, "urgency": case.urgency,
         "categories": case.categories, "triage": case.triage, "organisation": case.organisation, "title": case.title,
-        "anonymous": case.anonymous, "reporter_code": format_code(case.reporter_code),
+        "anonymous": case.anonymous, "reporter_code": format_code(case.reporter_code), "language": case.language,
+        "outcome": case.outcome,
         "assigned_to": case.assigned_to, "resolution": case.resolution,
         "opened_at": _iso(case.opened_at), "updated_at": _iso(case.updated_at),
         "closed_at": _iso(case.closed_at), "merged_into": merged_into,

@@ -50,11 +50,11 @@ def _head(detail: dict[str, Any]) -> Panel:
              f"categories: {safe(', '.join(detail.get('categories') or []) or '-')}",
              f"organisation: {safe(detail['organisation'])}   assigned to: {safe(detail.get('assigned_to') or '-')}",
              f"opened: {_when(detail.get('opened_at'))}   updated: {_when(detail.get('updated_at'))}"]
-    language = (triage.get("automatic") or {}).get("language") or triage.get("language")
-    if language:
-        lines.append(f"language: {safe(str(language))}")
+    if detail.get("language"):
+        lines.append(f"the reporter writes in: {safe(str(detail['language']))}")
     if detail.get("resolution"):
-        lines.append(f"closed: {(detail.get('closed_at') or '')[:16]}  outcome: {safe(detail['resolution'])}")
+        lines.append(f"closed: {_when(detail.get('closed_at'))}  outcome: {safe(detail.get('outcome') or '-')}: "
+                     f"{safe(detail['resolution'])}")
     if detail.get("merged_into"):
         lines.append(f"merged into {detail['merged_into']}")
     if detail.get("anonymous"):

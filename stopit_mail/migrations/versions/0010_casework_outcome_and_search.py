@@ -70,6 +70,7 @@ def upgrade() -> None:
             op.execute(f"CREATE INDEX ix_{table}_{column}_trgm ON {table} USING gin (lower({column}) gin_trgm_ops)")
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('outcome', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
         batch_op.create_index('ix_cases_outcome', ['outcome'], unique=False)
         # What `cases list` filters and sorts by, and what `stats` groups by, at a million cases.
         batch_op.create_index('ix_cases_status', ['status', 'id'], unique=False)
@@ -116,4 +117,5 @@ def downgrade() -> None:
         for name in ('ix_cases_organisation', 'ix_cases_opened_at', 'ix_cases_urgency', 'ix_cases_status',
                      'ix_cases_outcome'):
             batch_op.drop_index(name)
+        batch_op.drop_column('language')
         batch_op.drop_column('outcome')
