@@ -17,7 +17,7 @@ from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
 from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
 from stopit_mail.db import make_engine, session_factory, upgrade_database
 from stopit_mail.errors import ConfigError
-from stopit_mail.sealing import ensure_key_file
+from stopit_mail.keys import KeyStatus, prepare
 
 
 @dataclass
@@ -27,6 +27,8 @@ class App:
     settings: Settings
     engine: Engine
     factory: sessionmaker[Session]
+    # What the identity key allows (checked at every start; loud, never a silent new key).
+    key_status: KeyStatus | None = None
 
     def close(self) -> None:
         """Release database connections."""
@@ -50,16 +52,21 @@ def check_casework_config(settings: Settings) -> None:
         raise ConfigError(problems, str(settings.base_dir / CONFIG_FILENAME))
 
 
-def open_app(config_path: str | Path, migrate: bool = True) -> App:
-    """Load and validate the configuration, connect, and bring the schema up to date."""
+def open_app(config_path: str | Path, migrate: bool = True, create_key: bool = False) -> App:
+    """Load and validate the configuration, connect, bring the schema up to date, check the key.
+
+    Only `create_key` (stopit init) makes an identity key, and only when none exists anywhere.
+    """
     settings = load_settings(config_path)
     check_casework_config(settings)
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    ensure_key_file(settings)
     engine = make_engine(settings.effective_database_url)
     if migrate:
         upgrade_database(engine)
-    return App(settings, engine, session_factory(engine))
+    factory = session_factory(engine)
+    with factory() as session, session.begin():
+        key_status = prepare(settings, session, create=create_key)
+    return App(settings, engine, factory, key_status)
 
 
 def default_config_text(organisation: str, mailbox: str, database_url: str = "") -> str:
@@ -81,5 +88,5 @@ def init_installation(
     config_path = folder / CONFIG_FILENAME
     if force or not config_path.exists():
         config_path.write_text(default_config_text(organisation, mailbox, database_url), encoding="utf-8")
-    open_app(config_path).close()
+    open_app(config_path, create_key=True).close()
     return config_path

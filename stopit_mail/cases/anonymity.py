@@ -20,7 +20,7 @@ from stopit_mail import events
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.errors import StopitError
-from stopit_mail.models import Case
+from stopit_mail.models import Case, CaseAlias, Report
 from stopit_mail.sealing import Identity, seal, unseal
 
 __all__ = ["REDACTED", "Identity", "redact_bytes", "redact_text", "reporter_identities", "reveal", "seal",
@@ -60,6 +60,8 @@ def reporter_identities(settings: Settings, case: Case) -> list[Identity]:
     """Every reporter's identity, unsealing anonymous ones (callers must not show these)."""
     found: list[Identity] = []
     for report in case.reports:
+        if report.sender_role == "alleged-sender":
+            continue  # the alleged sender forwarding his own mail is not a reporter
         if report.sealed_identity:
             found.append(unseal(settings, report.sealed_identity))
         elif report.reporter_address or report.reporter_name:
@@ -77,3 +79,11 @@ def reveal(session: Session, settings: Settings, actor: Actor, case: Case, reaso
     events.record(session, "identity-revealed", case.id, actor=actor.name, automatic=False,
                   reason=reason.strip(), reports=[r.id for r in case.reports if r.sealed_identity])
     return identities
+
+
+def side_is_sealed(session: Session, alias: CaseAlias | None) -> bool:
+    """True when a reply came through the alias of an anonymous report (its sender stays sealed)."""
+    if alias is None or alias.report_id is None:
+        return False
+    report = session.get(Report, alias.report_id)
+    return report is not None and report.sealed_identity is not None
