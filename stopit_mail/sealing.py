@@ -51,6 +51,8 @@ class Identity:
 
     address: str
     name: str
+    # Other addresses (with display names) that are theirs: the evidence's recipients.
+    others: tuple[tuple[str, str], ...] = ()
 
 
 def key_path(settings: Settings) -> Path:
@@ -189,7 +191,8 @@ def open_with(secret: X25519PrivateKey, blob: bytes) -> bytes:
 
 def seal(settings: Settings, identity: Identity) -> str:
     """Encrypt an identity for storage (public key only)."""
-    payload = json.dumps({"address": identity.address, "name": identity.name}).encode()
+    payload = json.dumps({"address": identity.address, "name": identity.name,
+                          "others": [list(o) for o in identity.others]}).encode()
     return _TEXT_TAG + _b64(seal_with(public_key(settings), payload))
 
 
@@ -202,7 +205,8 @@ def unseal(settings: Settings, token: str) -> Identity:
             data = json.loads(Fernet(secret_key_text(settings)).decrypt(token.encode()))
         except (InvalidToken, ValueError) as exc:
             raise IdentityKeyError("this identity was sealed with a different key") from exc
-    return Identity(data.get("address", ""), data.get("name", ""))
+    others = tuple((str(o[0]), str(o[1])) for o in data.get("others", []) if isinstance(o, list) and len(o) == 2)
+    return Identity(data.get("address", ""), data.get("name", ""), others)
 
 
 def is_sealed_bytes(content: bytes | None) -> bool:

@@ -16,10 +16,8 @@ import re
 
 from sqlalchemy.orm import Session
 
-from stopit_mail import events
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
-from stopit_mail.errors import StopitError
 from stopit_mail.models import Case, CaseAlias, Report
 from stopit_mail.sealing import Identity, seal, unseal
 
@@ -70,15 +68,10 @@ def reporter_identities(settings: Settings, case: Case) -> list[Identity]:
 
 
 def reveal(session: Session, settings: Settings, actor: Actor, case: Case, reason: str) -> list[Identity]:
-    """The anonymous reporters of a case, for a staff member with the reveal role and a reason."""
-    actor.check_case(case)
-    actor.check_role("reveal")
-    if len(reason.strip()) < 10:
-        raise StopitError("a reveal needs a reason of at least 10 characters (it is kept in the audit log)")
-    identities = [unseal(settings, r.sealed_identity) for r in case.reports if r.sealed_identity]
-    events.record(session, "identity-revealed", case.id, actor=actor.name, automatic=False,
-                  reason=reason.strip(), reports=[r.id for r in case.reports if r.sealed_identity])
-    return identities
+    """The anonymous reporters of a case, through the identity gate (reveal role, reason, audited)."""
+    from stopit_mail.cases.identity_gate import open_identities  # the gate builds on this module
+
+    return open_identities(session, settings, actor, case, reason)
 
 
 def side_is_sealed(session: Session, alias: CaseAlias | None) -> bool:

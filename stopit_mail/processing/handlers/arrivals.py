@@ -9,10 +9,10 @@ from email.message import Message
 
 from stopit_mail import events
 from stopit_mail.cases.anonymity import side_is_sealed
-from stopit_mail.cases.sealed_store import seal_stored_message
+from stopit_mail.cases.sealed_store import scrub_log_after_commit, seal_if_sealed_side, seal_stored_message
 from stopit_mail.cases.service import case_of_sent_message
 from stopit_mail.extract import mime
-from stopit_mail.ingest.classify import MESSAGE_ID_RE
+from stopit_mail.ingest.classify import MESSAGE_ID_RE, alias_codes
 from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
@@ -51,7 +51,9 @@ class FileReply:
             sender=sender, subject=mime.header(ctx.message, "Subject"), text=_reply_text(ctx)[:2000],
         )
         if sealed:
+            ctx.raw.peer = None
             seal_stored_message(ctx.settings, ctx.raw)
+            scrub_log_after_commit(ctx.session)
         # Not done yet: triage-reply reads the reply too, then ends the pipeline.
 
 
@@ -82,6 +84,7 @@ class FileBounce:
             return
         ids = bounced_message_ids(ctx)
         case = case_of_sent_message(ctx.session, ids)
+        seal_if_sealed_side(ctx.session, ctx.settings, ctx.raw, [], ids)
         if case is not None:
             ctx.raw.case_id = case.id
         events.record(ctx.session, "bounce-received", case.id if case else None,
@@ -96,6 +99,9 @@ class SetAsideAutomatic:
     def process(self, ctx: Context) -> None:
         if ctx.arrival is None or ctx.arrival.kind is not MessageKind.AUTO_REPLY:
             return
+        assert ctx.message is not None
+        seal_if_sealed_side(ctx.session, ctx.settings, ctx.raw, alias_codes(list(ctx.raw.rcpt_to or []), ctx.message),
+                            MESSAGE_ID_RE.findall(mime.header(ctx.message, "In-Reply-To")))
         events.record(ctx.session, "automatic-set-aside", None, raw_message_id=ctx.raw.id,
                       reason=ctx.arrival.reason)
         ctx.done = True
