@@ -113,6 +113,7 @@ def _register_commands() -> None:
         escalation,
         ingest,
         init,
+        key,
         notice,
         quarantine,
         serve,
@@ -121,7 +122,7 @@ def _register_commands() -> None:
     )
 
     for module in (init, ingest, cases, casework_mail, notice, quarantine, serve, trace, escalation,
-                   casework, audit, stats):
+                   casework, audit, stats, key):
         module.register(main)
 
 
