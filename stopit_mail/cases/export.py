@@ -35,6 +35,7 @@ from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import StopitError
 from stopit_mail.models import Case, Event, RawMessage
+from stopit_mail.sealing import open_bytes
 
 MANIFEST = "manifest.json"
 EXPORT_EVENT = "case-exported"
@@ -65,7 +66,7 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return (cleaned or fallback)[:100]
 
 
-def _originals(session: Session, case: Case, package: Package, identity: bool) -> None:
+def _originals(session: Session, settings: Settings, case: Case, package: Package, identity: bool) -> None:
     reporter_raw = {r.raw_message_id for r in case.reports}
     raws = session.scalars(select(RawMessage).where(RawMessage.case_id == case.id).order_by(RawMessage.id)).all()
     for raw in raws:
@@ -75,7 +76,8 @@ def _originals(session: Session, case: Case, package: Package, identity: bool) -
             package.withheld.append({"path": path, "why": "names the anonymous reporter; export with an audited "
                                                            "reveal (--with-identity --reason) to include it"})
             continue
-        package.add(path, raw.content)
+        # Sealed at rest: opened in memory only for an export allowed to carry them.
+        package.add(path, open_bytes(settings, raw.content))
 
 
 def _evidence(case: Case, package: Package, identity: bool) -> list[dict[str, Any]]:
@@ -139,7 +141,7 @@ def build_package(session: Session, settings: Settings, actor: Actor, case: Case
             report["reporter"] = {"name": None, "address": None}
         detail["parties"] = [p for p in detail["parties"] if p["role"] != "reporter"]
     package = Package()
-    _originals(session, case, package, identity)
+    _originals(session, settings, case, package, identity)
     verification = _evidence(case, package, identity)
     package.add("verification.json", _json(verification))
     package.add("timeline.json", _json(detail["timeline"]))

@@ -1,14 +1,14 @@
 """casework: outcome codes, indexes for a million cases, full-text search
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0010'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
