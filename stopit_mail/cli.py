@@ -83,6 +83,15 @@ class Context:
                 raise
             return Actor(name="(unnamed reader)", restricted=False)
 
+    def admin(self) -> Actor:
+        """The acting staff member, who must hold the `admin` role (configuration, keys, intake, retention).
+
+        With no [[staff]] configured the single operator (the data folder's owner) is the admin.
+        """
+        actor = self.viewer
+        actor.check_role("admin")
+        return actor
+
     @contextmanager
     def case_action(self, number: str) -> Iterator[tuple[Session, Case, Actor]]:
         """One transaction acting on case NUMBER as the current staff member."""
@@ -119,16 +128,16 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
 COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
-                   "trace", "escalation", "audit", "stats", "db", "key")
+                   "trace", "escalation", "audit", "stats", "db", "key", "reveal", "retention")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from three modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
-    "init": ("init",), "ingest": ("ingest",), "cases": ("cases", "casework", "casework_mail", "export"),
-    "reply": ("casework_mail",), "reveal": ("casework_mail",), "notice": ("notice",),
+    "init": ("init",), "ingest": ("ingest",), "cases": ("cases", "casework", "casework_mail", "export", "retention"),
+    "reply": ("casework_mail",), "reveal": ("reveal",), "notice": ("notice",),
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
     "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
-    "key": ("key",),
+    "key": ("key",), "retention": ("retention",),
 }
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
@@ -143,10 +144,31 @@ class Case(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Legal hold: while set, retention never purges the case (`stopit cases hold`).
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When retention purged its content; the row stays as a statistics stub.
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     reports: Mapped[list[Report]] = relationship(back_populates="case", order_by="Report.id")
     evidence: Mapped[list[Evidence]] = relationship(back_populates="case", order_by="Evidence.id")
     parties: Mapped[list[Party]] = relationship(back_populates="case", order_by="Party.id")
+
+
+class RevealRequest(Base):
+    """A request to reveal a case's anonymous reporters, waiting for a second person's approval."""
+
+    __tablename__ = "reveal_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | denied
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CaseCounter(Base):

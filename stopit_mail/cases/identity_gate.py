@@ -4,7 +4,8 @@ Anything that can show an anonymous reporter (their sealed identity, the stored 
 report, of their replies and of bounces or automatic answers to mail we sent them, the envelope
 of a quarantined message that asked for anonymity) is read through `open_identities`,
 `open_stored_message` or `envelope_view`. Each checks the actor's organisation and `reveal`
-role, demands a reason, and records `identity-revealed` (what, why, who; never the value) in
+role, demands a reason (and, where the organisation sets `reveal_approval`, an approved
+request of this actor within its window: `approvals.py`), and records `identity-revealed` (what, why, who; never the value) in
 the same transaction before returning anything. The CLI, the web door and the worker call
 these; nothing else unseals for a person.
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from stopit_mail import events
 from stopit_mail.cases.anonymity import wants_anonymity
+from stopit_mail.cases.approvals import require_approval
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound, StopitError
@@ -39,21 +41,26 @@ class RevealRefused(StopitError):
     """A reveal without the role, or without a reason worth auditing."""
 
 
-def gate(session: Session, actor: Actor, case: Case | None, what: str, reason: str) -> None:
-    """Check role and reason, then record the reveal; raises PermissionDenied or RevealRefused."""
+def gate(session: Session, settings: Settings, actor: Actor, case: Case | None, what: str, reason: str) -> None:
+    """Check role, reason and (where configured) a second person's approval, then record the reveal.
+
+    Raises PermissionDenied, RevealRefused or ApprovalNeeded.
+    """
     if case is not None:
         actor.check_case(case)
     actor.check_role("reveal")
     if len((reason or "").strip()) < 10:
         raise RevealRefused(f"revealing {what} needs --reason of at least 10 characters (it is kept in the audit log)")
+    approval = require_approval(session, settings, actor, case)
+    extra = {} if approval is None else {"request_id": approval.id, "approved_by": approval.decided_by}
     events.record(session, "identity-revealed", case.id if case is not None else None, actor=actor.name,
-                  automatic=False, reason=reason.strip(), what=what)
+                  automatic=False, reason=reason.strip(), what=what, **extra)
 
 
 def open_identities(session: Session, settings: Settings, actor: Actor, case: Case, reason: str) -> list[Identity]:
     """The anonymous reporters of a case (reveal role, reason, audited)."""
     sealed = [r for r in case.reports if r.sealed_identity]
-    gate(session, actor, case, f"identity of report(s) {', '.join(str(r.id) for r in sealed) or 'none'}", reason)
+    gate(session, settings, actor, case, f"identity of report(s) {', '.join(str(r.id) for r in sealed) or 'none'}", reason)
     return [unseal(settings, r.sealed_identity or "") for r in sealed]
 
 
@@ -91,7 +98,7 @@ def open_stored_message(session: Session, settings: Settings, actor: Actor, raw_
     if case is not None:
         actor.check_case(case)
     if is_identifying(session, settings, raw):
-        gate(session, actor, case, f"stored message {raw_id}", reason or "")
+        gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
     return open_bytes(settings, raw.content)
 
 
@@ -103,7 +110,7 @@ def envelope_view(session: Session, settings: Settings, actor: Actor | None, raw
         return view
     if actor is not None and reason:
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
-        gate(session, actor, case, f"envelope of stored message {raw.id}", reason)
+        gate(session, settings, actor, case, f"envelope of stored message {raw.id}", reason)
         return view
     return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
             "peer": MASK if raw.peer else raw.peer}

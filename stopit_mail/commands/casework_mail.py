@@ -1,4 +1,4 @@
-"""Mail-sending staff commands: `cases refer`, `cases consent`, `reply`, `reveal`."""
+"""Mail-sending staff commands: `cases refer`, `cases consent`, `reply`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from stopit_mail.cases.anonymity import reveal
 from stopit_mail.cases.messaging import reply_to_reporter
 from stopit_mail.cases.referrals import prepare_referral, record_consent, refer
 from stopit_mail.cli import Context, handle_errors, pass_ctx
@@ -61,21 +60,5 @@ def reply_command(state: Context, number: str, message: str | None, file_path: s
         click.echo(f"queued message to the reporter of {case.number} (outbox {row.id})")
 
 
-@click.command("reveal")
-@click.argument("number")
-@click.option("--reason", required=True, help="Why the identity must be revealed (kept in the audit log).")
-@pass_ctx
-@handle_errors
-def reveal_command(state: Context, number: str, reason: str) -> None:
-    """Reveal an anonymous reporter's identity (reveal role only; audited)."""
-    with state.case_action(number) as (session, case, actor):
-        identities = reveal(session, state.app.settings, actor, case, reason)
-    if not identities:
-        click.echo(f"{number} has no anonymous reporter")
-    for identity in identities:
-        click.echo(terminal_safe(f"{identity.name} <{identity.address}>".strip()))
-
-
 def register(group: click.Group) -> None:
     group.add_command(reply_command)
-    group.add_command(reveal_command)

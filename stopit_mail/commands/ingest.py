@@ -36,7 +36,8 @@ def _total(paths: tuple[str, ...]) -> int | None:
 @pass_ctx
 @handle_errors
 def ingest_command(state: Context, paths: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Store and process every message in PATHS (files, mbox, Maildir, folders, '-')."""
+    """Store and process every message in PATHS (files, mbox, Maildir, folders, '-'); admin role."""
+    state.admin()
     app = state.app
     console = Console(stderr=True)
     show_bar = not quiet and not as_json and "-" not in paths and console.is_terminal

@@ -36,7 +36,8 @@ def check_command(state: Context) -> None:
 @pass_ctx
 @handle_errors
 def backup_command(state: Context, destination: Path) -> None:
-    """Copy the secret key to DESTINATION (keep it apart from the database backups)."""
+    """Copy the secret key to DESTINATION (keep it apart from the database backups); admin role."""
+    state.admin()
     key_id = keys.backup(state.app.settings, destination)
     click.echo(f"identity key {key_id} written to {destination} (mode 0600). Store it offline, apart from "
                "the database: without it no anonymous reporter can be revealed or written to.")

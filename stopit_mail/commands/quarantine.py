@@ -56,7 +56,8 @@ def show_command(state: Context, message_id: int, reason: str | None) -> None:
 @pass_ctx
 @handle_errors
 def retry_command(state: Context, message_ids: tuple[int, ...]) -> None:
-    """Process quarantined messages again (after a fix or configuration change)."""
+    """Process quarantined messages again (after a fix or configuration change); admin role."""
+    state.admin()
     app = state.app
     for message_id in message_ids:
         with transaction(app.factory) as session:

@@ -50,7 +50,8 @@ class StaffMember:
 
     name: str = doc("The name used with --as and in the audit log.")
     address: str = doc("Their email address (never used as a From: replies come from the case alias).", "")
-    roles: list[str] = doc("Roles: 'staff', 'reveal' (may reveal anonymous reporters), 'admin'.", factory=lambda: ["staff"])
+    roles: list[str] = doc("Roles: 'staff', 'reveal' (may reveal anonymous reporters), 'approver' (second person "
+                           "for reveals), 'admin' (configuration, keys, retention).", factory=lambda: ["staff"])
     organisations: list[str] = doc("Organisation slugs they work for (empty: all).", factory=list)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from stopit_mail.config.policy import ROLES, check_policy
 from stopit_mail.config.schema import Settings
 
 _ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>\"]+@localhost$")
@@ -88,13 +89,13 @@ def check_values(settings: Settings, problems: list[str]) -> None:
         problems.append(f"limits.max_nesting_depth: found {limits.max_nesting_depth}, expected 1 to 100")
     _check_server(settings, problems)
     check_casework(settings, problems)
+    check_policy(settings, problems)
     if settings.headers.dns not in ("online", "offline"):
         problems.append(f"headers.dns: found {settings.headers.dns!r}, expected 'online' or 'offline'")
 
 
 
 
-_ROLES = ("staff", "reveal", "admin")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -154,8 +155,8 @@ def check_casework(settings: Settings, problems: list[str]) -> None:
         if member is None:
             continue
         for role in member.roles:
-            if role not in _ROLES:
-                problems.append(f"staff[{i}].roles: found {role!r}, expected one of {', '.join(_ROLES)}")
+            if role not in ROLES:
+                problems.append(f"staff[{i}].roles: found {role!r}, expected one of {', '.join(ROLES)}")
         for slug in member.organisations:
             if slug not in slugs:
                 problems.append(f"staff[{i}].organisations: {slug!r} is not a configured organisation slug")

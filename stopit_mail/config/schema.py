@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stopit_mail.config.casework import CaseworkSettings, EscalationSettings, Office, StaffMember
 from stopit_mail.config.fields import doc
+from stopit_mail.config.policy import RetentionSettings
 
 CONFIG_FILENAME = "stopit.toml"
 
@@ -30,6 +31,10 @@ class Organisation:
     templates_dir: str = doc("Folder of template overrides (relative to the config file).", "")
     offices: list[Office] = doc("Offices that take referrals ([[organisations.offices]]).", factory=list)
     escalation: EscalationSettings = doc("Emergency escalation chains.", factory=EscalationSettings)
+    reveal_approval: bool = doc("A reveal needs a second staff member's approval (role 'approver').", False)
+    reveal_approval_minutes: int = doc("How long an approved reveal may be used by its requester.", 60)
+    retention: RetentionSettings = doc("When case content is purged ([organisations.retention]).",
+                                       factory=RetentionSettings)
 
 
 @dataclass
