@@ -45,14 +45,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, select
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
 from stopit_mail.cases.queries import visible_to
 from stopit_mail.cases.staff import Actor, PermissionDenied
 from stopit_mail.cases.triage import URGENCIES
-from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report
+from stopit_mail.models import Case, CaseStatus, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report
 
 UNTRIAGED = "untriaged"
 NOTICE_KIND = "notice"
@@ -134,13 +134,45 @@ def _categories_and_urgency(session: Session, cases: Select[Any]) -> tuple[int, 
     )
 
 
+# Buckets of the response-time distribution: (label, upper bound in seconds).
+RESPONSE_BUCKETS = (("under 1 h", 3600), ("1-4 h", 4 * 3600), ("4-24 h", 86400), ("1-3 days", 3 * 86400),
+                    ("3-7 days", 7 * 86400), ("over 7 days", float("inf")))
+
+
 def _first_staff_action(session: Session, cases: Select[Any], total: int) -> dict[str, Any]:
     listed = cases.subquery()
     first = select(Event.case_id, func.min(Event.at).label("at")).where(
         Event.automatic.is_(False), Event.case_id.is_not(None)).group_by(Event.case_id).subquery()
     rows = session.execute(select(listed.c.opened_at, first.c.at).join(first, first.c.case_id == listed.c.id))
-    delays = [(as_utc(at) - as_utc(opened)).total_seconds() for opened, at in rows]
-    return {"median_seconds": _median(delays), "measured": len(delays), "awaiting": total - len(delays)}
+    delays = sorted((as_utc(at) - as_utc(opened)).total_seconds() for opened, at in rows)
+    buckets = Counter(next(label for label, bound in RESPONSE_BUCKETS if delay < bound) for delay in delays)
+    return {"median_seconds": _median(delays), "measured": len(delays), "awaiting": total - len(delays),
+            "p90_seconds": delays[int(len(delays) * 0.9)] if delays else None,
+            "distribution": [{"name": label, "cases": buckets[label], "share": _share(buckets[label], len(delays))}
+                             for label, _bound in RESPONSE_BUCKETS]}
+
+
+def _outcomes(session: Session, cases: Select[Any]) -> list[dict[str, Any]]:
+    """Closed cases by outcome code (what `cases close --outcome` recorded)."""
+    listed = cases.subquery()
+    rows = session.execute(select(listed.c.outcome, func.count()).where(listed.c.status == CaseStatus.CLOSED)
+                           .group_by(listed.c.outcome)).all()
+    closed = sum(n for _o, n in rows)
+    return [{"name": outcome or "(none recorded)", "cases": n, "share": _share(n, closed)}
+            for outcome, n in sorted(rows, key=lambda r: (-r[1], r[0] or ""))]
+
+
+def _by_month(session: Session, cases: Select[Any]) -> list[dict[str, Any]]:
+    """Per calendar month (UTC): cases opened, emergencies among them, and those since closed."""
+    listed = cases.subquery()
+    if session.get_bind().dialect.name == "sqlite":
+        month = func.strftime("%Y-%m", listed.c.opened_at)
+    else:
+        month = func.to_char(func.timezone("UTC", listed.c.opened_at), "YYYY-MM")
+    emergency = func.sum(case((listed.c.urgency == "emergency", 1), else_=0))
+    closed = func.sum(case((listed.c.status == CaseStatus.CLOSED, 1), else_=0))
+    rows = session.execute(select(month, func.count(), emergency, closed).group_by(month).order_by(month)).all()
+    return [{"month": m, "cases": n, "emergencies": int(e or 0), "closed": int(c or 0)} for m, n, e, c in rows]
 
 
 def _emergency_acknowledgement(session: Session, scope: ColumnElement[bool], since: datetime | None) -> dict[str, Any]:
@@ -262,7 +294,7 @@ def compute_stats(
     if organisation and actor is not None and not actor.may_see(organisation):
         raise PermissionDenied(f"{actor.name} does not work for organisation {organisation!r}")
     scope = scope_clause(actor, organisation)
-    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency).where(scope)
+    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency, Case.status, Case.outcome).where(scope)
     report_query = select(func.count(Report.id)).join(Case, Case.id == Report.case_id).where(scope)
     if since is not None:
         case_query = case_query.where(Case.opened_at >= since)
@@ -278,6 +310,8 @@ def compute_stats(
         "categories": categories,
         "urgency": urgency,
         "first_staff_action": _first_staff_action(session, case_query, total),
+        "outcomes": _outcomes(session, case_query),
+        "by_month": _by_month(session, case_query),
         "emergency_acknowledgement": _emergency_acknowledgement(session, scope, since),
         "notices_sent": len(notices),
         "stop_rate": stop_rate(session, scope, notices, stop_window_days, now),
