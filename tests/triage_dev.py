@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -43,7 +44,7 @@ CATEGORIES = frozenset({
 
 STYLES = (
     "plain", "greeting", "disclaimer", "html", "alternative", "qp", "base64", "legacy",
-    "gmail-forward", "outlook-forward", "forwarded-report", "quoted-reply",
+    "gmail-forward", "outlook-forward", "forwarded-report", "quoted-reply", "flowed", "outlook-html",
 )
 
 # Charsets a mail client in that language still sends; used only when the report's text fits.
@@ -160,11 +161,21 @@ def as_email(report: dict[str, Any], style: str) -> bytes:
         body = f"{phrases.forward_intro}\n\n{_gmail_forward_header(report)}\n\n{text}\n"
         msg.replace_header("Subject", f"Fwd: {phrases.subject}")
         msg.set_content(body, cte="quoted-printable")
+    elif style == "flowed":
+        msg.set_content(f"{phrases.greeting}\n\n{_flow(text)}\n\n{phrases.signoff}\n", cte="quoted-printable")
+        msg.set_param("format", "flowed")
+        msg.set_param("delsp", "no")
+    elif style == "outlook-html":
+        msg.set_content(f"{text}\n\n{_outlook_forward_header(report)}\n\n{NEUTRAL_ORIGINAL}\n", cte="quoted-printable")
+        msg.add_alternative(_outlook_html(text, report), subtype="html", cte="quoted-printable")
+        msg.set_boundary("=_NextPart_" + _digest(report["id"], "boundary")[:24])
     else:  # quoted-reply
         wrote = WROTE.get(lang, WROTE["en"]).format(date=_when(report).strftime("%a, %b %d, %Y at %I:%M %p"))
         quoted = "\n".join("> " + line if line else ">" for line in TIPLINE_QUESTION.splitlines())
         msg.replace_header("Subject", f"Re: {phrases.subject}")
         msg.set_content(f"{text}\n\n{wrote}\n{quoted}\n", cte="quoted-printable")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # the email package repeats it on each part; clients put it only on top
     return msg.as_bytes()
 
 
@@ -189,6 +200,27 @@ def _html(text: str, footer: str = "") -> str:
     return (
         '<html><head><meta charset="utf-8"></head><body><div dir="auto">'
         f"{paragraphs}</div>{foot}</body></html>\n"
+    )
+
+
+def _flow(text: str, width: int = 72) -> str:
+    """RFC 3676 format=flowed: long lines broken at spaces, each soft break left as a trailing space."""
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
+    return " \n".join(lines)
+
+
+def _outlook_html(text: str, report: dict[str, Any]) -> str:
+    """Outlook's HTML: MsoNormal paragraphs, &nbsp; spacers, the forwarded block behind a top border."""
+    header = html.escape(_outlook_forward_header(report).split("\n", 1)[1]).replace("\n", "<br>\n")
+    original = html.escape(NEUTRAL_ORIGINAL).replace("\n", "<br>\n")
+    return (
+        '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><meta http-equiv="Content-Type" '
+        'content="text/html; charset=utf-8"><style>p.MsoNormal{margin:0cm;font-size:11.0pt}</style></head>'
+        '<body lang="EN-US"><div class="WordSection1">'
+        f'<p class="MsoNormal">{html.escape(text)}<o:p></o:p></p><p class="MsoNormal"><o:p>&nbsp;</o:p></p>'
+        '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">'
+        f'<p class="MsoNormal"><b>{header.split(":", 1)[0]}:</b>{header.split(":", 1)[1]}</p></div>'
+        f'<p class="MsoNormal">{original}</p></div></body></html>\n'
     )
 
 
