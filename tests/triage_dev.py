@@ -53,6 +53,7 @@ LEGACY_CHARSETS = {
     "es": "iso-8859-1", "fr": "iso-8859-15", "de": "iso-8859-1", "pt": "windows-1252",
     "ht": "iso-8859-1", "tl": "iso-8859-1", "so": "iso-8859-1", "en": "us-ascii",
     "vi": "windows-1258", "hi": "utf-8", "pl": "iso-8859-2", "tr": "iso-8859-9", "ja": "iso-2022-jp",
+    "fa": "windows-1256", "ur": "windows-1256",
 }
 
 
@@ -82,6 +83,11 @@ PHRASES = {
     "so": Phrases("Salaan,", "Mahadsanid", "Waxaan idiin soo gudbinayaa tan, hadda ayay timid.", "Warbixin"),
     "hi": Phrases("नमस्ते,", "धन्यवाद", "यह अभी आया है, आगे भेज रहा हूँ।", "शिकायत"),
     "de": Phrases("Hallo,", "Danke", "Leite das weiter, kam gerade rein.", "Meldung"),
+    "ja": Phrases("お疲れさまです。", "よろしくお願いします", "今届いたものを転送します。", "報告"),
+    "pl": Phrases("Dzień dobry,", "Dziękuję", "Przesyłam dalej, właśnie przyszło.", "Zgłoszenie"),
+    "tr": Phrases("Merhaba,", "Teşekkürler", "Bunu iletiyorum, az önce geldi.", "Bildirim"),
+    "fa": Phrases("سلام،", "ممنون", "این همین الان رسید، فوروارد می‌کنم.", "گزارش"),
+    "ur": Phrases("السلام علیکم،", "شکریہ", "یہ ابھی آیا ہے، آگے بھیج رہا ہوں۔", "شکایت"),
 }
 
 DISCLAIMER = (
