@@ -164,7 +164,7 @@ def as_email(report: dict[str, Any], style: str) -> bytes:
     elif style == "outlook-forward":
         msg.set_content(f"{text}\n\n{_outlook_forward_header(report)}\n\n{NEUTRAL_ORIGINAL}\n", cte="base64")
     elif style == "forwarded-report":
-        body = f"{phrases.forward_intro}\n\n{_gmail_forward_header(report)}\n\n{text}\n"
+        body = f"{phrases.forward_intro}\n\n{_forward_header_any(report)}\n\n{text}\n"
         msg.replace_header("Subject", f"Fwd: {phrases.subject}")
         msg.set_content(body, cte="quoted-printable")
     elif style == "flowed":
@@ -176,7 +176,7 @@ def as_email(report: dict[str, Any], style: str) -> bytes:
         msg.add_alternative(_outlook_html(text, report), subtype="html", cte="quoted-printable")
         msg.set_boundary("=_NextPart_" + _digest(report["id"], "boundary")[:24])
     else:  # quoted-reply
-        wrote = WROTE.get(lang, WROTE["en"]).format(date=_when(report).strftime("%a, %b %d, %Y at %I:%M %p"))
+        wrote = WROTE.get(lang, WROTE["en"]).format(date=_gmail_date(_when(report)))
         quoted = "\n".join("> " + line if line else ">" for line in TIPLINE_QUESTION.splitlines())
         msg.replace_header("Subject", f"Re: {phrases.subject}")
         msg.set_content(f"{text}\n\n{wrote}\n{quoted}\n", cte="quoted-printable")
@@ -235,9 +235,33 @@ def _gmail_forward_header(report: dict[str, Any]) -> str:
     return (
         "---------- Forwarded message ---------\n"
         f"From: {NAMES[_pick(report['id'], 'fwd', len(NAMES))]} <student{_pick(report['id'], 'fwdn', 90)}@example.org>\n"
-        f"Date: {when.strftime('%a, %b %d, %Y at %I:%M %p')}\n"
+        f"Date: {_gmail_date(when)}\n"
         f"Subject: {PHRASES.get(report['lang'], PHRASES['en']).subject}\n"
         "To: <counselor@example.edu>"
+    )
+
+
+def _gmail_date(when: datetime) -> str:
+    """Gmail's own form: "Tue, Oct 6, 2026 at 6:37 AM" (no zero padding)."""
+    return f"{when:%a, %b} {when.day}, {when.year} at {when.hour % 12 or 12}:{when:%M %p}"
+
+
+def _forward_header_any(report: dict[str, Any]) -> str:
+    """A forwarded student message as Gmail, Apple Mail or classic Outlook lays it out."""
+    layout = _pick(report["id"], "fwd-layout", 3)
+    if layout == 0:
+        return _gmail_forward_header(report)
+    when = _when(report) - timedelta(minutes=7)
+    sender = f"{NAMES[_pick(report['id'], 'fwd', len(NAMES))]} <student{_pick(report['id'], 'fwdn', 90)}@example.org>"
+    subject = PHRASES.get(report["lang"], PHRASES["en"]).subject
+    if layout == 1:
+        return (
+            f"Begin forwarded message:\n\nFrom: {sender}\nSubject: {subject}\n"
+            f"Date: {when.strftime('%B %d, %Y at %I:%M:%S %p')} GMT\nTo: counselor@example.edu"
+        )
+    return (
+        f"-----Original Message-----\nFrom: {sender}\nSent: {when.strftime('%A, %B %d, %Y %I:%M %p')}\n"
+        f"To: counselor@example.edu\nSubject: {subject}"
     )
 
 
