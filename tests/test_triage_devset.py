@@ -52,6 +52,20 @@ def test_every_report_is_well_formed() -> None:
         assert 10 <= len(report["text"]) <= 900 and "\n" not in report["text"], report["id"]
 
 
+KIND_CATEGORY = {
+    "overdose-taken": "self-harm", "note-written": "self-harm", "goodbye-giveaway": "self-harm", "plan": "self-harm",
+    "self-harm-now": "self-harm", "algospeak": "self-harm", "hopeless": "self-harm",
+    "threat-dated": "threat-to-group", "copycat-threat": "threat-to-group", "bomb-threat": "threat-to-group",
+    "weapon-seen": "weapons", "sextortion": "sexual-exploitation", "grooming": "sexual-exploitation",
+}
+
+
+def test_kinds_carry_their_category() -> None:
+    """Category accuracy is measured too: an overdose is self-harm, a grooming report sexual exploitation."""
+    wrong = [r["id"] for r in REPORTS if r["kind"] in KIND_CATEGORY and KIND_CATEGORY[r["kind"]] not in r["categories"]]
+    assert wrong == []
+
+
 def test_ids_and_texts_are_unique_and_files_match_languages() -> None:
     ids = Counter(r["id"] for r in REPORTS)
     assert [i for i, n in ids.items() if n > 1] == []
