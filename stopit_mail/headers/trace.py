@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from typing import Any
 from .anomalies import ANOMALY_CODES as ANOMALY_CODES
 from .anomalies import Anomaly, find_anomalies
 from .anomalies import registered_domain as registered_domain
+from .fields import read_header_fields
 from .ipclass import PUBLIC, classify_ip, normalise_ip, parse_ip
 from .received import ReceivedHop, is_local_handover, parse_received_headers
 
@@ -310,57 +311,6 @@ def trace_headers(headers: Sequence[tuple[str, str]], trusted: TrustedRelays | N
         originating_claims=claims, trust_mode="configured" if relays else "receipt",
         trusted_relays=relays,
     )
-
-
-_FIELD = re.compile(r"^([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)$", re.S)
-_MAX_HEADER_BYTES = 4 * 1024 * 1024
-
-
-_LINE_END = re.compile(rb"\r\n|\n|\r")
-
-
-def _lines(data: bytes) -> Iterator[bytes]:
-    """The lines of ``data`` as ``re.split`` on line ends gives them, but lazily:
-    the reader stops at the end of the header section, so the body is never split."""
-    start = 0
-    for end in _LINE_END.finditer(data):
-        yield data[start:end.start()]
-        start = end.end()
-    yield data[start:]
-
-
-def read_header_fields(raw: bytes | str) -> list[tuple[str, str]]:
-    """Split a raw message's header section into (name, value) pairs. Never raises.
-
-    Lenient on purpose: 8-bit bytes are read as UTF-8 where valid and Latin-1
-    otherwise, NULs are dropped, leading blank lines and an mbox ``From `` line
-    are skipped, and a line with no field name inside the header section is
-    taken as a broken fold of the field before it, not as the start of the body.
-    Only the first 4 MiB are looked at: no real header section is that long.
-    """
-    data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
-    fields: list[list[str]] = []
-    for line_bytes in _lines(data[:_MAX_HEADER_BYTES]):
-        line_bytes = line_bytes.replace(b"\x00", b"")
-        try:
-            line = line_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            line = line_bytes.decode("latin-1")
-        if not line.strip():
-            if not fields:
-                # Leading blank lines (pasted or broken files) are skipped, not
-                # taken as an empty header section.
-                continue
-            break
-        if not fields and line.startswith("From "):
-            continue
-        match = _FIELD.match(line)
-        if line[0] in " \t" or not match:
-            if fields:
-                fields[-1][1] += "\n" + line
-            continue
-        fields.append([match.group(1), match.group(2).lstrip(" \t")])
-    return [(name, value) for name, value in fields]
 
 
 def trace_message(raw: bytes | str, trusted: TrustedRelays | None = None,
