@@ -190,6 +190,14 @@ def _ref_owner(host: str) -> str | None:
                  if host == domain or host.endswith("." + domain)), None)
 
 
+def _ref_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _ref_internal(ip: str | None) -> bool:
     try:
         address = ipaddress.ip_address(ip or "")
@@ -210,8 +218,9 @@ def reference_first_external_ip(raw: str) -> str | None:
         found = _REF_FROM.search(text)
         if found is None:
             continue  # "by"-only: an internal hand-over
-        names = [found.group(1)] + (found.group(3) or "").replace("[", " ").split()
-        ips = [m.group(1) for m in (_REF_IP.fullmatch(n.strip("()[]")) for n in names) if m]
+        client = re.split(r"\sby\s", text[found.start():], maxsplit=1, flags=re.I)[0]
+        names = [found.group(1)] + re.findall(r"[\w.-]+\.[a-z]{2,}", client, re.I)
+        ips = [m.group(1) for m in _REF_IP.finditer(client) if _ref_ip(m.group(1))]
         ip = ips[-1] if ips else None
         owners = {_ref_owner(n) for n in names} - {None}
         inside = _ref_internal(ip) or bool(owners & {receiving, "gw"})
