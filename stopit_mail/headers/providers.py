@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -23,6 +23,19 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAILBOX, GATEWAY = "mailbox", "gateway"
 _KEYS = {"key", "name", "kind", "hosts", "networks", "complete", "by_only", "headers", "client_ip", "inbound",
          "abuse", "sources"}
+
+
+# Every hop is matched against every provider, and the same relays recur in every message:
+# the answers are remembered (bounded), which keeps the trace within its time budget.
+_HOST_CACHE: dict[tuple[str, str], bool] = {}
+_IP_CACHE: dict[tuple[str, str], bool] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _remember(cache: dict[tuple[str, str], bool], key: tuple[str, str], value: bool) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 @dataclass(frozen=True)
@@ -44,11 +57,26 @@ class Provider:
 
     def has_host(self, name: str | None) -> bool:
         host = (name or "").strip().lower().rstrip(".")
-        return bool(host) and any(host.endswith(s) or host == s.lstrip(".") for s in self.hosts)
+        if not host:
+            return False
+        key = (self.key, host)
+        found = _HOST_CACHE.get(key)
+        if found is None:
+            found = any(host.endswith(s) or host == s.lstrip(".") for s in self.hosts)
+            _remember(_HOST_CACHE, key, found)
+        return found
 
     def has_ip(self, ip: str | None) -> bool:
-        address = parse_ip(ip)
-        return address is not None and any(address.version == n.version and address in n for n in self.networks)
+        if not ip or not self.networks:
+            return False
+        key = (self.key, ip)
+        found = _IP_CACHE.get(key)
+        if found is None:
+            address = parse_ip(ip)
+            found = address is not None and any(address.version == n.version and address in n
+                                                 for n in self.networks)
+            _remember(_IP_CACHE, key, found)
+        return found
 
     def has_header(self, name: str) -> bool:
         lowered = name.strip().lower()
@@ -58,8 +86,10 @@ class Provider:
         """This provider's relay recorded the hop (its ``by`` side, or a by-only internal form)."""
         if self.has_host(hop.by_host) or self.has_ip(hop.by_ip):
             return True
+        if hop.has_from_clause or not self.by_only:
+            return False
         text = " ".join(hop.raw.split())
-        return not hop.has_from_clause and any(p.search(text) for p in self.by_only)
+        return any(p.search(text) for p in self.by_only)
 
     def is_client(self, hop: ReceivedHop, *, same_writer: bool = False) -> bool:
         """The hop's connecting client is this provider's relay, judged by what the receiving
@@ -91,18 +121,46 @@ class Catalog:
 
     version: str
     providers: tuple[Provider, ...]
+    _owners: dict[tuple[str, str], Provider | None] = field(default_factory=dict, compare=False, repr=False)
 
     def writer_of(self, hop: ReceivedHop) -> Provider | None:
-        return next((p for p in self.providers if p.wrote(hop)), None)
+        return next((p for p in self._candidates(hop.by_host, hop.by_ip) if p.wrote(hop)), None) \
+            or (None if hop.has_from_clause else next((p for p in self.providers if p.by_only and p.wrote(hop)), None))
 
     def client_of(self, hop: ReceivedHop) -> Provider | None:
-        return next((p for p in self.providers if p.is_client(hop, same_writer=p.wrote(hop))), None)
+        names = self._candidates(hop.from_rdns, hop.from_ip) + self._candidates(hop.from_helo, None)
+        return next((p for p in names if p.is_client(hop, same_writer=p.wrote(hop))), None)
+
+    def _candidates(self, host: str | None, ip: str | None) -> list[Provider]:
+        """The providers a host name or address could belong to (at most a couple)."""
+        found = [p for p in (self._owner("host", host), self._owner("ip", ip)) if p is not None]
+        return found if len(found) < 2 or found[0] is not found[1] else found[:1]
+
+    def _owner(self, kind: str, value: str | None) -> Provider | None:
+        if not value:
+            return None
+        cache = self._owners
+        key = (kind, value)
+        if key not in cache:
+            test = Provider.has_host if kind == "host" else Provider.has_ip
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = next((p for p in self.providers if test(p, value)), None)
+        return cache[key]
 
     def by_header_fields(self, names: list[str]) -> Provider | None:
         """The provider whose own header fields the message carries most of (a weak hint)."""
-        counts = [(sum(p.has_header(n) for n in names), p) for p in self.providers]
-        best = max(counts, key=lambda pair: pair[0], default=(0, None))
-        return best[1] if best[0] else None
+        counts: dict[str, int] = {}
+        for name in names:
+            lowered = name.strip().lower()
+            if not lowered.startswith("x-"):
+                continue  # every provider's own fields are X- fields
+            for provider in self.providers:
+                if provider.has_header(lowered):
+                    counts[provider.key] = counts.get(provider.key, 0) + 1
+        if not counts:
+            return None
+        return self.get(max(counts, key=lambda key: counts[key]))
 
     def get(self, key: str) -> Provider | None:
         return next((p for p in self.providers if p.key == key), None)
