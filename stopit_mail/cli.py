@@ -106,6 +106,7 @@ def main(click_ctx: click.Context, config_path: str, as_name: str | None) -> Non
 
 def _register_commands() -> None:
     from stopit_mail.commands import (
+        abuse,
         audit,
         cases,
         casework,
@@ -121,7 +122,7 @@ def _register_commands() -> None:
     )
 
     for module in (init, ingest, cases, casework_mail, notice, quarantine, serve, trace, escalation,
-                   casework, audit, stats):
+                   casework, audit, stats, abuse):
         module.register(main)
 
 

@@ -131,6 +131,10 @@ class Catalog:
         names = self._candidates(hop.from_rdns, hop.from_ip) + self._candidates(hop.from_helo, None)
         return next((p for p in names if p.is_client(hop, same_writer=p.wrote(hop))), None)
 
+    def owner_of_ip(self, ip: str | None) -> Provider | None:
+        """The provider whose published ranges hold ``ip``, if any."""
+        return self._owner("ip", ip)
+
     def _candidates(self, host: str | None, ip: str | None) -> list[Provider]:
         """The providers a host name or address could belong to (at most a couple)."""
         found = [p for p in (self._owner("host", host), self._owner("ip", ip)) if p is not None]
