@@ -17,6 +17,7 @@ from typing import Any
 from stopit_mail.extract import mime
 from stopit_mail.extract.attachments import describe_file
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
+from stopit_mail.extract.outlook_msg import looks_like_msg, read_msg
 from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
 from stopit_mail.extract.rfc822_slice import slice_attached_messages
 from stopit_mail.models import Completeness
@@ -129,6 +130,9 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
         if filename and filename.lower().endswith(".eml"):
             continue  # handled as an attached message by the slicer
         payload = mime.part_bytes(part)
+        if looks_like_msg(payload, content_type, filename):
+            items.extend(_outlook_items(payload, walked.path, content_type, filename, limits))
+            continue
         facts = describe_file(payload, content_type, filename)
         problems = list(facts.problems)
         if facts.sniffed_type not in (None, content_type):
@@ -138,6 +142,31 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
             content_type=facts.sniffed_type or content_type, filename=filename, content=payload,
             problems=problems,
         ))
+    return items
+
+
+def _outlook_items(payload: bytes, path: str, content_type: str, filename: str | None,
+                   limits: tuple[int, int]) -> list[EvidenceItem]:
+    """An attached Outlook .msg: the message at completeness `headers` (its transport headers
+    survive, its MIME bytes do not), then the files inside it."""
+    found = read_msg(payload)
+    item = EvidenceItem(kind="attached-msg", completeness=Completeness.HEADERS, mime_path=path,
+                        content_type=content_type, filename=filename, content=payload,
+                        header_block=found.header_block or None, problems=list(found.problems))
+    if found.header_block:
+        parsed = mime.parse_bytes(found.header_block.encode("utf-8", "replace") + b"\r\n")
+        _message_fields(item, parsed.message, item.problems, limits)
+    else:
+        item.completeness = Completeness.FILE
+    item.subject = item.subject or found.subject or None
+    item.body_text = found.body or item.body_text
+    items = [item]
+    for number, inner in enumerate(found.attachments, start=1):
+        facts = describe_file(inner.content, inner.content_type, inner.filename)
+        items.append(EvidenceItem(
+            kind="attachment", completeness=Completeness.FILE, mime_path=f"{path}/msg.{number}",
+            content_type=facts.sniffed_type or inner.content_type, filename=inner.filename,
+            content=inner.content, problems=list(facts.problems)))
     return items
 
 

@@ -41,7 +41,7 @@ def trace_report(raw: bytes, policy: HeaderPolicy, *, wrapper: bool = False,
             else:
                 block = (item.header_block or "").encode("utf-8", "replace") + b"\r\n"
                 analysis = analyse(block, policy, verifiable=False, source="pasted headers", now=now)
-                kind = "pasted headers"
+                kind = "Outlook .msg (its transport headers)" if item.kind == "attached-msg" else "pasted headers"
             analysis["traced"] = _label(number, kind, item.mime_path, item.from_address, item.subject)
             analyses.append(analysis)
         if analyses:
