@@ -16,6 +16,7 @@ from typing import Any
 
 from stopit_mail.extract import mime
 from stopit_mail.extract.attachments import describe_file
+from stopit_mail.extract.forward_checks import imitation_reason, thread_notes
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
 from stopit_mail.extract.outlook_msg import looks_like_msg, read_msg
 from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
@@ -181,15 +182,35 @@ def _flatten(forwards: list[InlineForward]) -> list[InlineForward]:
 def _forward_items(forwards: list[InlineForward]) -> list[EvidenceItem]:
     """Inline forwards in the wrapper body (nested forwards too), as `summary` evidence."""
     items = []
-    for fwd in _flatten(forwards):
+    levels = _flatten(forwards)
+    for fwd, note in zip(levels, thread_notes(levels), strict=True):
         items.append(EvidenceItem(
             kind="inline-forward", completeness=Completeness.SUMMARY,
             from_name=fwd.from_.name if fwd.from_ else None,
             from_address=fwd.from_.address.lower() if fwd.from_ and fwd.from_.address else None,
             to=[[a.name, a.address] for a in fwd.to], cc=[[a.name, a.address] for a in fwd.cc],
-            date=fwd.date, subject=fwd.subject, body_text=fwd.body,
+            date=fwd.date, subject=fwd.subject, body_text=fwd.body, problems=[note] if note else [],
         ))
     return items
+
+
+def _imitated_forward(content: bytes, message: Message, forwards: list[InlineForward],
+                      items: list[EvidenceItem], limits: tuple[int, int]) -> EvidenceItem | None:
+    """The mail itself as evidence when its forward is an imitation (see forward_checks)."""
+    reason = imitation_reason(message, forwards[0]) if forwards else None
+    if reason is None:
+        return None
+    for item in items:
+        if item.kind == "inline-forward":
+            # The "forwarded" sender is made up (often someone the target trusts): it must not
+            # become an alleged sender, so it is kept only in the note.
+            claimed = " ".join(x for x in (item.from_name, f"<{item.from_address}>" if item.from_address else "") if x)
+            item.problems.append(f"{reason}; its 'From' ({claimed or 'none'}) is only a claim")
+            item.from_name = item.from_address = None
+    item = EvidenceItem(kind="imitated-forward", completeness=Completeness.FULL, content=content,
+                        problems=[reason])
+    _message_fields(item, message, item.problems, limits)
+    return item
 
 
 def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem]) -> list[EvidenceItem]:
@@ -243,6 +264,9 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000)
     found_pasted = find_pasted_headers(text)
     items = _attached_messages(content, parsed, limits)
     forwards = _forward_items(found_forwards)
+    imitation = _imitated_forward(content, message, found_forwards, forwards, limits)
+    if imitation is not None:
+        items.append(imitation)
     items.extend(forwards)
     items.extend(_pasted_items(found_pasted, forwards))
     items.extend(_file_items(parsed, limits))
