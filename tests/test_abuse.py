@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.parser
 import email.policy
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,8 @@ from stopit_mail.app import App
 from stopit_mail.cases.abuse import AbuseReportError, PreparedAbuseReport, prepare_abuse_report, send_abuse_report
 from stopit_mail.cases.staff import Actor
 from stopit_mail.cli import main
+from stopit_mail.config import settings_from_dict
+from stopit_mail.errors import ConfigError
 from stopit_mail.models import Case, Event, MessageKind, OutboxMessage, RawMessage
 
 from casework_helpers import ingest, latest_case, open_case, report
@@ -125,3 +128,24 @@ def test_the_command_queues_the_report(app: App) -> None:
     with app.factory() as session:
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "abuse-report")).all()
         assert len(rows) == 1 and rows[0].recipients == ["network-abuse@google.com"]
+
+
+def test_a_configured_desk_covers_an_origin_the_shipped_data_does_not(app: App) -> None:
+    app.settings.headers.abuse_desks = ["80.96.0.0/16=abuse@granigo-isp.example"]
+    original = ORIGINAL.replace(b"mail-ej1-f45.google.com (209.85.218.45)", b"mail.granigo.art (80.96.157.210)")
+    assert _prepared(app, original).recipient == "abuse@granigo-isp.example"
+
+
+def test_a_configured_desk_for_a_provider_key_comes_before_the_shipped_one(app: App) -> None:
+    app.settings.headers.abuse_desks = ["google=gmail-abuse@example.org"]
+    assert _prepared(app).recipient == "gmail-abuse@example.org"
+
+
+def test_a_malformed_abuse_desk_entry_is_a_configuration_error() -> None:
+    table = {"organisations": [{"slug": "main", "name": "Example", "mailboxes": ["stopit@example.edu"]}],
+             "headers": {"abuse_desks": ["google", "x=not-an-address"]}}
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(table, Path("."))
+    assert [p for p in info.value.problems if "abuse_desks" in p] == [
+        "headers.abuse_desks[0]: found 'google', expected 'KEY=abuse@example.net'",
+        "headers.abuse_desks[1]: found 'x=not-an-address', expected 'KEY=abuse@example.net'"]

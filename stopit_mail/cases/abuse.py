@@ -1,7 +1,8 @@
 """Abuse reports to the provider the offending message came from (ARF or X-ARF).
 
 The traced origin of a piece of evidence names a provider and an address; the provider's
-abuse desk (from the shipped provider data, or ``--to``) gets an RFC 5965 report with the
+abuse desk (``headers.abuse_desks`` in the configuration, the shipped provider data, or
+``--to``) gets an RFC 5965 report with the
 offending message's header section. The reporter is protected twice: every reporter
 identifier (address, name, code, their own words) is replaced by "[redacted]" in what is sent,
 and the rendered report then goes through the notices' leak guard, which refuses to queue
@@ -11,6 +12,7 @@ replies thread back into the case, and each report is logged on the case.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,6 +25,7 @@ from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.extract.mime import decode_header_value
 from stopit_mail.headers.fields import read_header_fields
+from stopit_mail.headers.ipclass import parse_ip
 from stopit_mail.headers.providers import shipped_catalog
 from stopit_mail.models import Case, Completeness, Evidence, OutboxMessage
 from stopit_mail.outbound.arf import FORMATS, Feedback
@@ -61,15 +64,32 @@ def _traced(case: Case) -> tuple[Evidence, dict[str, Any]]:
     raise AbuseReportError(f"case {case.number} has no evidence with headers traced to an address")
 
 
-def _desk(origin: dict[str, Any]) -> str | None:
-    """The abuse desk of the provider the origin belongs to (the sending provider first)."""
+def _configured_desk(entries: list[str], origin: dict[str, Any], provider_key: str | None) -> str | None:
+    """The first configured desk whose key names the provider, holds the address or the host."""
+    address = parse_ip(origin.get("ip"))
+    host = (origin.get("host") or "").lower().rstrip(".")
+    for entry in entries:
+        key, _equals, desk = (part.strip() for part in entry.partition("="))
+        key = key.lower()
+        try:
+            network = ipaddress.ip_network(key, strict=False)
+        except ValueError:
+            network = None
+        if key == provider_key or (network is not None and address is not None
+                                   and address.version == network.version and address in network) \
+                or (key.startswith(".") and host and (host == key[1:] or host.endswith(key))):
+            return desk
+    return None
+
+
+def _desk(settings: Settings, origin: dict[str, Any]) -> str | None:
+    """The abuse desk for the origin: configured first, then the sending provider's from the
+    shipped data, then the provider whose published ranges hold the origin's address."""
     catalog = shipped_catalog()
-    for name in (origin.get("sending_provider"),):
-        provider = next((p for p in catalog.providers if p.name == name), None)
-        if provider is not None and provider.abuse:
-            return provider.abuse
-    owner = catalog.owner_of_ip(origin.get("ip"))
-    return owner.abuse if owner is not None else None
+    sending = next((p for p in catalog.providers if p.name == origin.get("sending_provider")), None)
+    owner = sending or catalog.owner_of_ip(origin.get("ip"))
+    configured = _configured_desk(settings.headers.abuse_desks, origin, owner.key if owner else None)
+    return configured or (owner.abuse if owner is not None else None)
 
 
 def _header_section(item: Evidence) -> str:
@@ -97,7 +117,7 @@ def prepare_abuse_report(settings: Settings, case: Case, recipient: str | None =
     if fmt not in FORMATS:
         raise AbuseReportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     item, origin = _traced(case)
-    desk = (recipient or _desk(origin) or "").strip().lower()
+    desk = (recipient or _desk(settings, origin) or "").strip().lower()
     if not desk:
         raise AbuseReportError(f"no abuse desk is known for {origin.get('ip')}; give --to")
     if settings.organisation_for(desk) is not None:
