@@ -25,7 +25,7 @@ from stopit_mail.textsafe import markup_safe as safe
 def _hop_table(trace: dict[str, Any]) -> Table:
     # Hops are numbered by header position (0 = the newest, topmost Received), as the anomaly
     # explanations number them; rows run from the sender outwards.
-    table = Table("hop", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted",
+    table = Table("hop", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted", "written by",
                   title="Received chain, sender first (hop = header position, 0 = newest)")
     for hop in trace["hops"]:
         origin = " / ".join(x for x in (hop.get("from_helo"), hop.get("from_rdns"), hop.get("from_ip")) if x)
@@ -35,7 +35,8 @@ def _hop_table(trace: dict[str, Any]) -> Table:
         flag = "" if hop.get("parsed_ok", True) else " [unparsed]"
         table.add_row(str(hop["position"]), safe(origin or "-") + flag, safe(hop.get("by_host") or "-"),
                       safe(hop.get("protocol") or "-"), safe((hop.get("timestamp") or "-")[:25]),
-                      "-" if delay is None else f"{delay:+.0f}s", "yes" if hop.get("trusted") else "no")
+                      "-" if delay is None else f"{delay:+.0f}s", "yes" if hop.get("trusted") else "no",
+                      hop.get("written_by") or "-")
     return table
 
 
@@ -59,7 +60,8 @@ def render_analysis(analysis: dict[str, Any]) -> Group:
     verdict = (f"[b]Origin:[/b] {safe(origin.get('ip') or 'unknown')} ({safe(origin.get('ip_class') or '-')}), "
                f"confidence [b]{origin['confidence']}[/b]\n{safe(origin.get('explanation'))}")
     for reason in origin.get("reasons") or []:
-        verdict += f"\n  - {safe(reason)}"
+        if reason not in (origin.get("explanation") or ""):
+            verdict += f"\n  - {safe(reason)}"
     transit = trace.get("total_transit_seconds")
     if transit is not None:
         verdict += f"\nTotal transit: {transit:.0f} s over {len(trace['hops'])} hops"

@@ -101,5 +101,9 @@ def describe_origin(origin: OriginVerdict, found: Boundary, top_first: Sequence[
     forged = [hop.position for hop, role in zip(top_first, found.roles, strict=True)
               if role == SENDER_WRITTEN and found.index is not None and hop.position > found.index]
     if forged:
-        origin.reasons.append("hops " + ", ".join(map(str, forged)) + " lie below the first external hop "
-                              "and were written by the sender's side: they could be forged")
+        which = ("hop " if len(forged) == 1 else "hops ") + ", ".join(map(str, forged))
+        verb = "lies" if len(forged) == 1 else "lie"
+        origin.reasons.append(f"{which} {verb} below the first external hop and was written by the sender's "
+                              "side: it could be forged" if len(forged) == 1 else
+                              f"{which} {verb} below the first external hop and were written by the sender's "
+                              "side: they could be forged")
