@@ -92,6 +92,10 @@ def check_values(settings: Settings, problems: list[str]) -> None:
     check_policy(settings, problems)
     if settings.headers.dns not in ("online", "offline"):
         problems.append(f"headers.dns: found {settings.headers.dns!r}, expected 'online' or 'offline'")
+    for i, entry in enumerate(settings.headers.abuse_desks):
+        key, equals, address = str(entry).partition("=")
+        if not equals or not key.strip() or not is_address(address.strip()):
+            problems.append(f"headers.abuse_desks[{i}]: found {entry!r}, expected 'KEY=abuse@example.net'")
 
 
 

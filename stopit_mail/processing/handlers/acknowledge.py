@@ -44,7 +44,8 @@ class Acknowledge:
         report = ctx.session.scalar(select(Report).where(Report.raw_message_id == ctx.raw.id))
         assert report is not None, "open-case must run first"
         address = ctx.reporter.address
-        reason = ("the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
+        reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
+                  else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
                   else refusal(ctx.session, ctx.settings, address, ctx.case.id))
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
