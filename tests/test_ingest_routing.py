@@ -17,7 +17,7 @@ from factories import cli, write_two_org_config
 
 def _installed(tmp_path: Path) -> Path:
     config = write_two_org_config(tmp_path)
-    open_app(config).close()  # creates the schema, as `stopit init` would
+    open_app(config, create_key=True).close()  # creates the schema and the identity key, as `stopit init` would
     return config
 
 
