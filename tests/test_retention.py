@@ -150,3 +150,21 @@ def test_retention_config_is_validated(app: App) -> None:
         load_settings(config)
     text = str(caught.value)
     assert "retention.closed_days" in text and "retention.warning_days" in text and "outcomes[0].outcome" in text
+
+
+def test_purge_on_every_database(any_app: App) -> None:
+    """The purge's deletes respect every foreign key, on SQLite and PostgreSQL alike."""
+    config = _configure(any_app)
+    settings = load_settings(config)
+    number = _open_and_close(any_app, config, ALICE, ALICE_WORDS, "a")
+    deliver_due(any_app.factory, settings)
+    start = datetime.now(UTC)
+    with any_app.factory() as session, session.begin():
+        assert run_due(session, settings, now=start + timedelta(days=24)).warned == [number]
+        assert run_due(session, settings, now=start + timedelta(days=32)).purged == [number]
+    with any_app.factory() as session:
+        case = session.scalars(select(Case).where(Case.number == number)).one()
+        assert case.purged_at is not None and case.reports == [] and case.evidence == [] and case.parties == []
+        texts = [e.detail for e in session.scalars(select(Event).where(Event.case_id == case.id))
+                 if e.action != "retention-purged" and e.action != "retention-warning"]
+        assert texts and all(detail == {} for detail in texts)
