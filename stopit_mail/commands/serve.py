@@ -41,7 +41,7 @@ def _setup_logging(verbose: bool) -> None:
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
-    app = state.app
+    app = state.upgraded_app()
     if app.key_status is not None and app.key_status.problems:
         # Loud, but not fatal: intake, processing and paging need only the public key.
         click.secho(f"WARNING: {app.key_status.summary()}", fg="red", bold=True, err=True)
@@ -60,7 +60,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 def worker_command(state: Context, once: bool, verbose: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.app, once=once))
+    raise SystemExit(run_worker(state.upgraded_app(), once=once))
 
 
 def _age(seconds: float | None) -> str:

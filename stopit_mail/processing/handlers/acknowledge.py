@@ -14,23 +14,23 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from stopit_mail import events
+from stopit_mail.cases.acknowledgement import (
+    forwarding_client,
+    needs_full_headers,
+    render_acknowledgement,
+    report_language,
+)
 from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address, reporter_alias
 from stopit_mail.cases.codes import format_code
-from stopit_mail.models import Completeness, MessageKind, Report
+from stopit_mail.cases.notices import template_dirs
+from stopit_mail.models import MessageKind, Report
 from stopit_mail.outbound.ack_limits import domain_key, refusal
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import enqueue
-from stopit_mail.outbound.render import make_environment, render
+from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import recipient_key, sealed_recipient
-
-
-def needs_full_headers(ctx: Context) -> bool:
-    """True when no offending message came with its headers (so it cannot be traced)."""
-    assert ctx.extraction is not None
-    levels = {i.completeness for i in ctx.extraction.items if i.is_message}
-    return not levels & {Completeness.FULL, Completeness.HEADERS}
 
 
 @register
@@ -49,22 +49,25 @@ class Acknowledge:
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
             return
-        alias = reporter_alias(ctx.session, report)
-        address_of_alias = alias_address(alias.code, ctx.organisation.mailboxes[0])
-        rendered = render(
-            make_environment(), "reporter/acknowledgement.txt.j2",
+        alias_row = reporter_alias(ctx.session, report)
+        alias = alias_address(alias_row.code, ctx.organisation.mailboxes[0])
+        language = report_language(ctx.extraction.wrapper_text)
+        ctx.case.language = ctx.case.language or language
+        rendered = render_acknowledgement(
+            make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
+            forwarding_client(ctx.message, ctx.extraction.client_hints),
             organisation=ctx.organisation.name, case_number=ctx.case.number,
-            reporter_code=format_code(alias.code), case_address=address_of_alias,
-            emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx),
+            reporter_code=format_code(alias_row.code), case_address=alias,
+            emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx.extraction),
             urgency=ctx.case.urgency,
         )
         original_id = ctx.extraction.message_id
         draft = Draft(
-            from_address=address_of_alias, from_name=f"{ctx.organisation.name} stopit",
+            from_address=alias, from_name=f"{ctx.organisation.name} stopit",
             to=[sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address],
-            subject=rendered.subject, body=rendered.body, reply_to=address_of_alias,
+            subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
         enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
                 recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
-                alias_id=alias.id)
+                alias_id=alias_row.id)
