@@ -102,7 +102,7 @@ def _ingest_rate(messages: list[bytes], anonymous: bool) -> tuple[float, IngestS
         text = (config.read_text().replace('dns = "online"', 'dns = "offline"')
                 .replace("acks_per_sender_per_hour = 5", "acks_per_sender_per_hour = 100000")
                 .replace("acks_per_domain_per_hour = 20", "acks_per_domain_per_hour = 100000")
-                .replace("acks_per_case_per_hour = 10", "acks_per_case_per_hour = 100000"))
+                .replace("acks_per_case_per_hour = 50", "acks_per_case_per_hour = 100000"))
         if anonymous:
             text = text.replace("anonymous_by_default = false", "anonymous_by_default = true", 1)
         config.write_text(text)

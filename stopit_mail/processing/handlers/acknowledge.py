@@ -45,7 +45,8 @@ class Acknowledge:
         assert report is not None, "open-case must run first"
         address = ctx.reporter.address
         reason = ("the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
-                  else refusal(ctx.session, ctx.settings, address, ctx.case.id))
+                  else refusal(ctx.session, ctx.settings, address, ctx.case.id, has_evidence=bool(ctx.extraction.items),
+                               emergency=ctx.case.urgency == "emergency"))
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
             return
