@@ -17,6 +17,7 @@ from test_escalation import (
     MAILBOX,
     T0,
     actions,
+    cli,
     contacts,
     ingest,
     make_home,
@@ -29,7 +30,7 @@ from stopit_mail.app import App, open_app
 from stopit_mail.cases.escalation_review import decision_in_reply, start_review
 from stopit_mail.cli import main
 from stopit_mail.db import transaction
-from stopit_mail.models import Case, Escalation, EscalationStatus, Event, Review
+from stopit_mail.models import Case, Escalation, Event, Review
 
 REVIEWERS = '''
 [[organisations.escalation.reviewers]]
@@ -83,11 +84,6 @@ def urgency(app: App, case_id: int) -> str:
         return session.get(Case, case_id).urgency  # type: ignore[union-attr]
 
 
-def run(config: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, ["-c", str(config), *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
 
 def reply(app: App, sender: str, body: str, subject: str | None = None, headers: dict[str, str] | None = None,
           number: int = 0) -> None:
@@ -128,7 +124,7 @@ def test_no_answer_in_the_window_pages_the_chain_anyway(app: App) -> None:
 
 def test_confirm_command_pages_the_chain_now_and_records_who_and_why(config: Path, app: App) -> None:
     case_id, number = possible(app)
-    out = run(config, "--as", "Pat Morgan", "confirm", number, "--reason", "names a date and the gym")
+    out = cli(config, "--as", "Pat Morgan", "confirm", number, "--reason", "names a date and the gym")
     assert "confirmed by Pat Morgan" in out
     assert urgency(app, case_id) == "emergency"
     # The command runs on the real clock: business or after-hours chain, depending on the hour.
@@ -144,7 +140,7 @@ def test_dismiss_command_stops_paging_and_keeps_a_negative_example(config: Path,
     case_id, number = possible(app)
     missing = CliRunner().invoke(main, ["-c", str(config), "--as", "Pat", "dismiss", number])
     assert missing.exit_code != 0 and "--reason" in missing.output
-    run(config, "--as", "Pat", "dismiss", number, "--reason", "song lyrics quoted for an English class")
+    cli(config, "--as", "Pat", "dismiss", number, "--reason", "song lyrics quoted for an English class")
     assert urgency(app, case_id) == "urgent"
     assert escalations(app) == [("review", "acknowledged")]
     assert tick(app, T0 + timedelta(hours=1)) == 0 and contacts(app) == ["reviewer"]
@@ -160,7 +156,7 @@ def test_dismiss_command_stops_paging_and_keeps_a_negative_example(config: Path,
 def test_a_reviewer_can_dismiss_a_chain_the_window_started(config: Path, app: App) -> None:
     _case_id, number = possible(app)
     tick(app, T0 + timedelta(minutes=5))
-    run(config, "--as", "Pat", "dismiss", number, "--reason", "a game chat, checked with the student")
+    cli(config, "--as", "Pat", "dismiss", number, "--reason", "a game chat, checked with the student")
     assert escalations(app) == [("review", "closed"), ("emergency", "acknowledged")]
 
 

@@ -94,11 +94,12 @@ def overdue_reports(session: Session, now: datetime, organisations: frozenset[st
     now = utc(now)
     query = (select(ReadDeadline, Case.number, Case.organisation, Case.urgency)
              .join(Case, Case.id == ReadDeadline.case_id)
-             .where(ReadDeadline.seen_at.is_(None), ReadDeadline.due_at <= now, Case.merged_into_id.is_(None),
-                    Case.status.not_in(_FINISHED)))
+             .where(ReadDeadline.seen_at.is_(None), Case.merged_into_id.is_(None), Case.status.not_in(_FINISHED),
+                    # Paged by a worker counts too, whatever this process's clock says.
+                    (ReadDeadline.due_at <= now) | ReadDeadline.escalated_at.is_not(None)))
     if organisations:
         query = query.where(Case.organisation.in_(sorted(organisations)))
     return [{"case": number, "organisation": org, "urgency": urgency, "due_at": utc(row.due_at).isoformat(),
-             "overdue_seconds": int((now - utc(row.due_at)).total_seconds()),
+             "overdue_seconds": max(int((now - utc(row.due_at)).total_seconds()), 0),
              "paged": row.escalated_at is not None}
             for row, number, org, urgency in session.execute(query.order_by(ReadDeadline.due_at))]

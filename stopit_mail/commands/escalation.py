@@ -89,8 +89,8 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         step = f"{row['step']}/{row['steps']} {safe(row['contact'])}" if row["step"] else "-"
         if (row["round"] or 0) > 1:
             step += f" (round {row['round']})"
-        status = row["status"]
-        if status == "impossible" or row["alert"]:
+        status = row["status"] if row["kind"] == "emergency" else f"{row['status']} ({row['kind']})"
+        if row["status"] == "impossible" or row["alert"]:
             status = f"[bold red]{status.upper()}[/]"
         table.add_row(row["case"], status, safe(row["chain"]), step, duration(row["running_seconds"]), clock,
                       safe(row["next_contact"] or ""), str(row["pages_sent"]))
