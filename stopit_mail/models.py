@@ -342,6 +342,8 @@ class ReadDeadline(Base):
     seen_by: Mapped[str | None] = mapped_column(String(200))
     seen_via: Mapped[str | None] = mapped_column(String(40))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The newest report counted: a later one on a case already read makes it unread again.
+    last_report_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     __table_args__ = (Index("ix_read_deadlines_due", "seen_at", "escalated_at", "due_at"),)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -99,8 +100,10 @@ def reply(app: App, sender: str, body: str, subject: str | None = None, headers:
     ingest(app, msg.as_bytes(), mail_from=sender, rcpt_to=[page["Reply-To"]])
 
 
-def test_possible_emergency_pages_the_reviewer_first_and_says_how_to_decide(app: App) -> None:
+def test_possible_emergency_pages_the_reviewer_first_and_says_how_to_decide(config: Path, app: App) -> None:
     possible(app)
+    (row,) = json.loads(cli(config, "escalations", "--json"))
+    assert (row["kind"], row["chain"], row["contact"]) == ("review", "review", "reviewer")
     assert contacts(app) == ["reviewer"]
     page = page_message(app)
     assert page["Subject"].startswith("[POSSIBLE EMERGENCY ") and "within 5 min" in page["Subject"]

@@ -10,13 +10,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from test_escalation import AFTER_HOURS, BUSINESS, MAILBOX, cli, make_home, report, routine_case, tick
+from sqlalchemy import func, select
+from test_escalation import (
+    AFTER_HOURS,
+    BUSINESS,
+    MAILBOX,
+    cli,
+    contacts,
+    ingest,
+    make_home,
+    report,
+    routine_case,
+    start,
+    tick,
+)
+from test_escalation_review import with_reviewers
 
 from stopit_mail.app import App, open_app
+from stopit_mail.cases.escalation import acknowledge
 from stopit_mail.cases.escalation_clock import next_business_opening, read_due
 from stopit_mail.config.casework import EscalationSettings, ReadDeadlines
-from stopit_mail.models import Case, Escalation, OutboxMessage, ReadDeadline
+from stopit_mail.models import Case, Escalation, Event, OutboxMessage, ReadDeadline
 
 from smtp_helpers import running_server, wait_until
 
@@ -167,5 +181,60 @@ def test_unread_report_escalates_end_to_end_on_the_real_server(tmp_path: Path) -
             cli(config, "--as", "Pat", "cases", "show", first)
             assert unread_pages(app)[0].status.value == "acknowledged"
             assert json.loads(cli(config, "status", "--json"))["overdue_reports"] == []
+    finally:
+        app.close()
+
+
+def same_evidence(content: bytes) -> bytes:
+    """A report whose forwarded message is long enough to be recognised when reported again."""
+    return content.replace(b"you will be sorry", b"you will be sorry you ever came to this school")
+
+
+def test_a_new_report_on_a_case_already_read_must_be_read_too(tmp_path: Path, app: App) -> None:
+    ingest(app, same_evidence(report()))
+    with app.factory() as session:
+        case_id, number = session.execute(select(Case.id, Case.number)).one()
+    cli(tmp_path / "stopit.toml", "--as", "Pat", "cases", "seen", number)
+    tick(app, datetime.now(UTC))
+    # The same offending message reported again joins the case (one case, two reports).
+    ingest(app, same_evidence(report(sender="Kim <kim@student.example.edu>")), mail_from="kim@student.example.edu")
+    with app.factory() as session:
+        assert session.scalar(select(func.count(Case.id))) == 1
+    later = datetime.now(UTC) + timedelta(days=3)
+    assert tick(app, later) == 1
+    assert [e.status.value for e in unread_pages(app)] == ["active"]
+    with app.factory() as session:
+        actions = session.scalars(select(Event.action).where(Event.case_id == case_id)).all()
+    assert "read-deadline-reopened" in actions
+
+
+def test_an_acknowledged_emergency_nobody_opened_is_still_paged_as_unread(app: App) -> None:
+    case_id = routine_case(app)
+    start(app, case_id, datetime.now(UTC))
+    later = datetime.now(UTC) + timedelta(days=3)
+    # While the chain is being paged, no second (unread) page starts.
+    tick(app, datetime.now(UTC) + timedelta(minutes=2))
+    assert unread_pages(app) == []
+    with app.factory.begin() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        acknowledge(session, case, by="oncall1@example.edu", now=datetime.now(UTC), via="reply")
+    tick(app, later)
+    assert [e.status.value for e in unread_pages(app)] == ["active"]
+
+
+def test_a_possible_emergency_rule_pages_the_reviewer_through_the_pipeline(tmp_path: Path) -> None:
+    config = with_reviewers(tmp_path)
+    rule = ('\n[[casework.triage_rules]]\nname = "bridge-meeting"\ncategory = "self-harm"\n'
+            'urgency = "possible-emergency"\nlanguage = "en"\npatterns = ["meet me at the bridge"]\n')
+    config.write_text(config.read_text().replace("\ntriage_rules = []\n", "\n") + rule)
+    app = open_app(config)
+    try:
+        ingest(app, report(text="She said meet me at the bridge tonight, I am scared for her."))
+        with app.factory() as session:
+            case = session.scalars(select(Case)).one()
+            esc = session.scalars(select(Escalation)).one()
+        assert case.urgency == "possible-emergency" and esc.kind == "review"
+        assert contacts(app) == ["reviewer"]
     finally:
         app.close()

@@ -330,7 +330,7 @@ def stand_down(session: Session, settings: Settings, esc: Escalation, by: str, n
     if not addresses or case is None:
         return
     org = organisation_of(settings, case)
-    rendered = render(make_environment(), "staff/stand-down.txt.j2", case_number=case.number,
+    rendered = render(make_environment(), "staff/stand-down.txt.j2", case_number=case.number, kind=esc.kind,
                       acknowledged_by=by, acknowledged_at=now.strftime("%Y-%m-%d %H:%M UTC"), organisation=org.name)
     alias = ack_address(org, esc.ack_code)
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=addresses, subject=rendered.subject,

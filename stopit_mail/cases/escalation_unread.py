@@ -7,9 +7,10 @@ show`, or `stopit cases seen`) is recorded with who, when and how. A case still 
 deadline escalates like a page: an `unread` escalation pages the chain until someone opens
 the case or acknowledges, and `stopit status` lists the overdue reports.
 
-Deadlines are created lazily by the worker's tick (one indexed anti-join), so no other part
-of processing has to know about them; cases that existed before this feature were marked
-seen by the migration.
+Deadlines are created by the worker's tick from the reports stored since the last tick (one
+indexed max), so no other part of processing has to know about them; a new report on a case
+already read makes it unread again. Cases that existed before this feature were marked seen
+by the migration.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
 from stopit_mail.cases.escalation import UNREAD, acknowledge, open_escalations, organisation_of, start_escalation
 from stopit_mail.cases.escalation_clock import read_due, utc
 from stopit_mail.config import Settings
-from stopit_mail.models import Case, CaseStatus, ReadDeadline
+from stopit_mail.models import Case, CaseStatus, ReadDeadline, Report
 
 _FINISHED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 BATCH = 500
@@ -35,21 +36,38 @@ def deadline_for(session: Session, settings: Settings, case: Case) -> ReadDeadli
     row = session.get(ReadDeadline, case.id)
     if row is None:
         esc = organisation_of(settings, case).escalation
+        # last_report_id stays for `count_new_reports` to set: it is the tick's watermark.
         row = ReadDeadline(case_id=case.id, urgency=case.urgency, due_at=read_due(esc, case.urgency, case.opened_at))
         session.add(row)
         session.flush()
     return row
 
 
-def add_missing_deadlines(session: Session, settings: Settings, limit: int = BATCH) -> int:
-    """Give every open case without a read deadline its deadline; returns how many were added."""
-    cases = session.scalars(
-        select(Case).outerjoin(ReadDeadline, ReadDeadline.case_id == Case.id)
-        .where(ReadDeadline.case_id.is_(None), Case.merged_into_id.is_(None))
-        .order_by(Case.id).limit(limit)).all()
-    for case in cases:
-        deadline_for(session, settings, case)
-    return len(cases)
+def count_new_reports(session: Session, settings: Settings, limit: int = BATCH) -> int:
+    """Give each new report's case a read deadline; returns the reports counted.
+
+    A case's first report creates its deadline. A later report joining a case already read
+    makes it unread again, with the new report's own deadline: every *report* must be read,
+    not only the first of a case. Report ids only grow, and reports are taken in id order, so
+    the ones not yet counted are those above the highest `last_report_id` (one indexed max).
+    """
+    mark = session.scalar(select(func.max(ReadDeadline.last_report_id))) or 0
+    rows = session.execute(select(Report.id, Report.case_id, Report.received_at).where(Report.id > mark)
+                           .order_by(Report.id).limit(limit)).all()
+    for report_id, case_id, received_at in rows:
+        case = session.get(Case, case_id)
+        if case is None:
+            continue
+        row = deadline_for(session, settings, case)
+        if row.seen_at is not None and utc(received_at) > utc(row.seen_at):
+            esc = organisation_of(settings, case).escalation
+            row.seen_at = row.seen_by = row.seen_via = row.escalated_at = None
+            row.urgency = case.urgency
+            row.due_at = read_due(esc, case.urgency, received_at)
+            events.record(session, "read-deadline-reopened", case.id, report_id=report_id,
+                          due_at=utc(row.due_at).isoformat(), reason="a new report joined a case already read")
+        row.last_report_id = max(row.last_report_id or 0, report_id)
+    return len(rows)
 
 
 def mark_seen(session: Session, settings: Settings, case: Case, by: str, now: datetime, via: str) -> bool:
@@ -73,20 +91,25 @@ def mark_seen(session: Session, settings: Settings, case: Case, by: str, now: da
 def escalate_overdue(session: Session, settings: Settings, now: datetime, limit: int = BATCH) -> int:
     """Page the chain for every unread case past its deadline (once each); returns how many."""
     now = utc(now)
-    add_missing_deadlines(session, settings)
+    count_new_reports(session, settings)
     rows = session.execute(
         select(ReadDeadline, Case).join(Case, Case.id == ReadDeadline.case_id)
         .where(ReadDeadline.seen_at.is_(None), ReadDeadline.escalated_at.is_(None), ReadDeadline.due_at <= now,
                Case.merged_into_id.is_(None), Case.status.not_in(_FINISHED))
         .order_by(ReadDeadline.due_at).limit(limit)).all()
+    paged = 0
     for row, case in rows:
+        # A case still being paged (its emergency chain or review) needs no second page; it is
+        # looked at again once that is acknowledged, if still nobody has opened it.
+        if open_escalations(session, case.id):
+            continue
         row.escalated_at = now
         late = int((now - utc(row.due_at)).total_seconds())
         events.record(session, "read-deadline-passed", case.id, urgency=row.urgency,
                       due_at=utc(row.due_at).isoformat(), late_seconds=late)
-        # A case whose emergency chain is still open is already paging: nothing more to add.
         start_escalation(session, settings, case, now, kind=UNREAD)
-    return len(rows)
+        paged += 1
+    return paged
 
 
 def overdue_reports(session: Session, now: datetime, organisations: frozenset[str] = frozenset()) -> list[dict[str, Any]]:

@@ -48,21 +48,25 @@ def upgrade() -> None:
     sa.Column('seen_by', sa.String(length=200), nullable=True),
     sa.Column('seen_via', sa.String(length=40), nullable=True),
     sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_report_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('case_id')
     )
     with op.batch_alter_table('read_deadlines', schema=None) as batch_op:
         batch_op.create_index('ix_read_deadlines_due', ['seen_at', 'escalated_at', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_read_deadlines_last_report_id'), ['last_report_id'], unique=False)
 
     op.execute(
-        "INSERT INTO read_deadlines (case_id, urgency, due_at, seen_at, seen_by, seen_via) "
-        "SELECT id, urgency, opened_at, opened_at, '(before read tracking)', 'migration' FROM cases"
+        "INSERT INTO read_deadlines (case_id, urgency, due_at, seen_at, seen_by, seen_via, last_report_id) "
+        "SELECT id, urgency, opened_at, opened_at, '(before read tracking)', 'migration', "
+        "(SELECT MAX(reports.id) FROM reports WHERE reports.case_id = cases.id) FROM cases"
     )
 
 
 def downgrade() -> None:
     with op.batch_alter_table('read_deadlines', schema=None) as batch_op:
         batch_op.drop_index('ix_read_deadlines_due')
+        batch_op.drop_index(batch_op.f('ix_read_deadlines_last_report_id'))
     op.drop_table('read_deadlines')
     with op.batch_alter_table('reviews', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reviews_case_id'))

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from stopit_mail import events
 from stopit_mail.cases.escalation import start_escalation
+from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, start_review
 from stopit_mail.cases.referrals import route
 from stopit_mail.cases.triage import URGENCIES, CompiledRules, compile_rules, load_rules, triage
 from stopit_mail.extract import mime
@@ -93,6 +94,8 @@ class TriageReply:
                           source="reply", raw_message_id=ctx.raw.id, explanation=decision.explanation()[:2000])
         if decision.urgency == "emergency":
             start_escalation(ctx.session, ctx.settings, case, datetime.now(UTC))
+        elif decision.urgency == POSSIBLE_EMERGENCY and case.urgency == POSSIBLE_EMERGENCY:
+            start_review(ctx.session, ctx.settings, case, datetime.now(UTC))
 
 
 @register
