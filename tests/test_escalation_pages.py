@@ -68,7 +68,7 @@ def test_emergency_page_says_where_when_who_and_sms_is_short(tmp_path: Path) -> 
         assert mail.recipients == ["oncall1@example.edu"] and sms.recipients == ["5551110001@sms.example.net"]
         body = text_of(mail)
         assert "Where:       in the bathroom; at the library" in body and "When:        already" in body
-        assert "Who at risk: the reporter's friend" in body
+        assert "Who at risk: the reporter's friend" in body and "Reported:    " in body
         short = text_of(sms)
         msg = email.message_from_bytes(sms.content, policy=default_policy)
         assert len(msg["Subject"]) + 1 + len(msg.get_content().strip()) <= 160  # type: ignore[attr-defined]

@@ -172,7 +172,8 @@ def _impossible(session: Session, settings: Settings, org: Organisation, case: C
                 now: datetime) -> Escalation:
     esc.status = EscalationStatus.EXHAUSTED
     esc.chain = NO_CHAIN
-    reason = (f"EMERGENCY {case.number} PAGED NOBODY: organisation {org.slug!r} has no escalation chain "
+    what = {REVIEW: "POSSIBLE EMERGENCY", UNREAD: "UNREAD REPORT"}.get(esc.kind, "EMERGENCY")
+    reason = (f"{what} {case.number} PAGED NOBODY: organisation {org.slug!r} has no escalation chain "
               f"configured ([organisations.escalation] business_chain / after_hours_chain are empty)")
     log.critical(reason)
     events.record(session, "escalation-impossible", case.id, escalation_id=esc.id, reason=reason)

@@ -29,15 +29,22 @@ from stopit_mail.models import Case, CaseStatus, ReadDeadline, Report
 
 _FINISHED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 BATCH = 500
+# Unread reports paged per tick: each page is rendered in the tick's one transaction, so a
+# backlog is paged over a few ticks instead of holding the database for seconds.
+PAGE_BATCH = 50
+
+
+def _new_deadline(settings: Settings, case: Case) -> ReadDeadline:
+    esc = organisation_of(settings, case).escalation
+    # last_report_id stays for `count_new_reports` to set: it is the tick's watermark.
+    return ReadDeadline(case_id=case.id, urgency=case.urgency, due_at=read_due(esc, case.urgency, case.opened_at))
 
 
 def deadline_for(session: Session, settings: Settings, case: Case) -> ReadDeadline:
     """The case's read deadline, created from its urgency and arrival time if it has none yet."""
     row = session.get(ReadDeadline, case.id)
     if row is None:
-        esc = organisation_of(settings, case).escalation
-        # last_report_id stays for `count_new_reports` to set: it is the tick's watermark.
-        row = ReadDeadline(case_id=case.id, urgency=case.urgency, due_at=read_due(esc, case.urgency, case.opened_at))
+        row = _new_deadline(settings, case)
         session.add(row)
         session.flush()
     return row
@@ -54,11 +61,17 @@ def count_new_reports(session: Session, settings: Settings, limit: int = BATCH) 
     mark = session.scalar(select(func.max(ReadDeadline.last_report_id))) or 0
     rows = session.execute(select(Report.id, Report.case_id, Report.received_at).where(Report.id > mark)
                            .order_by(Report.id).limit(limit)).all()
+    case_ids = sorted({case_id for _r, case_id, _t in rows})
+    cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
+    deadlines = {d.case_id: d for d in session.scalars(select(ReadDeadline).where(ReadDeadline.case_id.in_(case_ids)))}
     for report_id, case_id, received_at in rows:
-        case = session.get(Case, case_id)
+        case = cases.get(case_id)
         if case is None:
             continue
-        row = deadline_for(session, settings, case)
+        row = deadlines.get(case_id)
+        if row is None:
+            row = deadlines[case_id] = _new_deadline(settings, case)
+            session.add(row)
         if row.seen_at is not None and utc(received_at) > utc(row.seen_at):
             esc = organisation_of(settings, case).escalation
             row.seen_at = row.seen_by = row.seen_via = row.escalated_at = None
@@ -88,7 +101,7 @@ def mark_seen(session: Session, settings: Settings, case: Case, by: str, now: da
     return True
 
 
-def escalate_overdue(session: Session, settings: Settings, now: datetime, limit: int = BATCH) -> int:
+def escalate_overdue(session: Session, settings: Settings, now: datetime, limit: int = PAGE_BATCH) -> int:
     """Page the chain for every unread case past its deadline (once each); returns how many."""
     now = utc(now)
     count_new_reports(session, settings)
