@@ -28,7 +28,7 @@ from test_escalation import (
 )
 
 from stopit_mail.app import App, open_app
-from stopit_mail.cases.escalation_review import decision_in_reply, start_review
+from stopit_mail.cases.escalation_review import decision_in_reply, dismissals, start_review
 from stopit_mail.cli import main
 from stopit_mail.db import transaction
 from stopit_mail.models import Case, Escalation, Event, Review
@@ -127,6 +127,9 @@ def test_no_answer_in_the_window_pages_the_chain_anyway(app: App) -> None:
 
 def test_confirm_command_pages_the_chain_now_and_records_who_and_why(config: Path, app: App) -> None:
     case_id, number = possible(app)
+    # `ack` cannot silence a review without a decision.
+    refused = CliRunner().invoke(main, ["-c", str(config), "--as", "Pat Morgan", "ack", number])
+    assert refused.exit_code == 1 and "stopit confirm" in refused.output
     out = cli(config, "--as", "Pat Morgan", "confirm", number, "--reason", "names a date and the gym")
     assert "confirmed by Pat Morgan" in out
     assert urgency(app, case_id) == "emergency"
@@ -151,6 +154,9 @@ def test_dismiss_command_stops_paging_and_keeps_a_negative_example(config: Path,
     with app.factory() as session:
         event = session.scalars(select(Event).where(Event.action == "review-dismissed")).one()
     assert event.detail["negative_example_candidate"] is True and event.actor == "Pat"
+    with app.factory() as session:
+        (dismissal,) = dismissals(session, case_id)
+    assert (dismissal.decided_by, dismissal.reason) == ("Pat", "song lyrics quoted for an English class")
     # Nothing left to decide.
     again = CliRunner().invoke(main, ["-c", str(config), "--as", "Pat", "confirm", number, "--reason", "x"])
     assert again.exit_code == 1 and "not a possible emergency under review" in again.output

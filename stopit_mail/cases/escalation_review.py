@@ -19,6 +19,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
@@ -111,6 +112,12 @@ def decide(session: Session, settings: Settings, case: Case, decision: str, by: 
                   **detail)
     session.flush()
     return record
+
+
+def dismissals(session: Session, case_id: int) -> list[Review]:
+    """The case's dismissed reviews, newest first: what a reviewed negative example is made from."""
+    return list(session.scalars(select(Review).where(Review.case_id == case_id, Review.decision == DISMISSED)
+                                .order_by(Review.id.desc())))
 
 
 def decision_in_reply(text: str) -> tuple[str, str] | None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases.codes import normalise_code
-from stopit_mail.cases.escalation import acknowledge, open_escalations
+from stopit_mail.cases.escalation import REVIEW, acknowledge, open_escalations
 from stopit_mail.cases.escalation_list import escalation_rows
 from stopit_mail.cases.escalation_review import CONFIRMED, DISMISSED, decide
 from stopit_mail.cases.escalation_unread import mark_seen
@@ -58,6 +58,11 @@ def ack_command(state: Context, number: str, code: str | None) -> None:
         escalations = open_escalations(session, case.id)
         if not escalations:
             raise StopitError(f"{case.number} has no open escalation: nothing is being paged")
+        # A review is answered, not acknowledged: silencing it must leave a decision behind.
+        escalations = [e for e in escalations if e.kind != REVIEW]
+        if not escalations:
+            raise StopitError(f"{case.number} is a possible emergency under review: run `stopit confirm` or "
+                              f"`stopit dismiss` with --reason")
         if code is not None:
             escalations = [e for e in escalations if e.ack_code == normalise_code(code)]
             if not escalations:
