@@ -25,7 +25,7 @@ from stopit_mail import events
 from stopit_mail.cases.escalation import REVIEW, acknowledge
 from stopit_mail.cases.escalation_review import decide, decision_in_reply
 from stopit_mail.config import Settings
-from stopit_mail.models import Case, Escalation
+from stopit_mail.models import Case, Escalation, EscalationStatus
 
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]*\]\s*)?(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response|antwort)|autoreply|"
@@ -109,3 +109,24 @@ def answer_page(session: Session, settings: Settings, esc: Escalation, sender: s
     decide(session, settings, case, decision, by=sender, reason=reason or f"{decision} by reply", now=now,
            via="reply", **detail)
     return decision
+
+
+def answer_by_mail(session: Session, settings: Settings, esc: Escalation, sender: str, subject: str, text: str,
+                   automatic: str | None, now: datetime, **detail: Any) -> str:
+    """Everything a mailed answer to a page can be, decided in one place; returns the outcome.
+
+    'automatic' (headers, given as `automatic`, or wording), 'already' (a second person after
+    an acknowledgement: kept on the timeline), or what `answer_page` returns. Every outcome
+    is recorded on the case; only a person of the chain stops or decides anything.
+    """
+    automatic = automatic or automatic_wording(subject, text)
+    if automatic:
+        events.record(session, "page-auto-reply-ignored", esc.case_id, escalation_id=esc.id, sender=sender[:200],
+                      reason=automatic, **detail)
+        return "automatic"
+    if esc.status is EscalationStatus.ACKNOWLEDGED:
+        events.record(session, "escalation-reply", esc.case_id, actor=sender[:120], automatic=False,
+                      escalation_id=esc.id, subject=subject, text=text[:1000],
+                      note=f"already acknowledged by {esc.acknowledged_by}", **detail)
+        return "already"
+    return answer_page(session, settings, esc, sender, subject, text, now, **detail)

@@ -17,14 +17,12 @@ from datetime import UTC, datetime
 
 from stopit_mail import events
 from stopit_mail.cases.escalation import ACK_PREFIX, codes_in_text, find_by_code
-from stopit_mail.cases.escalation_replies import answer_page, automatic_wording, own_words
+from stopit_mail.cases.escalation_replies import answer_by_mail, own_words
 from stopit_mail.extract import mime
 from stopit_mail.ingest.classify import alias_codes, automatic_reason, is_bounce
-from stopit_mail.models import Escalation, EscalationStatus, MessageKind
+from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-
-_EXCERPT = 1000
 
 
 def ack_codes(ctx: Context) -> list[str]:
@@ -57,40 +55,19 @@ class AcknowledgePage:
         body = mime.body_text(ctx.message, limits.max_nesting_depth, limits.max_parts, ctx.defects)
         if not matched and not codes:
             matched = codes_in_text(ctx.session, subject + "\n" + own_words(body))
-        automatic = automatic_reason(ctx.message, ctx.raw.mail_from) or automatic_wording(subject, body)
-        if automatic:
-            if matched:
-                self._set_aside_automatic(ctx, matched[0], automatic)
-            return
+        automatic = automatic_reason(ctx.message, ctx.raw.mail_from)
         if not matched:
-            if codes:
+            if codes and not automatic:
                 ctx.raw.reason = "ack-unmatched: addressed to an acknowledgement code that matches no escalation"
                 events.record(ctx.session, "ack-unmatched", None, raw_message_id=ctx.raw.id,
                               sender=_sender(ctx), codes=codes[:5])
                 ctx.done = True
             return
-        self._answer(ctx, matched[0], subject, body)
-
-    def _answer(self, ctx: Context, esc: Escalation, subject: str, body: str) -> None:
-        sender = _sender(ctx)
-        ctx.raw.kind = MessageKind.REPLY
+        esc = matched[0]
+        outcome = answer_by_mail(ctx.session, ctx.settings, esc, _sender(ctx), subject, body, automatic,
+                                 datetime.now(UTC), raw_message_id=ctx.raw.id)
+        ctx.raw.kind = MessageKind.AUTO_REPLY if outcome == "automatic" else MessageKind.REPLY
         ctx.raw.case_id = esc.case_id
-        if esc.status is EscalationStatus.ACKNOWLEDGED:
-            # A second person answering: their reply still belongs on the case timeline.
-            events.record(ctx.session, "escalation-reply", esc.case_id, actor=sender[:120], automatic=False,
-                          escalation_id=esc.id, raw_message_id=ctx.raw.id, subject=subject, text=body[:_EXCERPT],
-                          note=f"already acknowledged by {esc.acknowledged_by}")
-        else:
-            outcome = answer_page(ctx.session, ctx.settings, esc, sender, subject, body, datetime.now(UTC),
-                                  raw_message_id=ctx.raw.id)
-            if outcome in ("refused", "unclear"):
-                ctx.raw.reason = f"answer to a page not acted on: {outcome}"
-        ctx.done = True
-
-    def _set_aside_automatic(self, ctx: Context, esc: Escalation, reason: str) -> None:
-        ctx.raw.kind = MessageKind.AUTO_REPLY
-        ctx.raw.case_id = esc.case_id
-        ctx.raw.reason = f"automatic answer to a page, not an acknowledgement ({reason})"
-        events.record(ctx.session, "page-auto-reply-ignored", esc.case_id, escalation_id=esc.id,
-                      raw_message_id=ctx.raw.id, sender=_sender(ctx), reason=reason)
+        if outcome in ("automatic", "refused", "unclear"):
+            ctx.raw.reason = f"answer to a page not acted on: {outcome}"
         ctx.done = True
