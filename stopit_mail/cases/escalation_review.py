@@ -70,6 +70,18 @@ def start_review(session: Session, settings: Settings, case: Case, now: datetime
     return begin(session, settings, case, utc(now), REVIEW, REVIEW_CHAIN, steps)
 
 
+def escalate_for_urgency(session: Session, settings: Settings, case: Case, now: datetime) -> Escalation | None:
+    """Page for the case's urgency: the chain for an emergency, the reviewer for a possible one.
+
+    The one call the pipeline makes after triage (of a report or a reply); safe to repeat.
+    """
+    if case.urgency == EMERGENCY:
+        return start_escalation(session, settings, case, now)
+    if case.urgency == POSSIBLE_EMERGENCY:
+        return start_review(session, settings, case, now)
+    return None
+
+
 def _under_review(session: Session, case: Case) -> list[Escalation]:
     reviews = open_escalations(session, case.id, (REVIEW,))
     if not reviews and case.urgency != POSSIBLE_EMERGENCY:

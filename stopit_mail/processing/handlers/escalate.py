@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from stopit_mail.cases.escalation import start_escalation
-from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, start_review
+from stopit_mail.cases.escalation_review import escalate_for_urgency
 from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-
-EMERGENCY = "emergency"
 
 
 @register
@@ -29,7 +26,4 @@ class EscalateEmergency:
         if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
             return
         # The one place real time enters escalation; everything below takes `now`.
-        if ctx.case.urgency == EMERGENCY:
-            start_escalation(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))
-        elif ctx.case.urgency == POSSIBLE_EMERGENCY:
-            start_review(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))
+        escalate_for_urgency(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))
