@@ -28,7 +28,8 @@ from test_escalation import (
 )
 
 from stopit_mail.app import App, open_app
-from stopit_mail.cases.escalation_review import decision_in_reply, dismissals, start_review
+from stopit_mail.cases.escalation import start_escalation
+from stopit_mail.cases.escalation_review import decision_in_reply, dismissals, escalate_for_urgency, start_review
 from stopit_mail.cli import main
 from stopit_mail.db import transaction
 from stopit_mail.models import Case, Escalation, Event, Review
@@ -211,8 +212,6 @@ def test_without_reviewers_a_possible_emergency_pages_the_chain_at_once(tmp_path
 def emergency(app: App) -> None:
     case_id = routine_case(app)
     with transaction(app.factory) as session:
-        from stopit_mail.cases.escalation import start_escalation
-
         case = session.get(Case, case_id)
         assert case is not None
         case.urgency = "emergency"
@@ -260,3 +259,15 @@ def test_a_code_only_in_quoted_text_does_not_acknowledge(app: App) -> None:
     msg.set_content(f"see below\n\nOn Tue, stopit wrote:\n> Acknowledgement code: {code}\n")
     ingest(app, msg.as_bytes(), mail_from="oncall1@example.edu")
     assert status(app) == "active"
+
+
+def test_an_emergency_found_later_supersedes_the_review(app: App) -> None:
+    case_id, _ = possible(app)
+    with transaction(app.factory) as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.urgency = "emergency"  # e.g. the reporter's follow-up reads as a confident emergency
+        assert escalate_for_urgency(session, app.settings, case, T0 + timedelta(minutes=1)) is not None
+    assert escalations(app) == [("review", "closed"), ("emergency", "active")]
+    # The closed review's window passing pages nothing more.
+    assert tick(app, T0 + timedelta(minutes=5)) == 0
