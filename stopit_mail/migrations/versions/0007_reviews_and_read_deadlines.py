@@ -17,9 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # "possible-emergency" is 18 characters; PostgreSQL enforced the old 16.
+    # "possible-emergency" is 18 characters; PostgreSQL enforced the old 16. The detect branch's
+    # 0006 widens it the same way (to 24): when both are merged, drop this step (and its
+    # downgrade) from 0007.
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.alter_column('urgency', existing_type=sa.String(length=16), type_=sa.String(length=32),
+        batch_op.alter_column('urgency', existing_type=sa.String(length=16), type_=sa.String(length=24),
                               existing_nullable=False)
     with op.batch_alter_table('escalations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.String(length=20), nullable=False, server_default='emergency'))
@@ -74,5 +76,5 @@ def downgrade() -> None:
     with op.batch_alter_table('escalations', schema=None) as batch_op:
         batch_op.drop_column('kind')
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.alter_column('urgency', existing_type=sa.String(length=32), type_=sa.String(length=16),
+        batch_op.alter_column('urgency', existing_type=sa.String(length=24), type_=sa.String(length=16),
                               existing_nullable=False)
