@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,8 +42,8 @@ addresses = ["reviewer@example.edu", "5559990000@sms.example.net"]
 '''
 
 
-def with_reviewers(folder: Path, confirm_minutes: int = 5) -> Path:
-    config = make_home(folder, BUSINESS, AFTER_HOURS)
+def with_reviewers(folder: Path, confirm_minutes: int = 5, database_url: str = "") -> Path:
+    config = make_home(folder, BUSINESS, AFTER_HOURS, database_url=database_url)
     text = config.read_text().replace("confirm_minutes = 5", f"confirm_minutes = {confirm_minutes}")
     config.write_text(text.replace("\n[limits]", REVIEWERS + "\n[limits]", 1))
     return config
@@ -113,7 +114,13 @@ def test_possible_emergency_pages_the_reviewer_first_and_says_how_to_decide(conf
     assert escalations(app) == [("review", "active")]
 
 
-def test_no_answer_in_the_window_pages_the_chain_anyway(app: App) -> None:
+def test_no_answer_in_the_window_pages_the_chain_anyway(tmp_path: Path, any_db_url: str) -> None:
+    config = with_reviewers(tmp_path, database_url=any_db_url)
+    with closing(open_app(config)) as app:
+        window_passes(app)
+
+
+def window_passes(app: App) -> None:
     case_id, _ = possible(app)
     assert tick(app, T0 + timedelta(minutes=4, seconds=59)) == 0
     assert contacts(app) == ["reviewer"]

@@ -84,7 +84,16 @@ def number_of(app: App, case_id: int) -> str:
 
 
 
-def test_an_unread_report_past_its_deadline_pages_the_chain_once(tmp_path: Path, app: App) -> None:
+@pytest.fixture
+def any_app(tmp_path: Path, any_db_url: str) -> Iterator[App]:
+    """The installation on SQLite, and on PostgreSQL when the CI provides one."""
+    app = open_app(make_home(tmp_path, BUSINESS, AFTER_HOURS, database_url=any_db_url))
+    yield app
+    app.close()
+
+
+def test_an_unread_report_past_its_deadline_pages_the_chain_once(tmp_path: Path, any_app: App) -> None:
+    app = any_app
     case_id = routine_case(app)
     with app.factory() as session:
         opened = session.get(Case, case_id).opened_at  # type: ignore[union-attr]
