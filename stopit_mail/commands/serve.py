@@ -42,7 +42,7 @@ def _setup_logging(verbose: bool) -> None:
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
-    app = state.app
+    app = state.upgraded_app()
     try:
         status = serve(app, with_worker)
     except OSError as exc:
@@ -58,7 +58,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 def worker_command(state: Context, once: bool, verbose: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.app, once=once))
+    raise SystemExit(run_worker(state.upgraded_app(), once=once))
 
 
 def _age(seconds: float | None) -> str:

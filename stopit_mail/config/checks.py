@@ -170,6 +170,14 @@ def check_casework(settings: Settings, problems: list[str]) -> None:
         _check_chain(f"{key}.escalation.business_chain", esc.business_chain, problems)
         _check_chain(f"{key}.escalation.after_hours_chain", esc.after_hours_chain, problems)
         _check_review(f"{key}.escalation", esc, problems)
+    outcomes = settings.casework.outcomes
+    if not outcomes:
+        problems.append("casework.outcomes: found an empty list, expected at least one outcome code")
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, str) or not _SLUG_RE.match(outcome):
+            problems.append(f"casework.outcomes[{i}]: found {outcome!r}, expected lower-case letters, digits, '-'")
+        elif outcomes.count(outcome) > 1:
+            problems.append(f"casework.outcomes[{i}]: {outcome!r} is listed twice")
     for i, member in enumerate(settings.staff):
         if member is None:
             continue

@@ -4,14 +4,14 @@ Cases that exist before this migration are recorded as seen (by "(before read tr
 so upgrading does not page every old report at once.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0010
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
