@@ -17,12 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # "possible-emergency" is 18 characters; PostgreSQL enforced the old 16. The detect branch's
-    # 0006 widens it the same way (to 24): when both are merged, drop this step (and its
-    # downgrade) from 0007.
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.alter_column('urgency', existing_type=sa.String(length=16), type_=sa.String(length=24),
-                              existing_nullable=False)
+    # "possible-emergency" is 18 characters; PostgreSQL enforced the old 16 (SQLite does not
+    # check lengths, and a batch alter there would recreate `cases` and drop the search
+    # triggers of 0010). The detect branch's 0006 widens it the same way (to 24): when both
+    # are merged, drop this step (and its downgrade) from 0007.
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column('cases', 'urgency', existing_type=sa.String(length=16), type_=sa.String(length=24),
+                        existing_nullable=False)
     with op.batch_alter_table('escalations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.String(length=20), nullable=False, server_default='emergency'))
 
@@ -75,6 +76,6 @@ def downgrade() -> None:
     op.drop_table('reviews')
     with op.batch_alter_table('escalations', schema=None) as batch_op:
         batch_op.drop_column('kind')
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.alter_column('urgency', existing_type=sa.String(length=24), type_=sa.String(length=16),
-                              existing_nullable=False)
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column('cases', 'urgency', existing_type=sa.String(length=24), type_=sa.String(length=16),
+                        existing_nullable=False)
