@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from stopit_mail.cases.fulltext import ensure_search_index
 from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
 from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
 from stopit_mail.db import check_schema as check_schema_version
@@ -74,6 +75,8 @@ def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool =
     engine = make_engine(settings.effective_database_url)
     if migrate:
         upgrade_database(engine)
+        with engine.begin() as connection:
+            ensure_search_index(connection)
     elif check_schema:
         try:
             check_schema_version(engine)
