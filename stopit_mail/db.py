@@ -85,30 +85,29 @@ def upgrade_database(engine: Engine) -> None:
             connection.commit()
 
 
-_REVISION = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", re.M)
-_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_REVISION = re.compile(r"^revision = ['\"](\w+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision = ['\"](\w+)['\"]", re.MULTILINE)
 
 
 def schema_head() -> str:
-    """The newest migration shipped with this version, read from the file names alone.
+    """The newest migration shipped with this version: the revision no other one revises.
 
-    Migrations form one line, but numbers are handed out per branch of work, so a lower number
-    can come last (0005 chained after 0010): the head is the revision no other one names as its
-    `down_revision`, read with a regular expression (no Alembic import on every command).
+    Migrations are numbered by the branch that wrote them (`0007_slug.py` has revision "0007")
+    and merged in any order, so the largest number is not always the head; the line is read
+    from each file's `revision` / `down_revision` lines (plain text, no Alembic import, on
+    every command).
     """
     folder = resources.files("stopit_mail") / "migrations" / "versions"
     revisions: set[str] = set()
-    parents: set[str] = set()
+    revised: set[str] = set()
     for entry in folder.iterdir():
-        if entry.name.endswith(".py") and entry.name[:4].isdigit():
-            text = entry.read_text(encoding="utf-8")
-            revision = _REVISION.search(text)
-            parent = _DOWN_REVISION.search(text)
-            revisions.add(revision.group(1) if revision else entry.name.split("_", 1)[0])
-            if parent:
-                parents.add(parent.group(1))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else max(revisions)
+        if not (entry.name.endswith(".py") and entry.name[:4].isdigit()):
+            continue
+        text_ = entry.read_text(encoding="utf-8")
+        revisions.update(_REVISION.findall(text_))
+        revised.update(_DOWN_REVISION.findall(text_))
+    heads = sorted(revisions - revised)
+    return heads[0] if len(heads) == 1 else max(revisions)
 
 
 def check_schema(engine: Engine) -> None:

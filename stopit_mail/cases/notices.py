@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from stopit_mail import events
 from stopit_mail.cases.aliases import alias_address, sender_alias
 from stopit_mail.cases.anonymity import reporter_identities
+from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
@@ -92,6 +93,28 @@ def incidents_for(case: Case, sender: str) -> list[str]:
         if text not in found:
             found.append(text)
     return found
+
+
+def _needles(settings: Settings, case: Case) -> list[str]:
+    """Every string that would identify a reporter if it appeared in outgoing mail."""
+    needles = [case.reporter_code, format_code(case.reporter_code)]
+    for identity in reporter_identities(settings, case):
+        needles.append(identity.address)
+        local = identity.address.partition("@")[0]
+        if len(local) >= 4:
+            needles.append(local)
+        if len(identity.name.strip()) >= 3:
+            needles.append(identity.name.strip())
+    for report in case.reports:
+        for line in (report.wrapper_text or "").splitlines():
+            if len(line.strip()) >= 16:
+                needles.append(line.strip())
+    return [n for n in needles if n]
+
+
+def reporter_needles(settings: Settings, case: Case) -> list[str]:
+    """The strings the leak guard looks for, for callers that redact them first (abuse reports)."""
+    return _needles(settings, case)
 
 
 def guard(settings: Settings, case: Case, draft: Draft, allow_identity: bool = False) -> None:

@@ -30,7 +30,7 @@ from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import recipient_key, sealed_recipient
+from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
 
 
 @register
@@ -44,9 +44,15 @@ class Acknowledge:
         report = ctx.session.scalar(select(Report).where(Report.raw_message_id == ctx.raw.id))
         assert report is not None, "open-case must run first"
         address = ctx.reporter.address
-        reason = ("the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
-                  else refusal(ctx.session, ctx.settings, address, ctx.case.id, has_evidence=bool(ctx.extraction.items),
-                               emergency=ctx.case.urgency == "emergency"))
+        try:
+            reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
+                      else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
+                      else refusal(ctx.session, ctx.settings, address, ctx.case.id,
+                                   has_evidence=bool(ctx.extraction.items), emergency=ctx.case.urgency == "emergency"))
+            recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
+        except IdentityKeyError as exc:
+            # A side step: the case and its page must not go down with it.
+            reason = f"identity key unavailable: {exc}"
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
             return
@@ -65,7 +71,7 @@ class Acknowledge:
         original_id = ctx.extraction.message_id
         draft = Draft(
             from_address=alias, from_name=f"{ctx.organisation.name} stopit",
-            to=[sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address],
+            to=[recipient],
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
