@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.models import Case, CaseAlias, Report
-from stopit_mail.sealing import Identity, seal, unseal
+from stopit_mail.sealing import Identity, IdentityKeyError, seal, unseal
 
 __all__ = ["REDACTED", "Identity", "redact_bytes", "redact_text", "reporter_identities", "reveal", "seal",
            "wants_anonymity"]
@@ -80,3 +80,26 @@ def side_is_sealed(session: Session, alias: CaseAlias | None) -> bool:
         return False
     report = session.get(Report, alias.report_id)
     return report is not None and report.sealed_identity is not None
+
+
+def scrub_sealed_side(session: Session, settings: Settings, alias: CaseAlias | None, text: str) -> str:
+    """Text written by an anonymous reporter (a reply's subject and words) without their name or
+    addresses, for the timeline. With the secret key lost it cannot know them: it says so."""
+    if alias is None or alias.report_id is None:
+        return text
+    report = session.get(Report, alias.report_id)
+    if report is None or not report.sealed_identity:
+        return text
+    from stopit_mail.outbound.redact import Traces  # cases may use outbound; kept local to stay light
+
+    try:
+        identity = unseal(settings, report.sealed_identity)
+    except IdentityKeyError:
+        return "[withheld: the identity key is missing, so the reporter's name cannot be removed from this text]"
+    traces = Traces()
+    traces.add_address(identity.address)
+    traces.add_name(identity.name)
+    for name, address in identity.others:
+        traces.add_address(address)
+        traces.add_name(name)
+    return traces.scrub(text)

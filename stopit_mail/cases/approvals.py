@@ -114,7 +114,7 @@ def decide(session: Session, settings: Settings, actor: Actor, request_id: int, 
     org = settings.organisation(case.organisation)
     minutes = org.reveal_approval_minutes if org else 60
     request.status = "approved" if approve else "denied"
-    request.decided_by, request.decision_reason, request.decided_at = actor.name, text, moment
+    request.decided_by, request.decided_at = actor.name, moment  # the reason is in the audit event
     request.expires_at = moment + timedelta(minutes=minutes) if approve else None
     events.record(session, f"reveal-{request.status}", case.id, actor=actor.name, automatic=False,
                   request_id=request.id, requested_by=request.requested_by, reason=text,

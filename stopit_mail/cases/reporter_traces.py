@@ -32,6 +32,10 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
         if report.sealed_identity:
             identity = unseal(settings, report.sealed_identity)
             address, name = identity.address, identity.name
+            for other_name, other_address in identity.others:  # their other addresses, sealed at intake
+                if other_address.lower() not in excluded:
+                    traces.add_address(other_address)
+                    traces.add_name(other_name)
         else:
             address, name = report.reporter_address or "", report.reporter_name or ""
         if address.lower() not in excluded:

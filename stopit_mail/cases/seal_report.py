@@ -31,8 +31,8 @@ def _scrub_data(value: Any, traces: Traces) -> Any:
     return value
 
 
-def seal_report(settings: Settings, extraction: Extraction, reporter: Identity, ours: set[str]) -> str:
-    """Scrub the extraction in place and return the sealed identity (with the other addresses)."""
+def scrub_report(extraction: Extraction, reporter: Identity, ours: set[str]) -> list[tuple[str, str]]:
+    """Scrub every trace of the reporter from the extraction in place; their other addresses."""
     senders = {(i.from_address or "").lower() for i in extraction.items if i.from_address}
     keep = {a.lower() for a in ours} | senders
     others: list[tuple[str, str]] = []
@@ -60,6 +60,15 @@ def seal_report(settings: Settings, extraction: Extraction, reporter: Identity, 
         item.filename = traces.scrub(item.filename) if item.filename else item.filename
         if item.analysis is not None:
             item.analysis = _scrub_data(item.analysis, traces)
+    return others
+
+
+def seal_report(settings: Settings, extraction: Extraction, reporter: Identity, ours: set[str]) -> str:
+    """Scrub the extraction, seal the evidence bytes, and return the sealed identity (with the
+    other addresses). Raises IdentityKeyError, before sealing anything, when no key is usable."""
+    sealed = seal(settings, Identity(reporter.address, reporter.name, ()))  # fails early without a key
+    others = scrub_report(extraction, reporter, ours)
+    for item in extraction.items:
         if item.content is not None:
             item.content = seal_bytes(settings, item.content)
-    return seal(settings, Identity(reporter.address, reporter.name, tuple(others)))
+    return seal(settings, Identity(reporter.address, reporter.name, tuple(others))) if others else sealed

@@ -69,8 +69,8 @@ def _reports(detail: dict[str, Any]) -> list[RenderableType]:
         who = rep["reporter"]["address"] or rep["reporter"]["name"]
         if rep["anonymous"] and not who:
             who = f"anonymous (code {format_code(rep['code'])}) {SEALED}"
-        if rep["sender_role"] == "alleged-sender":
-            who = f"ALLEGED SENDER forwarding his own mail: {who}"
+        if rep.get("sender_role") == "alleged-sender":
+            who = f"THE ALLEGED SENDER, forwarding his own mail: {who}"
         meta = (f"report {rep['id']}, received {_when(rep['received_at'])}, from {safe(who or '(unknown)')}\n"
                 f"subject: {safe(rep['subject'])}")
         out.append(Panel(Group(Text.from_markup(meta, style="dim"), _words(rep.get("wrapper_text"))), expand=True))

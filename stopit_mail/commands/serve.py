@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases.escalation_list import escalation_summary
+from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
 from stopit_mail.server import queue_status, run_worker, serve
@@ -82,6 +83,7 @@ def status_command(state: Context, as_json: bool) -> None:
     with transaction(state.app.factory) as session:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
+        report["overdue_reports"] = overdue_reports(session, datetime.now(UTC))
     key = state.app.key_status
     report["identity_key"] = {"key_id": key.key_id, "can_seal": key.can_seal, "can_reveal": key.can_reveal,
                               "problems": key.problems} if key else None
@@ -102,6 +104,12 @@ def status_command(state: Context, as_json: bool) -> None:
     if esc["impossible"]:
         line += f"\n[bold red]{esc['impossible']} EMERGENCY CASE(S) PAGED NOBODY: see `stopit escalations`[/]"
     console.print(line)
+    if report["overdue_reports"]:
+        unread = Table("case", "urgency", "read deadline", "overdue", "paged", title="[bold red]Reports nobody has opened[/]")
+        for row in report["overdue_reports"]:
+            unread.add_row(row["case"], row["urgency"], row["due_at"][:16].replace("T", " "),
+                           _age(row["overdue_seconds"]), "yes" if row["paged"] else "not yet")
+        console.print(unread)
     if key is not None:
         console.print(markup_safe(key.summary()) if key.can_reveal and not key.problems
                       else f"[bold red]{markup_safe(key.summary())}[/]")

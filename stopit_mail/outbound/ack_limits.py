@@ -24,8 +24,15 @@ def domain_key(settings: Settings, address: str) -> str:
     return recipient_key(settings, "@" + address.rpartition("@")[2])
 
 
-def refusal(session: Session, settings: Settings, address: str, case_id: int | None) -> str | None:
-    """Why this report must not be acknowledged, or None. The reason never names the address."""
+def refusal(session: Session, settings: Settings, address: str, case_id: int | None,
+            has_evidence: bool = True, emergency: bool = False) -> str | None:
+    """Why this report must not be acknowledged, or None. The reason never names the address.
+
+    The domain limit counts only reports that forward nothing: many genuine reporters share a
+    domain (a school, a webmail provider) and each forwards what they received, while a ticket
+    system answering from a new address per ticket forwards nothing. Emergencies are exempt from
+    the domain and case limits: their acknowledgement tells the reporter whom to call.
+    """
     if not address or "@" not in address:
         return "no usable sender address"
     local = address.partition("@")[0]
@@ -37,7 +44,10 @@ def refusal(session: Session, settings: Settings, address: str, case_id: int | N
     outbound = settings.outbound
     if sent_to_since(session, recipient_key(settings, address), ACK, since) >= outbound.acks_per_sender_per_hour:
         return f"rate limit: {outbound.acks_per_sender_per_hour} acknowledgements to this address in the last hour"
-    if sent_to_domain_since(session, domain_key(settings, address), ACK, since) >= outbound.acks_per_domain_per_hour:
+    if emergency:
+        return None
+    if not has_evidence and sent_to_domain_since(session, domain_key(settings, address), ACK, since) \
+            >= outbound.acks_per_domain_per_hour:
         return f"rate limit: {outbound.acks_per_domain_per_hour} acknowledgements to this domain in the last hour"
     if case_id is not None and sent_for_case_since(session, case_id, ACK, since) >= outbound.acks_per_case_per_hour:
         return f"rate limit: {outbound.acks_per_case_per_hour} acknowledgements on this case in the last hour"

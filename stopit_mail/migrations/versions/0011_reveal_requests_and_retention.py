@@ -4,14 +4,14 @@ Columns are added with plain ALTER TABLE (no batch copy) so the full-text trigge
 from 0010 stay in place on SQLite.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0005
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0011'
-down_revision = '0010'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -25,7 +25,6 @@ def upgrade() -> None:
     sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('decided_by', sa.String(length=120), nullable=True),
-    sa.Column('decision_reason', sa.Text(), nullable=True),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),

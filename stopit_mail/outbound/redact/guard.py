@@ -57,7 +57,8 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
     if name.endswith(".eml") or data[:200].lower().startswith((b"from:", b"received:", b"return-path:",
                                                                    b"message-id:", b"date:", b"to:", b"subject:")):
         inner_msg = BytesParser(policy=policy.default).parsebytes(data)
-        found += _texts_of(inner_msg, depth + 1)  # type: ignore[arg-type]
+        # Decoded as a message; its raw bytes (base64 lines) are not text a person reads.
+        return found + _texts_of(inner_msg, depth + 1)  # type: ignore[arg-type]
     if part.get_content_maintype() == "image":
         # Pixels are re-encoded by redaction; what can name someone is the metadata.
         for block, text in metadata(data).items():

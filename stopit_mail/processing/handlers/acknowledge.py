@@ -30,7 +30,7 @@ from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import recipient_key, sealed_recipient
+from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
 
 
 @register
@@ -44,31 +44,37 @@ class Acknowledge:
         report = ctx.session.scalar(select(Report).where(Report.raw_message_id == ctx.raw.id))
         assert report is not None, "open-case must run first"
         address = ctx.reporter.address
-        reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
-                  else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
-                  else refusal(ctx.session, ctx.settings, address, ctx.case.id))
+        try:
+            reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
+                      else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
+                      else refusal(ctx.session, ctx.settings, address, ctx.case.id,
+                                   has_evidence=bool(ctx.extraction.items), emergency=ctx.case.urgency == "emergency"))
+            recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
+        except IdentityKeyError as exc:
+            # A side step: the case and its page must not go down with it.
+            reason = f"identity key unavailable: {exc}"
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
             return
-        alias = reporter_alias(ctx.session, report)
-        address_of_alias = alias_address(alias.code, ctx.organisation.mailboxes[0])
+        alias_row = reporter_alias(ctx.session, report)
+        alias = alias_address(alias_row.code, ctx.organisation.mailboxes[0])
         language = report_language(ctx.extraction.wrapper_text)
         ctx.case.language = ctx.case.language or language
         rendered = render_acknowledgement(
             make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
             forwarding_client(ctx.message, ctx.extraction.client_hints),
             organisation=ctx.organisation.name, case_number=ctx.case.number,
-            reporter_code=format_code(alias.code), case_address=address_of_alias,
+            reporter_code=format_code(alias_row.code), case_address=alias,
             emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx.extraction),
             urgency=ctx.case.urgency,
         )
         original_id = ctx.extraction.message_id
         draft = Draft(
-            from_address=address_of_alias, from_name=f"{ctx.organisation.name} stopit",
-            to=[sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address],
-            subject=rendered.subject, body=rendered.body, reply_to=address_of_alias,
+            from_address=alias, from_name=f"{ctx.organisation.name} stopit",
+            to=[recipient],
+            subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
         enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
                 recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
-                alias_id=alias.id)
+                alias_id=alias_row.id)

@@ -8,7 +8,7 @@ bounced when it can be found. Automatic messages are recorded and set aside: nev
 from email.message import Message
 
 from stopit_mail import events
-from stopit_mail.cases.anonymity import side_is_sealed
+from stopit_mail.cases.anonymity import scrub_sealed_side, side_is_sealed
 from stopit_mail.cases.sealed_store import scrub_log_after_commit, seal_if_sealed_side, seal_stored_message
 from stopit_mail.cases.service import case_of_sent_message
 from stopit_mail.extract import mime
@@ -43,12 +43,14 @@ class FileReply:
             # Only the reporter holds their alias; keep their address out of the record.
             sender = "(anonymous reporter)"
             ctx.raw.mail_from = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
+            ctx.raw.subject = scrub_sealed_side(ctx.session, ctx.settings, alias, ctx.raw.subject or "")
         ctx.raw.case_id = ctx.case.id
         events.record(
             ctx.session, "reply-received", ctx.case.id, raw_message_id=ctx.raw.id, side=side,
             report_id=alias.report_id if alias is not None else None,
             office=alias.office if alias is not None else None,
-            sender=sender, subject=mime.header(ctx.message, "Subject"), text=_reply_text(ctx)[:2000],
+            sender=sender, subject=scrub_sealed_side(ctx.session, ctx.settings, alias, mime.header(ctx.message, "Subject")),
+            text=scrub_sealed_side(ctx.session, ctx.settings, alias, _reply_text(ctx))[:2000],
         )
         if sealed:
             ctx.raw.peer = None
