@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stopit_mail.app import App
-from stopit_mail.extract import msg_props, outlook_msg
+from stopit_mail.extract import evidence, msg_props, outlook_msg
 from stopit_mail.extract.evidence import extract_evidence
 from stopit_mail.extract.outlook_msg import read_msg
 from stopit_mail.models import Completeness
@@ -170,3 +170,17 @@ def test_the_tests_use_only_the_committed_fixtures() -> None:
     # build_msg.py needs cfbwrite (AGPL-3.0), a regeneration tool that must never be a test dependency.
     for test_file in Path(__file__).parent.glob("test_*.py"):
         assert "cfbwrite" not in test_file.read_text(encoding="utf-8") or test_file.name == Path(__file__).name
+
+
+def test_only_so_many_msg_files_per_report_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evidence, "MAX_MSG_PER_REPORT", 1)
+    msg = EmailMessage()
+    msg["From"] = "victim@example.edu"
+    msg.set_content("two of them")
+    for name in ("one.msg", "two.msg"):
+        msg.add_attachment(MSG, maintype="application", subtype="vnd.ms-outlook", filename=name)
+    items = extract_evidence(msg.as_bytes()).items
+    assert [i.filename for i in items if i.kind == "attached-msg"] == ["one.msg"]
+    second = next(i for i in items if i.filename == "two.msg")
+    assert second.completeness is Completeness.FILE and second.content == MSG
+    assert "more than 1 Outlook .msg files in the report: kept, not read" in second.problems

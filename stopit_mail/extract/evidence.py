@@ -24,6 +24,9 @@ from stopit_mail.extract.rfc822_slice import slice_attached_messages
 from stopit_mail.models import Completeness
 
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
+# Reading a hostile .msg of thousands of entries costs about a second (olefile's directory
+# checks grow with the square of the entries): a report's worth of them must not stall the worker.
+MAX_MSG_PER_REPORT = 20
 
 
 @dataclass
@@ -123,6 +126,7 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
 def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
     """Attachments that are not messages: screenshots, video, documents."""
     items: list[EvidenceItem] = []
+    outlook_read = 0
     for walked in mime.walk(parsed.message, limits[0], limits[1], parsed.defects):
         part = walked.part
         content_type = part.get_content_type()
@@ -134,14 +138,17 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
         if filename and filename.lower().endswith(".eml"):
             continue  # handled as an attached message by the slicer
         payload = mime.part_bytes(part)
-        if looks_like_msg(payload, content_type, filename):
+        if looks_like_msg(payload, content_type, filename) and outlook_read < MAX_MSG_PER_REPORT:
+            outlook_read += 1
             items.extend(_outlook_items(payload, walked.path, content_type, filename, limits))
             continue
         facts = describe_file(payload, content_type, filename)
         problems = list(facts.problems)
         if facts.sniffed_type not in (None, content_type):
             problems.append(f"declared type {content_type}")
-        if named_msg(content_type, filename):
+        if looks_like_msg(payload, content_type, filename):
+            problems.append(f"more than {MAX_MSG_PER_REPORT} Outlook .msg files in the report: kept, not read")
+        elif named_msg(content_type, filename):
             problems.append("named or typed as an Outlook .msg, but not a Compound File: unreadable .msg")
         items.append(EvidenceItem(
             kind="attachment", completeness=Completeness.FILE, mime_path=walked.path,

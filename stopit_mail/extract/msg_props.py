@@ -31,30 +31,27 @@ class StorageBudget:
         self._ole = ole
         self._problems = problems
         self._left = max_bytes
-        # Every path once, lower-cased: names in a Compound File compare case-insensitively.
-        self._paths = {tuple(p.lower() for p in path): path
-                       for path in ole.listdir(streams=True, storages=True)}
-
-    def _real(self, path: tuple[str, ...]) -> list[str] | None:
-        return self._paths.get(tuple(p.lower() for p in path))
+        # Every path once, lower-cased (names in a Compound File compare case-insensitively), and
+        # each storage's children: a hostile file may hold thousands of entries, so no lookup
+        # below scans them all.
+        self._streams = {_key(path): path for path in ole.listdir(streams=True, storages=False)}
+        self._storages = {_key(path): path for path in ole.listdir(streams=False, storages=True)}
+        self._kids: dict[tuple[str, ...], list[str]] = {}
+        for real in self._storages.values():
+            self._kids.setdefault(_key(real[:-1]), []).append(real[-1])
 
     def is_storage(self, path: tuple[str, ...]) -> bool:
         """True when `path` names a storage (a folder of streams)."""
-        real = self._real(path)
-        return real is not None and self._ole.get_type(real) == olefile.STGTY_STORAGE
+        return _key(path) in self._storages
 
     def children(self, prefix: tuple[str, ...], pattern: re.Pattern[str]) -> list[str]:
         """Names of the storages directly under `prefix` that match `pattern`, in order."""
-        depth = len(prefix)
-        key = tuple(p.lower() for p in prefix)
-        names = {real[depth] for lowered, real in self._paths.items()
-                 if len(lowered) > depth and lowered[:depth] == key and pattern.fullmatch(real[depth])}
-        return sorted(n for n in names if self.is_storage((*prefix, n)))
+        return sorted(name for name in self._kids.get(_key(prefix), []) if pattern.fullmatch(name))
 
     def read(self, path: tuple[str, ...]) -> bytes | None:
         """A stream's bytes; None when absent, or (with a recorded problem) over the limits."""
-        real = self._real(path)
-        if real is None or self._ole.get_type(real) != olefile.STGTY_STREAM:
+        real = self._streams.get(_key(path))
+        if real is None:
             return None
         size = self._ole.get_size(real)
         if size > MAX_STREAM_BYTES or size > self._left:
@@ -100,6 +97,10 @@ class PropertyReader:
     def fixed(self, prop: int) -> int | None:
         """The 8-byte value of a fixed-size property (an integer or a FILETIME), or None."""
         return self._fixed.get(prop)
+
+
+def _key(path: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(part.lower() for part in path)
 
 
 def _fixed_properties(data: bytes, header_size: int) -> dict[int, int]:

@@ -39,7 +39,7 @@ _MAX_PARSING_ISSUES = 5
 _TOP_HEADER, _EMBEDDED_HEADER, _ATTACH_HEADER = 32, 24, 8
 _ATTACH_STORAGE = re.compile(r"__attach_version1\.0_#[0-9A-Fa-f]{8}")
 _EMBEDDED_STORAGE = "__substg1.0_3701000D"
-_ATTACH_EMBEDDED_MSG, _ATTACH_OLE = 5, 6
+_ATTACH_EMBEDDED_MSG = 5
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
@@ -146,7 +146,7 @@ def _read_attachment(budget: StorageBudget, path: tuple[str, ...], found: MsgCon
     props = PropertyReader(budget, path, _ATTACH_HEADER)
     method = props.fixed(0x3705)
     if budget.is_storage((*path, _EMBEDDED_STORAGE)):
-        if method == _ATTACH_OLE or method != _ATTACH_EMBEDDED_MSG and method is not None:
+        if method not in (None, _ATTACH_EMBEDDED_MSG):
             found.problems.append("an embedded item that is not a file was not extracted")
         elif depth >= MAX_EMBED_DEPTH:
             found.problems.append(f"a message embedded more than {MAX_EMBED_DEPTH} deep was not read")
