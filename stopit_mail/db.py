@@ -7,6 +7,7 @@ by default (synchronous_commit on). The schema is owned by Alembic migrations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -72,16 +73,29 @@ def upgrade_database(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def schema_head() -> str:
-    """The newest migration shipped with this version, read from the file names alone.
+_REVISION = re.compile(r"^revision = ['\"](\w+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision = ['\"](\w+)['\"]", re.MULTILINE)
 
-    Migrations are numbered (`0004_slug.py` has revision "0004") and form one line, so the
-    head is the largest number: no Alembic import, no script parsing, on every command.
+
+def schema_head() -> str:
+    """The newest migration shipped with this version: the revision no other one revises.
+
+    Migrations are numbered by the branch that wrote them (`0007_slug.py` has revision "0007")
+    and merged in any order, so the largest number is not always the head; the line is read
+    from each file's `revision` / `down_revision` lines (plain text, no Alembic import, on
+    every command).
     """
     folder = resources.files("stopit_mail") / "migrations" / "versions"
-    numbers = [entry.name.split("_", 1)[0] for entry in folder.iterdir()
-               if entry.name.endswith(".py") and entry.name[:4].isdigit()]
-    return max(numbers)
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for entry in folder.iterdir():
+        if not (entry.name.endswith(".py") and entry.name[:4].isdigit()):
+            continue
+        text_ = entry.read_text(encoding="utf-8")
+        revisions.update(_REVISION.findall(text_))
+        revised.update(_DOWN_REVISION.findall(text_))
+    heads = sorted(revisions - revised)
+    return heads[0] if len(heads) == 1 else max(revisions)
 
 
 def check_schema(engine: Engine) -> None:
