@@ -6,6 +6,7 @@ import ipaddress
 import re
 
 from stopit_mail.config.schema import Settings
+from stopit_mail.config.web import check_web
 
 _ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>\"]+@localhost$")
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -87,6 +88,7 @@ def check_values(settings: Settings, problems: list[str]) -> None:
     if isinstance(limits.max_nesting_depth, int) and not 1 <= limits.max_nesting_depth <= 100:
         problems.append(f"limits.max_nesting_depth: found {limits.max_nesting_depth}, expected 1 to 100")
     _check_server(settings, problems)
+    check_web(settings, problems)
     check_casework(settings, problems)
     if settings.headers.dns not in ("online", "offline"):
         problems.append(f"headers.dns: found {settings.headers.dns!r}, expected 'online' or 'offline'")
