@@ -32,6 +32,7 @@ from stopit_mail.web.state import Refused, WebState, client_of, posted_form
 from stopit_mail.web.uploads import ParsedForm
 
 MAX_SHORT_FIELD = 200
+_TEXT_FIELDS = ("text", "category", "where", "when", "contact", "identity")
 
 
 def _state(request: Request) -> WebState:
@@ -87,8 +88,7 @@ async def report_form(request: Request) -> Response:
 def _validate(form: ParsedForm, max_text: int) -> tuple[str, dict[str, str]]:
     """The first problem's message key ('' when none) and the cleaned text fields."""
     fields = form.fields
-    values = {name: fields.get(name, "").strip() for name in ("text", "category", "where", "when", "contact",
-                                                              "identity")}
+    values = {name: fields.get(name, "").strip() for name in _TEXT_FIELDS}
     if not values["text"]:
         return "error_text_missing", values
     if len(values["text"]) > max_text:
@@ -129,7 +129,9 @@ async def report_submit(request: Request) -> Response:
                                 contact=values["contact"] if values["identity"] == "contact" else "")
             code = await run_in_threadpool(submit_report, state.app, state.book, org, report, state.on_stored)
     except Refused as exc:
-        return _form_page(ctx, request, state, org, status=exc.status, error=exc.key, values=values)
+        # The text typed before a file went over a limit is shown again for another try.
+        kept = values or {k: v.strip() for k, v in exc.fields.items() if k in _TEXT_FIELDS}
+        return _form_page(ctx, request, state, org, status=exc.status, error=exc.key, values=kept)
     except FileRejected as exc:
         return _form_page(ctx, request, state, org, status=415, error=exc.key, error_file=exc.filename,
                           values=values)

@@ -34,11 +34,19 @@ def uvicorn_config(app: App, host: str, port: int, on_stored: Callable[[], None]
     )
 
 
+def quiet_uvicorn() -> None:
+    """Keep uvicorn at INFO or above: its TRACE/DEBUG lines name each client's address and port."""
+    logger = logging.getLogger("uvicorn")
+    if logger.getEffectiveLevel() < logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
 class WebServer:
     """uvicorn in a background thread: `start()` returns once it listens, `stop()` once it stopped."""
 
     def __init__(self, app: App, on_stored: Callable[[], None] | None = None, host: str | None = None,
                  port: int | None = None, book: ReceiptBook | None = None) -> None:
+        quiet_uvicorn()
         default_host, default_port = split_host_port(app.settings.web.listen, 8080)
         self.host = host or default_host
         config = uvicorn_config(app, self.host, default_port if port is None else port, on_stored, book)
