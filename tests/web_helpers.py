@@ -26,11 +26,14 @@ max_report_bytes = 500000
 
 
 def web_installation(folder: Path, database_url: str = "", extra: str = "", org_extra: str = "") -> App:
-    """An installation whose organisation has a web access code and small upload limits."""
+    """An installation whose organisation has a web access code and small upload limits.
+
+    `extra` is added to [web]; `org_extra` (e.g. escalation chain tables) to the organisation.
+    """
     make_installation(folder, database_url).close()
     config = folder / "stopit.toml"
     text = config.read_text().replace('web_access_code = ""', f'web_access_code = "{ACCESS_CODE}"')
-    text = text.replace('templates_dir = ""', 'templates_dir = ""\n' + org_extra, 1)
+    text = text.replace("\n[limits]", org_extra + "\n[limits]", 1)
     head, _, _web = text.partition("\n[web]\n")
     config.write_text(head + WEB_LIMITS + extra)
     return open_app(config)
