@@ -3,8 +3,13 @@
 A code is six groups of four Crockford base32 characters (120 bits), e.g.
 `K7QD-9M2X-PA3W-R8TB-4HNC-Y6VE`: no I, L, O or U, so nothing is mistaken when read aloud or
 typed (I and L are read as 1, O as 0). The database keeps a SHA-256 of the first two groups,
-to find the row, and an argon2id hash of the whole code (argon2-cffi's defaults, RFC 9106
-low-memory profile), like GlobaLeaks. A wrong code costs the same argon2 verification whether
+to find the row, and an argon2id hash of the whole code, like GlobaLeaks.
+
+The hash uses OWASP's minimum argon2id parameters (19 MiB, 2 passes, 1 lane), not argon2-cffi's
+default (64 MiB, 3 passes, 4 lanes): the code's 120 random bits, not the hash's cost, are what
+make guessing hopeless, and the default took 0.8 s of both cores per report on a busy 2-core
+machine (bench/web.py), which made every report and every check-back a denial-of-service lever.
+Hashes record their parameters, so receipts made under other parameters still verify. A wrong code costs the same argon2 verification whether
 or not its first groups match a receipt, so neither the answer nor its timing tells which.
 """
 
@@ -56,7 +61,7 @@ class ReceiptBook:
     """Issues receipts and opens them by code, in the caller's transaction."""
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
-        self.hasher = hasher or PasswordHasher()
+        self.hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
     @cached_property
     def _decoy(self) -> str:
