@@ -17,13 +17,14 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
-from web_helpers import ACCESS_CODE, field, jpeg_with_gps, post_form, receipt_code, report, running, web_installation
 
 from stopit_mail.app import App
 from stopit_mail.cases.messaging import reply_to_reporter
 from stopit_mail.cases.staff import Actor
 from stopit_mail.models import Case, Event, OutboxMessage, RawMessage, Report, WebReceipt
 from stopit_mail.processing.runner import process_waiting
+
+from web_helpers import ACCESS_CODE, field, jpeg_with_gps, post_form, receipt_code, report, running, web_installation
 
 STAFF = Actor(name="Pat Morgan", restricted=False)
 
@@ -100,8 +101,13 @@ def test_report_with_a_photo_is_stored_as_a_web_message_without_metadata(web_app
     assert code not in dump and plain not in dump and plain[8:] not in dump
 
 
-def test_a_web_report_goes_through_the_same_pipeline(web_app: App, client: httpx.Client) -> None:
-    assert report(client, text="He said he will bring a gun to school tomorrow and shoot us.").status_code == 200
+def test_a_web_report_goes_through_the_same_pipeline(tmp_path: Path, any_db_url: str) -> None:
+    web_app = web_installation(tmp_path, any_db_url)
+    with running(web_app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        response = report(client, text="He said he will bring a gun to school tomorrow and shoot us.")
+        assert response.status_code == 200
+        thread = _open(client, receipt_code(response.text))
+        assert "Received, waiting to be filed" in thread.text
     outcomes = process_waiting(web_app.factory, web_app.settings)
     assert [o.status for o in outcomes] == ["processed"]
     with web_app.factory() as session:
@@ -111,6 +117,7 @@ def test_a_web_report_goes_through_the_same_pipeline(web_app: App, client: httpx
         assert case.urgency == "emergency" and case.triage
         # No acknowledgement goes to the placeholder address of an anonymous web reporter.
         assert session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "acknowledgement")) == 0
+    web_app.close()
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -249,6 +256,18 @@ def test_a_reporter_who_left_an_address_is_told_without_content(web_app: App, cl
         assert b"XYZZY" not in row.content and b"new message" in row.content
 
 
+def test_an_answer_with_a_file_too_large_stays_on_the_thread(web_app: App, client: httpx.Client) -> None:
+    code = receipt_code(report(client).text)
+    process_waiting(web_app.factory, web_app.settings)
+    thread = _open(client, code)
+    response = post_form(client, "/check/answer", {"session": field(thread.text, "session"),
+                                                   "csrf": field(thread.text, "csrf"), "text": "Here is a video"},
+                         [("files", ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + b"0" * 300_000, "video/mp4"))])
+    assert response.status_code == 413 and "One of the files is too large" in response.text
+    assert 'name="session"' in response.text and "Your report" in response.text
+    assert raw_count(web_app) == 1
+
+
 def test_expired_or_forged_sessions_cannot_answer(web_app: App, client: httpx.Client) -> None:
     thread = _open(client, receipt_code(report(client).text))
     response = post_form(client, "/check/answer", {"session": "forged", "csrf": field(thread.text, "csrf"),
@@ -337,9 +356,9 @@ def test_a_wrong_code_costs_an_argon2_verification(web_app: App) -> None:
     ("max_file_bytes = 60000000\n", "is more than web.max_report_bytes"),
 ])
 def test_web_settings_are_validated(tmp_path: Path, extra: str, problem: str) -> None:
-    from web_helpers import WEB_LIMITS
-
     from stopit_mail.errors import ConfigError
+
+    from web_helpers import WEB_LIMITS
 
     text = WEB_LIMITS.replace("max_file_bytes = 300000\n", "").replace("max_report_bytes = 500000\n", "")
     with pytest.raises(ConfigError, match=problem):
@@ -352,7 +371,8 @@ def test_web_settings_are_validated(tmp_path: Path, extra: str, problem: str) ->
         settings_from_dict(table, tmp_path)
 
 
-def test_stopit_web_runs_the_door_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["web", "serve"])
+def test_stopit_web_and_serve_run_the_door(tmp_path: Path, command: str) -> None:
     import os
     import signal
     import socket
@@ -366,14 +386,19 @@ def test_stopit_web_runs_the_door_alone(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = tmp_path / "stopit.toml"
-    config.write_text(config.read_text().replace("[web]\n", f'[web]\nlisten = "127.0.0.1:{port}"\n'))
-    proc = subprocess.Popen([sys.executable, "-m", "stopit_mail", "-c", str(config), "web"],
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        smtp_port = sock.getsockname()[1]
+    text = config.read_text().replace("[web]\n", f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    config.write_text(text.replace('listen = "127.0.0.1:8025"', f'listen = "127.0.0.1:{smtp_port}"'))
+    proc = subprocess.Popen([sys.executable, "-m", "stopit_mail", "-c", str(config), command],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                page = httpx.get(f"http://127.0.0.1:{port}/r/{ACCESS_CODE}", timeout=2)
+                page = httpx.get(f"http://127.0.0.1:{port}/r/{ACCESS_CODE}", timeout=2,
+                                 headers={"User-Agent": "UniqueAgent/1.0"})
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -383,4 +408,6 @@ def test_stopit_web_runs_the_door_alone(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=20)[0].decode()
     assert proc.returncode == 0, output
-    assert "127.0.0.1:" not in output.replace(f"127.0.0.1:{port}", "")
+    # Only the server's own addresses appear (its start-up lines), never a client's.
+    assert set(re.findall(r"127\.0\.0\.1:(\d+)", output)) <= {str(port), str(smtp_port)}
+    assert "UniqueAgent" not in output

@@ -23,12 +23,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from web_helpers import ACCESS_CODE, jpeg_with_gps, running, web_installation
 
 from stopit_mail.app import App
 from stopit_mail.cli import main
 from stopit_mail.models import Case, Page, RawMessage, RawStatus
 from stopit_mail.server import MailServer
+
+from web_helpers import ACCESS_CODE, jpeg_with_gps, running, web_installation
 
 CHROMIUM = os.environ.get("STOPIT_CHROMIUM") or shutil.which("chromium") or ""
 CHROMEDRIVER = os.environ.get("STOPIT_CHROMEDRIVER") or shutil.which("chromedriver") or ""
