@@ -350,7 +350,6 @@ def test_a_wrong_code_costs_an_argon2_verification(web_app: App) -> None:
 
 
 @pytest.mark.parametrize(("extra", "problem"), [
-    ("max_report_bytes = 200000000\n", "does not fit in limits.max_message_bytes"),
     ('languages = ["en", "xx"]\n', "no translation file"),
     ('listen = "nowhere:99999"\n', "web.listen"),
     ("max_file_bytes = 60000000\n", "is more than web.max_report_bytes"),
@@ -369,6 +368,19 @@ def test_web_settings_are_validated(tmp_path: Path, extra: str, problem: str) ->
         table = tomllib.loads('[[organisations]]\nslug = "main"\nname = "X"\nmailboxes = ["stopit@example.edu"]\n'
                               + text + extra)
         settings_from_dict(table, tmp_path)
+
+
+def test_files_are_capped_to_what_a_stored_message_holds(tmp_path: Path) -> None:
+    from stopit_mail.config.web import file_budget
+
+    app = web_installation(tmp_path)
+    try:
+        assert file_budget(app.settings) == 500_000  # as configured: it fits
+        app.settings.limits.max_message_bytes = 500_000
+        budget = file_budget(app.settings)
+        assert budget * 4 // 3 + 4 * app.settings.web.max_text_chars + 65536 <= 500_000 and budget > 250_000
+    finally:
+        app.close()
 
 
 @pytest.mark.parametrize("command", ["web", "serve"])

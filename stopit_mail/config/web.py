@@ -59,6 +59,13 @@ class WebSettings:
                            "web.key")
 
 
+def file_budget(settings: Settings) -> int:
+    """Bytes of files one web report may carry: `web.max_report_bytes`, capped so that the
+    files, base64-encoded (4/3 larger), and the text still fit in `limits.max_message_bytes`."""
+    room = settings.limits.max_message_bytes - 4 * settings.web.max_text_chars - 65536
+    return max(0, min(settings.web.max_report_bytes, room * 3 // 4))
+
+
 def check_web(settings: Settings, problems: list[str]) -> None:
     """Value checks for [web] and the organisations' web keys."""
     from stopit_mail.config.checks import split_host_port
@@ -82,10 +89,6 @@ def check_web(settings: Settings, problems: list[str]) -> None:
     if web.max_file_bytes > web.max_report_bytes:
         problems.append(f"web.max_file_bytes: {web.max_file_bytes} is more than web.max_report_bytes "
                         f"({web.max_report_bytes})")
-    # Files travel base64-encoded inside the stored message (4/3 larger), plus the text.
-    if web.max_report_bytes * 4 // 3 + 4 * web.max_text_chars + 65536 > settings.limits.max_message_bytes:
-        problems.append(f"web.max_report_bytes: {web.max_report_bytes} does not fit in limits.max_message_bytes "
-                        f"({settings.limits.max_message_bytes}) once encoded; lower it to about 3/4 of that")
     for i, kind in enumerate(web.allowed_types):
         if not re.match(r"^[a-z]+/[a-z0-9.+-]+$", kind):
             problems.append(f"web.allowed_types[{i}]: found {kind!r}, expected a type such as image/png")

@@ -120,6 +120,8 @@ async def answer_submit(request: Request) -> Response:
             receipt_id = state.signer.session_receipt(form.fields.get("session", ""))
             if receipt_id is None:
                 return _check_page(ctx, request, state, 400, "error_session_expired")
+            if not state.counters.allow("answer", str(receipt_id), settings.web.reports_per_client_per_hour):
+                return _thread_page(ctx, request, state, receipt_id, 429, "error_rate_limited")
             text = form.fields.get("text", "").strip()
             if not text and not form.files:
                 return _thread_page(ctx, request, state, receipt_id, 400, "error_answer_missing")

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from stopit_mail.app import App
 from stopit_mail.config import Organisation
+from stopit_mail.config.web import file_budget
 from stopit_mail.web.ratelimit import Counters
 from stopit_mail.web.receipts import ReceiptBook
 from stopit_mail.web.security import Signer, cross_site, load_or_create_secret
@@ -62,7 +63,8 @@ class WebState:
 
     def limits(self) -> UploadLimits:
         web = self.app.settings.web
-        return UploadLimits(web.max_files, web.max_file_bytes, web.max_report_bytes, 4 * web.max_text_chars + 1024)
+        budget = file_budget(self.app.settings)
+        return UploadLimits(web.max_files, min(web.max_file_bytes, budget), budget, 4 * web.max_text_chars + 1024)
 
     def organisation_by_key(self, key: str) -> Organisation | None:
         """The organisation whose web access code this is, or a listed organisation's slug."""
