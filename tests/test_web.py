@@ -288,6 +288,20 @@ def test_code_attempts_are_rate_limited_per_client(tmp_path: Path) -> None:
         app.close()
 
 
+def test_wrong_tries_on_one_code_pause_it(tmp_path: Path) -> None:
+    """Guessing at one receipt (its first groups known) is stopped whatever the client."""
+    app = web_installation(tmp_path, extra="code_attempts_per_code_per_hour = 2\n")
+    try:
+        with running(app) as server, httpx.Client(base_url=server.url) as http:
+            code = receipt_code(report(http).text).replace("-", "")
+            wrong = code[:8] + ("0" if code[8] != "0" else "1") + code[9:]
+            other = _open(http, "ZZZZ" * 6)
+            statuses = [_open(http, wrong).status_code for _ in range(3)] + [_open(http, code).status_code]
+        assert other.status_code == 400 and statuses == [400, 400, 429, 429]
+    finally:
+        app.close()
+
+
 def test_pages_follow_the_reporters_language(client: httpx.Client) -> None:
     spanish = client.get("/check", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
     assert '<html lang="es">' in spanish.text and "Consultar un informe" in spanish.text
