@@ -194,6 +194,9 @@ def test_the_receipt_must_be_confirmed_and_can_be_mailed(web_app: App, client: h
     mailed = post_form(client, url, {"csrf": field(unconfirmed.text, "csrf"), "code": code,
                                      "email": "me@example.org", "saved": "yes"})
     assert mailed.status_code == 200 and "Thank you" in mailed.text
+    # A replayed (or expired) confirmation shows the code again rather than losing it.
+    replayed = post_form(client, url, {"csrf": field(unconfirmed.text, "csrf"), "code": code, "saved": "yes"})
+    assert replayed.status_code == 400 and receipt_code(replayed.text) == code
     sent = list((web_app.settings.data_path / "outbox" / "new").iterdir())
     assert len(sent) == 1 and code in sent[0].read_text() and "me@example.org" in sent[0].read_text()
     with web_app.factory() as session:  # sent straight away: no readable copy in the outbox table

@@ -186,6 +186,10 @@ async def receipt_done(request: Request) -> Response:
                 return _receipt_page(ctx, request, state, org, shown, 400 if not sent_to else 200,
                                      "error_not_saved" if not sent_to else "", sent_to)
     except Refused as exc:
+        # The code is shown only here: an expired form must not lose it.
+        kept = normalise(exc.fields.get("code", ""))
+        if kept is not None:
+            return _receipt_page(ctx, request, state, org, group(kept), exc.status, exc.key)
         return render_page(ctx, request, "error.html.j2", status=exc.status, error=exc.key)
     return render_page(ctx, request, "thanks.html.j2", organisation=org)
 

@@ -104,7 +104,7 @@ async def posted_form(state: WebState, request: Request, purpose: str) -> AsyncI
         except FormMalformed as exc:
             raise Refused("error_bad_form", 400) from exc
         if not state.signer.use_form_token(form.fields.get("csrf", ""), purpose):
-            raise Refused("error_form_expired", 400)
+            raise Refused("error_form_expired", 400, form.fields)
         yield form, folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
