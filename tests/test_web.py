@@ -59,6 +59,9 @@ def test_every_page_says_it_is_not_an_emergency_service(client: httpx.Client) ->
 def test_access_code_box_opens_the_report_page(client: httpx.Client) -> None:
     response = client.get("/r", params={"code": ACCESS_CODE})
     assert response.status_code == 303 and response.headers["location"] == f"/r/{ACCESS_CODE}"
+    front = client.get("/")
+    assert '<a href="/r/main">Example University</a>' in front.text  # `stopit init` lists its organisation
+    assert client.get("/r/main").status_code == 200
     unknown = client.get("/r", params={"code": "guess-123"})
     assert unknown.status_code == 404 and "We do not know that access code" in unknown.text
 
