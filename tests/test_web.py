@@ -8,6 +8,7 @@ from another site, wrong receipt codes, and the check-back conversation with sta
 from __future__ import annotations
 
 import email
+import email.policy
 import io
 import re
 from collections.abc import Iterator
@@ -204,6 +205,18 @@ def test_the_receipt_must_be_confirmed_and_can_be_mailed(web_app: App, client: h
     assert len(sent) == 1 and code in sent[0].read_text() and "me@example.org" in sent[0].read_text()
     with web_app.factory() as session:  # sent straight away: no readable copy in the outbox table
         assert session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_the_receipt_mail_is_in_the_reporters_language(web_app: App, client: httpx.Client) -> None:
+    client.get("/?lang=es")  # the switch, remembered in a cookie
+    page = report(client)
+    assert '<html lang="es">' in page.text and "Hemos recibido su informe" in page.text
+    code = receipt_code(page.text)
+    post_form(client, f"/r/{ACCESS_CODE}/receipt", {"csrf": field(page.text, "csrf"), "code": code,
+                                                    "email": "yo@example.org", "saved": "yes"})
+    (sent,) = (web_app.settings.data_path / "outbox" / "new").iterdir()
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "Su código de recibo" and code in message.get_content()
 
 
 def _open(client: httpx.Client, code: str) -> httpx.Response:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
+from stopit_mail.cases.acknowledgement import localised
 from stopit_mail.cases.notices import organisation_of, template_dirs
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
@@ -54,7 +55,8 @@ def post_reply(session: Session, settings: Settings, actor: Actor, case: Case, r
     if not address:
         return None
     org = organisation_of(settings, case)
-    rendered = render(make_environment(template_dirs(settings, org)), "reporter/web-new-message.txt.j2",
+    env = make_environment(template_dirs(settings, org))
+    rendered = render(env, localised(env, "reporter/web-new-message.txt.j2", case.language or ""),
                       organisation=org.name, public_url=settings.web.public_url,
                       emergency_numbers=org.emergency_numbers)
     draft = Draft(from_address=org.mailboxes[0], from_name=f"{org.name} stopit", to=[address],

@@ -44,7 +44,7 @@ def _setup_logging(verbose: bool) -> None:
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener (and the web door, unless [web] enabled = false) until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
-    app = state.app
+    app = state.upgraded_app()
     try:
         status = serve(app, with_worker)
     except OSError as exc:
@@ -76,7 +76,7 @@ def web_command(state: Context, verbose: bool) -> None:
 def worker_command(state: Context, once: bool, verbose: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.app, once=once))
+    raise SystemExit(run_worker(state.upgraded_app(), once=once))
 
 
 def _age(seconds: float | None) -> str:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from stopit_mail.cases.acknowledgement import localised
 from stopit_mail.cases.notices import template_dirs
 from stopit_mail.cases.triage import CATEGORIES
 from stopit_mail.config import Organisation
@@ -146,10 +147,11 @@ def _receipt_page(ctx: PageContext, request: Request, state: WebState, org: Orga
                        csrf=state.signer.form_token("receipt"), error=error, sent_to=sent_to)
 
 
-def mail_receipt(state: WebState, org: Organisation, code: str, address: str) -> None:
+def mail_receipt(state: WebState, org: Organisation, code: str, address: str, language: str) -> None:
     """Send the code now, straight to the transport: the outbox would keep a readable copy."""
     settings = state.app.settings
-    rendered = render(make_environment(template_dirs(settings, org)), "reporter/web-receipt.txt.j2",
+    env = make_environment(template_dirs(settings, org))
+    rendered = render(env, localised(env, "reporter/web-receipt.txt.j2", language),
                       organisation=org.name, code=code, public_url=settings.web.public_url,
                       emergency_numbers=org.emergency_numbers)
     draft = Draft(from_address=org.mailboxes[0], from_name=f"{org.name} stopit", to=[address],
@@ -178,7 +180,7 @@ async def receipt_done(request: Request) -> Response:
                                             state.app.settings.web.reports_per_client_per_hour):
                     return _receipt_page(ctx, request, state, org, shown, 429, "error_rate_limited")
                 try:
-                    await run_in_threadpool(mail_receipt, state, org, shown, address)
+                    await run_in_threadpool(mail_receipt, state, org, shown, address, ctx.lang)
                 except (DeliveryError, OSError, StopitError):
                     return _receipt_page(ctx, request, state, org, shown, 503, "error_receipt_not_sent")
                 sent_to = address
