@@ -106,6 +106,8 @@ class RawMessage(Base):
     message_id: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(Text)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Stored by a historical import: processed like any report, but nobody is mailed about it.
+    no_ack: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ix_raw_messages_status", "status", "id"),)
 

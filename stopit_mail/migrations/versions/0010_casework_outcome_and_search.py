@@ -62,6 +62,8 @@ def _sqlite_search() -> None:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('raw_messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('no_ack', sa.Boolean(), nullable=False, server_default=sa.false()))
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_search()
     else:
@@ -110,6 +112,8 @@ def downgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_case_staff')
     op.drop_table('offender_links')
+    with op.batch_alter_table('raw_messages', schema=None) as batch_op:
+        batch_op.drop_column('no_ack')
     with op.batch_alter_table('parties', schema=None) as batch_op:
         batch_op.drop_index('ix_parties_role_name')
         batch_op.drop_index('ix_parties_role_address')

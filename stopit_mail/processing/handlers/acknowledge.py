@@ -33,6 +33,8 @@ _DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply"
 
 def refusal(ctx: Context, address: str) -> str | None:
     """Why this report must not be acknowledged, or None."""
+    if ctx.raw.no_ack:
+        return "historical import (stopit ingest --no-ack)"
     if not address or "@" not in address:
         return "no usable sender address"
     local, _, domain = address.partition("@")
