@@ -115,7 +115,9 @@ def build(folder: Path, cases: int, seed: int = 7) -> Path:
         db.commit()
         print(f"  {min(cases, first + BATCH - 1):,} cases", end="\r", file=sys.stderr, flush=True)
     print("\n  full-text index", end="", file=sys.stderr, flush=True)
-    for statement in _index_backfill():
+    from stopit_mail.cases.fulltext import backfill_statements
+
+    for statement in backfill_statements():
         db.execute(statement)
     for (sql,) in triggers:
         db.execute(sql)
@@ -124,21 +126,6 @@ def build(folder: Path, cases: int, seed: int = 7) -> Path:
     db.close()
     print(file=sys.stderr)
     return config
-
-
-def _index_backfill() -> list[str]:
-    """The INSERT ... SELECT statements migration 0010 fills the full-text index with."""
-    import importlib.util
-    from importlib import resources
-
-    path = Path(str(resources.files("stopit_mail") / "migrations" / "versions" / "0010_casework_outcome_and_search.py"))
-    spec = importlib.util.spec_from_file_location("migration_0010", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return ["DELETE FROM search_text"] + [
-        f"INSERT INTO search_text(rowid, body, case_id) {module._rows(offset, body, when, case_id, '')} "
-        f"FROM {table} WHERE {when.format(r='')}" for table, offset, body, when, case_id in module._SOURCES]
 
 
 def timed(argv: list[str], runs: int) -> tuple[float, int]:

@@ -6,13 +6,16 @@ several installations side by side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from stopit_mail.cases.fulltext import ensure_search_index
 from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
 from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
 from stopit_mail.db import check_schema as check_schema_version
@@ -28,6 +31,9 @@ class App:
     settings: Settings
     engine: Engine
     factory: sessionmaker[Session]
+    # What time the worker's deadline checks (escalation pages, read deadlines) believe it is:
+    # tests replace it to run a 10-minute deadline in a second on the real server.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def close(self) -> None:
         """Release database connections."""
@@ -69,6 +75,8 @@ def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool =
     engine = make_engine(settings.effective_database_url)
     if migrate:
         upgrade_database(engine)
+        with engine.begin() as connection:
+            ensure_search_index(connection)
     elif check_schema:
         try:
             check_schema_version(engine)

@@ -73,22 +73,29 @@ def upgrade_database(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_REVISION = re.compile(r"^revision = ['\"](\w+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision = ['\"](\w+)['\"]", re.MULTILINE)
 
 
 def schema_head() -> str:
-    """The newest migration shipped with this version: the one no other migration revises.
+    """The newest migration shipped with this version: the revision no other one revises.
 
-    Migrations are numbered (`0004_slug.py` has revision "0004") and form one line, but numbers
-    are handed out before work lands, so a lower number can come last (0008 after 0010): the
-    head is found from each file's `down_revision` line, with no Alembic import on every command.
+    Migrations are numbered by the branch that wrote them (`0007_slug.py` has revision "0007")
+    and merged in any order, so the largest number is not always the head; the line is read
+    from each file's `revision` / `down_revision` lines (plain text, no Alembic import, on
+    every command).
     """
     folder = resources.files("stopit_mail") / "migrations" / "versions"
-    files = [entry for entry in folder.iterdir() if entry.name.endswith(".py") and entry.name[:4].isdigit()]
-    numbers = {entry.name.split("_", 1)[0] for entry in files}
-    revised = {m.group(1) for entry in files if (m := _DOWN_REVISION.search(entry.read_text(encoding="utf-8")))}
-    heads = sorted(numbers - revised)
-    return heads[-1] if heads else max(numbers)
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for entry in folder.iterdir():
+        if not (entry.name.endswith(".py") and entry.name[:4].isdigit()):
+            continue
+        text_ = entry.read_text(encoding="utf-8")
+        revisions.update(_REVISION.findall(text_))
+        revised.update(_DOWN_REVISION.findall(text_))
+    heads = sorted(revisions - revised)
+    return heads[0] if len(heads) == 1 else max(revisions)
 
 
 def check_schema(engine: Engine) -> None:

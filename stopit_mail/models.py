@@ -105,7 +105,7 @@ class RawMessage(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(Text)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     # Stored by a historical import: processed like any report, but nobody is mailed about it.
     no_ack: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -129,7 +129,7 @@ class Case(Base):
     organisation: Mapped[str] = mapped_column(String(40))
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), default=CaseStatus.NEW)
     title: Mapped[str] = mapped_column(Text, default="")
-    urgency: Mapped[str] = mapped_column(String(16), default="routine")
+    urgency: Mapped[str] = mapped_column(String(24), default="routine")
     categories: Mapped[list[Any]] = mapped_column(default=list)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -307,6 +307,9 @@ class EscalationStatus(enum.StrEnum):
     ACTIVE = "active"
     ACKNOWLEDGED = "acknowledged"
     EXHAUSTED = "exhausted"
+    # Ended without a person stopping it: a review whose window passed (the chain was paged
+    # instead), or a review or unread-report page superseded by the emergency chain.
+    CLOSED = "closed"
 
 
 class Escalation(Base):
@@ -330,8 +333,47 @@ class Escalation(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     steps: Mapped[list[Any]] = mapped_column(default=list)
+    # 'emergency' (the chain), 'review' (a possible emergency paged to the on-call reviewer),
+    # or 'unread' (a report nobody opened by its deadline, paged to the chain).
+    kind: Mapped[str] = mapped_column(String(20), default="emergency", server_default="emergency")
 
     __table_args__ = (Index("ix_escalations_due", "status", "next_deadline"),)
+
+
+class Review(Base):
+    """A reviewer's decision on a possible emergency: confirmed, dismissed, or no answer in time.
+
+    A dismissal keeps who and why, so it can become a reviewed negative example later.
+    """
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    decision: Mapped[str] = mapped_column(String(20))  # confirmed | dismissed | expired
+    decided_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    via: Mapped[str] = mapped_column(String(20))  # command | reply | window
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReadDeadline(Base):
+    """When a case must first be opened by a person, and when (and by whom) it was."""
+
+    __tablename__ = "read_deadlines"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    urgency: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_by: Mapped[str | None] = mapped_column(String(200))
+    seen_via: Mapped[str | None] = mapped_column(String(40))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The newest report counted: a later one on a case already read makes it unread again.
+    last_report_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+    __table_args__ = (Index("ix_read_deadlines_due", "seen_at", "escalated_at", "due_at"),)
 
 
 class Page(Base):

@@ -236,3 +236,15 @@ def test_search_goes_through_the_full_text_index_and_follows_changes(config: Pat
     # Merging moves the evidence; the index follows the case it now belongs to.
     cli(config, "--as", "Ada", "cases", "merge", numbers["north"], numbers["north2"])
     assert search("[redacted]")[0] == numbers["north2"]
+
+
+def test_a_migration_that_rebuilds_a_table_cannot_silently_stop_the_index(app: App) -> None:
+    """SQLite batch migrations rebuild tables without their triggers; start-up puts them back."""
+    from stopit_mail.cases.fulltext import ensure_search_index
+
+    with app.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER search_evidence_ai")
+        assert ensure_search_index(connection) is True
+        assert ensure_search_index(connection) is False
+        names = set(connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars())
+    assert "search_evidence_ai" in names

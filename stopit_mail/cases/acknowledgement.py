@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import re
 from email.message import Message
+from typing import TYPE_CHECKING
 
 import jinja2
 
-from stopit_mail.extract.evidence import Extraction
 from stopit_mail.models import Completeness
 from stopit_mail.outbound.render import Rendered, render
+
+if TYPE_CHECKING:
+    # Only a type here: staff commands import this module and need not load the parsers.
+    from stopit_mail.extract.evidence import Extraction
 
 DEFAULT_LANGUAGE = "en"
 CLIENTS = ("gmail", "outlook", "apple", "thunderbird", "yahoo")

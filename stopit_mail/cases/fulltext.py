@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, Connection, select, text
 from sqlalchemy.orm import Session
 
 from stopit_mail.models import Case, Event
@@ -23,6 +23,81 @@ REPORT, EVIDENCE, EVENT, CASE = range(4)
 # Audit-log actions whose `text` is searchable, and how a match is labelled.
 EVENT_LABELS = {"note-added": "note", "reply-received": "reply", "staff-reply-queued": "staff message"}
 _EVIDENCE_LINES = ("evidence subject", "alleged sender", "file name")
+
+
+# SQLite: one FTS5 table with the trigram tokenizer (case-insensitive substring search, as
+# `cases search` always did, but through an index). Triggers keep it current whichever layer
+# writes (ORM or Core, pipeline or merge or purge). The rowid says where a row came from:
+# id * 4 + 0 report, + 1 evidence, + 2 event (notes and replies), + 3 case (title and number).
+# A reporter's address and name are indexed only when not sealed (anonymous reports keep them
+# out of every table, this one included).
+# Each body is written once with `{r}` standing for the row: `new.` in a trigger, nothing in the backfill.
+_REPORT_BODY = ("coalesce({r}subject, '') || char(10) || coalesce({r}wrapper_text, '') || char(10) || "
+                "CASE WHEN {r}sealed_identity IS NULL THEN coalesce({r}reporter_address, '') || ' ' || "
+                "coalesce({r}reporter_name, '') ELSE '' END")
+_EVIDENCE_BODY = ("coalesce({r}orig_subject, '') || char(10) || coalesce({r}orig_from_name, '') || ' ' || "
+                  "coalesce({r}orig_from_address, '') || char(10) || coalesce({r}filename, '') || char(10) || "
+                  "coalesce({r}body_text, '')")
+_EVENT_BODY = "coalesce(json_extract({r}detail, '$.text'), '')"
+_EVENT_WHEN = "{r}action IN ('note-added', 'reply-received', 'staff-reply-queued')"
+_CASE_BODY = "coalesce({r}number, '') || char(10) || coalesce({r}title, '')"
+SOURCES = (  # table, rowid offset, body, condition, case id column
+    ("reports", 0, _REPORT_BODY, "1", "case_id"),
+    ("evidence", 1, _EVIDENCE_BODY, "1", "case_id"),
+    ("events", 2, _EVENT_BODY, _EVENT_WHEN, "case_id"),
+    ("cases", 3, _CASE_BODY, "1", "id"),
+)
+SEARCHED_TABLES = tuple(source[0] for source in SOURCES)
+
+
+def _rows(offset: int, body: str, case_id: str, r: str) -> str:
+    """SELECT (rowid, body, case_id) for one source; `r` is the row prefix ('new.' or '')."""
+    return f"SELECT {r}id * 4 + {offset}, {body.format(r=r)}, {r}{case_id}"
+
+
+def _triggers(table: str, offset: int, body: str, when: str, case_id: str) -> list[str]:
+    insert = (f"INSERT INTO search_text(rowid, body, case_id) {_rows(offset, body, case_id, 'new.')} "
+              f"WHERE {when.format(r='new.')};")
+    delete = f"DELETE FROM search_text WHERE rowid = old.id * 4 + {offset};"
+    # A case row changes often (status, urgency); only its number and title are indexed.
+    of = " OF number, title" if table == "cases" else ""
+    return [f"CREATE TRIGGER IF NOT EXISTS search_{table}_ai AFTER INSERT ON {table} BEGIN {insert} END",
+            f"CREATE TRIGGER IF NOT EXISTS search_{table}_au AFTER UPDATE{of} ON {table} BEGIN {delete} {insert} END",
+            f"CREATE TRIGGER IF NOT EXISTS search_{table}_ad AFTER DELETE ON {table} BEGIN {delete} END"]
+
+
+def backfill_statements() -> list[str]:
+    """Refill the whole index from the tables (after a bulk load, or when triggers were lost)."""
+    return ["DELETE FROM search_text"] + [
+        f"INSERT INTO search_text(rowid, body, case_id) {_rows(offset, body, case_id, '')} "
+        f"FROM {table} WHERE {when.format(r='')}" for table, offset, body, when, case_id in SOURCES]
+
+
+def search_index_statements() -> list[str]:
+    """Create the index, its triggers, and fill it (SQLite)."""
+    create = "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5(body, case_id UNINDEXED, tokenize='trigram')"
+    return [create, *[t for source in SOURCES for t in _triggers(*source)], *backfill_statements()]
+
+
+def ensure_search_index(connection: Connection) -> bool:
+    """Re-create the index's triggers if a migration lost them, and refill it; True if it had to.
+
+    On SQLite, Alembic's batch mode rebuilds a table to change a column, and the rebuilt
+    table has no triggers: from then on the index would silently miss new rows. Run after
+    every upgrade, this finds that in one query and repairs it.
+    """
+    if connection.dialect.name != "sqlite":
+        return False
+    expected = {f"search_{table}_{suffix}" for table in SEARCHED_TABLES for suffix in ("ai", "au", "ad")}
+    present = set(connection.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search_%'").scalars())
+    has_table = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = 'search_text'").first() is not None
+    if has_table and expected <= present:
+        return False
+    for statement in search_index_statements():
+        connection.exec_driver_sql(statement)
+    return True
 
 
 def usable(session: Session, query: str) -> bool:

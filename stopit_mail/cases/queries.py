@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.staff import Actor
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus, Report
+from stopit_mail.models import Case, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -159,8 +159,10 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
                for p in case.parties]
     timeline = [{"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
                 for e in session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))]
-    replies = session.scalars(select(RawMessage.id).where(
-        RawMessage.case_id == case.id, RawMessage.id.not_in(select(Report.raw_message_id)))).all()
+    # Messages filed on the case that are not its reports: replies, bounces (index on case_id).
+    report_raw_ids = {r.raw_message_id for r in case.reports}
+    replies = [raw_id for raw_id in session.scalars(select(RawMessage.id).where(RawMessage.case_id == case.id))
+               if raw_id not in report_raw_ids]
     merged_into = None
     if case.merged_into_id is not None:
         merged_into = session.scalar(select(Case.number).where(Case.id == case.merged_into_id))

@@ -36,25 +36,22 @@ including the search for later reports, so figures never reveal another organisa
 
 from __future__ import annotations
 
-import json
 import statistics
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
+from stopit_mail.cases.case_figures import first_staff_action, grouped_figures, share
 from stopit_mail.cases.queries import visible_to
 from stopit_mail.cases.staff import Actor, PermissionDenied
-from stopit_mail.cases.triage import URGENCIES
 from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report
 
-UNTRIAGED = "untriaged"
 NOTICE_KIND = "notice"
 NOTICE_SENT_EVENT = "notice-sent"
 ALLEGED_SENDER = "alleged-sender"
@@ -78,10 +75,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours / 24:.1f} days"
-
-
-def _share(count: int, total: int) -> float:
-    return round(count / total, 4) if total else 0.0
 
 
 def _median(values: list[float]) -> float | None:
@@ -108,39 +101,6 @@ def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
     items = list(values)
     for start in range(0, len(items), IN_SLICE):
         yield items[start:start + IN_SLICE]
-
-
-def _categories_and_urgency(session: Session, cases: Select[Any]) -> tuple[int, list[dict[str, Any]],
-                                                                          list[dict[str, Any]]]:
-    """Counts by category and urgency, grouped in the database (a million cases are a few rows here)."""
-    listed = cases.subquery()
-    by_category: Counter[str] = Counter()
-    by_urgency: Counter[str] = Counter({u: 0 for u in URGENCIES})
-    # Grouping by the categories list's JSON text gives one row per combination, not per case.
-    for text_value, count in session.execute(select(cast(listed.c.categories, String), func.count())
-                                             .group_by(cast(listed.c.categories, String))):
-        names = json.loads(text_value) if text_value else []
-        by_category.update(dict.fromkeys(names or [UNTRIAGED], count))
-    for case_urgency, count in session.execute(select(listed.c.urgency, func.count()).group_by(listed.c.urgency)):
-        by_urgency[case_urgency] += count
-    total = sum(by_urgency.values())
-    order = {u: i for i, u in enumerate(URGENCIES)}
-    return (
-        total,
-        [{"name": name, "cases": n, "share": _share(n, total)}
-         for name, n in sorted(by_category.items(), key=lambda item: (-item[1], item[0]))],
-        [{"name": name, "cases": n, "share": _share(n, total)}
-         for name, n in sorted(by_urgency.items(), key=lambda item: (order.get(item[0], 99), item[0]))],
-    )
-
-
-def _first_staff_action(session: Session, cases: Select[Any], total: int) -> dict[str, Any]:
-    listed = cases.subquery()
-    first = select(Event.case_id, func.min(Event.at).label("at")).where(
-        Event.automatic.is_(False), Event.case_id.is_not(None)).group_by(Event.case_id).subquery()
-    rows = session.execute(select(listed.c.opened_at, first.c.at).join(first, first.c.case_id == listed.c.id))
-    delays = [(as_utc(at) - as_utc(opened)).total_seconds() for opened, at in rows]
-    return {"median_seconds": _median(delays), "measured": len(delays), "awaiting": total - len(delays)}
 
 
 def _emergency_acknowledgement(session: Session, scope: ColumnElement[bool], since: datetime | None) -> dict[str, Any]:
@@ -241,7 +201,7 @@ def stop_rate(session: Session, scope: ColumnElement[bool], notices: list[Notice
         else:
             result["stopped"] += 1
     decided = result["stopped"] + result["reported_again"]
-    result["rate"] = _share(result["stopped"], decided) if decided else None
+    result["rate"] = share(result["stopped"], decided) if decided else None
     return result
 
 
@@ -262,22 +222,24 @@ def compute_stats(
     if organisation and actor is not None and not actor.may_see(organisation):
         raise PermissionDenied(f"{actor.name} does not work for organisation {organisation!r}")
     scope = scope_clause(actor, organisation)
-    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency).where(scope)
+    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency, Case.status, Case.outcome).where(scope)
     report_query = select(func.count(Report.id)).join(Case, Case.id == Report.case_id).where(scope)
     if since is not None:
         case_query = case_query.where(Case.opened_at >= since)
         report_query = report_query.where(Report.received_at >= since)
-    total, categories, urgency = _categories_and_urgency(session, case_query)
+    grouped = grouped_figures(session, case_query)
     notices = [n for n in delivered_notices(session, scope) if since is None or n.at >= since]
     return {
         "organisation": organisation,
         "since": since.isoformat() if since else None,
         "until": now.isoformat(),
-        "cases": total,
+        "cases": grouped["cases"],
         "reports": session.scalar(report_query) or 0,
-        "categories": categories,
-        "urgency": urgency,
-        "first_staff_action": _first_staff_action(session, case_query, total),
+        "categories": grouped["categories"],
+        "urgency": grouped["urgency"],
+        "first_staff_action": first_staff_action(session, case_query, grouped["cases"]),
+        "outcomes": grouped["outcomes"],
+        "by_month": grouped["by_month"],
         "emergency_acknowledgement": _emergency_acknowledgement(session, scope, since),
         "notices_sent": len(notices),
         "stop_rate": stop_rate(session, scope, notices, stop_window_days, now),

@@ -15,6 +15,7 @@ from rich.table import Column, Table
 
 from stopit_mail.cases import queries
 from stopit_mail.cases.anonymity import reveal
+from stopit_mail.cases.escalation_unread import mark_seen
 from stopit_mail.cases.offenders import related_cases
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.case_view import render_case
@@ -105,6 +106,8 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
         detail = queries.case_detail(session, number, actor=viewer)
         case = queries.get_case(session, detail["number"])
         detail["related_cases"] = [asdict(r) for r in related_cases(session, case, viewer)]
+        # Displaying a case is reading it: it stops the case's read deadline (no report left unread).
+        mark_seen(session, state.app.settings, case, viewer.name, datetime.now(UTC), via="cases show")
         if raw_id is not None:
             allowed = {r["raw_message_id"] for r in detail["reports"]} | set(detail["other_messages"])
             if raw_id not in allowed:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases.escalation_list import escalation_summary
+from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
 from stopit_mail.server import queue_status, run_worker, serve, serve_web
@@ -98,6 +99,7 @@ def status_command(state: Context, as_json: bool) -> None:
     with transaction(state.app.factory) as session:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
+        report["overdue_reports"] = overdue_reports(session, datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -115,6 +117,12 @@ def status_command(state: Context, as_json: bool) -> None:
     if esc["impossible"]:
         line += f"\n[bold red]{esc['impossible']} EMERGENCY CASE(S) PAGED NOBODY: see `stopit escalations`[/]"
     console.print(line)
+    if report["overdue_reports"]:
+        unread = Table("case", "urgency", "read deadline", "overdue", "paged", title="[bold red]Reports nobody has opened[/]")
+        for row in report["overdue_reports"]:
+            unread.add_row(row["case"], row["urgency"], row["due_at"][:16].replace("T", " "),
+                           _age(row["overdue_seconds"]), "yes" if row["paged"] else "not yet")
+        console.print(unread)
     if report["recent_quarantine"]:
         table = Table("message", "received", "reason", title="Recently quarantined")
         for row in report["recent_quarantine"]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
 
+from stopit_mail.outbound.arf import Feedback, apply_feedback
 from stopit_mail.textsafe import checked_header
 
 
@@ -30,6 +31,8 @@ class Draft:
     automatic: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
+    #: An abuse report (ARF or X-ARF) built around the body; see :mod:`stopit_mail.outbound.arf`.
+    feedback: Feedback | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def compose(draft: Draft, message_id: str) -> bytes:
     msg.set_content(draft.body, charset="utf-8", cte="7bit" if ascii_body else "quoted-printable")
     for attachment in draft.attachments:
         _attach(msg, attachment)
+    if draft.feedback is not None:
+        apply_feedback(msg, draft.feedback)
     return msg.as_bytes()
 
 

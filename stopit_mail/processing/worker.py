@@ -20,7 +20,6 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -105,7 +104,7 @@ class Worker:
         if not self._stop.is_set():
             try:
                 # Escalation deadlines first: a page due now matters more than a backlog.
-                report.pages = escalation_tick(self.app.factory, self.app.settings, datetime.now(UTC))
+                report.pages = escalation_tick(self.app.factory, self.app.settings, self.app.clock())
             except SQLAlchemyError as exc:
                 report.errors += 1
                 log.error("escalation tick failed: %s", exc)

@@ -1,14 +1,14 @@
 """web door: receipt codes (argon2 hashes) and the reporters' answers
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0007
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0010'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

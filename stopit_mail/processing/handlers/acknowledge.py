@@ -26,7 +26,7 @@ from stopit_mail.outbound.outbox import enqueue, sent_to_since
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import recipient_key, sealed_recipient
+from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
 
 _DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
 
@@ -58,7 +58,12 @@ class Acknowledge:
             return
         assert ctx.extraction is not None and ctx.reporter is not None
         address = ctx.reporter.address
-        reason = refusal(ctx, address)
+        try:
+            reason = refusal(ctx, address)
+            recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
+        except IdentityKeyError as exc:
+            # A side step: the case and its page must not go down with it.
+            reason = f"identity key unavailable: {exc}"
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason)
             return
@@ -77,7 +82,7 @@ class Acknowledge:
         original_id = ctx.extraction.message_id
         draft = Draft(
             from_address=alias, from_name=f"{ctx.organisation.name} stopit",
-            to=[sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address],
+            to=[recipient],
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )

@@ -1,5 +1,8 @@
 """escalate-emergency: a new report triaged as an emergency starts paging at once.
 
+A *possible* emergency pages the on-call reviewer first (`escalation_review.start_review`),
+who confirms or dismisses it; silence pages the chain when the window passes.
+
 Runs after triage, in the message's transaction, so the first page is queued together with the
 case: if the case commits, the page is on its way; if not, neither exists and the message is
 processed again. The worker's `escalation_tick` pages the rest of the chain.
@@ -9,12 +12,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from stopit_mail.cases.escalation import start_escalation
+from stopit_mail.cases.escalation_review import escalate_for_urgency
 from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-
-EMERGENCY = "emergency"
 
 
 @register
@@ -24,7 +25,5 @@ class EscalateEmergency:
     def process(self, ctx: Context) -> None:
         if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
             return
-        if ctx.case.urgency != EMERGENCY:
-            return
         # The one place real time enters escalation; everything below takes `now`.
-        start_escalation(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))
+        escalate_for_urgency(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))
