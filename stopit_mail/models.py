@@ -390,3 +390,31 @@ class Page(Base):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
 
     __table_args__ = (UniqueConstraint("escalation_id", "step"),)
+
+
+class WebReceipt(Base):
+    """A web report's receipt: the reporter's only key to check back, stored as an argon2 hash.
+
+    `lookup` is a SHA-256 of the code's first group (to find the row without scanning);
+    `code_hash` is an argon2id hash of the whole code with its own salt. Neither gives the code back.
+    """
+
+    __tablename__ = "web_receipts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lookup: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(Text)
+    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
+    organisation: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebPost(Base):
+    """A web reporter's answer on check-back, stored as a raw message like a mail reply."""
+
+    __tablename__ = "web_posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("web_receipts.id"), index=True)
+    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -13,6 +13,7 @@ from stopit_mail.cases.acknowledgement import localised
 from stopit_mail.cases.codes import case_alias
 from stopit_mail.cases.notices import NoticeError, organisation_of, template_dirs
 from stopit_mail.cases.staff import Actor
+from stopit_mail.cases.webdoor import arrived_by_web, post_reply
 from stopit_mail.config import Settings
 from stopit_mail.models import Case, OutboxMessage, Report
 from stopit_mail.outbound.compose import Draft
@@ -31,8 +32,12 @@ def _recipient(settings: Settings, report: Report) -> str:
 
 
 def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: Case, message: str,
-                      report_id: int | None = None) -> OutboxMessage:
-    """Queue a staff message to the reporter of a report (default: the first report)."""
+                      report_id: int | None = None) -> OutboxMessage | None:
+    """Queue a staff message to the reporter of a report (default: the first report).
+
+    A report made through the web door is answered there (see `webdoor.post_reply`): the
+    result is then the content-free notice mailed to a reporter who left an address, or None.
+    """
     actor.check_case(case)
     if not message.strip():
         raise NoticeError("the message is empty")
@@ -40,6 +45,8 @@ def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: 
     if not reports:
         raise NoticeError(f"case {case.number} has no report {report_id}")
     report = reports[0]
+    if arrived_by_web(session, report):
+        return post_reply(session, settings, actor, case, report, message.strip())
     org = organisation_of(settings, case)
     alias = case_alias(case.reporter_code, org.mailboxes[0])
     env = make_environment(template_dirs(settings, org))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stopit_mail.config.casework import CaseworkSettings, EscalationSettings, Office, StaffMember
 from stopit_mail.config.fields import doc
+from stopit_mail.config.web import WebSettings
 
 CONFIG_FILENAME = "stopit.toml"
 
@@ -30,6 +31,8 @@ class Organisation:
     templates_dir: str = doc("Folder of template overrides (relative to the config file).", "")
     offices: list[Office] = doc("Offices that take referrals ([[organisations.offices]]).", factory=list)
     escalation: EscalationSettings = doc("Emergency escalation chains.", factory=EscalationSettings)
+    web_access_code: str = doc("Code that opens this organisation's web report page (/r/CODE); empty: none.", "")
+    web_listed: bool = doc("List this organisation on the web door's front page (no code needed).", False)
 
 
 @dataclass
@@ -105,6 +108,7 @@ class Settings:
     staff: list[StaffMember] = doc("Staff members and their roles ([[staff]]).", factory=list)
     casework: CaseworkSettings = doc("Casework rules.", factory=CaseworkSettings)
     outbound: OutboundSettings = doc("Outgoing mail.", factory=OutboundSettings)
+    web: WebSettings = doc("The web reporting door.", factory=WebSettings)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     @property
