@@ -39,6 +39,7 @@ from stopit_mail.ingest.rawstore import StoreResult
 from stopit_mail.models import OutboxMessage, RawMessage, RawStatus
 from stopit_mail.outbound.outbox import backlog
 from stopit_mail.processing.worker import Worker
+from stopit_mail.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +189,22 @@ def _wait_for_signal(is_alive: Callable[[], bool]) -> str:
 
 
 def serve(app: App, run_worker: bool | None = None) -> int:
-    """Run the listener (and worker) until SIGTERM/SIGINT; the exit status (0 when clean)."""
+    """Run the listener (and worker, and the web door) until SIGTERM/SIGINT; the exit status (0 when clean)."""
     tune_interpreter()
     server = MailServer(app, run_worker)
     server.start()  # logs "listening on host:port"
-    why = _wait_for_signal(server.alive)
+    web: WebServer | None = None
+    if app.settings.web.enabled:
+        web = WebServer(app, on_stored=server.worker.wake if server.worker else None)
+        try:
+            web.start()
+        except OSError:
+            server.stop()
+            raise
+    why = _wait_for_signal(lambda: server.alive() and (web is None or web.alive()))
     log.info("shutting down: %s", why)
+    if web is not None:
+        web.stop()
     server.stop()
     return 0 if why in ("SIGTERM", "SIGINT") else 1
 
@@ -241,3 +252,12 @@ def queue_status(session: Session, now: datetime | None = None, recent: int = 5)
             {"id": i, "kind": kind, "status": status.value, "attempts": attempts, "error": error}
             for i, kind, status, attempts, error in outbox_errors],
     }
+
+
+def serve_web(app: App) -> int:
+    """Run only the web door until SIGTERM/SIGINT (a separate `stopit worker` processes reports)."""
+    web = WebServer(app)
+    web.start()
+    why = _wait_for_signal(web.alive)
+    web.stop()
+    return 0 if why in ("SIGTERM", "SIGINT") else 1

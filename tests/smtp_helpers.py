@@ -44,8 +44,13 @@ def set_option(config: Path, section: str, key: str, value: str) -> None:
 
 
 def make_config(folder: Path, database_url: str = "", **options: dict[str, str]) -> Path:
-    """A fresh installation; `options` maps a section to {key: TOML value}."""
+    """A fresh installation; `options` maps a section to {key: TOML value}.
+
+    The web door is off unless asked for: these are mail-server tests, and `stopit serve` would
+    otherwise also need the fixed port 8080 free (tests/test_web.py covers the door).
+    """
     config = init_installation(folder, "Example University", "stopit@example.edu", database_url)
+    set_option(config, "web", "enabled", "false")
     for section, values in options.items():
         for key, value in values.items():
             set_option(config, section, key, value)

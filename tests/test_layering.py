@@ -13,13 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stopit_mail"
 
 # layer -> packages it must never import
 FORBIDDEN = {
-    "extract": ("headers", "cases", "outbound", "processing", "ingest", "cli", "commands", "server"),
-    "headers": ("cases", "outbound", "processing", "ingest", "cli", "commands", "server"),
-    "outbound": ("cases", "processing", "ingest", "extract", "headers", "cli", "commands", "server"),
-    "cases": ("processing", "ingest", "cli", "commands", "server"),
-    "processing": ("cli", "commands", "server"),
-    "ingest": ("cli", "commands", "server"),
-    "config": ("cases", "outbound", "processing", "ingest", "extract", "headers", "cli", "commands", "server"),
+    "extract": ("headers", "cases", "outbound", "processing", "ingest", "cli", "commands", "server", "web"),
+    "headers": ("cases", "outbound", "processing", "ingest", "cli", "commands", "server", "web"),
+    "outbound": ("cases", "processing", "ingest", "extract", "headers", "cli", "commands", "server", "web"),
+    "cases": ("processing", "ingest", "cli", "commands", "server", "web"),
+    "processing": ("cli", "commands", "server", "web"),
+    "ingest": ("cli", "commands", "server", "web"),
+    "config": ("cases", "outbound", "processing", "ingest", "extract", "headers", "cli", "commands", "server", "web"),
 }
 
 

@@ -15,6 +15,7 @@ from stopit_mail.cases.acknowledgement import localised
 from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address, reporter_alias
 from stopit_mail.cases.notices import NoticeError, organisation_of, template_dirs
 from stopit_mail.cases.staff import Actor
+from stopit_mail.cases.webdoor import arrived_by_web, post_reply
 from stopit_mail.config import Settings
 from stopit_mail.models import Case, OutboxMessage, Report
 from stopit_mail.outbound.compose import Draft
@@ -33,8 +34,12 @@ def _recipient(settings: Settings, report: Report) -> str:
 
 
 def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: Case, message: str,
-                      report_id: int | None = None) -> OutboxMessage:
-    """Queue a staff message to the reporter of a report (default: the first report)."""
+                      report_id: int | None = None) -> OutboxMessage | None:
+    """Queue a staff message to the reporter of a report (default: the first report).
+
+    A report made through the web door is answered there (see `webdoor.post_reply`): the
+    result is then the content-free notice mailed to a reporter who left an address, or None.
+    """
     actor.check_case(case)
     if not message.strip():
         raise NoticeError("the message is empty")
@@ -48,6 +53,8 @@ def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: 
         if not reports:
             raise NoticeError(f"case {case.number} has no report {report_id}")
     report = reports[0]
+    if arrived_by_web(session, report):
+        return post_reply(session, settings, actor, case, report, message.strip())
     org = organisation_of(settings, case)
     alias_row = reporter_alias(session, report)
     alias = alias_address(alias_row.code, org.mailboxes[0])

@@ -57,7 +57,11 @@ def reply_command(state: Context, number: str, message: str | None, file_path: s
     text = message if message is not None else Path(file_path).read_text() if file_path else click.edit("") or ""
     with state.case_action(number) as (session, case, actor):
         row = reply_to_reporter(session, state.app.settings, actor, case, text, report_id)
-        click.echo(f"queued message to the reporter of {case.number} (outbox {row.id})")
+        if row is None or row.kind == "web-new-message":
+            click.echo(f"posted the message on the web check-back page of {case.number}"
+                       + (f" (notice mailed, outbox {row.id})" if row else ""))
+        else:
+            click.echo(f"queued message to the reporter of {case.number} (outbox {row.id})")
 
 
 def register(group: click.Group) -> None:

@@ -18,7 +18,7 @@ from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
-from stopit_mail.server import queue_status, run_worker, serve
+from stopit_mail.server import queue_status, run_worker, serve, serve_web
 from stopit_mail.textsafe import markup_safe
 
 
@@ -31,6 +31,9 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
     # The schema check at start-up is not news either.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The web door logs nothing about requests: uvicorn's connection-level debug lines name the
+    # client address, so uvicorn stays at WARNING even with -v (its access log is off anyway).
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
 
 
 @click.command("serve")
@@ -40,7 +43,7 @@ def _setup_logging(verbose: bool) -> None:
 @pass_ctx
 @handle_errors
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
-    """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
+    """Run the SMTP/LMTP listener (and the web door, unless [web] enabled = false) until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
     app = state.upgraded_app()
     if app.key_status is not None and app.key_status.problems:
@@ -49,7 +52,23 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     try:
         status = serve(app, with_worker)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {app.settings.server.listen}: {exc.strerror or exc}") from exc
+        raise click.ClickException(f"cannot listen on {app.settings.server.listen} / web "
+                                   f"{app.settings.web.listen}: {exc.strerror or exc}") from exc
+    raise SystemExit(status)
+
+
+@click.command("web")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging (never request details).")
+@pass_ctx
+@handle_errors
+def web_command(state: Context, verbose: bool) -> None:
+    """Run only the web reporting door (reports are processed by `stopit serve` or `stopit worker`)."""
+    _setup_logging(verbose)
+    app = state.app
+    try:
+        status = serve_web(app)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {app.settings.web.listen}: {exc.strerror or exc}") from exc
     raise SystemExit(status)
 
 
@@ -128,5 +147,5 @@ def status_command(state: Context, as_json: bool) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (serve_command, worker_command, status_command):
+    for command in (serve_command, worker_command, status_command, web_command):
         group.add_command(command)

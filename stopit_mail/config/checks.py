@@ -9,6 +9,7 @@ import re
 from stopit_mail.config.casework import EscalationSettings, parse_read_deadline
 from stopit_mail.config.policy import ROLES, check_policy
 from stopit_mail.config.schema import Settings
+from stopit_mail.config.web import check_web
 
 # Printable ASCII local part without specials (RFC 5321 dot-atom), then a host name.
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -93,6 +94,7 @@ def check_values(settings: Settings, problems: list[str]) -> None:
     if isinstance(limits.max_nesting_depth, int) and not 1 <= limits.max_nesting_depth <= 100:
         problems.append(f"limits.max_nesting_depth: found {limits.max_nesting_depth}, expected 1 to 100")
     _check_server(settings, problems)
+    check_web(settings, problems)
     check_casework(settings, problems)
     check_policy(settings, problems)
     if settings.headers.dns not in ("online", "offline"):

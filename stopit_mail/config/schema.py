@@ -12,6 +12,7 @@ from pathlib import Path
 from stopit_mail.config.casework import CaseworkSettings, EscalationSettings, Office, StaffMember
 from stopit_mail.config.fields import doc
 from stopit_mail.config.policy import RetentionSettings
+from stopit_mail.config.web import WebSettings
 
 CONFIG_FILENAME = "stopit.toml"
 
@@ -35,6 +36,8 @@ class Organisation:
     reveal_approval_minutes: int = doc("How long an approved reveal may be used by its requester.", 60)
     retention: RetentionSettings = doc("When case content is purged ([organisations.retention]).",
                                        factory=RetentionSettings)
+    web_access_code: str = doc("Code that opens this organisation's web report page (/r/CODE); empty: none.", "")
+    web_listed: bool = doc("List this organisation on the web door's front page (no code needed).", False)
 
 
 @dataclass
@@ -112,6 +115,7 @@ class Settings:
     staff: list[StaffMember] = doc("Staff members and their roles ([[staff]]).", factory=list)
     casework: CaseworkSettings = doc("Casework rules.", factory=CaseworkSettings)
     outbound: OutboundSettings = doc("Outgoing mail.", factory=OutboundSettings)
+    web: WebSettings = doc("The web reporting door.", factory=WebSettings)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     @property

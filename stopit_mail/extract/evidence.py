@@ -18,12 +18,15 @@ from stopit_mail.extract import mime
 from stopit_mail.extract.attachments import describe_file
 from stopit_mail.extract.forward_checks import imitation_reason, thread_notes
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
-from stopit_mail.extract.outlook_msg import looks_like_msg, read_msg
+from stopit_mail.extract.outlook_msg import MSG_TYPES, MsgContent, looks_like_msg, named_msg, read_msg
 from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
 from stopit_mail.extract.rfc822_slice import slice_attached_messages
 from stopit_mail.models import Completeness
 
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
+# Reading a hostile .msg of thousands of entries costs about a second (olefile's directory
+# checks grow with the square of the entries): a report's worth of them must not stall the worker.
+MAX_MSG_PER_REPORT = 20
 
 
 @dataclass
@@ -123,6 +126,7 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
 def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
     """Attachments that are not messages: screenshots, video, documents."""
     items: list[EvidenceItem] = []
+    outlook_read = 0
     for walked in mime.walk(parsed.message, limits[0], limits[1], parsed.defects):
         part = walked.part
         content_type = part.get_content_type()
@@ -134,13 +138,18 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
         if filename and filename.lower().endswith(".eml"):
             continue  # handled as an attached message by the slicer
         payload = mime.part_bytes(part)
-        if looks_like_msg(payload, content_type, filename):
+        if looks_like_msg(payload, content_type, filename) and outlook_read < MAX_MSG_PER_REPORT:
+            outlook_read += 1
             items.extend(_outlook_items(payload, walked.path, content_type, filename, limits))
             continue
         facts = describe_file(payload, content_type, filename)
         problems = list(facts.problems)
         if facts.sniffed_type not in (None, content_type):
             problems.append(f"declared type {content_type}")
+        if looks_like_msg(payload, content_type, filename):
+            problems.append(f"more than {MAX_MSG_PER_REPORT} Outlook .msg files in the report: kept, not read")
+        elif named_msg(content_type, filename):
+            problems.append("named or typed as an Outlook .msg, but not a Compound File: unreadable .msg")
         items.append(EvidenceItem(
             kind="attachment", completeness=Completeness.FILE, mime_path=walked.path,
             content_type=facts.sniffed_type or content_type, filename=filename, content=payload,
@@ -152,25 +161,38 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
 def _outlook_items(payload: bytes, path: str, content_type: str, filename: str | None,
                    limits: tuple[int, int]) -> list[EvidenceItem]:
     """An attached Outlook .msg: the message at completeness `headers` (its transport headers
-    survive, its MIME bytes do not), then the files inside it."""
-    found = read_msg(payload)
+    survive, its MIME bytes do not), then the files and Outlook items inside it."""
     item = EvidenceItem(kind="attached-msg", completeness=Completeness.HEADERS, mime_path=path,
-                        content_type=content_type, filename=filename, content=payload,
-                        header_block=found.header_block or None, problems=list(found.problems))
+                        content_type=content_type, filename=filename, content=payload)
+    return _msg_items(read_msg(payload), item, limits)
+
+
+def _msg_items(found: MsgContent, item: EvidenceItem, limits: tuple[int, int]) -> list[EvidenceItem]:
+    """`item` filled from a read .msg, followed by its files and (recursively) embedded items.
+
+    Without transport headers the sender shown by Outlook is not used: for a sent or draft item
+    it is the mailbox owner, who may be the reporter."""
+    item.header_block = found.header_block or None
+    item.problems = list(found.problems)
     if found.header_block:
         parsed = mime.parse_bytes(found.header_block.encode("utf-8", "replace") + b"\r\n")
         _message_fields(item, parsed.message, item.problems, limits)
     else:
-        item.completeness = Completeness.FILE
+        # An embedded item has no bytes of its own to keep as a file: only what Outlook shows.
+        item.completeness = Completeness.FILE if item.content is not None else Completeness.SUMMARY
     item.subject = item.subject or found.subject or None
     item.body_text = found.body or item.body_text
     items = [item]
     for number, inner in enumerate(found.attachments, start=1):
         facts = describe_file(inner.content, inner.content_type, inner.filename)
         items.append(EvidenceItem(
-            kind="attachment", completeness=Completeness.FILE, mime_path=f"{path}/msg.{number}",
+            kind="attachment", completeness=Completeness.FILE, mime_path=f"{item.mime_path}/msg.{number}",
             content_type=facts.sniffed_type or inner.content_type, filename=inner.filename,
             content=inner.content, problems=list(facts.problems)))
+    for number, embedded in enumerate(found.embedded, start=len(found.attachments) + 1):
+        nested = EvidenceItem(kind="attached-msg", completeness=Completeness.HEADERS,
+                              mime_path=f"{item.mime_path}/msg.{number}", content_type=MSG_TYPES[0])
+        items.extend(_msg_items(embedded, nested, limits))
     return items
 
 

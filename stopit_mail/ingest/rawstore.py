@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stopit_mail.errors import MessageTooLarge, StorageError
 from stopit_mail.models import RawMessage
 
-SOURCES = ("smtp", "lmtp", "file", "mbox", "maildir", "stdin")
+SOURCES = ("smtp", "lmtp", "file", "mbox", "maildir", "stdin", "web")
 
 
 @dataclass
