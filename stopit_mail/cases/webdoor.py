@@ -26,6 +26,7 @@ from stopit_mail.models import Case, Event, OutboxMessage, RawMessage, Report
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.render import make_environment, render
+from stopit_mail.sealing import open_bytes
 
 WEB_SOURCE = "web"
 # The From of a web report whose reporter left no address: RFC 6761 reserves .invalid, and
@@ -76,7 +77,8 @@ class ThreadEntry:
 
 
 def _raw_entry(settings: Settings, raw: RawMessage) -> ThreadEntry:
-    parsed = mime.parse_bytes(raw.content)
+    # The reporter's own words, sealed at rest when anonymous: opened in memory for them alone.
+    parsed = mime.parse_bytes(open_bytes(settings, raw.content))
     limits, defects = settings.limits, list[str]()
     text = mime.body_text(parsed.message, limits.max_nesting_depth, limits.max_parts, defects)
     files = [w.part.get_filename() or "file" for w in mime.walk(parsed.message, 4, 200, defects)
