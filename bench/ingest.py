@@ -6,6 +6,7 @@ SQLite installation (durable commits, DNS offline), and parses the same bytes wi
 standard-library parser. Prints messages per second for both, the ratio, and peak memory.
 
     python bench/ingest.py [N]
+    python bench/ingest.py --sealing [N]   the cost of sealing anonymous reports at rest
 """
 
 from __future__ import annotations
@@ -92,5 +93,46 @@ def main() -> None:
           "during ingest)")
 
 
+# --- Sealing at rest (issue 10): kept apart from main() above so both can change independently. ---
+
+def _ingest_rate(messages: list[bytes], anonymous: bool) -> tuple[float, IngestSummary]:
+    """Messages per second through store+process in a fresh installation, sealing all or none."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = init_installation(Path(folder), "Bench University", "stopit@example.edu")
+        text = (config.read_text().replace('dns = "online"', 'dns = "offline"')
+                .replace("acks_per_sender_per_hour = 5", "acks_per_sender_per_hour = 100000")
+                .replace("acks_per_domain_per_hour = 20", "acks_per_domain_per_hour = 100000")
+                .replace("acks_per_case_per_hour = 50", "acks_per_case_per_hour = 100000"))
+        if anonymous:
+            text = text.replace("anonymous_by_default = false", "anonymous_by_default = true", 1)
+        config.write_text(text)
+        app = open_app(config)
+        summary = IngestSummary()
+        start = time.perf_counter()
+        for content in messages:
+            ingest_one(app, content, Envelope("file"), summary)
+        elapsed = time.perf_counter() - start
+        app.close()
+    return len(messages) / elapsed, summary
+
+
+def sealing_cost(count: int) -> None:
+    """Ingest the same reports unsealed, then all anonymous (identity, raw bytes and evidence
+    sealed with X25519 + AES-GCM, WAL scrubbed); print both rates and their ratio."""
+    rng = random.Random(42)
+    messages = [make_report(i, rng) for i in range(count)]
+    _ingest_rate(messages[: max(5, count // 10)], False)  # warm caches and imports
+    plain, plain_summary = _ingest_rate(messages, anonymous=False)
+    sealed, sealed_summary = _ingest_rate(messages, anonymous=True)
+    print(f"messages: {count}, processed unsealed {plain_summary.processed}, sealed {sealed_summary.processed}")
+    print(f"unsealed ingest: {plain:10.1f} msg/s  ({1000 / plain:.1f} ms/message)")
+    print(f"sealed ingest:   {sealed:10.1f} msg/s  ({1000 / sealed:.1f} ms/message)")
+    print(f"ratio sealed / unsealed: {sealed / plain:.3f}  (sealing costs {1000 / sealed - 1000 / plain:+.1f} ms/message)")
+
+
 if __name__ == "__main__":
-    main()
+    if "--sealing" in sys.argv:
+        arguments = [a for a in sys.argv[1:] if a != "--sealing"]
+        sealing_cost(int(arguments[0]) if arguments else 200)
+    else:
+        main()

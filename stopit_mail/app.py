@@ -21,7 +21,7 @@ from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
 from stopit_mail.db import check_schema as check_schema_version
 from stopit_mail.db import make_engine, session_factory, upgrade_database
 from stopit_mail.errors import ConfigError
-from stopit_mail.sealing import ensure_key_file
+from stopit_mail.keys import KeyStatus, prepare
 
 
 @dataclass
@@ -34,6 +34,8 @@ class App:
     # What time the worker's deadline checks (escalation pages, read deadlines) believe it is:
     # tests replace it to run a 10-minute deadline in a second on the real server.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # What the identity key allows (checked at every start; loud, never a silent new key).
+    key_status: KeyStatus | None = None
 
     def close(self) -> None:
         """Release database connections."""
@@ -62,16 +64,17 @@ def check_casework_config(settings: Settings, rules: bool = True) -> None:
         raise ConfigError(problems, str(settings.base_dir / CONFIG_FILENAME))
 
 
-def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool = False) -> App:
-    """Load and validate the configuration, connect, and bring the schema up to date.
+def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool = False,
+             create_key: bool = False) -> App:
+    """Load and validate the configuration, connect, bring the schema up to date, check the key.
 
     With `migrate=False, check_schema=True` (what staff commands use) the schema is only
-    checked, cheaply, and an out-of-date one raises SchemaOutOfDate.
+    checked, cheaply, and an out-of-date one raises SchemaOutOfDate. Only `create_key`
+    (stopit init) makes an identity key, and only when none exists anywhere.
     """
     settings = load_settings(config_path)
     check_casework_config(settings, rules=migrate)
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    ensure_key_file(settings)
     engine = make_engine(settings.effective_database_url)
     if migrate:
         upgrade_database(engine)
@@ -83,7 +86,10 @@ def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool =
         except Exception:
             engine.dispose()
             raise
-    return App(settings, engine, session_factory(engine))
+    factory = session_factory(engine)
+    with factory() as session, session.begin():
+        key_status = prepare(settings, session, create=create_key)
+    return App(settings, engine, factory, key_status=key_status)
 
 
 def default_config_text(organisation: str, mailbox: str, database_url: str = "") -> str:
@@ -105,5 +111,5 @@ def init_installation(
     config_path = folder / CONFIG_FILENAME
     if force or not config_path.exists():
         config_path.write_text(default_config_text(organisation, mailbox, database_url), encoding="utf-8")
-    open_app(config_path).close()
+    open_app(config_path, create_key=True).close()
     return config_path

@@ -176,6 +176,9 @@ class Report(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     wrapper_text: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # "reporter", or "alleged-sender" when the sender forwarded mail they wrote themselves: such a
+    # report is kept apart from the reporters (no reporter code of theirs is ever disclosed to them).
+    sender_role: Mapped[str] = mapped_column(String(20), default="reporter", server_default="reporter")
 
     case: Mapped[Case] = relationship(back_populates="reports")
 
@@ -245,6 +248,38 @@ class OffenderLink(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class CaseAlias(Base):
+    """One unguessable address of a case for one counterpart: a reporter, the alleged sender, an office.
+
+    Replies are filed by the alias they were written to (or by threading on mail sent from it),
+    so each counterpart's answers land on their own side and no counterpart ever learns
+    another's code.
+    """
+
+    __tablename__ = "case_aliases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    side: Mapped[str] = mapped_column(String(20))  # reporter | alleged-sender | office
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    office: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdentityKey(Base):
+    """Public halves of the identity keys: sealing needs only these, so a lost secret key never
+    stops intake (it only stops reveals and delivery to anonymous reporters)."""
+
+    __tablename__ = "identity_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), unique=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Event(Base):
     """Append-only log of everything that happened: the case timeline and the audit trail."""
 
@@ -286,6 +321,8 @@ class OutboxMessage(Base):
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     # Keyed hash of the (first) recipient: rate limits count by it without unsealing anyone.
     recipient_key: Mapped[str | None] = mapped_column(String(64))
+    # Keyed hash of the recipient's "@domain": acknowledgements are limited per domain too.
+    domain_key: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
@@ -294,10 +331,14 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The case alias this message was sent from: a reply threading on its Message-ID is filed
+    # on that alias's side (reporter, alleged sender, office).
+    alias_id: Mapped[int | None] = mapped_column(ForeignKey("case_aliases.id"))
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_recipient", "kind", "recipient_key", "created_at"),
+        Index("ix_outbox_domain", "kind", "domain_key", "created_at"),
     )
 
 

@@ -1,31 +1,48 @@
-"""Encrypt and decrypt reporters' identities (Fernet: AES-128-CBC with HMAC-SHA256).
+"""Seal reporters' identities and message bytes with a public key; only reveals need the secret.
 
-The key comes from the environment variable named in `casework.identity_key_env`, else from
-a key file in the data folder that `stopit init` creates with mode 0600. Losing the key makes
-sealed identities unrecoverable, which is the point; back it up apart from the database.
-Outgoing mail to an anonymous reporter stores its recipient as `sealed:<token>` and is
-unsealed only at delivery.
+Sealing is envelope encryption: each value gets a fresh X25519 key pair, whose shared secret
+with the installation's public key (HKDF-SHA256) keys AES-256-GCM. Sealing therefore needs only
+the public key, which is kept in the database (`identity_keys`) and in `identity.pub` next to
+the secret key file. A lost or corrupt secret key means "cannot reveal, cannot write to
+anonymous reporters", loudly, never "cannot accept, process or page" (non-negotiable 4).
+
+The secret key is a Fernet-format key (32 url-safe base64 bytes) from the environment variable
+named in `casework.identity_key_env`, else the key file `stopit init` creates with mode 0600;
+those 32 bytes are the X25519 private key, so keys made before this scheme keep working and
+identities sealed with Fernet by earlier versions still open. Nothing here ever creates a key
+silently: only `create_key` does, called by `stopit init` and `stopit key rotate`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from stopit_mail.config import Settings
 from stopit_mail.errors import StopitError
 
 SEALED_PREFIX = "sealed:"
+_TEXT_TAG = "x1:"
+BYTES_MAGIC = b"STOPIT-SEALED-1\n"
+_INFO = b"stopit-mail identity sealing v1"
 
 
 class IdentityKeyError(StopitError):
-    """The key that seals identities is missing or wrong."""
+    """The key that seals identities is missing, corrupt or not the one a value was sealed with."""
 
 
 @dataclass(frozen=True)
@@ -34,28 +51,48 @@ class Identity:
 
     address: str
     name: str
+    # Other addresses (with display names) that are theirs: the evidence's recipients.
+    others: tuple[tuple[str, str], ...] = ()
 
 
 def key_path(settings: Settings) -> Path:
-    """Where the key file lives when the environment does not provide the key."""
+    """Where the secret key file lives when the environment does not provide the key."""
     path = Path(settings.casework.identity_key_file)
     return path if path.is_absolute() else settings.data_path / path
 
 
-def ensure_key_file(settings: Settings) -> None:
-    """Create a key file (mode 0600) unless the key comes from the environment or exists."""
-    if os.environ.get(settings.casework.identity_key_env):
-        return
+def public_key_path(settings: Settings) -> Path:
+    """The public key file next to the secret one (`identity.pub`)."""
     path = key_path(settings)
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key())
+    return path.with_name(path.stem + ".pub")
 
 
-def _key_bytes(settings: Settings) -> bytes:
+def key_id_of(public: bytes) -> str:
+    """A short, stable name of a public key (16 hex digits), stored with every sealed value."""
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text.encode())
+
+
+@lru_cache(maxsize=8)
+def _private_from_text(text: bytes) -> X25519PrivateKey:
+    try:
+        raw = base64.urlsafe_b64decode(text)
+    except ValueError as exc:
+        raise IdentityKeyError("the identity key is corrupt (not url-safe base64)") from exc
+    if len(raw) != 32:
+        raise IdentityKeyError("the identity key is corrupt (expected 32 bytes of url-safe base64)")
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
+def secret_key_text(settings: Settings) -> bytes:
+    """The secret key as stored; raises IdentityKeyError when it is missing or unreadable."""
     key = os.environ.get(settings.casework.identity_key_env, "").strip().encode()
     if key:
         return key
@@ -63,31 +100,132 @@ def _key_bytes(settings: Settings) -> bytes:
         return key_path(settings).read_bytes().strip()
     except OSError as exc:
         raise IdentityKeyError(
-            f"no identity key: set {settings.casework.identity_key_env} or create {key_path(settings)}"
-        ) from exc
+            f"no identity key: set {settings.casework.identity_key_env} or restore {key_path(settings)} "
+            "from your backup (sealed identities cannot be revealed or written to until then)") from exc
 
 
-def _fernet(settings: Settings) -> Fernet:
-    key = _key_bytes(settings)
+def private_key(settings: Settings) -> X25519PrivateKey:
+    """The secret key (only reveals, delivery to anonymous reporters and rotation need it)."""
+    return _private_from_text(secret_key_text(settings))
+
+
+def public_bytes(key: X25519PrivateKey | X25519PublicKey) -> bytes:
+    """Raw 32 public bytes of a key (or of a private key's public half)."""
+    public = key.public_key() if isinstance(key, X25519PrivateKey) else key
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def public_key(settings: Settings) -> bytes:
+    """The public key sealing uses: `identity.pub` (kept equal to the database's active key at
+    start-up), else the secret key's public half."""
     try:
-        return Fernet(key)
-    except ValueError as exc:
-        raise IdentityKeyError("the identity key is not a valid Fernet key (32 url-safe base64 bytes)") from exc
+        return _unb64(public_key_path(settings).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        pass
+    try:
+        return public_bytes(private_key(settings))
+    except IdentityKeyError as exc:
+        raise IdentityKeyError(
+            f"no identity key and no public key at {public_key_path(settings)}: start the service "
+            "(it restores the public key from the database) or restore the key backup") from exc
+
+
+def write_public_key(settings: Settings, public: bytes) -> None:
+    """Write `identity.pub` (public: no secrecy needed, but it must match the database)."""
+    path = public_key_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_b64(public) + "\n", encoding="ascii")
+
+
+def create_key(settings: Settings, replace: bool = False) -> bytes:
+    """Write a new secret key file (mode 0600) and its public key; returns the public key.
+
+    Only `stopit init` (no key yet) and `stopit key rotate` (replace=True) call this.
+    """
+    path = key_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = Fernet.generate_key()
+    if replace:
+        tmp = path.with_name(path.name + ".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+    public = public_bytes(_private_from_text(text))
+    write_public_key(settings, public)
+    return public
+
+
+def _derive(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=_INFO).derive(shared)
+
+
+def seal_with(public: bytes, data: bytes) -> bytes:
+    """key id (16) + ephemeral public (32) + nonce (12) + AES-GCM ciphertext of `data`."""
+    ephemeral = X25519PrivateKey.generate()
+    eph_public = public_bytes(ephemeral)
+    key = _derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(public)), eph_public, public)
+    nonce = os.urandom(12)
+    return key_id_of(public).encode() + eph_public + nonce + AESGCM(key).encrypt(nonce, data, None)
+
+
+def open_with(secret: X25519PrivateKey, blob: bytes) -> bytes:
+    """Open what `seal_with` produced for this secret key's public half."""
+    public = public_bytes(secret)
+    if blob[:16].decode("ascii", "replace") != key_id_of(public):
+        raise IdentityKeyError(f"sealed with key {blob[:16].decode('ascii', 'replace')}, "
+                               f"but the identity key in use is {key_id_of(public)}")
+    eph_public, nonce, body = blob[16:48], blob[48:60], blob[60:]
+    key = _derive(secret.exchange(X25519PublicKey.from_public_bytes(eph_public)), eph_public, public)
+    try:
+        return AESGCM(key).decrypt(nonce, body, None)
+    except InvalidTag as exc:
+        raise IdentityKeyError("a sealed value does not open with the identity key (corrupt or tampered)") from exc
 
 
 def seal(settings: Settings, identity: Identity) -> str:
-    """Encrypt an identity for storage."""
-    payload = json.dumps({"address": identity.address, "name": identity.name}).encode()
-    return _fernet(settings).encrypt(payload).decode()
+    """Encrypt an identity for storage (public key only)."""
+    payload = json.dumps({"address": identity.address, "name": identity.name,
+                          "others": [list(o) for o in identity.others]}).encode()
+    return _TEXT_TAG + _b64(seal_with(public_key(settings), payload))
 
 
 def unseal(settings: Settings, token: str) -> Identity:
-    """Decrypt a sealed identity (for delivery, or for an audited reveal)."""
-    try:
-        data = json.loads(_fernet(settings).decrypt(token.encode()))
-    except InvalidToken as exc:
-        raise IdentityKeyError("this identity was sealed with a different key") from exc
-    return Identity(data.get("address", ""), data.get("name", ""))
+    """Decrypt a sealed identity (for delivery, or for an audited reveal); needs the secret key."""
+    if token.startswith(_TEXT_TAG):
+        data = json.loads(open_with(private_key(settings), _unb64(token.removeprefix(_TEXT_TAG))))
+    else:
+        try:  # sealed by an earlier version with Fernet and the same key
+            data = json.loads(Fernet(secret_key_text(settings)).decrypt(token.encode()))
+        except (InvalidToken, ValueError) as exc:
+            raise IdentityKeyError("this identity was sealed with a different key") from exc
+    others = tuple((str(o[0]), str(o[1])) for o in data.get("others", []) if isinstance(o, list) and len(o) == 2)
+    return Identity(data.get("address", ""), data.get("name", ""), others)
+
+
+def is_sealed_bytes(content: bytes | None) -> bool:
+    """True for message bytes sealed at rest."""
+    return bool(content) and content[: len(BYTES_MAGIC)] == BYTES_MAGIC  # type: ignore[index]
+
+
+def seal_bytes(settings: Settings, content: bytes) -> bytes:
+    """Message bytes sealed at rest (idempotent)."""
+    if is_sealed_bytes(content):
+        return content
+    return BYTES_MAGIC + seal_with(public_key(settings), content)
+
+
+def open_bytes(settings: Settings, content: bytes) -> bytes:
+    """Message bytes as received (opens sealed ones in memory; needs the secret key)."""
+    if not is_sealed_bytes(content):
+        return content
+    return open_with(private_key(settings), content[len(BYTES_MAGIC):])
 
 
 def sealed_recipient(settings: Settings, address: str) -> str:
@@ -103,6 +241,15 @@ def open_recipient(settings: Settings, recipient: str) -> str:
 
 
 def recipient_key(settings: Settings, address: str) -> str:
-    """A keyed hash of an address: equal for equal addresses, useless without the key."""
-    secret = hashlib.sha256(b"stopit recipient key\0" + _key_bytes(settings)).digest()
+    """A keyed hash of an address (or "@domain"): equal for equal inputs, useless without the key.
+
+    Keyed with the secret key; with the secret key lost it falls back to the public key, so rate
+    limits keep counting (a weaker hash, for as long as the key is missing).
+    """
+    try:
+        material = secret_key_text(settings)
+        _private_from_text(material)
+    except IdentityKeyError:
+        material = public_key(settings)
+    secret = hashlib.sha256(b"stopit recipient key\0" + material).digest()
     return hmac.new(secret, address.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from stopit_mail.app import App
 from stopit_mail.cases.anonymity import reveal
+from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.messaging import reply_to_reporter
 from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.staff import Actor, PermissionDenied
@@ -52,7 +53,7 @@ def test_anonymous_report_is_sealed_everywhere_staff_look(app: App) -> None:
     detail = json.loads(shown)
     assert detail["anonymous"] is True and detail["reports"][0]["reporter"] == {"name": None, "address": None}
     table = runner.invoke(main, ["-c", config, "cases", "show", number], env={"COLUMNS": "250"}).output
-    assert f"anonymous (code {detail['reporter_code']})" in table
+    assert f"anonymous (code {format_code(detail['reports'][0]['code'])})" in table
 
 
 def test_acknowledgement_reaches_the_anonymous_reporter_without_storing_the_address(app: App) -> None:

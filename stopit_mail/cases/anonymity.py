@@ -16,12 +16,10 @@ import re
 
 from sqlalchemy.orm import Session
 
-from stopit_mail import events
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
-from stopit_mail.errors import StopitError
-from stopit_mail.models import Case
-from stopit_mail.sealing import Identity, seal, unseal
+from stopit_mail.models import Case, CaseAlias, Report
+from stopit_mail.sealing import Identity, IdentityKeyError, seal, unseal
 
 __all__ = ["REDACTED", "Identity", "redact_bytes", "redact_text", "reporter_identities", "reveal", "seal",
            "wants_anonymity"]
@@ -60,6 +58,8 @@ def reporter_identities(settings: Settings, case: Case) -> list[Identity]:
     """Every reporter's identity, unsealing anonymous ones (callers must not show these)."""
     found: list[Identity] = []
     for report in case.reports:
+        if report.sender_role == "alleged-sender":
+            continue  # the alleged sender forwarding his own mail is not a reporter
         if report.sealed_identity:
             found.append(unseal(settings, report.sealed_identity))
         elif report.reporter_address or report.reporter_name:
@@ -68,12 +68,38 @@ def reporter_identities(settings: Settings, case: Case) -> list[Identity]:
 
 
 def reveal(session: Session, settings: Settings, actor: Actor, case: Case, reason: str) -> list[Identity]:
-    """The anonymous reporters of a case, for a staff member with the reveal role and a reason."""
-    actor.check_case(case)
-    actor.check_role("reveal")
-    if len(reason.strip()) < 10:
-        raise StopitError("a reveal needs a reason of at least 10 characters (it is kept in the audit log)")
-    identities = [unseal(settings, r.sealed_identity) for r in case.reports if r.sealed_identity]
-    events.record(session, "identity-revealed", case.id, actor=actor.name, automatic=False,
-                  reason=reason.strip(), reports=[r.id for r in case.reports if r.sealed_identity])
-    return identities
+    """The anonymous reporters of a case, through the identity gate (reveal role, reason, audited)."""
+    from stopit_mail.cases.identity_gate import open_identities  # the gate builds on this module
+
+    return open_identities(session, settings, actor, case, reason)
+
+
+def side_is_sealed(session: Session, alias: CaseAlias | None) -> bool:
+    """True when a reply came through the alias of an anonymous report (its sender stays sealed)."""
+    if alias is None or alias.report_id is None:
+        return False
+    report = session.get(Report, alias.report_id)
+    return report is not None and report.sealed_identity is not None
+
+
+def scrub_sealed_side(session: Session, settings: Settings, alias: CaseAlias | None, text: str) -> str:
+    """Text written by an anonymous reporter (a reply's subject and words) without their name or
+    addresses, for the timeline. With the secret key lost it cannot know them: it says so."""
+    if alias is None or alias.report_id is None:
+        return text
+    report = session.get(Report, alias.report_id)
+    if report is None or not report.sealed_identity:
+        return text
+    from stopit_mail.outbound.redact import Traces  # cases may use outbound; kept local to stay light
+
+    try:
+        identity = unseal(settings, report.sealed_identity)
+    except IdentityKeyError:
+        return "[withheld: the identity key is missing, so the reporter's name cannot be removed from this text]"
+    traces = Traces()
+    traces.add_address(identity.address)
+    traces.add_name(identity.name)
+    for name, address in identity.others:
+        traces.add_address(address)
+        traces.add_name(name)
+    return traces.scrub(text)

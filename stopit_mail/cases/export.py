@@ -31,10 +31,13 @@ from sqlalchemy.orm import Session
 from stopit_mail import __version__, events
 from stopit_mail.cases.anonymity import reveal
 from stopit_mail.cases.queries import case_detail
+from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import StopitError
 from stopit_mail.models import Case, Event, RawMessage
+from stopit_mail.outbound.redact import redact_file
+from stopit_mail.sealing import open_bytes
 
 MANIFEST = "manifest.json"
 EXPORT_EVENT = "case-exported"
@@ -65,7 +68,7 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return (cleaned or fallback)[:100]
 
 
-def _originals(session: Session, case: Case, package: Package, identity: bool) -> None:
+def _originals(session: Session, settings: Settings, case: Case, package: Package, identity: bool) -> None:
     reporter_raw = {r.raw_message_id for r in case.reports}
     raws = session.scalars(select(RawMessage).where(RawMessage.case_id == case.id).order_by(RawMessage.id)).all()
     for raw in raws:
@@ -75,10 +78,10 @@ def _originals(session: Session, case: Case, package: Package, identity: bool) -
             package.withheld.append({"path": path, "why": "names the anonymous reporter; export with an audited "
                                                            "reveal (--with-identity --reason) to include it"})
             continue
-        package.add(path, raw.content)
+        package.add(path, open_bytes(settings, raw.content))  # sealed at rest: opened for the export
 
 
-def _evidence(case: Case, package: Package, identity: bool) -> list[dict[str, Any]]:
+def _evidence(settings: Settings, case: Case, package: Package, identity: bool) -> list[dict[str, Any]]:
     records = []
     for item in case.evidence:
         record = {"id": item.id, "kind": item.kind, "completeness": item.completeness.value,
@@ -93,8 +96,18 @@ def _evidence(case: Case, package: Package, identity: bool) -> list[dict[str, An
             if case.anonymous and not identity and item.kind != "attachment":
                 package.withheld.append({"path": path, "why": "the original was sent to the anonymous reporter "
                                                                "and names them; export with an audited reveal"})
+            elif case.anonymous and not identity:
+                # A screenshot's metadata (GPS, author, device) can name the reporter: stripped.
+                redacted = redact_file(open_bytes(settings, item.content), item.content_type or "", item.filename or "",
+                                       reporter_traces(settings, case))
+                if redacted.content is None:
+                    package.withheld.append({"path": path, "why": "cannot be redacted with certainty; export "
+                                                                   "with an audited reveal"})
+                else:
+                    package.add(path, redacted.content)
+                    record["file"] = path
             else:
-                package.add(path, item.content)
+                package.add(path, open_bytes(settings, item.content))
                 record["file"] = path
         records.append(record)
     return records
@@ -139,8 +152,8 @@ def build_package(session: Session, settings: Settings, actor: Actor, case: Case
             report["reporter"] = {"name": None, "address": None}
         detail["parties"] = [p for p in detail["parties"] if p["role"] != "reporter"]
     package = Package()
-    _originals(session, case, package, identity)
-    verification = _evidence(case, package, identity)
+    _originals(session, settings, case, package, identity)
+    verification = _evidence(settings, case, package, identity)
     package.add("verification.json", _json(verification))
     package.add("timeline.json", _json(detail["timeline"]))
     package.add("case.json", _json({k: v for k, v in detail.items() if k != "timeline"}))

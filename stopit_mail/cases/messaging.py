@@ -1,8 +1,10 @@
-"""Two-way messaging with the reporter through the case alias.
+"""Two-way messaging with a reporter through their own report's alias.
 
-Staff write with `stopit reply CASE`; the reporter receives it from `stopit+<code>@domain`,
-never from a staff member's own address, and an anonymous reporter's address is named only
-in the envelope, unsealed at delivery. Their answers arrive at the alias and join the case.
+Staff write with `stopit reply CASE [--report N]`; the reporter receives it from
+`stopit+<their code>@domain`, never from a staff member's own address and never from another
+reporter's alias, and an anonymous reporter's address is named only in the envelope, unsealed
+at delivery. Their answers arrive at the alias and join the case on their side. A report whose
+sender wrote the evidence (the alleged sender forwarding his own mail) is never the default.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.acknowledgement import localised
-from stopit_mail.cases.codes import case_alias
+from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address, reporter_alias
 from stopit_mail.cases.notices import NoticeError, organisation_of, template_dirs
 from stopit_mail.cases.staff import Actor
 from stopit_mail.cases.webdoor import arrived_by_web, post_reply
@@ -41,14 +43,21 @@ def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: 
     actor.check_case(case)
     if not message.strip():
         raise NoticeError("the message is empty")
-    reports = [r for r in case.reports if report_id is None or r.id == report_id]
-    if not reports:
-        raise NoticeError(f"case {case.number} has no report {report_id}")
+    if report_id is None:
+        reports = [r for r in case.reports if r.sender_role != ALLEGED_SENDER]
+        if not reports:
+            raise NoticeError(f"case {case.number} has no report from a reporter (only from the alleged sender); "
+                              "give --report N to write to a particular one")
+    else:
+        reports = [r for r in case.reports if r.id == report_id]
+        if not reports:
+            raise NoticeError(f"case {case.number} has no report {report_id}")
     report = reports[0]
     if arrived_by_web(session, report):
         return post_reply(session, settings, actor, case, report, message.strip())
     org = organisation_of(settings, case)
-    alias = case_alias(case.reporter_code, org.mailboxes[0])
+    alias_row = reporter_alias(session, report)
+    alias = alias_address(alias_row.code, org.mailboxes[0])
     env = make_environment(template_dirs(settings, org))
     rendered = render(env, localised(env, "reporter/staff-reply.txt.j2", case.language or ""),
                       organisation=org.name, case_number=case.number, message=message.strip(),
@@ -58,4 +67,5 @@ def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: 
     count = session.query(OutboxMessage.id).filter(OutboxMessage.case_id == case.id,
                                                    OutboxMessage.kind == "staff-reply").count()
     return enqueue(session, draft, "staff-reply", f"staff-reply:{case.id}:{count + 1}", case.id,
-                   envelope_from=alias, actor=actor.name, report_id=report.id, text=message.strip()[:2000])
+                   envelope_from=alias, actor=actor.name, alias_id=alias_row.id, report_id=report.id,
+                   text=message.strip()[:2000])

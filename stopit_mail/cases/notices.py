@@ -2,8 +2,8 @@
 
 A notice names only what the recipient already knows (their own address and when the messages
 were sent). It never names or hints at the reporter: before anything is queued, `guard`
-checks the rendered mail against every reporter's address, name, case code and wrapper text,
-and refuses to send on any match. Notices come from the case's sender alias
+decodes the composed mail and checks it against every trace of every reporter (addresses in
+any form, names in any order, codes, their own words), and refuses to send on any match. Notices come from the case's sender alias
 (`stopit+<sender code>@domain`), so replies thread back into the case without ever touching
 the reporter's alias.
 """
@@ -11,21 +11,23 @@ the reporter's alias.
 from __future__ import annotations
 
 import email.utils
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
+from stopit_mail.cases.aliases import alias_address, sender_alias
 from stopit_mail.cases.anonymity import reporter_identities
-from stopit_mail.cases.codes import case_alias, format_code
+from stopit_mail.cases.codes import format_code
+from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.errors import StopitError
-from stopit_mail.models import Case, CaseStatus, OutboxMessage
+from stopit_mail.models import Case, CaseAlias, CaseStatus, OutboxMessage
 from stopit_mail.outbound.compose import Draft, compose
 from stopit_mail.outbound.outbox import enqueue
+from stopit_mail.outbound.redact.guard import LeakFound, check
 from stopit_mail.outbound.render import make_environment, render
 
 NOTICE_TEMPLATES = {
@@ -63,6 +65,13 @@ def template_dirs(settings: Settings, org: Organisation) -> list[Path]:
         return []
     path = Path(org.templates_dir)
     return [path if path.is_absolute() else settings.base_dir / path]
+
+
+def _sender_alias(case: Case) -> CaseAlias:
+    session = Session.object_session(case)
+    if session is None:
+        raise NoticeError("the case is not attached to a database session")
+    return sender_alias(session, case)
 
 
 def alleged_senders(case: Case) -> list[str]:
@@ -109,20 +118,18 @@ def reporter_needles(settings: Settings, case: Case) -> list[str]:
 
 
 def guard(settings: Settings, case: Case, draft: Draft, allow_identity: bool = False) -> None:
-    """Refuse mail that carries a reporter's identity, code or words (unless consented)."""
+    """Refuse mail whose final decoded MIME tree carries a reporter's identity, code or words.
+
+    The draft is composed exactly as it will leave and every header, text part, HTML rendering,
+    attached message and image's metadata is decoded and searched (`outbound.redact.guard`).
+    """
     if allow_identity:
         return
-    attachments = b"".join(a.content for a in draft.attachments)
-    text = "\n".join([draft.subject, draft.body, " ".join(draft.to)])
-    folded = " ".join(text.split()).lower()
-    for needle in _needles(settings, case):
-        probe = " ".join(needle.split()).lower()
-        if probe and (probe in folded or probe.encode() in attachments.lower()):
-            raise NoticeError(f"refused: the message would reveal the reporter ({_hint(needle)})")
-
-
-def _hint(needle: str) -> str:
-    return "their address" if "@" in needle else "their case code" if re.fullmatch(r"[0-9a-z-]{12,14}", needle) else "their name or words"
+    traces = reporter_traces(settings, case, keep=set(draft.to))
+    try:
+        check(compose(draft, "<guard@stopit>"), traces)
+    except LeakFound as exc:
+        raise NoticeError(str(exc)) from exc
 
 
 def prepare_notice(settings: Settings, case: Case, template: str = "please-stop",
@@ -139,7 +146,11 @@ def prepare_notice(settings: Settings, case: Case, template: str = "please-stop"
         raise NoticeError(f"refused: {recipient} is one of our own addresses")
     if recipient in {i.address.lower() for i in reporter_identities(settings, case)}:
         raise NoticeError("refused: that address belongs to a reporter of this case")
-    alias = case_alias(case.sender_code or case.reporter_code, org.mailboxes[0])
+    # A case read outside a session (a preview) still knows its sender code, the alias's code.
+    code = _sender_alias(case).code if Session.object_session(case) is not None else case.sender_code
+    if not code:
+        raise NoticeError(f"case {case.number} has no sender alias yet; preview it inside a session")
+    alias = alias_address(code, org.mailboxes[0])
     rendered = render(
         make_environment(template_dirs(settings, org)), NOTICE_TEMPLATES[template],
         organisation=org.name, recipient=recipient, incidents=incidents_for(case, recipient),
@@ -160,7 +171,7 @@ def send_notice(session: Session, settings: Settings, actor: Actor, case: Case,
     if session.query(OutboxMessage.id).filter(OutboxMessage.dedup_key == key).first():
         raise NoticeError(f"a {template} notice to {prepared.recipient} was already queued for {case.number}")
     row = enqueue(session, prepared.draft, "notice", key, case.id, envelope_from=prepared.draft.from_address,
-                  actor=actor.name, template=template, recipient=prepared.recipient)
+                  actor=actor.name, alias_id=_sender_alias(case).id, template=template, recipient=prepared.recipient)
     case.status = CaseStatus.NOTICE_SENT
     events.record(session, "status-changed", case.id, actor=actor.name, automatic=False,
                   status=case.status.value, reason=f"{template} notice queued")

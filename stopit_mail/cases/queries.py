@@ -14,9 +14,11 @@ from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, t
 from sqlalchemy.orm import Session, selectinload
 
 from stopit_mail.cases.codes import format_code
+from stopit_mail.cases.identity_gate import envelope_view
 from stopit_mail.cases.staff import Actor
+from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus
+from stopit_mail.models import Case, CaseAlias, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -150,10 +152,14 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
     case = get_case(session, number)
     if actor is not None:
         actor.check_case(case)
+    # Each report's own code (its alias): staff quote it to the reporter, never to anyone else.
+    codes = {report_id: code for report_id, code in session.execute(select(CaseAlias.report_id, CaseAlias.code).where(
+        CaseAlias.case_id == case.id, CaseAlias.report_id.is_not(None)))}
     reports = [{
         "id": r.id, "raw_message_id": r.raw_message_id, "received_at": _iso(r.received_at),
         "reporter": {"name": r.reporter_name, "address": r.reporter_address}, "subject": r.subject,
         "wrapper_text": r.wrapper_text, "anonymous": r.sealed_identity is not None,
+        "sender_role": r.sender_role, "code": codes.get(r.id, ""),
     } for r in case.reports]
     parties = [{"role": p.role, "address": p.address, "name": p.display_name, "domain": p.domain}
                for p in case.parties]
@@ -179,32 +185,29 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
     }
 
 
-def raw_message_bytes(session: Session, raw_id: int) -> bytes:
-    """The original bytes of a stored message."""
-    raw = session.get(RawMessage, raw_id)
-    if raw is None:
-        raise NotFound(f"no stored message {raw_id}")
-    return raw.content
-
-
-def quarantine_list(session: Session) -> list[dict[str, Any]]:
-    """Messages set aside for a person, oldest first."""
+def quarantine_list(session: Session, settings: Settings) -> list[dict[str, Any]]:
+    """Messages set aside for a person, oldest first (sealed envelopes masked)."""
     rows = session.scalars(select(RawMessage).where(RawMessage.status == RawStatus.QUARANTINED).order_by(RawMessage.id))
     return [{"id": r.id, "received_at": _iso(r.received_at), "source": r.source, "size": r.size,
-             "mail_from": r.mail_from, "subject": r.subject, "reason": r.reason, "attempts": r.attempts}
+             "mail_from": envelope_view(session, settings, None, r)["mail_from"], "subject": r.subject,
+             "reason": r.reason, "attempts": r.attempts}
             for r in rows]
 
 
-def quarantine_detail(session: Session, raw_id: int) -> dict[str, Any]:
-    """One quarantined (or any stored) message's envelope, reason and defects."""
+def quarantine_detail(session: Session, raw_id: int, settings: Settings, actor: Actor | None = None,
+                      reason: str | None = None) -> dict[str, Any]:
+    """One quarantined (or any stored) message's envelope, reason and defects.
+
+    The envelope of a message that could reveal an anonymous reporter is masked unless `actor`
+    reveals it with a reason (the identity gate: reveal role, audited).
+    """
     raw = session.get(RawMessage, raw_id)
     if raw is None:
         raise NotFound(f"no stored message {raw_id}")
     return {"id": raw.id, "status": raw.status.value, "kind": raw.kind.value, "sha256": raw.sha256,
             "size": raw.size, "received_at": _iso(raw.received_at), "source": raw.source,
-            "source_ref": raw.source_ref, "mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to,
-            "peer": raw.peer, "subject": raw.subject, "reason": raw.reason, "defects": raw.defects,
-            "attempts": raw.attempts}
+            "source_ref": raw.source_ref, **envelope_view(session, settings, actor, raw, reason),
+            "subject": raw.subject, "reason": raw.reason, "defects": raw.defects, "attempts": raw.attempts}
 
 
 def requeue(session: Session, raw_id: int) -> None:

@@ -2,8 +2,11 @@
 
 A referral carries the case summary and its evidence, but not the reporter's identity unless
 the reporter agreed (`identity_consent`, recorded by staff when the reporter says so). Without
-consent the evidence is attached redacted (their address and name blanked, which breaks any
-DKIM signature; the referral says so) and their own words are withheld.
+consent the evidence is attached redacted on its decoded MIME structure (`outbound.redact`:
+every header and text part in any encoding, their other addresses and name variants, image
+metadata; which breaks any DKIM signature, as the referral says), anything that cannot be
+redacted with certainty is left out and listed, and their own words are withheld. Each office
+writes back to an alias of its own, so its answers are filed as the office's.
 """
 
 from __future__ import annotations
@@ -11,17 +14,27 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
-from stopit_mail.cases.anonymity import Identity, redact_bytes, reporter_identities
-from stopit_mail.cases.codes import case_alias
+from stopit_mail.cases.aliases import alias_address, office_alias
+from stopit_mail.cases.anonymity import reporter_identities
 from stopit_mail.cases.notices import NoticeError, PreparedMail, guard, organisation_of, template_dirs
+from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Office, Organisation, Settings
-from stopit_mail.models import Case, CaseStatus, Evidence, OutboxMessage
+from stopit_mail.models import Case, CaseAlias, CaseStatus, Evidence, OutboxMessage
 from stopit_mail.outbound.compose import Attachment, Draft
 from stopit_mail.outbound.outbox import enqueue
+from stopit_mail.outbound.redact import Traces, redact_file
 from stopit_mail.outbound.render import make_environment, render
+from stopit_mail.sealing import open_bytes
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+
+def _office_alias(case: Case, office: str) -> CaseAlias:
+    session = Session.object_session(case)
+    if session is None:
+        raise NoticeError("the case is not attached to a database session")
+    return office_alias(session, case, office)
 
 
 def find_office(org: Organisation, name: str) -> Office:
@@ -45,23 +58,34 @@ def _evidence_line(item: Evidence) -> str:
             f"dated {item.orig_date or 'unknown'}, {item.completeness.value}{origin}")
 
 
-def _attachments(case: Case, identities: list[Identity], with_identity: bool) -> tuple[list[Attachment], str]:
+def _attachments(case: Case, traces: Traces, with_identity: bool,
+                 settings: Settings) -> tuple[list[Attachment], str]:
     attachments: list[Attachment] = []
     skipped = 0
+    left_out: list[str] = []
     for item in case.evidence:
         if item.content is None or item.size > MAX_ATTACHMENT_BYTES:
             skipped += item.content is not None
             continue
-        content = item.content
+        content = open_bytes(settings, item.content)
+        full = item.completeness.value == "full"
+        name = (item.filename or f"evidence-{item.id}.eml") if full else (item.filename or f"evidence-{item.id}")
+        content_type = item.content_type or "application/octet-stream"
         if not with_identity:
-            for identity in identities:
-                content = redact_bytes(content, identity)
-        name = item.filename or f"evidence-{item.id}.eml" if item.completeness.value == "full" else item.filename
-        attachments.append(Attachment(name or f"evidence-{item.id}", item.content_type or "application/octet-stream", content))
+            redacted = redact_file(content, "message/rfc822" if full else content_type, name, traces)
+            if redacted.content is None:
+                left_out.extend(redacted.left_out)
+                continue
+            content, content_type, name = redacted.content, redacted.content_type, redacted.filename or name
+        attachments.append(Attachment(name, content_type, content))
     notes = []
     if attachments and not with_identity:
-        notes.append("Attached evidence has the reporter's address and name blanked out, so its DKIM signatures "
-                     "no longer verify; stopit holds the originals and their verification results.")
+        notes.append("Attached evidence has every trace of the reporter removed (addresses, names, their words; "
+                     "image metadata stripped), so its DKIM signatures no longer verify; stopit holds the "
+                     "originals and their verification results.")
+    if left_out:
+        notes.append(f"{len(left_out)} item(s) were left out because they cannot be redacted with certainty: "
+                     + "; ".join(traces.scrub(x) for x in left_out)[:600] + ". Ask stopit staff.")
     if skipped:
         notes.append(f"{skipped} item(s) over {MAX_ATTACHMENT_BYTES // 1048576} MB were not attached; ask stopit staff.")
     return attachments, " ".join(notes)
@@ -76,7 +100,8 @@ def prepare_referral(settings: Settings, case: Case, office_name: str, with_iden
     office = find_office(org, office_name)
     identities = reporter_identities(settings, case)
     reporter_lines = [f"{i.name} <{i.address}>".strip() for i in identities] if with_identity else []
-    attachments, note = _attachments(case, identities, with_identity)
+    traces = reporter_traces(settings, case, keep=set(office.addresses))
+    attachments, note = _attachments(case, traces, with_identity, settings)
     triage = case.triage or {}
     rendered = render(
         make_environment(template_dirs(settings, org)), "office/referral.txt.j2",
@@ -86,7 +111,7 @@ def prepare_referral(settings: Settings, case: Case, office_name: str, with_iden
         reporter_lines=reporter_lines, evidence=[_evidence_line(e) for e in case.evidence],
         attachments_note=note,
     )
-    alias = case_alias(case.sender_code or case.reporter_code, org.mailboxes[0])
+    alias = alias_address(_office_alias(case, office.name).code, org.mailboxes[0])
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=list(office.addresses),
                   subject=rendered.subject, body=rendered.body, reply_to=alias, automatic=False,
                   attachments=attachments)
@@ -103,6 +128,7 @@ def refer(session: Session, settings: Settings, actor: Actor | None, case: Case,
     name = actor.name if actor else events.SYSTEM_ACTOR
     row = enqueue(session, prepared.draft, "referral", f"referral:{case.id}:{office_name}", case.id,
                   envelope_from=prepared.draft.from_address, actor=name, office=office_name,
+                  alias_id=_office_alias(case, office_name).id,
                   with_identity=with_identity)
     case.status = CaseStatus.REFERRED
     return row

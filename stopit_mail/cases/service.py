@@ -12,8 +12,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
+from stopit_mail.cases.aliases import ALLEGED_SENDER, REPORTER, reporter_alias, sender_alias
 from stopit_mail.cases.anonymity import REDACTED
-from stopit_mail.cases.codes import new_reporter_code, next_case_number, normalise_code
+from stopit_mail.cases.codes import new_reporter_code, next_case_number
 from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normalise_message_id
 from stopit_mail.config import Organisation
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
@@ -74,14 +75,29 @@ def _add_party(session: Session, case: Case, role: str, address: str, name: str)
         session.flush()
 
 
-def record_parties(session: Session, case: Case, extraction: Extraction, mailboxes: list[str]) -> None:
+def sender_wrote_the_evidence(extraction: Extraction, sender: str) -> bool:
+    """True when every offending message with a sender was written by the report's own sender.
+
+    That is the alleged sender forwarding his own mail (to join the victim's case, or to learn
+    its code): his report is kept apart from the reporters and flagged for staff.
+    """
+    sender = sender.strip().lower()
+    senders = {(i.from_address or "").lower() for i in extraction.items if i.is_message and i.from_address}
+    return bool(sender) and senders == {sender}
+
+
+def record_parties(session: Session, case: Case, extraction: Extraction, mailboxes: list[str],
+                   sender_role: str = REPORTER) -> None:
     """The reporter, the alleged senders of the evidence, and the other recipients."""
-    _add_party(session, case, "reporter", extraction.reporter_address, extraction.reporter_name)
+    if sender_role == REPORTER:
+        _add_party(session, case, "reporter", extraction.reporter_address, extraction.reporter_name)
     ours = {m.lower() for m in mailboxes}
     reporter = extraction.reporter_address.lower()
     for item in extraction.items:
         if not item.is_message:
             continue
+        if sender_role == REPORTER and reporter and (item.from_address or "").lower() == reporter:
+            continue  # the reporter's own message quoted in a thread: not an alleged sender
         _add_party(session, case, "alleged-sender", item.from_address or "", item.from_name or "")
         for name, address in item.to + item.cc:
             if name == REDACTED and not address:
@@ -92,13 +108,18 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
 
 def open_or_join_case(
     session: Session, org: Organisation, raw: RawMessage, extraction: Extraction,
-    sealed_identity: str | None = None,
+    sealed_identity: str | None = None, sender_address: str = "",
 ) -> tuple[Case, bool]:
     """File a report: join the case of a duplicate offending message, or open a new one.
 
     With `sealed_identity` the report is anonymous: the extraction has already been redacted,
-    the reporter gets no readable party row, and the case is marked anonymous.
+    the reporter gets no readable party row, and the case is marked anonymous. `sender_address`
+    is the report's sender as received (also for sealed reports, in memory only): when they wrote
+    the evidence themselves, the report is filed with sender_role "alleged-sender".
+    Every report gets its own alias: joining never discloses another reporter's code.
     """
+    sender_role = ALLEGED_SENDER if sender_wrote_the_evidence(
+        extraction, sender_address or extraction.reporter_address) else REPORTER
     case = find_duplicate_case(session, extraction.items, org.slug)
     joined = case is not None
     if case is None:
@@ -114,44 +135,35 @@ def open_or_join_case(
     report = Report(
         case_id=case.id, raw_message_id=raw.id, reporter_address=extraction.reporter_address or None,
         reporter_name=extraction.reporter_name or None, sealed_identity=sealed_identity,
-        subject=extraction.subject,
+        subject=extraction.subject, sender_role=sender_role,
         wrapper_text=extraction.wrapper_text, received_at=raw.received_at,
     )
     session.add(report)
     session.flush()
+    # The case's reporter code belongs to the first reporter of a new case (what older versions
+    # told every reporter); anyone joining, and an alleged sender, gets a code of their own.
+    reporter_alias(session, report, code=case.reporter_code if not joined and sender_role == REPORTER else None)
+    sender_alias(session, case)
+    if sender_role == ALLEGED_SENDER:
+        events.record(session, "alleged-sender-report", case.id, report_id=report.id,
+                      reason="the sender of this report wrote the offending message(s) themselves; "
+                             "kept apart from the reporters")
     for item in extraction.items:
         session.add(_evidence_row(case, report, item))
     if sealed_identity:
         case.anonymous = True
-    record_parties(session, case, extraction, org.mailboxes)
+    record_parties(session, case, extraction, org.mailboxes, sender_role)
     events.record(session, "report-joined" if joined else "report-filed", case.id,
                   report_id=report.id, evidence=len(extraction.items))
     case.updated_at = datetime.now(UTC)
     return case, joined
 
 
-def find_case_for_reply(
-    session: Session, alias_codes: list[str], subject_tags: list[str], referenced_ids: list[str]
-) -> Case | None:
-    """Resolve a reply's hints to a case: alias code first, then subject tag, then threading."""
-    for code in alias_codes:
-        code = normalise_code(code)
-        case = session.scalar(select(Case).where(or_(Case.reporter_code == code, Case.sender_code == code)))
-        if case is not None:
-            return case
-    for tag in subject_tags:
-        case = session.scalar(select(Case).where(Case.number == tag))
-        if case is not None:
-            return case
+def case_of_sent_message(session: Session, referenced_ids: list[str]) -> Case | None:
+    """The case of a message we sent (any kind, pages too) named by these ids: for bounces."""
     keys = [f"<{normalise_message_id(r)}>" for r in referenced_ids]
-    if keys:
-        case_id = session.scalar(
-            select(RawMessage.case_id).where(RawMessage.message_id.in_(keys), RawMessage.case_id.is_not(None))
-        )
-        if case_id is None:
-            # A reply to something we sent (an acknowledgement, a notice) threads by our Message-ID.
-            case_id = session.scalar(select(OutboxMessage.case_id).where(
-                OutboxMessage.message_id.in_(keys), OutboxMessage.case_id.is_not(None)))
-        if case_id is not None:
-            return session.get(Case, case_id)
-    return None
+    if not keys:
+        return None
+    case_id = session.scalar(select(OutboxMessage.case_id).where(
+        OutboxMessage.message_id.in_(keys), OutboxMessage.case_id.is_not(None)).limit(1))
+    return session.get(Case, case_id) if case_id is not None else None

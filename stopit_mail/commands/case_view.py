@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from stopit_mail.cases.codes import format_code
 from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
 
@@ -67,7 +68,9 @@ def _reports(detail: dict[str, Any]) -> list[RenderableType]:
     for rep in detail["reports"]:
         who = rep["reporter"]["address"] or rep["reporter"]["name"]
         if rep["anonymous"] and not who:
-            who = f"anonymous (code {detail['reporter_code']}) {SEALED}"
+            who = f"anonymous (code {format_code(rep['code'])}) {SEALED}"
+        if rep.get("sender_role") == "alleged-sender":
+            who = f"THE ALLEGED SENDER, forwarding his own mail: {who}"
         meta = (f"report {rep['id']}, received {_when(rep['received_at'])}, from {safe(who or '(unknown)')}\n"
                 f"subject: {safe(rep['subject'])}")
         out.append(Panel(Group(Text.from_markup(meta, style="dim"), _words(rep.get("wrapper_text"))), expand=True))

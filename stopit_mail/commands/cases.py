@@ -14,8 +14,8 @@ from rich.console import Console, RenderableType
 from rich.table import Column, Table
 
 from stopit_mail.cases import queries
-from stopit_mail.cases.anonymity import reveal
 from stopit_mail.cases.escalation_unread import mark_seen
+from stopit_mail.cases.identity_gate import open_stored_message
 from stopit_mail.cases.offenders import related_cases
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.case_view import render_case
@@ -92,7 +92,7 @@ def list_command(state: Context, status: str | None, urgency: str | None, catego
 @click.option("--raw", "raw_id", type=int, help="Write stored message N's original bytes.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default="-",
               help="Where --raw writes (default: standard output).")
-@click.option("--reason", help="Why (required for --raw of an anonymous report; audited).")
+@click.option("--reason", help="Why (required for --raw of a message that could reveal an anonymous reporter; audited).")
 @pass_ctx
 @handle_errors
 def show_command(state: Context, number: str, as_json: bool, raw_id: int | None, output: str,
@@ -112,10 +112,9 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
             allowed = {r["raw_message_id"] for r in detail["reports"]} | set(detail["other_messages"])
             if raw_id not in allowed:
                 raise click.ClickException(f"message {raw_id} does not belong to case {detail['number']}")
-            if raw_id in {r["raw_message_id"] for r in detail["reports"] if r["anonymous"]}:
-                # The original bytes name the reporter: reading them is a reveal.
-                reveal(session, state.app.settings, state.actor, queries.get_case(session, number), reason or "")
-            content = queries.raw_message_bytes(session, raw_id)
+            # Bytes that could name an anonymous reporter (their report, their replies, bounces
+            # and automatic answers on an anonymous case) pass the identity gate.
+            content = open_stored_message(session, state.app.settings, viewer, raw_id, reason)
     if raw_id is not None:
         if output == "-":
             sys.stdout.buffer.write(content)

@@ -27,7 +27,7 @@ def quarantine_group() -> None:
 def list_command(state: Context, as_json: bool) -> None:
     """List quarantined messages."""
     with transaction(state.app.factory) as session:
-        rows = queries.quarantine_list(session)
+        rows = queries.quarantine_list(session, state.app.settings)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -40,12 +40,14 @@ def list_command(state: Context, as_json: bool) -> None:
 
 @quarantine_group.command("show")
 @click.argument("message_id", type=int)
+@click.option("--reason", help="Reveal a sealed envelope (reveal role; audited).")
 @pass_ctx
 @handle_errors
-def show_command(state: Context, message_id: int) -> None:
+def show_command(state: Context, message_id: int, reason: str | None) -> None:
     """Show a stored message's envelope, status, reason and defects (JSON)."""
     with transaction(state.app.factory) as session:
-        detail = queries.quarantine_detail(session, message_id)
+        detail = queries.quarantine_detail(session, message_id, state.app.settings,
+                                           state.viewer if reason else None, reason)
     click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
 
 

@@ -46,6 +46,9 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     """Run the SMTP/LMTP listener (and the web door, unless [web] enabled = false) until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
     app = state.upgraded_app()
+    if app.key_status is not None and app.key_status.problems:
+        # Loud, but not fatal: intake, processing and paging need only the public key.
+        click.secho(f"WARNING: {app.key_status.summary()}", fg="red", bold=True, err=True)
     try:
         status = serve(app, with_worker)
     except OSError as exc:
@@ -100,6 +103,9 @@ def status_command(state: Context, as_json: bool) -> None:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
         report["overdue_reports"] = overdue_reports(session, datetime.now(UTC))
+    key = state.app.key_status
+    report["identity_key"] = {"key_id": key.key_id, "can_seal": key.can_seal, "can_reveal": key.can_reveal,
+                              "problems": key.problems} if key else None
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -123,6 +129,9 @@ def status_command(state: Context, as_json: bool) -> None:
             unread.add_row(row["case"], row["urgency"], row["due_at"][:16].replace("T", " "),
                            _age(row["overdue_seconds"]), "yes" if row["paged"] else "not yet")
         console.print(unread)
+    if key is not None:
+        console.print(markup_safe(key.summary()) if key.can_reveal and not key.problems
+                      else f"[bold red]{markup_safe(key.summary())}[/]")
     if report["recent_quarantine"]:
         table = Table("message", "received", "reason", title="Recently quarantined")
         for row in report["recent_quarantine"]:

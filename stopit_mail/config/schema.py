@@ -92,6 +92,8 @@ class OutboundSettings:
     max_attempts: int = doc("Delivery attempts before a message is given up as failed.", 12)
     retry_base_seconds: int = doc("First retry delay; each later one doubles (capped at 6 h).", 60)
     acks_per_sender_per_hour: int = doc("Most acknowledgements one address receives per hour.", 5)
+    acks_per_domain_per_hour: int = doc("Most acknowledgements per hour to one domain for reports that forward nothing.", 20)
+    acks_per_case_per_hour: int = doc("Most acknowledgements sent on one case per hour (emergencies exempt).", 50)
 
 
 @dataclass

@@ -82,11 +82,45 @@ def parse_bytes(content: bytes) -> ParsedMessage:
     return ParsedMessage(message, defects)
 
 
+def _raw_utf8(text: str) -> str:
+    """Undo the parser's surrogate escapes of raw 8-bit header bytes: UTF-8 (RFC 6532) first.
+
+    Without this "Zoë" in an SMTPUTF8 From header became "Zo\ufffd\ufffd", and redaction could
+    no longer recognise the reporter's name.
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _header_text(value: object) -> str:
+    """The parser hands raw 8-bit header bytes over as a Header of 'unknown-8bit' chunks."""
+    if isinstance(value, email.header.Header):
+        try:
+            chunks = email.header.decode_header(value)
+        except Exception:  # noqa: BLE001
+            return str(value)
+        out = []
+        for chunk, charset in chunks:
+            if isinstance(chunk, bytes) and charset in (None, "unknown-8bit"):
+                out.append(_raw_utf8(chunk.decode("ascii", "surrogateescape")))
+            elif isinstance(chunk, bytes):
+                out.append(email.header.make_header([(chunk, charset)]).encode())
+            else:
+                out.append(chunk)
+        return "".join(out)
+    return _raw_utf8(str(value))
+
+
 def decode_header_value(value: object) -> str:
     """A header as text: RFC 2047 words decoded, unknown charsets replaced, never raises."""
     if value is None:
         return ""
-    raw = str(value)[:MAX_VALUE_CHARS]
+    raw = _header_text(value)[:MAX_VALUE_CHARS]
     try:
         chunks = email.header.decode_header(raw)
     except Exception:  # noqa: BLE001 - malformed encoded words are common
@@ -128,7 +162,7 @@ def header(message: Message, name: str) -> str:
 def addresses(message: Message, name: str) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header, decoded; never raises."""
     try:
-        values = [str(v)[:MAX_VALUE_CHARS] for v in message.get_all(name, [])]
+        values = [_header_text(v)[:MAX_VALUE_CHARS] for v in message.get_all(name, [])]
         pairs = email.utils.getaddresses(values)
     except Exception:  # noqa: BLE001 - e.g. group syntax the parser chokes on
         return []

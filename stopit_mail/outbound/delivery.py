@@ -73,7 +73,14 @@ class RelayTransport:
                     client.ehlo()
                 if self.username:
                     client.login(self.username, self.password)
-                refused = client.sendmail(envelope_from, recipients, content)
+                options: list[str] = []
+                if not all(a.isascii() for a in [envelope_from, *recipients]):
+                    # An internationalised address (zoë@...) needs SMTPUTF8 (RFC 6531).
+                    if not client.has_extn("smtputf8"):
+                        raise DeliveryError("a recipient address is internationalised and the relay does not "
+                                            "offer SMTPUTF8", True)
+                    options.append("SMTPUTF8")
+                refused = client.sendmail(envelope_from, recipients, content, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise DeliveryError(f"recipients refused: {exc.recipients}", all(c >= 500 for c in codes)) from exc
@@ -81,6 +88,8 @@ class RelayTransport:
             raise DeliveryError(f"{exc.smtp_code} {exc.smtp_error!r}", exc.smtp_code >= 500) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"{exc.__class__.__name__}: {exc}", False) from exc
+        except UnicodeError as exc:
+            raise DeliveryError(f"cannot encode the message for this relay: {exc.__class__.__name__}", True) from exc
         if refused:
             raise DeliveryError(f"some recipients refused: {refused}", False)
 

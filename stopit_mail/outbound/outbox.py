@@ -24,7 +24,7 @@ MAX_BACKOFF = timedelta(hours=6)
 def enqueue(
     session: Session, draft: Draft, kind: str, dedup_key: str, case_id: int | None = None,
     envelope_from: str = "", actor: str = events.SYSTEM_ACTOR, recipient_key: str | None = None,
-    **detail: object,
+    alias_id: int | None = None, domain_key: str | None = None, **detail: object,
 ) -> OutboxMessage:
     """Queue a message once per `dedup_key` (returns the existing row on a repeat).
 
@@ -40,7 +40,8 @@ def enqueue(
     message_id = new_message_id(domain)
     row = OutboxMessage(
         case_id=case_id, kind=kind, dedup_key=dedup_key, envelope_from=envelope_from,
-        recipients=list(draft.to), recipient_key=recipient_key, subject=draft.subject, message_id=message_id,
+        recipients=list(draft.to), recipient_key=recipient_key, domain_key=domain_key, alias_id=alias_id,
+        subject=draft.subject, message_id=message_id,
         content=compose(shown, message_id),
     )
     session.add(row)
@@ -99,3 +100,15 @@ def sent_to_since(session: Session, key: str, kind: str, since: datetime) -> int
     """How many messages of `kind` went to the recipient with this key since a time (rate limits)."""
     return session.scalar(select(func.count(OutboxMessage.id)).where(
         OutboxMessage.kind == kind, OutboxMessage.recipient_key == key, OutboxMessage.created_at >= since)) or 0
+
+
+def sent_to_domain_since(session: Session, key: str, kind: str, since: datetime) -> int:
+    """How many messages of `kind` went to the domain with this keyed hash since a time."""
+    return session.scalar(select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.kind == kind, OutboxMessage.domain_key == key, OutboxMessage.created_at >= since)) or 0
+
+
+def sent_for_case_since(session: Session, case_id: int, kind: str, since: datetime) -> int:
+    """How many messages of `kind` were queued for one case since a time."""
+    return session.scalar(select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.kind == kind, OutboxMessage.case_id == case_id, OutboxMessage.created_at >= since)) or 0

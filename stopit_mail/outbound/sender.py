@@ -8,6 +8,7 @@ transaction, and its outcome recorded in a second short transaction.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from stopit_mail.db import claim_writer
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound import outbox
 from stopit_mail.outbound.delivery import DeliveryError, Transport, transport_for
-from stopit_mail.sealing import open_recipient
+from stopit_mail.sealing import SEALED_PREFIX, IdentityKeyError, open_bytes, open_recipient
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,22 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 
 
+SEALED_IN_TEXT = "[sealed recipient]"
+
+
+def _scrub(text: str, sealed: list[str]) -> str:
+    """An error text without the sealed recipients' addresses (a relay quotes what it refuses)."""
+    for address in sealed:
+        if address:
+            text = re.sub(re.escape(address), SEALED_IN_TEXT, text, flags=re.IGNORECASE)
+            local = address.rpartition("@")[0]
+            if len(local) >= 3:
+                text = re.sub(re.escape(local), SEALED_IN_TEXT, text, flags=re.IGNORECASE)
+    return text
+
+
 def _claim(factory: sessionmaker[Session], settings: Settings, outbox_id: int,
-           now: datetime) -> tuple[str, list[str], bytes] | None:
+           now: datetime) -> tuple[str, list[str], bytes, list[str]] | None:
     """Lease a due row for LEASE (other workers skip it); None if it is not ours to send."""
     with factory() as session, session.begin():
         claim_writer(session)
@@ -40,7 +55,16 @@ def _claim(factory: sessionmaker[Session], settings: Settings, outbox_id: int,
         if row is None or row.status is not OutboxStatus.QUEUED or _aware(row.next_attempt_at) > now:
             return None
         row.next_attempt_at = now + LEASE
-        return row.envelope_from, [open_recipient(settings, r) for r in row.recipients], row.content
+        try:
+            recipients = [open_recipient(settings, r) for r in row.recipients]
+        except IdentityKeyError as exc:
+            # A lost key stops mail to anonymous reporters only; it never stops the worker.
+            outbox.mark_failed_attempt(session, row, f"cannot open the sealed recipient: {exc}", False,
+                                       settings.outbound.max_attempts, settings.outbound.retry_base_seconds, now)
+            log.error("outbox %s: sealed recipient cannot be opened: %s", outbox_id, exc)
+            return None
+        sealed = [a for a, r in zip(recipients, row.recipients, strict=True) if r.startswith(SEALED_PREFIX)]
+        return row.envelope_from, recipients, open_bytes(settings, row.content), sealed
 
 
 def _aware(value: datetime) -> datetime:
@@ -59,13 +83,13 @@ def deliver_one(factory: sessionmaker[Session], settings: Settings, transport: T
     claimed = _claim(factory, settings, outbox_id, now)
     if claimed is None:
         return None
-    envelope_from, recipients, content = claimed
+    envelope_from, recipients, content, sealed = claimed
     failure: DeliveryError | None = None
     try:
         transport.deliver(outbox_id, envelope_from, recipients, content)
     except DeliveryError as exc:
-        log.warning("outbox %s: %s", outbox_id, exc)
-        failure = exc
+        failure = DeliveryError(_scrub(str(exc), sealed), exc.permanent)
+        log.warning("outbox %s: %s", outbox_id, failure)
     with factory() as session, session.begin():
         row = session.get(OutboxMessage, outbox_id)
         assert row is not None

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.extract.evidence import Extraction
 from stopit_mail.ingest.classify import Arrival
-from stopit_mail.models import Case, RawMessage
+from stopit_mail.models import Case, CaseAlias, RawMessage
 from stopit_mail.sealing import Identity
 
 
@@ -32,6 +32,8 @@ class Context:
     arrival: Arrival | None = None
     extraction: Extraction | None = None
     case: Case | None = None
+    # The case alias a reply was filed by (its side: reporter, alleged-sender, office).
+    reply_alias: CaseAlias | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None

@@ -22,6 +22,7 @@ from stopit_mail.db import claim_writer
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.processing.context import Context, Quarantine
 from stopit_mail.processing.registry import resolve
+from stopit_mail.sealing import IdentityKeyError, open_bytes
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ def _organisation(settings: Settings, raw: RawMessage):  # type: ignore[no-untyp
 
 
 def _run(session: Session, settings: Settings, raw: RawMessage, pipeline: tuple[str, ...]) -> Outcome:
-    ctx = Context(session=session, settings=settings, raw=raw, content=raw.content,
+    try:
+        # Sealed at rest once processed anonymously: opened in memory for a retry.
+        content = open_bytes(settings, raw.content)
+    except IdentityKeyError as exc:
+        raise Quarantine(f"sealed message cannot be opened: {exc}") from exc
+    ctx = Context(session=session, settings=settings, raw=raw, content=content,
                   organisation=_organisation(settings, raw))
     for handler in resolve(pipeline):
         try:

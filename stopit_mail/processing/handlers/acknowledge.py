@@ -1,15 +1,17 @@
 """acknowledge: queue one acknowledgement per new report, unless it could start a loop.
 
 RFC 3834 rules: automatic messages never reach this handler (set-aside-automatic ended their
-pipeline). Here we also refuse daemon senders, our own addresses, and any sender who already
-had `acks_per_sender_per_hour` acknowledgements in the last hour. The acknowledgement comes
-from the case alias, so the reporter's reply threads back into the case, and is sent with a
-null envelope sender, so it can never bounce back into the mailbox as a new report.
+pipeline); `outbound.ack_limits` refuses daemons, our own addresses and senders, domains or
+cases over their hourly limits. The acknowledgement comes from the report's own alias (never
+another reporter's), so the reporter's reply threads back into their report, and is sent with
+a null envelope sender, so it can never bounce back into the mailbox as a new report. A report
+whose sender wrote the evidence themselves gets no acknowledgement: no code of the case reaches
+the alleged sender.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from sqlalchemy import select
 
 from stopit_mail import events
 from stopit_mail.cases.acknowledgement import (
@@ -18,35 +20,17 @@ from stopit_mail.cases.acknowledgement import (
     render_acknowledgement,
     report_language,
 )
-from stopit_mail.cases.codes import case_alias, format_code
+from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address, reporter_alias
+from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.notices import template_dirs
-from stopit_mail.models import MessageKind
+from stopit_mail.models import MessageKind, Report
+from stopit_mail.outbound.ack_limits import domain_key, refusal
 from stopit_mail.outbound.compose import Draft
-from stopit_mail.outbound.outbox import enqueue, sent_to_since
+from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
-
-_DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
-
-
-def refusal(ctx: Context, address: str) -> str | None:
-    """Why this report must not be acknowledged, or None."""
-    if ctx.raw.no_ack:
-        return "historical import (stopit ingest --no-ack)"
-    if not address or "@" not in address:
-        return "no usable sender address"
-    local, _, domain = address.partition("@")
-    if local.split("+")[0] in _DAEMONS:
-        return f"daemon sender {address}"
-    if ctx.settings.organisation_for(address) is not None:
-        return f"our own address {address}"
-    since = datetime.now(UTC) - timedelta(hours=1)
-    limit = ctx.settings.outbound.acks_per_sender_per_hour
-    if sent_to_since(ctx.session, recipient_key(ctx.settings, address), "acknowledgement", since) >= limit:
-        return f"rate limit: {limit} acknowledgements to {address} in the last hour"
-    return None
 
 
 @register
@@ -57,25 +41,30 @@ class Acknowledge:
         if ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT or ctx.case is None:
             return
         assert ctx.extraction is not None and ctx.reporter is not None
+        report = ctx.session.scalar(select(Report).where(Report.raw_message_id == ctx.raw.id))
+        assert report is not None, "open-case must run first"
         address = ctx.reporter.address
         try:
-            reason = refusal(ctx, address)
+            reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
+                      else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
+                      else refusal(ctx.session, ctx.settings, address, ctx.case.id,
+                                   has_evidence=bool(ctx.extraction.items), emergency=ctx.case.urgency == "emergency"))
             recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
         except IdentityKeyError as exc:
             # A side step: the case and its page must not go down with it.
             reason = f"identity key unavailable: {exc}"
         if reason:
-            events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason)
+            events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
             return
-        mailbox = ctx.organisation.mailboxes[0]
-        alias = case_alias(ctx.case.reporter_code, mailbox)
+        alias_row = reporter_alias(ctx.session, report)
+        alias = alias_address(alias_row.code, ctx.organisation.mailboxes[0])
         language = report_language(ctx.extraction.wrapper_text)
         ctx.case.language = ctx.case.language or language
         rendered = render_acknowledgement(
             make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
             forwarding_client(ctx.message, ctx.extraction.client_hints),
             organisation=ctx.organisation.name, case_number=ctx.case.number,
-            reporter_code=format_code(ctx.case.reporter_code), case_address=alias,
+            reporter_code=format_code(alias_row.code), case_address=alias,
             emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx.extraction),
             urgency=ctx.case.urgency,
         )
@@ -87,4 +76,5 @@ class Acknowledge:
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
         enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
-                recipient_key=recipient_key(ctx.settings, address))
+                recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
+                alias_id=alias_row.id)

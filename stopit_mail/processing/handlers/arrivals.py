@@ -8,11 +8,12 @@ bounced when it can be found. Automatic messages are recorded and set aside: nev
 from email.message import Message
 
 from stopit_mail import events
-from stopit_mail.cases.codes import normalise_code
-from stopit_mail.cases.service import find_case_for_reply
+from stopit_mail.cases.anonymity import scrub_sealed_side, side_is_sealed
+from stopit_mail.cases.sealed_store import scrub_log_after_commit, seal_if_sealed_side, seal_stored_message
+from stopit_mail.cases.service import case_of_sent_message
 from stopit_mail.extract import mime
-from stopit_mail.ingest.classify import MESSAGE_ID_RE
-from stopit_mail.models import Case, MessageKind
+from stopit_mail.ingest.classify import MESSAGE_ID_RE, alias_codes
+from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
 
@@ -34,28 +35,28 @@ class FileReply:
             return
         assert ctx.message is not None and ctx.arrival is not None
         senders = mime.addresses(ctx.message, "From")
-        side = reply_side(ctx.case, ctx.arrival.alias_codes)
+        alias = ctx.reply_alias
+        side = alias.side if alias is not None else "unknown"
         sender = senders[0][1] if senders else ""
-        if side == "reporter" and ctx.case.anonymous:
-            # Only the reporter holds the reporter alias; keep their address out of the record.
+        sealed = side_is_sealed(ctx.session, alias)
+        if sealed:
+            # Only the reporter holds their alias; keep their address out of the record.
             sender = "(anonymous reporter)"
             ctx.raw.mail_from = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
+            ctx.raw.subject = scrub_sealed_side(ctx.session, ctx.settings, alias, ctx.raw.subject or "")
         ctx.raw.case_id = ctx.case.id
         events.record(
             ctx.session, "reply-received", ctx.case.id, raw_message_id=ctx.raw.id, side=side,
-            sender=sender, subject=mime.header(ctx.message, "Subject"), text=_reply_text(ctx)[:2000],
+            report_id=alias.report_id if alias is not None else None,
+            office=alias.office if alias is not None else None,
+            sender=sender, subject=scrub_sealed_side(ctx.session, ctx.settings, alias, mime.header(ctx.message, "Subject")),
+            text=scrub_sealed_side(ctx.session, ctx.settings, alias, _reply_text(ctx))[:2000],
         )
+        if sealed:
+            ctx.raw.peer = None
+            seal_stored_message(ctx.settings, ctx.raw)
+            scrub_log_after_commit(ctx.session)
         # Not done yet: triage-reply reads the reply too, then ends the pipeline.
-
-
-def reply_side(case: Case, alias_codes: list[str]) -> str:
-    """Who wrote: the reporter (reporter alias), the alleged sender (notice alias), or unknown."""
-    codes = {normalise_code(c) for c in alias_codes}
-    if case.reporter_code in codes:
-        return "reporter"
-    if case.sender_code and case.sender_code in codes:
-        return "alleged-sender"
-    return "unknown"
 
 
 def bounced_message_ids(ctx: Context) -> list[str]:
@@ -84,7 +85,8 @@ class FileBounce:
         if ctx.arrival is None or ctx.arrival.kind is not MessageKind.BOUNCE:
             return
         ids = bounced_message_ids(ctx)
-        case = find_case_for_reply(ctx.session, [], [], ids)
+        case = case_of_sent_message(ctx.session, ids)
+        seal_if_sealed_side(ctx.session, ctx.settings, ctx.raw, [], ids)
         if case is not None:
             ctx.raw.case_id = case.id
         events.record(ctx.session, "bounce-received", case.id if case else None,
@@ -99,6 +101,9 @@ class SetAsideAutomatic:
     def process(self, ctx: Context) -> None:
         if ctx.arrival is None or ctx.arrival.kind is not MessageKind.AUTO_REPLY:
             return
+        assert ctx.message is not None
+        seal_if_sealed_side(ctx.session, ctx.settings, ctx.raw, alias_codes(list(ctx.raw.rcpt_to or []), ctx.message),
+                            MESSAGE_ID_RE.findall(mime.header(ctx.message, "In-Reply-To")))
         events.record(ctx.session, "automatic-set-aside", None, raw_message_id=ctx.raw.id,
                       reason=ctx.arrival.reason)
         ctx.done = True

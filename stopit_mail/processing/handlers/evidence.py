@@ -23,5 +23,6 @@ class OpenCase:
     def process(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
         ctx.case, _joined = open_or_join_case(
-            ctx.session, ctx.organisation, ctx.raw, ctx.extraction, sealed_identity=ctx.sealed_identity)
+            ctx.session, ctx.organisation, ctx.raw, ctx.extraction, sealed_identity=ctx.sealed_identity,
+            sender_address=ctx.reporter.address if ctx.reporter else "")
         ctx.raw.case_id = ctx.case.id

@@ -1,40 +1,27 @@
 """seal-identity: honour a reporter's request for anonymity before anything readable is stored.
 
-Runs between extract-evidence and open-case. For an anonymous report it seals the reporter's
-address and name, blanks them from the extraction (wrapper text, the evidence's recipient
-lists, bodies and header blocks: a forwarded message was usually sent *to* the reporter) and
-from the stored envelope, so staff see the case code and `[reporter]` instead.
+Runs between extract-evidence and open-case. For an anonymous report `cases.seal_report` seals
+the reporter (and their other addresses), scrubs every trace of them from the extraction and
+seals the evidence bytes; here the stored message itself is sealed at rest and its envelope
+cleared, so staff see the report's code and `[reporter]` instead. Sealing needs only the
+public key; should even that be unavailable, the identity is withheld (never stored readable)
+and the report goes on, so an emergency still pages.
 """
 
-import json
 import logging
 
-from stopit_mail.cases.anonymity import REDACTED, redact_text, wants_anonymity
+from stopit_mail.cases.anonymity import wants_anonymity
+from stopit_mail.cases.seal_report import scrub_report, seal_report
+from stopit_mail.cases.sealed_store import scrub_log_after_commit, seal_stored_message
 from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import Identity, IdentityKeyError, seal
+from stopit_mail.sealing import Identity, IdentityKeyError
 
 log = logging.getLogger(__name__)
-# Stored instead of a sealed identity when the key is missing or corrupt at intake: the case
-# stays anonymous and is paged; the identity exists only in the stored raw message.
+# Stored instead of a sealed identity when no key is available at intake: the case stays
+# anonymous and is paged; the identity exists only in the stored raw message.
 WITHHELD = "withheld: the identity key was unavailable at intake"
-
-
-def _redact_extraction(ctx: Context, identity: Identity) -> None:
-    assert ctx.extraction is not None
-    extraction = ctx.extraction
-    extraction.reporter_address = ""
-    extraction.reporter_name = ""
-    extraction.wrapper_text = redact_text(extraction.wrapper_text, identity) or ""
-    address = identity.address.lower()
-    for item in extraction.items:
-        item.to = [[REDACTED, ""] if addr.lower() == address else [name, addr] for name, addr in item.to]
-        item.cc = [[REDACTED, ""] if addr.lower() == address else [name, addr] for name, addr in item.cc]
-        item.body_text = redact_text(item.body_text, identity)
-        item.header_block = redact_text(item.header_block, identity)
-        if item.analysis is not None:
-            item.analysis = json.loads(redact_text(json.dumps(item.analysis), identity) or "null")
 
 
 @register
@@ -48,13 +35,19 @@ class SealIdentity:
             return
         if not wants_anonymity(ctx.extraction.subject, ctx.organisation, ctx.settings.casework.anonymity_words):
             return
+        ours = {m for org in ctx.settings.organisations for m in org.mailboxes}
         try:
-            ctx.sealed_identity = seal(ctx.settings, ctx.reporter)
+            ctx.sealed_identity = seal_report(ctx.settings, ctx.extraction, ctx.reporter, ours)
         except IdentityKeyError as exc:
             # A lost key must never silence a report (an emergency must still page): withhold
             # the identity instead of sealing it, and say so loudly.
             log.critical("message %s: anonymous identity withheld, not sealed: %s", ctx.raw.id, exc)
             ctx.sealed_identity = WITHHELD
             ctx.defects.append(f"identity-not-sealed: {exc}"[:200])
-        _redact_extraction(ctx, ctx.reporter)
+            scrub_report(ctx.extraction, ctx.reporter, ours)
         ctx.raw.mail_from = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
+        ctx.raw.peer = None
+        ctx.raw.subject = ctx.extraction.subject
+        if ctx.sealed_identity != WITHHELD:
+            seal_stored_message(ctx.settings, ctx.raw)
+            scrub_log_after_commit(ctx.session)

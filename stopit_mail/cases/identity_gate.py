@@ -1,0 +1,109 @@
+"""The one gate every path to a sealed identity goes through: reveal role, a reason, an audit event.
+
+Anything that can show an anonymous reporter (their sealed identity, the stored bytes of their
+report, of their replies and of bounces or automatic answers to mail we sent them, the envelope
+of a quarantined message that asked for anonymity) is read through `open_identities`,
+`open_stored_message` or `envelope_view`. Each checks the actor's organisation and `reveal`
+role, demands a reason, and records `identity-revealed` (what, why, who; never the value) in
+the same transaction before returning anything. The CLI, the web door and the worker call
+these; nothing else unseals for a person.
+
+API for other doors (the web):
+- `is_identifying(session, settings, raw)`: would showing this stored message reveal someone?
+- `open_stored_message(session, settings, actor, raw_id, reason)`: its bytes, gated when needed.
+- `envelope_view(session, settings, actor, raw, reason=None)`: a quarantine/message listing row
+  with the envelope masked unless revealed.
+- `open_identities(session, settings, actor, case, reason)`: the sealed reporters of a case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stopit_mail import events
+from stopit_mail.cases.anonymity import wants_anonymity
+from stopit_mail.cases.staff import Actor
+from stopit_mail.config import Settings
+from stopit_mail.errors import NotFound, StopitError
+from stopit_mail.models import Case, Event, MessageKind, RawMessage, Report
+from stopit_mail.sealing import Identity, is_sealed_bytes, open_bytes, unseal
+
+MASK = "[sealed: needs the reveal role]"
+_OTHER_SIDES = ("alleged-sender", "office")
+
+
+class RevealRefused(StopitError):
+    """A reveal without the role, or without a reason worth auditing."""
+
+
+def gate(session: Session, actor: Actor, case: Case | None, what: str, reason: str) -> None:
+    """Check role and reason, then record the reveal; raises PermissionDenied or RevealRefused."""
+    if case is not None:
+        actor.check_case(case)
+    actor.check_role("reveal")
+    if len((reason or "").strip()) < 10:
+        raise RevealRefused(f"revealing {what} needs --reason of at least 10 characters (it is kept in the audit log)")
+    events.record(session, "identity-revealed", case.id if case is not None else None, actor=actor.name,
+                  automatic=False, reason=reason.strip(), what=what)
+
+
+def open_identities(session: Session, settings: Settings, actor: Actor, case: Case, reason: str) -> list[Identity]:
+    """The anonymous reporters of a case (reveal role, reason, audited)."""
+    sealed = [r for r in case.reports if r.sealed_identity]
+    gate(session, actor, case, f"identity of report(s) {', '.join(str(r.id) for r in sealed) or 'none'}", reason)
+    return [unseal(settings, r.sealed_identity or "") for r in sealed]
+
+
+def _asked_for_anonymity(settings: Settings, raw: RawMessage) -> bool:
+    org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(a)) is not None),
+               settings.default_organisation())
+    return wants_anonymity(raw.subject or "", org, settings.casework.anonymity_words)
+
+
+def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> bool:
+    """True when showing this stored message (bytes or envelope) could reveal an anonymous reporter."""
+    if is_sealed_bytes(raw.content) or raw.mail_from == "[sealed]":
+        return True
+    report = session.scalar(select(Report).where(Report.raw_message_id == raw.id))
+    if report is not None:
+        return report.sealed_identity is not None
+    case = session.get(Case, raw.case_id) if raw.case_id is not None else None
+    if case is not None and case.anonymous:
+        # On an anonymous case only answers filed on the alleged sender's or an office's side are plain.
+        sides = [e.detail.get("side") for e in session.scalars(select(Event).where(
+            Event.case_id == case.id, Event.action == "reply-received"))
+            if e.detail.get("raw_message_id") == raw.id]
+        return not (raw.kind is MessageKind.REPLY and sides and all(s in _OTHER_SIDES for s in sides))
+    # Not (yet) filed: a quarantined or waiting message that asked for anonymity is sealed in spirit.
+    return raw.case_id is None and _asked_for_anonymity(settings, raw)
+
+
+def open_stored_message(session: Session, settings: Settings, actor: Actor, raw_id: int,
+                        reason: str | None = None) -> bytes:
+    """A stored message's bytes as received; gated and audited when it could reveal someone."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        raise NotFound(f"no stored message {raw_id}")
+    case = session.get(Case, raw.case_id) if raw.case_id is not None else None
+    if case is not None:
+        actor.check_case(case)
+    if is_identifying(session, settings, raw):
+        gate(session, actor, case, f"stored message {raw_id}", reason or "")
+    return open_bytes(settings, raw.content)
+
+
+def envelope_view(session: Session, settings: Settings, actor: Actor | None, raw: RawMessage,
+                  reason: str | None = None) -> dict[str, Any]:
+    """Envelope fields of a stored message, masked when identifying unless revealed (audited)."""
+    view: dict[str, Any] = {"mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to, "peer": raw.peer}
+    if not is_identifying(session, settings, raw):
+        return view
+    if actor is not None and reason:
+        case = session.get(Case, raw.case_id) if raw.case_id is not None else None
+        gate(session, actor, case, f"envelope of stored message {raw.id}", reason)
+        return view
+    return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
+            "peer": MASK if raw.peer else raw.peer}

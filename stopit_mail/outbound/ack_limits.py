@@ -1,0 +1,54 @@
+"""When an acknowledgement must not be sent: loops, daemons, our own addresses, rate limits.
+
+RFC 3834 keeps well-behaved responders out; the rest is counted. Limits apply per address, per
+sending domain (a helpdesk that answers from a new address per ticket) and per case, all by
+keyed hashes of the outbox rows, so nobody is unsealed to count.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from stopit_mail.config import Settings
+from stopit_mail.outbound.outbox import sent_for_case_since, sent_to_domain_since, sent_to_since
+from stopit_mail.sealing import recipient_key
+
+ACK = "acknowledgement"
+_DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
+
+
+def domain_key(settings: Settings, address: str) -> str:
+    """The keyed hash of an address's domain."""
+    return recipient_key(settings, "@" + address.rpartition("@")[2])
+
+
+def refusal(session: Session, settings: Settings, address: str, case_id: int | None,
+            has_evidence: bool = True, emergency: bool = False) -> str | None:
+    """Why this report must not be acknowledged, or None. The reason never names the address.
+
+    The domain limit counts only reports that forward nothing: many genuine reporters share a
+    domain (a school, a webmail provider) and each forwards what they received, while a ticket
+    system answering from a new address per ticket forwards nothing. Emergencies are exempt from
+    the domain and case limits: their acknowledgement tells the reporter whom to call.
+    """
+    if not address or "@" not in address:
+        return "no usable sender address"
+    local = address.partition("@")[0]
+    if local.split("+")[0].lower() in _DAEMONS:
+        return "daemon sender"
+    if settings.organisation_for(address) is not None:
+        return "one of our own addresses"
+    since = datetime.now(UTC) - timedelta(hours=1)
+    outbound = settings.outbound
+    if sent_to_since(session, recipient_key(settings, address), ACK, since) >= outbound.acks_per_sender_per_hour:
+        return f"rate limit: {outbound.acks_per_sender_per_hour} acknowledgements to this address in the last hour"
+    if emergency:
+        return None
+    if not has_evidence and sent_to_domain_since(session, domain_key(settings, address), ACK, since) \
+            >= outbound.acks_per_domain_per_hour:
+        return f"rate limit: {outbound.acks_per_domain_per_hour} acknowledgements to this domain in the last hour"
+    if case_id is not None and sent_for_case_since(session, case_id, ACK, since) >= outbound.acks_per_case_per_hour:
+        return f"rate limit: {outbound.acks_per_case_per_hour} acknowledgements on this case in the last hour"
+    return None

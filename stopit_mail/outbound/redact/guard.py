@@ -1,0 +1,90 @@
+"""The leak guard: the final decoded MIME tree of an outgoing message holds no trace of a reporter.
+
+It runs on the composed bytes, exactly as they will leave, and decodes everything a recipient's
+mail client could show: every header (RFC 2047), every text part in any transfer encoding and
+charset, HTML with its entities unescaped, attached messages (also when attached as
+application/octet-stream .eml), image metadata (EXIF, GPS, XMP, ICC, comments), and the bytes
+of any other attachment in UTF-8, Latin-1 and UTF-16.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from stopit_mail.errors import StopitError
+from stopit_mail.outbound.redact.images import metadata
+from stopit_mail.outbound.redact.traces import Traces
+
+_TAG = re.compile(r"<[^>]*>")
+_FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")
+
+
+class LeakFound(StopitError):
+    """Outgoing mail would reveal a reporter."""
+
+
+def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
+    """(where, decoded text) for everything visible in this part and below."""
+    found = [(f"header {name}", str(value)) for name, value in part.items()]
+    if depth > 10:
+        return found
+    content_type = part.get_content_type()
+    if part.is_multipart():
+        for child in part.iter_parts():
+            found += _texts_of(child, depth + 1)  # type: ignore[arg-type]
+        return found
+    if content_type in ("message/rfc822", "message/global"):
+        for inner in part.get_payload():  # type: ignore[union-attr]
+            if isinstance(inner, EmailMessage):
+                found += _texts_of(inner, depth + 1)
+        return found
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    if part.get_content_maintype() == "text":
+        try:
+            text = part.get_content()
+        except (LookupError, ValueError):
+            text = data.decode("utf-8", "replace")
+        found.append((content_type, text))
+        if part.get_content_subtype() == "html":
+            found.append((content_type + " (rendered)", html.unescape(_TAG.sub(" ", text))))
+        return found
+    name = (part.get_filename() or "").lower()
+    if name.endswith(".eml") or data[:200].lower().startswith((b"from:", b"received:", b"return-path:",
+                                                                   b"message-id:", b"date:", b"to:", b"subject:")):
+        inner_msg = BytesParser(policy=policy.default).parsebytes(data)
+        # Decoded as a message; its raw bytes (base64 lines) are not text a person reads.
+        return found + _texts_of(inner_msg, depth + 1)  # type: ignore[arg-type]
+    if part.get_content_maintype() == "image":
+        # Pixels are re-encoded by redaction; what can name someone is the metadata.
+        for block, text in metadata(data).items():
+            found.append((f"image metadata {block}", text))
+            if block in _FORBIDDEN_IMAGE_BLOCKS:
+                found.append((f"image metadata {block}", "\0metadata present"))
+        return found
+    for encoding in ("utf-8", "latin-1", "utf-16-le", "utf-16-be"):
+        found.append((f"{content_type} bytes ({encoding})", data.decode(encoding, "ignore")))
+    return found
+
+
+def find_leaks(content: bytes, traces: Traces) -> list[str]:
+    """Where in this composed message a trace of the reporter (or image metadata) shows."""
+    message = BytesParser(policy=policy.default).parsebytes(content)
+    leaks = []
+    for where, text in _texts_of(message, 0):  # type: ignore[arg-type]
+        if text == "\0metadata present":
+            leaks.append(f"{where}: metadata left in an image")
+        elif traces.find(text):
+            leaks.append(where)
+    return leaks
+
+
+def check(content: bytes, traces: Traces) -> None:
+    """Raise LeakFound naming where (never what) the trace is."""
+    leaks = find_leaks(content, traces)
+    if leaks:
+        raise LeakFound("refused: the message would reveal the reporter (" + "; ".join(sorted(set(leaks))[:5]) + ")")

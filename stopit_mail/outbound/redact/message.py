@@ -1,0 +1,168 @@
+"""Redact a message as a MIME tree: every header, every text part, attached messages, files.
+
+Headers are read decoded (RFC 2047, folding undone) and rewritten when they hold a trace.
+Text parts are decoded from any transfer encoding and charset, scrubbed, and re-encoded as
+UTF-8; an HTML part is checked again after its entities are unescaped, and when a trace hides
+behind markup or entities the part is replaced by its scrubbed plain text. Attached messages
+are redacted recursively; images lose all metadata (Pillow) and keep their pixels; anything
+else that cannot be redacted with certainty (a PDF, an office document, an unknown binary) is
+left out and listed, so the referral can say so. DKIM signatures no longer verify afterwards.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+
+from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
+from stopit_mail.outbound.redact.traces import Traces
+
+_TAG = re.compile(r"<[^>]*>")
+MAX_DEPTH = 8
+
+
+@dataclass
+class Redacted:
+    """The redacted bytes (None when nothing could be kept) and what was left out or changed."""
+
+    content: bytes | None
+    content_type: str
+    filename: str
+    left_out: list[str] = field(default_factory=list)
+    changed: bool = False
+
+
+def _parse(content: bytes) -> EmailMessage:
+    message = BytesParser(policy=policy.default).parsebytes(content)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _header_text(value: object) -> str:
+    try:
+        return str(value)
+    except (ValueError, IndexError, TypeError, LookupError):
+        return ""
+
+
+def _redact_headers(part: Message, traces: Traces) -> bool:
+    changed = False
+    for name in dict.fromkeys(k for k in part.keys()):
+        values = part.get_all(name) or []
+        texts = [_header_text(v) for v in values]
+        if not any(traces.find(t) for t in texts):
+            continue
+        del part[name]
+        for text in texts:
+            scrubbed = " ".join(traces.scrub(text).split())
+            try:
+                part[name] = scrubbed
+            except (ValueError, TypeError, IndexError):
+                part[name] = "[redacted]"
+        changed = True
+    return changed
+
+
+def _html_to_text(markup: str) -> str:
+    return html.unescape(_TAG.sub(" ", markup))
+
+
+def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
+    try:
+        text = part.get_content()
+    except (LookupError, ValueError, AssertionError):
+        text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")  # type: ignore[union-attr]
+    if not isinstance(text, str):
+        text = str(text)
+    subtype = part.get_content_subtype()
+    scrubbed = traces.scrub(text)
+    if subtype == "html" and traces.find(_html_to_text(scrubbed)):
+        # A trace hides behind entities or markup: keep the words, drop the markup.
+        scrubbed, subtype = traces.scrub(_html_to_text(scrubbed)), "plain"
+    if scrubbed == text and subtype == part.get_content_subtype():
+        return False
+    disposition = part.get("Content-Disposition")
+    filename = part.get_filename()
+    part.set_content(scrubbed, subtype=subtype, charset="utf-8", cte="quoted-printable")
+    if disposition and filename:
+        part.add_header("Content-Disposition", "attachment", filename=traces.scrub(filename))
+    return True
+
+
+def _redact_leaf(part: EmailMessage, traces: Traces, left_out: list[str], depth: int) -> bool:
+    """Redact one non-multipart part in place; returns False when it must be dropped."""
+    maintype = part.get_content_maintype()
+    content_type = part.get_content_type()
+    if maintype == "text":
+        _redact_text_part(part, traces)
+        return True
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    filename = traces.scrub(part.get_filename() or "")
+    result = redact_file(data, content_type, filename, traces, depth + 1)
+    if result.content is None:
+        left_out.extend(result.left_out)
+        return False
+    main, _, sub = result.content_type.partition("/")
+    part.set_content(result.content, maintype=main, subtype=sub, filename=result.filename or None)
+    return True
+
+
+def _redact_tree(part: EmailMessage, traces: Traces, left_out: list[str], depth: int) -> None:
+    _redact_headers(part, traces)
+    if depth > MAX_DEPTH:
+        raise ImageUnreadable("nested too deeply")
+    if part.get_content_type() in ("message/rfc822", "message/global"):
+        inner = part.get_payload()
+        inner_msg = inner[0] if isinstance(inner, list) and inner else None
+        if isinstance(inner_msg, EmailMessage):
+            _redact_tree(inner_msg, traces, left_out, depth + 1)
+        return
+    if part.is_multipart():
+        kept = []
+        for child in part.get_payload():  # type: ignore[union-attr]
+            if isinstance(child, EmailMessage) and (child.is_multipart() or child.get_content_type().startswith("message/")):
+                _redact_tree(child, traces, left_out, depth + 1)
+                kept.append(child)
+            elif isinstance(child, EmailMessage):
+                _redact_headers(child, traces)
+                if _redact_leaf(child, traces, left_out, depth):
+                    kept.append(child)
+        part.set_payload(kept)  # type: ignore[arg-type]
+        return
+    if not _redact_leaf(part, traces, left_out, depth):
+        part.set_content("[an attachment was left out: it cannot be redacted with certainty]")
+
+
+def redact_message(content: bytes, traces: Traces, depth: int = 0) -> Redacted:
+    """A whole message (an .eml of evidence) with every trace of the reporter removed."""
+    message = _parse(content)
+    left_out: list[str] = []
+    _redact_tree(message, traces, left_out, depth)
+    redacted = message.as_bytes(policy=policy.SMTP)
+    return Redacted(redacted, "message/rfc822", "", left_out, redacted != content)
+
+
+def redact_file(content: bytes, content_type: str, filename: str, traces: Traces, depth: int = 0) -> Redacted:
+    """One evidence file: a message, a text, an image; anything else is left out and listed."""
+    maintype = content_type.partition("/")[0]
+    label = f"{filename or 'unnamed'} ({content_type}, {len(content)} bytes)"
+    if content_type in ("message/rfc822", "message/global") or filename.lower().endswith(".eml"):
+        try:
+            return redact_message(content, traces, depth)
+        except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError):
+            return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
+    if maintype == "text":
+        text = traces.scrub(content.decode("utf-8", "replace"))
+        return Redacted(text.encode("utf-8"), "text/plain", traces.scrub(filename), [], True)
+    if maintype == "image":
+        try:
+            clean, clean_type = strip_metadata(content)
+        except ImageUnreadable:
+            return Redacted(None, content_type, filename, [f"{label}: an image that could not be decoded"])
+        return Redacted(clean, clean_type, traces.scrub(filename), [], True)
+    return Redacted(None, content_type, filename, [f"{label}: cannot be redacted with certainty"])

@@ -1,0 +1,126 @@
+"""What identifies a reporter, and how to find it in decoded text whatever its form.
+
+Text is compared after Unicode compatibility folding, case folding and accent stripping, so
+"ZOË", "zoe" and "Zoë" are one name. An address matches with or without a +tag, with its domain
+in Unicode or punycode (IDN), and its local part on its own ("sasha.quinn" in a signature).
+Every word of a name of three letters or more matches on its own, so re-ordered ("Quinn,
+Sasha"), folded (a line break between the words) or partial ("Hi Sasha") names are caught.
+Over-redaction is the safe side: a bystander's identical first name is blanked too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+REDACTED = "[reporter]"
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """NFKC, case-folded, accents removed: the form every comparison uses."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _domain_forms(domain: str) -> set[str]:
+    forms = {domain}
+    try:
+        forms.add(domain.encode("idna").decode("ascii"))
+    except UnicodeError:
+        pass
+    if "xn--" in domain:
+        try:
+            forms.add(domain.encode("ascii").decode("idna"))
+        except UnicodeError:
+            pass
+    return {fold(f) for f in forms if f}
+
+
+@dataclass
+class Traces:
+    """Everything that would identify the reporter(s) if it appeared in outgoing mail."""
+
+    addresses: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    phrases: set[str] = field(default_factory=set)  # case codes, the reporter's own words
+    _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+
+    def add_address(self, address: str) -> None:
+        """A reporter address (any case, +tag, IDN form)."""
+        if address and "@" in address:
+            self.addresses.add(address.strip())
+            self._pattern = None
+
+    def add_name(self, name: str) -> None:
+        """A reporter name; each of its words is a trace."""
+        if name and name.strip():
+            self.names.add(name.strip())
+            self._pattern = None
+
+    def add_phrase(self, phrase: str) -> None:
+        """A code or line of the reporter's own text that must not leave."""
+        if phrase and len(phrase.strip()) >= 4:
+            self.phrases.add(phrase.strip())
+            self._pattern = None
+
+    def __bool__(self) -> bool:
+        return bool(self.addresses or self.names or self.phrases)
+
+    def words(self) -> set[str]:
+        """Folded name words and address local parts (the parts that identify on their own)."""
+        found = {fold(w) for name in self.names for w in _WORD.findall(name)}
+        for address in self.addresses:
+            local = fold(address.rpartition("@")[0].split("+")[0])
+            if len(local) >= 3:
+                found.add(local)
+                found.update(fold(w) for w in _WORD.findall(local))
+        return found
+
+    def pattern(self) -> re.Pattern[str] | None:
+        """One regex over folded text matching any trace (None when there is nothing to find)."""
+        if self._pattern is not None or not self:
+            return self._pattern
+        alternatives: list[str] = []
+        for address in self.addresses:
+            local, _, domain = fold(address).rpartition("@")
+            local = local.split("+")[0]
+            domains = "|".join(re.escape(d) for d in sorted(_domain_forms(domain), key=len, reverse=True))
+            alternatives.append(rf"{re.escape(local)}(?:\+[^\s@<>\"]*)?\s*@\s*(?:{domains})")
+        for phrase in self.phrases:
+            alternatives.append(r"\s+".join(re.escape(fold(p)) for p in phrase.split()))
+        for word in sorted(self.words(), key=len, reverse=True):
+            alternatives.append(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])")
+        self._pattern = re.compile("|".join(alternatives), re.UNICODE)
+        return self._pattern
+
+    def find(self, text: str) -> str | None:
+        """The first trace in `text` (folded form), or None."""
+        pattern = self.pattern()
+        if pattern is None or not text:
+            return None
+        match = pattern.search(fold(text))
+        return match.group(0) if match else None
+
+    def scrub(self, text: str) -> str:
+        """`text` with every trace replaced by [reporter].
+
+        Matching runs on the folded text; folding can change lengths (ligatures, ß), so the text
+        is scrubbed character-aligned when lengths agree and replaced by its folded form otherwise.
+        """
+        pattern = self.pattern()
+        if pattern is None or not text:
+            return text
+        folded = fold(text)
+        if not pattern.search(folded):
+            return text
+        if len(folded) != len(text):
+            return pattern.sub(REDACTED, folded)
+        pieces, last = [], 0
+        for match in pattern.finditer(folded):
+            pieces.append(text[last:match.start()])
+            pieces.append(REDACTED)
+            last = match.end()
+        pieces.append(text[last:])
+        return "".join(pieces)
