@@ -118,10 +118,11 @@ def _register_commands() -> None:
         serve,
         stats,
         trace,
+        triage,
     )
 
     for module in (init, ingest, cases, casework_mail, notice, quarantine, serve, trace, escalation,
-                   casework, audit, stats):
+                   casework, audit, stats, triage):
         module.register(main)
 
 

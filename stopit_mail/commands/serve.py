@@ -14,6 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from stopit_mail.cases.detect.model import model_status
+from stopit_mail.cases.detect.service import start_detector
 from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
@@ -42,6 +44,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
     app = state.app
+    _announce_triage_model(state)
     try:
         status = serve(app, with_worker)
     except OSError as exc:
@@ -57,7 +60,16 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 def worker_command(state: Context, once: bool, verbose: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
+    _announce_triage_model(state)
     raise SystemExit(run_worker(state.app, once=once))
+
+
+def _announce_triage_model(state: Context) -> None:
+    """Say loudly, at start-up, when triage runs without its model."""
+    status = start_detector(state.app.settings)
+    if not status.available:
+        click.secho(f"TRIAGE MODEL UNAVAILABLE: {status.detail}. Triage runs on rules only and every report "
+                    f"is at least urgent until this is fixed.", err=True, fg="red", bold=True)
 
 
 def _age(seconds: float | None) -> str:
@@ -79,6 +91,7 @@ def status_command(state: Context, as_json: bool) -> None:
     with transaction(state.app.factory) as session:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
+    report["triage_model"] = model_status().to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -90,6 +103,12 @@ def status_command(state: Context, as_json: bool) -> None:
         queues.add_row("outbox", status, str(count))
     console.print(queues)
     console.print(f"Oldest waiting message: {_age(report['oldest_waiting_seconds'])}")
+    model = report["triage_model"]
+    if model["available"]:
+        console.print(f"Triage model: {markup_safe(model['name'])} ({markup_safe(model['detail'])})")
+    else:
+        console.print(f"[bold red]TRIAGE MODEL UNAVAILABLE: {markup_safe(model['detail'])}; rules only, "
+                      f"every report at least urgent[/]")
     esc = report["escalations"]
     line = (f"Emergencies being paged: {esc['active']} (overdue pages: {esc['overdue']}, "
             f"repeating the chain: {esc['repeating']})")

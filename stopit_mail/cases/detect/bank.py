@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,15 +111,27 @@ class BankIndex:
 _INDEXES: dict[tuple[str, str], BankIndex] = {}
 
 
+def user_cache_dir() -> Path:
+    """The per-user cache shared by every installation on the machine (tests, several instances)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stopit-mail"
+
+
 def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None) -> BankIndex:
-    """Embed ``bank`` once per process (and once per machine when ``cache_dir`` is given)."""
+    """Embed ``bank`` once per process, and once per machine: the matrix is read from (and written
+    to) ``cache_dir`` and the per-user cache, so a new installation or a test does not pay again."""
     key = (bank.digest, embedder.name)
     if key in _INDEXES:
         return _INDEXES[key]
-    vectors = _load_cached(bank, embedder, cache_dir)
+    folders = [f for f in (cache_dir, user_cache_dir()) if f is not None]
+    vectors = next((v for f in folders if (v := _load_cached(bank, embedder, f)) is not None), None)
     if vectors is None:
+        log.warning("embedding the triage bank (%d sentences) once; this takes a while on first start",
+                    len(bank.examples))
         vectors = embed_in_batches(embedder, [e.sentence for e in bank.examples])
-        _store_cached(bank, embedder, cache_dir, vectors)
+    for folder in folders:
+        if not _cache_path(bank, embedder, folder).exists():
+            _store_cached(bank, embedder, folder, vectors)
     labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
     index = BankIndex(bank, vectors, labels)
     if len(_INDEXES) > 8:
@@ -138,9 +151,7 @@ def _cache_path(bank: Bank, embedder: Embedder, cache_dir: Path) -> Path:
     return cache_dir / f"triage-bank-{bank.digest[:16]}-{model}.npy"
 
 
-def _load_cached(bank: Bank, embedder: Embedder, cache_dir: Path | None) -> np.ndarray | None:
-    if cache_dir is None:
-        return None
+def _load_cached(bank: Bank, embedder: Embedder, cache_dir: Path) -> np.ndarray | None:
     path = _cache_path(bank, embedder, cache_dir)
     try:
         vectors = np.load(path, allow_pickle=False)
@@ -155,13 +166,11 @@ def _load_cached(bank: Bank, embedder: Embedder, cache_dir: Path | None) -> np.n
     return vectors.astype(np.float32)
 
 
-def _store_cached(bank: Bank, embedder: Embedder, cache_dir: Path | None, vectors: np.ndarray) -> None:
-    if cache_dir is None:
-        return
+def _store_cached(bank: Bank, embedder: Embedder, cache_dir: Path, vectors: np.ndarray) -> None:
     path = _cache_path(bank, embedder, cache_dir)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npy")
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
         np.save(partial, vectors.astype(np.float16))
         partial.replace(path)
     except OSError as exc:

@@ -36,12 +36,14 @@ class Detector:
     """Assess reports with the rules plus, when it loaded, the model against the reviewed examples."""
 
     def __init__(self, embedder: Embedder | None, status: ModelStatus, bank: Bank | None = None,
-                 cache_dir: Path | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
+                 cache_dir: Path | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                 hold_rule_emergencies: bool = True) -> None:
         self.embedder = embedder
         self.status = status
         self.bank = bank if bank is not None else shipped_bank()
         self.cache_dir = cache_dir
         self.thresholds = thresholds
+        self.hold_rule_emergencies = hold_rule_emergencies
         self._index: BankIndex | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
@@ -82,18 +84,18 @@ class Detector:
         languages = sentence_languages([s.text for s in sentences])
         if self.embedder is None:
             return without_model(decision, languages, self.status.detail)
-        if not sentences:
-            return decide(decision, [], [], [], self.bank.languages, self.embedder.name, self.thresholds)
+        units, unit_languages = with_neighbours(sentences, languages)
         try:
             indexes = [self.index()]
             if examples:
                 indexes.append(self._examples_index(examples))
-            hoods = score_vectors(self.embed([s.text for s in sentences]), indexes)
+            hoods = score_vectors(self.embed([u.text for u in units]), indexes) if units else []
         except (RuntimeError, ValueError, OSError, MemoryError) as exc:
             log.exception("triage model failed on a report; falling back to the rules")
             return without_model(decision, languages, f"failed on this report: {exc}")
         bank_languages = self.bank.languages | {e.language for e in examples}
-        return decide(decision, sentences, languages, hoods, bank_languages, self.embedder.name, self.thresholds)
+        return decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
+                      self.thresholds, self.hold_rule_emergencies)
 
     def _examples_index(self, examples: Sequence[Example]) -> BankIndex:
         bank = make_bank(examples)
@@ -101,8 +103,39 @@ class Detector:
         return BankIndex(bank, self.embed([e.sentence for e in examples]), labels)
 
 
-@lru_cache(maxsize=2)
+_installed: list[Detector] = []
+
+
+def install_detector(detector: Detector | None) -> None:
+    """Make ``detector`` the one every worker step uses (None: back to the real one).
+
+    For tests that exercise the pipeline around triage rather than triage itself, and for
+    benchmarks comparing detectors; production code never calls it.
+    """
+    _installed[:] = [detector] if detector is not None else []
+
+
 def shared_detector(cache_dir: Path | None = None) -> Detector:
     """The worker's detector: the pinned model (or none, loudly) and the shipped bank."""
+    return _installed[0] if _installed else _real_detector(cache_dir)
+
+
+def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str]) -> tuple[list[Sentence], list[str]]:
+    """The sentences, then each body sentence joined with the next one.
+
+    Meaning often spans two sentences ("a senior said he is bringing something friday." "everyone
+    in the cafeteria better not be there."): the pair is scored as well as each sentence.
+    """
+    units, unit_languages = list(sentences), list(languages)
+    for i in range(len(sentences) - 1):
+        first, second = sentences[i], sentences[i + 1]
+        if first.field == second.field == "body":
+            units.append(Sentence(f"{first.text} {second.text}", "body"))
+            unit_languages.append(languages[i])
+    return units, unit_languages
+
+
+@lru_cache(maxsize=2)
+def _real_detector(cache_dir: Path | None) -> Detector:
     embedder, status = shared_embedder()
     return Detector(embedder, status, cache_dir=cache_dir)

@@ -18,6 +18,9 @@ from stopit_mail.cases.detect.bank import LABELS, BankIndex, Example
 
 K = 10
 TEMPERATURE = 0.02
+# An organisation's own example this close to a sentence is the same wording a person reviewed
+# there (typically a dismissed false alarm): its label decides alone.
+SAME_WORDING = 0.97
 
 
 @dataclass(frozen=True)
@@ -54,5 +57,13 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
         by_label: dict[str, tuple[Example, float]] = {}
         for slot, score in zip(order, scores, strict=True):
             by_label.setdefault(LABELS[labels[slot]], (examples[slot], float(score)))
+        reviewed_here = [slot for slot, score in zip(order, scores, strict=True)
+                         if score >= SAME_WORDING and examples[slot].source != "shipped"]
+        if reviewed_here:
+            own = examples[reviewed_here[0]]
+            probabilities = {label: float(label == own.label) for label in LABELS}
+            by_label[own.label] = (own, float(sims[row, reviewed_here[0]]))
+            found.append(Neighbourhood(probabilities, own, float(sims[row, reviewed_here[0]]), by_label))
+            continue
         found.append(Neighbourhood(probabilities, examples[order[0]], float(scores[0]), by_label))
     return found

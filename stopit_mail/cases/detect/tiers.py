@@ -1,7 +1,12 @@
 """Combine the rules' verdict, the model's resemblances and the languages into one tier.
 
 The rules stay: they explain, they categorise, and an organisation's own rules keep working. The
-model can only *raise* the urgency the rules gave, never lower it. Three safety floors:
+model raises the urgency the rules gave; the one thing it may do against a rule is *hold* a rule's
+emergency for the reviewer (possible-emergency: the on-call reviewer is paged at once, the chain if
+nobody answers) when every sentence that rule fired on resembles reviewed negatives ("my mom is
+going to kill me", a novel's plot, a resolved incident). Keyword rules alone paged a third of such
+reports; a hold never leaves a report unpaged. `Detector(hold_rule_emergencies=False)` turns it off.
+Safety floors:
 - without the model every report is at least *urgent* (a person reads it soon);
 - a sentence in a language the bank has no reviewed examples for makes the report at least
   *urgent* (the model's opinion there is not backed by anything a person reviewed);
@@ -27,28 +32,35 @@ class Thresholds:
 
     # Confident emergency: the neighbours agree and the closest emergency example is close.
     confident_vote: float = 0.75
-    confident_similarity: float = 0.88
+    confident_similarity: float = 0.89
     # Reviewer tier: emergency and concern votes together, with a close enough example.
-    review_vote: float = 0.5
-    review_similarity: float = 0.86
+    review_vote: float = 0.8
+    review_similarity: float = 0.88
     # Urgent: a weaker resemblance to emergencies or concerns still gets a person's eyes soon.
     urgent_vote: float = 0.35
     # A category is borrowed from the nearest examples only when they are this close and agree.
     category_similarity: float = 0.87
     category_vote: float = 0.6
+    # A rule's emergency in a sentence whose neighbours vote this much *negative* (and are this
+    # close) goes to the reviewer first instead of paging the chain directly.
+    hold_negative_vote: float = 0.6
+    hold_similarity: float = 0.86
+    # Similarity across languages runs lower than within one: a sentence in a language the bank
+    # has no examples for is compared with the similarity thresholds lowered by this much.
+    cross_language_margin: float = 0.02
 
 
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-def sentence_tier(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS) -> str:
-    """The tier one sentence alone would justify."""
+def sentence_tier(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS, margin: float = 0.0) -> str:
+    """The tier one sentence alone would justify (``margin`` lowers the similarity thresholds)."""
     emergency, concern = hood.probability("emergency"), hood.probability("concern")
     closest = max((hood.by_label[label][1] for label in ("emergency", "concern") if label in hood.by_label),
                   default=0.0)
-    if emergency >= limits.confident_vote and hood.by_label["emergency"][1] >= limits.confident_similarity:
+    if emergency >= limits.confident_vote and hood.by_label["emergency"][1] >= limits.confident_similarity - margin:
         return "emergency"
-    if emergency + concern >= limits.review_vote and closest >= limits.review_similarity:
+    if emergency + concern >= limits.review_vote and closest >= limits.review_similarity - margin:
         return "possible-emergency"
     if emergency + concern >= limits.urgent_vote:
         return "urgent"
@@ -74,15 +86,51 @@ def _borrowed_categories(hoods: Sequence[Neighbourhood], limits: Thresholds) -> 
     return [category for category, _ in votes.most_common(2)]
 
 
+def _held_rule_urgency(rules: TriageDecision, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
+                       limits: Thresholds) -> tuple[str, list[str]]:
+    """The rules' urgency, except that an emergency whose every hit sits in a sentence resembling
+    reviewed *negatives* (hyperbole, a past incident, schoolwork, a game) goes to the reviewer."""
+    emergency_hits = [m for m in rules.matches if m.urgency == "emergency"]
+    if not emergency_hits:
+        return rules.urgency, []
+    held: list[str] = []
+    for match in emergency_hits:
+        hood = _hood_of(match.matched_text, match.field, sentences, hoods)
+        negative = hood.by_label.get("negative") if hood is not None else None
+        if hood is None or negative is None or sentence_tier(hood, limits) == "emergency" \
+                or hood.probability("negative") < limits.hold_negative_vote or negative[1] < limits.hold_similarity:
+            return rules.urgency, []
+        held.append(f'rule "{match.rule}" matched "{match.matched_text}", but its sentence resembles reviewed '
+                    f'negative example "{negative[0].sentence}" ({negative[1]:.2f}): a reviewer confirms first')
+    return "possible-emergency", held[:3]
+
+
+def _hood_of(words: str, field: str, sentences: Sequence[Sentence],
+             hoods: Sequence[Neighbourhood]) -> Neighbourhood | None:
+    """The neighbourhood of the first sentence containing ``words`` (None: in stripped text)."""
+    folded = " ".join(words.casefold().split())
+    for sentence, hood in zip(sentences, hoods, strict=True):
+        if sentence.field == field and folded in " ".join(sentence.text.casefold().split()):
+            return hood
+    return None
+
+
 def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequence[str],
            hoods: Sequence[Neighbourhood], bank_languages: frozenset[str], model: str,
-           limits: Thresholds = DEFAULT_THRESHOLDS) -> TriageDecision:
-    """The final decision: the rules' urgency raised by the model and by unreviewed languages."""
-    urgency = rules.urgency
+           limits: Thresholds = DEFAULT_THRESHOLDS, hold_rule_emergencies: bool = True) -> TriageDecision:
+    """The final decision: the rules' urgency raised by the model and by unreviewed languages.
+
+    With ``hold_rule_emergencies`` a rule's emergency whose sentences the model recognises as
+    reviewed negatives becomes *possible-emergency* (still paged to the reviewer, and to the chain
+    if nobody answers); without it the model only ever raises.
+    """
+    urgency, notes = _held_rule_urgency(rules, sentences, hoods, limits) if hold_rule_emergencies \
+        else (rules.urgency, [])
     resemblances = []
     raising: list[Neighbourhood] = []
     for sentence, language, hood in zip(sentences, languages, hoods, strict=True):
-        tier = sentence_tier(hood, limits)
+        foreign = language not in bank_languages and language != UNDETERMINED
+        tier = sentence_tier(hood, limits, limits.cross_language_margin if foreign else 0.0)
         if tier != "routine":
             resemblances.append(_resemblance(sentence, language, hood, tier))
             raising.append(hood)
@@ -96,9 +144,10 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
             categories.append(category)
     if len(categories) > 1 and "other" in categories:
         categories.remove("other")
-    notes = unreviewed_language_notes(languages, bank_languages)
-    if notes:
+    unreviewed = unreviewed_language_notes(languages, bank_languages)
+    if unreviewed:
         urgency = most_urgent(urgency, "urgent")
+    notes += unreviewed
     return TriageDecision(categories, urgency, rules.matches, resemblances[:5], language_list(languages),
                           notes, model)
 
