@@ -137,7 +137,7 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
         urgency = most_urgent(urgency, tier)
     resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
     categories = list(rules.categories)
-    found = [r.category for r in resemblances if r.label != "negative"]
+    found = [r.category for r in resemblances if r.label != "negative" and r.tier in ("emergency", "possible-emergency")]
     found += _borrowed_categories(hoods, limits) if categories == ["other"] else []
     for category in found:
         if category not in categories:

@@ -1,4 +1,4 @@
-"""triage examples: an organisation's own reviewed example sentences
+"""triage examples: an organisation's own reviewed example sentences; room for "possible-emergency"
 
 Revision ID: 0006
 Revises: 0003
@@ -14,6 +14,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # "possible-emergency" is 18 characters; the urgency column held 16.
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.alter_column('urgency', existing_type=sa.String(length=16), type_=sa.String(length=24),
+                              existing_nullable=False)
     op.create_table(
         'triage_examples',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -36,3 +40,6 @@ def downgrade() -> None:
     with op.batch_alter_table('triage_examples', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_triage_examples_organisation'))
     op.drop_table('triage_examples')
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.alter_column('urgency', existing_type=sa.String(length=24), type_=sa.String(length=16),
+                              existing_nullable=False)
