@@ -176,6 +176,7 @@ def test_a_rule_emergency_in_a_sentence_like_a_reviewed_negative_goes_to_the_rev
 def test_a_language_without_reviewed_examples_is_never_routine() -> None:
     decision = detector().assess("Die Pizza in der Mensa war am Freitag wieder kalt, das ist alles.", RULES)
     assert decision.languages == ["de"]
+    assert decision.explanation().startswith("urgent [de]: ")
     assert URGENCIES.index(decision.urgency) <= URGENCIES.index("urgent")
     assert "de, a language without reviewed examples" in decision.explanation()
 

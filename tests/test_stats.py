@@ -99,6 +99,7 @@ def test_north_figures(config: Path) -> None:
         "threats-of-violence": 0.125, "untriaged": 0.125}
     assert [r["name"] for r in figures["categories"]][:2] == ["bullying", "harassment"]  # largest first
     assert figures["urgency"] == [{"name": "emergency", "cases": 2, "share": 0.25},
+                                  {"name": "possible-emergency", "cases": 0, "share": 0.0},
                                   {"name": "urgent", "cases": 2, "share": 0.25},
                                   {"name": "routine", "cases": 4, "share": 0.5}]
     # Median of 1, 2, 3, 4, 6, 8 hours.

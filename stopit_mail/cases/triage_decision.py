@@ -75,9 +75,10 @@ class TriageDecision:
     def explanation(self) -> str:
         """One line a case worker can read: the urgency, each rule and its words, each resemblance."""
         parts = self._rule_parts() + [r.explain() for r in self.resemblances] + list(self.notes)
+        languages = f" [{', '.join(self.languages)}]" if self.languages else ""
         if not parts:
-            return f'{self.urgency}: no rule matched; category "other"'
-        return f"{self.urgency}: " + "; ".join(parts)
+            return f'{self.urgency}{languages}: no rule matched; category "other"'
+        return f"{self.urgency}{languages}: " + "; ".join(parts)
 
     def _rule_parts(self) -> list[str]:
         by_rule: dict[str, list[RuleMatch]] = {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from stopit_mail.cases.detect.bank import LABELS, BankIndex, Example
 
-K = 10
+K = 20
 TEMPERATURE = 0.02
 # An organisation's own example this close to a sentence is the same wording a person reviewed
 # there (typically a dismissed false alarm): its label decides alone.

@@ -31,11 +31,11 @@ class Thresholds:
     older triage fixtures (never on the dev set, which only measures)."""
 
     # Confident emergency: the neighbours agree and the closest emergency example is close.
-    confident_vote: float = 0.75
-    confident_similarity: float = 0.89
+    confident_vote: float = 0.6
+    confident_similarity: float = 0.88
     # Reviewer tier: emergency and concern votes together, with a close enough example.
-    review_vote: float = 0.8
-    review_similarity: float = 0.88
+    review_vote: float = 0.75
+    review_similarity: float = 0.86
     # Urgent: a weaker resemblance to emergencies or concerns still gets a person's eyes soon.
     urgent_vote: float = 0.35
     # A category is borrowed from the nearest examples only when they are this close and agree.
