@@ -114,6 +114,12 @@ class Case(Base):
     """A matter staff work on: one or more reports about the same offending message(s)."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_status", "status", "id"),
+        Index("ix_cases_urgency", "urgency", "id"),
+        Index("ix_cases_opened_at", "opened_at"),
+        Index("ix_cases_organisation", "organisation", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -131,6 +137,10 @@ class Case(Base):
     identity_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     sender_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     resolution: Mapped[str | None] = mapped_column(Text)
+    # The configured outcome code it was closed with (casework.outcomes), for statistics.
+    outcome: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The language the reporter wrote in (ISO 639-1): what we answer them in.
+    language: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
@@ -215,13 +225,29 @@ class Party(Base):
 
     case: Mapped[Case] = relationship(back_populates="parties")
 
-    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),)
+    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),
+                      Index("ix_parties_role_address", "role", "address"),
+                      Index("ix_parties_role_name", "role", "display_name"))
+
+
+class OffenderLink(Base):
+    """A staff member's judgement that two cases have the same alleged sender."""
+
+    __tablename__ = "offender_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Event(Base):
     """Append-only log of everything that happened: the case timeline and the audit trail."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_case_staff", "case_id", "automatic", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)

@@ -152,3 +152,37 @@ def test_chart_escapes_names() -> None:
     svg = bar_chart("Cases <by> category", [{"name": "<script>alert(1)</script>", "cases": 1, "share": 1.0}])
     assert "<script>" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
     assert "Cases &lt;by&gt; category" in svg
+
+
+def test_a_reoffence_counts_at_once_not_after_the_window(config: Path) -> None:
+    app: App = open_app(config)
+    with transaction(app.factory) as s:
+        # Dave was noticed 19 days ago; a new message from him is reported today.
+        make_case(s, "north", ago(1), categories=["harassment"], senders=["dave@x.example"], keys=["<10@x>"])
+    app.close()
+    rate = stats(config)["stop_rate"]
+    assert (rate["stopped"], rate["reported_again"], rate["pending"]) == (2, 2, 0)
+    assert rate["rate"] == 0.5
+
+
+def test_stats_over_more_cases_than_sqlite_has_parameters(tmp_path: Path) -> None:
+    """A bound-parameter IN list broke `stats` above ~250k cases; grouping in SQL has no such limit."""
+    config = write_two_org_config(tmp_path)
+    app: App = open_app(config)
+    opened = NOW - DAY
+    with app.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250001) "
+            "INSERT INTO cases (number, reporter_code, organisation, status, title, urgency, categories, "
+            "opened_at, updated_at, anonymous, identity_consent) "
+            "SELECT 'NO-2026-' || i, 'code' || i, 'north', 'triaged', '', 'routine', '[\"bullying\"]', ?, ?, 0, 0 "
+            "FROM n", (opened.isoformat(), opened.isoformat()))
+        connection.exec_driver_sql(
+            "INSERT INTO events (case_id, at, actor, action, detail, automatic) "
+            "SELECT id, ?, 'Nora', 'note-added', '{}', 0 FROM cases", ((opened + HOUR).isoformat(),))
+    app.close()
+    figures = stats(config)
+    assert figures["cases"] == 250001
+    assert figures["categories"] == [{"name": "bullying", "cases": 250001, "share": 1.0}]
+    assert figures["first_staff_action"]["measured"] == 250001
+    assert figures["first_staff_action"]["median_seconds"] == 3600

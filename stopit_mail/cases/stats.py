@@ -25,9 +25,10 @@ What is counted, precisely:
   earliest such notice in the period). The sender *stopped* if no report received in
   (T, T + stop_window_days] is on a case that has them as alleged sender, not counting reports
   whose every evidence item (by Message-ID key or content fingerprint) was already reported at
-  or before T: someone else forwarding the old message late is not new behaviour. A sender
-  whose window has not elapsed yet (T + window > now) is *pending* and left out of the rate;
-  `rate = stopped / (stopped + reported_again)`, None when no window has elapsed.
+  or before T: someone else forwarding the old message late is not new behaviour. A new report
+  counts as *reported again* as soon as it arrives; a sender with no new report whose window
+  has not elapsed yet (T + window > now) is *pending* and left out of the rate;
+  `rate = stopped / (stopped + reported_again)`, None when nothing is decided yet.
 
 Everything is limited to the organisations the actor may see (and to `organisation` if given),
 including the search for later reports, so figures never reveal another organisation's cases.
@@ -35,15 +36,16 @@ including the search for later reports, so figures never reveal another organisa
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
@@ -98,15 +100,33 @@ def scope_clause(actor: Actor | None, organisation: str | None) -> ColumnElement
     return clause
 
 
-def _categories_and_urgency(rows: list[tuple[int, Any, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    total = len(rows)
+# SQLite allows 32,766 bound parameters per statement (999 before 3.32): IN lists go in slices.
+IN_SLICE = 500
+
+
+def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), IN_SLICE):
+        yield items[start:start + IN_SLICE]
+
+
+def _categories_and_urgency(session: Session, cases: Select[Any]) -> tuple[int, list[dict[str, Any]],
+                                                                          list[dict[str, Any]]]:
+    """Counts by category and urgency, grouped in the database (a million cases are a few rows here)."""
+    listed = cases.subquery()
     by_category: Counter[str] = Counter()
     by_urgency: Counter[str] = Counter({u: 0 for u in URGENCIES})
-    for _id, case_categories, case_urgency in rows:
-        by_category.update(dict.fromkeys(case_categories or [UNTRIAGED], 1))
-        by_urgency[case_urgency] += 1
+    # Grouping by the categories list's JSON text gives one row per combination, not per case.
+    for text_value, count in session.execute(select(cast(listed.c.categories, String), func.count())
+                                             .group_by(cast(listed.c.categories, String))):
+        names = json.loads(text_value) if text_value else []
+        by_category.update(dict.fromkeys(names or [UNTRIAGED], count))
+    for case_urgency, count in session.execute(select(listed.c.urgency, func.count()).group_by(listed.c.urgency)):
+        by_urgency[case_urgency] += count
+    total = sum(by_urgency.values())
     order = {u: i for i, u in enumerate(URGENCIES)}
     return (
+        total,
         [{"name": name, "cases": n, "share": _share(n, total)}
          for name, n in sorted(by_category.items(), key=lambda item: (-item[1], item[0]))],
         [{"name": name, "cases": n, "share": _share(n, total)}
@@ -114,11 +134,13 @@ def _categories_and_urgency(rows: list[tuple[int, Any, str]]) -> tuple[list[dict
     )
 
 
-def _first_staff_action(session: Session, opened: dict[int, datetime]) -> dict[str, Any]:
-    first = session.execute(select(Event.case_id, func.min(Event.at)).where(
-        Event.automatic.is_(False), Event.case_id.in_(opened)).group_by(Event.case_id)).all()
-    delays = [(as_utc(at) - opened[case_id]).total_seconds() for case_id, at in first if case_id is not None]
-    return {"median_seconds": _median(delays), "measured": len(delays), "awaiting": len(opened) - len(delays)}
+def _first_staff_action(session: Session, cases: Select[Any], total: int) -> dict[str, Any]:
+    listed = cases.subquery()
+    first = select(Event.case_id, func.min(Event.at).label("at")).where(
+        Event.automatic.is_(False), Event.case_id.is_not(None)).group_by(Event.case_id).subquery()
+    rows = session.execute(select(listed.c.opened_at, first.c.at).join(first, first.c.case_id == listed.c.id))
+    delays = [(as_utc(at) - as_utc(opened)).total_seconds() for opened, at in rows]
+    return {"median_seconds": _median(delays), "measured": len(delays), "awaiting": total - len(delays)}
 
 
 def _emergency_acknowledgement(session: Session, scope: ColumnElement[bool], since: datetime | None) -> dict[str, Any]:
@@ -133,10 +155,11 @@ def _emergency_acknowledgement(session: Session, scope: ColumnElement[bool], sin
 
 def _alleged_senders(session: Session, case_ids: Iterable[int]) -> dict[int, set[str]]:
     senders: dict[int, set[str]] = {}
-    rows = session.execute(select(Party.case_id, Party.address).where(
-        Party.role == ALLEGED_SENDER, Party.case_id.in_(list(case_ids)), Party.address != ""))
-    for case_id, address in rows:
-        senders.setdefault(case_id, set()).add(address.lower())
+    for part in _slices(case_ids):
+        rows = session.execute(select(Party.case_id, Party.address).where(
+            Party.role == ALLEGED_SENDER, Party.case_id.in_(part), Party.address != ""))
+        for case_id, address in rows:
+            senders.setdefault(case_id, set()).add(address.lower())
     return senders
 
 
@@ -159,8 +182,10 @@ def delivered_notices(session: Session, scope: ColumnElement[bool]) -> list[Noti
         Case, Case.id == Event.case_id).where(scope, Event.action == NOTICE_SENT_EVENT)).all()
     # The outbox's own "notice-sent" event names its row; older or imported ones may name the recipient.
     outbox_ids = [d["outbox_id"] for _c, d, _a in sent_events if isinstance((d or {}).get("outbox_id"), int)]
-    rows = session.execute(select(OutboxMessage.id, OutboxMessage.recipients).where(OutboxMessage.id.in_(outbox_ids)))
-    outbox_recipients: dict[int, list[str]] = {row_id: recipients or [] for row_id, recipients in rows}
+    outbox_recipients: dict[int, list[str]] = {}
+    for part in _slices(outbox_ids):
+        rows = session.execute(select(OutboxMessage.id, OutboxMessage.recipients).where(OutboxMessage.id.in_(part)))
+        outbox_recipients.update({row_id: recipients or [] for row_id, recipients in rows})
     fallback = _alleged_senders(session, {case_id for case_id, _d, _a in sent_events})
     for case_id, detail, at in sent_events:
         detail = detail or {}
@@ -187,22 +212,20 @@ def stop_rate(session: Session, scope: ColumnElement[bool], notices: list[Notice
         return result
     # Every case in scope naming one of these senders, and every report and evidence key on them.
     cases_of: dict[str, set[int]] = {}
-    for case_id, address in session.execute(select(Party.case_id, func.lower(Party.address)).join(
-            Case, Case.id == Party.case_id).where(scope, Party.role == ALLEGED_SENDER,
-                                                  func.lower(Party.address).in_(list(first_notice)))):
-        cases_of.setdefault(address, set()).add(case_id)
+    for part in _slices(first_notice):
+        for case_id, address in session.execute(select(Party.case_id, func.lower(Party.address)).join(
+                Case, Case.id == Party.case_id).where(scope, Party.role == ALLEGED_SENDER,
+                                                      func.lower(Party.address).in_(part))):
+            cases_of.setdefault(address, set()).add(case_id)
     all_cases = set().union(*cases_of.values())
-    reports = session.execute(select(Report.id, Report.case_id, Report.received_at).where(
-        Report.case_id.in_(all_cases))).all()
+    reports = [row for part in _slices(all_cases) for row in session.execute(
+        select(Report.id, Report.case_id, Report.received_at).where(Report.case_id.in_(part)))]
     keys: dict[int, list[tuple[str | None, str | None]]] = {}
-    for report_id, mid, fingerprint in session.execute(select(
-            Evidence.report_id, Evidence.message_id_key, Evidence.fingerprint).where(
-            Evidence.report_id.in_([r[0] for r in reports]))):
-        keys.setdefault(report_id, []).append((mid, fingerprint))
+    for part in _slices(r[0] for r in reports):
+        for report_id, mid, fingerprint in session.execute(select(
+                Evidence.report_id, Evidence.message_id_key, Evidence.fingerprint).where(Evidence.report_id.in_(part))):
+            keys.setdefault(report_id, []).append((mid, fingerprint))
     for sender, noticed_at in first_notice.items():
-        if noticed_at + window > now:
-            result["pending"] += 1
-            continue
         their_cases = cases_of.get(sender, set())
         theirs = [(rid, as_utc(received)) for rid, case_id, received in reports if case_id in their_cases]
         # Evidence already reported when the notice went out: a later copy of it is not new behaviour.
@@ -210,7 +233,13 @@ def stop_rate(session: Session, scope: ColumnElement[bool], notices: list[Notice
                  for pair in keys.get(rid, []) for key in pair if key}
         again = any(noticed_at < received <= noticed_at + window and _is_new(keys.get(rid, []), known)
                     for rid, received in theirs)
-        result["reported_again" if again else "stopped"] += 1
+        # A re-offence counts as soon as it is reported; "stopped" only once the window has passed.
+        if again:
+            result["reported_again"] += 1
+        elif noticed_at + window > now:
+            result["pending"] += 1
+        else:
+            result["stopped"] += 1
     decided = result["stopped"] + result["reported_again"]
     result["rate"] = _share(result["stopped"], decided) if decided else None
     return result
@@ -238,18 +267,17 @@ def compute_stats(
     if since is not None:
         case_query = case_query.where(Case.opened_at >= since)
         report_query = report_query.where(Report.received_at >= since)
-    cases = session.execute(case_query).all()
-    categories, urgency = _categories_and_urgency([(c[0], c[2], c[3]) for c in cases])
+    total, categories, urgency = _categories_and_urgency(session, case_query)
     notices = [n for n in delivered_notices(session, scope) if since is None or n.at >= since]
     return {
         "organisation": organisation,
         "since": since.isoformat() if since else None,
         "until": now.isoformat(),
-        "cases": len(cases),
+        "cases": total,
         "reports": session.scalar(report_query) or 0,
         "categories": categories,
         "urgency": urgency,
-        "first_staff_action": _first_staff_action(session, {c[0]: as_utc(c[1]) for c in cases}),
+        "first_staff_action": _first_staff_action(session, case_query, total),
         "emergency_acknowledgement": _emergency_acknowledgement(session, scope, since),
         "notices_sent": len(notices),
         "stop_rate": stop_rate(session, scope, notices, stop_window_days, now),

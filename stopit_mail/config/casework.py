@@ -67,3 +67,8 @@ class CaseworkSettings:
     stop_window_days: int = doc("A sender not reported again within this many days after a notice has stopped.", 90)
     triage_rules: list[dict[str, Any]] = doc("Extra triage rules ([[casework.triage_rules]] tables).", factory=list)
     disabled_triage_rules: list[str] = doc("Names of built-in triage rules to switch off.", factory=list)
+    outcomes: list[str] = doc(
+        "Outcome codes a case is closed with (`cases close --outcome`), counted by `stats`.",
+        factory=lambda: ["resolved-notice", "referred", "unfounded", "prank", "duplicate", "counselling",
+                         "discipline", "no-action", "withdrawn"],
+    )

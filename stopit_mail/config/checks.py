@@ -142,6 +142,14 @@ def check_casework(settings: Settings, problems: list[str]) -> None:
             problems.append(f"{key}.escalation.business_days: found {esc.business_days!r}, expected numbers 1 (Monday) to 7")
         _check_chain(f"{key}.escalation.business_chain", esc.business_chain, problems)
         _check_chain(f"{key}.escalation.after_hours_chain", esc.after_hours_chain, problems)
+    outcomes = settings.casework.outcomes
+    if not outcomes:
+        problems.append("casework.outcomes: found an empty list, expected at least one outcome code")
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, str) or not _SLUG_RE.match(outcome):
+            problems.append(f"casework.outcomes[{i}]: found {outcome!r}, expected lower-case letters, digits, '-'")
+        elif outcomes.count(outcome) > 1:
+            problems.append(f"casework.outcomes[{i}]: {outcome!r} is listed twice")
     for i, member in enumerate(settings.staff):
         if member is None:
             continue

@@ -68,6 +68,9 @@ class Extraction:
     wrapper_text: str
     items: list[EvidenceItem]
     defects: list[str]
+    # Which mail client laid out each inline forward ("gmail", "outlook"...), outermost first:
+    # the acknowledgement tells the reporter how to send full headers from that client.
+    client_hints: list[str] = field(default_factory=list)
 
 
 def _message_fields(item: EvidenceItem, message: Message, defects: list[str], limits: tuple[int, int]) -> None:
@@ -222,4 +225,5 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000)
         reporter_name=name, reporter_address=address, subject=subject,
         message_id=mime.header(message, "Message-ID"), wrapper_text=wrapper,
         items=items, defects=parsed.defects,
+        client_hints=[fwd.client_hint for fwd in found_forwards if fwd.client_hint],
     )

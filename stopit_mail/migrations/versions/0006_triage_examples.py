@@ -1,14 +1,14 @@
 """triage examples: an organisation's own reviewed example sentences; room for "possible-emergency"
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0010
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

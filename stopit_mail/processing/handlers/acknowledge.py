@@ -12,11 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from stopit_mail import events
+from stopit_mail.cases.acknowledgement import (
+    forwarding_client,
+    needs_full_headers,
+    render_acknowledgement,
+    report_language,
+)
 from stopit_mail.cases.codes import case_alias, format_code
-from stopit_mail.models import Completeness, MessageKind
+from stopit_mail.cases.notices import template_dirs
+from stopit_mail.models import MessageKind
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import enqueue, sent_to_since
-from stopit_mail.outbound.render import make_environment, render
+from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import recipient_key, sealed_recipient
@@ -40,13 +47,6 @@ def refusal(ctx: Context, address: str) -> str | None:
     return None
 
 
-def needs_full_headers(ctx: Context) -> bool:
-    """True when no offending message came with its headers (so it cannot be traced)."""
-    assert ctx.extraction is not None
-    levels = {i.completeness for i in ctx.extraction.items if i.is_message}
-    return not levels & {Completeness.FULL, Completeness.HEADERS}
-
-
 @register
 class Acknowledge:
     name = "acknowledge"
@@ -62,11 +62,14 @@ class Acknowledge:
             return
         mailbox = ctx.organisation.mailboxes[0]
         alias = case_alias(ctx.case.reporter_code, mailbox)
-        rendered = render(
-            make_environment(), "reporter/acknowledgement.txt.j2",
+        language = report_language(ctx.extraction.wrapper_text)
+        ctx.case.language = ctx.case.language or language
+        rendered = render_acknowledgement(
+            make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
+            forwarding_client(ctx.message, ctx.extraction.client_hints),
             organisation=ctx.organisation.name, case_number=ctx.case.number,
             reporter_code=format_code(ctx.case.reporter_code), case_address=alias,
-            emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx),
+            emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx.extraction),
             urgency=ctx.case.urgency,
         )
         original_id = ctx.extraction.message_id
