@@ -13,6 +13,7 @@ Targets on the dev set: emergencies >= reviewer 99%, >= confident 90%; hard nega
     python bench/triage.py                       # the dev set, tests/fixtures/triage/dev/*.jsonl
     python bench/triage.py tests/fixtures/triage/holdout_reports.jsonl ...
     python bench/triage.py --one-core --misses   # pin to one CPU; list what was missed
+    python bench/triage.py --email               # each dev report wrapped as real mail, through extraction
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from stopit_mail.cases.detect import shared_detector
 from stopit_mail.cases.triage import compile_rules, load_rules, triage
+from stopit_mail.extract.evidence import extract_evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "tests" / "fixtures" / "triage" / "dev"
@@ -49,8 +51,22 @@ def load(paths: list[Path]) -> list[dict[str, Any]]:
             rows.append({"text": row["text"], "lang": row.get("lang", "?"), "tier": tier,
                          "kind": row.get("kind") or (categories[0] if categories else "other"),
                          "hard_negative": bool(row.get("hard_negative")), "categories": categories,
-                         "id": row.get("id", f"{path.stem}:{len(rows) + 1}")})
+                         "id": row.get("id", f"{path.stem}:{len(rows) + 1}"), "raw": row})
     return rows
+
+
+def as_mail_text(row: dict[str, Any]) -> tuple[str, str]:
+    """(text, subject) as the worker's triage step reads them, after wrapping the report as mail
+    (tests/triage_dev.py) and running the evidence extraction on the bytes."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from triage_dev import as_email, style_for  # noqa: PLC0415 - a test helper, only for --email
+
+    extraction = extract_evidence(as_email(row["raw"], style_for(row["raw"])))
+    parts = [extraction.wrapper_text]
+    for item in extraction.items:
+        if item.is_message:
+            parts.extend([item.subject or "", item.body_text or ""])
+    return "\n\n".join(p for p in parts if p), extraction.subject
 
 
 def rate(hits: int, total: int) -> str:
@@ -74,6 +90,7 @@ def main() -> int:
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--one-core", action="store_true", help="Pin this process to one CPU.")
     parser.add_argument("--misses", action="store_true", help="List emergencies below review and paged negatives.")
+    parser.add_argument("--email", action="store_true", help="Wrap each dev report as mail and extract it first.")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "stopit-triage-cache")
     args = parser.parse_args()
     if args.one_core and hasattr(os, "sched_setaffinity"):
@@ -93,11 +110,12 @@ def main() -> int:
           f"languages {' '.join(sorted(detector.bank.languages))}; load+bank {time.perf_counter() - started:.1f} s")
     rule_times, times = [], []
     for row in rows:
+        text, subject = as_mail_text(row) if args.email else (row["text"], "")
         t0 = time.perf_counter()
-        triage(row["text"], rules)
+        triage(text, rules, subject=subject)
         rule_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        decision = detector.assess(row["text"], rules)
+        decision = detector.assess(text, rules, subject=subject)
         times.append(time.perf_counter() - t0)
         row["got"], row["got_categories"] = decision.urgency, decision.categories
         row["why"] = decision.explanation()

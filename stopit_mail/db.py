@@ -7,6 +7,7 @@ by default (synchronous_commit on). The schema is owned by Alembic migrations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -73,15 +74,30 @@ def upgrade_database(engine: Engine) -> None:
 
 
 def schema_head() -> str:
-    """The newest migration shipped with this version, read from the file names alone.
+    """The newest migration shipped with this version, read from the migration files alone.
 
-    Migrations are numbered (`0004_slug.py` has revision "0004") and form one line, so the
-    head is the largest number: no Alembic import, no script parsing, on every command.
+    Migrations form one line; numbers are handed out per branch of work, so the newest is not
+    always the largest number (0006 may follow 0010): the head is the revision no other file
+    names as its ``down_revision``. Two short regexes per file, no Alembic import, on every command.
     """
     folder = resources.files("stopit_mail") / "migrations" / "versions"
-    numbers = [entry.name.split("_", 1)[0] for entry in folder.iterdir()
-               if entry.name.endswith(".py") and entry.name[:4].isdigit()]
-    return max(numbers)
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for entry in folder.iterdir():
+        if not (entry.name.endswith(".py") and entry.name[:4].isdigit()):
+            continue
+        source = entry.read_text(encoding="utf-8")
+        revision = _REVISION.search(source)
+        parent = _DOWN_REVISION.search(source)
+        revisions.add(revision.group(1) if revision else entry.name.split("_", 1)[0])
+        if parent:
+            parents.add(parent.group(1))
+    heads = sorted(revisions - parents)
+    return heads[-1] if heads else max(revisions)
+
+
+_REVISION = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
 
 
 def check_schema(engine: Engine) -> None:

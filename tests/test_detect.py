@@ -115,32 +115,34 @@ def test_bad_bank_lines_say_where_and_what(line: str, message: str) -> None:
     assert parse_line("# comment", "en.tsv:1", "en", CATEGORIES) is None
 
 
-def test_bank_embeddings_are_cached_on_disk_keyed_by_bank_and_model(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bank_embeddings_are_cached_per_sentence_so_an_edited_bank_embeds_only_its_new_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stopit_mail.cases.detect import bank as bank_module
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     bank = make_bank([*BANK.examples, Example("negative", "other", f"cache probe {tmp_path.name}", "en")])
     first = CountingStandIn()
     vectors = index_bank(bank, first, tmp_path / "data-cache").vectors
     assert first.calls == len(bank.examples)
-    assert len(list((tmp_path / "data-cache").glob("triage-bank-*.npy"))) == 1
-    assert len(list((tmp_path / "user-cache" / "stopit-mail").glob("triage-bank-*.npy"))) == 1
-    from stopit_mail.cases.detect import bank as bank_module
-
+    assert len(list((tmp_path / "data-cache").glob("triage-bank-*.npz"))) == 1
+    assert len(list((tmp_path / "user-cache" / "stopit-mail").glob("triage-bank-*.npz"))) == 1
+    # A new process (the per-process index cleared) reads every row back from disk.
     bank_module._INDEXES.clear()
     second = CountingStandIn()
-    again = index_bank(bank, second, tmp_path / "data-cache").vectors
+    assert np.allclose(vectors, index_bank(bank, second, tmp_path / "data-cache").vectors, atol=1e-3)
     assert second.calls == 0
-    assert np.allclose(vectors, again, atol=1e-3)
-    # A corrupt cache file is recomputed, not trusted.
-    bank_module._INDEXES.clear()
-    for path in (tmp_path / "data-cache").glob("*.npy"):
-        path.write_bytes(b"not numpy")
-    (tmp_path / "user-cache" / "stopit-mail").joinpath("unrelated").write_text("x")
-    for path in (tmp_path / "user-cache" / "stopit-mail").glob("*.npy"):
-        path.unlink()
+    # One line added to the bank: one sentence embedded, not the whole bank again.
+    edited = make_bank([*bank.examples, Example("concern", "other", "a brand new reviewed line", "en")])
     third = CountingStandIn()
-    index_bank(bank, third, tmp_path / "data-cache")
-    assert third.calls == len(bank.examples)
+    assert len(index_bank(edited, third, tmp_path / "data-cache").vectors) == len(edited.examples)
+    assert third.calls == 1
+    # Corrupt cache files are recomputed, not trusted.
+    bank_module._INDEXES.clear()
+    for path in [*(tmp_path / "data-cache").glob("*.npz"), *(tmp_path / "user-cache").rglob("*.npz")]:
+        path.write_bytes(b"not numpy")
+    fourth = CountingStandIn()
+    index_bank(bank, fourth, tmp_path / "data-cache")
+    assert fourth.calls == len(bank.examples)
 
 
 # -- tiers --------------------------------------------------------------------------------------------

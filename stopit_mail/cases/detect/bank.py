@@ -3,8 +3,9 @@
 The bank ships as data (``stopit_mail/cases/triage_bank/<lang>.tsv``, ``label<TAB>category<TAB>
 sentence``); an organisation adds its own reviewed examples in the database (`stopit triage
 examples`). Embedding thousands of sentences takes minutes on one core, so the matrix is kept per
-process and, when a cache folder is given, on disk as ``triage-bank-<bank hash>-<model hash>.npy``:
-a changed bank or a different model simply misses the cache, a corrupt file is recomputed.
+process and on disk, per sentence, as ``triage-bank-<model hash>.npz`` (in the data folder's cache
+and the per-user cache): an edited bank embeds only its new sentences, a different model misses the
+cache, and a corrupt file is recomputed.
 """
 
 from __future__ import annotations
@@ -118,20 +119,31 @@ def user_cache_dir() -> Path:
 
 
 def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None) -> BankIndex:
-    """Embed ``bank`` once per process, and once per machine: the matrix is read from (and written
-    to) ``cache_dir`` and the per-user cache, so a new installation or a test does not pay again."""
+    """Embed ``bank`` once per process, and each sentence once per machine.
+
+    Rows are cached per sentence in ``cache_dir`` and the per-user cache: after an edit of the bank
+    only the new sentences are embedded (the whole bank takes minutes on one busy core).
+    """
     key = (bank.digest, embedder.name)
     if key in _INDEXES:
         return _INDEXES[key]
     folders = [f for f in (cache_dir, user_cache_dir()) if f is not None]
-    vectors = next((v for f in folders if (v := _load_cached(bank, embedder, f)) is not None), None)
-    if vectors is None:
-        log.warning("embedding the triage bank (%d sentences) once; this takes a while on first start",
-                    len(bank.examples))
-        vectors = embed_in_batches(embedder, [e.sentence for e in bank.examples])
+    known: dict[str, np.ndarray] = {}
     for folder in folders:
-        if not _cache_path(bank, embedder, folder).exists():
-            _store_cached(bank, embedder, folder, vectors)
+        for sentence_key, row in _load_cached(embedder, folder).items():
+            known.setdefault(sentence_key, row)
+    keys = [_sentence_key(e.sentence) for e in bank.examples]
+    missing = list(dict.fromkeys(k for k in keys if k not in known))
+    if missing:
+        log.warning("embedding %d triage bank sentences not seen before; on a first start this takes a while",
+                    len(missing))
+        texts = {_sentence_key(e.sentence): e.sentence for e in bank.examples}
+        for sentence_key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
+            known[sentence_key] = row
+    vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
+    for folder in folders:
+        if missing or not _cache_path(embedder, folder).exists():
+            _store_cached(embedder, folder, keys, vectors)
     labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
     index = BankIndex(bank, vectors, labels)
     if len(_INDEXES) > 8:
@@ -140,38 +152,44 @@ def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None) ->
     return index
 
 
+def _sentence_key(sentence: str) -> str:
+    return hashlib.sha256(sentence.encode()).hexdigest()[:32]
+
+
 def embed_in_batches(embedder: Embedder, sentences: Sequence[str], batch: int = 64) -> np.ndarray:
     """Embeddings of many sentences, a batch at a time (bounded memory per call)."""
     rows = [embedder.embed(list(sentences[i:i + batch])) for i in range(0, len(sentences), batch)]
     return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
 
 
-def _cache_path(bank: Bank, embedder: Embedder, cache_dir: Path) -> Path:
+def _cache_path(embedder: Embedder, cache_dir: Path) -> Path:
     model = hashlib.sha256(embedder.name.encode()).hexdigest()[:16]
-    return cache_dir / f"triage-bank-{bank.digest[:16]}-{model}.npy"
+    return cache_dir / f"triage-bank-{model}.npz"
 
 
-def _load_cached(bank: Bank, embedder: Embedder, cache_dir: Path) -> np.ndarray | None:
-    path = _cache_path(bank, embedder, cache_dir)
+def _load_cached(embedder: Embedder, cache_dir: Path) -> dict[str, np.ndarray]:
+    """Sentence key -> row from one cache folder ({} when absent or unreadable)."""
+    path = _cache_path(embedder, cache_dir)
     try:
-        vectors = np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as data:
+            keys, vectors = data["keys"], data["vectors"]
     except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
+        return {}
+    except (OSError, ValueError, KeyError) as exc:
         log.warning("triage bank cache %s unreadable (%s); recomputing", path, exc)
-        return None
-    if vectors.ndim != 2 or vectors.shape[0] != len(bank.examples) or not np.isfinite(vectors).all():
-        log.warning("triage bank cache %s does not fit the bank; recomputing", path)
-        return None
-    return vectors.astype(np.float32)
+        return {}
+    if vectors.ndim != 2 or len(keys) != len(vectors) or not np.isfinite(vectors).all():
+        log.warning("triage bank cache %s is inconsistent; recomputing", path)
+        return {}
+    return {str(k): v.astype(np.float32) for k, v in zip(keys, vectors, strict=True)}
 
 
-def _store_cached(bank: Bank, embedder: Embedder, cache_dir: Path, vectors: np.ndarray) -> None:
-    path = _cache_path(bank, embedder, cache_dir)
+def _store_cached(embedder: Embedder, cache_dir: Path, keys: list[str], vectors: np.ndarray) -> None:
+    path = _cache_path(embedder, cache_dir)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
-        np.save(partial, vectors.astype(np.float16))
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
+        np.savez(partial, keys=np.array(keys), vectors=vectors.astype(np.float16))
         partial.replace(path)
     except OSError as exc:
         log.warning("cannot write triage bank cache %s: %s", path, exc)
