@@ -69,17 +69,12 @@ def test_first_hand_reports_are_not_asked_for_headers(app: App) -> None:
 
 
 def test_a_forward_without_headers_gets_its_own_clients_instructions(app: App) -> None:
-    # The example's threat ("everyone is going to see those pictures of you unless...") reads as
-    # sextortion to the triage model, and an emergency's acknowledgement leads with the numbers to
-    # call instead of forwarding help; this test is about the forwarding help, so the text is tamer.
-    sample = (EXAMPLES / "02-inline-forward.eml").read_bytes().replace(
-        b"Everyone is going to see those pictures of you unless you do what I say.",
-        b"You are so annoying, stop posting in our group.")
-    gmail = sample.replace(b"________________________________", b"---------- Forwarded message ---------")
+    gmail = (EXAMPLES / "02-inline-forward.eml").read_bytes().replace(
+        b"________________________________", b"---------- Forwarded message ---------")
     body = _body(_ingest(app, gmail))
     assert "You forwarded it from Gmail" in body and "Show original" in body
     assert "Thunderbird" not in body and "Yahoo" not in body
-    outlook = sample.replace(
+    outlook = (EXAMPLES / "02-inline-forward.eml").read_bytes().replace(
         b"Message-ID: <report-0002@example.org>", b"Message-ID: <report-9@example.org>\nX-Mailer: Microsoft Outlook 16.0")
     body = _body(_ingest(app, outlook.replace(b"keeps sending these", b"keeps on sending these")))
     assert "You forwarded it from Outlook" in body and "Show original" not in body

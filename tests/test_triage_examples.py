@@ -1,8 +1,8 @@
 """`stopit triage examples`: an organisation's reviewed examples, from the command line to triage.
 
-The end-to-end test runs the real pipeline with the real model: a report that pages because of a
-keyword, its sentence added as a negative example with `--from-case`, and the same wording
-arriving again no longer pages the chain directly.
+The last test runs the real model on the shipped bank: a report that pages because of a keyword,
+its sentence added as a negative example with `--from-case`, and the same wording no longer pages
+the chain directly for that organisation.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from stopit_mail.app import App, open_app
+from stopit_mail.cases.detect.detector import Detector
+from stopit_mail.cases.detect.model import shared_embedder
+from stopit_mail.cases.triage import compile_rules, load_rules
+from stopit_mail.cases.triage_examples import organisation_examples
 from stopit_mail.db import transaction
 from stopit_mail.models import Event, TriageExample
 
-from casework_helpers import ingest, latest_case, offending_message, report
 from factories import cli, make_case, write_two_org_config
 
 NOW = datetime.now(UTC)
@@ -82,18 +85,21 @@ def test_add_needs_exactly_one_sentence_source_and_valid_labels(config: Path, tw
         "--category", "other", ok=False)
 
 
-def test_a_dismissed_false_alarm_added_as_negative_stops_paging_the_chain(app: App) -> None:
+def test_a_dismissed_false_alarm_added_as_negative_stops_paging_the_chain(config: Path, two_orgs: App) -> None:
+    """Real model, real shipped bank: the organisation's negative example holds the same wording."""
     words = "Mr Okafor's robotics club is going to shoot the whole school for the yearbook video on Friday."
-    ingest(app, report(wrapper=words, subject="yearbook"))
-    first = latest_case(app)
-    assert first.urgency == "emergency", first.triage
-    config = app.settings.base_dir / "stopit.toml"
-    out = cli(config, "--as", "Ada", "triage", "examples", "add", "--from-case", first.number,
-              "--label", "negative", "--category", "other", "--reason", "a photo shoot, dismissed")
-    assert "added for" in out
-    ingest(app, report(wrapper=words, subject="yearbook again", reporter="someone.else@example.edu",
-                       original=offending_message(body="see you at the shoot", message_id="<off-2@example.net>")))
-    second = latest_case(app)
-    assert second.number != first.number
-    assert second.urgency == "possible-emergency", second.triage
-    assert "a reviewer confirms first" in second.triage["explanation"]
+    rules = compile_rules(load_rules())
+    embedder, status = shared_embedder()
+    assert embedder is not None, status.detail
+    detector = Detector(embedder, status)
+    with transaction(two_orgs.factory) as session:
+        assert detector.assess(words, rules, examples=organisation_examples(session, "north")).urgency == "emergency"
+    number = _case_with_trigger(two_orgs, "north", words)
+    cli(config, "--as", "Nora", "triage", "examples", "add", "--from-case", number, "--label", "negative",
+        "--category", "other", "--reason", "a photo shoot, dismissed")
+    with transaction(two_orgs.factory) as session:
+        north = detector.assess(words, rules, examples=organisation_examples(session, "north"))
+        south = detector.assess(words, rules, examples=organisation_examples(session, "south"))
+    assert north.urgency == "possible-emergency"
+    assert "a reviewer confirms first" in north.explanation()
+    assert south.urgency == "emergency"  # another organisation's review does not apply

@@ -14,9 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.app import App
 from stopit_mail.cases.detect.model import model_status
-from stopit_mail.cases.detect.service import start_detector
 from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
@@ -45,7 +43,6 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
     app = state.upgraded_app()
-    _announce_triage_model(app)
     try:
         status = serve(app, with_worker)
     except OSError as exc:
@@ -61,17 +58,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 def worker_command(state: Context, once: bool, verbose: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    app = state.upgraded_app()
-    _announce_triage_model(app)
-    raise SystemExit(run_worker(app, once=once))
-
-
-def _announce_triage_model(app: App) -> None:
-    """Say loudly, at start-up, when triage runs without its model."""
-    status = start_detector(app.settings)
-    if not status.available:
-        click.secho(f"TRIAGE MODEL UNAVAILABLE: {status.detail}. Triage runs on rules only and every report "
-                    f"is at least urgent until this is fixed.", err=True, fg="red", bold=True)
+    raise SystemExit(run_worker(state.upgraded_app(), once=once))
 
 
 def _age(seconds: float | None) -> str:

@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from stopit_mail import events
-from stopit_mail.cases.detect.service import assess_report
-from stopit_mail.cases.escalation import start_escalation
+from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, escalate_for_urgency
 from stopit_mail.cases.referrals import route
-from stopit_mail.cases.triage import URGENCIES, CompiledRules, compile_rules, load_rules
+from stopit_mail.cases.triage import URGENCIES, CompiledRules, compile_rules, load_rules, triage
 from stopit_mail.extract import mime
 from stopit_mail.models import CaseStatus, MessageKind
 from stopit_mail.processing.context import Context
@@ -54,9 +53,8 @@ class Triage:
         if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
             return
         assert ctx.extraction is not None
+        decision = triage(report_text(ctx), rules_for(ctx), subject=ctx.extraction.subject)
         case = ctx.case
-        decision = assess_report(ctx.session, ctx.settings, case.organisation, report_text(ctx), rules_for(ctx),
-                                 subject=ctx.extraction.subject)
         previous = case.triage or {}
         urgency = min(decision.urgency, case.urgency if previous else "routine", key=URGENCIES.index)
         if previous.get("override") and urgency != "emergency":
@@ -83,9 +81,8 @@ class TriageReply:
         if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPLY:
             return
         assert ctx.message is not None
+        decision = triage(ctx.reply_text[:MAX_TRIAGE_CHARS], rules_for(ctx), subject=mime.header(ctx.message, "Subject"))
         case = ctx.case
-        decision = assess_report(ctx.session, ctx.settings, case.organisation, ctx.reply_text[:MAX_TRIAGE_CHARS],
-                                 rules_for(ctx), subject=mime.header(ctx.message, "Subject"))
         ctx.done = True
         if URGENCIES.index(decision.urgency) >= URGENCIES.index(case.urgency) and decision.urgency != "emergency":
             return
@@ -94,8 +91,8 @@ class TriageReply:
             case.categories = sorted(set(case.categories or []) - {"other"} | set(decision.categories))
             events.record(ctx.session, "triaged", case.id, urgency=case.urgency, categories=case.categories,
                           source="reply", raw_message_id=ctx.raw.id, explanation=decision.explanation()[:2000])
-        if decision.urgency == "emergency":
-            start_escalation(ctx.session, ctx.settings, case, datetime.now(UTC))
+        if decision.urgency in ("emergency", POSSIBLE_EMERGENCY):
+            escalate_for_urgency(ctx.session, ctx.settings, case, datetime.now(UTC))
 
 
 @register
