@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from stopit_mail import events
-from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, escalate_for_urgency
+from stopit_mail.cases.escalation import start_escalation
 from stopit_mail.cases.referrals import route
 from stopit_mail.cases.triage import URGENCIES, CompiledRules, compile_rules, load_rules, triage
 from stopit_mail.extract import mime
@@ -91,8 +91,8 @@ class TriageReply:
             case.categories = sorted(set(case.categories or []) - {"other"} | set(decision.categories))
             events.record(ctx.session, "triaged", case.id, urgency=case.urgency, categories=case.categories,
                           source="reply", raw_message_id=ctx.raw.id, explanation=decision.explanation()[:2000])
-        if decision.urgency in ("emergency", POSSIBLE_EMERGENCY):
-            escalate_for_urgency(ctx.session, ctx.settings, case, datetime.now(UTC))
+        if decision.urgency == "emergency":
+            start_escalation(ctx.session, ctx.settings, case, datetime.now(UTC))
 
 
 @register
