@@ -128,7 +128,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
 COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
-                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "reveal", "retention")
+                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from several modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
@@ -138,7 +138,7 @@ _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
     "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
-    "key": ("key",), "retention": ("retention",),
+    "key": ("key",), "triage": ("triage",), "retention": ("retention",),
 }
 
 

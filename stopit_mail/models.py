@@ -435,9 +435,10 @@ class Page(Base):
     __table_args__ = (UniqueConstraint("escalation_id", "step"),)
 
 
-# The doors' own tables (web receipts, reveal requests) live in models_doors.py so this module stays
+# The doors' own tables (web receipts, reveal requests, triage examples) live in models_doors.py so this module stays
 # under the size limit; imported here, after Base, so every table is in Base.metadata and importable
 # from stopit_mail.models.
 from stopit_mail.models_doors import RevealRequest as RevealRequest  # noqa: E402
+from stopit_mail.models_doors import TriageExample as TriageExample  # noqa: E402
 from stopit_mail.models_doors import WebPost as WebPost  # noqa: E402
 from stopit_mail.models_doors import WebReceipt as WebReceipt  # noqa: E402

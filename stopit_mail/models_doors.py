@@ -55,3 +55,23 @@ class WebPost(Base):
     receipt_id: Mapped[int] = mapped_column(ForeignKey("web_receipts.id"), index=True)
     raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TriageExample(Base):
+    """An organisation's own reviewed example sentence, used beside the shipped triage bank.
+
+    Typically a dismissed false alarm added as a *negative*, so the same wording stops paging.
+    """
+
+    __tablename__ = "triage_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(40), index=True)
+    label: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(40))
+    sentence: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(16))
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source_case: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -349,7 +349,7 @@ def _rule(**changes: Any) -> dict[str, Any]:
     (_rule(pattern=["x"]),
      '[[triage.rules]] #1 ("my-rule"): unknown key "pattern" (did you mean "patterns"?)'),
     (_rule(urgency="critical"),
-     '[[triage.rules]] #1 ("my-rule"): key "urgency" is "critical"; expected emergency, urgent'),
+     '[[triage.rules]] #1 ("my-rule"): key "urgency" is "critical"; expected emergency, possible-emergency, urgent'),
     (_rule(category="bulying"),
      'key "category" is "bulying" (did you mean "bullying"?); expected one of bullying,'),
     (_rule(patterns=["re:(unclosed"]),

@@ -21,7 +21,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -34,11 +34,13 @@ from stopit_mail.cases.textnorm import (
     compile_pattern,
     normalise,
 )
+from stopit_mail.cases.triage_decision import URGENCIES, Resemblance, RuleMatch, TriageDecision
 
 __all__ = [
     "CATEGORIES",
     "URGENCIES",
     "CompiledRules",
+    "Resemblance",
     "RuleMatch",
     "TriageDecision",
     "TriageRule",
@@ -51,10 +53,8 @@ __all__ = [
 CATEGORIES = (
     "bullying", "cyberbullying", "harassment", "sexual-harassment", "discrimination",
     "threats-of-violence", "weapons", "self-harm", "substance-use", "hazing",
-    "inappropriate-online-behaviour", "misconduct", "other",
+    "inappropriate-online-behaviour", "misconduct", "sexual-exploitation", "threat-to-group", "other",
 )
-# Most urgent first; the index is the rank used to combine matches.
-URGENCIES = ("emergency", "possible-emergency", "urgent", "routine")
 
 DEFAULT_RULES_RESOURCE = "triage_rules.toml"
 # Enough evidence for a reader; also bounds the work on pathological multi-megabyte texts.
@@ -87,52 +87,6 @@ class TriageRule:
     window: int = 100
     unless_window: int = 0
     description: str = ""
-
-
-@dataclass(frozen=True)
-class RuleMatch:
-    """Evidence: rule ``rule`` matched ``matched_text`` at [start, end) of the original field."""
-
-    rule: str
-    category: str
-    urgency: str
-    matched_text: str
-    start: int
-    end: int
-    field: str = "body"
-
-
-@dataclass
-class TriageDecision:
-    """Categories (most urgent first), the overall urgency and the matches that justify them."""
-
-    categories: list[str]
-    urgency: str
-    matches: list[RuleMatch]
-
-    def explanation(self) -> str:
-        """One line a case worker can read: the urgency, then each rule and the words it saw."""
-        if not self.matches:
-            return f'{self.urgency}: no rule matched; category "other"'
-        by_rule: dict[str, list[RuleMatch]] = {}
-        for match in sorted(self.matches, key=lambda m: URGENCIES.index(m.urgency)):
-            by_rule.setdefault(match.rule, []).append(match)
-        parts = []
-        for rule, found in by_rule.items():
-            quoted = ", ".join(f'"{m.matched_text}"' for m in found)
-            where = " in subject" if all(m.field == "subject" for m in found) else ""
-            parts.append(f'rule "{rule}" ({found[0].category}, {found[0].urgency}) '
-                         f"matched {quoted}{where}")
-        return f"{self.urgency}: " + "; ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form, for the case record and the audit log."""
-        return {
-            "categories": list(self.categories),
-            "urgency": self.urgency,
-            "matches": [asdict(m) for m in self.matches],
-            "explanation": self.explanation(),
-        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +157,7 @@ def load_rules(
 _KEYS: dict[str, tuple[type, str, bool]] = {
     "name": (str, "a kebab-case string", True),
     "category": (str, "one of the categories", True),
-    "urgency": (str, "emergency, urgent or routine", True),
+    "urgency": (str, "emergency, possible-emergency, urgent or routine", True),
     "language": (str, 'a language code such as "en", "es", "pt-br", or "*"', True),
     "patterns": (list, "a non-empty list of phrases or 're:' regexes", True),
     "unless": (list, "a list of phrases or 're:' regexes", False),

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from stopit_mail.cases.detect.model import model_status
 from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
@@ -106,6 +107,7 @@ def status_command(state: Context, as_json: bool) -> None:
     key = state.app.key_status
     report["identity_key"] = {"key_id": key.key_id, "can_seal": key.can_seal, "can_reveal": key.can_reveal,
                               "problems": key.problems} if key else None
+    report["triage_model"] = model_status().to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -117,6 +119,12 @@ def status_command(state: Context, as_json: bool) -> None:
         queues.add_row("outbox", status, str(count))
     console.print(queues)
     console.print(f"Oldest waiting message: {_age(report['oldest_waiting_seconds'])}")
+    model = report["triage_model"]
+    if model["available"]:
+        console.print(f"Triage model: {markup_safe(model['name'])} ({markup_safe(model['detail'])})")
+    else:
+        console.print(f"[bold red]TRIAGE MODEL UNAVAILABLE: {markup_safe(model['detail'])}; rules only, "
+                      f"every report at least urgent[/]")
     esc = report["escalations"]
     line = (f"Emergencies being paged: {esc['active']} (overdue pages: {esc['overdue']}, "
             f"repeating the chain: {esc['repeating']})")

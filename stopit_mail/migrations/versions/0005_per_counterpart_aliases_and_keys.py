@@ -6,7 +6,7 @@ first report the case's old reporter code (the one it was told), every other rep
 its own, and the alleged sender an alias with the sender code.
 
 Revision ID: 0005
-Revises: 0008
+Revises: 0007
 Create Date: 2026-11-30
 """
 import secrets
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

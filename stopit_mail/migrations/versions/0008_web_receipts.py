@@ -1,14 +1,14 @@
 """web door: receipt codes (argon2 hashes) and the reporters' answers
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0005
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0007'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

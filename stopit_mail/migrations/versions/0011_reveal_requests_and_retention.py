@@ -4,14 +4,14 @@ Columns are added with plain ALTER TABLE (no batch copy) so the full-text trigge
 from 0010 stay in place on SQLite.
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0011'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,195 @@
+"""The bank of reviewed example sentences, and its embeddings computed once.
+
+The bank ships as data (``stopit_mail/cases/triage_bank/<lang>.tsv``, ``label<TAB>category<TAB>
+sentence``); an organisation adds its own reviewed examples in the database (`stopit triage
+examples`). Embedding thousands of sentences takes minutes on one core, so the matrix is kept per
+process and on disk, per sentence, as ``triage-bank-<model hash>.npz`` (in the data folder's cache
+and the per-user cache): an edited bank embeds only its new sentences, a different model misses the
+cache, and a corrupt file is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from stopit_mail.cases.detect.model import Embedder
+from stopit_mail.cases.triage import CATEGORIES
+
+log = logging.getLogger(__name__)
+
+LABELS = ("emergency", "concern", "negative")
+BANK_PACKAGE = "stopit_mail.cases"
+BANK_FOLDER = "triage_bank"
+
+
+class BankError(Exception):
+    """A bank file or an organisation's example is malformed; the message says where and how."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One reviewed sentence: what it is (label, category), its language and where it came from."""
+
+    label: str
+    category: str
+    sentence: str
+    language: str
+    source: str = "shipped"
+
+
+@dataclass(frozen=True)
+class Bank:
+    """Examples plus a digest that changes whenever any of them does."""
+
+    examples: tuple[Example, ...]
+    digest: str
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(e.language for e in self.examples)
+
+
+def parse_line(line: str, where: str, language: str, categories: Iterable[str]) -> Example | None:
+    """One bank line, or None for a comment or blank line; BankError for anything malformed."""
+    if not line.strip() or line.startswith("#"):
+        return None
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) != 3:
+        raise BankError(f"{where}: expected label<TAB>category<TAB>sentence, found {len(parts)} field(s)")
+    label, category, sentence = (p.strip() for p in parts)
+    if label not in LABELS:
+        raise BankError(f'{where}: label "{label}"; expected one of {", ".join(LABELS)}')
+    if category not in set(categories):
+        raise BankError(f'{where}: unknown category "{category}"')
+    if not sentence:
+        raise BankError(f"{where}: empty sentence")
+    return Example(label, category, sentence, language)
+
+
+def make_bank(examples: Iterable[Example]) -> Bank:
+    """A bank of ``examples`` with its digest."""
+    kept = tuple(examples)
+    digest = hashlib.sha256()
+    for e in kept:
+        digest.update(f"{e.label}\t{e.category}\t{e.language}\t{e.sentence}\n".encode())
+    return Bank(kept, digest.hexdigest())
+
+
+@lru_cache(maxsize=1)
+def shipped_bank() -> Bank:
+    """Every shipped ``<lang>.tsv``, validated (a malformed shipped file is a bug: it raises)."""
+    folder = resources.files(BANK_PACKAGE).joinpath(BANK_FOLDER)
+    examples = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".tsv"):
+            continue
+        language = entry.name.removesuffix(".tsv")
+        for number, line in enumerate(entry.read_text(encoding="utf-8").splitlines(), 1):
+            example = parse_line(line, f"{BANK_FOLDER}/{entry.name}:{number}", language, CATEGORIES)
+            if example is not None:
+                examples.append(example)
+    return make_bank(examples)
+
+
+@dataclass(frozen=True)
+class BankIndex:
+    """A bank with one embedding row per example (same order)."""
+
+    bank: Bank
+    vectors: np.ndarray
+    labels: np.ndarray  # index into LABELS, one per example
+
+
+_INDEXES: dict[tuple[str, str], BankIndex] = {}
+
+
+def user_cache_dir() -> Path:
+    """The per-user cache shared by every installation on the machine (tests, several instances)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stopit-mail"
+
+
+def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None) -> BankIndex:
+    """Embed ``bank`` once per process, and each sentence once per machine.
+
+    Rows are cached per sentence in ``cache_dir`` and the per-user cache: after an edit of the bank
+    only the new sentences are embedded (the whole bank takes minutes on one busy core).
+    """
+    key = (bank.digest, embedder.name)
+    if key in _INDEXES:
+        return _INDEXES[key]
+    folders = [f for f in (cache_dir, user_cache_dir()) if f is not None]
+    known: dict[str, np.ndarray] = {}
+    for folder in folders:
+        for sentence_key, row in _load_cached(embedder, folder).items():
+            known.setdefault(sentence_key, row)
+    keys = [_sentence_key(e.sentence) for e in bank.examples]
+    missing = list(dict.fromkeys(k for k in keys if k not in known))
+    if missing:
+        log.warning("embedding %d triage bank sentences not seen before; on a first start this takes a while",
+                    len(missing))
+        texts = {_sentence_key(e.sentence): e.sentence for e in bank.examples}
+        for sentence_key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
+            known[sentence_key] = row
+    vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
+    for folder in folders:
+        if missing or not _cache_path(embedder, folder).exists():
+            _store_cached(embedder, folder, keys, vectors)
+    labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
+    index = BankIndex(bank, vectors, labels)
+    if len(_INDEXES) > 8:
+        _INDEXES.clear()
+    _INDEXES[key] = index
+    return index
+
+
+def _sentence_key(sentence: str) -> str:
+    return hashlib.sha256(sentence.encode()).hexdigest()[:32]
+
+
+def embed_in_batches(embedder: Embedder, sentences: Sequence[str], batch: int = 64) -> np.ndarray:
+    """Embeddings of many sentences, a batch at a time (bounded memory per call)."""
+    rows = [embedder.embed(list(sentences[i:i + batch])) for i in range(0, len(sentences), batch)]
+    return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+
+
+def _cache_path(embedder: Embedder, cache_dir: Path) -> Path:
+    model = hashlib.sha256(embedder.name.encode()).hexdigest()[:16]
+    return cache_dir / f"triage-bank-{model}.npz"
+
+
+def _load_cached(embedder: Embedder, cache_dir: Path) -> dict[str, np.ndarray]:
+    """Sentence key -> row from one cache folder ({} when absent or unreadable)."""
+    path = _cache_path(embedder, cache_dir)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys, vectors = data["keys"], data["vectors"]
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("triage bank cache %s unreadable (%s); recomputing", path, exc)
+        return {}
+    if vectors.ndim != 2 or len(keys) != len(vectors) or not np.isfinite(vectors).all():
+        log.warning("triage bank cache %s is inconsistent; recomputing", path)
+        return {}
+    return {str(k): v.astype(np.float32) for k, v in zip(keys, vectors, strict=True)}
+
+
+def _store_cached(embedder: Embedder, cache_dir: Path, keys: list[str], vectors: np.ndarray) -> None:
+    path = _cache_path(embedder, cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
+        np.savez(partial, keys=np.array(keys), vectors=vectors.astype(np.float16))
+        partial.replace(path)
+    except OSError as exc:
+        log.warning("cannot write triage bank cache %s: %s", path, exc)

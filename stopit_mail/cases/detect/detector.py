@@ -1,0 +1,141 @@
+"""The detector: rules first, then the model over each cleaned sentence, then the tiers.
+
+One ``Detector`` lives per worker process (``shared_detector``): it holds the model, the shipped
+bank's embeddings and a cache of sentence embeddings keyed by the normalised sentence, so a flood
+of near-identical reports (a viral threat forwarded by thousands) is embedded once. Anything the
+model does wrong at run time falls back to the rules with every report at least *urgent*; report
+text never makes triage raise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from stopit_mail.cases.detect.bank import LABELS, Bank, BankIndex, Example, index_bank, make_bank, shipped_bank
+from stopit_mail.cases.detect.language import sentence_languages
+from stopit_mail.cases.detect.model import Embedder, ModelStatus, shared_embedder
+from stopit_mail.cases.detect.scoring import score_vectors
+from stopit_mail.cases.detect.sentences import Sentence, report_sentences
+from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, without_model
+from stopit_mail.cases.triage import CompiledRules, TriageRule, triage
+from stopit_mail.cases.triage_decision import TriageDecision
+
+log = logging.getLogger(__name__)
+
+# About 30 MB of float32 rows: hours of a flood's distinct sentences.
+SENTENCE_CACHE_SIZE = 20_000
+
+
+class Detector:
+    """Assess reports with the rules plus, when it loaded, the model against the reviewed examples."""
+
+    def __init__(self, embedder: Embedder | None, status: ModelStatus, bank: Bank | None = None,
+                 cache_dir: Path | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                 hold_rule_emergencies: bool = True) -> None:
+        self.embedder = embedder
+        self.status = status
+        self.bank = bank if bank is not None else shipped_bank()
+        self.cache_dir = cache_dir
+        self.thresholds = thresholds
+        self.hold_rule_emergencies = hold_rule_emergencies
+        self._index: BankIndex | None = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
+
+    def index(self) -> BankIndex:
+        """The shipped bank's embeddings (computed, or read from the disk cache, on first use)."""
+        if self._index is None:
+            assert self.embedder is not None
+            self._index = index_bank(self.bank, self.embedder, self.cache_dir)
+        return self._index
+
+    def embed(self, sentences: Sequence[str]) -> np.ndarray:
+        """Rows for ``sentences``, from the per-process cache where the normalised text was seen."""
+        assert self.embedder is not None
+        keys = [Sentence(s).key for s in sentences]
+        missing: dict[str, str] = {}
+        for key, sentence in zip(keys, sentences, strict=True):
+            if key not in self._vectors:
+                missing.setdefault(key, sentence)
+        if missing:
+            fresh = self.embedder.embed(list(missing.values()))
+            self.embedded += len(missing)
+            for key, row in zip(missing, fresh, strict=True):
+                self._vectors[key] = row
+        rows = []
+        for key in keys:
+            self._vectors.move_to_end(key)
+            rows.append(self._vectors[key])
+        while len(self._vectors) > SENTENCE_CACHE_SIZE:
+            self._vectors.popitem(last=False)
+        return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+
+    def assess(self, text: str, rules: Sequence[TriageRule] | CompiledRules, subject: str = "",
+               examples: Sequence[Example] = ()) -> TriageDecision:
+        """Rules, then the model over each sentence (with ``examples``, an organisation's own)."""
+        decision = triage(text, rules, subject=subject)
+        sentences = report_sentences(text, subject)
+        languages = sentence_languages([s.text for s in sentences])
+        if self.embedder is None:
+            return without_model(decision, languages, self.status.detail)
+        units, unit_languages = with_neighbours(sentences, languages)
+        try:
+            indexes = [self.index()]
+            if examples:
+                indexes.append(self._examples_index(examples))
+            hoods = score_vectors(self.embed([u.text for u in units]), indexes) if units else []
+        except (RuntimeError, ValueError, OSError, MemoryError) as exc:
+            log.exception("triage model failed on a report; falling back to the rules")
+            return without_model(decision, languages, f"failed on this report: {exc}")
+        bank_languages = self.bank.languages | {e.language for e in examples}
+        return decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
+                      self.thresholds, self.hold_rule_emergencies)
+
+    def _examples_index(self, examples: Sequence[Example]) -> BankIndex:
+        bank = make_bank(examples)
+        labels = np.array([LABELS.index(e.label) for e in examples], dtype=np.int8)
+        return BankIndex(bank, self.embed([e.sentence for e in examples]), labels)
+
+
+_installed: list[Detector] = []
+
+
+def install_detector(detector: Detector | None) -> None:
+    """Make ``detector`` the one every worker step uses (None: back to the real one).
+
+    For tests that exercise the pipeline around triage rather than triage itself, and for
+    benchmarks comparing detectors; production code never calls it.
+    """
+    _installed[:] = [detector] if detector is not None else []
+
+
+def shared_detector(cache_dir: Path | None = None) -> Detector:
+    """The worker's detector: the pinned model (or none, loudly) and the shipped bank."""
+    return _installed[0] if _installed else _real_detector(cache_dir)
+
+
+def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str]) -> tuple[list[Sentence], list[str]]:
+    """The sentences, then each body sentence joined with the next one.
+
+    Meaning often spans two sentences ("a senior said he is bringing something friday." "everyone
+    in the cafeteria better not be there."): the pair is scored as well as each sentence.
+    """
+    units, unit_languages = list(sentences), list(languages)
+    for i in range(len(sentences) - 1):
+        first, second = sentences[i], sentences[i + 1]
+        if first.field == second.field == "body":
+            units.append(Sentence(f"{first.text} {second.text}", "body"))
+            unit_languages.append(languages[i])
+    return units, unit_languages
+
+
+@lru_cache(maxsize=2)
+def _real_detector(cache_dir: Path | None) -> Detector:
+    embedder, status = shared_embedder()
+    return Detector(embedder, status, cache_dir=cache_dir)

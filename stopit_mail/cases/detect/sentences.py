@@ -1,0 +1,114 @@
+"""Clean a report down to the writer's own words and cut it into sentences for the model.
+
+The model compares *sentences* with reviewed example sentences, so what it reads must be what a
+person wrote about the incident: quoted replies ("> ..." and "On Monday, X wrote:"), signatures
+("-- "), legal disclaimers, and forwarding headers (From:/Sent:/To:/Subject: blocks, "Forwarded
+message" lines) are stripped first. The evidence extraction (``stopit_mail.extract``) has already
+taken forwarded and attached messages apart; this is the last tidy-up of each text it produced.
+
+A sentence's *cache key* folds case, spacing and punctuation, so a flood of near-identical reports
+(a viral threat forwarded a thousand times) is embedded once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from stopit_mail.extract.forward_headers import read_block, split_quote
+from stopit_mail.extract.forward_patterns import phrase_kind, strip_forward_prefix
+
+# Bound the model's work on a pathological report; the rules still read every character.
+MAX_SENTENCES = 60
+MAX_WORDS = 40
+
+_ATTRIBUTION = re.compile(
+    r"^\s*(on\b.{0,200}\bwrote|el\b.{0,200}\bescribió|le\b.{0,200}\ba écrit|am\b.{0,200}\bschrieb"
+    r"|em\b.{0,200}\bescreveu)\s*:\s*$", re.IGNORECASE)
+_SIGNATURE = re.compile(r"^(--|__+)\s*$|^\s*sent from my \w+", re.IGNORECASE)
+_DISCLAIMER = re.compile(
+    r"^\s*(confidentiality notice|disclaimer|this (e-?mail|message)(?: and any attachments?)? (is|are|may be) "
+    r"(confidential|intended)|the information (contained )?in this (e-?mail|message)|este (correo|mensaje) "
+    r"(es|y sus anexos son) confidencial|if you are not the intended recipient)", re.IGNORECASE)
+# Sentence ends: Latin, CJK, Arabic, Devanagari and Burmese marks; line breaks always end one.
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])[\"'”’)\]]*\s+|(?<=[。！？])|\n+")
+_FOLD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a report: its text as written and where it came from (body or subject)."""
+
+    text: str
+    field: str = "body"
+
+    @property
+    def key(self) -> str:
+        """The normalised form used by the per-process caches."""
+        return cache_key(self.text)
+
+
+def cache_key(text: str) -> str:
+    """Case, spacing and punctuation folded: "I'll do it TONIGHT!!" == "ill do it tonight"."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("'", "").replace("’", "")
+    return _FOLD.sub(" ", folded).strip()
+
+
+def clean_text(text: str) -> str:
+    """The writer's own words: quoted replies, signatures, disclaimers, forwarding headers removed."""
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    boilerplate = False
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        block = read_block(lines, index) if ":" in line[:40] else None
+        if block is not None and len(block.fields) >= 2:
+            # A forwarded message's header block: its body that follows is the writer's again.
+            index, boilerplate = max(block.end_line, index + 1), False
+            continue
+        index += 1
+        if _SIGNATURE.match(line) or _DISCLAIMER.match(line):
+            boilerplate = True
+        elif boilerplate and len(line.split()) >= 12:
+            # A long line after a sign-off is a new message (a forward), not part of it.
+            boilerplate = False
+        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or _is_separator(line):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _is_separator(line: str) -> bool:
+    """"---- Forwarded message ----", "Begin forwarded message:", "-----Original Message-----"."""
+    stripped = line.strip()
+    if not stripped or len(stripped) > 80 or not (stripped[0] in "-_=*<" or stripped.endswith(":")):
+        return False
+    return phrase_kind(stripped.strip("-_=*<>: ")) is not None
+
+
+def split_sentences(text: str, field: str = "body") -> list[Sentence]:
+    """Sentences of ``text`` (already cleaned), long ones cut into MAX_WORDS-word pieces."""
+    found: list[Sentence] = []
+    for piece in _SENTENCE_END.split(text or ""):
+        words = piece.split()
+        if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
+            continue
+        for start in range(0, len(words), MAX_WORDS):
+            found.append(Sentence(" ".join(words[start:start + MAX_WORDS]), field))
+            if len(found) >= MAX_SENTENCES:
+                return found
+    return found
+
+
+def report_sentences(text: str, subject: str = "") -> list[Sentence]:
+    """The subject's and the cleaned body's sentences, in order, without repeats."""
+    sentences = split_sentences(strip_forward_prefix(subject or ""), "subject") + split_sentences(clean_text(text), "body")
+    seen: set[str] = set()
+    unique = []
+    for sentence in sentences:
+        if sentence.key and sentence.key not in seen:
+            seen.add(sentence.key)
+            unique.append(sentence)
+    return unique[:MAX_SENTENCES]

@@ -1,0 +1,170 @@
+"""Combine the rules' verdict, the model's resemblances and the languages into one tier.
+
+The rules stay: they explain, they categorise, and an organisation's own rules keep working. The
+model raises the urgency the rules gave; the one thing it may do against a rule is *hold* a rule's
+emergency for the reviewer (possible-emergency: the on-call reviewer is paged at once, the chain if
+nobody answers) when every sentence that rule fired on resembles reviewed negatives ("my mom is
+going to kill me", a novel's plot, a resolved incident). Keyword rules alone paged a third of such
+reports; a hold never leaves a report unpaged. `Detector(hold_rule_emergencies=False)` turns it off.
+Safety floors:
+- without the model every report is at least *urgent* (a person reads it soon);
+- a sentence in a language the bank has no reviewed examples for makes the report at least
+  *urgent* (the model's opinion there is not backed by anything a person reviewed);
+- a sentence the model places among emergencies or concerns makes it at least *possible-emergency*.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stopit_mail.cases.detect.language import UNDETERMINED
+from stopit_mail.cases.detect.scoring import Neighbourhood
+from stopit_mail.cases.detect.sentences import Sentence
+from stopit_mail.cases.triage_decision import URGENCIES, Resemblance, TriageDecision, most_urgent
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where the vote of a sentence's neighbours puts it. Calibrated on the shipped bank and the
+    older triage fixtures (never on the dev set, which only measures)."""
+
+    # Confident emergency: the neighbours agree and the closest emergency example is close.
+    confident_vote: float = 0.6
+    confident_similarity: float = 0.88
+    # Reviewer tier: emergency and concern votes together, with a close enough example.
+    review_vote: float = 0.75
+    review_similarity: float = 0.86
+    # Urgent: a weaker resemblance to emergencies or concerns still gets a person's eyes soon.
+    urgent_vote: float = 0.35
+    # A category is borrowed from the nearest examples only when they are this close and agree.
+    category_similarity: float = 0.87
+    category_vote: float = 0.6
+    # A rule's emergency in a sentence whose neighbours vote this much *negative* (and are this
+    # close) goes to the reviewer first instead of paging the chain directly.
+    hold_negative_vote: float = 0.6
+    hold_similarity: float = 0.86
+    # Similarity across languages runs lower than within one: a sentence in a language the bank
+    # has no examples for is compared with the similarity thresholds lowered by this much.
+    cross_language_margin: float = 0.02
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def sentence_tier(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS, margin: float = 0.0) -> str:
+    """The tier one sentence alone would justify (``margin`` lowers the similarity thresholds)."""
+    emergency, concern = hood.probability("emergency"), hood.probability("concern")
+    closest = max((hood.by_label[label][1] for label in ("emergency", "concern") if label in hood.by_label),
+                  default=0.0)
+    if emergency >= limits.confident_vote and hood.by_label["emergency"][1] >= limits.confident_similarity - margin:
+        return "emergency"
+    if emergency + concern >= limits.review_vote and closest >= limits.review_similarity - margin:
+        return "possible-emergency"
+    if emergency + concern >= limits.urgent_vote:
+        return "urgent"
+    return "routine"
+
+
+def _resemblance(sentence: Sentence, language: str, hood: Neighbourhood, tier: str) -> Resemblance:
+    label = "emergency" if tier == "emergency" else max(
+        ("emergency", "concern"), key=hood.probability) if tier != "routine" else hood.nearest.label
+    example, score = hood.by_label.get(label, (hood.nearest, hood.similarity))
+    return Resemblance(sentence.text[:300], sentence.field, language, example.sentence, example.label,
+                       example.category, example.source, round(score, 3), round(hood.probability(label), 3), tier)
+
+
+def _borrowed_categories(hoods: Sequence[Neighbourhood], limits: Thresholds) -> list[str]:
+    """Categories the nearest examples agree on, for reports no rule could categorise."""
+    votes: Counter[str] = Counter()
+    for hood in hoods:
+        example, score = hood.nearest, hood.similarity
+        if score >= limits.category_similarity and hood.probability(example.label) >= limits.category_vote \
+                and example.category != "other":
+            votes[example.category] += 1
+    return [category for category, _ in votes.most_common(2)]
+
+
+def _held_rule_urgency(rules: TriageDecision, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
+                       limits: Thresholds) -> tuple[str, list[str]]:
+    """The rules' urgency, except that an emergency whose every hit sits in a sentence resembling
+    reviewed *negatives* (hyperbole, a past incident, schoolwork, a game) goes to the reviewer."""
+    emergency_hits = [m for m in rules.matches if m.urgency == "emergency"]
+    if not emergency_hits:
+        return rules.urgency, []
+    held: list[str] = []
+    for match in emergency_hits:
+        hood = _hood_of(match.matched_text, match.field, sentences, hoods)
+        negative = hood.by_label.get("negative") if hood is not None else None
+        if hood is None or negative is None or sentence_tier(hood, limits) == "emergency" \
+                or hood.probability("negative") < limits.hold_negative_vote or negative[1] < limits.hold_similarity:
+            return rules.urgency, []
+        held.append(f'rule "{match.rule}" matched "{match.matched_text}", but its sentence resembles reviewed '
+                    f'negative example "{negative[0].sentence}" ({negative[1]:.2f}): a reviewer confirms first')
+    return "possible-emergency", held[:3]
+
+
+def _hood_of(words: str, field: str, sentences: Sequence[Sentence],
+             hoods: Sequence[Neighbourhood]) -> Neighbourhood | None:
+    """The neighbourhood of the first sentence containing ``words`` (None: in stripped text)."""
+    folded = " ".join(words.casefold().split())
+    for sentence, hood in zip(sentences, hoods, strict=True):
+        if sentence.field == field and folded in " ".join(sentence.text.casefold().split()):
+            return hood
+    return None
+
+
+def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequence[str],
+           hoods: Sequence[Neighbourhood], bank_languages: frozenset[str], model: str,
+           limits: Thresholds = DEFAULT_THRESHOLDS, hold_rule_emergencies: bool = True) -> TriageDecision:
+    """The final decision: the rules' urgency raised by the model and by unreviewed languages.
+
+    With ``hold_rule_emergencies`` a rule's emergency whose sentences the model recognises as
+    reviewed negatives becomes *possible-emergency* (still paged to the reviewer, and to the chain
+    if nobody answers); without it the model only ever raises.
+    """
+    urgency, notes = _held_rule_urgency(rules, sentences, hoods, limits) if hold_rule_emergencies \
+        else (rules.urgency, [])
+    resemblances = []
+    raising: list[Neighbourhood] = []
+    for sentence, language, hood in zip(sentences, languages, hoods, strict=True):
+        foreign = language not in bank_languages and language != UNDETERMINED
+        tier = sentence_tier(hood, limits, limits.cross_language_margin if foreign else 0.0)
+        if tier != "routine":
+            resemblances.append(_resemblance(sentence, language, hood, tier))
+            raising.append(hood)
+        urgency = most_urgent(urgency, tier)
+    resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
+    categories = list(rules.categories)
+    found = [r.category for r in resemblances if r.label != "negative" and r.tier in ("emergency", "possible-emergency")]
+    found += _borrowed_categories(hoods, limits) if categories == ["other"] else []
+    for category in found:
+        if category not in categories:
+            categories.append(category)
+    if len(categories) > 1 and "other" in categories:
+        categories.remove("other")
+    unreviewed = unreviewed_language_notes(languages, bank_languages)
+    if unreviewed:
+        urgency = most_urgent(urgency, "urgent")
+    notes += unreviewed
+    return TriageDecision(categories, urgency, rules.matches, resemblances[:5], language_list(languages),
+                          notes, model)
+
+
+def without_model(rules: TriageDecision, languages: Sequence[str], reason: str) -> TriageDecision:
+    """Rules only, every report at least *urgent*: a person must read what the model could not."""
+    notes = [f"triage model unavailable ({reason}): rules only, raised to at least urgent"]
+    return TriageDecision(rules.categories, most_urgent(rules.urgency, "urgent"), rules.matches, [],
+                          language_list(languages), notes, "")
+
+
+def unreviewed_language_notes(languages: Sequence[str], bank_languages: frozenset[str]) -> list[str]:
+    missing = sorted({lang for lang in languages if lang != UNDETERMINED and lang not in bank_languages})
+    if not missing:
+        return []
+    return [f"written partly in {', '.join(missing)}, a language without reviewed examples: at least urgent"]
+
+
+def language_list(languages: Sequence[str]) -> list[str]:
+    return [lang for lang, _ in Counter(c for c in languages if c != UNDETERMINED).most_common()]
