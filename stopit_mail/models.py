@@ -106,8 +106,15 @@ class RawMessage(Base):
     message_id: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(Text)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Set at store time by a cheap pre-triage: emergencies are claimed before the backlog.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A worker's lease on the message while it computes outside any transaction.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_raw_messages_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_raw_messages_status", "status", "id"),
+        Index("ix_raw_messages_claim", "status", "priority", "id"),
+    )
 
 
 class Case(Base):
@@ -266,9 +273,12 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Pages and emergency acknowledgements (higher) are delivered before anything else.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_priority", "status", "priority", "next_attempt_at"),
         Index("ix_outbox_recipient", "kind", "recipient_key", "created_at"),
     )
 
@@ -320,3 +330,14 @@ class Page(Base):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
 
     __table_args__ = (UniqueConstraint("escalation_id", "step"),)
+
+
+class WorkerHeartbeat(Base):
+    """A running worker says it is alive and how far it got, for the watchdog and `stopit status`."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(120), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed: Mapped[int] = mapped_column(Integer, default=0)

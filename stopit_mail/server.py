@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.app import App
+from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.config import split_host_port
 from stopit_mail.ingest.groupcommit import GroupCommitSink
 from stopit_mail.ingest.listener import (
@@ -37,7 +38,9 @@ from stopit_mail.ingest.listener import (
 )
 from stopit_mail.ingest.rawstore import StoreResult
 from stopit_mail.models import OutboxMessage, RawMessage, RawStatus
+from stopit_mail.outbound.delivery import transport_for
 from stopit_mail.outbound.outbox import backlog
+from stopit_mail.processing.watchdog import alert_if_unhealthy
 from stopit_mail.processing.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 # several of them (bench/smtp.py at 32 clients: about 900 instead of 1,300 messages/s in one
 # paired run). A 0.5 ms interval keeps commits prompt for a little extra switching.
 SWITCH_INTERVAL_SECONDS = 0.0005
+# How often the watchdog looks at the worker's heartbeat and the waiting queue.
+WATCHDOG_SECONDS = 15.0
 
 
 def tune_interpreter() -> None:
@@ -59,16 +64,22 @@ class MailServer:
     """The listener (event loop thread) and optionally the worker (thread) of one installation."""
 
     def __init__(self, app: App, run_worker: bool | None = None, sink: RawSink | None = None,
-                 host: str | None = None, port: int | None = None, worker_idle_seconds: float = 1.0) -> None:
+                 host: str | None = None, port: int | None = None, worker_idle_seconds: float = 1.0,
+                 watchdog_seconds: float = WATCHDOG_SECONDS) -> None:
         self.app = app
         settings = app.settings
         default_host, default_port = split_host_port(settings.server.listen, 8025)
         self.host = host or default_host
         self.port = default_port if port is None else port  # 0: any free port (tests)
-        self.sink = sink or GroupCommitSink(app.engine, settings.limits.max_message_bytes)
+        casework = settings.casework
+        self.sink = sink or GroupCommitSink(
+            app.engine, settings.limits.max_message_bytes,
+            prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules))
         run = settings.server.run_worker if run_worker is None else run_worker
         self.worker = Worker(app, idle_seconds=worker_idle_seconds) if run else None
         self.limits = make_limits(settings)
+        self.watchdog_seconds = watchdog_seconds
+        self._watching = threading.Event()
         self.stored = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -91,6 +102,8 @@ class MailServer:
             worker_thread = threading.Thread(target=self.worker.run, name="stopit-worker", daemon=True)
             worker_thread.start()
             self._threads.append(worker_thread)
+        if self.watchdog_seconds > 0:
+            threading.Thread(target=self._watch, name="stopit-watchdog", daemon=True).start()
         log.info("listening on %s:%s (%s)%s", self.host, self.port, self.app.settings.server.protocol,
                  ", worker running" if self.worker else "")
 
@@ -103,6 +116,7 @@ class MailServer:
                 future.result(timeout + 5)
             finally:
                 loop.call_soon_threadsafe(loop.stop)
+        self._watching.set()
         if self.worker is not None:
             self.worker.stop()
         for thread in self._threads:
@@ -115,6 +129,15 @@ class MailServer:
     def alive(self) -> bool:
         """Whether every thread is still running (a dead one means the service is broken)."""
         return all(thread.is_alive() for thread in self._threads)
+
+    def _watch(self) -> None:
+        """Alert the mailbox and the chain's first contact when no worker makes progress."""
+        transport = transport_for(self.app.settings)
+        while not self._watching.wait(self.watchdog_seconds):
+            try:
+                alert_if_unhealthy(self.app.factory, self.app.settings, transport)
+            except Exception:  # noqa: BLE001 - the watchdog must outlive what it watches
+                log.exception("watchdog check failed")
 
     def _on_stored(self, result: StoreResult) -> None:
         self.stored += 1

@@ -7,6 +7,7 @@ case (report, evidence, parties, events) or leaves no trace and can be retried.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,16 @@ from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normali
 from stopit_mail.config import Organisation
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
 from stopit_mail.models import Case, Evidence, OutboxMessage, Party, RawMessage, Report
+
+
+class StoredReport(Protocol):
+    """What filing needs of the stored message: its id and when it arrived."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def received_at(self) -> datetime: ...
 
 
 def _title(extraction: Extraction) -> str:
@@ -86,7 +97,7 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
 
 
 def open_or_join_case(
-    session: Session, org: Organisation, raw: RawMessage, extraction: Extraction,
+    session: Session, org: Organisation, raw: StoredReport, extraction: Extraction,
     sealed_identity: str | None = None,
 ) -> tuple[Case, bool]:
     """File a report: join the case of a duplicate offending message, or open a new one.

@@ -1,7 +1,8 @@
 """`stopit serve`, `stopit worker` and `stopit status`: run the mailbox and watch its queues.
 
 The commands are thin: `serve` and `worker` call `stopit_mail.server`, which owns the threads
-and the signal handling; `status` prints `server.queue_status` as tables or JSON.
+and the signal handling; `status` prints `server.queue_status` as tables or JSON, with the
+watchdog's verdict, and exits 2 when the worker is stopped or stuck while mail waits.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -17,6 +19,7 @@ from rich.table import Table
 from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
+from stopit_mail.processing import watchdog
 from stopit_mail.server import queue_status, run_worker, serve
 from stopit_mail.textsafe import markup_safe
 
@@ -79,9 +82,18 @@ def status_command(state: Context, as_json: bool) -> None:
     with transaction(state.app.factory) as session:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
+        health = watchdog.check(session, watchdog.grace_for(state.app.settings))
+    report["worker"] = {"ok": health.ok, "running": health.workers, "problems": health.problems}
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
+    else:
+        _print_status(report)
+    if not health.ok:
+        # Monitoring reads the exit status: a stopped or stuck worker is an outage.
+        raise SystemExit(2)
+
+
+def _print_status(report: dict[str, Any]) -> None:
     console = Console(highlight=False)
     queues = Table("queue", "status", "count", title="Queues")
     for status, count in report["raw_messages"].items():
@@ -108,6 +120,11 @@ def status_command(state: Context, as_json: bool) -> None:
             table.add_row(str(row["id"]), row["kind"], row["status"], str(row["attempts"]),
                           markup_safe(row["error"] or ""))
         console.print(table)
+    worker = report["worker"]
+    if worker["ok"]:
+        console.print(f"Workers running: {worker['running']}")
+    for problem in worker["problems"]:
+        console.print(f"[bold red]WORKER PROBLEM: {markup_safe(problem)}[/]")
 
 
 def register(group: click.Group) -> None:

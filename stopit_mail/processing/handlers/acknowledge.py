@@ -1,7 +1,6 @@
 """acknowledge: queue one acknowledgement per new report, unless it could start a loop.
 
-RFC 3834 rules: automatic messages never reach this handler (set-aside-automatic ended their
-pipeline). Here we also refuse daemon senders, our own addresses, and any sender who already
+RFC 3834 rules: automatic messages never reach this handler (they have their own pipeline). Here we also refuse daemon senders, our own addresses, and any sender who already
 had `acks_per_sender_per_hour` acknowledgements in the last hour. The acknowledgement comes
 from the case alias, so the reporter's reply threads back into the case, and is sent with a
 null envelope sender, so it can never bounce back into the mailbox as a new report.
@@ -13,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from stopit_mail import events
 from stopit_mail.cases.codes import case_alias, format_code
-from stopit_mail.models import Completeness, MessageKind
+from stopit_mail.models import Completeness
 from stopit_mail.outbound.compose import Draft
-from stopit_mail.outbound.outbox import enqueue, sent_to_since
+from stopit_mail.outbound.outbox import URGENT_DELIVERY, enqueue, sent_to_since
 from stopit_mail.outbound.render import make_environment, render
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import recipient_key, sealed_recipient
 
@@ -48,12 +47,14 @@ def needs_full_headers(ctx: Context) -> bool:
 
 
 @register
-class Acknowledge:
+class Acknowledge(Step):
+    """A side step: a failure to queue the acknowledgement never takes the case down with it."""
+
     name = "acknowledge"
+    side_step = True
 
     def process(self, ctx: Context) -> None:
-        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT or ctx.case is None:
-            return
+        assert ctx.case is not None, "open-case must run first"
         assert ctx.extraction is not None and ctx.reporter is not None
         address = ctx.reporter.address
         reason = refusal(ctx, address)
@@ -76,5 +77,7 @@ class Acknowledge:
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
+        # An emergency's acknowledgement ("call now") goes out before the backlog, like a page.
         enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
-                recipient_key=recipient_key(ctx.settings, address))
+                recipient_key=recipient_key(ctx.settings, address),
+                priority=URGENT_DELIVERY if ctx.case.urgency == "emergency" else 0)

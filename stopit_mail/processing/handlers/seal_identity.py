@@ -9,8 +9,7 @@ from the stored envelope, so staff see the case code and `[reporter]` instead.
 import json
 
 from stopit_mail.cases.anonymity import REDACTED, redact_text, wants_anonymity
-from stopit_mail.models import MessageKind
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import Identity, seal
 
@@ -32,16 +31,15 @@ def _redact_extraction(ctx: Context, identity: Identity) -> None:
 
 
 @register
-class SealIdentity:
+class SealIdentity(Step):
     name = "seal-identity"
 
-    def process(self, ctx: Context) -> None:
+    def prepare(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
         ctx.reporter = Identity(ctx.extraction.reporter_address, ctx.extraction.reporter_name)
-        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
-            return
         if not wants_anonymity(ctx.extraction.subject, ctx.organisation, ctx.settings.casework.anonymity_words):
             return
         ctx.sealed_identity = seal(ctx.settings, ctx.reporter)
         _redact_extraction(ctx, ctx.reporter)
-        ctx.raw.mail_from = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
+        if ctx.raw.mail_from:
+            ctx.updates["mail_from"] = "[sealed]"

@@ -10,21 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stopit_mail.cases.escalation import start_escalation
-from stopit_mail.models import MessageKind
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
-
-EMERGENCY = "emergency"
 
 
 @register
-class EscalateEmergency:
+class EscalateEmergency(Step):
     name = "escalate-emergency"
 
     def process(self, ctx: Context) -> None:
-        if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
-            return
-        if ctx.case.urgency != EMERGENCY:
-            return
-        # The one place real time enters escalation; everything below takes `now`.
-        start_escalation(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))
+        assert ctx.case is not None, "open-case must run first"
+        if ctx.case.urgency == "emergency":
+            # The one place real time enters escalation; everything below takes `now`.
+            start_escalation(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))

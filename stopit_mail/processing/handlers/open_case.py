@@ -1,0 +1,16 @@
+"""open-case: file the report on a new case, or join the case of the same offending message."""
+
+from stopit_mail.cases.service import open_or_join_case
+from stopit_mail.processing.context import Context, Step
+from stopit_mail.processing.registry import register
+
+
+@register
+class OpenCase(Step):
+    name = "open-case"
+
+    def process(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        ctx.case, _joined = open_or_join_case(
+            ctx.session, ctx.organisation, ctx.raw, ctx.extraction, sealed_identity=ctx.sealed_identity)
+        ctx.updates["case_id"] = ctx.case.id
