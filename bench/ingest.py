@@ -122,7 +122,10 @@ def main() -> None:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if "--profile" in sys.argv:
             import cProfile
-            cProfile.runctx("process_all()", globals(), locals(), "/tmp/ingest-process.prof")
+            profiler = cProfile.Profile(time.process_time)
+            profiler.runcall(process_all)
+            profiler.dump_stats("ingest-process.prof")
+            print("CPU profile written to ingest-process.prof")
             return
         cpu, wall = timed(process_all)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -23,8 +23,8 @@ from stopit_mail.extract import mime
 
 EMERGENCY = 100
 ORDINARY = 0
-PREFIX_BYTES = 16 * 1024
-TEXT_CHARS = 4000
+PREFIX_BYTES = 8 * 1024
+TEXT_CHARS = 1000
 
 
 @lru_cache(maxsize=8)
