@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from stopit_mail.app import App, open_app
+from stopit_mail.app import App, init_installation, open_app
 from stopit_mail.cli import main
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.ingest.service import IngestSummary, ingest_one
@@ -26,7 +26,6 @@ from stopit_mail.processing.watchdog import ALERT, alert_if_unhealthy
 from stopit_mail.processing.worker import Worker
 
 from smtp_helpers import report_message, running_server, wait_until
-from test_escalation import BUSINESS, make_home
 
 SELF_HARM = (b"From: Sam <sam@example.org>\r\nTo: stopit@example.edu\r\nSubject: please read\r\n"
              b"Message-ID: <sh-1@example.org>\r\n\r\n"
@@ -39,10 +38,16 @@ def ingest(app: App, content: bytes) -> IngestSummary:
     return summary
 
 
+CHAIN = ('\n[[organisations.escalation.business_chain]]\ncontact = "primary"\n'
+         'addresses = ["oncall1@example.edu", "5551110001@sms.example.net"]\nwait_minutes = 5\n')
+
+
 @pytest.fixture
 def chain_app(tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = make_home(tmp_path, BUSINESS, BUSINESS, timezone="UTC")
-    config.write_text(config.read_text().replace('dns = "online"', 'dns = "offline"'))
+    """An installation whose organisation pages one contact at any hour."""
+    config = init_installation(tmp_path, "Example University", "stopit@example.edu")
+    text = config.read_text().replace('dns = "online"', 'dns = "offline"')
+    config.write_text(text.replace("\n[limits]", CHAIN + "\n[limits]", 1))
     app = open_app(config)
     yield app
     app.close()

@@ -46,7 +46,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     _setup_logging(verbose)
     app = state.app
     try:
-        status = serve(app, with_worker)
+        status = serve(app, with_worker, state.config_path)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {app.settings.server.listen}: {exc.strerror or exc}") from exc
     raise SystemExit(status)
@@ -55,12 +55,14 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Process what is waiting, deliver what is due, then exit.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--supervised", is_flag=True, hidden=True,
+              help="Run as the child of `serve`: memory cap, woken by standard input, stopped by its end.")
 @pass_ctx
 @handle_errors
-def worker_command(state: Context, once: bool, verbose: bool) -> None:
+def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.app, once=once))
+    raise SystemExit(run_worker(state.app, once=once, supervised=supervised))
 
 
 def _age(seconds: float | None) -> str:

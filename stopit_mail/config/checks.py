@@ -63,7 +63,7 @@ def _check_server(settings: Settings, problems: list[str]) -> None:
 def _check_limits(settings: Settings, problems: list[str]) -> None:
     limits = settings.limits
     for key in ("max_message_bytes", "max_nesting_depth", "max_parts", "max_header_bytes", "max_lines",
-                "max_attempts"):
+                "max_attempts", "worker_memory_mb"):
         if getattr(limits, key) < 1:
             problems.append(f"limits.{key}: found {getattr(limits, key)}, expected at least 1")
     if not 1 <= limits.processing_seconds <= 3600:

@@ -44,6 +44,7 @@ class Limits:
     max_lines: int = doc("Most lines a message may have before it is set aside unparsed.", 2_000_000)
     processing_seconds: float = doc("Time budget of processing one message before it is abandoned.", 60.0)
     max_attempts: int = doc("Processing attempts (a crash counts) before a message is quarantined.", 3)
+    worker_memory_mb: int = doc("Address-space cap of the worker process that `serve` starts.", 4096)
 
 
 @dataclass
