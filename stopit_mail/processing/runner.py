@@ -216,13 +216,15 @@ def run(factory: sessionmaker[Session], settings: Settings, stored: StoredMessag
 
 def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
                   exclude: frozenset[int] = frozenset(),
-                  on_claim: Callable[[StoredMessage], None] | None = None) -> list[Outcome]:
+                  on_claim: Callable[[StoredMessage], None] | None = None,
+                  pace: Callable[[bool], None] | None = None) -> list[Outcome]:
     """Claim and compute up to `size` messages one by one, then write them in one transaction.
 
     Claims stay one at a time (each attempt counted before its own work), so a message that
     crashes the process only ever counts against itself. An emergency ends the batch at once:
     it is written without waiting for the rest. `on_claim` learns each message taken (the
-    worker's time budget watches it).
+    worker's time budget watches it); `pace(urgent)` is called before the write (the worker
+    leaves the SQLite write lock to the listener during a flood).
     """
     ready: list[Context] = []
     finished: list[Outcome] = []
@@ -239,6 +241,8 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
             ready.append(prepared)
         if stored.priority >= EMERGENCY:
             break
+    if pace is not None and ready:
+        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready))
     return finished + write(factory, settings, ready)
 
 

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -43,6 +43,13 @@ from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.runner import process_batch, quarantine
 
 log = logging.getLogger(__name__)
+
+# During a flood (the listener stored this many messages in the last second) the worker on SQLite
+# holds the write lock at most LOCK_SHARE_IN_FLOOD of the time, so accepting mail comes first;
+# emergencies are written at once regardless, and the backlog drains when the flood ends.
+FLOOD_WAKES_PER_SECOND = 10
+LOCK_SHARE_IN_FLOOD = 0.2
+MAX_PAUSE_SECONDS = 1.0
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -83,11 +90,29 @@ class Worker:
         self._failures: Counter[int] = Counter()
         self._given_up: set[int] = set()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-process")
+        self._wakes: deque[float] = deque(maxlen=FLOOD_WAKES_PER_SECOND)
+        self._sqlite = app.engine.dialect.name == "sqlite"
+        self._write_started = 0.0
+        self._write_ended = 0.0
+        self._write_took = 0.0
         self.totals = TurnReport()
 
     def wake(self) -> None:
         """Ask for a turn now (called by the listener after each stored message)."""
+        self._wakes.append(time.monotonic())
         self._wake.set()
+
+    def in_flood(self) -> bool:
+        """Whether the listener stored FLOOD_WAKES_PER_SECOND messages within the last second."""
+        wakes = self._wakes
+        return len(wakes) == wakes.maxlen and time.monotonic() - wakes[0] < 1.0
+
+    def _pace(self, urgent: bool) -> None:
+        """Before a write: in a flood on SQLite, leave the write lock to the listener for a while."""
+        if self._sqlite and not urgent and self.in_flood() and self._write_took:
+            resume = self._write_ended + self._write_took * (1 / LOCK_SHARE_IN_FLOOD - 1)
+            self._stop.wait(min(MAX_PAUSE_SECONDS, max(0.0, resume - time.monotonic())))
+        self._write_started = time.monotonic()
 
     def stop(self) -> None:
         """Finish the message in hand, then leave `run`."""
@@ -144,8 +169,13 @@ class Worker:
         return report
 
     def _batch(self, size: int, claimed: list[tuple[StoredMessage, float]]) -> list[Outcome]:
-        return process_batch(self.app.factory, self.app.settings, size, frozenset(self._given_up),
-                             lambda stored: claimed.append((stored, time.monotonic())))
+        self._write_started = 0.0
+        done = process_batch(self.app.factory, self.app.settings, size, frozenset(self._given_up),
+                             lambda stored: claimed.append((stored, time.monotonic())), self._pace)
+        if self._write_started:
+            self._write_ended = time.monotonic()
+            self._write_took = self._write_ended - self._write_started
+        return done
 
     def _process_some(self, size: int, report: TurnReport) -> int:
         """Process up to `size` messages in one write; how many were taken (0: none waiting)."""
