@@ -206,3 +206,39 @@ def test_a_failing_side_step_does_not_take_the_report_down(app: App, monkeypatch
         assert event.case_id is not None and event.detail["step"] == "acknowledge"
         assert "template exploded" in event.detail["error"]
         assert session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_a_message_over_its_time_budget_is_abandoned_and_the_rest_flows(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from stopit_mail.processing.handlers.extract_evidence import ExtractEvidence
+    from stopit_mail.processing.rules import warm_up
+
+    app.settings.limits.processing_seconds = 1
+    app.settings.limits.max_attempts = 1
+    slow = store(app, report_message(0))
+    others = [store(app, report_message(n)) for n in range(1, 4)]
+    real_prepare = ExtractEvidence.prepare
+
+    def stuck(self: ExtractEvidence, ctx) -> None:  # type: ignore[no-untyped-def]
+        if ctx.raw.id == slow:
+            time.sleep(4)  # a pathological message the limits did not catch
+        real_prepare(self, ctx)
+
+    monkeypatch.setattr(ExtractEvidence, "prepare", stuck)
+    warm_up(app.settings)  # what Worker.run does first
+    worker = Worker(app)
+    report = worker.run_once()
+    assert report.abandoned == 1
+    while worker.run_once().busy:
+        pass
+    with app.factory() as session:
+        rows = {r.id: r for r in session.scalars(select(RawMessage))}
+    assert rows[slow].status is RawStatus.QUARANTINED
+    assert (rows[slow].reason or "").startswith("time budget: processing took longer than 1 s")
+    assert all(rows[i].status is RawStatus.PROCESSED for i in others)
+    time.sleep(4)  # the abandoned attempt finishes; its late write is refused
+    with app.factory() as session:
+        assert session.get(RawMessage, slow).status is RawStatus.QUARANTINED  # type: ignore[union-attr]

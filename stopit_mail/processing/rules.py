@@ -50,3 +50,10 @@ def policy_for(settings: Settings) -> HeaderPolicy:
     h = settings.headers
     return _policy(tuple(h.trusted_relays), tuple(h.trusted_authserv_ids), h.clock_skew_seconds, h.dns,
                    h.dns_timeout_seconds, str(settings.data_path / "dns-cache"))
+
+
+def warm_up(settings: Settings) -> None:
+    """Build the per-process caches before the first message, so it is not charged for them
+    (compiling the rules takes seconds on a busy machine: longer than a tight time budget)."""
+    rules_for(settings)
+    policy_for(settings)

@@ -40,6 +40,7 @@ from stopit_mail.outbound.sender import deliver_due
 from stopit_mail.processing import heartbeat
 from stopit_mail.processing.context import StoredMessage
 from stopit_mail.processing.outcomes import Outcome
+from stopit_mail.processing.rules import warm_up
 from stopit_mail.processing.runner import process_batch, quarantine
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class Worker:
         """Loop until `stop`: work while there is work, otherwise sleep until woken."""
         log.info("worker %s started", self.name)
         heartbeat.release_leases(self.app.factory)
+        warm_up(self.app.settings)
         try:
             while not self._stop.is_set():
                 # Clear before looking, so a wake that arrives during the turn is not lost.
