@@ -67,33 +67,40 @@ def _evidence_row(case: Case, report: Report, item: EvidenceItem) -> Evidence:
     )
 
 
-def _add_party(session: Session, case: Case, role: str, address: str, name: str) -> None:
-    address = (address or "").strip().lower()
-    name = (name or "").strip()
-    if not address and not name:
-        return
-    exists = session.scalar(select(Party.id).where(
-        Party.case_id == case.id, Party.role == role, Party.address == address, Party.display_name == name))
-    if exists is None:
-        session.add(Party(case_id=case.id, role=role, address=address, display_name=name,
-                          domain=address.partition("@")[2]))
-        session.flush()
+def record_parties(session: Session, case: Case, extraction: Extraction, mailboxes: list[str],
+                   new: bool = False) -> None:
+    """The reporter, the alleged senders of the evidence, and the other recipients.
 
+    Collected first, then the ones the case does not have yet are inserted in one go (one
+    query for the existing ones instead of one query and one flush per party).
+    """
+    wanted: dict[tuple[str, str, str], None] = {}
 
-def record_parties(session: Session, case: Case, extraction: Extraction, mailboxes: list[str]) -> None:
-    """The reporter, the alleged senders of the evidence, and the other recipients."""
-    _add_party(session, case, "reporter", extraction.reporter_address, extraction.reporter_name)
+    def add(role: str, address: str, name: str) -> None:
+        address, name = (address or "").strip().lower(), (name or "").strip()
+        if address or name:
+            wanted[(role, address, name)] = None
+
+    add("reporter", extraction.reporter_address, extraction.reporter_name)
     ours = {m.lower() for m in mailboxes}
     reporter = extraction.reporter_address.lower()
     for item in extraction.items:
         if not item.is_message:
             continue
-        _add_party(session, case, "alleged-sender", item.from_address or "", item.from_name or "")
+        add("alleged-sender", item.from_address or "", item.from_name or "")
         for name, address in item.to + item.cc:
             if name == REDACTED and not address:
                 continue  # the anonymous reporter, blanked at intake
             if address.lower() not in ours and address.lower() != reporter:
-                _add_party(session, case, "recipient", address, name)
+                add("recipient", address, name)
+    if not wanted:
+        return
+    have: set[tuple[str, str, str]] = set() if new else {
+        (role, address, name) for role, address, name in session.execute(
+            select(Party.role, Party.address, Party.display_name).where(Party.case_id == case.id))}
+    session.add_all([Party(case_id=case.id, role=role, address=address, display_name=name,
+                           domain=address.partition("@")[2])
+                     for role, address, name in wanted if (role, address, name) not in have])
 
 
 def open_or_join_case(
@@ -129,7 +136,7 @@ def open_or_join_case(
         session.add(_evidence_row(case, report, item))
     if sealed_identity:
         case.anonymous = True
-    record_parties(session, case, extraction, org.mailboxes)
+    record_parties(session, case, extraction, org.mailboxes, new=not joined)
     events.record(session, "report-joined" if joined else "report-filed", case.id,
                   report_id=report.id, evidence=len(extraction.items))
     case.updated_at = datetime.now(UTC)
