@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from stopit_mail.app import App
 from stopit_mail.cases.escalation import escalation_tick
+from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.outbound.delivery import Transport
 from stopit_mail.outbound.sender import deliver_due
 from stopit_mail.processing import heartbeat
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 # emergencies are written at once regardless, and the backlog drains when the flood ends.
 FLOOD_WAKES_PER_SECOND = 10
 LOCK_SHARE_IN_FLOOD = 0.2
-MAX_PAUSE_SECONDS = 1.0
+MAX_PAUSE_SECONDS = 0.5
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -143,32 +144,42 @@ class Worker:
         log.info("worker stopped: %s", self.totals)
 
     def run_once(self) -> TurnReport:
-        """One turn: process up to `batch` waiting messages, then deliver due outbox rows."""
+        """One turn: process up to `batch` waiting messages, then deliver due outbox rows.
+
+        A batch with an emergency is followed by a delivery at once: its page must not wait
+        for the rest of the turn.
+        """
         report = TurnReport()
         remaining = self.batch
         while remaining > 0 and not self._stop.is_set():
-            taken = self._process_some(min(remaining, self.write_batch), report)
+            taken, urgent = self._process_some(min(remaining, self.write_batch), report)
             if not taken:
                 break
             remaining -= taken
+            if urgent:
+                self._deliver(report)
         if not self._stop.is_set():
-            try:
-                # Escalation deadlines first: a page due now matters more than a backlog.
-                report.pages = escalation_tick(self.app.factory, self.app.settings, datetime.now(UTC))
-            except SQLAlchemyError as exc:
-                report.errors += 1
-                log.error("escalation tick failed: %s", exc)
-            try:
-                report.delivered = deliver_due(self.app.factory, self.app.settings, self.transport)
-            except SQLAlchemyError as exc:
-                report.errors += 1
-                log.error("outbox delivery failed: %s", exc)
+            self._deliver(report)
         self._add_to_totals(report)
         try:
             heartbeat.beat(self.app.factory, self.name, self.totals.processed + self.totals.quarantined)
         except SQLAlchemyError as exc:
             log.warning("could not write the worker heartbeat: %s", exc)
         return report
+
+    def _deliver(self, report: TurnReport) -> None:
+        try:
+            # Escalation deadlines first: a page due now matters more than a backlog.
+            report.pages += escalation_tick(self.app.factory, self.app.settings, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            report.errors += 1
+            log.error("escalation tick failed: %s", exc)
+        try:
+            for status, count in deliver_due(self.app.factory, self.app.settings, self.transport).items():
+                report.delivered[status] = report.delivered.get(status, 0) + count
+        except SQLAlchemyError as exc:
+            report.errors += 1
+            log.error("outbox delivery failed: %s", exc)
 
     def _batch(self, size: int, claimed: list[tuple[StoredMessage, float]]) -> list[Outcome]:
         self._write_started = 0.0
@@ -179,8 +190,9 @@ class Worker:
             self._write_took = self._write_ended - self._write_started
         return done
 
-    def _process_some(self, size: int, report: TurnReport) -> int:
-        """Process up to `size` messages in one write; how many were taken (0: none waiting)."""
+    def _process_some(self, size: int, report: TurnReport) -> tuple[int, bool]:
+        """Process up to `size` messages in one write: how many were taken (0: none waiting), and
+        whether one of them was pre-triaged as an emergency."""
         claimed: list[tuple[StoredMessage, float]] = []
         future: Future[list[Outcome]] = self._pool.submit(self._batch, size, claimed)
         budget = self.app.settings.limits.processing_seconds
@@ -191,7 +203,7 @@ class Worker:
             except FutureTimeout:
                 if claimed and time.monotonic() - claimed[-1][1] > budget:
                     self._abandon(claimed[-1][0], report)
-                    return len(claimed)
+                    return len(claimed), False
             except SQLAlchemyError as exc:
                 # The claim or the write transaction failed (database down or locked): their
                 # messages are retried at once on the next turn.
@@ -199,7 +211,7 @@ class Worker:
                 log.error("processing failed: %s", exc)
                 for stored, _started in claimed:
                     self._release(stored.id)
-                return 0
+                return 0, False
         for outcome in done:
             if outcome.status == "processed":
                 report.processed += 1
@@ -210,7 +222,7 @@ class Worker:
                 self._record_failure(outcome)
                 continue
             self._failures.pop(outcome.raw_id, None)
-        return len(claimed)
+        return len(claimed), any(stored.priority >= EMERGENCY for stored, _started in claimed)
 
     def _abandon(self, stored: StoredMessage, report: TurnReport) -> None:
         """Leave a message that overran its time budget; carry on with a fresh thread."""
