@@ -229,6 +229,8 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
     ready: list[Context] = []
     finished: list[Outcome] = []
     for _ in range(size):
+        if ready and emergency_waiting(factory):
+            break  # write what is ready now, so the next batch starts with the emergency
         stored = claim(factory, settings, exclude=exclude)
         if stored is None:
             break
@@ -242,8 +244,17 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
         if stored.priority >= EMERGENCY:
             break
     if pace is not None and ready:
-        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready))
+        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready) or emergency_waiting(factory))
     return finished + write(factory, settings, ready)
+
+
+def emergency_waiting(factory: sessionmaker[Session]) -> bool:
+    """Whether an unclaimed message pre-triaged as an emergency waits (one probe of the claim index)."""
+    now = datetime.now(UTC)
+    with factory() as session:
+        return session.scalar(select(RawMessage.id).where(
+            RawMessage.status == RawStatus.RECEIVED, RawMessage.priority >= EMERGENCY,
+            or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now)).limit(1)) is not None
 
 
 def process_message(factory: sessionmaker[Session], settings: Settings, raw_id: int) -> Outcome:
