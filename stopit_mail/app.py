@@ -6,15 +6,19 @@ several installations side by side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from stopit_mail.cases.fulltext import ensure_search_index
 from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
 from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
+from stopit_mail.db import check_schema as check_schema_version
 from stopit_mail.db import make_engine, session_factory, upgrade_database
 from stopit_mail.errors import ConfigError
 from stopit_mail.sealing import ensure_key_file
@@ -27,19 +31,27 @@ class App:
     settings: Settings
     engine: Engine
     factory: sessionmaker[Session]
+    # What time the worker's deadline checks (escalation pages, read deadlines) believe it is:
+    # tests replace it to run a 10-minute deadline in a second on the real server.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
 
 
-def check_casework_config(settings: Settings) -> None:
-    """Validate what only the casework layer understands: triage rules and office categories."""
+def check_casework_config(settings: Settings, rules: bool = True) -> None:
+    """Validate what only the casework layer understands: triage rules and office categories.
+
+    Compiling the triage rules (thousands of patterns) takes longer than any staff command, so
+    only the service (serve, worker, init, db upgrade) checks them, with `rules=True`.
+    """
     problems: list[str] = []
-    try:
-        load_rules(settings.casework.triage_rules, disabled=settings.casework.disabled_triage_rules)
-    except TriageRulesError as exc:
-        problems.append(f"casework.triage_rules: {exc}")
+    if rules:
+        try:
+            load_rules(settings.casework.triage_rules, disabled=settings.casework.disabled_triage_rules)
+        except TriageRulesError as exc:
+            problems.append(f"casework.triage_rules: {exc}")
     for i, org in enumerate(settings.organisations):
         for j, office in enumerate(org.offices):
             for category in office.categories:
@@ -50,15 +62,27 @@ def check_casework_config(settings: Settings) -> None:
         raise ConfigError(problems, str(settings.base_dir / CONFIG_FILENAME))
 
 
-def open_app(config_path: str | Path, migrate: bool = True) -> App:
-    """Load and validate the configuration, connect, and bring the schema up to date."""
+def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool = False) -> App:
+    """Load and validate the configuration, connect, and bring the schema up to date.
+
+    With `migrate=False, check_schema=True` (what staff commands use) the schema is only
+    checked, cheaply, and an out-of-date one raises SchemaOutOfDate.
+    """
     settings = load_settings(config_path)
-    check_casework_config(settings)
+    check_casework_config(settings, rules=migrate)
     settings.data_path.mkdir(parents=True, exist_ok=True)
     ensure_key_file(settings)
     engine = make_engine(settings.effective_database_url)
     if migrate:
         upgrade_database(engine)
+        with engine.begin() as connection:
+            ensure_search_index(connection)
+    elif check_schema:
+        try:
+            check_schema_version(engine)
+        except Exception:
+            engine.dispose()
+            raise
     return App(settings, engine, session_factory(engine))
 
 

@@ -8,20 +8,23 @@ StopitError into a one-line message with exit status 1, and never print message 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.orm import Session
 
 from stopit_mail import __version__
-from stopit_mail.app import App, open_app
-from stopit_mail.cases.queries import get_case
-from stopit_mail.cases.staff import Actor, PermissionDenied, resolve_actor
-from stopit_mail.db import transaction
 from stopit_mail.errors import ConfigError, StopitError
-from stopit_mail.models import Case
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: `stopit --version` and `--help` should not pay for SQLAlchemy.
+    from sqlalchemy.orm import Session
+
+    from stopit_mail.app import App
+    from stopit_mail.cases.staff import Actor
+    from stopit_mail.models import Case
 
 
 class Context:
@@ -34,14 +37,31 @@ class Context:
 
     @property
     def app(self) -> App:
-        """Open the installation on first use (config validated, schema migrated)."""
+        """Open the installation on first use (config validated, schema version checked).
+
+        Staff commands never migrate: a migration check per command costs more than the
+        command itself. `stopit init`, `serve`, `worker` and `db upgrade` bring the schema up
+        to date; any other command on an older schema says to run `stopit db upgrade`.
+        """
         if self._app is None:
-            self._app = open_app(self.config_path)
+            from stopit_mail.app import open_app
+
+            self._app = open_app(self.config_path, migrate=False, check_schema=True)
+        return self._app
+
+    def upgraded_app(self) -> App:
+        """Open the installation and bring its schema to this version (serve, worker, db upgrade)."""
+        if self._app is None:
+            from stopit_mail.app import open_app
+
+            self._app = open_app(self.config_path, migrate=True)
         return self._app
 
     @property
     def actor(self) -> Actor:
         """The acting staff member (--as, STOPIT_STAFF, or staff_name), checked against [[staff]]."""
+        from stopit_mail.cases.staff import resolve_actor
+
         return resolve_actor(self.app.settings, self.as_name)
 
     @property
@@ -52,6 +72,8 @@ class Context:
         reader look (there is no one to restrict them against); with staff configured, the
         reader must say who they are and sees only their organisations.
         """
+        from stopit_mail.cases.staff import Actor, PermissionDenied, resolve_actor
+
         try:
             return resolve_actor(self.app.settings, self.as_name)
         except PermissionDenied:
@@ -64,6 +86,9 @@ class Context:
     @contextmanager
     def case_action(self, number: str) -> Iterator[tuple[Session, Case, Actor]]:
         """One transaction acting on case NUMBER as the current staff member."""
+        from stopit_mail.cases.queries import get_case
+        from stopit_mail.db import transaction
+
         actor = self.actor
         with transaction(self.app.factory) as session:
             yield session, get_case(session, number), actor
@@ -91,7 +116,48 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
+# costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
+COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
+                   "trace", "escalation", "audit", "stats", "db", "abuse")
+# Where each top-level command lives. A name missing here still works: it loads every module.
+# `cases` gathers subcommands from several modules.
+_COMMAND_HOMES: dict[str, tuple[str, ...]] = {
+    "init": ("init",), "ingest": ("ingest",), "cases": ("cases", "casework", "casework_mail", "export", "abuse"),
+    "reply": ("casework_mail",), "reveal": ("casework_mail",), "notice": ("notice",),
+    "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
+    "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
+    "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command is used."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+
+    def _load(self, modules: tuple[str, ...]) -> None:
+        for name in modules:
+            if name not in self._loaded:
+                self._loaded.add(name)
+                importlib.import_module(f"stopit_mail.commands.{name}").register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load(_COMMAND_HOMES.get(cmd_name, COMMAND_MODULES))
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load(COMMAND_MODULES)
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(COMMAND_MODULES)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "-c", "config_path", envvar="STOPIT_CONFIG", default="stopit.toml",
               show_default=True, help="Path to stopit.toml (or its folder).")
 @click.option("--as", "as_name", metavar="NAME", help="Act as this staff member (default: STOPIT_STAFF or staff_name).")
@@ -102,27 +168,3 @@ def main(click_ctx: click.Context, config_path: str, as_name: str | None) -> Non
     state = Context(config_path, as_name)
     click_ctx.obj = state
     click_ctx.call_on_close(state.close)
-
-
-def _register_commands() -> None:
-    from stopit_mail.commands import (
-        audit,
-        cases,
-        casework,
-        casework_mail,
-        escalation,
-        ingest,
-        init,
-        notice,
-        quarantine,
-        serve,
-        stats,
-        trace,
-    )
-
-    for module in (init, ingest, cases, casework_mail, notice, quarantine, serve, trace, escalation,
-                   casework, audit, stats):
-        module.register(main)
-
-
-_register_commands()

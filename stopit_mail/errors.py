@@ -38,3 +38,7 @@ class NotFound(StopitError):
 
 class HeaderInjection(StopitError):
     """A header value built from data contains CR or LF."""
+
+
+class SchemaOutOfDate(StopitError):
+    """The database schema is older (or newer) than this version of stopit-mail expects."""

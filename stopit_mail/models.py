@@ -105,7 +105,9 @@ class RawMessage(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(Text)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Stored by a historical import: processed like any report, but nobody is mailed about it.
+    no_ack: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set at store time by a cheap pre-triage: emergencies are claimed before the backlog.
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A worker's lease on the message while it computes outside any transaction.
@@ -121,6 +123,12 @@ class Case(Base):
     """A matter staff work on: one or more reports about the same offending message(s)."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_status", "status", "id"),
+        Index("ix_cases_urgency", "urgency", "id"),
+        Index("ix_cases_opened_at", "opened_at"),
+        Index("ix_cases_organisation", "organisation", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -128,7 +136,7 @@ class Case(Base):
     organisation: Mapped[str] = mapped_column(String(40))
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), default=CaseStatus.NEW)
     title: Mapped[str] = mapped_column(Text, default="")
-    urgency: Mapped[str] = mapped_column(String(16), default="routine")
+    urgency: Mapped[str] = mapped_column(String(24), default="routine")
     categories: Mapped[list[Any]] = mapped_column(default=list)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -138,6 +146,10 @@ class Case(Base):
     identity_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     sender_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     resolution: Mapped[str | None] = mapped_column(Text)
+    # The configured outcome code it was closed with (casework.outcomes), for statistics.
+    outcome: Mapped[str | None] = mapped_column(String(40), index=True)
+    # The language the reporter wrote in (ISO 639-1): what we answer them in.
+    language: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
@@ -222,13 +234,29 @@ class Party(Base):
 
     case: Mapped[Case] = relationship(back_populates="parties")
 
-    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),)
+    __table_args__ = (UniqueConstraint("case_id", "role", "address", "display_name"),
+                      Index("ix_parties_role_address", "role", "address"),
+                      Index("ix_parties_role_name", "role", "display_name"))
+
+
+class OffenderLink(Base):
+    """A staff member's judgement that two cases have the same alleged sender."""
+
+    __tablename__ = "offender_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Event(Base):
     """Append-only log of everything that happened: the case timeline and the audit trail."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_case_staff", "case_id", "automatic", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -289,6 +317,9 @@ class EscalationStatus(enum.StrEnum):
     ACTIVE = "active"
     ACKNOWLEDGED = "acknowledged"
     EXHAUSTED = "exhausted"
+    # Ended without a person stopping it: a review whose window passed (the chain was paged
+    # instead), or a review or unread-report page superseded by the emergency chain.
+    CLOSED = "closed"
 
 
 class Escalation(Base):
@@ -312,8 +343,47 @@ class Escalation(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     steps: Mapped[list[Any]] = mapped_column(default=list)
+    # 'emergency' (the chain), 'review' (a possible emergency paged to the on-call reviewer),
+    # or 'unread' (a report nobody opened by its deadline, paged to the chain).
+    kind: Mapped[str] = mapped_column(String(20), default="emergency", server_default="emergency")
 
     __table_args__ = (Index("ix_escalations_due", "status", "next_deadline"),)
+
+
+class Review(Base):
+    """A reviewer's decision on a possible emergency: confirmed, dismissed, or no answer in time.
+
+    A dismissal keeps who and why, so it can become a reviewed negative example later.
+    """
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    decision: Mapped[str] = mapped_column(String(20))  # confirmed | dismissed | expired
+    decided_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    via: Mapped[str] = mapped_column(String(20))  # command | reply | window
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReadDeadline(Base):
+    """When a case must first be opened by a person, and when (and by whom) it was."""
+
+    __tablename__ = "read_deadlines"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    urgency: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_by: Mapped[str | None] = mapped_column(String(200))
+    seen_via: Mapped[str | None] = mapped_column(String(40))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The newest report counted: a later one on a case already read makes it unread again.
+    last_report_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+    __table_args__ = (Index("ix_read_deadlines_due", "seen_at", "escalated_at", "due_at"),)
 
 
 class Page(Base):

@@ -64,7 +64,7 @@ def test_each_staff_command_changes_the_case_and_records_who_and_why(config: Pat
     cli(config, "--as", "Ada", "cases", "assign", case, "nora")
     cli(config, "--as", "Ada", "cases", "note", case, "Spoke to the coach.")
     cli(config, "--as", "Nora", "cases", "status", case, "waiting", "--reason", "waiting for the parents")
-    cli(config, "--as", "Nora", "cases", "close", case, "--resolution", "sender apologised")
+    cli(config, "--as", "Nora", "cases", "close", case, "--outcome", "resolved-notice", "--resolution", "sender apologised")
     cli(config, "--as", "Ada", "cases", "reopen", case, "--reason", "it started again")
     staff = [e for e in events_of(app, case) if not e.automatic]
     assert [(e.actor, e.action) for e in staff] == [
@@ -73,7 +73,7 @@ def test_each_staff_command_changes_the_case_and_records_who_and_why(config: Pat
     assert staff[0].detail == {"assignee": "Nora", "previous": None}  # the configured spelling
     assert staff[1].detail["text"] == "Spoke to the coach."
     assert staff[2].detail == {"status": "waiting", "previous": "new", "reason": "waiting for the parents"}
-    assert staff[3].detail == {"resolution": "sender apologised", "previous": "waiting"}
+    assert staff[3].detail == {"outcome": "resolved-notice", "resolution": "sender apologised", "previous": "waiting"}
     assert staff[4].detail["reason"] == "it started again"
     shown = json.loads(cli(config, "--as", "Ada", "cases", "show", case, "--json"))
     # Reopening returns to the status before closing and clears the resolution.
@@ -83,9 +83,9 @@ def test_each_staff_command_changes_the_case_and_records_who_and_why(config: Pat
 
 def test_closed_cases_refuse_every_change_but_reopen(config: Path, app: App, numbers: dict[str, str]) -> None:
     case, other = numbers["north"], numbers["north2"]
-    cli(config, "--as", "Ada", "cases", "close", case, "--resolution", "resolved informally")
+    cli(config, "--as", "Ada", "cases", "close", case, "--outcome", "no-action", "--resolution", "resolved informally")
     for args in (["note", case, "more"], ["assign", case, "Ada"], ["status", case, "triaged"],
-                 ["close", case, "--resolution", "again"], ["merge", other, case], ["merge", case, other],
+                 ["close", case, "--outcome", "no-action", "--resolution", "again"], ["merge", other, case], ["merge", case, other],
                  ["classify", case, "--urgency", "routine", "--reason", "calmer"]):
         out = cli(config, "--as", "Ada", "cases", *args, ok=False)
         assert f"case {case} is closed; reopen it first" in out
@@ -96,7 +96,7 @@ def test_closed_cases_refuse_every_change_but_reopen(config: Path, app: App, num
 
 
 def test_closing_needs_a_resolution(config: Path, numbers: dict[str, str]) -> None:
-    result = cli(config, "--as", "Ada", "cases", "close", numbers["north"], "--resolution", "  ", ok=False)
+    result = cli(config, "--as", "Ada", "cases", "close", numbers["north"], "--outcome", "no-action", "--resolution", "  ", ok=False)
     assert "the resolution must not be empty" in result
 
 
@@ -156,7 +156,7 @@ def test_a_north_only_staff_member_cannot_see_or_touch_south_cases(config: Path,
     denied = "Nora does not work for organisation 'south'"
     south = numbers["south"]
     for args in (["show", south], ["note", south, "hello"], ["assign", south, "Nora"], ["status", south, "waiting"],
-                 ["close", south, "--resolution", "x"], ["reopen", south],
+                 ["close", south, "--outcome", "no-action", "--resolution", "x"], ["reopen", south],
                  ["classify", south, "--urgency", "routine", "--reason", "x"]):
         assert denied in cli(config, "--as", "Nora", "cases", *args, ok=False)
     assert denied in cli(config, "--as", "Nora", "audit", south, ok=False)
@@ -210,3 +210,41 @@ def test_search_reads_titles_bodies_notes_and_respects_anonymity(config: Path, a
     assert "jo.student" not in snippets and "north.example" not in snippets and "hidden]" in snippets
     assert search("100%_") == []  # LIKE wildcards are literal
     assert "No matching cases." in cli(config, "--as", "Ada", "cases", "search", "zebra")
+
+
+def test_search_goes_through_the_full_text_index_and_follows_changes(config: Path, app: App,
+                                                                     numbers: dict[str, str]) -> None:
+    from sqlalchemy import select
+    from sqlalchemy import text as sql
+
+    from stopit_mail.models import Evidence
+
+    def search(words: str) -> list[str]:
+        return [h["number"] for h in json.loads(cli(config, "--as", "Ada", "cases", "search", words, "--json"))]
+
+    with app.engine.connect() as connection:
+        indexed = connection.execute(sql("SELECT count(*) FROM search_text WHERE search_text MATCH '\"regret\"'"))
+        assert indexed.scalar() == 1  # the index itself holds the evidence words
+    assert search("regret") == [numbers["north"]]
+    # A redaction (or any rewrite) of stored text leaves nothing of the old words findable.
+    with transaction(app.factory) as session:
+        for item in session.scalars(select(Evidence)):
+            if item.body_text and "regret" in item.body_text.lower():
+                item.body_text = "[redacted]"
+    assert search("regret") == []
+    assert numbers["north"] in search("[redacted]")
+    # Merging moves the evidence; the index follows the case it now belongs to.
+    cli(config, "--as", "Ada", "cases", "merge", numbers["north"], numbers["north2"])
+    assert search("[redacted]")[0] == numbers["north2"]
+
+
+def test_a_migration_that_rebuilds_a_table_cannot_silently_stop_the_index(app: App) -> None:
+    """SQLite batch migrations rebuild tables without their triggers; start-up puts them back."""
+    from stopit_mail.cases.fulltext import ensure_search_index
+
+    with app.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER search_evidence_ai")
+        assert ensure_search_index(connection) is True
+        assert ensure_search_index(connection) is False
+        names = set(connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars())
+    assert "search_evidence_ai" in names

@@ -34,7 +34,7 @@ def test_audit_shows_every_action_in_order_with_actor_and_reason(setup: tuple[Pa
     config, (first, second, south) = setup
     cli(config, "--as", "Nora", "cases", "note", first, "called the reporter back")
     cli(config, "--as", "Ada", "cases", "status", second, "waiting", "--reason", "awaiting the school's reply")
-    cli(config, "--as", "Nora", "cases", "close", first, "--resolution", "no further contact")
+    cli(config, "--as", "Nora", "cases", "close", first, "--outcome", "resolved-notice", "--resolution", "no further contact")
     cli(config, "--as", "Ada", "cases", "reopen", first, "--reason", "new messages arrived")
     cli(config, "--as", "Ada", "cases", "assign", south, "Ada")
 

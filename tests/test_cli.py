@@ -96,3 +96,39 @@ def test_hostile_text_cannot_drive_the_terminal(home: Path, tmp_path: Path) -> N
     out = result.output
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b" in out and "[bold]markup[/bold]" in out
+
+
+def test_show_prints_the_reporters_words_and_the_evidence_text(home: Path) -> None:
+    run(home, "ingest", str(EXAMPLES))
+    cases = {c["title"]: c["number"] for c in json.loads(run(home, "cases", "list", "--json"))}
+    shown = run(home, "cases", "show", cases["you'll regret this"])
+    # The reporter's own words, then the offending message's words, both in plain output.
+    assert "I keep getting messages like the one attached" in shown
+    assert "Delete your account or you'll regret it." in shown
+    assert "completeness: full" in shown and "verification:" in shown
+    assert shown.index("What the reporter wrote") < shown.index("Evidence (1)") < shown.index("Timeline")
+
+
+def test_show_accepts_the_tail_of_a_number_and_refuses_to_guess(home: Path) -> None:
+    run(home, "ingest", str(EXAMPLES))
+    number = json.loads(run(home, "cases", "list", "--json"))[-1]["number"]  # the oldest: ...-0001
+    assert number.endswith("-0001")
+    assert number in run(home, "cases", "show", "1")
+    assert number in run(home, "cases", "show", number.split("-", 1)[1])
+    missing = CliRunner().invoke(main, ["-c", str(home), "cases", "show", "999"])
+    assert missing.exit_code == 1 and "no case '999'" in missing.output
+
+
+def test_list_filters_and_says_how_many_in_all(home: Path) -> None:
+    run(home, "ingest", str(EXAMPLES))
+    out = run(home, "cases", "list", "--limit", "2")
+    assert "showing 1-2 of 3; next: --page 2" in out
+    assert "showing 3-3 of 3" in run(home, "cases", "list", "--limit", "2", "--page", "2")
+    urgent = json.loads(run(home, "cases", "list", "--json", "--urgency", "urgent"))
+    assert urgent and all(c["urgency"] == "urgent" for c in urgent)
+    threats = json.loads(run(home, "cases", "list", "--json", "--category", "threats-of-violence"))
+    assert threats and all("threats-of-violence" in c["categories"] for c in threats)
+    fox = json.loads(run(home, "cases", "list", "--json", "--offender", "SHADOW.FOX"))
+    assert [c["title"] for c in fox] == ["you'll regret this"]
+    assert json.loads(run(home, "cases", "list", "--json", "--assignee", "nobody")) == []
+    assert len(json.loads(run(home, "cases", "list", "--json", "--since", "5m"))) == 3

@@ -119,10 +119,16 @@ def start(app: App, case_id: int, now: datetime = T0) -> Escalation:
 
 def pages(app: App) -> list[tuple[int, str, list[str]]]:
     """(page number, contact, outbox recipients) of every page, in order."""
+    # An SMS-gateway address gets its own short message (outbox key `page:<esc>:<n>:sms`).
     with app.factory() as session:
-        rows = session.execute(select(Page.step, Page.contact, OutboxMessage.recipients)
-                               .join(OutboxMessage, OutboxMessage.id == Page.outbox_id).order_by(Page.step))
-        return [(step, contact, list(recipients)) for step, contact, recipients in rows]
+        rows = session.execute(select(Page.step, Page.contact, Page.escalation_id).order_by(Page.id)).all()
+        result = []
+        for step, contact, esc_id in rows:
+            recipients = session.scalars(select(OutboxMessage.recipients).where(
+                OutboxMessage.dedup_key.in_([f"page:{esc_id}:{step}", f"page:{esc_id}:{step}:sms"]))
+                .order_by(OutboxMessage.id)).all()
+            result.append((step, contact, [r for group in recipients for r in group]))
+        return result
 
 
 def contacts(app: App) -> list[str]:
@@ -346,7 +352,7 @@ def test_restart_mid_chain_pages_every_overdue_step_once_in_order(any_home: Path
             assert esc_id is not None
             assert advance(session, second.settings, esc_id, now) == 0
             keys = session.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.kind == "page")).all()
-        assert sorted(keys) == [f"page:{esc_id}:{n}" for n in range(4)]
+        assert sorted(keys) == sorted([f"page:{esc_id}:{n}" for n in range(4)] + [f"page:{esc_id}:0:sms"])
         # Deadlines follow the schedule, not the late tick: police waits until +50, not +51.
         assert utc(escalation(second).next_deadline) == T0 + timedelta(minutes=50)
         paged = [e for e in actions(second) if e == "escalation-paged"]
@@ -447,24 +453,30 @@ def test_no_chain_configured_is_loud_never_silent(tmp_path: Path) -> None:
         app.close()
 
 
-def test_page_never_carries_the_reporters_identity_or_words(paging_app: App) -> None:
+def test_page_says_where_when_and_who_but_never_who_reported(paging_app: App) -> None:
     app = paging_app
     wrapper = "My friend Casper told me he wants to kill himself tonight behind the gym."
     content = report(sender="Quentin Zebulon <qz.reporter.4417@student.example.edu>", text=wrapper,
                      subject="please help Casper")
     ingest(app, content, mail_from="qz.reporter.4417@student.example.edu")
 
-    # Triage read the report as an emergency, and the pipeline paged at once.
+    # Triage read the report as an emergency, and the pipeline paged at once (real clock:
+    # the business chain has an SMS gateway, the after-hours chain does not).
     with app.factory() as session:
         case = session.scalars(select(Case)).one()
         assert case.urgency == "emergency"
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "page")).all()
         texts = [row.content.decode("utf-8", "replace") for row in rows]
-    assert len(rows) == 1 and rows[0].recipients in (BUSINESS[0][1], AFTER_HOURS[0][1])
-    body = email.message_from_bytes(rows[0].content, policy=default_policy).get_content()  # type: ignore[attr-defined]
+    mail = [row for row in rows if not row.dedup_key.endswith(":sms")]
+    assert len(mail) == 1 and mail[0].recipients in ([BUSINESS[0][1][0]], AFTER_HOURS[0][1])
+    body = email.message_from_bytes(mail[0].content, policy=default_policy).get_content()  # type: ignore[attr-defined]
     assert "self-harm" in body
+    # What the on-call person needs to act, as far as the report says.
+    assert "Where:       behind the gym" in body and "When:        tonight" in body
+    assert "Who at risk: the reporter's friend" in body
+    # Nothing that identifies the reporter, names the person at risk, or quotes the report.
     for text in texts + [body]:
-        for secret in ("qz.reporter.4417", "Quentin", "Zebulon", "Casper", wrapper, "behind the gym",
+        for secret in ("qz.reporter.4417", "Quentin", "Zebulon", "Casper", wrapper,
                        "kill himself", "you will be sorry", "mean@bad.example"):
             assert secret not in text
 

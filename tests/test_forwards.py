@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stopit_mail.extract.evidence import extract_evidence
 from stopit_mail.extract.forward_addresses import parse_mailbox_list, parse_sender
 from stopit_mail.extract.forward_patterns import SubjectIntent, subject_intent
 from stopit_mail.extract.forwards import InlineForward, MailAddress, find_inline_forwards
@@ -621,3 +622,84 @@ def test_talon_replies_are_never_forwards():
             taken.append(path.name)
     print(f"\ntalon replies taken for forwards: {taken or 'none'}")
     assert taken == []
+
+
+# --- Forwards that used to slip (issue 13) ------------------------------------------------------
+
+def test_a_gmail_from_line_broken_inside_the_angle_brackets_is_joined() -> None:
+    for broken in ("John Harasser <john.harasser@exam\nple.com>", "John Harasser <\njohn.harasser@example.com>"):
+        text = (f"see below\n\n---------- Forwarded message ---------\nFrom: {broken}\n"
+                "Date: Mon, Nov 16, 2026 at 4:41 AM\nSubject: you will regret this\nTo: <victim@example.edu>\n\nLeave.\n")
+        [found] = find_inline_forwards(text, "Fwd: you will regret this")
+        assert found.from_ == MailAddress("John Harasser", "john.harasser@example.com")
+        assert found.subject == "you will regret this" and found.body == "Leave."
+
+
+THREAD = """Please look at the thread below.
+
+---------- Forwarded message ---------
+From: Dean Office <dean@example.edu>
+Date: Mon, Nov 16, 2026 at 9:00 AM
+Subject: RE: meeting
+To: Victim <victim@example.edu>
+
+See below.
+
+From: Counsellor
+Sent: Monday, November 16, 2026 8:00 AM
+To: Victim
+Subject: RE: meeting
+
+more
+
+From: Harasser <harasser@example.net>
+Sent: Sunday, November 15, 2026 11:00 PM
+To: Victim <victim@example.edu>
+Subject: meeting
+
+You will regret it.
+"""
+
+
+@pytest.mark.parametrize("subject", ["Fwd: RE: meeting", "RE: meeting", None])
+def test_a_forwarded_thread_of_re_messages_yields_every_level_and_names_the_deepest(subject: str | None) -> None:
+    [outer] = find_inline_forwards(THREAD, subject)
+    levels = [outer, outer.nested[0], outer.nested[0].nested[0]]
+    assert [(f.from_.name, f.subject) for f in levels if f.from_] == [
+        ("Dean Office", "RE: meeting"), ("Counsellor", "RE: meeting"), ("Harasser", "meeting")]
+    report = (b"From: Vic <victim@example.edu>\r\nTo: stopit@example.edu\r\nSubject: Fwd: RE: meeting\r\n\r\n"
+              + THREAD.replace("\n", "\r\n").encode())
+    items = [i for i in extract_evidence(report).items if i.kind == "inline-forward"]
+    assert len(items) == 3
+    assert items[0].problems == ["an outer message of a forwarded thread of 3; the deepest original is from "
+                                 "harasser@example.net"]
+    assert items[-1].problems == ["the deepest original of a forwarded thread of 3"]
+
+
+def test_an_address_with_no_local_part_is_recorded_as_written() -> None:
+    text = ("---------- Forwarded message ---------\nFrom: <@Example.NET>\nDate: Mon, Nov 16, 2026 at 4:41 AM\n"
+            "Subject: x\nTo: <victim@example.edu>\n\nLeave.\n")
+    [found] = find_inline_forwards(text, "Fwd: x")
+    assert found.from_ == MailAddress("", "@example.net")
+
+
+IMITATION = (b"From: Promo Desk <deals@spam.example>\r\nTo: stopit@example.edu\r\nSubject: Fwd: urgent invoice\r\n\r\n"
+             b"---------- Forwarded message ---------\r\nFrom: Dean Office <dean@example.edu>\r\n"
+             b"Date: Mon, Nov 16, 2026 at 9:00 AM\r\nSubject: urgent invoice\r\nTo: <stopit@example.edu>\r\n\r\n"
+             b"Pay the invoice at http://spam.example/pay\r\n")
+
+
+def test_spam_imitating_a_forward_is_suspicious_with_its_real_sender_as_the_alleged_sender() -> None:
+    items = extract_evidence(IMITATION).items
+    mail = next(i for i in items if i.kind == "imitated-forward")
+    assert mail.from_address == "deals@spam.example" and mail.content == IMITATION
+    assert mail.problems[0].startswith("suspicious: this mail imitates a forward")
+    fake = next(i for i in items if i.kind == "inline-forward")
+    # The impersonated dean never becomes an alleged sender.
+    assert fake.from_address is None and "dean@example.edu" in fake.problems[0]
+
+
+def test_a_real_forward_of_mail_the_reporter_got_is_not_called_an_imitation() -> None:
+    real = IMITATION.replace(b"To: <stopit@example.edu>", b"To: <victim@example.edu>").replace(
+        b"From: Promo Desk <deals@spam.example>", b"From: Vic <victim@example.edu>")
+    assert all(i.kind != "imitated-forward" for i in extract_evidence(real).items)

@@ -315,7 +315,7 @@ def test_to_dict_is_complete_and_json() -> None:
     data = trace.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert list(data) == ["hops", "total_transit_seconds", "origin", "anomalies",
-                          "originating_claims", "trust_mode", "trusted_relays"]
+                          "originating_claims", "trust_mode", "trusted_relays", "providers_version"]
     assert [h["position"] for h in data["hops"]] == [2, 1, 0]
     assert data["hops"][0]["from_ip_class"] == "public" and data["hops"][1]["delay_seconds"] == 2
     assert data["hops"][0]["trusted"] is False and data["hops"][2]["trusted"] is True
@@ -334,16 +334,19 @@ def test_fixture_chains_trace_cleanly(name: str) -> None:
 
 def test_fixture_office365_chain_with_and_without_trusting_microsoft() -> None:
     raw = (FIXTURES / "o365_frontend.txt").read_bytes()
-    # By receipt only the newest hop is trusted: its client is a Microsoft server.
+    # With the shipped provider data the trace walks through Microsoft 365's internal hops
+    # (public 2603:10a6:: addresses) and through the Proofpoint Essentials gateway in front
+    # of it, to the first hop received from outside.
     plain = trace_message(raw, now=NOW)
-    assert plain.origin.ip == "2603:10a6:600:21c::9" and plain.origin.confidence == "confirmed"
-    # Office 365 records no reverse DNS internally, so trusting it needs HELO names
-    # (or its networks); then the origin is Proofpoint's outbound relay.
+    assert (plain.origin.ip, plain.origin.host, plain.origin.confidence) == (
+        "52.4.102.94", "hmail.jitbit.com", "confirmed")
+    assert plain.origin.receiving_provider == "Microsoft 365"
+    assert "Proofpoint" in plain.origin.explanation and "gateway in front of Microsoft 365" in plain.origin.explanation
+    # Configured relays add to the shipped data; they do not replace it.
     relays = TrustedRelays.from_strings([".outlook.com", ".office365.com"], trust_helo=True)
     trusted = trace_message(raw, relays, now=NOW)
-    assert (trusted.origin.ip, trusted.origin.helo, trusted.origin.confidence) == (
-        "185.132.181.12", "dispatchb-eu1.ppe-hosted.com", "confirmed")
-    assert trusted.trusted[-4:] == [True] * 4
+    assert (trusted.origin.ip, trusted.origin.confidence) == ("52.4.102.94", "confirmed")
+    assert trusted.trusted[-4:] == [True] * 4 and plain.trusted[-4:] == [True] * 4
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")

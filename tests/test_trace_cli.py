@@ -61,3 +61,25 @@ def test_analysis_is_stored_with_the_evidence_and_shown(app: App) -> None:
     assert headers_item["analysis"]["source"] == "pasted headers" and headers_item["analysis"]["verifiable"] is False
     forward = json.loads(CliRunner().invoke(main, ["-c", config, "cases", "show", by_title["pictures"], "--json"]).output)
     assert forward["evidence"][0]["analysis"]["auth"]["summary"].startswith("not verifiable (forwarded inline)")
+
+
+def test_trace_of_a_report_traces_the_forwarded_original_and_says_so() -> None:
+    report = EXAMPLES / "01-attached-original.eml"
+    result = CliRunner().invoke(main, ["trace", str(report), "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    analysis = json.loads(result.output)
+    assert analysis["traced"].startswith("forwarded original 1: attached message (original bytes) at MIME part")
+    # The original's chain, not the reporter's own delivery.
+    assert [hop["from_ip"] for hop in analysis["trace"]["hops"]] == ["203.0.113.77", "198.51.100.25", "192.0.2.10"]
+    wrapper = json.loads(CliRunner().invoke(main, ["trace", str(report), "--offline", "--json", "--wrapper"]).output)
+    assert wrapper["traced"] == "the message itself (the wrapper), as asked"
+    assert [hop["from_ip"] for hop in wrapper["trace"]["hops"]] != [hop["from_ip"] for hop in analysis["trace"]["hops"]]
+    readable = CliRunner().invoke(main, ["trace", str(report), "--offline"], env={"COLUMNS": "200"})
+    assert "Traced: forwarded original 1" in readable.output
+
+
+def test_trace_of_a_report_with_pasted_headers_traces_them() -> None:
+    report = EXAMPLES / "03-pasted-headers.eml"
+    analysis = json.loads(CliRunner().invoke(main, ["trace", str(report), "--offline", "--json"]).output)
+    first = analysis if isinstance(analysis, dict) else analysis[0]
+    assert "pasted headers" in first["traced"] and first["verifiable"] is False

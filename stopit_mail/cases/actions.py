@@ -104,15 +104,19 @@ def set_status(session: Session, actor: Actor, case: Case, status: str | CaseSta
     return True
 
 
-def close(session: Session, actor: Actor, case: Case, resolution: str) -> None:
-    """Close the case with a resolution (what was done, for the record and for statistics)."""
+def close(session: Session, actor: Actor, case: Case, resolution: str, outcome: str,
+          outcomes: Sequence[str]) -> None:
+    """Close the case with an outcome code (one of `outcomes`, for statistics) and what was done."""
     _check_open(actor, case)
+    if outcome not in outcomes:
+        raise ActionRefused(f"unknown outcome {outcome!r}; expected one of {', '.join(outcomes)}")
     text = _required(resolution, "the resolution")
     previous = case.status
     case.status = CaseStatus.CLOSED
     case.resolution = text
+    case.outcome = outcome
     case.closed_at = _now()
-    _record(session, actor, case, "case-closed", resolution=text, previous=previous.value)
+    _record(session, actor, case, "case-closed", outcome=outcome, resolution=text, previous=previous.value)
 
 
 def _status_before_close(session: Session, case: Case) -> CaseStatus:
@@ -136,12 +140,12 @@ def reopen(session: Session, actor: Actor, case: Case, reason: str | None = None
         raise ActionRefused(f"case {case.number} was merged into {target.number if target else '?'}; "
                             "work on that case instead")
     status = _status_before_close(session, case)
-    previous_resolution = case.resolution
+    previous_resolution, previous_outcome = case.resolution, case.outcome
     case.status = status
-    case.resolution = None
+    case.resolution = case.outcome = None
     case.closed_at = None
     _record(session, actor, case, "case-reopened", reason=(reason or "").strip() or None, status=status.value,
-            previous_resolution=previous_resolution)
+            previous_resolution=previous_resolution, previous_outcome=previous_outcome)
 
 
 def _urgency_rank(urgency: str) -> int:
@@ -202,6 +206,8 @@ def merge(session: Session, actor: Actor, case: Case, into: Case) -> dict[str, i
     previous = case.status
     case.status = CaseStatus.CLOSED
     case.resolution = f"merged into {into.number}"
+    # Merging is how a duplicate report is closed, whatever codes the organisation configured.
+    case.outcome = "duplicate"
     case.closed_at = _now()
     _record(session, actor, case, "case-merged-into", into=into.number, previous=previous.value, **moved)
     _record(session, actor, into, "case-merged-from", source=case.number, categories=categories,

@@ -51,6 +51,11 @@ def bar_chart(title: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+def _monthly_shares(rows: list[dict[str, Any]], last: int = 24) -> list[dict[str, Any]]:
+    total = sum(row["cases"] for row in rows[-last:]) or 1
+    return [{"name": row["month"], "cases": row["cases"], "share": row["cases"] / total} for row in rows[-last:]]
+
+
 def render_html(stats: dict[str, Any], heading: str = "stopit statistics") -> str:
     """The whole page: headline figures, then category and urgency charts."""
     period = f"since {stats['since'][:10]}" if stats.get("since") else "all time"
@@ -87,6 +92,9 @@ th {{ text-align: left; padding-right: 2em; font-weight: normal; color: #555; }}
 </table>
 {bar_chart("Cases by category", stats["categories"])}
 {bar_chart("Cases by urgency", stats["urgency"])}
+{bar_chart("Time to first staff action", stats["first_staff_action"]["distribution"])}
+{bar_chart("Outcome of closed cases", stats["outcomes"]) if stats["outcomes"] else ""}
+{bar_chart("Cases per month (share of the period)", _monthly_shares(stats["by_month"]))}
 </body>
 </html>
 """

@@ -4,19 +4,25 @@ Emergencies are never silent. `start_escalation` pages the first step of the cha
 in the same transaction as the case, and stores the deadline of the next page; the worker's
 `escalation_tick` pages each step whose deadline has passed, in order, and after the last step
 starts the chain again from the top (a new round) instead of going quiet. `acknowledge` (the
-`stopit ack` command, or a reply carrying the acknowledgement code) is the only thing that
-stops it. An emergency with no chain configured is recorded as impossible, alerted to the
-organisation's mailbox and shown by `stopit escalations`: visible, never silent.
+`stopit ack` command, or a reply from a contact of the chain carrying the acknowledgement
+code) is the only thing that stops it. An emergency with no chain configured is recorded as
+impossible, alerted to the organisation's mailbox and shown by `stopit escalations`.
+
+Three kinds of escalation share this engine (`Escalation.kind`):
+- `emergency`: the chain, as above;
+- `review`: a *possible* emergency paged to the on-call reviewers, who confirm or dismiss it
+  (`escalation_review`); when the window passes unanswered the review is closed and the
+  chain paged anyway;
+- `unread`: a report nobody opened by its deadline (`escalation_unread`), paged to the chain
+  until someone opens it or acknowledges.
+An emergency chain supersedes an open review or unread escalation of the same case.
 
 Every page is sent exactly once: `Page` is unique per (escalation, page number), its outbox
 row per `page:<escalation>:<number>`, and on PostgreSQL the escalation row is claimed with
 `FOR UPDATE SKIP LOCKED` so concurrent workers never page the same step twice.
 
-Pages say what staff need to act (case number, urgency, categories, which triage rules fired,
-how to acknowledge, who is next and when) and never the reporter's identity or words: they
-go to phones and SMS gateways, and sometimes to the police. Staff read the case in the CLI.
-
-Real time never enters here: every function takes `now` (see `escalation_clock`).
+What a page says is in `escalation_pages`. Real time never enters here: every function takes
+`now` (see `escalation_clock`).
 """
 
 from __future__ import annotations
@@ -24,45 +30,45 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail import events
-from stopit_mail.cases.codes import case_alias, format_code, new_reporter_code, normalise_code
+from stopit_mail.cases.codes import new_reporter_code, normalise_code
 from stopit_mail.cases.escalation_clock import (
     NO_CHAIN,
     PagePosition,
     catch_up_deadline,
     choose_chain,
-    local_text,
     utc,
     wait_of,
 )
+from stopit_mail.cases.escalation_pages import ACK_PREFIX, ack_address, page_drafts
 from stopit_mail.config import Organisation, Settings
-from stopit_mail.models import Case, Escalation, EscalationStatus, OutboxMessage, OutboxStatus, Page
+from stopit_mail.models import (
+    Case,
+    Escalation,
+    EscalationStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Page,
+    Review,
+)
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import enqueue
-from stopit_mail.outbound.render import Rendered, TemplateError, make_environment, render
+from stopit_mail.outbound.render import make_environment, render
 
 log = logging.getLogger(__name__)
 
-PAGE_TEMPLATE = "staff/emergency-page.txt.j2"
-ACK_PREFIX = "ack-"
+__all__ = ["ACK_PREFIX", "ack_address"]
+
+EMERGENCY, REVIEW, UNREAD = "emergency", "review", "unread"
+REVIEW_CHAIN = "review"
 # Escalations that still need a person: being paged, or impossible (nobody to page).
 OPEN_STATUSES = (EscalationStatus.ACTIVE, EscalationStatus.EXHAUSTED)
-_PAGE_HEADERS = {
-    # RFC 3834: generated, not a reply; so out-of-office robots stay quiet and our own
-    # mailbox sets a looped-back page aside instead of filing it.
-    "Auto-Submitted": "auto-generated",
-    "X-Auto-Response-Suppress": "All",
-    "Importance": "high",
-    "X-Priority": "1 (Highest)",
-}
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -77,58 +83,6 @@ def organisation_of(settings: Settings, case: Case) -> Organisation:
     return settings.organisation(case.organisation) or settings.default_organisation()
 
 
-def ack_address(organisation: Organisation, code: str) -> str:
-    """The reply address of a page, `stopit+ack-<code>@domain`: a reply there acknowledges."""
-    return case_alias(f"{ACK_PREFIX}{code}", organisation.mailboxes[0])
-
-
-def _reasons(case: Case) -> list[str]:
-    """Which triage rules fired, without quoting the report (pages leave our hands)."""
-    triage = case.triage or {}
-    matches = triage.get("matches") or (triage.get("automatic") or {}).get("matches") or []
-    seen: list[str] = []
-    for match in matches:
-        if not isinstance(match, dict):
-            continue
-        where = " in subject" if match.get("field") == "subject" else ""
-        line = f'rule "{match.get("rule", "?")}" ({match.get("category", "?")}, {match.get("urgency", "?")}){where}'
-        if line not in seen:
-            seen.append(line)
-    return seen
-
-
-def _render_page(settings: Settings, org: Organisation, case: Case, esc: Escalation,
-                 number: int, now: datetime) -> Rendered:
-    """Render a page (or the nobody-to-page alert), falling back to the built-in template.
-
-    An organisation's broken override must not silence an emergency: the error is logged and
-    the built-in template used instead.
-    """
-    steps = esc.steps
-    variables: dict[str, Any] = {
-        "organisation": org.name, "case_number": case.number, "urgency": case.urgency,
-        "categories": list(case.categories or []), "reasons": _reasons(case),
-        "ack_code": format_code(esc.ack_code), "ack_address": ack_address(org, esc.ack_code),
-        "started_at": local_text(esc.started_at, org.escalation), "paged_at": local_text(now, org.escalation),
-        "impossible": not steps, "chain": esc.chain, "timezone": org.escalation.timezone,
-    }
-    if steps:
-        here, after = PagePosition(number, len(steps)), PagePosition(number + 1, len(steps))
-        variables.update(
-            contact=steps[here.index]["contact"], position=here.index + 1, steps_total=len(steps),
-            round=here.round, next_contact=steps[after.index]["contact"], next_starts_round=after.starts_round,
-            next_wait=int(wait_of(steps, number).total_seconds() // 60),
-        )
-    overrides = [settings.base_dir / Path(org.templates_dir)] if org.templates_dir else []
-    try:
-        return render(make_environment(overrides), PAGE_TEMPLATE, **variables)
-    except (TemplateError, jinja2.TemplateError) as exc:
-        if not overrides:
-            raise
-        log.error("organisation %s: page template override failed (%s); using the built-in one", org.slug, exc)
-        return render(make_environment(), PAGE_TEMPLATE, **variables)
-
-
 def _send_page(session: Session, settings: Settings, case: Case, esc: Escalation, number: int,
                due: datetime, now: datetime) -> Page | None:
     """Queue page `number` of `esc` to its step's addresses; None if it was already sent."""
@@ -137,13 +91,13 @@ def _send_page(session: Session, settings: Settings, case: Case, esc: Escalation
     org = organisation_of(settings, case)
     position = PagePosition(number, len(esc.steps))
     step = esc.steps[position.index]
-    rendered = _render_page(settings, org, case, esc, number, now)
     alias = ack_address(org, esc.ack_code)
-    draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=list(step["addresses"]),
-                  subject=rendered.subject, body=rendered.body, reply_to=alias, automatic=False,
-                  extra_headers=dict(_PAGE_HEADERS))
-    # The envelope sender is the alias too, so a bounce comes back and joins the case.
-    row = enqueue(session, draft, "page", f"page:{esc.id}:{number}", case.id, envelope_from=alias)
+    rows = [
+        # The envelope sender is the alias too, so a bounce comes back and joins the case.
+        enqueue(session, part.draft, "page", f"page:{esc.id}:{number}{part.suffix}", case.id, envelope_from=alias)
+        for part in page_drafts(session, settings, org, case, esc, number, list(step["addresses"]), now)
+    ]
+    row = rows[0]
     page = Page(escalation_id=esc.id, step=number, contact=step["contact"], addresses=list(step["addresses"]),
                 paged_at=now, outbox_id=row.id)
     session.add(page)
@@ -152,37 +106,41 @@ def _send_page(session: Session, settings: Settings, case: Case, esc: Escalation
                       reason="nobody acknowledged the whole chain; paging it again from the top")
     events.record(session, "escalation-paged", case.id, escalation_id=esc.id, page=number,
                   step=position.index + 1, round=position.round, contact=step["contact"],
-                  addresses=list(step["addresses"]), due_at=due.isoformat(),
-                  late_seconds=max(int((now - due).total_seconds()), 0), outbox_id=row.id)
+                  addresses=list(step["addresses"]), due_at=due.isoformat(), kind=esc.kind,
+                  late_seconds=max(int((now - due).total_seconds()), 0), outbox_id=row.id,
+                  outbox_ids=[r.id for r in rows])
     session.flush()
     return page
 
 
-def open_escalations(session: Session, case_id: int) -> list[Escalation]:
-    """The case's escalations still needing a person (active or impossible), oldest first."""
-    return list(session.scalars(select(Escalation).where(
-        Escalation.case_id == case_id, Escalation.status.in_(OPEN_STATUSES)).order_by(Escalation.id)))
+def open_escalations(session: Session, case_id: int, kinds: tuple[str, ...] = ()) -> list[Escalation]:
+    """The case's escalations still needing a person (active or impossible), oldest first.
 
-
-def start_escalation(session: Session, settings: Settings, case: Case, now: datetime) -> Escalation | None:
-    """Start paging an emergency: choose the chain, page its first step now, store the next deadline.
-
-    Returns None when the case is already being escalated (so callers may call it freely).
-    With no chain configured the escalation is recorded as impossible (status exhausted, no
-    steps), logged as critical and alerted to the organisation's mailbox addresses.
+    `kinds` limits them to those kinds (empty: every kind).
     """
-    if open_escalations(session, case.id):
-        return None
-    now = utc(now)
-    org = organisation_of(settings, case)
-    chain, steps = choose_chain(org.escalation, now)
-    esc = Escalation(case_id=case.id, chain=chain, started_at=now, step=-1, next_deadline=now,
+    query = select(Escalation).where(Escalation.case_id == case_id, Escalation.status.in_(OPEN_STATUSES))
+    if kinds:
+        query = query.where(Escalation.kind.in_(kinds))
+    return list(session.scalars(query.order_by(Escalation.id)))
+
+
+def close(session: Session, esc: Escalation, now: datetime, reason: str) -> None:
+    """End an escalation that no person stopped (superseded, or a review window that passed)."""
+    esc.status = EscalationStatus.CLOSED
+    esc.acknowledged_at = utc(now)
+    events.record(session, "escalation-closed", esc.case_id, escalation_id=esc.id, kind=esc.kind, reason=reason)
+
+
+def begin(session: Session, settings: Settings, case: Case, now: datetime, kind: str, chain: str,
+          steps: list[dict[str, Any]]) -> Escalation:
+    """Create an escalation of `kind` over `steps`, page its first step now, store the next deadline."""
+    esc = Escalation(case_id=case.id, chain=chain, started_at=now, step=-1, next_deadline=now, kind=kind,
                      ack_code=new_reporter_code(), status=EscalationStatus.ACTIVE, steps=steps)
     session.add(esc)
     session.flush()
     if not steps:
-        return _impossible(session, settings, org, case, esc, now)
-    events.record(session, "escalation-started", case.id, escalation_id=esc.id, chain=chain,
+        return _impossible(session, settings, organisation_of(settings, case), case, esc, now)
+    events.record(session, "escalation-started", case.id, escalation_id=esc.id, chain=chain, kind=kind,
                   contacts=[s["contact"] for s in steps], urgency=case.urgency)
     _send_page(session, settings, case, esc, 0, now, now)
     esc.step = 0
@@ -190,21 +148,40 @@ def start_escalation(session: Session, settings: Settings, case: Case, now: date
     return esc
 
 
+def start_escalation(session: Session, settings: Settings, case: Case, now: datetime,
+                     kind: str = EMERGENCY) -> Escalation | None:
+    """Start paging the chain: choose it, page its first step now, store the next deadline.
+
+    Returns None when the case already has an open escalation of that kind, or (for an
+    unread report) any open escalation, so callers may call it freely. An emergency closes an
+    open review or unread escalation of the case: the chain is what matters now. With no chain
+    configured the escalation is recorded as impossible (status exhausted, no steps), logged
+    as critical and alerted to the organisation's mailbox addresses.
+    """
+    if open_escalations(session, case.id, (EMERGENCY,) if kind == EMERGENCY else ()):
+        return None
+    now = utc(now)
+    if kind == EMERGENCY:
+        for other in open_escalations(session, case.id, (REVIEW, UNREAD)):
+            close(session, other, now, "superseded: the emergency chain is being paged")
+    chain, steps = choose_chain(organisation_of(settings, case).escalation, now)
+    return begin(session, settings, case, now, kind, chain, steps)
+
+
 def _impossible(session: Session, settings: Settings, org: Organisation, case: Case, esc: Escalation,
                 now: datetime) -> Escalation:
     esc.status = EscalationStatus.EXHAUSTED
     esc.chain = NO_CHAIN
-    reason = (f"EMERGENCY {case.number} PAGED NOBODY: organisation {org.slug!r} has no escalation chain "
+    what = {REVIEW: "POSSIBLE EMERGENCY", UNREAD: "UNREAD REPORT"}.get(esc.kind, "EMERGENCY")
+    reason = (f"{what} {case.number} PAGED NOBODY: organisation {org.slug!r} has no escalation chain "
               f"configured ([organisations.escalation] business_chain / after_hours_chain are empty)")
     log.critical(reason)
     events.record(session, "escalation-impossible", case.id, escalation_id=esc.id, reason=reason)
     if org.mailboxes:
-        rendered = _render_page(settings, org, case, esc, 0, now)
         alias = ack_address(org, esc.ack_code)
-        draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=list(org.mailboxes),
-                      subject=rendered.subject, body=rendered.body, reply_to=alias, automatic=False,
-                      extra_headers=dict(_PAGE_HEADERS))
-        enqueue(session, draft, "escalation-alert", f"escalation-impossible:{esc.id}", case.id, envelope_from=alias)
+        for part in page_drafts(session, settings, org, case, esc, 0, list(org.mailboxes), now):
+            enqueue(session, part.draft, "escalation-alert", f"escalation-impossible:{esc.id}{part.suffix}", case.id,
+                    envelope_from=alias)
     return esc
 
 
@@ -229,6 +206,8 @@ def advance(session: Session, settings: Settings, escalation_id: int, now: datet
         return 0
     case = session.get(Case, esc.case_id)
     assert case is not None
+    if esc.kind == REVIEW:
+        return _review_window_passed(session, settings, case, esc, now)
     sent, deadline = 0, utc(esc.next_deadline)
     while deadline <= now and sent < len(esc.steps):
         number = esc.step + 1
@@ -242,6 +221,19 @@ def advance(session: Session, settings: Settings, escalation_id: int, now: datet
                       reason="worker was down for more than a whole round; next page counted from now",
                       next_deadline=esc.next_deadline.isoformat())
     return sent
+
+
+def _review_window_passed(session: Session, settings: Settings, case: Case, esc: Escalation,
+                          now: datetime) -> int:
+    """Nobody confirmed or dismissed a possible emergency in time: page the chain anyway."""
+    minutes = int((utc(esc.next_deadline) - utc(esc.started_at)).total_seconds() // 60)
+    reason = f"no reviewer answered within {minutes} minutes; paging the chain"
+    close(session, esc, now, reason)
+    session.add(Review(case_id=case.id, escalation_id=esc.id, decision="expired", decided_by=events.SYSTEM_ACTOR,
+                       reason=reason, via="window", decided_at=now))
+    events.record(session, "review-expired", case.id, escalation_id=esc.id, reason=reason)
+    chain = start_escalation(session, settings, case, now)
+    return len(session.scalars(select(Page.id).where(Page.escalation_id == chain.id)).all()) if chain else 0
 
 
 def expedite_undeliverable(session: Session, now: datetime) -> int:
@@ -274,9 +266,9 @@ def escalation_tick(factory: sessionmaker[Session], settings: Settings, now: dat
     """
     with factory() as session, session.begin():
         expedite_undeliverable(session, now)
+    total = _unread_tick(factory, settings, now)
     with factory() as session:
         ids = due_ids(session, now)
-    total = 0
     for escalation_id in ids:
         try:
             with factory() as session, session.begin():
@@ -287,6 +279,21 @@ def escalation_tick(factory: sessionmaker[Session], settings: Settings, now: dat
         except Exception:
             log.exception("escalation %s could not be advanced", escalation_id)
     return total
+
+
+def _unread_tick(factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
+    """Page unread reports past their deadline; a failure here never holds up the chains."""
+    # Imported here because escalation_unread builds on this module.
+    from stopit_mail.cases.escalation_unread import escalate_overdue
+
+    try:
+        with factory() as session, session.begin():
+            return escalate_overdue(session, settings, now)
+    except SQLAlchemyError as exc:
+        log.warning("read deadlines not checked this tick: %s", exc)
+    except Exception:
+        log.exception("read deadlines could not be checked")
+    return 0
 
 
 def acknowledge(session: Session, target: Escalation | Case, by: str, now: datetime, via: str,
@@ -324,7 +331,7 @@ def stand_down(session: Session, settings: Settings, esc: Escalation, by: str, n
     if not addresses or case is None:
         return
     org = organisation_of(settings, case)
-    rendered = render(make_environment(), "staff/stand-down.txt.j2", case_number=case.number,
+    rendered = render(make_environment(), "staff/stand-down.txt.j2", case_number=case.number, kind=esc.kind,
                       acknowledged_by=by, acknowledged_at=now.strftime("%Y-%m-%d %H:%M UTC"), organisation=org.name)
     alias = ack_address(org, esc.ack_code)
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=addresses, subject=rendered.subject,

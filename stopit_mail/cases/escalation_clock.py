@@ -21,7 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stopit_mail.config.casework import ChainStep, EscalationSettings
+from stopit_mail.config.casework import ChainStep, EscalationSettings, parse_read_deadline
 
 BUSINESS = "business"
 AFTER_HOURS = "after-hours"
@@ -135,3 +135,41 @@ def catch_up_deadline(steps: list[dict[str, Any]], last_number: int, deadline: d
 def local_text(value: datetime, settings: EscalationSettings) -> str:
     """A time as on-call staff read it: '2026-03-03 03:15 EST'."""
     return utc(value).astimezone(zone(settings)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def next_business_opening(settings: EscalationSettings, after: datetime) -> datetime:
+    """The first start of business hours strictly after `after`, in UTC (a week ahead at most).
+
+    With no business days configured, or hours that cannot be read, it is `after` plus a day:
+    a report is never left without a deadline.
+    """
+    after = utc(after)
+    try:
+        start, _end = parse_hours(settings.business_hours)
+    except ValueError:
+        return after + timedelta(days=1)
+    tz = zone(settings)
+    local_day = after.astimezone(tz).date()
+    for offset in range(8):
+        day = local_day + timedelta(days=offset)
+        if day.isoweekday() not in settings.business_days:
+            continue
+        opening = datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
+        if opening > after:
+            return opening
+    return after + timedelta(days=1)
+
+
+def read_due(settings: EscalationSettings, urgency: str, opened_at: datetime) -> datetime:
+    """When a report of `urgency` opened at `opened_at` must have been read by a person.
+
+    The deadline text depends on whether the report arrived in business hours (see
+    `ReadDeadlines`); 'next-business-morning+1h' is an hour after the next opening.
+    """
+    opened_at = utc(opened_at)
+    text = settings.read_deadlines.for_urgency(urgency, in_business_hours(settings, opened_at))
+    try:
+        morning, span = parse_read_deadline(text)
+    except ValueError:
+        morning, span = False, timedelta(hours=1)
+    return (next_business_opening(settings, opened_at) if morning else opened_at) + span

@@ -60,6 +60,7 @@ def row(esc: Escalation, number: str, organisation: str, now: datetime) -> dict[
         "case": number,
         "organisation": organisation,
         "escalation_id": esc.id,
+        "kind": esc.kind,
         "status": state,
         "chain": esc.chain,
         "contacts": [s["contact"] for s in steps],
@@ -88,6 +89,8 @@ def escalation_rows(session: Session, now: datetime, include_acknowledged: bool 
     query = select(Escalation, Case.number, Case.organisation).join(Case, Case.id == Escalation.case_id)
     if not include_acknowledged:
         query = query.where(Escalation.status.in_(OPEN_STATUSES))
+    else:
+        query = query.where(Escalation.status != EscalationStatus.CLOSED)
     if organisations:
         query = query.where(Case.organisation.in_(sorted(organisations)))
     rows = [row(esc, number, org, now) for esc, number, org in session.execute(query.order_by(Escalation.id))]

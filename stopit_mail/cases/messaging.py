@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases.acknowledgement import localised
 from stopit_mail.cases.codes import case_alias
 from stopit_mail.cases.notices import NoticeError, organisation_of, template_dirs
 from stopit_mail.cases.staff import Actor
@@ -41,7 +42,8 @@ def reply_to_reporter(session: Session, settings: Settings, actor: Actor, case: 
     report = reports[0]
     org = organisation_of(settings, case)
     alias = case_alias(case.reporter_code, org.mailboxes[0])
-    rendered = render(make_environment(template_dirs(settings, org)), "reporter/staff-reply.txt.j2",
+    env = make_environment(template_dirs(settings, org))
+    rendered = render(env, localised(env, "reporter/staff-reply.txt.j2", case.language or ""),
                       organisation=org.name, case_number=case.number, message=message.strip(),
                       emergency_numbers=org.emergency_numbers)
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=[_recipient(settings, report)],

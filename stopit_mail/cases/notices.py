@@ -103,6 +103,11 @@ def _needles(settings: Settings, case: Case) -> list[str]:
     return [n for n in needles if n]
 
 
+def reporter_needles(settings: Settings, case: Case) -> list[str]:
+    """The strings the leak guard looks for, for callers that redact them first (abuse reports)."""
+    return _needles(settings, case)
+
+
 def guard(settings: Settings, case: Case, draft: Draft, allow_identity: bool = False) -> None:
     """Refuse mail that carries a reporter's identity, code or words (unless consented)."""
     if allow_identity:

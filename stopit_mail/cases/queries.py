@@ -6,16 +6,17 @@ and so nothing here can change a case by accident.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.staff import Actor
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseStatus, Event, Evidence, RawMessage, RawStatus, Report
+from stopit_mail.models import Case, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -29,23 +30,60 @@ def visible_to(actor: Actor | None) -> ColumnElement[bool]:
     return Case.organisation.in_(sorted(actor.organisations))
 
 
-def list_cases(
-    session: Session, status: str | None = None, since: datetime | None = None, text: str | None = None,
-    limit: int = 200, actor: Actor | None = None,
-) -> list[dict[str, Any]]:
-    """Cases newest first, filtered by status, opening time and free text, and to `actor`'s organisations."""
-    query = select(Case).where(visible_to(actor)).order_by(Case.id.desc()).limit(limit)
-    if status:
-        query = query.where(Case.status == CaseStatus(status))
-    if since:
-        query = query.where(Case.opened_at >= since)
-    if text:
-        like = f"%{text.lower()}%"
+@dataclass(frozen=True)
+class CaseFilter:
+    """What `cases list` narrows by; every field optional."""
+
+    status: str | None = None
+    since: datetime | None = None
+    text: str | None = None
+    urgency: str | None = None
+    category: str | None = None
+    assignee: str | None = None
+    organisation: str | None = None
+    offender: str | None = None
+
+
+def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Select[Any]:
+    query = query.where(visible_to(actor))
+    if where.status:
+        query = query.where(Case.status == CaseStatus(where.status))
+    if where.since:
+        query = query.where(Case.opened_at >= where.since)
+    if where.urgency:
+        query = query.where(Case.urgency == where.urgency)
+    if where.category:
+        # Categories are a JSON list; its text holds each one quoted.
+        query = query.where(cast(Case.categories, String).like(f'%"{where.category}"%'))
+    if where.assignee:
+        query = query.where(func.lower(Case.assigned_to) == where.assignee.lower())
+    if where.organisation:
+        query = query.where(Case.organisation == where.organisation)
+    if where.offender:
+        like = f"%{where.offender.lower()}%"
+        query = query.where(Case.id.in_(select(Party.case_id).where(
+            Party.role == "alleged-sender",
+            or_(func.lower(Party.address).like(like), func.lower(Party.display_name).like(like)))))
+    if where.text:
+        like = f"%{where.text.lower()}%"
         matching_evidence = select(Evidence.case_id).where(or_(
             func.lower(Evidence.orig_subject).like(like), func.lower(Evidence.orig_from_address).like(like),
             func.lower(Evidence.orig_from_name).like(like)))
         query = query.where(or_(func.lower(Case.title).like(like), func.lower(Case.number).like(like),
                                 Case.id.in_(matching_evidence)))
+    return query
+
+
+def count_cases(session: Session, where: CaseFilter = CaseFilter(), actor: Actor | None = None) -> int:
+    """How many cases the filter matches: the N of "showing 50 of N"."""
+    return session.scalar(_filtered(select(func.count(Case.id)), where, actor)) or 0
+
+
+def list_cases(
+    session: Session, where: CaseFilter = CaseFilter(), actor: Actor | None = None, limit: int = 50, offset: int = 0,
+) -> list[dict[str, Any]]:
+    """One page of cases, newest first, filtered by `where` and to `actor`'s organisations."""
+    query = _filtered(select(Case), where, actor).order_by(Case.id.desc()).limit(limit).offset(offset)
     # One query per relation for the whole page, not three per case.
     query = query.options(selectinload(Case.parties), selectinload(Case.reports), selectinload(Case.evidence))
     rows = []
@@ -55,16 +93,41 @@ def list_cases(
             "number": case.number, "status": case.status.value, "urgency": case.urgency,
             "organisation": case.organisation, "title": case.title, "opened_at": _iso(case.opened_at),
             "reports": len(case.reports), "evidence": len(case.evidence), "alleged_senders": senders,
+            "categories": list(case.categories or []), "assigned_to": case.assigned_to,
         })
     return rows
 
 
 def get_case(session: Session, number: str) -> Case:
-    """A case by its number (case-insensitive) or raise NotFound."""
-    case = session.scalar(select(Case).where(func.upper(Case.number) == number.upper()))
-    if case is None:
+    """A case by its number, case-insensitive, or by its tail ("42", "2026-0042"); else NotFound.
+
+    Staff type what they read on a page or heard on the phone. A tail that fits several
+    cases (SI-2025-0042 and SI-2026-0042) is refused with the candidates, never guessed.
+    """
+    wanted = number.strip().upper()
+    # Numbers are stored upper-case, so this is an index lookup even at a million cases.
+    case = session.scalar(select(Case).where(Case.number == wanted))
+    if case is not None:
+        return case
+    tail = _number_tail(wanted)
+    if tail is None:
         raise NotFound(f"no case {number!r}")
-    return case
+    matches = session.scalars(select(Case).where(Case.number.like(f"%-{tail}")).order_by(Case.id.desc())
+                              .limit(6)).all()
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFound(f"no case {number!r}")
+    raise NotFound(f"{number!r} could be {', '.join(c.number for c in matches[:5])}: give the whole number")
+
+
+def _number_tail(text: str) -> str | None:
+    """'42' -> '0042', '2026-42' -> '2026-0042'; None when it is not a number's tail."""
+    year, _, serial = text.rpartition("-")
+    if not serial.isdigit() or (year and not (year.isdigit() and len(year) == 4)):
+        return None
+    padded = f"{int(serial):04d}"
+    return f"{year}-{padded}" if year else padded
 
 
 def _evidence_dict(item: Evidence) -> dict[str, Any]:
@@ -75,6 +138,7 @@ def _evidence_dict(item: Evidence) -> dict[str, Any]:
         "sha256": item.sha256, "from": {"name": item.orig_from_name, "address": item.orig_from_address},
         "to": item.orig_to, "cc": item.orig_cc, "date": item.orig_date, "subject": item.orig_subject,
         "message_id": item.orig_message_id, "problems": item.problems, "analysis": item.analysis,
+        "text": item.body_text,
     }
 
 
@@ -95,15 +159,18 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
                for p in case.parties]
     timeline = [{"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
                 for e in session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))]
-    replies = session.scalars(select(RawMessage.id).where(
-        RawMessage.case_id == case.id, RawMessage.id.not_in(select(Report.raw_message_id)))).all()
+    # Messages filed on the case that are not its reports: replies, bounces (index on case_id).
+    report_raw_ids = {r.raw_message_id for r in case.reports}
+    replies = [raw_id for raw_id in session.scalars(select(RawMessage.id).where(RawMessage.case_id == case.id))
+               if raw_id not in report_raw_ids]
     merged_into = None
     if case.merged_into_id is not None:
         merged_into = session.scalar(select(Case.number).where(Case.id == case.merged_into_id))
     return {
         "number": case.number, "status": case.status.value, "urgency": case.urgency,
         "categories": case.categories, "triage": case.triage, "organisation": case.organisation, "title": case.title,
-        "anonymous": case.anonymous, "reporter_code": format_code(case.reporter_code),
+        "anonymous": case.anonymous, "reporter_code": format_code(case.reporter_code), "language": case.language,
+        "outcome": case.outcome,
         "assigned_to": case.assigned_to, "resolution": case.resolution,
         "opened_at": _iso(case.opened_at), "updated_at": _iso(case.updated_at),
         "closed_at": _iso(case.closed_at), "merged_into": merged_into,

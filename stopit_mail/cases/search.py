@@ -10,12 +10,13 @@ addresses in snippets of that text are masked, so search cannot confirm who wrot
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases import fulltext
 from stopit_mail.cases.queries import visible_to
 from stopit_mail.cases.staff import Actor
 from stopit_mail.models import Case, Event, Evidence, Report
@@ -65,6 +66,21 @@ def _field_queries(text: str, actor: Actor | None) -> Iterable[tuple[str, Select
         yield label, from_evidence.add_columns(column).where(_contains(column, text)), False
 
 
+def _search_by_like(session: Session, text: str, pattern: re.Pattern[str], actor: Actor | None, limit: int,
+                    add: Callable[[int, str, str, bool], None]) -> None:
+    """Substring search with LIKE: PostgreSQL (trigram indexes) and queries too short for FTS."""
+    for label, query, authored in _field_queries(text, actor):
+        for case_id, anonymous, value in session.execute(query.limit(limit * 20)):
+            add(case_id, label, value or "", authored and anonymous)
+    # Notes and replies live in the audit log's JSON detail; matched here.
+    said = select(Event.case_id, Event.action, Event.detail).join(Case, Case.id == Event.case_id).where(
+        visible_to(actor), Event.action.in_(list(fulltext.EVENT_LABELS)))
+    for case_id, action, detail in session.execute(said):
+        said_text = str((detail or {}).get("text", ""))
+        if pattern.search(said_text):
+            add(case_id, fulltext.EVENT_LABELS[action], said_text, False)
+
+
 def search_cases(session: Session, text: str, actor: Actor | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Cases matching `text` (case-insensitive substring), newest first, with where and a snippet."""
     text = " ".join(text.split())
@@ -78,16 +94,11 @@ def search_cases(session: Session, text: str, actor: Actor | None = None, limit:
         if all(m["field"] != label for m in matches):
             matches.append({"field": label, "snippet": snippet(value, pattern, mask)})
 
-    for label, query, authored in _field_queries(text, actor):
-        for case_id, anonymous, value in session.execute(query.limit(limit * 20)):
-            add(case_id, label, value or "", authored and anonymous)
-    # Notes live in the audit log's JSON detail; there are few, so they are matched here.
-    notes = select(Event.case_id, Event.detail).join(Case, Case.id == Event.case_id).where(
-        visible_to(actor), Event.action == "note-added")
-    for case_id, detail in session.execute(notes):
-        note_text = str((detail or {}).get("text", ""))
-        if pattern.search(note_text):
-            add(case_id, "note", note_text, False)
+    if fulltext.usable(session, text):
+        for case_id, label, value, mask in fulltext.search(session, text, pattern, visible_to(actor), limit):
+            add(case_id, label, value, mask)
+    else:
+        _search_by_like(session, text, pattern, actor, limit, add)
     if not hits:
         return []
     cases = list(session.scalars(select(Case).where(Case.id.in_(hits)).order_by(Case.id.desc()).limit(limit)))

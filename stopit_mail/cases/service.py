@@ -38,8 +38,12 @@ def _title(extraction: Extraction) -> str:
     return (extraction.subject or "(no subject)")[:200]
 
 
-def find_duplicate_case(session: Session, items: list[EvidenceItem]) -> Case | None:
-    """The case that already holds one of these offending messages, if any."""
+def find_duplicate_case(session: Session, items: list[EvidenceItem], organisation: str) -> Case | None:
+    """The organisation's case that already holds one of these offending messages, if any.
+
+    Only within one organisation: a report to another school must never land in a case its
+    staff cannot see (nor show this school's staff a report that was not sent to them).
+    """
     mids = [k for k in (message_id_key(i) for i in items) if k]
     prints = [f for f in (content_fingerprint(i) for i in items) if f]
     if not mids and not prints:
@@ -49,7 +53,8 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem]) -> Case | N
         conditions.append(Evidence.message_id_key.in_(mids))
     if prints:
         conditions.append(Evidence.fingerprint.in_(prints))
-    case_id = session.scalar(select(Evidence.case_id).where(or_(*conditions)).order_by(Evidence.id).limit(1))
+    case_id = session.scalar(select(Evidence.case_id).join(Case, Case.id == Evidence.case_id)
+                             .where(Case.organisation == organisation, or_(*conditions)).order_by(Evidence.id).limit(1))
     return session.get(Case, case_id) if case_id is not None else None
 
 
@@ -112,7 +117,7 @@ def open_or_join_case(
     With `sealed_identity` the report is anonymous: the extraction has already been redacted,
     the reporter gets no readable party row, and the case is marked anonymous.
     """
-    case = find_duplicate_case(session, extraction.items)
+    case = find_duplicate_case(session, extraction.items, org.slug)
     joined = case is not None
     if case is None:
         now = datetime.now(UTC)

@@ -25,9 +25,10 @@ What is counted, precisely:
   earliest such notice in the period). The sender *stopped* if no report received in
   (T, T + stop_window_days] is on a case that has them as alleged sender, not counting reports
   whose every evidence item (by Message-ID key or content fingerprint) was already reported at
-  or before T: someone else forwarding the old message late is not new behaviour. A sender
-  whose window has not elapsed yet (T + window > now) is *pending* and left out of the rate;
-  `rate = stopped / (stopped + reported_again)`, None when no window has elapsed.
+  or before T: someone else forwarding the old message late is not new behaviour. A new report
+  counts as *reported again* as soon as it arrives; a sender with no new report whose window
+  has not elapsed yet (T + window > now) is *pending* and left out of the rate;
+  `rate = stopped / (stopped + reported_again)`, None when nothing is decided yet.
 
 Everything is limited to the organisations the actor may see (and to `organisation` if given),
 including the search for later reports, so figures never reveal another organisation's cases.
@@ -36,8 +37,7 @@ including the search for later reports, so figures never reveal another organisa
 from __future__ import annotations
 
 import statistics
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -47,12 +47,11 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
+from stopit_mail.cases.case_figures import first_staff_action, grouped_figures, share
 from stopit_mail.cases.queries import visible_to
 from stopit_mail.cases.staff import Actor, PermissionDenied
-from stopit_mail.cases.triage import URGENCIES
 from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report
 
-UNTRIAGED = "untriaged"
 NOTICE_KIND = "notice"
 NOTICE_SENT_EVENT = "notice-sent"
 ALLEGED_SENDER = "alleged-sender"
@@ -78,10 +77,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def _share(count: int, total: int) -> float:
-    return round(count / total, 4) if total else 0.0
-
-
 def _median(values: list[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
@@ -98,27 +93,14 @@ def scope_clause(actor: Actor | None, organisation: str | None) -> ColumnElement
     return clause
 
 
-def _categories_and_urgency(rows: list[tuple[int, Any, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    total = len(rows)
-    by_category: Counter[str] = Counter()
-    by_urgency: Counter[str] = Counter({u: 0 for u in URGENCIES})
-    for _id, case_categories, case_urgency in rows:
-        by_category.update(dict.fromkeys(case_categories or [UNTRIAGED], 1))
-        by_urgency[case_urgency] += 1
-    order = {u: i for i, u in enumerate(URGENCIES)}
-    return (
-        [{"name": name, "cases": n, "share": _share(n, total)}
-         for name, n in sorted(by_category.items(), key=lambda item: (-item[1], item[0]))],
-        [{"name": name, "cases": n, "share": _share(n, total)}
-         for name, n in sorted(by_urgency.items(), key=lambda item: (order.get(item[0], 99), item[0]))],
-    )
+# SQLite allows 32,766 bound parameters per statement (999 before 3.32): IN lists go in slices.
+IN_SLICE = 500
 
 
-def _first_staff_action(session: Session, opened: dict[int, datetime]) -> dict[str, Any]:
-    first = session.execute(select(Event.case_id, func.min(Event.at)).where(
-        Event.automatic.is_(False), Event.case_id.in_(opened)).group_by(Event.case_id)).all()
-    delays = [(as_utc(at) - opened[case_id]).total_seconds() for case_id, at in first if case_id is not None]
-    return {"median_seconds": _median(delays), "measured": len(delays), "awaiting": len(opened) - len(delays)}
+def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), IN_SLICE):
+        yield items[start:start + IN_SLICE]
 
 
 def _emergency_acknowledgement(session: Session, scope: ColumnElement[bool], since: datetime | None) -> dict[str, Any]:
@@ -133,10 +115,11 @@ def _emergency_acknowledgement(session: Session, scope: ColumnElement[bool], sin
 
 def _alleged_senders(session: Session, case_ids: Iterable[int]) -> dict[int, set[str]]:
     senders: dict[int, set[str]] = {}
-    rows = session.execute(select(Party.case_id, Party.address).where(
-        Party.role == ALLEGED_SENDER, Party.case_id.in_(list(case_ids)), Party.address != ""))
-    for case_id, address in rows:
-        senders.setdefault(case_id, set()).add(address.lower())
+    for part in _slices(case_ids):
+        rows = session.execute(select(Party.case_id, Party.address).where(
+            Party.role == ALLEGED_SENDER, Party.case_id.in_(part), Party.address != ""))
+        for case_id, address in rows:
+            senders.setdefault(case_id, set()).add(address.lower())
     return senders
 
 
@@ -159,8 +142,10 @@ def delivered_notices(session: Session, scope: ColumnElement[bool]) -> list[Noti
         Case, Case.id == Event.case_id).where(scope, Event.action == NOTICE_SENT_EVENT)).all()
     # The outbox's own "notice-sent" event names its row; older or imported ones may name the recipient.
     outbox_ids = [d["outbox_id"] for _c, d, _a in sent_events if isinstance((d or {}).get("outbox_id"), int)]
-    rows = session.execute(select(OutboxMessage.id, OutboxMessage.recipients).where(OutboxMessage.id.in_(outbox_ids)))
-    outbox_recipients: dict[int, list[str]] = {row_id: recipients or [] for row_id, recipients in rows}
+    outbox_recipients: dict[int, list[str]] = {}
+    for part in _slices(outbox_ids):
+        rows = session.execute(select(OutboxMessage.id, OutboxMessage.recipients).where(OutboxMessage.id.in_(part)))
+        outbox_recipients.update({row_id: recipients or [] for row_id, recipients in rows})
     fallback = _alleged_senders(session, {case_id for case_id, _d, _a in sent_events})
     for case_id, detail, at in sent_events:
         detail = detail or {}
@@ -187,22 +172,20 @@ def stop_rate(session: Session, scope: ColumnElement[bool], notices: list[Notice
         return result
     # Every case in scope naming one of these senders, and every report and evidence key on them.
     cases_of: dict[str, set[int]] = {}
-    for case_id, address in session.execute(select(Party.case_id, func.lower(Party.address)).join(
-            Case, Case.id == Party.case_id).where(scope, Party.role == ALLEGED_SENDER,
-                                                  func.lower(Party.address).in_(list(first_notice)))):
-        cases_of.setdefault(address, set()).add(case_id)
+    for part in _slices(first_notice):
+        for case_id, address in session.execute(select(Party.case_id, func.lower(Party.address)).join(
+                Case, Case.id == Party.case_id).where(scope, Party.role == ALLEGED_SENDER,
+                                                      func.lower(Party.address).in_(part))):
+            cases_of.setdefault(address, set()).add(case_id)
     all_cases = set().union(*cases_of.values())
-    reports = session.execute(select(Report.id, Report.case_id, Report.received_at).where(
-        Report.case_id.in_(all_cases))).all()
+    reports = [row for part in _slices(all_cases) for row in session.execute(
+        select(Report.id, Report.case_id, Report.received_at).where(Report.case_id.in_(part)))]
     keys: dict[int, list[tuple[str | None, str | None]]] = {}
-    for report_id, mid, fingerprint in session.execute(select(
-            Evidence.report_id, Evidence.message_id_key, Evidence.fingerprint).where(
-            Evidence.report_id.in_([r[0] for r in reports]))):
-        keys.setdefault(report_id, []).append((mid, fingerprint))
+    for part in _slices(r[0] for r in reports):
+        for report_id, mid, fingerprint in session.execute(select(
+                Evidence.report_id, Evidence.message_id_key, Evidence.fingerprint).where(Evidence.report_id.in_(part))):
+            keys.setdefault(report_id, []).append((mid, fingerprint))
     for sender, noticed_at in first_notice.items():
-        if noticed_at + window > now:
-            result["pending"] += 1
-            continue
         their_cases = cases_of.get(sender, set())
         theirs = [(rid, as_utc(received)) for rid, case_id, received in reports if case_id in their_cases]
         # Evidence already reported when the notice went out: a later copy of it is not new behaviour.
@@ -210,9 +193,15 @@ def stop_rate(session: Session, scope: ColumnElement[bool], notices: list[Notice
                  for pair in keys.get(rid, []) for key in pair if key}
         again = any(noticed_at < received <= noticed_at + window and _is_new(keys.get(rid, []), known)
                     for rid, received in theirs)
-        result["reported_again" if again else "stopped"] += 1
+        # A re-offence counts as soon as it is reported; "stopped" only once the window has passed.
+        if again:
+            result["reported_again"] += 1
+        elif noticed_at + window > now:
+            result["pending"] += 1
+        else:
+            result["stopped"] += 1
     decided = result["stopped"] + result["reported_again"]
-    result["rate"] = _share(result["stopped"], decided) if decided else None
+    result["rate"] = share(result["stopped"], decided) if decided else None
     return result
 
 
@@ -233,23 +222,24 @@ def compute_stats(
     if organisation and actor is not None and not actor.may_see(organisation):
         raise PermissionDenied(f"{actor.name} does not work for organisation {organisation!r}")
     scope = scope_clause(actor, organisation)
-    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency).where(scope)
+    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency, Case.status, Case.outcome).where(scope)
     report_query = select(func.count(Report.id)).join(Case, Case.id == Report.case_id).where(scope)
     if since is not None:
         case_query = case_query.where(Case.opened_at >= since)
         report_query = report_query.where(Report.received_at >= since)
-    cases = session.execute(case_query).all()
-    categories, urgency = _categories_and_urgency([(c[0], c[2], c[3]) for c in cases])
+    grouped = grouped_figures(session, case_query)
     notices = [n for n in delivered_notices(session, scope) if since is None or n.at >= since]
     return {
         "organisation": organisation,
         "since": since.isoformat() if since else None,
         "until": now.isoformat(),
-        "cases": len(cases),
+        "cases": grouped["cases"],
         "reports": session.scalar(report_query) or 0,
-        "categories": categories,
-        "urgency": urgency,
-        "first_staff_action": _first_staff_action(session, {c[0]: as_utc(c[1]) for c in cases}),
+        "categories": grouped["categories"],
+        "urgency": grouped["urgency"],
+        "first_staff_action": first_staff_action(session, case_query, grouped["cases"]),
+        "outcomes": grouped["outcomes"],
+        "by_month": grouped["by_month"],
         "emergency_acknowledgement": _emergency_acknowledgement(session, scope, since),
         "notices_sent": len(notices),
         "stop_rate": stop_rate(session, scope, notices, stop_window_days, now),

@@ -54,7 +54,7 @@ CATEGORIES = (
     "inappropriate-online-behaviour", "misconduct", "other",
 )
 # Most urgent first; the index is the rank used to combine matches.
-URGENCIES = ("emergency", "urgent", "routine")
+URGENCIES = ("emergency", "possible-emergency", "urgent", "routine")
 
 DEFAULT_RULES_RESOURCE = "triage_rules.toml"
 # Enough evidence for a reader; also bounds the work on pathological multi-megabyte texts.

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
-from stopit_mail.cases.escalation import start_escalation
+from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, escalate_for_urgency
 from stopit_mail.cases.triage import URGENCIES, TriageDecision
 from stopit_mail.config import Settings
 from stopit_mail.models import Case, CaseStatus
@@ -46,5 +46,5 @@ def apply_reply_triage(session: Session, settings: Settings, case: Case, decisio
         case.categories = sorted(set(case.categories or []) - {"other"} | set(decision.categories))
         events.record(session, "triaged", case.id, urgency=case.urgency, categories=case.categories,
                       source="reply", raw_message_id=raw_message_id, explanation=decision.explanation()[:2000])
-    if decision.urgency == "emergency":
-        start_escalation(session, settings, case, now)
+    if decision.urgency in ("emergency", POSSIBLE_EMERGENCY):
+        escalate_for_urgency(session, settings, case, now)

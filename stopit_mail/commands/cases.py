@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.console import Console, Group
-from rich.panel import Panel
+from rich.console import Console, RenderableType
 from rich.table import Column, Table
 
 from stopit_mail.cases import queries
 from stopit_mail.cases.anonymity import reveal
+from stopit_mail.cases.escalation_unread import mark_seen
+from stopit_mail.cases.offenders import related_cases
 from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.case_view import render_case
 from stopit_mail.db import transaction
 from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
 
 
 def parse_since(text: str | None) -> datetime | None:
-    """'7d', '12h', or an ISO date."""
+    """'5m', '12h', '7d', '2w', or an ISO date."""
     if not text:
         return None
-    units = {"d": "days", "h": "hours", "w": "weeks"}
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if text[-1:] in units and text[:-1].isdigit():
         return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter("expected e.g. 7d, 12h, 2w or 2026-01-31", param_hint="--since") from None
+        raise click.BadParameter("expected e.g. 5m, 12h, 7d, 2w or 2026-01-31", param_hint="--since") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -42,68 +45,45 @@ def cases_group() -> None:
 
 @cases_group.command("list")
 @click.option("--status", type=click.Choice([s.value for s in CaseStatus]), help="Only this status.")
-@click.option("--since", help="Opened since: 7d, 12h, 2w or an ISO date.")
+@click.option("--urgency", help="Only this urgency (emergency, urgent, routine...).")
+@click.option("--category", help="Only cases with this category.")
+@click.option("--assignee", help="Only cases assigned to this staff member.")
+@click.option("--organisation", help="Only this organisation.")
+@click.option("--offender", help="Only cases whose alleged sender's address or name contains this.")
+@click.option("--since", help="Opened since: 5m, 12h, 7d, 2w or an ISO date.")
 @click.option("--text", help="Search titles, numbers, senders and subjects.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000), help="Cases per page.")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1), help="Which page.")
+@click.option("--json", "as_json", is_flag=True, help="The page's cases as a JSON list.")
 @pass_ctx
 @handle_errors
-def list_command(state: Context, status: str | None, since: str | None, text: str | None, as_json: bool) -> None:
-    """List cases, newest first."""
+def list_command(state: Context, status: str | None, urgency: str | None, category: str | None,
+                 assignee: str | None, organisation: str | None, offender: str | None, since: str | None,
+                 text: str | None, limit: int, page: int, as_json: bool) -> None:
+    """List cases, newest first, a page at a time (never a silent cap: it says how many in all)."""
+    where = queries.CaseFilter(status=status, since=parse_since(since), text=text, urgency=urgency,
+                               category=category, assignee=assignee, organisation=organisation, offender=offender)
     with transaction(state.app.factory) as session:
-        rows = queries.list_cases(session, status=status, since=parse_since(since), text=text, actor=state.viewer)
+        viewer = state.viewer
+        rows = queries.list_cases(session, where, viewer, limit=limit, offset=(page - 1) * limit)
+        total = queries.count_cases(session, where, viewer)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("opened", "status", "urgency", "rep.", "ev.", "alleged sender", "title")
+    console = Console(highlight=False)
+    if not rows:
+        console.print("No cases." if total == 0 else f"No cases on page {page}: {total:,} in all.")
+        return
+    table = Table("opened", "urg.", "status", "alleged sender", "title")
     # The case number is what staff type next: never truncate it.
     table.columns.insert(0, Column("case", no_wrap=True, min_width=12))
     for row in rows:
-        table.add_row(row["number"], (row["opened_at"] or "")[:16].replace("T", " "), row["status"],
-                      row["urgency"], str(row["reports"]), str(row["evidence"]),
-                      safe(", ".join(row["alleged_senders"]))[:40], safe(row["title"])[:50])
-    Console(highlight=False).print(table if rows else "No cases.")
-
-
-def _evidence_table(items: list[dict[str, Any]]) -> Table:
-    table = Table("#", "kind", "complete", "from", "date", "subject / file", "origin / authentication", "problems",
-                  title="Evidence")
-    for item in items:
-        sender = item["from"]["address"] or item["from"]["name"] or ""
-        label = item["subject"] or item["filename"] or item["content_type"] or ""
-        table.add_row(str(item["id"]), item["kind"], item["completeness"], safe(sender),
-                      safe(item["date"] or "")[:31], safe(label)[:50], safe(_analysis_line(item.get("analysis"))),
-                      safe("; ".join(item["problems"][:3]))[:60])
-    return table
-
-
-def _analysis_line(analysis: dict[str, Any] | None) -> str:
-    """'203.0.113.7 (confirmed); DKIM pass d=example.org' from a stored header analysis."""
-    if not analysis:
-        return "-"
-    parts = []
-    origin = (analysis.get("trace") or {}).get("origin") or {}
-    if origin:
-        parts.append(f"{origin.get('ip') or 'origin unknown'} ({origin.get('confidence', '?')})")
-    parts.append((analysis.get("auth") or {}).get("summary", ""))
-    return "; ".join(p for p in parts if p)[:90]
-
-
-def _render(detail: dict[str, Any]) -> Group:
-    head = (f"[b]{detail['number']}[/b]  {detail['status']}  urgency: {detail['urgency']}  "
-            f"org: {detail['organisation']}\n{safe(detail['title'])}")
-    reports = Table("report", "received", "reporter", "subject", "stored message", title="Reports")
-    for rep in detail["reports"]:
-        who = rep["reporter"]["address"] or rep["reporter"]["name"] or (
-            f"anonymous (code {detail['reporter_code']})" if rep["anonymous"] else "(unknown)")
-        reports.add_row(str(rep["id"]), (rep["received_at"] or "")[:16], safe(who), safe(rep["subject"])[:50],
-                        str(rep["raw_message_id"]))
-    parties = Table("role", "address", "name", title="Parties")
-    for party in detail["parties"]:
-        parties.add_row(party["role"], safe(party["address"]), safe(party["name"]))
-    timeline = Table("at", "actor", "action", title="Timeline")
-    for event in detail["timeline"]:
-        timeline.add_row((event["at"] or "")[:19], safe(event["actor"]), event["action"])
-    return Group(Panel(head, expand=False), reports, _evidence_table(detail["evidence"]), parties, timeline)
+        table.add_row(row["number"], (row["opened_at"] or "")[5:16].replace("T", " "), row["urgency"][:9],
+                      row["status"], safe(", ".join(row["alleged_senders"]))[:30], safe(row["title"])[:60])
+    console.print(table)
+    first = (page - 1) * limit + 1
+    more = f"; next: --page {page + 1}" if first + len(rows) - 1 < total else ""
+    console.print(f"showing {first:,}-{first + len(rows) - 1:,} of {total:,}{more}")
 
 
 @cases_group.command("show")
@@ -117,9 +97,17 @@ def _render(detail: dict[str, Any]) -> Group:
 @handle_errors
 def show_command(state: Context, number: str, as_json: bool, raw_id: int | None, output: str,
                  reason: str | None) -> None:
-    """Show a case: reports, evidence with completeness, parties, timeline."""
+    """Show a case: urgency and why, the reporter's words, evidence, conversation, timeline.
+
+    NUMBER may be the whole number (SI-2026-0042) or its tail (42, 2026-0042).
+    """
     with transaction(state.app.factory) as session:
-        detail = queries.case_detail(session, number, actor=state.viewer)
+        viewer = state.viewer
+        detail = queries.case_detail(session, number, actor=viewer)
+        case = queries.get_case(session, detail["number"])
+        detail["related_cases"] = [asdict(r) for r in related_cases(session, case, viewer)]
+        # Displaying a case is reading it: it stops the case's read deadline (no report left unread).
+        mark_seen(session, state.app.settings, case, viewer.name, datetime.now(UTC), via="cases show")
         if raw_id is not None:
             allowed = {r["raw_message_id"] for r in detail["reports"]} | set(detail["other_messages"])
             if raw_id not in allowed:
@@ -137,7 +125,18 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
     if as_json:
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
         return
-    Console(highlight=False).print(_render(detail))
+    _page_out(render_case(detail))
+
+
+def _page_out(renderable: RenderableType) -> None:
+    """Print, through `less -R` when a person is reading at a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.print(renderable)
+        return
+    os.environ.setdefault("PAGER", "less -R")
+    with console.pager(styles=True):
+        console.print(renderable)
 
 
 def register(group: click.Group) -> None:

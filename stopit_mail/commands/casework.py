@@ -68,14 +68,16 @@ def status_command(state: Context, number: str, status: str, reason: str | None)
 
 @cases_group.command("close")
 @click.argument("number")
+@click.option("--outcome", required=True, help="Outcome code from casework.outcomes (e.g. resolved-notice, unfounded).")
 @click.option("--resolution", required=True, help="What was done (required; kept with the case).")
 @pass_ctx
 @handle_errors
-def close_command(state: Context, number: str, resolution: str) -> None:
-    """Close a case with its resolution. A closed case refuses changes until reopened."""
+def close_command(state: Context, number: str, outcome: str, resolution: str) -> None:
+    """Close a case with an outcome code and its resolution. A closed case refuses changes until reopened."""
+    outcomes = state.app.settings.casework.outcomes
     with state.case_action(number) as (session, case, actor):
-        actions.close(session, actor, case, resolution)
-    click.echo(f"{case.number} closed")
+        actions.close(session, actor, case, resolution, outcome, outcomes)
+    click.echo(f"{case.number} closed ({outcome})")
 
 
 @cases_group.command("reopen")

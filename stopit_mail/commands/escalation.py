@@ -1,4 +1,8 @@
-"""`stopit ack CASE` and `stopit escalations`: stop the paging, and watch the clocks."""
+"""`stopit ack|confirm|dismiss CASE`, `stopit cases seen CASE` and `stopit escalations`.
+
+Stop the paging, decide a possible emergency, record that a report was read, and watch the
+clocks. The rules live in `cases.escalation*`; these commands only call them.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases.codes import normalise_code
-from stopit_mail.cases.escalation import acknowledge, open_escalations
+from stopit_mail.cases.escalation import REVIEW, acknowledge, open_escalations
 from stopit_mail.cases.escalation_list import escalation_rows
+from stopit_mail.cases.escalation_review import CONFIRMED, DISMISSED, decide
+from stopit_mail.cases.escalation_unread import mark_seen
 from stopit_mail.cases.queries import get_case
 from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.cases import cases_group
 from stopit_mail.db import transaction
 from stopit_mail.errors import StopitError
 from stopit_mail.textsafe import markup_safe as safe
@@ -51,6 +58,11 @@ def ack_command(state: Context, number: str, code: str | None) -> None:
         escalations = open_escalations(session, case.id)
         if not escalations:
             raise StopitError(f"{case.number} has no open escalation: nothing is being paged")
+        # A review is answered, not acknowledged: silencing it must leave a decision behind.
+        escalations = [e for e in escalations if e.kind != REVIEW]
+        if not escalations:
+            raise StopitError(f"{case.number} is a possible emergency under review: run `stopit confirm` or "
+                              f"`stopit dismiss` with --reason")
         if code is not None:
             escalations = [e for e in escalations if e.ack_code == normalise_code(code)]
             if not escalations:
@@ -82,8 +94,8 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         step = f"{row['step']}/{row['steps']} {safe(row['contact'])}" if row["step"] else "-"
         if (row["round"] or 0) > 1:
             step += f" (round {row['round']})"
-        status = row["status"]
-        if status == "impossible" or row["alert"]:
+        status = row["status"] if row["kind"] == "emergency" else f"{row['status']} ({row['kind']})"
+        if row["status"] == "impossible" or row["alert"]:
             status = f"[bold red]{status.upper()}[/]"
         table.add_row(row["case"], status, safe(row["chain"]), step, duration(row["running_seconds"]), clock,
                       safe(row["next_contact"] or ""), str(row["pages_sent"]))
@@ -115,6 +127,54 @@ def escalations_command(state: Context, include_all: bool, as_json: bool) -> Non
     console.print(_table(rows) if rows else "No open escalations.")
 
 
+def _decide(state: Context, number: str, decision: str, reason: str) -> None:
+    with state.case_action(number) as (session, case, actor):
+        actor.check_case(case)
+        now = datetime.now(UTC)
+        decide(session, state.app.settings, case, decision, by=actor.name, reason=reason, now=now, via="command")
+        # Deciding from the command line means the case was in front of a person.
+        mark_seen(session, state.app.settings, case, actor.name, now, via=f"{decision[:-2]} command")
+        number, urgency = case.number, case.urgency
+    then = "the escalation chain is being paged" if decision == CONFIRMED else f"paging stopped; urgency now {urgency}"
+    click.echo(f"{number} {decision} by {actor.name}: {then}")
+
+
+@click.command("confirm")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why this is an emergency (recorded).")
+@pass_ctx
+@handle_errors
+def confirm_command(state: Context, number: str, reason: str) -> None:
+    """Confirm CASE's possible emergency: page the escalation chain now."""
+    _decide(state, number, CONFIRMED, reason)
+
+
+@click.command("dismiss")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why this is not an emergency (recorded; may become a reviewed example).")
+@pass_ctx
+@handle_errors
+def dismiss_command(state: Context, number: str, reason: str) -> None:
+    """Dismiss CASE's possible emergency: stop paging; the case stays urgent."""
+    _decide(state, number, DISMISSED, reason)
+
+
+@click.command("seen")
+@click.argument("number")
+@pass_ctx
+@handle_errors
+def seen_command(state: Context, number: str) -> None:
+    """Record that you have read CASE (stops its read deadline and any unread-report page)."""
+    with state.case_action(number) as (session, case, actor):
+        actor.check_case(case)
+        first = mark_seen(session, state.app.settings, case, actor.name, datetime.now(UTC), via="cases seen")
+        number = case.number
+    click.echo(f"{number} marked as read by {actor.name}" if first else f"{number} was already read")
+
+
 def register(group: click.Group) -> None:
     group.add_command(ack_command)
+    group.add_command(confirm_command)
+    group.add_command(dismiss_command)
     group.add_command(escalations_command)
+    cases_group.add_command(seen_command)

@@ -1,8 +1,10 @@
 """`stopit ingest PATH...`: import .eml files, mboxes, Maildirs, or '-' for standard input.
 
-A Postfix pipe transport can call `stopit ingest -`; the exit status is 0 once the message
-is stored (processing problems are quarantined, not failures), 75 (EX_TEMPFAIL) when it could
-not be stored, so Postfix keeps the message and retries.
+A Postfix pipe transport can call `stopit ingest --recipient ${recipient} -`; the exit status
+is 0 once the message is stored (processing problems are quarantined, not failures), 75
+(EX_TEMPFAIL) when it could not be stored, so Postfix keeps the message and retries.
+Acknowledgements, notices and pages are only queued here: a running `stopit serve` or
+`stopit worker` delivers them.
 """
 
 from __future__ import annotations
@@ -33,10 +35,18 @@ def _total(paths: tuple[str, ...]) -> int | None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--recipient", metavar="ADDRESS",
+              help="The mailbox the messages were sent to (Postfix: ${recipient}); picks the organisation. "
+                   "Default: the envelope, else Delivered-To / X-Original-To.")
+@click.option("--no-ack", is_flag=True, help="Historical import: process, but mail no acknowledgement to reporters.")
 @pass_ctx
 @handle_errors
-def ingest_command(state: Context, paths: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Store and process every message in PATHS (files, mbox, Maildir, folders, '-')."""
+def ingest_command(state: Context, paths: tuple[str, ...], as_json: bool, quiet: bool, recipient: str | None,
+                   no_ack: bool) -> None:
+    """Store and process every message in PATHS (files, mbox, Maildir, folders, '-').
+
+    Mail is only queued: a running `stopit serve` (or `stopit worker`) sends it.
+    """
     app = state.app
     console = Console(stderr=True)
     show_bar = not quiet and not as_json and "-" not in paths and console.is_terminal
@@ -45,18 +55,19 @@ def ingest_command(state: Context, paths: tuple[str, ...], as_json: bool, quiet:
             columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
             with Progress(*columns, console=console) as progress:
                 task = progress.add_task("ingest", total=_total(paths))
-                summary = ingest_paths(app, paths, on_message=lambda: progress.advance(task))
+                summary = ingest_paths(app, paths, on_message=lambda: progress.advance(task),
+                                       recipient=recipient, acknowledge=not no_ack)
         else:
-            summary = ingest_paths(app, paths)
+            summary = ingest_paths(app, paths, recipient=recipient, acknowledge=not no_ack)
     except StorageError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EX_TEMPFAIL) from exc
-    _print_summary(summary, as_json)
+    _print_summary(summary, as_json, quiet)
     if summary.errors and not (summary.stored or summary.duplicates):
         raise SystemExit(1)
 
 
-def _print_summary(summary: IngestSummary, as_json: bool) -> None:
+def _print_summary(summary: IngestSummary, as_json: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
@@ -66,6 +77,9 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     )
     for error in summary.errors:
         click.echo(f"error: {error}", err=True)
+    if summary.processed and not quiet:
+        click.echo("mail (acknowledgements, pages) is queued; a running `stopit serve` or `stopit worker` sends it",
+                   err=True)
 
 
 def register(group: click.Group) -> None:

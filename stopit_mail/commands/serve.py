@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases.escalation_list import escalation_summary
+from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
 from stopit_mail.processing import watchdog
@@ -44,7 +45,7 @@ def _setup_logging(verbose: bool) -> None:
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener until SIGTERM or Ctrl-C."""
     _setup_logging(verbose)
-    app = state.app
+    app = state.upgraded_app()
     try:
         status = serve(app, with_worker, state.config_path)
     except OSError as exc:
@@ -62,7 +63,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.app, once=once, supervised=supervised))
+    raise SystemExit(run_worker(state.upgraded_app(), once=once, supervised=supervised))
 
 
 def _age(seconds: float | None) -> str:
@@ -84,6 +85,7 @@ def status_command(state: Context, as_json: bool) -> None:
     with transaction(state.app.factory) as session:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
+        report["overdue_reports"] = overdue_reports(session, datetime.now(UTC))
         health = watchdog.check(session, watchdog.grace_for(state.app.settings))
     report["worker"] = {"ok": health.ok, "running": health.workers, "problems": health.problems}
     if as_json:
@@ -110,6 +112,12 @@ def _print_status(report: dict[str, Any]) -> None:
     if esc["impossible"]:
         line += f"\n[bold red]{esc['impossible']} EMERGENCY CASE(S) PAGED NOBODY: see `stopit escalations`[/]"
     console.print(line)
+    if report["overdue_reports"]:
+        unread = Table("case", "urgency", "read deadline", "overdue", "paged", title="[bold red]Reports nobody has opened[/]")
+        for row in report["overdue_reports"]:
+            unread.add_row(row["case"], row["urgency"], row["due_at"][:16].replace("T", " "),
+                           _age(row["overdue_seconds"]), "yes" if row["paged"] else "not yet")
+        console.print(unread)
     if report["recent_quarantine"]:
         table = Table("message", "received", "reason", title="Recently quarantined")
         for row in report["recent_quarantine"]:

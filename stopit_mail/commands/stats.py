@@ -42,6 +42,27 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     ]
 
 
+def _months(rows: list[dict[str, Any]], last: int = 12) -> Table:
+    table = Table("month", "cases", "emergencies", "closed since", title=f"Last {last} months with cases",
+                  title_justify="left")
+    for row in rows[-last:]:
+        table.add_row(row["month"], str(row["cases"]), str(row["emergencies"]), str(row["closed"]))
+    return table
+
+
+def _years(rows: list[dict[str, Any]]) -> Table:
+    """The annual-report table: one line per year."""
+    years: dict[str, list[int]] = {}
+    for row in rows:
+        totals = years.setdefault(row["month"][:4], [0, 0, 0])
+        for index, key in enumerate(("cases", "emergencies", "closed")):
+            totals[index] += row[key]
+    table = Table("year", "cases", "emergencies", "closed since", title="By year", title_justify="left")
+    for year, (cases, emergencies, closed) in sorted(years.items()):
+        table.add_row(year, f"{cases:,}", f"{emergencies:,}", f"{closed:,}")
+    return table
+
+
 @click.command("stats")
 @click.option("--since", help="Cases opened since: 30d, 12w or an ISO date (default: all time).")
 @click.option("--org", "organisation", metavar="SLUG", help="Only this organisation.")
@@ -72,6 +93,11 @@ def stats_command(state: Context, since: str | None, organisation: str | None, a
     console = Console(highlight=False)
     console.print(_shares("category", stats["categories"]))
     console.print(_shares("urgency", stats["urgency"]))
+    console.print(_shares("time to first staff action", stats["first_staff_action"]["distribution"]))
+    if stats["outcomes"]:
+        console.print(_shares("outcome of closed cases", stats["outcomes"]))
+    console.print(_months(stats["by_month"]))
+    console.print(_years(stats["by_month"]))
     if chart:
         console.print(f"chart written to {chart}")
 

@@ -17,14 +17,15 @@ from rich.panel import Panel
 from rich.table import Table
 
 from stopit_mail.config import HeaderSettings
-from stopit_mail.headers.analysis import HeaderPolicy, analyse
+from stopit_mail.headers.analysis import HeaderPolicy
+from stopit_mail.headers.report_trace import trace_report
 from stopit_mail.textsafe import markup_safe as safe
 
 
 def _hop_table(trace: dict[str, Any]) -> Table:
     # Hops are numbered by header position (0 = the newest, topmost Received), as the anomaly
     # explanations number them; rows run from the sender outwards.
-    table = Table("hop", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted",
+    table = Table("hop", "from (helo / rdns / ip)", "by", "with", "time", "delay", "trusted", "written by",
                   title="Received chain, sender first (hop = header position, 0 = newest)")
     for hop in trace["hops"]:
         origin = " / ".join(x for x in (hop.get("from_helo"), hop.get("from_rdns"), hop.get("from_ip")) if x)
@@ -34,7 +35,8 @@ def _hop_table(trace: dict[str, Any]) -> Table:
         flag = "" if hop.get("parsed_ok", True) else " [unparsed]"
         table.add_row(str(hop["position"]), safe(origin or "-") + flag, safe(hop.get("by_host") or "-"),
                       safe(hop.get("protocol") or "-"), safe((hop.get("timestamp") or "-")[:25]),
-                      "-" if delay is None else f"{delay:+.0f}s", "yes" if hop.get("trusted") else "no")
+                      "-" if delay is None else f"{delay:+.0f}s", "yes" if hop.get("trusted") else "no",
+                      hop.get("written_by") or "-")
     return table
 
 
@@ -57,6 +59,9 @@ def render_analysis(analysis: dict[str, Any]) -> Group:
     origin = trace["origin"]
     verdict = (f"[b]Origin:[/b] {safe(origin.get('ip') or 'unknown')} ({safe(origin.get('ip_class') or '-')}), "
                f"confidence [b]{origin['confidence']}[/b]\n{safe(origin.get('explanation'))}")
+    for reason in origin.get("reasons") or []:
+        if reason not in (origin.get("explanation") or ""):
+            verdict += f"\n  - {safe(reason)}"
     transit = trace.get("total_transit_seconds")
     if transit is not None:
         verdict += f"\nTotal transit: {transit:.0f} s over {len(trace['hops'])} hops"
@@ -88,20 +93,29 @@ def render_analysis(analysis: dict[str, Any]) -> Group:
 @click.option("--trusted", "trusted", multiple=True, help="A trusted relay (CIDR or host; .domain for a whole domain).")
 @click.option("--authserv-id", "authserv_ids", multiple=True, help="An Authentication-Results authserv-id we trust.")
 @click.option("--dns-cache", type=click.Path(file_okay=False), help="Folder for the DNS answer cache.")
+@click.option("--wrapper", is_flag=True, help="Trace the report itself, not the forwarded original(s) in it.")
 def trace_command(source: str, as_json: bool, offline: bool, trusted: tuple[str, ...],
-                  authserv_ids: tuple[str, ...], dns_cache: str | None) -> None:
-    """Trace a message's Received chain and verify its DKIM/ARC signatures."""
+                  authserv_ids: tuple[str, ...], dns_cache: str | None, wrapper: bool) -> None:
+    """Trace the forwarded original(s) in a report (or a plain message) and verify DKIM/ARC.
+
+    JSON output is one analysis object, or a list of them when the report holds several
+    originals; each says in "traced" what it is an analysis of.
+    """
     raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     settings = HeaderSettings(trusted_relays=list(trusted), trusted_authserv_ids=list(authserv_ids))
     try:
         policy = HeaderPolicy.from_settings(settings, Path(dns_cache) if dns_cache else None, offline=offline)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--trusted") from exc
-    analysis = analyse(raw, policy)
+    analyses = trace_report(raw, policy, wrapper=wrapper)
     if as_json:
-        click.echo(json.dumps(analysis, indent=2, ensure_ascii=False, default=str))
-    else:
-        Console(highlight=False).print(render_analysis(analysis))
+        payload: Any = analyses[0] if len(analyses) == 1 else analyses
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+        return
+    console = Console(highlight=False)
+    for analysis in analyses:
+        console.print(f"[b]Traced:[/b] {safe(analysis['traced'])}")
+        console.print(render_analysis(analysis))
 
 
 def register(group: click.Group) -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 
+from stopit_mail.config.casework import EscalationSettings, parse_read_deadline
 from stopit_mail.config.schema import Settings
 
-_ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>\"]+@localhost$")
+# Printable ASCII local part without specials (RFC 5321 dot-atom), then a host name.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+_ADDRESS_RE = re.compile(rf"^{_LOCAL}@(?:{_DOMAIN}|localhost)$")
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 def is_address(text: object) -> bool:
     """A plain addr-spec such as stopit@example.edu."""
-    return isinstance(text, str) and bool(_ADDRESS_RE.match(text))
+    return isinstance(text, str) and len(text) <= 254 and _ADDRESS_RE.fullmatch(text) is not None
 
 
 def split_host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -101,6 +106,10 @@ def check_values(settings: Settings, problems: list[str]) -> None:
     check_casework(settings, problems)
     if settings.headers.dns not in ("online", "offline"):
         problems.append(f"headers.dns: found {settings.headers.dns!r}, expected 'online' or 'offline'")
+    for i, entry in enumerate(settings.headers.abuse_desks):
+        key, equals, address = str(entry).partition("=")
+        if not equals or not key.strip() or not is_address(address.strip()):
+            problems.append(f"headers.abuse_desks[{i}]: found {entry!r}, expected 'KEY=abuse@example.net'")
 
 
 
@@ -110,6 +119,7 @@ _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
 def _check_chain(key: str, steps: list, problems: list[str]) -> None:  # type: ignore[type-arg]
+    """Chain steps or reviewers: each pages at least one valid address (and waits 1 to 1440 min)."""
     for i, step in enumerate(steps):
         if step is None:
             continue
@@ -118,8 +128,29 @@ def _check_chain(key: str, steps: list, problems: list[str]) -> None:  # type: i
         for j, address in enumerate(step.addresses):
             if not is_address(address):
                 problems.append(f"{key}[{i}].addresses[{j}]: found {address!r}, expected an email or SMS-gateway address")
-        if isinstance(step.wait_minutes, int) and not 1 <= step.wait_minutes <= 1440:
-            problems.append(f"{key}[{i}].wait_minutes: found {step.wait_minutes}, expected 1 to 1440")
+        wait = getattr(step, "wait_minutes", 1)
+        if isinstance(wait, int) and not 1 <= wait <= 1440:
+            problems.append(f"{key}[{i}].wait_minutes: found {wait}, expected 1 to 1440")
+
+
+def _check_review(key: str, esc: EscalationSettings, problems: list[str]) -> None:
+    """Reviewers, the confirm window, read deadlines and SMS gateway domains."""
+    _check_chain(f"{key}.reviewers", esc.reviewers, problems)
+    if isinstance(esc.confirm_minutes, int) and not 1 <= esc.confirm_minutes <= 120:
+        problems.append(f"{key}.confirm_minutes: found {esc.confirm_minutes}, expected 1 to 120")
+    deadlines = esc.read_deadlines
+    for fld in dataclasses.fields(deadlines) if deadlines is not None else ():
+        value = getattr(deadlines, fld.name)
+        if not isinstance(value, str) or (not value and fld.name.endswith("_after_hours")):
+            continue
+        try:
+            parse_read_deadline(value)
+        except ValueError:
+            problems.append(f"{key}.read_deadlines.{fld.name}: found {value!r}, expected e.g. '10m', '2h', "
+                            f"'next-business-morning' or 'next-business-morning+1h'")
+    for i, domain in enumerate(esc.sms_gateway_domains):
+        if not is_address(f"x@{domain}"):
+            problems.append(f"{key}.sms_gateway_domains[{i}]: found {domain!r}, expected a domain such as txt.example.net")
 
 
 def check_casework(settings: Settings, problems: list[str]) -> None:
@@ -153,6 +184,15 @@ def check_casework(settings: Settings, problems: list[str]) -> None:
             problems.append(f"{key}.escalation.business_days: found {esc.business_days!r}, expected numbers 1 (Monday) to 7")
         _check_chain(f"{key}.escalation.business_chain", esc.business_chain, problems)
         _check_chain(f"{key}.escalation.after_hours_chain", esc.after_hours_chain, problems)
+        _check_review(f"{key}.escalation", esc, problems)
+    outcomes = settings.casework.outcomes
+    if not outcomes:
+        problems.append("casework.outcomes: found an empty list, expected at least one outcome code")
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, str) or not _SLUG_RE.match(outcome):
+            problems.append(f"casework.outcomes[{i}]: found {outcome!r}, expected lower-case letters, digits, '-'")
+        elif outcomes.count(outcome) > 1:
+            problems.append(f"casework.outcomes[{i}]: {outcome!r} is listed twice")
     for i, member in enumerate(settings.staff):
         if member is None:
             continue

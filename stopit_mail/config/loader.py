@@ -11,6 +11,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,22 @@ def _type_name(expected: Any) -> str:
     if dataclasses.is_dataclass(expected):
         return "a table"
     return names.get(expected, str(expected))
+
+
+def _hidden_characters(text: str) -> str | None:
+    """Why a string value is unsafe to use, or None.
+
+    A value with a trailing newline once passed every check and then made every emergency
+    fail in processing with no page: a configuration value ends up in headers, addresses and
+    file names, where a control character, a line break or invisible padding is never meant.
+    """
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Zl", "Zp"):
+            return f"contains control character U+{ord(char):04X} at position {index}"
+    if text != text.strip():
+        return "starts or ends with whitespace"
+    return None
 
 
 def _found(value: Any) -> str:
@@ -91,6 +108,8 @@ class _Validator:
         )
         if not ok:
             self.problems.append(f"{key}: found {_found(value)}, expected {_type_name(expected)}")
+        elif expected is str and (why := _hidden_characters(value)) is not None:
+            self.problems.append(f"{key}: found {_found(value)}, which {why} (expected plain text)")
         return value
 
 

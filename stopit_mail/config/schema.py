@@ -61,6 +61,11 @@ class HeaderSettings:
     clock_skew_seconds: int = doc("Allowed clock difference between hops before it is an anomaly.", 300)
     dns: str = doc("'online' to look up DKIM keys, 'offline' to record temperror instead.", "online")
     dns_timeout_seconds: float = doc("Lifetime of one DNS lookup.", 3.0)
+    abuse_desks: list[str] = doc(
+        "Abuse desks beyond the shipped provider data: 'KEY=address', KEY a provider key ('google'), "
+        "a network ('192.0.2.0/24') or a domain ('.example.net'); checked before the shipped data.",
+        factory=list,
+    )
 
 
 @dataclass

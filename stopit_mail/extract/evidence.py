@@ -16,7 +16,9 @@ from typing import Any
 
 from stopit_mail.extract import mime
 from stopit_mail.extract.attachments import describe_file
+from stopit_mail.extract.forward_checks import imitation_reason, thread_notes
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
+from stopit_mail.extract.outlook_msg import looks_like_msg, read_msg
 from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
 from stopit_mail.extract.rfc822_slice import slice_attached_messages
 from stopit_mail.models import Completeness
@@ -68,6 +70,9 @@ class Extraction:
     wrapper_text: str
     items: list[EvidenceItem]
     defects: list[str]
+    # Which mail client laid out each inline forward ("gmail", "outlook"...), outermost first:
+    # the acknowledgement tells the reporter how to send full headers from that client.
+    client_hints: list[str] = field(default_factory=list)
 
 
 def _message_fields(item: EvidenceItem, message: Message, defects: list[str], limits: tuple[int, int]) -> None:
@@ -129,6 +134,9 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
         if filename and filename.lower().endswith(".eml"):
             continue  # handled as an attached message by the slicer
         payload = mime.part_bytes(part)
+        if looks_like_msg(payload, content_type, filename):
+            items.extend(_outlook_items(payload, walked.path, content_type, filename, limits))
+            continue
         facts = describe_file(payload, content_type, filename)
         problems = list(facts.problems)
         if facts.sniffed_type not in (None, content_type):
@@ -138,6 +146,31 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
             content_type=facts.sniffed_type or content_type, filename=filename, content=payload,
             problems=problems,
         ))
+    return items
+
+
+def _outlook_items(payload: bytes, path: str, content_type: str, filename: str | None,
+                   limits: tuple[int, int]) -> list[EvidenceItem]:
+    """An attached Outlook .msg: the message at completeness `headers` (its transport headers
+    survive, its MIME bytes do not), then the files inside it."""
+    found = read_msg(payload)
+    item = EvidenceItem(kind="attached-msg", completeness=Completeness.HEADERS, mime_path=path,
+                        content_type=content_type, filename=filename, content=payload,
+                        header_block=found.header_block or None, problems=list(found.problems))
+    if found.header_block:
+        parsed = mime.parse_bytes(found.header_block.encode("utf-8", "replace") + b"\r\n")
+        _message_fields(item, parsed.message, item.problems, limits)
+    else:
+        item.completeness = Completeness.FILE
+    item.subject = item.subject or found.subject or None
+    item.body_text = found.body or item.body_text
+    items = [item]
+    for number, inner in enumerate(found.attachments, start=1):
+        facts = describe_file(inner.content, inner.content_type, inner.filename)
+        items.append(EvidenceItem(
+            kind="attachment", completeness=Completeness.FILE, mime_path=f"{path}/msg.{number}",
+            content_type=facts.sniffed_type or inner.content_type, filename=inner.filename,
+            content=inner.content, problems=list(facts.problems)))
     return items
 
 
@@ -152,15 +185,35 @@ def _flatten(forwards: list[InlineForward]) -> list[InlineForward]:
 def _forward_items(forwards: list[InlineForward]) -> list[EvidenceItem]:
     """Inline forwards in the wrapper body (nested forwards too), as `summary` evidence."""
     items = []
-    for fwd in _flatten(forwards):
+    levels = _flatten(forwards)
+    for fwd, note in zip(levels, thread_notes(levels), strict=True):
         items.append(EvidenceItem(
             kind="inline-forward", completeness=Completeness.SUMMARY,
             from_name=fwd.from_.name if fwd.from_ else None,
             from_address=fwd.from_.address.lower() if fwd.from_ and fwd.from_.address else None,
             to=[[a.name, a.address] for a in fwd.to], cc=[[a.name, a.address] for a in fwd.cc],
-            date=fwd.date, subject=fwd.subject, body_text=fwd.body,
+            date=fwd.date, subject=fwd.subject, body_text=fwd.body, problems=[note] if note else [],
         ))
     return items
+
+
+def _imitated_forward(content: bytes, message: Message, forwards: list[InlineForward],
+                      items: list[EvidenceItem], limits: tuple[int, int]) -> EvidenceItem | None:
+    """The mail itself as evidence when its forward is an imitation (see forward_checks)."""
+    reason = imitation_reason(message, forwards[0]) if forwards else None
+    if reason is None:
+        return None
+    for item in items:
+        if item.kind == "inline-forward":
+            # The "forwarded" sender is made up (often someone the target trusts): it must not
+            # become an alleged sender, so it is kept only in the note.
+            claimed = " ".join(x for x in (item.from_name, f"<{item.from_address}>" if item.from_address else "") if x)
+            item.problems.append(f"{reason}; its 'From' ({claimed or 'none'}) is only a claim")
+            item.from_name = item.from_address = None
+    item = EvidenceItem(kind="imitated-forward", completeness=Completeness.FULL, content=content,
+                        problems=[reason])
+    _message_fields(item, message, item.problems, limits)
+    return item
 
 
 def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem]) -> list[EvidenceItem]:
@@ -219,6 +272,9 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000,
     found_pasted = find_pasted_headers(text)
     items = _attached_messages(content, parsed, limits)
     forwards = _forward_items(found_forwards)
+    imitation = _imitated_forward(content, message, found_forwards, forwards, limits)
+    if imitation is not None:
+        items.append(imitation)
     items.extend(forwards)
     items.extend(_pasted_items(found_pasted, forwards))
     items.extend(_file_items(parsed, limits))
@@ -227,4 +283,5 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000,
         reporter_name=name, reporter_address=address, subject=subject,
         message_id=mime.header(message, "Message-ID"), wrapper_text=wrapper,
         items=items, defects=parsed.defects,
+        client_hints=[fwd.client_hint for fwd in found_forwards if fwd.client_hint],
     )

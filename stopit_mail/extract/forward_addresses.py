@@ -24,7 +24,8 @@ class MailAddress:
     """A mailbox shown in a forward.
 
     `name` is "" when the client showed none (or showed the address as the name);
-    `address` is "" when the client showed only a name. The domain is lower-cased.
+    `address` is "" when the client showed only a name, and "@domain" when it showed an
+    address with no local part (`<@example.net>`). The domain is lower-cased.
     """
 
     name: str
@@ -43,6 +44,16 @@ def normalise_address(text: str) -> str:
     if not local or not domain or len(candidate) > 320 or "<" in candidate or ">" in candidate:
         return ""
     return f"{local}@{domain.lower()}"
+
+
+def _domain_only(text: str) -> str:
+    """``@domain`` for an address printed with no local part (``<@example.net>``), kept as
+    written so that staff see what the client showed; "" for anything else."""
+    candidate = text.strip().strip(_QUOTES + "<>[]()").strip()
+    domain = candidate[1:].rstrip(".,;:") if candidate.startswith("@") else ""
+    if not domain or "@" in domain or "." not in domain or any(ch.isspace() or ch in "<>" for ch in domain):
+        return ""
+    return "@" + domain.lower()
 
 
 def _clean_name(text: str) -> str:
@@ -81,7 +92,7 @@ def parse_mailbox(item: str) -> MailAddress | None:
     found = _bracketed(text)
     if found is not None:
         start, end, inner = found
-        address = normalise_address(inner)
+        address = normalise_address(inner) or _domain_only(inner)
         if address:
             # "Name <addr> on behalf of other@x": the name is what precedes the bracket.
             name = _clean_name(text[:start]) or _clean_name(text[end:])

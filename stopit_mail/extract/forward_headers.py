@@ -93,6 +93,14 @@ def _known_field(text: str) -> tuple[str, str] | None:
     return (name, parts[1]) if name else None
 
 
+_ADDRESS_FIELDS = ("from", "to", "cc", "reply_to")
+
+
+def _open_angle(value: str) -> bool:
+    """True when an address field's value stops inside "<...>" (the line was wrapped there)."""
+    return value.rfind("<") > value.rfind(">")
+
+
 def _wrapped_list(block: HeaderBlock, last: str, text: str) -> bool:
     """True when a recipient list ended in a separator and the client wrapped the rest."""
     return last in ("to", "cc") and block.fields.get(last, "").endswith((",", ";")) and "@" in text
@@ -117,6 +125,9 @@ def read_block(lines: list[str], start: int) -> HeaderBlock | None:
         elif last and split_label(text) and index + 1 < limit and _known_field(
                 split_quote(lines[index + 1])[1]):
             last = "other"  # an unknown label between known ones ("Importance: High")
+        elif last in _ADDRESS_FIELDS and _open_angle(block.fields.get(last, "")):
+            # Gmail wraps a long From line inside "<...>": the address goes on without a space.
+            block.fields[last] = block.fields.get(last, "").rstrip() + text.strip()
         elif last in _CONTINUED_FIELDS and (text[:1] in (" ", "\t") or _wrapped_list(block, last, text)):
             block.fields[last] = f"{block.fields.get(last, '')} {text.strip()}".strip()
         else:

@@ -80,7 +80,7 @@ _BELIEVED: dict[SubjectIntent, frozenset[str]] = {
     SubjectIntent.REPLY: frozenset({Cue.FORWARD_SEPARATOR}),
 }
 # Inside a forwarded message, earlier messages of the thread are evidence too.
-_NESTED = _BELIEVED_WITHOUT_SUBJECT
+_NESTED = _BELIEVED_WITHOUT_SUBJECT | {Cue.NAMES_ONLY_BLOCK}
 _QUOTE_PROBE = 200  # body lines looked at to decide whether the whole body is quoted
 _END_MARKER = re.compile(
     r"^[ \t>]*[-_=~]{2,}[ \t]*(?:" + "|".join(re.escape(p) for p in END_PHRASES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.header
 import email.utils
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -36,10 +37,46 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
 
 
+#: A header field folded into more lines than this is read unfolded (see unfold_hostile).
+MAX_FOLD_LINES = 1000
+# A header field (a name, a colon) followed by more than MAX_FOLD_LINES continuation lines.
+# The quantifiers are possessive so that a run just short of the limit fails without backtracking.
+_HOSTILE_FOLD = re.compile(
+    rb"^[\x21-\x39\x3b-\x7e]++[ \t]*+:[^\r\n]*+(?:\r?\n[ \t][^\r\n]*+){%d,}+" % (MAX_FOLD_LINES + 1), re.M)
+#: Header values longer than this are cut before decoding: they are shown to people, and the
+#: email package reads encoded words and addresses a character at a time.
+MAX_VALUE_CHARS = 65_536
+
+
+def unfold_hostile(content: bytes) -> tuple[bytes, int]:
+    """``content`` with every header field folded into more than MAX_FOLD_LINES lines unfolded
+    onto one line, and how many such fields there were.
+
+    The email package reads a message a line at a time in Python: a header folded into a
+    million lines took seconds per parse, and a report is parsed more than once. Unfolding is
+    what RFC 5322 says a field's value is, so the parsed values do not change; the exact bytes
+    (kept for DKIM) are never rewritten, only the copy that is parsed.
+    """
+    if content.count(b"\n ") + content.count(b"\n\t") <= MAX_FOLD_LINES:
+        return content, 0
+    found = 0
+
+    def unfold(match: re.Match[bytes]) -> bytes:
+        nonlocal found
+        found += 1
+        return match.group().replace(b"\r\n", b"").replace(b"\n", b"")
+
+    return _HOSTILE_FOLD.sub(unfold, content), found
+
+
 def parse_bytes(content: bytes) -> ParsedMessage:
     """Parse with the lenient compat32 policy (the modern policy raises on real-world headers)."""
-    message = email.message_from_bytes(content, policy=compat32)
+    readable, hostile = unfold_hostile(content)
+    message = email.message_from_bytes(readable, policy=compat32)
     defects = [f"{type(d).__name__}" for d in message.defects]
+    if hostile:
+        defects.append(f"HostileFolding: {hostile} header field(s) folded into more than "
+                       f"{MAX_FOLD_LINES} lines were read unfolded")
     if b"\x00" in content:
         defects.append("NulByte")
     return ParsedMessage(message, defects)
@@ -49,10 +86,7 @@ def decode_header_value(value: object) -> str:
     """A header as text: RFC 2047 words decoded, unknown charsets replaced, never raises."""
     if value is None:
         return ""
-    if isinstance(value, email.header.Header):
-        raw = str(value)
-    else:
-        raw = str(value)
+    raw = str(value)[:MAX_VALUE_CHARS]
     try:
         chunks = email.header.decode_header(raw)
     except Exception:  # noqa: BLE001 - malformed encoded words are common
@@ -94,7 +128,7 @@ def header(message: Message, name: str) -> str:
 def addresses(message: Message, name: str) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header, decoded; never raises."""
     try:
-        values = [str(v) for v in message.get_all(name, [])]
+        values = [str(v)[:MAX_VALUE_CHARS] for v in message.get_all(name, [])]
         pairs = email.utils.getaddresses(values)
     except Exception:  # noqa: BLE001 - e.g. group syntax the parser chokes on
         return []

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from stopit_mail.extract.mime import unfold_hostile
+
 _LOG = logging.getLogger(__name__)
 MESSAGE_TYPES = ("message/rfc822", "message/global")
 # Deeper multipart nesting than this is an attack, not mail.
@@ -205,7 +207,7 @@ def _before_line_break(buf: bytes, line_start: int) -> int:
 def _header_info(block: bytes, default_type: str) -> _HeaderInfo:
     info = _HeaderInfo(content_type=default_type)
     try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(block)
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(unfold_hostile(block)[0])
         headers.set_default_type(default_type)
         info.content_type = headers.get_content_type()
         boundary = headers.get_boundary()

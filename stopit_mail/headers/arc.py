@@ -30,6 +30,7 @@ from stopit_mail.headers.authcommon import (
 from stopit_mail.headers.authresults import AuthResultsHeader, parse_authres_value, split_header_fields
 from stopit_mail.headers.dkim_verify import StrictDKIM
 from stopit_mail.headers.dns import DkimDnsFunc, Resolver
+from stopit_mail.headers.fields import LinearParseMixin
 
 
 @dataclass
@@ -64,14 +65,17 @@ class ArcResult:
         return jsonable(self)
 
 
-class _SafeARC(RelaxedBodyMixin, dkim.ARC):  # type: ignore[misc]
-    """dkimpy's ARC verifier with the linear-time body handling of RelaxedBodyMixin."""
+class _SafeARC(LinearParseMixin, RelaxedBodyMixin, dkim.ARC):  # type: ignore[misc]
+    """dkimpy's ARC verifier with linear-time header parsing and body handling."""
 
     def __init__(self, raw: bytes) -> None:
         super().__init__(raw, logger=DKIMPY_LOG, minkey=MIN_RSA_BITS)
 
 
 _MAX_ARC_INSTANCES = 50  # RFC 8617 section 4.2.1
+# Real ARC fields are well under 4 KB (a seal is one signature); dkimpy canonicalises every
+# ARC field before it checks anything, which takes seconds on a multi-megabyte one.
+_MAX_ARC_FIELD_BYTES = 65_536
 
 
 def verify_arc(raw: bytes, resolver: Resolver, now: datetime | None = None) -> ArcResult:
@@ -95,20 +99,29 @@ def has_arc_fields(parsed: StrictDKIM | Exception) -> bool | None:
 
 
 def verify_arc_with(raw: bytes, keys: DkimDnsFunc, now: datetime,
-                    has_arc: bool | None = None) -> ArcResult:
+                    has_arc: bool | None = None, parsed: LinearParseMixin | None = None) -> ArcResult:
     """:func:`verify_arc` with the caller's key fetcher (shared with DKIM).
 
     ``has_arc`` False, known from the DKIM step's parse of the same bytes, skips
-    parsing the message a second time in the common case of no ARC at all.
+    parsing the message a second time in the common case of no ARC at all;
+    ``parsed``, that parse, spares the second parse when there is ARC.
     """
     result = ArcResult("none", "no ARC header fields", now)
     if has_arc is False:
         return result
     try:
-        arc = _SafeARC(raw)
-        count = sum(1 for name, _v in arc.headers if name.lower() in dkim.ARC.ARC_HEADERS)
+        if parsed is None:
+            arc = _SafeARC(raw)
+        else:
+            arc = _SafeARC(b"")
+            arc.adopt(parsed)
+        arc_fields = [value for name, value in arc.headers if name.lower() in dkim.ARC.ARC_HEADERS]
+        count = len(arc_fields)
         if count == 0:
             return result
+        if any(len(value) > _MAX_ARC_FIELD_BYTES for value in arc_fields):
+            return _judge_arc(result, "fail", f"an ARC field is longer than {_MAX_ARC_FIELD_BYTES} "
+                                              "bytes, far beyond any real one: not verified")
         highest, _sets = arc.sorted_arc_headers()
         if highest > _MAX_ARC_INSTANCES or count > 3 * _MAX_ARC_INSTANCES:
             return _judge_arc(result, "fail", f"more ARC sets than RFC 8617 allows ({count} "

@@ -54,6 +54,7 @@ from stopit_mail.headers.dkim_verify import (
     verify_dkim_with,
 )
 from stopit_mail.headers.dns import DkimDnsFunc, Resolver
+from stopit_mail.headers.fields import MAX_HEADER_BYTES, header_section_length
 
 __all__ = [
     "CLOCK_SKEW_SECONDS", "FAIL", "NEUTRAL", "NOT_VERIFIABLE", "PASS", "PERMERROR", "POLICY",
@@ -107,18 +108,26 @@ def analyse_authentication(raw: bytes, resolver: Resolver, *,
     moment, problems = utc(now), list[str]()
     fields = _guarded(lambda: split_header_fields(raw), [], problems, "reading header fields")
     froms = from_domains(value for name, value in fields if name.lower() == "from")
-    if verifiable:
+    oversized = header_section_length(raw) > MAX_HEADER_BYTES
+    if oversized:
+        problems.append(f"header section longer than {MAX_HEADER_BYTES // 2**20} MiB, far beyond any real "
+                        "one: DKIM and ARC were not verified")
+    if verifiable and not oversized:
         keys = DkimDnsFunc(resolver)
-        # dkimpy parses the message once; DKIM and the ARC pre-check share that parse.
+        # dkimpy parses the message once; DKIM and ARC share that parse.
         parsed = parse_for_dkimpy(raw)
         has_arc = has_arc_fields(parsed)
+        shared = None if isinstance(parsed, Exception) else parsed
         signatures = _guarded(lambda: verify_dkim_with(raw, keys, moment, parsed), [], problems, "DKIM")
-        arc = _guarded(lambda: verify_arc_with(raw, keys, moment, has_arc),
+        arc = _guarded(lambda: verify_arc_with(raw, keys, moment, has_arc, shared),
                        ArcResult("none", "not checked", moment), problems, "ARC")
     else:
         signatures = _guarded(lambda: describe_dkim(raw, moment, fields), [], problems, "DKIM")
         arc = _guarded(lambda: describe_arc(raw, moment, fields),
                        ArcResult("none", "not checked", moment), problems, "ARC")
+        if verifiable:
+            for signature in signatures:
+                signature.reason = "not verified: the header section is too long"
     results = _guarded(lambda: parse_authentication_results(fields, trusted_authserv_ids), [],
                        problems, "Authentication-Results")
     alignments = [DkimAlignment(s.index, s.verdict, a.signing_domain, a.from_domain,

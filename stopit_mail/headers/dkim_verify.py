@@ -53,6 +53,7 @@ from stopit_mail.headers.authcommon import (
 )
 from stopit_mail.headers.authresults import split_header_fields
 from stopit_mail.headers.dns import DkimDnsFunc, Resolver, vet_key
+from stopit_mail.headers.fields import LinearParseMixin
 
 # Key type and hash for each algorithm RFC 6376 and RFC 8463 define.
 _ALGORITHMS = {"rsa-sha256": ("rsa", "sha256"), "rsa-sha1": ("rsa", "sha1"),
@@ -97,8 +98,8 @@ class DkimSignatureResult:
         return jsonable(self)
 
 
-class StrictDKIM(RelaxedBodyMixin, dkim.DKIM):  # type: ignore[misc]
-    """dkimpy's verifier, parsing the message once, minus its own field checks.
+class StrictDKIM(LinearParseMixin, RelaxedBodyMixin, dkim.DKIM):  # type: ignore[misc]
+    """dkimpy's verifier, parsing the message once (in linear time), minus its own field checks.
 
     Fields are checked by :func:`_field_problem` before dkimpy runs, because
     dkimpy's checks read the wall clock (so ``now`` could not be honoured),

@@ -13,13 +13,20 @@ the message, so a field is only as honest as its writer. We walk from the top
   connecting client is itself trusted: its IP is in a trusted network or its
   reverse-DNS name matches a trusted host name (the HELO name is chosen by the
   client, so it counts only when ``trust_helo`` is set), or the hand-over was
-  local (loopback, ``localhost``, a hop with no ``from`` host). With no
-  configuration a client with a non-public address also passes trust on: that
-  is the receiving provider's own internal network.
+  local (loopback, ``localhost``, a hop with no ``from`` host), or the client
+  is an internal relay of the big provider that wrote the hop, or a mail gateway
+  handing mail to its customer (from the shipped provider data, see
+  :mod:`stopit_mail.headers.boundary`). With no configuration a client with a
+  non-public address also passes trust on: that is the receiving provider's own
+  internal network.
 * The last trusted hop is the boundary. Its client is the origin, recorded by a
   relay we trust: ``confirmed`` (without configuration only for a public
   address; a private one just names a machine inside someone else's network).
   Every hop below it could have been written by the sender: ``untrusted-hop``.
+
+When the first external hop is itself a big sending provider (Gmail, Outlook.com...),
+the origin names that provider, the account and any client address the provider
+shows (:mod:`stopit_mail.headers.origin`).
 
 If the boundary gives no usable address, the origin falls back to the newest
 untrusted hop with a public client address, then to webmail headers such as
@@ -30,9 +37,8 @@ The anomaly checks on the chain live in :mod:`stopit_mail.headers.anomalies`.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,10 +46,13 @@ from typing import Any
 from .anomalies import ANOMALY_CODES as ANOMALY_CODES
 from .anomalies import Anomaly, find_anomalies
 from .anomalies import registered_domain as registered_domain
-from .ipclass import PUBLIC, classify_ip, normalise_ip, parse_ip
+from .boundary import Boundary, find_boundary
+from .fields import read_header_fields
+from .ipclass import PUBLIC, classify_ip, normalise_ip
+from .origin import describe_origin
+from .providers import shipped_catalog
 from .received import ReceivedHop, is_local_handover, parse_received_headers
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from .relays import TrustedRelays as TrustedRelays
 
 #: Headers in which webmail front ends and proxies name the submitting client.
 #: They are written by whoever composed the message, so they are claims only.
@@ -52,67 +61,6 @@ CLAIM_HEADERS = (
     "x-client-ip", "x-real-ip", "x-remote-ip", "x-source-ip", "x-aol-ip",
     "x-originating-client-ip", "x-ms-exchange-organization-originalclientipaddress",
 )
-
-@dataclass
-class TrustedRelays:
-    """The relays whose Received fields are facts: our MTAs and chosen providers.
-
-    ``hostnames`` entries match a name exactly; an entry starting with a dot
-    (``.example.edu``) matches that domain and every name below it.
-    """
-
-    networks: list[IPNetwork] = field(default_factory=list)
-    hostnames: list[str] = field(default_factory=list)
-    trust_helo: bool = False
-
-    @classmethod
-    def from_strings(cls, entries: Iterable[str], trust_helo: bool = False) -> TrustedRelays:
-        """Build from ``"10.0.0.0/8"``, ``"192.0.2.7"``, ``"mx.example.edu"``, ``".google.com"``.
-
-        Raises ValueError on an entry that is neither a network nor a host name:
-        configuration is ours, and a silently ignored typo would change verdicts.
-        """
-        relays = cls(trust_helo=trust_helo)
-        for entry in entries:
-            text = entry.strip()
-            if not text:
-                continue
-            try:
-                relays.networks.append(ipaddress.ip_network(text, strict=False))
-                continue
-            except ValueError:
-                pass
-            name = text.lower().rstrip(".")
-            if not re.fullmatch(r"\.?[a-z0-9_](?:[a-z0-9_.\-]*[a-z0-9_])?", name):
-                raise ValueError(f"trusted relay {entry!r} is neither a network nor a host name")
-            relays.hostnames.append(name)
-        return relays
-
-    def __bool__(self) -> bool:
-        return bool(self.networks or self.hostnames)
-
-    def has_ip(self, ip: str | None) -> bool:
-        address = parse_ip(ip)
-        return address is not None and any(
-            address.version == net.version and address in net for net in self.networks
-        )
-
-    def has_host(self, name: str | None) -> bool:
-        host = (name or "").strip().lower().rstrip(".")
-        if not host:
-            return False
-        for entry in self.hostnames:
-            if entry.startswith("."):
-                if host == entry[1:] or host.endswith(entry):
-                    return True
-            elif host == entry:
-                return True
-        return False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"networks": [str(n) for n in self.networks],
-                "hostnames": list(self.hostnames), "trust_helo": self.trust_helo}
-
 
 @dataclass
 class OriginVerdict:
@@ -127,9 +75,19 @@ class OriginVerdict:
     hop_position: int | None = None
     recorded_by: str | None = None
     source: str | None = None  # "received" | header name | None
+    #: The provider that received the evidence, and the one the first external hop belongs
+    #: to when it is a big sending provider (then ``account`` and ``client_ips`` say more).
+    receiving_provider: str | None = None
+    sending_provider: str | None = None
+    account: str | None = None
+    client_ips: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        data["client_ips"] = [dict(entry) for entry in self.client_ips]
+        data["reasons"] = list(self.reasons)
+        return data
 
 
 @dataclass
@@ -149,13 +107,18 @@ class Trace:
     originating_claims: list[dict[str, Any]]
     trust_mode: str  # "configured" | "receipt"
     trusted_relays: TrustedRelays | None = None
+    #: Who wrote each hop, as far as can be told (see :mod:`stopit_mail.headers.boundary`).
+    roles: list[str] = field(default_factory=list)
+    providers_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-serialisable; keys are stable for the CLI and storage."""
         hops = []
-        for hop, trusted, delay in zip(self.hops, self.trusted, self.delays, strict=True):
+        roles = self.roles or [""] * len(self.hops)
+        for hop, trusted, delay, role in zip(self.hops, self.trusted, self.delays, roles, strict=True):
             data = hop.to_dict()
             data["trusted"] = trusted
+            data["written_by"] = role or None
             data["from_ip_class"] = classify_ip(hop.from_ip) if hop.from_ip else None
             data["by_ip_class"] = classify_ip(hop.by_ip) if hop.by_ip else None
             data["delay_seconds"] = delay.total_seconds() if delay is not None else None
@@ -169,36 +132,8 @@ class Trace:
             "originating_claims": self.originating_claims,
             "trust_mode": self.trust_mode,
             "trusted_relays": self.trusted_relays.to_dict() if self.trusted_relays else None,
+            "providers_version": self.providers_version,
         }
-
-
-def _client_trusted(hop: ReceivedHop, relays: TrustedRelays | None) -> bool:
-    if is_local_handover(hop):
-        return True
-    if relays is None:
-        return bool(hop.from_ip) and classify_ip(hop.from_ip) != PUBLIC
-    return (relays.has_ip(hop.from_ip) or relays.has_host(hop.from_rdns)
-            or (relays.trust_helo and relays.has_host(hop.from_helo)))
-
-
-def _trust_flags(top_first: list[ReceivedHop], relays: TrustedRelays | None) -> list[bool]:
-    """Mark each hop (top-first) trusted or not, following the module rules."""
-    flags = [False] * len(top_first)
-    if relays is None:
-        start: int | None = 0 if top_first else None
-    else:
-        start = next((i for i, hop in enumerate(top_first)
-                      if relays.has_host(hop.by_host) or relays.has_ip(hop.by_ip)), None)
-    if start is None:
-        return flags
-    for i in range(start + 1):
-        flags[i] = True
-    i = start
-    while i + 1 < len(top_first) and top_first[i].parsed_ok \
-            and _client_trusted(top_first[i], relays):
-        i += 1
-        flags[i] = True
-    return flags
 
 
 def _origin_from_hop(hop: ReceivedHop, confidence: str, why: str) -> OriginVerdict:
@@ -229,9 +164,9 @@ def _claimed_origin(top_first: list[ReceivedHop], flags: list[bool],
     return None
 
 
-def _decide_origin(top_first: list[ReceivedHop], flags: list[bool],
+def _decide_origin(top_first: list[ReceivedHop], found: Boundary,
                    claims: list[dict[str, Any]], configured: bool) -> OriginVerdict:
-    boundary = max((i for i, ok in enumerate(flags) if ok), default=None)
+    flags, boundary = found.flags, found.index
     hop = top_first[boundary] if boundary is not None else None
     network_client = hop is not None and not is_local_handover(hop)
     if hop is not None and network_client and hop.from_ip:
@@ -241,8 +176,7 @@ def _decide_origin(top_first: list[ReceivedHop], flags: list[bool],
         if ip_class == PUBLIC or configured:
             where = "" if ip_class == PUBLIC else f" (a {ip_class} address inside that network)"
             return _origin_from_hop(hop, "confirmed", (
-                f"{hop.from_ip}{where} handed the message to {hop.by_host or 'a trusted relay'}, "
-                f"which we trust; hop {hop.position} records it."))
+                f"{hop.from_ip}{where}: {found.why}, which we trust; hop {hop.position} records it."))
     claimed = _claimed_origin(top_first, flags, claims)
     if claimed is not None:
         return claimed
@@ -295,11 +229,13 @@ def trace_headers(headers: Sequence[tuple[str, str]], trusted: TrustedRelays | N
     relays = trusted if trusted else None
     values = [value for name, value in headers if name.strip().lower() == "received"]
     top_first = parse_received_headers(values)
-    flags_top = _trust_flags(top_first, relays)
+    catalog = shipped_catalog()
+    found = find_boundary(top_first, relays, catalog, [name for name, _value in headers])
     claims = _claims(headers)
-    origin = _decide_origin(top_first, flags_top, claims, configured=relays is not None)
+    origin = _decide_origin(top_first, found, claims, configured=relays is not None)
+    describe_origin(origin, found, top_first, headers)
     sender_first = list(reversed(top_first))
-    flags = list(reversed(flags_top))
+    flags = list(reversed(found.flags))
     delays, total = _delays(sender_first)
     moment = now if now is not None else datetime.now(UTC)
     if moment.tzinfo is None:
@@ -308,59 +244,8 @@ def trace_headers(headers: Sequence[tuple[str, str]], trusted: TrustedRelays | N
         hops=sender_first, trusted=flags, delays=delays, total_transit=total, origin=origin,
         anomalies=find_anomalies(sender_first, flags, moment, clock_skew),
         originating_claims=claims, trust_mode="configured" if relays else "receipt",
-        trusted_relays=relays,
+        trusted_relays=relays, roles=list(reversed(found.roles)), providers_version=catalog.version,
     )
-
-
-_FIELD = re.compile(r"^([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)$", re.S)
-_MAX_HEADER_BYTES = 4 * 1024 * 1024
-
-
-_LINE_END = re.compile(rb"\r\n|\n|\r")
-
-
-def _lines(data: bytes) -> Iterator[bytes]:
-    """The lines of ``data`` as ``re.split`` on line ends gives them, but lazily:
-    the reader stops at the end of the header section, so the body is never split."""
-    start = 0
-    for end in _LINE_END.finditer(data):
-        yield data[start:end.start()]
-        start = end.end()
-    yield data[start:]
-
-
-def read_header_fields(raw: bytes | str) -> list[tuple[str, str]]:
-    """Split a raw message's header section into (name, value) pairs. Never raises.
-
-    Lenient on purpose: 8-bit bytes are read as UTF-8 where valid and Latin-1
-    otherwise, NULs are dropped, leading blank lines and an mbox ``From `` line
-    are skipped, and a line with no field name inside the header section is
-    taken as a broken fold of the field before it, not as the start of the body.
-    Only the first 4 MiB are looked at: no real header section is that long.
-    """
-    data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
-    fields: list[list[str]] = []
-    for line_bytes in _lines(data[:_MAX_HEADER_BYTES]):
-        line_bytes = line_bytes.replace(b"\x00", b"")
-        try:
-            line = line_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            line = line_bytes.decode("latin-1")
-        if not line.strip():
-            if not fields:
-                # Leading blank lines (pasted or broken files) are skipped, not
-                # taken as an empty header section.
-                continue
-            break
-        if not fields and line.startswith("From "):
-            continue
-        match = _FIELD.match(line)
-        if line[0] in " \t" or not match:
-            if fields:
-                fields[-1][1] += "\n" + line
-            continue
-        fields.append([match.group(1), match.group(2).lstrip(" \t")])
-    return [(name, value) for name, value in fields]
 
 
 def trace_message(raw: bytes | str, trusted: TrustedRelays | None = None,

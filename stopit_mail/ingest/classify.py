@@ -52,10 +52,13 @@ def automatic_reason(message: Message, mail_from: str | None) -> str | None:
 
 
 def is_bounce(message: Message, mail_from: str | None) -> bool:
-    """An RFC 3464 delivery status notification, or a daemon's non-standard bounce."""
+    """An RFC 3464 delivery status notification, an abuse feedback report, or a daemon's
+    non-standard bounce."""
     content_type = message.get_content_type()
     report_type = (message.get_param("report-type") or "") if content_type == "multipart/report" else ""
-    if str(report_type).lower() == "delivery-status":
+    # Delivery status notifications, and abuse feedback reports (ARF, RFC 5965; X-ARF): machine
+    # reports about a message, never a new complaint (our own abuse reports may come back).
+    if str(report_type).lower() in ("delivery-status", "feedback-report") or message.get("X-XARF"):
         return True
     senders = mime.addresses(message, "From")
     local = senders[0][1].split("@")[0] if senders else ""

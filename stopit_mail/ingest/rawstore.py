@@ -33,6 +33,8 @@ class Envelope:
     rcpt_to: list[str] = field(default_factory=list)
     peer: str | None = None
     source_ref: str | None = None
+    # False for historical imports (`stopit ingest --no-ack`): old reporters are not mailed.
+    acknowledge: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def store_raw(
                 rcpt_to=list(envelope.rcpt_to),
                 peer=envelope.peer,
                 priority=priority,
+                no_ack=not envelope.acknowledge,
             )
             session.add(row)
             try:

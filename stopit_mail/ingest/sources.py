@@ -93,3 +93,29 @@ def iter_path(path_text: str) -> Iterator[tuple[bytes, Envelope]]:
             yield path.read_bytes(), Envelope(source="file", source_ref=str(path))
         except OSError as exc:
             raise SourceError(f"{path}: {exc.strerror}") from exc
+
+
+# The final MTA records whom it delivered to; the topmost such header is the latest hop.
+_DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To")
+_HEAD_LIMIT = 256 * 1024
+
+
+def recipients_from_headers(content: bytes) -> list[str]:
+    """The delivery address(es) an MTA wrote into the header (Delivered-To, X-Original-To).
+
+    Files, mboxes and Maildirs carry no SMTP envelope; these headers are how a message
+    read from them says which mailbox (and so which organisation) it was sent to. Only the
+    header block is read, and only so far, so a huge or hostile file costs little here.
+    """
+    from email.parser import BytesHeaderParser
+    from email.utils import getaddresses
+
+    head = content[:_HEAD_LIMIT]
+    end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0), default=len(head))
+    parsed = BytesHeaderParser().parsebytes(head[:end] + b"\n\n")
+    for name in _DELIVERY_HEADERS:
+        values = [str(v) for v in parsed.get_all(name, [])]
+        found = [address.lower() for _name, address in getaddresses(values[:1]) if "@" in address]
+        if found:
+            return found
+    return []

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 
+from stopit_mail.outbound.arf import Feedback, apply_feedback
 from stopit_mail.textsafe import checked_header
 
 
@@ -32,6 +33,8 @@ class Draft:
     automatic: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
+    #: An abuse report (ARF or X-ARF) built around the body; see :mod:`stopit_mail.outbound.arf`.
+    feedback: Feedback | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ def _compose_mime(draft: Draft, headers: list[tuple[str, str]]) -> bytes:
     msg.set_content(draft.body, charset="utf-8", cte="7bit" if ascii_body else "quoted-printable")
     for attachment in draft.attachments:
         _attach(msg, attachment)
+    if draft.feedback is not None:
+        apply_feedback(msg, draft.feedback)
     return msg.as_bytes()
 
 

@@ -14,6 +14,7 @@ write transaction; the pipeline's `process` re-reads what it needs by id.
 from __future__ import annotations
 
 from stopit_mail.cases.escalation import ACK_PREFIX, codes_in_text, find_by_code
+from stopit_mail.cases.escalation_replies import own_words
 from stopit_mail.cases.service import find_case_for_reply
 from stopit_mail.extract import mime
 from stopit_mail.ingest.classify import alias_codes, automatic_reason, classify, is_bounce
@@ -34,8 +35,9 @@ def _page_ack(ctx: Context) -> bool:
     codes = ack_codes(ctx)
     found = [esc for esc in (find_by_code(ctx.session, code) for code in codes) if esc is not None]
     ctx.automatic = automatic_reason(ctx.message, ctx.raw.mail_from)
-    if not found and not codes and not ctx.automatic:
-        found = codes_in_text(ctx.session, ctx.subject + "\n" + ctx.body)
+    if not found and not codes:
+        # Only the sender's own words count: a code quoted from the page below them does not.
+        found = codes_in_text(ctx.session, ctx.subject + "\n" + own_words(ctx.body))
     ctx.ack_codes = codes
     ctx.escalation_ids = [esc.id for esc in found]
     # An automatic message quoting an unknown ack code is just automatic.

@@ -50,6 +50,8 @@ class StoredMessage:
     received_at: datetime
     attempts: int = 1
     priority: int = 0
+    # Stored by a historical import: processed, but nobody is mailed about it.
+    no_ack: bool = False
 
 
 @dataclass

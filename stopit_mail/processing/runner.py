@@ -87,12 +87,12 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
             update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
             .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
             .returning(_RAW.c.id, _RAW.c.content, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
-                       _RAW.c.attempts, _RAW.c.priority)).first()
+                       _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack)).first()
     if row is None:
         return None
     received_at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
     return StoredMessage(row.id, row.content, row.mail_from, list(row.rcpt_to or []), received_at,
-                         row.attempts, row.priority)
+                         row.attempts, row.priority, bool(row.no_ack))
 
 
 def _guarded(name: str, step: Callable[[], None]) -> None:

@@ -29,7 +29,6 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -170,7 +169,7 @@ class Worker:
     def _deliver(self, report: TurnReport) -> None:
         try:
             # Escalation deadlines first: a page due now matters more than a backlog.
-            report.pages += escalation_tick(self.app.factory, self.app.settings, datetime.now(UTC))
+            report.pages += escalation_tick(self.app.factory, self.app.settings, self.app.clock())
         except SQLAlchemyError as exc:
             report.errors += 1
             log.error("escalation tick failed: %s", exc)

@@ -1,14 +1,14 @@
 """message priority, processing leases, outbox priority, worker heartbeats
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

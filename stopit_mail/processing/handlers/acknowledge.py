@@ -11,20 +11,28 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from stopit_mail import events
+from stopit_mail.cases.acknowledgement import (
+    forwarding_client,
+    needs_full_headers,
+    render_acknowledgement,
+    report_language,
+)
 from stopit_mail.cases.codes import case_alias, format_code
-from stopit_mail.models import Completeness
+from stopit_mail.cases.notices import template_dirs
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import URGENT_DELIVERY, enqueue, sent_to_since
-from stopit_mail.outbound.render import make_environment, render
+from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import recipient_key, sealed_recipient
+from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
 
 _DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
 
 
 def refusal(ctx: Context, address: str) -> str | None:
     """Why this report must not be acknowledged, or None."""
+    if ctx.raw.no_ack:
+        return "historical import (stopit ingest --no-ack)"
     if not address or "@" not in address:
         return "no usable sender address"
     local, _, domain = address.partition("@")
@@ -39,13 +47,6 @@ def refusal(ctx: Context, address: str) -> str | None:
     return None
 
 
-def needs_full_headers(ctx: Context) -> bool:
-    """True when no offending message came with its headers (so it cannot be traced)."""
-    assert ctx.extraction is not None
-    levels = {i.completeness for i in ctx.extraction.items if i.is_message}
-    return not levels & {Completeness.FULL, Completeness.HEADERS}
-
-
 @register
 class Acknowledge(Step):
     """A side step: a failure to queue the acknowledgement never takes the case down with it."""
@@ -57,23 +58,31 @@ class Acknowledge(Step):
         assert ctx.case is not None, "open-case must run first"
         assert ctx.extraction is not None and ctx.reporter is not None
         address = ctx.reporter.address
-        reason = refusal(ctx, address)
+        try:
+            reason = refusal(ctx, address)
+            recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
+        except IdentityKeyError as exc:
+            # A side step: the case and its page must not go down with it.
+            reason = f"identity key unavailable: {exc}"
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason)
             return
         mailbox = ctx.organisation.mailboxes[0]
         alias = case_alias(ctx.case.reporter_code, mailbox)
-        rendered = render(
-            make_environment(), "reporter/acknowledgement.txt.j2",
+        language = report_language(ctx.extraction.wrapper_text)
+        ctx.case.language = ctx.case.language or language
+        rendered = render_acknowledgement(
+            make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
+            forwarding_client(ctx.message, ctx.extraction.client_hints),
             organisation=ctx.organisation.name, case_number=ctx.case.number,
             reporter_code=format_code(ctx.case.reporter_code), case_address=alias,
-            emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx),
+            emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx.extraction),
             urgency=ctx.case.urgency,
         )
         original_id = ctx.extraction.message_id
         draft = Draft(
             from_address=alias, from_name=f"{ctx.organisation.name} stopit",
-            to=[sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address],
+            to=[recipient],
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )

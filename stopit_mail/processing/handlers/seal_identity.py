@@ -7,11 +7,17 @@ from the stored envelope, so staff see the case code and `[reporter]` instead.
 """
 
 import json
+import logging
 
 from stopit_mail.cases.anonymity import REDACTED, redact_text, wants_anonymity
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
-from stopit_mail.sealing import Identity, seal
+from stopit_mail.sealing import Identity, IdentityKeyError, seal
+
+log = logging.getLogger(__name__)
+# Stored instead of a sealed identity when the key is missing or corrupt at intake: the case
+# stays anonymous and is paged; the identity exists only in the stored raw message.
+WITHHELD = "withheld: the identity key was unavailable at intake"
 
 
 def _redact_extraction(ctx: Context, identity: Identity) -> None:
@@ -39,7 +45,14 @@ class SealIdentity(Step):
         ctx.reporter = Identity(ctx.extraction.reporter_address, ctx.extraction.reporter_name)
         if not wants_anonymity(ctx.extraction.subject, ctx.organisation, ctx.settings.casework.anonymity_words):
             return
-        ctx.sealed_identity = seal(ctx.settings, ctx.reporter)
+        try:
+            ctx.sealed_identity = seal(ctx.settings, ctx.reporter)
+        except IdentityKeyError as exc:
+            # A lost key must never silence a report (an emergency must still page): withhold
+            # the identity instead of sealing it, and say so loudly.
+            log.critical("message %s: anonymous identity withheld, not sealed: %s", ctx.raw.id, exc)
+            ctx.sealed_identity = WITHHELD
+            ctx.defects.append(f"identity-not-sealed: {exc}"[:200])
         _redact_extraction(ctx, ctx.reporter)
         if ctx.raw.mail_from:
             ctx.updates["mail_from"] = "[sealed]"

@@ -1,0 +1,85 @@
+"""`stopit offenders list|show|link`: the same alleged sender across cases."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.textsafe import markup_safe as safe
+
+
+@click.group("offenders")
+def offenders_group() -> None:
+    """Repeat alleged senders: their cases and the notices they were sent."""
+
+
+@offenders_group.command("list")
+@click.option("--min-cases", default=2, show_default=True, type=click.IntRange(1), help="Senders with at least this many cases.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def list_command(state: Context, min_cases: int, limit: int, as_json: bool) -> None:
+    """Alleged senders named in the most cases."""
+    from stopit_mail.cases.offenders import list_offenders
+    from stopit_mail.db import transaction
+
+    with transaction(state.app.factory) as session:
+        rows = list_offenders(session, state.viewer, min_cases, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("alleged sender", "cases", "notices", "last case")
+    for row in rows:
+        table.add_row(safe(row["address"]), str(row["cases"]), str(row["notices"]), (row["last_case_opened"] or "")[:10])
+    Console(highlight=False).print(table if rows else f"No sender is named in {min_cases} or more cases.")
+
+
+@offenders_group.command("show")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def show_command(state: Context, address: str, as_json: bool) -> None:
+    """One alleged sender's cases, the names they used, and every notice sent to them."""
+    from stopit_mail.cases.offenders import offender_history
+    from stopit_mail.db import transaction
+
+    with transaction(state.app.factory) as session:
+        history = offender_history(session, address, state.viewer)
+    if as_json:
+        click.echo(json.dumps(history, indent=2, ensure_ascii=False))
+        return
+    console = Console(highlight=False)
+    console.print(f"[b]{safe(history['address'])}[/b]  names used: {safe(', '.join(history['names']) or '-')}")
+    cases = Table("case", "opened", "status", "title", title="Cases")
+    for row in history["cases"]:
+        cases.add_row(row["number"], (row["opened_at"] or "")[:10], row["status"], safe(row["title"])[:50])
+    notices = Table("case", "queued", "sent", "status", title="Notices")
+    for row in history["notices"]:
+        notices.add_row(row["case"], (row["queued_at"] or "")[:16], (row["sent_at"] or "-")[:16], row["status"])
+    console.print(cases, notices if history["notices"] else "No notice has been sent to this address.")
+
+
+@offenders_group.command("link")
+@click.argument("number")
+@click.argument("other")
+@click.option("--reason", required=True, help="Why they are the same sender (kept in the audit log).")
+@pass_ctx
+@handle_errors
+def link_command(state: Context, number: str, other: str, reason: str) -> None:
+    """Record that CASE and OTHER have the same sender (e.g. a new account of a known harasser)."""
+    from stopit_mail.cases.offenders import link_cases
+    from stopit_mail.cases.queries import get_case
+
+    with state.case_action(number) as (session, case, actor):
+        link_cases(session, actor, case, get_case(session, other), reason)
+        click.echo(f"linked {case.number} and {get_case(session, other).number}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(offenders_group)
