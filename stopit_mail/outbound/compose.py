@@ -82,7 +82,8 @@ def _compose_plain(draft: Draft, headers: list[tuple[str, str]]) -> bytes | None
     (parsing every header back into objects); for short ASCII headers, an ASCII body with
     lines under 990 characters and no attachment, its output is exactly this.
     """
-    if draft.attachments or not draft.body.isascii() or not _PLAIN_NAME.fullmatch(draft.from_name):
+    if (draft.attachments or draft.feedback is not None or not draft.body.isascii()
+            or not _PLAIN_NAME.fullmatch(draft.from_name)):
         return None
     lines = [f"{name}: {value}" for name, value in headers]
     if not all(_PLAIN_HEADER.fullmatch(f"{name}: {value}") and value.strip() == value for name, value in headers):
