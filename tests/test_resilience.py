@@ -78,9 +78,12 @@ def test_an_emergency_stored_behind_a_backlog_is_claimed_first_and_its_page_deli
         case = session.scalars(select(Case).where(Case.urgency == "emergency")).one()
         ack = session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case.id,
                                                           OutboxMessage.kind == "acknowledgement")).one()
-    # The page and the emergency's acknowledgement go out before the five ordinary ones.
-    assert kinds[:2] == ["page", "acknowledgement"] and first[1] == ack.id
-    assert kinds[2:] == ["acknowledgement"] * 5
+    # The pages (mail and SMS gateway) and the emergency's acknowledgement go out before the
+    # five ordinary ones.
+    pages = kinds.count("page")
+    assert pages >= 1 and kinds[:pages] == ["page"] * pages
+    assert kinds[pages] == "acknowledgement" and first[pages] == ack.id
+    assert kinds[pages + 1:] == ["acknowledgement"] * 5
 
 
 def folded_bomb(lines: int) -> bytes:
