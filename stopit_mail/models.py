@@ -108,8 +108,15 @@ class RawMessage(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     # Stored by a historical import: processed like any report, but nobody is mailed about it.
     no_ack: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set at store time by a cheap pre-triage: emergencies are claimed before the backlog.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A worker's lease on the message while it computes outside any transaction.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_raw_messages_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_raw_messages_status", "status", "id"),
+        Index("ix_raw_messages_claim", "status", "priority", "id"),
+    )
 
 
 class Case(Base):
@@ -334,9 +341,12 @@ class OutboxMessage(Base):
     # The case alias this message was sent from: a reply threading on its Message-ID is filed
     # on that alias's side (reporter, alleged sender, office).
     alias_id: Mapped[int | None] = mapped_column(ForeignKey("case_aliases.id"))
+    # Pages and emergency acknowledgements (higher) are delivered before anything else.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_priority", "status", "priority", "next_attempt_at"),
         Index("ix_outbox_recipient", "kind", "recipient_key", "created_at"),
         Index("ix_outbox_domain", "kind", "domain_key", "created_at"),
     )
@@ -459,3 +469,14 @@ class WebPost(Base):
     receipt_id: Mapped[int] = mapped_column(ForeignKey("web_receipts.id"), index=True)
     raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkerHeartbeat(Base):
+    """A running worker says it is alive and how far it got, for the watchdog and `stopit status`."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(120), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
