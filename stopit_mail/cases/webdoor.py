@@ -26,6 +26,7 @@ from stopit_mail.models import Case, Event, OutboxMessage, RawMessage, Report
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.render import make_environment, render
+from stopit_mail.sealing import IdentityKeyError, open_bytes
 
 WEB_SOURCE = "web"
 # The From of a web report whose reporter left no address: RFC 6761 reserves .invalid, and
@@ -76,7 +77,13 @@ class ThreadEntry:
 
 
 def _raw_entry(settings: Settings, raw: RawMessage) -> ThreadEntry:
-    parsed = mime.parse_bytes(raw.content)
+    # The reporter holding the receipt code reads their own words: an anonymous report's
+    # messages are sealed at rest and opened here in memory (not a staff reveal).
+    try:
+        content = open_bytes(settings, raw.content)
+    except IdentityKeyError:
+        return ThreadEntry(raw.received_at, "you", "(this message is stored sealed and cannot be shown right now)")
+    parsed = mime.parse_bytes(content)
     limits, defects = settings.limits, list[str]()
     text = mime.body_text(parsed.message, limits.max_nesting_depth, limits.max_parts, defects)
     files = [w.part.get_filename() or "file" for w in mime.walk(parsed.message, 4, 200, defects)
