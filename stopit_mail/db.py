@@ -144,3 +144,33 @@ def claim_writer(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         session.execute(text("UPDATE raw_messages SET attempts = attempts WHERE id = -1"))
+
+
+@contextmanager
+def relaxed_commit(session: Session) -> Iterator[None]:
+    """Commit what happens inside without waiting for the disk (SQLite synchronous=NORMAL,
+    PostgreSQL synchronous_commit off).
+
+    In WAL mode such a commit survives a crash or kill -9 of the process, only not a power
+    loss, and the next durable commit syncs it too. For bookkeeping whose loss on power failure
+    is harmless (a processing attempt counted, a lease taken) that halves the fsyncs per
+    message. The session must be outside a transaction; the pragma is restored afterwards.
+    """
+    dialect = session.get_bind().dialect.name
+    relaxed = dialect == "sqlite"
+    if relaxed:
+        session.execute(text("PRAGMA synchronous=NORMAL"))
+    elif dialect == "postgresql":
+        # The same on PostgreSQL: the commit is not waited for on disk; the next synchronous
+        # commit (WAL is sequential) makes it durable too.
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        if relaxed:
+            session.execute(text("PRAGMA synchronous=FULL"))
+            session.commit()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.app import App
+from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.config import split_host_port
 from stopit_mail.ingest.groupcommit import GroupCommitSink
 from stopit_mail.ingest.listener import (
@@ -37,9 +39,12 @@ from stopit_mail.ingest.listener import (
 )
 from stopit_mail.ingest.rawstore import StoreResult
 from stopit_mail.models import OutboxMessage, RawMessage, RawStatus
+from stopit_mail.outbound.delivery import transport_for
 from stopit_mail.outbound.outbox import backlog
+from stopit_mail.processing.watchdog import alert_if_unhealthy
 from stopit_mail.processing.worker import Worker
 from stopit_mail.web.server import WebServer
+from stopit_mail.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ log = logging.getLogger(__name__)
 # several of them (bench/smtp.py at 32 clients: about 900 instead of 1,300 messages/s in one
 # paired run). A 0.5 ms interval keeps commits prompt for a little extra switching.
 SWITCH_INTERVAL_SECONDS = 0.0005
+# How often the watchdog looks at the worker's heartbeat and the waiting queue.
+WATCHDOG_SECONDS = 15.0
 
 
 def tune_interpreter() -> None:
@@ -60,16 +67,24 @@ class MailServer:
     """The listener (event loop thread) and optionally the worker (thread) of one installation."""
 
     def __init__(self, app: App, run_worker: bool | None = None, sink: RawSink | None = None,
-                 host: str | None = None, port: int | None = None, worker_idle_seconds: float = 1.0) -> None:
+                 host: str | None = None, port: int | None = None, worker_idle_seconds: float = 1.0,
+                 watchdog_seconds: float = WATCHDOG_SECONDS, worker_process: WorkerProcess | None = None) -> None:
         self.app = app
         settings = app.settings
         default_host, default_port = split_host_port(settings.server.listen, 8025)
         self.host = host or default_host
         self.port = default_port if port is None else port  # 0: any free port (tests)
-        self.sink = sink or GroupCommitSink(app.engine, settings.limits.max_message_bytes)
+        casework = settings.casework
+        self.sink = sink or GroupCommitSink(
+            app.engine, settings.limits.max_message_bytes,
+            prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules))
         run = settings.server.run_worker if run_worker is None else run_worker
-        self.worker = Worker(app, idle_seconds=worker_idle_seconds) if run else None
+        # A worker child process (serve) or, in tests and benchmarks, a worker thread.
+        self.worker_process = worker_process if run else None
+        self.worker = Worker(app, idle_seconds=worker_idle_seconds) if run and worker_process is None else None
         self.limits = make_limits(settings)
+        self.watchdog_seconds = watchdog_seconds
+        self._watching = threading.Event()
         self.stored = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -92,8 +107,12 @@ class MailServer:
             worker_thread = threading.Thread(target=self.worker.run, name="stopit-worker", daemon=True)
             worker_thread.start()
             self._threads.append(worker_thread)
+        if self.worker_process is not None:
+            self.worker_process.start()
+        if self.watchdog_seconds > 0:
+            threading.Thread(target=self._watch, name="stopit-watchdog", daemon=True).start()
         log.info("listening on %s:%s (%s)%s", self.host, self.port, self.app.settings.server.protocol,
-                 ", worker running" if self.worker else "")
+                 ", worker running" if self.worker or self.worker_process else "")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop accepting, finish in-flight stores and the worker's message, then return."""
@@ -104,8 +123,11 @@ class MailServer:
                 future.result(timeout + 5)
             finally:
                 loop.call_soon_threadsafe(loop.stop)
+        self._watching.set()
         if self.worker is not None:
             self.worker.stop()
+        if self.worker_process is not None:
+            self.worker_process.stop(timeout)
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -115,12 +137,24 @@ class MailServer:
 
     def alive(self) -> bool:
         """Whether every thread is still running (a dead one means the service is broken)."""
-        return all(thread.is_alive() for thread in self._threads)
+        child = self.worker_process is None or self.worker_process.alive()
+        return child and all(thread.is_alive() for thread in self._threads)
+
+    def _watch(self) -> None:
+        """Alert the mailbox and the chain's first contact when no worker makes progress."""
+        transport = transport_for(self.app.settings)
+        while not self._watching.wait(self.watchdog_seconds):
+            try:
+                alert_if_unhealthy(self.app.factory, self.app.settings, transport)
+            except Exception:  # noqa: BLE001 - the watchdog must outlive what it watches
+                log.exception("watchdog check failed")
 
     def _on_stored(self, result: StoreResult) -> None:
         self.stored += 1
         if self.worker is not None:
             self.worker.wake()
+        elif self.worker_process is not None:
+            self.worker_process.wake()
 
     def _loop_main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -188,10 +222,14 @@ def _wait_for_signal(is_alive: Callable[[], bool]) -> str:
     return reason[0] if reason else "stopped"
 
 
-def serve(app: App, run_worker: bool | None = None) -> int:
-    """Run the listener (and worker, and the web door) until SIGTERM/SIGINT; the exit status (0 when clean)."""
+def serve(app: App, run_worker: bool | None = None, config_path: str | None = None) -> int:
+    """Run the listener (and worker, and the web door) until SIGTERM/SIGINT; the exit status (0 when clean).
+
+    With `config_path` the worker runs as a supervised child process (see worker_process.py).
+    """
     tune_interpreter()
-    server = MailServer(app, run_worker)
+    child = WorkerProcess(config_path) if config_path else None
+    server = MailServer(app, run_worker, worker_process=child)
     server.start()  # logs "listening on host:port"
     web: WebServer | None = None
     if app.settings.web.enabled:
@@ -209,19 +247,39 @@ def serve(app: App, run_worker: bool | None = None) -> int:
     return 0 if why in ("SIGTERM", "SIGINT") else 1
 
 
-def run_worker(app: App, once: bool = False) -> int:
-    """Run only the worker until SIGTERM/SIGINT (or, with `once`, until nothing is left)."""
+def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
+    """Run only the worker until SIGTERM/SIGINT (or, with `once`, until nothing is left).
+
+    `supervised`: a child of `serve`, under the memory cap, woken by lines on standard input and
+    stopped by its end (so it never outlives the listener).
+    """
     worker = Worker(app)
     if once:
         while worker.run_once().busy:
             pass
         return 0
+    if supervised:
+        limit_memory(app.settings.limits.worker_memory_mb)
+        threading.Thread(target=_wake_on_input, args=(worker,), name="stopit-wake", daemon=True).start()
     thread = threading.Thread(target=worker.run, name="stopit-worker", daemon=True)
     thread.start()
-    why = _wait_for_signal(thread.is_alive)
+    why = _wait_for_signal(lambda: thread.is_alive() and not worker.stopping)
     worker.stop()
     thread.join()
     return 0 if why in ("SIGTERM", "SIGINT") else 1
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space: a message that needs more fails here, not the machine."""
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def _wake_on_input(worker: Worker) -> None:
+    for _line in sys.stdin.buffer:
+        worker.wake()
+    worker.stop()  # end of input: the listener is gone
 
 
 def queue_status(session: Session, now: datetime | None = None, recent: int = 5) -> dict[str, Any]:

@@ -16,9 +16,9 @@ FORBIDDEN = {
     "extract": ("headers", "cases", "outbound", "processing", "ingest", "cli", "commands", "server", "web"),
     "headers": ("cases", "outbound", "processing", "ingest", "cli", "commands", "server", "web"),
     "outbound": ("cases", "processing", "ingest", "extract", "headers", "cli", "commands", "server", "web"),
-    "cases": ("processing", "ingest", "cli", "commands", "server", "web"),
-    "processing": ("cli", "commands", "server", "web"),
-    "ingest": ("cli", "commands", "server", "web"),
+    "cases": ("processing", "ingest", "cli", "commands", "server", "web", "worker_process"),
+    "processing": ("cli", "commands", "server", "web", "worker_process"),
+    "ingest": ("cli", "commands", "server", "web", "worker_process"),
     "config": ("cases", "outbound", "processing", "ingest", "extract", "headers", "cli", "commands", "server", "web"),
 }
 
@@ -51,3 +51,23 @@ def test_modules_stay_small() -> None:
     too_long = [f"{p.relative_to(PACKAGE)} ({n} lines)" for p in sorted(PACKAGE.rglob("*.py"))
                 if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > 450]
     assert too_long == []
+
+
+def test_each_handler_lives_in_the_file_named_after_it_and_every_pipeline_resolves() -> None:
+    from stopit_mail.processing.pipelines import PIPELINES
+    from stopit_mail.processing.registry import resolve
+
+    handlers = PACKAGE / "processing" / "handlers"
+    files = {p.stem for p in handlers.glob("*.py") if p.stem != "__init__"}
+    named = {name for pipeline in PIPELINES.values() for name in pipeline}
+    assert {name.replace("-", "_") for name in named} == files
+    for pipeline in PIPELINES.values():
+        for handler in resolve(pipeline):
+            assert type(handler).__module__.endswith("handlers." + handler.name.replace("-", "_"))
+
+
+def test_no_handler_asks_what_kind_of_message_it_has() -> None:
+    """The chain decides the kind once; a handler guarding on it means the decision leaked."""
+    guards = [p.name for p in (PACKAGE / "processing" / "handlers").glob("*.py")
+              if "arrival.kind" in p.read_text() or "MessageKind.REPORT" in p.read_text()]
+    assert guards == []

@@ -85,14 +85,14 @@ def test_a_message_that_keeps_failing_in_the_database_is_quarantined(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad, good = store_reports(app, 2)
-    real_run = runner._run
+    real_write = runner.write_one
 
-    def failing_run(session, settings, raw, pipeline):  # type: ignore[no-untyped-def]
-        if raw.id == bad:
+    def failing_write(session, ctx):  # type: ignore[no-untyped-def]
+        if ctx.raw.id == bad:
             raise IntegrityError("INSERT ...", {}, Exception("constraint failed"))
-        return real_run(session, settings, raw, pipeline)
+        return real_write(session, ctx)
 
-    monkeypatch.setattr(runner, "_run", failing_run)
+    monkeypatch.setattr(runner, "write_one", failing_write)
     worker = Worker(app)
     for _ in range(MAX_FAILURES):
         worker.run_once()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import update
+from sqlalchemy import Engine, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,8 +30,32 @@ def normalise_code(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
+def _allocate_apart(engine: Engine, prefix: str, year: int) -> int:
+    """Bump the counter in its own, immediately committed transaction (PostgreSQL).
+
+    Like a sequence: the counter row is locked for microseconds instead of until the message's
+    transaction commits, so several workers open cases in parallel. A rolled-back message
+    leaves a gap in the numbers; numbers never repeat.
+    """
+    bump = (update(CaseCounter).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
+            .values(last=CaseCounter.last + 1).returning(CaseCounter.last))
+    with engine.begin() as connection:
+        # Not waited for on disk: the message's own (synchronous) commit makes it durable.
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
+        bumped = connection.execute(bump).scalar()
+        if bumped is None:
+            connection.execute(pg_insert(CaseCounter).values(prefix=prefix, year=year, last=0)
+                               .on_conflict_do_nothing())
+            bumped = connection.execute(bump).scalar_one()
+    return int(bumped)
+
+
 def next_case_number(session: Session, prefix: str, year: int) -> str:
-    """Allocate the next number for prefix and year inside the caller's transaction."""
+    """Allocate the next number for prefix and year (on SQLite inside the caller's transaction:
+    its single writer makes that cheap; on PostgreSQL apart from it, see `_allocate_apart`)."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and isinstance(bind, Engine):
+        return f"{prefix}-{year}-{_allocate_apart(bind, prefix, year):04d}"
     bumped = session.execute(
         update(CaseCounter)
         .where(CaseCounter.prefix == prefix, CaseCounter.year == year)

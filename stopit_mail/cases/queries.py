@@ -218,5 +218,8 @@ def requeue(session: Session, raw_id: int) -> None:
     if raw.status is not RawStatus.QUARANTINED:
         raise NotFound(f"message {raw_id} is {raw.status.value}, not quarantined")
     raw.status = RawStatus.RECEIVED
+    # A fresh start: attempts are counted before each try, and the limit would refuse it at once.
+    raw.attempts = 0
+    raw.claimed_until = None
 
 

@@ -26,9 +26,9 @@ from stopit_mail.sealing import SEALED_PREFIX, open_bytes, seal_bytes
 log = logging.getLogger(__name__)
 
 
-def seal_stored_message(settings: Settings, raw: RawMessage) -> None:
-    """Replace a stored message's bytes by their sealed form (idempotent)."""
-    raw.content = seal_bytes(settings, raw.content)
+def seal_stored_message(settings: Settings, content: bytes) -> bytes:
+    """A stored message's bytes in their sealed form (idempotent), for its row's `content`."""
+    return seal_bytes(settings, content)
 
 
 def seal_evidence(settings: Settings, item: Evidence) -> None:
@@ -62,27 +62,47 @@ def scrub_log_after_commit(session: Session) -> None:
     if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
         return
 
-    def _after(_session: Session) -> None:
+    scrubbed = False
+
+    def _after(committed: Session) -> None:
+        nonlocal scrubbed
+        if scrubbed or committed.in_nested_transaction():
+            return  # a savepoint was released: the transaction (and its read lock) goes on
+        scrubbed = True
         try:
             _checkpoint(engine)
         except OperationalError as exc:
             log.info("WAL scrub postponed: %s", exc)
 
-    event.listen(session, "after_commit", _after, once=True)
+    # Not `once`: SQLAlchemy reports a released savepoint as a commit too.
+    event.listen(session, "after_commit", _after)
 
 
-def seal_if_sealed_side(session: Session, settings: Settings, raw: RawMessage, alias_codes: list[str],
-                        bounced_ids: list[str]) -> bool:
-    """Seal a stored message that came back from an anonymous reporter's side (an out-of-office
-    answer to their alias, a bounce of mail we sent them); True when sealed."""
-    sealed_side = any(side_is_sealed(session, t.alias) for t in (resolve(session, c) for c in alias_codes) if t)
-    if not sealed_side and bounced_ids:
-        keys = [f"<{normalise_message_id(i)}>" for i in bounced_ids]
-        rows = session.scalars(select(OutboxMessage.recipients).where(OutboxMessage.message_id.in_(keys)))
-        sealed_side = any(str(r).startswith(SEALED_PREFIX) for recipients in rows for r in recipients)
-    if sealed_side:
-        raw.mail_from = "[sealed]" if raw.mail_from else raw.mail_from
-        raw.peer = None
-        seal_stored_message(settings, raw)
-        scrub_log_after_commit(session)
-    return sealed_side
+def sealed_row(session: Session, settings: Settings, content: bytes, mail_from: str | None) -> dict[str, object]:
+    """Column values that seal a stored message at rest: sealed bytes, no envelope sender, no peer.
+
+    The caller writes them on the row; the write-ahead log is scrubbed after that commit.
+    """
+    scrub_log_after_commit(session)
+    return {"content": seal_stored_message(settings, content), "peer": None,
+            "mail_from": "[sealed]" if mail_from else mail_from}
+
+
+def is_sealed_side(session: Session, alias_codes: list[str], bounced_ids: list[str]) -> bool:
+    """Whether a message came back from an anonymous reporter's side: an out-of-office answer
+    to their alias, or a bounce of mail we sent them (its recipient was sealed)."""
+    if any(side_is_sealed(session, t.alias) for t in (resolve(session, c) for c in alias_codes) if t):
+        return True
+    if not bounced_ids:
+        return False
+    keys = [f"<{normalise_message_id(i)}>" for i in bounced_ids]
+    rows = session.scalars(select(OutboxMessage.recipients).where(OutboxMessage.message_id.in_(keys)))
+    return any(str(r).startswith(SEALED_PREFIX) for recipients in rows for r in recipients)
+
+
+def seal_if_sealed_side(session: Session, settings: Settings, content: bytes, mail_from: str | None,
+                        alias_codes: list[str], bounced_ids: list[str]) -> dict[str, object]:
+    """The row values sealing a message from an anonymous reporter's side at rest ({} otherwise)."""
+    if not is_sealed_side(session, alias_codes, bounced_ids):
+        return {}
+    return sealed_row(session, settings, content, mail_from)

@@ -7,6 +7,7 @@ case (report, evidence, parties, events) or leaves no trace and can be retried.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -18,7 +19,17 @@ from stopit_mail.cases.codes import new_reporter_code, next_case_number
 from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normalise_message_id
 from stopit_mail.config import Organisation
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
-from stopit_mail.models import Case, Evidence, OutboxMessage, Party, RawMessage, Report
+from stopit_mail.models import Case, Evidence, OutboxMessage, Party, Report
+
+
+class StoredReport(Protocol):
+    """What filing needs of the stored message: its id and when it arrived."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def received_at(self) -> datetime: ...
 
 
 def _title(extraction: Extraction) -> str:
@@ -62,19 +73,6 @@ def _evidence_row(case: Case, report: Report, item: EvidenceItem) -> Evidence:
     )
 
 
-def _add_party(session: Session, case: Case, role: str, address: str, name: str) -> None:
-    address = (address or "").strip().lower()
-    name = (name or "").strip()
-    if not address and not name:
-        return
-    exists = session.scalar(select(Party.id).where(
-        Party.case_id == case.id, Party.role == role, Party.address == address, Party.display_name == name))
-    if exists is None:
-        session.add(Party(case_id=case.id, role=role, address=address, display_name=name,
-                          domain=address.partition("@")[2]))
-        session.flush()
-
-
 def sender_wrote_the_evidence(extraction: Extraction, sender: str) -> bool:
     """True when every offending message with a sender was written by the report's own sender.
 
@@ -87,10 +85,21 @@ def sender_wrote_the_evidence(extraction: Extraction, sender: str) -> bool:
 
 
 def record_parties(session: Session, case: Case, extraction: Extraction, mailboxes: list[str],
-                   sender_role: str = REPORTER) -> None:
-    """The reporter, the alleged senders of the evidence, and the other recipients."""
+                   sender_role: str = REPORTER, new: bool = False) -> None:
+    """The reporter, the alleged senders of the evidence, and the other recipients.
+
+    Collected first, then the ones the case does not have yet are inserted in one go (one
+    query for the existing ones instead of one query and one flush per party).
+    """
+    wanted: dict[tuple[str, str, str], None] = {}
+
+    def add(role: str, address: str, name: str) -> None:
+        address, name = (address or "").strip().lower(), (name or "").strip()
+        if address or name:
+            wanted[(role, address, name)] = None
+
     if sender_role == REPORTER:
-        _add_party(session, case, "reporter", extraction.reporter_address, extraction.reporter_name)
+        add("reporter", extraction.reporter_address, extraction.reporter_name)
     ours = {m.lower() for m in mailboxes}
     reporter = extraction.reporter_address.lower()
     for item in extraction.items:
@@ -98,16 +107,24 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
             continue
         if sender_role == REPORTER and reporter and (item.from_address or "").lower() == reporter:
             continue  # the reporter's own message quoted in a thread: not an alleged sender
-        _add_party(session, case, "alleged-sender", item.from_address or "", item.from_name or "")
+        add("alleged-sender", item.from_address or "", item.from_name or "")
         for name, address in item.to + item.cc:
             if name == REDACTED and not address:
                 continue  # the anonymous reporter, blanked at intake
             if address.lower() not in ours and address.lower() != reporter:
-                _add_party(session, case, "recipient", address, name)
+                add("recipient", address, name)
+    if not wanted:
+        return
+    have: set[tuple[str, str, str]] = set() if new else {
+        (role, address, name) for role, address, name in session.execute(
+            select(Party.role, Party.address, Party.display_name).where(Party.case_id == case.id))}
+    session.add_all([Party(case_id=case.id, role=role, address=address, display_name=name,
+                           domain=address.partition("@")[2])
+                     for role, address, name in wanted if (role, address, name) not in have])
 
 
 def open_or_join_case(
-    session: Session, org: Organisation, raw: RawMessage, extraction: Extraction,
+    session: Session, org: Organisation, raw: StoredReport, extraction: Extraction,
     sealed_identity: str | None = None, sender_address: str = "",
 ) -> tuple[Case, bool]:
     """File a report: join the case of a duplicate offending message, or open a new one.
@@ -152,7 +169,7 @@ def open_or_join_case(
         session.add(_evidence_row(case, report, item))
     if sealed_identity:
         case.anonymous = True
-    record_parties(session, case, extraction, org.mailboxes, sender_role)
+    record_parties(session, case, extraction, org.mailboxes, sender_role, new=not joined)
     events.record(session, "report-joined" if joined else "report-filed", case.id,
                   report_id=report.id, evidence=len(extraction.items))
     case.updated_at = datetime.now(UTC)

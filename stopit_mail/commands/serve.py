@@ -1,7 +1,8 @@
 """`stopit serve`, `stopit worker` and `stopit status`: run the mailbox and watch its queues.
 
 The commands are thin: `serve` and `worker` call `stopit_mail.server`, which owns the threads
-and the signal handling; `status` prints `server.queue_status` as tables or JSON.
+and the signal handling; `status` prints `server.queue_status` as tables or JSON, with the
+watchdog's verdict, and exits 2 when the worker is stopped or stuck while mail waits.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -19,6 +21,8 @@ from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
+from stopit_mail.keys import KeyStatus
+from stopit_mail.processing import watchdog
 from stopit_mail.server import queue_status, run_worker, serve, serve_web
 from stopit_mail.textsafe import markup_safe
 
@@ -51,7 +55,7 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
         # Loud, but not fatal: intake, processing and paging need only the public key.
         click.secho(f"WARNING: {app.key_status.summary()}", fg="red", bold=True, err=True)
     try:
-        status = serve(app, with_worker)
+        status = serve(app, with_worker, state.config_path)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {app.settings.server.listen} / web "
                                    f"{app.settings.web.listen}: {exc.strerror or exc}") from exc
@@ -76,12 +80,14 @@ def web_command(state: Context, verbose: bool) -> None:
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Process what is waiting, deliver what is due, then exit.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--supervised", is_flag=True, hidden=True,
+              help="Run as the child of `serve`: memory cap, woken by standard input, stopped by its end.")
 @pass_ctx
 @handle_errors
-def worker_command(state: Context, once: bool, verbose: bool) -> None:
+def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.upgraded_app(), once=once))
+    raise SystemExit(run_worker(state.upgraded_app(), once=once, supervised=supervised))
 
 
 def _age(seconds: float | None) -> str:
@@ -104,13 +110,22 @@ def status_command(state: Context, as_json: bool) -> None:
         report = queue_status(session)
         report["escalations"] = escalation_summary(session, datetime.now(UTC))
         report["overdue_reports"] = overdue_reports(session, datetime.now(UTC))
+        health = watchdog.check(session, watchdog.grace_for(state.app.settings))
+    report["worker"] = {"ok": health.ok, "running": health.workers, "problems": health.problems}
     key = state.app.key_status
     report["identity_key"] = {"key_id": key.key_id, "can_seal": key.can_seal, "can_reveal": key.can_reveal,
                               "problems": key.problems} if key else None
     report["triage_model"] = model_status().to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
+    else:
+        _print_status(report, key)
+    if not health.ok:
+        # Monitoring reads the exit status: a stopped or stuck worker is an outage.
+        raise SystemExit(2)
+
+
+def _print_status(report: dict[str, Any], key: KeyStatus | None) -> None:
     console = Console(highlight=False)
     queues = Table("queue", "status", "count", title="Queues")
     for status, count in report["raw_messages"].items():
@@ -152,6 +167,11 @@ def status_command(state: Context, as_json: bool) -> None:
             table.add_row(str(row["id"]), row["kind"], row["status"], str(row["attempts"]),
                           markup_safe(row["error"] or ""))
         console.print(table)
+    worker = report["worker"]
+    if worker["ok"]:
+        console.print(f"Workers running: {worker['running']}")
+    for problem in worker["problems"]:
+        console.print(f"[bold red]WORKER PROBLEM: {markup_safe(problem)}[/]")
 
 
 def register(group: click.Group) -> None:

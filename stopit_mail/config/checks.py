@@ -64,6 +64,17 @@ def _check_server(settings: Settings, problems: list[str]) -> None:
             problems.append(f"server.{key}: found {getattr(server, key)}, expected at least 1")
     if outbound.max_attempts < 1:
         problems.append(f"outbound.max_attempts: found {outbound.max_attempts}, expected at least 1")
+    _check_limits(settings, problems)
+
+
+def _check_limits(settings: Settings, problems: list[str]) -> None:
+    limits = settings.limits
+    for key in ("max_message_bytes", "max_nesting_depth", "max_parts", "max_header_bytes", "max_lines",
+                "max_attempts", "worker_memory_mb"):
+        if getattr(limits, key) < 1:
+            problems.append(f"limits.{key}: found {getattr(limits, key)}, expected at least 1")
+    if not 1 <= limits.processing_seconds <= 3600:
+        problems.append(f"limits.processing_seconds: found {limits.processing_seconds}, expected 1 to 3600")
 
 
 def check_values(settings: Settings, problems: list[str]) -> None:

@@ -47,6 +47,12 @@ class Limits:
     max_message_bytes: int = doc("Largest message accepted (SMTP SIZE, 552 above it).", 100 * 1024 * 1024)
     max_nesting_depth: int = doc("Deepest MIME / attached-message nesting that is examined.", 20)
     max_parts: int = doc("Most MIME parts examined in one message.", 2000)
+    max_header_bytes: int = doc("Largest header section read before a message is set aside unparsed.",
+                                1024 * 1024)
+    max_lines: int = doc("Most lines a message may have before it is set aside unparsed.", 2_000_000)
+    processing_seconds: float = doc("Time budget of processing one message before it is abandoned.", 60.0)
+    max_attempts: int = doc("Processing attempts (a crash counts) before a message is quarantined.", 3)
+    worker_memory_mb: int = doc("Address-space cap of the worker process that `serve` starts.", 4096)
 
 
 @dataclass

@@ -276,15 +276,20 @@ def _wrapper_text(text: str, forwards: list[InlineForward], pasted: list[PastedH
     return text[:cut].strip()
 
 
-def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000) -> Extraction:
-    """Parse a report and recover its evidence; problems become defects, never exceptions."""
-    parsed = mime.parse_bytes(content)
+def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000,
+                     parsed: mime.ParsedMessage | None = None, body: str | None = None) -> Extraction:
+    """Recover a report's evidence; problems become defects, never exceptions.
+
+    The pipeline passes the message it already parsed (and its decoded body), so the report is
+    parsed once; `content` is still needed to slice attached originals byte for byte.
+    """
+    parsed = parsed or mime.parse_bytes(content)
     limits = (max_depth, max_parts)
     message = parsed.message
     reporters = mime.addresses(message, "From")
     name, address = reporters[0] if reporters else ("", "")
     subject = mime.header(message, "Subject")
-    text = mime.body_text(message, max_depth, max_parts, parsed.defects)
+    text = body if body is not None else mime.body_text(message, max_depth, max_parts, parsed.defects)
     found_forwards = find_inline_forwards(text, subject)
     found_pasted = find_pasted_headers(text)
     items = _attached_messages(content, parsed, limits)

@@ -225,7 +225,7 @@ def _read_authserv(segment: str, header: AuthResultsHeader) -> None:
         header.problems.append("missing authserv-id")
         return
     header.authserv_id = _unquote(words[0])
-    if len(words) > 1 and words[1].isdigit() and len(words[1]) < 6:
+    if len(words) > 1 and words[1].isascii() and words[1].isdigit() and len(words[1]) < 6:
         header.version = int(words[1])
     elif len(words) > 1:
         header.problems.append(f"unexpected text after authserv-id: {' '.join(words[1:])[:80]!r}")

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from stopit_mail.extract import mime
+from stopit_mail.extract.bounces import MESSAGE_ID_RE
 from stopit_mail.models import MessageKind
 
 _SUBJECT_TAG = re.compile(r"\[([A-Z]{1,6}-\d{4}-\d{4,})\]")
-MESSAGE_ID_RE = re.compile(r"<[^<>\s]+>")
 _NULL_SENDERS = ("", "<>")
 _DAEMON_LOCALS = ("mailer-daemon", "postmaster")
 

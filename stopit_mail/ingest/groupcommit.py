@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from stopit_mail.errors import MessageTooLarge, StorageError
-from stopit_mail.ingest.rawstore import SOURCES, Envelope, StoreResult, sha256_hex, store_raw
+from stopit_mail.ingest.rawstore import SOURCES, Envelope, Prioritise, StoreResult, sha256_hex, store_raw
 from stopit_mail.models import RawMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[StoreResult]
     digest: str = field(default="")
+    priority: int = 0
 
 
 def store_batch(connection: Connection, batch: Sequence[_Pending]) -> list[StoreResult]:
@@ -63,6 +64,7 @@ def store_batch(connection: Connection, batch: Sequence[_Pending]) -> list[Store
                 "sha256": item.digest, "size": len(item.content), "content": item.content,
                 "received_at": now, "source": envelope.source, "source_ref": envelope.source_ref,
                 "mail_from": envelope.mail_from, "rcpt_to": list(envelope.rcpt_to), "peer": envelope.peer,
+                "priority": item.priority,
             }
         fresh: dict[str, int] = {}
         if values:
@@ -99,8 +101,10 @@ class GroupCommitSink:
     """A RawSink whose single writer thread commits concurrent messages together."""
 
     def __init__(self, engine: Engine, max_bytes: int | None = None,
-                 max_batch: int = 128, max_batch_bytes: int = 64 * 1024 * 1024) -> None:
+                 max_batch: int = 128, max_batch_bytes: int = 64 * 1024 * 1024,
+                 prioritise: Prioritise | None = None) -> None:
         self.engine = engine
+        self.prioritise = prioritise
         self.max_bytes = max_bytes
         self.max_batch = max_batch
         self.max_batch_bytes = max_batch_bytes
@@ -155,6 +159,10 @@ class GroupCommitSink:
         results: list[StoreResult] | None = None
         error: StorageError | None = None
         try:
+            if self.prioritise is not None:
+                # Pre-triage here, off the event loop, before the commit that answers 250.
+                for item in batch:
+                    item.priority = self.prioritise(item.content)
             try:
                 if self._connection is None:
                     self._connection = self.engine.connect()
@@ -162,7 +170,8 @@ class GroupCommitSink:
             except IntegrityError:
                 # Another process stored some of these bytes meanwhile: settle them one by one.
                 factory = sessionmaker(self.engine)
-                results = [store_raw(factory, item.content, item.envelope) for item in batch]
+                results = [store_raw(factory, item.content, item.envelope, prioritise=self.prioritise)
+                           for item in batch]
         except StorageError as exc:
             error = exc
         except SQLAlchemyError as exc:

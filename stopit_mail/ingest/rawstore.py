@@ -8,6 +8,7 @@ once (SHA-256 is unique), which makes re-ingesting a file or an SMTP retry harml
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -18,6 +19,9 @@ from stopit_mail.errors import MessageTooLarge, StorageError
 from stopit_mail.models import RawMessage
 
 SOURCES = ("smtp", "lmtp", "file", "mbox", "maildir", "stdin", "web")
+
+# Message bytes -> claim priority (higher first); the cheap pre-triage of the cases layer.
+Prioritise = Callable[[bytes], int]
 
 
 @dataclass
@@ -47,7 +51,8 @@ def sha256_hex(content: bytes) -> str:
 
 
 def store_raw(
-    factory: sessionmaker[Session], content: bytes, envelope: Envelope, max_bytes: int | None = None
+    factory: sessionmaker[Session], content: bytes, envelope: Envelope, max_bytes: int | None = None,
+    prioritise: Prioritise | None = None,
 ) -> StoreResult:
     """Durably commit `content`; return the existing row when these exact bytes are known.
 
@@ -59,6 +64,7 @@ def store_raw(
     if max_bytes is not None and len(content) > max_bytes:
         raise MessageTooLarge(f"message is {len(content)} bytes, the limit is {max_bytes}")
     digest = sha256_hex(content)
+    priority = prioritise(content) if prioritise is not None else 0
     try:
         with factory() as session:
             existing = session.scalar(select(RawMessage.id).where(RawMessage.sha256 == digest))
@@ -73,6 +79,7 @@ def store_raw(
                 mail_from=envelope.mail_from,
                 rcpt_to=list(envelope.rcpt_to),
                 peer=envelope.peer,
+                priority=priority,
                 no_ack=not envelope.acknowledge,
             )
             session.add(row)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from stopit_mail.app import App
+from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.errors import StopitError
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.ingest.sources import SourceError, iter_path, recipients_from_headers
@@ -41,7 +42,9 @@ class IngestSummary:
 def ingest_one(app: App, content: bytes, envelope: Envelope, summary: IngestSummary) -> None:
     """Store one message and process it if it is waiting (new, or left by a crash)."""
     # No size limit here: an oversized file is stored, then quarantined by check-size.
-    result = store_raw(app.factory, content, envelope)
+    casework = app.settings.casework
+    result = store_raw(app.factory, content, envelope,
+                       prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules))
     if result.created:
         summary.stored += 1
     else:

@@ -19,14 +19,19 @@ from stopit_mail.outbound.compose import Draft, compose, new_message_id
 from stopit_mail.sealing import SEALED_PREFIX
 
 MAX_BACKOFF = timedelta(hours=6)
+# Delivery priority of pages and emergency acknowledgements: sent before anything else queued.
+URGENT_DELIVERY = 100
+URGENT_KINDS = frozenset({"page", "escalation-alert", "watchdog-alert", "emergency-fallback"})
 
 
 def enqueue(
     session: Session, draft: Draft, kind: str, dedup_key: str, case_id: int | None = None,
     envelope_from: str = "", actor: str = events.SYSTEM_ACTOR, recipient_key: str | None = None,
-    alias_id: int | None = None, domain_key: str | None = None, **detail: object,
+    alias_id: int | None = None, domain_key: str | None = None, priority: int = 0, **detail: object,
 ) -> OutboxMessage:
     """Queue a message once per `dedup_key` (returns the existing row on a repeat).
+
+    Pages and alerts (URGENT_KINDS) are always delivered first; `priority` raises others.
 
     The event `<kind>-queued` records who caused it and any `detail` (template, recipient...).
     """
@@ -43,6 +48,7 @@ def enqueue(
         recipients=list(draft.to), recipient_key=recipient_key, domain_key=domain_key, alias_id=alias_id,
         subject=draft.subject, message_id=message_id,
         content=compose(shown, message_id),
+        priority=URGENT_DELIVERY if kind in URGENT_KINDS else priority,
     )
     session.add(row)
     session.flush()
@@ -52,11 +58,12 @@ def enqueue(
 
 
 def due_ids(session: Session, now: datetime | None = None, limit: int = 50) -> list[int]:
-    """Queued messages whose next attempt is due, oldest first."""
+    """Queued messages whose next attempt is due: pages and emergencies first, then oldest first."""
     now = now or datetime.now(UTC)
     query = (select(OutboxMessage.id)
              .where(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now)
-             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+             .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
+             .limit(limit))
     return list(session.scalars(query))
 
 

@@ -1,17 +1,27 @@
-"""What the handlers of the pipeline share while processing one stored message."""
+"""What the handlers of a pipeline share while processing one stored message.
+
+The message is parsed once and its readable body decoded once; every handler reads them from
+here. `raw` is a snapshot of the stored row taken at claim time: handlers never write the row
+themselves, they put column values in `updates`, and the runner writes them with the status in
+one UPDATE that also re-checks the message is still waiting.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases.triage import TriageDecision
 from stopit_mail.config import Organisation, Settings
+from stopit_mail.extract import mime
 from stopit_mail.extract.evidence import Extraction
 from stopit_mail.ingest.classify import Arrival
-from stopit_mail.models import Case, CaseAlias, RawMessage
+from stopit_mail.models import Case
 from stopit_mail.sealing import Identity
 
 
@@ -19,34 +29,106 @@ class Quarantine(Exception):
     """Raised by a handler to set a message aside for a person, with a precise reason."""
 
 
+class Kind(enum.StrEnum):
+    """What the chain decided a message is; each kind has its own pipeline."""
+
+    REPORT = "report"
+    CASE_REPLY = "case-reply"
+    PAGE_ACK = "page-ack"
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto-reply"
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """The stored row as it was claimed (read-only for handlers)."""
+
+    id: int
+    content: bytes
+    mail_from: str | None
+    rcpt_to: list[str]
+    received_at: datetime
+    attempts: int = 1
+    priority: int = 0
+    # Stored by a historical import: processed, but nobody is mailed about it.
+    no_ack: bool = False
+
+
 @dataclass
 class Context:
-    """State of one message going through the pipeline, inside one transaction."""
+    """State of one message going through the chain and its kind's pipeline."""
 
-    session: Session
     settings: Settings
-    raw: RawMessage
-    content: bytes
+    raw: StoredMessage
     organisation: Organisation
-    message: Message | None = None
+    # A read session while the chain decides; the write session during `process`.
+    session: Session = None  # type: ignore[assignment]
+    message: Message = None  # type: ignore[assignment]
+    kind: Kind = Kind.REPORT
     arrival: Arrival | None = None
+    # Set by the chain: the case a reply belongs to (and the alias it was filed by: its side is
+    # reporter, alleged-sender or office), or the escalations a reply acknowledges.
+    case_id: int | None = None
+    reply_alias_id: int | None = None
+    # Cases whose number a new report quotes in its subject (a hint for staff, never a key).
+    mentioned_case_ids: list[int] = field(default_factory=list)
+    escalation_ids: list[int] = field(default_factory=list)
+    ack_codes: list[str] = field(default_factory=list)
+    automatic: str | None = None
     extraction: Extraction | None = None
+    decision: TriageDecision | None = None
+    bounced_ids: list[str] = field(default_factory=list)
     case: Case | None = None
-    # The case alias a reply was filed by (its side: reporter, alleged-sender, office).
-    reply_alias: CaseAlias | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None
     sealed_identity: str | None = None
-    # The readable body of a reply, decoded once by file-reply and read again by triage-reply.
-    reply_text: str = ""
     defects: list[str] = field(default_factory=list)
+    # Column values of the stored row written with its status at the end (one UPDATE).
+    updates: dict[str, Any] = field(default_factory=dict)
     done: bool = False
+    _body: str | None = None
+
+    @property
+    def body(self) -> str:
+        """The message's readable body, decoded once for every handler that reads it."""
+        if self._body is None:
+            limits = self.settings.limits
+            self._body = mime.body_text(self.message, limits.max_nesting_depth, limits.max_parts, self.defects)
+        return self._body
+
+    @property
+    def subject(self) -> str:
+        """The decoded Subject header."""
+        return mime.header(self.message, "Subject")
 
 
 class Handler(Protocol):
-    """One named step: reads and extends the context; sets `done` to end the pipeline."""
+    """One named step of a pipeline.
+
+    `prepare` computes outside any transaction (parse, extract, trace, verify, triage, render)
+    and must not touch the database; `process` writes, inside the message's one short
+    transaction, and may set `done` to end the pipeline. A `side_step` (acknowledge, route)
+    never takes the message down with it: its failure is recorded on the case and the message
+    still counts as processed.
+    """
 
     name: str
+    side_step: bool
+
+    def prepare(self, ctx: Context) -> None: ...
 
     def process(self, ctx: Context) -> None: ...
+
+
+class Step:
+    """Base of the built-in handlers: nothing to prepare, nothing to write, not a side step."""
+
+    name = ""
+    side_step = False
+
+    def prepare(self, ctx: Context) -> None:
+        """Compute what `process` will write (outside the transaction)."""
+
+    def process(self, ctx: Context) -> None:
+        """Write the results (inside the message's transaction)."""

@@ -1,135 +1,283 @@
-"""Run the pipeline over stored messages: exactly once, or quarantined with a reason.
+"""Run stored messages through the chain and their kind's pipeline: exactly once, or quarantined.
 
-Each message is processed in one transaction that also flips its status, so every effect
-(case, evidence, outbox rows) is committed together with "processed" or not at all. A crash
-mid-way leaves the message `received`, and the next run processes it again from scratch.
-A handler failure rolls back, then marks the message quarantined with the handler's name and
-the error, so a person can look and `stopit quarantine retry` it after a fix.
+One message goes through three steps, and only the last holds the write lock:
+
+1. **Claim** (one short committed statement): take the most urgent waiting message (priority,
+   then age) whose lease is free, count the attempt and lease it. The attempt is counted
+   *before* the work, so a crash, a kill under a memory limit or an abandoned attempt counts
+   too, and a message that keeps failing is quarantined instead of crash-looping the service.
+2. **Compute**, outside any transaction: input limits, parse once, the chain decides the kind
+   (reading the database without locking it), each handler's `prepare` (extract, trace,
+   verify, triage). The listener keeps committing meanwhile.
+3. **Write**, in one short transaction: re-check the message is still waiting (another
+   processor may have finished it), each handler's `process`, then one UPDATE of the stored
+   row with its status. Every effect commits together with "processed" or not at all.
+
+A handler failure rolls back and quarantines the message with the handler's name and the
+error, so a person can look and `stopit quarantine retry` it after a fix.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, or_, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from stopit_mail import events
-from stopit_mail.config import Settings
-from stopit_mail.db import claim_writer
+from stopit_mail.cases.dedup import normalise_message_id
+from stopit_mail.cases.pretriage import EMERGENCY
+from stopit_mail.config import Organisation, Settings
+from stopit_mail.db import claim_writer, relaxed_commit
+from stopit_mail.extract import mime
 from stopit_mail.models import RawMessage, RawStatus
-from stopit_mail.processing.context import Context, Quarantine
+from stopit_mail.processing import chain, outcomes
+from stopit_mail.processing.context import Context, Quarantine, StoredMessage
+from stopit_mail.processing.limits import over_limits
+from stopit_mail.processing.outcomes import Outcome
+from stopit_mail.processing.pipelines import PIPELINES
 from stopit_mail.processing.registry import resolve
 from stopit_mail.sealing import IdentityKeyError, open_bytes
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PIPELINE = (
-    "check-size",
-    "parse-message",
-    "acknowledge-page",
-    "classify-arrival",
-    "file-bounce",
-    "set-aside-automatic",
-    "file-reply",
-    "triage-reply",
-    "extract-evidence",
-    "analyse-headers",
-    "seal-identity",
-    "open-case",
-    "triage",
-    "escalate-emergency",
-    "route",
-    "acknowledge",
-)
+_RAW = cast(Table, RawMessage.__table__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one message."""
-
-    raw_id: int
-    status: str  # processed | quarantined | skipped
-    reason: str | None = None
-    case_number: str | None = None
+class _Changed(Exception):
+    """The message stopped waiting while we computed (another processor finished it)."""
 
 
-def _organisation(settings: Settings, raw: RawMessage):  # type: ignore[no-untyped-def]
-    for address in raw.rcpt_to or []:
+def _organisation(settings: Settings, rcpt_to: list[str]) -> Organisation:
+    for address in rcpt_to:
         org = settings.organisation_for(address)
         if org is not None:
             return org
     return settings.default_organisation()
 
 
-def _run(session: Session, settings: Settings, raw: RawMessage, pipeline: tuple[str, ...]) -> Outcome:
+def lease_for(settings: Settings) -> timedelta:
+    """How long other workers leave a claimed message alone: past its time budget."""
+    return timedelta(seconds=settings.limits.processing_seconds * 1.5 + 5)
+
+
+def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None = None,
+          exclude: frozenset[int] = frozenset()) -> StoredMessage | None:
+    """Count an attempt on, and lease, the next waiting message (or `raw_id`); None if none.
+
+    One UPDATE ... RETURNING, committed at once. On PostgreSQL the pick is FOR UPDATE SKIP
+    LOCKED, so concurrent workers take different messages; on SQLite the statement takes the
+    write lock itself. An explicit `raw_id` (an import, a retry) ignores another's lease: the
+    write step's re-check still keeps it exactly once.
+    """
+    now = datetime.now(UTC)
+    with factory() as session, relaxed_commit(session):
+        pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+        if raw_id is not None:
+            pick = pick.where(RawMessage.id == raw_id)
+        else:
+            pick = pick.where(or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now))
+            if exclude:
+                pick = pick.where(RawMessage.id.not_in(exclude))
+            pick = pick.order_by(RawMessage.priority.desc(), RawMessage.id).limit(1)
+        if session.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        row = session.execute(
+            update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
+            .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
+            .returning(_RAW.c.id, _RAW.c.content, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
+                       _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack)).first()
+    if row is None:
+        return None
+    received_at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+    return StoredMessage(row.id, row.content, row.mail_from, list(row.rcpt_to or []), received_at,
+                         row.attempts, row.priority, bool(row.no_ack))
+
+
+def _guarded(name: str, step: Callable[[], None]) -> None:
+    """Run one handler phase; anything it raises becomes a precise quarantine reason."""
+    try:
+        step()
+    except (Quarantine, _Changed):
+        raise
+    except RecursionError as exc:
+        raise Quarantine(f"{name}: structure too deeply nested for the parser") from exc
+    except MemoryError as exc:
+        raise Quarantine(f"{name}: out of memory while processing") from exc
+    except Exception as exc:
+        raise Quarantine(f"{name}: {exc.__class__.__name__}: {exc}"[:1000]) from exc
+
+
+def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context:
+    """Everything but the writes: limits, parse once, decide the kind, each handler's `prepare`."""
     try:
         # Sealed at rest once processed anonymously: opened in memory for a retry.
-        content = open_bytes(settings, raw.content)
+        stored = replace(stored, content=open_bytes(settings, stored.content))
     except IdentityKeyError as exc:
         raise Quarantine(f"sealed message cannot be opened: {exc}") from exc
-    ctx = Context(session=session, settings=settings, raw=raw, content=content,
-                  organisation=_organisation(settings, raw))
-    for handler in resolve(pipeline):
-        try:
-            handler.process(ctx)
-        except Quarantine:
-            raise
-        except RecursionError as exc:
-            raise Quarantine(f"{handler.name}: structure too deeply nested for the parser") from exc
-        except Exception as exc:
-            raise Quarantine(f"{handler.name}: {exc.__class__.__name__}: {exc}"[:1000]) from exc
+    ctx = Context(settings=settings, raw=stored, organisation=_organisation(settings, stored.rcpt_to))
+    reason = over_limits(stored.content, settings.limits)
+    if reason:
+        raise Quarantine(reason)
+
+    def parse() -> None:
+        parsed = mime.parse_bytes(stored.content)
+        ctx.message = parsed.message
+        ctx.defects.extend(parsed.defects)
+
+    _guarded("parse-message", parse)
+    with factory() as session:
+        ctx.session = session
+        _guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
+        session.rollback()
+    for handler in resolve(PIPELINES[ctx.kind]):
+        _guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
+    return ctx
+
+
+def _row_values(ctx: Context) -> dict[str, object]:
+    message_id = mime.header(ctx.message, "Message-ID")
+    return {
+        "status": RawStatus.PROCESSED.value, "processed_at": datetime.now(UTC), "claimed_until": None,
+        "kind": chain.STORED_KIND[ctx.kind].value,
+        "message_id": f"<{normalise_message_id(message_id)}>" if message_id else None,
+        "subject": ctx.subject[:500] or None, "defects": sorted(set(ctx.defects))[:200],
+        **{k: getattr(v, "value", v) for k, v in ctx.updates.items()},
+    }
+
+
+def _still_waiting(session: Session, raw_id: int) -> None:
+    """Raise _Changed unless the message is still waiting (row-locked on PostgreSQL)."""
+    query = select(RawMessage.status).where(RawMessage.id == raw_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    if session.scalar(query) is not RawStatus.RECEIVED:
+        raise _Changed
+
+
+def write_one(session: Session, ctx: Context) -> Outcome:
+    """Inside the write transaction: re-check, each handler's `process`, one UPDATE of the row."""
+    ctx.session = session
+    _still_waiting(session, ctx.raw.id)
+    for handler in resolve(PIPELINES[ctx.kind]):
+        if handler.side_step:
+            outcomes.run_side_step(ctx, handler)
+        else:
+            _guarded(handler.name, lambda: handler.process(ctx))  # noqa: B023 - called at once
         if ctx.done:
             break
-    raw.status = RawStatus.PROCESSED
-    raw.processed_at = datetime.now(UTC)
-    raw.defects = sorted(set(ctx.defects))[:200]
-    raw.attempts += 1
-    return Outcome(raw.id, "processed", None, ctx.case.number if ctx.case else None)
+    session.execute(update(_RAW).where(_RAW.c.id == ctx.raw.id).values(**_row_values(ctx)))
+    return Outcome(ctx.raw.id, "processed", None, ctx.case.number if ctx.case else None)
 
 
-def _quarantine(factory: sessionmaker[Session], raw_id: int, reason: str) -> Outcome:
+def write(factory: sessionmaker[Session], settings: Settings, contexts: list[Context]) -> list[Outcome]:
+    """Write computed messages in one short transaction (one durable commit for all of them).
+
+    Each message has its own savepoint, so one that fails rolls back alone: quarantined for a
+    handler's reason, or reported as failed (with the database error) for the worker to retry.
+    """
+    if not contexts:
+        return []
+    done: list[Outcome] = []
+    rejected: list[tuple[int, str]] = []
     with factory() as session, session.begin():
-        raw = session.get(RawMessage, raw_id)
-        if raw is None or raw.status is not RawStatus.RECEIVED:
-            return Outcome(raw_id, "skipped", "changed meanwhile")
-        raw.status = RawStatus.QUARANTINED
-        raw.reason = reason
-        raw.attempts += 1
-        events.record(session, "message-quarantined", None, raw_message_id=raw_id, reason=reason)
-    log.warning("message %s quarantined: %s", raw_id, reason)
-    return Outcome(raw_id, "quarantined", reason)
+        claim_writer(session)
+        for ctx in contexts:
+            try:
+                with session.begin_nested():
+                    done.append(write_one(session, ctx))
+            except _Changed:
+                done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))
+            except Quarantine as exc:
+                rejected.append((ctx.raw.id, str(exc)))
+            except SQLAlchemyError as exc:
+                log.error("writing message %s failed: %r", ctx.raw.id, exc)
+                done.append(Outcome(ctx.raw.id, "failed", f"{exc.__class__.__name__}: {exc}"[:1000],
+                                    transient=isinstance(exc, OperationalError)))
+    return done + [outcomes.quarantine(factory, settings, raw_id, reason) for raw_id, reason in rejected]
 
 
-def process_message(
-    factory: sessionmaker[Session], settings: Settings, raw_id: int,
-    pipeline: tuple[str, ...] = DEFAULT_PIPELINE,
-) -> Outcome:
-    """Process one stored message if it is still waiting; never raises for bad input."""
+def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context | Outcome:
+    """Compute one claimed message, or the outcome when it cannot be processed."""
     try:
-        with factory() as session, session.begin():
-            claim_writer(session)
-            query = select(RawMessage).where(RawMessage.id == raw_id)
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            raw = session.scalar(query)
-            if raw is None or raw.status is not RawStatus.RECEIVED:
-                return Outcome(raw_id, "skipped", "not waiting")
-            return _run(session, settings, raw, pipeline)
+        if stored.attempts > settings.limits.max_attempts:
+            raise Quarantine(f"gave up after {stored.attempts - 1} attempts that did not finish "
+                             "(crash, time budget or memory budget)")
+        outcomes.page_if_failing_emergency(factory, settings, stored.id, stored.attempts, stored.priority,
+                                           stored.rcpt_to)
+        return compute(factory, settings, stored)
     except Quarantine as exc:
-        return _quarantine(factory, raw_id, str(exc))
-    except MemoryError:
-        return _quarantine(factory, raw_id, "out of memory while processing")
+        return outcomes.quarantine(factory, settings, stored.id, str(exc))
+
+
+def run(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Outcome:
+    """Process one claimed message; never raises for bad input."""
+    prepared = prepare(factory, settings, stored)
+    if isinstance(prepared, Outcome):
+        return prepared
+    return write(factory, settings, [prepared])[0]
+
+
+def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
+                  exclude: frozenset[int] = frozenset(),
+                  on_claim: Callable[[StoredMessage], None] | None = None,
+                  pace: Callable[[bool], None] | None = None) -> list[Outcome]:
+    """Claim and compute up to `size` messages one by one, then write them in one transaction.
+
+    Claims stay one at a time (each attempt counted before its own work), so a message that
+    crashes the process only ever counts against itself. An emergency ends the batch at once:
+    it is written without waiting for the rest. `on_claim` learns each message taken (the
+    worker's time budget watches it); `pace(urgent)` is called before the write (the worker
+    leaves the SQLite write lock to the listener during a flood).
+    """
+    ready: list[Context] = []
+    finished: list[Outcome] = []
+    for _ in range(size):
+        if ready and emergency_waiting(factory):
+            break  # write what is ready now, so the next batch starts with the emergency
+        stored = claim(factory, settings, exclude=exclude)
+        if stored is None:
+            break
+        if on_claim is not None:
+            on_claim(stored)
+        prepared = prepare(factory, settings, stored)
+        if isinstance(prepared, Outcome):
+            finished.append(prepared)
+        else:
+            ready.append(prepared)
+        if stored.priority >= EMERGENCY:
+            break
+    if pace is not None and ready:
+        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready) or emergency_waiting(factory))
+    return finished + write(factory, settings, ready)
+
+
+def emergency_waiting(factory: sessionmaker[Session]) -> bool:
+    """Whether an unclaimed message pre-triaged as an emergency waits (one probe of the claim index)."""
+    now = datetime.now(UTC)
+    with factory() as session:
+        return session.scalar(select(RawMessage.id).where(
+            RawMessage.status == RawStatus.RECEIVED, RawMessage.priority >= EMERGENCY,
+            or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now)).limit(1)) is not None
+
+
+def process_message(factory: sessionmaker[Session], settings: Settings, raw_id: int) -> Outcome:
+    """Process one stored message if it is still waiting (imports, retries, tests)."""
+    stored = claim(factory, settings, raw_id)
+    if stored is None:
+        return Outcome(raw_id, "skipped", "not waiting")
+    return run(factory, settings, stored)
 
 
 def waiting_ids(factory: sessionmaker[Session], limit: int = 100) -> list[int]:
-    """Ids of stored messages not yet processed, oldest first."""
+    """Ids of stored messages not yet processed, most urgent first, then oldest first."""
     with factory() as session:
         return list(session.scalars(
-            select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED).order_by(RawMessage.id).limit(limit)
-        ))
+            select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+            .order_by(RawMessage.priority.desc(), RawMessage.id).limit(limit)))
 
 
 def process_waiting(factory: sessionmaker[Session], settings: Settings, limit: int = 100) -> list[Outcome]:
@@ -137,52 +285,14 @@ def process_waiting(factory: sessionmaker[Session], settings: Settings, limit: i
     return [process_message(factory, settings, raw_id) for raw_id in waiting_ids(factory, limit)]
 
 
-class ProcessingFailed(Exception):
-    """Processing `raw_id` failed outside the pipeline (a database error); it was rolled back."""
-
-    def __init__(self, raw_id: int) -> None:
-        super().__init__(f"raw message {raw_id}")
-        self.raw_id = raw_id
-
-
-def process_next(
-    factory: sessionmaker[Session], settings: Settings, pipeline: tuple[str, ...] = DEFAULT_PIPELINE,
-    exclude: frozenset[int] = frozenset(),
-) -> Outcome | None:
-    """Claim the oldest waiting message and process it; None when nothing is waiting.
-
-    On PostgreSQL the claim is `FOR UPDATE SKIP LOCKED ... LIMIT 1` held for the whole
-    transaction, so concurrent workers each take a different message instead of queueing on
-    the same first id. `exclude` lets a worker step over messages it keeps failing on.
-    Raises ProcessingFailed (with the id, caused by the database error) for non-pipeline errors.
-    """
-    raw_id: int | None = None
-    try:
-        with factory() as session, session.begin():
-            claim_writer(session)
-            query = select(RawMessage).where(RawMessage.status == RawStatus.RECEIVED)
-            if exclude:
-                query = query.where(RawMessage.id.not_in(exclude))
-            query = query.order_by(RawMessage.id).limit(1)
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            raw = session.scalar(query)
-            if raw is None:
-                return None
-            raw_id = raw.id
-            return _run(session, settings, raw, pipeline)
-    except Quarantine as exc:
-        assert raw_id is not None
-        return _quarantine(factory, raw_id, str(exc))
-    except MemoryError:
-        assert raw_id is not None
-        return _quarantine(factory, raw_id, "out of memory while processing")
-    except Exception as exc:
-        if raw_id is None:
-            raise
-        raise ProcessingFailed(raw_id) from exc
+def process_next(factory: sessionmaker[Session], settings: Settings,
+                 exclude: frozenset[int] = frozenset(),
+                 on_claim: Callable[[StoredMessage], None] | None = None) -> Outcome | None:
+    """Claim the most urgent waiting message and process it; None when nothing is waiting."""
+    done = process_batch(factory, settings, 1, exclude, on_claim)
+    return done[0] if done else None
 
 
-def quarantine(factory: sessionmaker[Session], raw_id: int, reason: str) -> Outcome:
-    """Set a waiting message aside with a reason (a worker giving up on a repeating failure)."""
-    return _quarantine(factory, raw_id, reason)
+def quarantine(factory: sessionmaker[Session], settings: Settings, raw_id: int, reason: str) -> Outcome:
+    """Set a waiting message aside with a reason (a worker giving up on it)."""
+    return outcomes.quarantine(factory, settings, raw_id, reason)

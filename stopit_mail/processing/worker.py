@@ -1,35 +1,56 @@
 """The worker loop: process waiting messages, deliver the outbox, sleep until woken.
 
 The listener only stores; this loop does everything after. Each turn claims and processes
-waiting messages one transaction at a time (`runner.process_next`), then hands due outbox
-rows to the transport (`sender.deliver_due`). When a turn found nothing to do it sleeps on a
-wake event, which the listener sets after each stored message, with a short timeout so
-retries that come due and messages stored by another process are still picked up.
+waiting messages one at a time, most urgent first (`runner.process_next`), then hands due
+outbox rows to the transport, pages and emergencies first (`sender.deliver_due`). When a turn
+found nothing to do it sleeps on a wake event, which the listener sets after each stored
+message, with a short timeout so retries that come due and messages stored by another process
+are still picked up.
 
-State lives only in the database, so a restarted worker simply resumes: whatever is still
-`received` is processed, whatever is still `queued` is delivered. Several workers may run
+One message cannot stall the loop: each is processed in a helper thread under a time budget
+(`limits.processing_seconds`). Past it the attempt is abandoned (the thread is left to finish
+on its own; its late write is refused unless the message is still waiting) and the loop goes
+on; the attempt was counted when the message was claimed, so after `limits.max_attempts` it is
+quarantined. The worker writes a heartbeat so the watchdog and `stopit status` can tell a
+stopped or stuck worker from an idle one.
+
+State lives only in the database, so a restarted worker simply resumes. Several workers may run
 against PostgreSQL (claims use SKIP LOCKED); on SQLite run one.
-
-Stopping (`stop()`, from a signal handler or the server) lets the message in hand finish its
-transaction and then returns; nothing is interrupted half-way.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from stopit_mail.app import App
 from stopit_mail.cases.escalation import escalation_tick
+from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.outbound.delivery import Transport
 from stopit_mail.outbound.sender import deliver_due
-from stopit_mail.processing.runner import DEFAULT_PIPELINE, ProcessingFailed, process_next, quarantine
+from stopit_mail.processing import heartbeat
+from stopit_mail.processing.context import StoredMessage
+from stopit_mail.processing.outcomes import Outcome
+from stopit_mail.processing.rules import warm_up
+from stopit_mail.processing.runner import process_batch, quarantine
 
 log = logging.getLogger(__name__)
+
+# During a flood (the listener stored this many messages in the last second) the worker on SQLite
+# holds the write lock at most LOCK_SHARE_IN_FLOOD of the time, so accepting mail comes first;
+# emergencies are written at once regardless, and the backlog drains when the flood ends.
+FLOOD_WAKES_PER_SECOND = 10
+LOCK_SHARE_IN_FLOOD = 0.2
+MAX_PAUSE_SECONDS = 0.5
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -45,32 +66,54 @@ class TurnReport:
     delivered: dict[str, int] = field(default_factory=dict)
     pages: int = 0
     errors: int = 0
+    abandoned: int = 0
 
     @property
     def busy(self) -> bool:
         """Whether the turn did any work (if so, look again at once)."""
-        return bool(self.processed or self.quarantined or sum(self.delivered.values()))
+        return bool(self.processed or self.quarantined or self.abandoned or sum(self.delivered.values()))
 
 
 class Worker:
     """Processes and delivers until stopped; safe to run in a thread."""
 
     def __init__(self, app: App, idle_seconds: float = 1.0, batch: int = 25,
-                 transport: Transport | None = None, pipeline: tuple[str, ...] = DEFAULT_PIPELINE) -> None:
+                 transport: Transport | None = None, write_batch: int = 8) -> None:
         self.app = app
+        # Messages computed one by one, then written in one transaction (one durable commit).
+        self.write_batch = max(1, write_batch)
         self.idle_seconds = idle_seconds
         self.batch = batch
         self.transport = transport
-        self.pipeline = pipeline
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:120]
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._failures: Counter[int] = Counter()
         self._given_up: set[int] = set()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-process")
+        self._wakes: deque[float] = deque(maxlen=FLOOD_WAKES_PER_SECOND)
+        self._sqlite = app.engine.dialect.name == "sqlite"
+        self._write_started = 0.0
+        self._write_ended = 0.0
+        self._write_took = 0.0
         self.totals = TurnReport()
 
     def wake(self) -> None:
         """Ask for a turn now (called by the listener after each stored message)."""
+        self._wakes.append(time.monotonic())
         self._wake.set()
+
+    def in_flood(self) -> bool:
+        """Whether the listener stored FLOOD_WAKES_PER_SECOND messages within the last second."""
+        wakes = self._wakes
+        return len(wakes) == wakes.maxlen and time.monotonic() - wakes[0] < 1.0
+
+    def _pace(self, urgent: bool) -> None:
+        """Before a write: in a flood on SQLite, leave the write lock to the listener for a while."""
+        if self._sqlite and not urgent and self.in_flood() and self._write_took:
+            resume = self._write_ended + self._write_took * (1 / LOCK_SHARE_IN_FLOOD - 1)
+            self._stop.wait(min(MAX_PAUSE_SECONDS, max(0.0, resume - time.monotonic())))
+        self._write_started = time.monotonic()
 
     def stop(self) -> None:
         """Finish the message in hand, then leave `run`."""
@@ -84,81 +127,142 @@ class Worker:
 
     def run(self) -> None:
         """Loop until `stop`: work while there is work, otherwise sleep until woken."""
-        log.info("worker started")
-        while not self._stop.is_set():
-            # Clear before looking, so a wake that arrives during the turn is not lost.
-            self._wake.clear()
-            report = self.run_once()
-            if not report.busy:
-                self._wake.wait(self.idle_seconds)
+        log.info("worker %s started", self.name)
+        heartbeat.release_leases(self.app.factory)
+        warm_up(self.app.settings)
+        try:
+            while not self._stop.is_set():
+                # Clear before looking, so a wake that arrives during the turn is not lost.
+                self._wake.clear()
+                report = self.run_once()
+                if not report.busy:
+                    self._wake.wait(self.idle_seconds)
+        finally:
+            self._pool.shutdown(wait=False)
+            heartbeat.leave(self.app.factory, self.name)
         log.info("worker stopped: %s", self.totals)
 
     def run_once(self) -> TurnReport:
-        """One turn: process up to `batch` waiting messages, then deliver due outbox rows."""
+        """One turn: process up to `batch` waiting messages, then deliver due outbox rows.
+
+        A batch with an emergency is followed by a delivery at once: its page must not wait
+        for the rest of the turn.
+        """
         report = TurnReport()
-        for _ in range(self.batch):
-            if self._stop.is_set():
+        remaining = self.batch
+        while remaining > 0 and not self._stop.is_set():
+            taken, urgent = self._process_some(min(remaining, self.write_batch), report)
+            if not taken:
                 break
-            if not self._process_one(report):
-                break
+            remaining -= taken
+            if urgent:
+                self._deliver(report)
         if not self._stop.is_set():
-            try:
-                # Escalation deadlines first: a page due now matters more than a backlog.
-                report.pages = escalation_tick(self.app.factory, self.app.settings, self.app.clock())
-            except SQLAlchemyError as exc:
-                report.errors += 1
-                log.error("escalation tick failed: %s", exc)
-            try:
-                report.delivered = deliver_due(self.app.factory, self.app.settings, self.transport)
-            except SQLAlchemyError as exc:
-                report.errors += 1
-                log.error("outbox delivery failed: %s", exc)
+            self._deliver(report)
         self._add_to_totals(report)
+        try:
+            heartbeat.beat(self.app.factory, self.name, self.totals.processed + self.totals.quarantined)
+        except SQLAlchemyError as exc:
+            log.warning("could not write the worker heartbeat: %s", exc)
         return report
 
-    def _process_one(self, report: TurnReport) -> bool:
-        """Process the next waiting message; False when there is none (or on a database error)."""
+    def _deliver(self, report: TurnReport) -> None:
         try:
-            outcome = process_next(self.app.factory, self.app.settings, self.pipeline,
-                                   frozenset(self._given_up))
-        except ProcessingFailed as exc:
-            report.errors += 1
-            self._record_failure(exc)
-            return False
+            # Escalation deadlines first: a page due now matters more than a backlog.
+            report.pages += escalation_tick(self.app.factory, self.app.settings, self.app.clock())
         except SQLAlchemyError as exc:
-            # The claim itself failed (database down or locked): wait for the next turn.
             report.errors += 1
-            log.error("could not claim a message: %s", exc)
-            return False
-        if outcome is None:
-            return False
-        if outcome.status == "processed":
-            report.processed += 1
-        elif outcome.status == "quarantined":
-            report.quarantined += 1
-        self._failures.pop(outcome.raw_id, None)
-        return True
-
-    def _record_failure(self, exc: ProcessingFailed) -> None:
-        cause = exc.__cause__
-        log.error("processing message %s failed: %r", exc.raw_id, cause)
-        if isinstance(cause, OperationalError):
-            return  # transient (locked, disconnected): retried on the next turn
-        self._failures[exc.raw_id] += 1
-        if self._failures[exc.raw_id] < MAX_FAILURES:
-            return
-        reason = f"worker: {cause.__class__.__name__}: {cause}"[:1000]
+            log.error("escalation tick failed: %s", exc)
         try:
-            quarantine(self.app.factory, exc.raw_id, reason)
+            for status, count in deliver_due(self.app.factory, self.app.settings, self.transport).items():
+                report.delivered[status] = report.delivered.get(status, 0) + count
+        except SQLAlchemyError as exc:
+            report.errors += 1
+            log.error("outbox delivery failed: %s", exc)
+
+    def _batch(self, size: int, claimed: list[tuple[StoredMessage, float]]) -> list[Outcome]:
+        self._write_started = 0.0
+        done = process_batch(self.app.factory, self.app.settings, size, frozenset(self._given_up),
+                             lambda stored: claimed.append((stored, time.monotonic())), self._pace)
+        if self._write_started:
+            self._write_ended = time.monotonic()
+            self._write_took = self._write_ended - self._write_started
+        return done
+
+    def _process_some(self, size: int, report: TurnReport) -> tuple[int, bool]:
+        """Process up to `size` messages in one write: how many were taken (0: none waiting), and
+        whether one of them was pre-triaged as an emergency."""
+        claimed: list[tuple[StoredMessage, float]] = []
+        future: Future[list[Outcome]] = self._pool.submit(self._batch, size, claimed)
+        budget = self.app.settings.limits.processing_seconds
+        while True:
+            try:
+                done = future.result(timeout=min(1.0, budget))
+                break
+            except FutureTimeout:
+                if claimed and time.monotonic() - claimed[-1][1] > budget:
+                    self._abandon(claimed[-1][0], report)
+                    return len(claimed), False
+            except SQLAlchemyError as exc:
+                # The claim or the write transaction failed (database down or locked): their
+                # messages are retried at once on the next turn.
+                report.errors += 1
+                log.error("processing failed: %s", exc)
+                for stored, _started in claimed:
+                    self._release(stored.id)
+                return 0, False
+        for outcome in done:
+            if outcome.status == "processed":
+                report.processed += 1
+            elif outcome.status == "quarantined":
+                report.quarantined += 1
+            elif outcome.status == "failed":
+                report.errors += 1
+                self._record_failure(outcome)
+                continue
+            self._failures.pop(outcome.raw_id, None)
+        return len(claimed), any(stored.priority >= EMERGENCY for stored, _started in claimed)
+
+    def _abandon(self, stored: StoredMessage, report: TurnReport) -> None:
+        """Leave a message that overran its time budget; carry on with a fresh thread."""
+        report.abandoned += 1
+        budget = self.app.settings.limits.processing_seconds
+        # The stuck thread keeps running; its late write is refused unless the message still waits.
+        self._pool.shutdown(wait=False)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-process")
+        log.error("message %s overran its time budget of %s s (attempt %s)", stored.id, budget, stored.attempts)
+        if stored.attempts >= self.app.settings.limits.max_attempts:
+            try:
+                quarantine(self.app.factory, self.app.settings, stored.id,
+                           f"time budget: processing took longer than {budget:g} s in {stored.attempts} attempts")
+            except SQLAlchemyError:
+                log.exception("could not quarantine message %s", stored.id)
+
+    def _release(self, raw_id: int) -> None:
+        try:
+            heartbeat.release_lease(self.app.factory, raw_id)
+        except SQLAlchemyError:
+            log.warning("could not release the lease of message %s", raw_id)
+
+    def _record_failure(self, outcome: Outcome) -> None:
+        self._release(outcome.raw_id)
+        if outcome.transient:
+            return  # locked, disconnected: retried on the next turn
+        self._failures[outcome.raw_id] += 1
+        if self._failures[outcome.raw_id] < MAX_FAILURES:
+            return
+        try:
+            quarantine(self.app.factory, self.app.settings, outcome.raw_id, f"worker: {outcome.reason}"[:1000])
         except SQLAlchemyError:
             # Cannot even quarantine it: skip it in this process; it stays `received`.
-            log.exception("could not quarantine message %s", exc.raw_id)
-            self._given_up.add(exc.raw_id)
-        self._failures.pop(exc.raw_id, None)
+            log.exception("could not quarantine message %s", outcome.raw_id)
+            self._given_up.add(outcome.raw_id)
+        self._failures.pop(outcome.raw_id, None)
 
     def _add_to_totals(self, report: TurnReport) -> None:
         self.totals.processed += report.processed
         self.totals.quarantined += report.quarantined
         self.totals.errors += report.errors
+        self.totals.abandoned += report.abandoned
         for status, count in report.delivered.items():
             self.totals.delivered[status] = self.totals.delivered.get(status, 0) + count

@@ -1,15 +1,4 @@
-"""The built-in handlers; importing this package registers them."""
+"""The built-in handlers, one module per handler named after it (`open-case` is open_case.py).
 
-from stopit_mail.processing.handlers import (  # noqa: F401
-    acknowledge,
-    analyse_headers,
-    arrivals,
-    check_size,
-    classify_arrival,
-    escalate,
-    evidence,
-    page_ack,
-    parse_message,
-    seal_identity,
-    triage,
-)
+The registry imports a handler's module when a pipeline names it.
+"""

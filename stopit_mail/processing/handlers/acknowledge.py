@@ -1,12 +1,12 @@
 """acknowledge: queue one acknowledgement per new report, unless it could start a loop.
 
-RFC 3834 rules: automatic messages never reach this handler (set-aside-automatic ended their
-pipeline); `outbound.ack_limits` refuses daemons, our own addresses and senders, domains or
-cases over their hourly limits. The acknowledgement comes from the report's own alias (never
-another reporter's), so the reporter's reply threads back into their report, and is sent with
-a null envelope sender, so it can never bounce back into the mailbox as a new report. A report
-whose sender wrote the evidence themselves gets no acknowledgement: no code of the case reaches
-the alleged sender.
+RFC 3834 rules: automatic messages never reach this handler (they have their own pipeline);
+`outbound.ack_limits` refuses daemons, our own addresses and senders, domains or cases over
+their hourly limits. The acknowledgement comes from the report's own alias (never another
+reporter's), so the reporter's reply threads back into their report, and is sent with a null
+envelope sender, so it can never bounce back into the mailbox as a new report. A report whose
+sender wrote the evidence themselves gets no acknowledgement: no code of the case reaches the
+alleged sender. An emergency's acknowledgement ("call now") goes out before the backlog.
 """
 
 from __future__ import annotations
@@ -23,32 +23,35 @@ from stopit_mail.cases.acknowledgement import (
 from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address, reporter_alias
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.notices import template_dirs
-from stopit_mail.models import MessageKind, Report
+from stopit_mail.models import Report
 from stopit_mail.outbound.ack_limits import domain_key, refusal
 from stopit_mail.outbound.compose import Draft
-from stopit_mail.outbound.outbox import enqueue
+from stopit_mail.outbound.outbox import URGENT_DELIVERY, enqueue
 from stopit_mail.outbound.render import make_environment
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
 
 
 @register
-class Acknowledge:
+class Acknowledge(Step):
+    """A side step: a failure to queue the acknowledgement never takes the case down with it."""
+
     name = "acknowledge"
+    side_step = True
 
     def process(self, ctx: Context) -> None:
-        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT or ctx.case is None:
-            return
+        assert ctx.case is not None, "open-case must run first"
         assert ctx.extraction is not None and ctx.reporter is not None
         report = ctx.session.scalar(select(Report).where(Report.raw_message_id == ctx.raw.id))
         assert report is not None, "open-case must run first"
         address = ctx.reporter.address
+        emergency = ctx.case.urgency == "emergency"
         try:
             reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
                       else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
                       else refusal(ctx.session, ctx.settings, address, ctx.case.id,
-                                   has_evidence=bool(ctx.extraction.items), emergency=ctx.case.urgency == "emergency"))
+                                   has_evidence=bool(ctx.extraction.items), emergency=emergency))
             recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
         except IdentityKeyError as exc:
             # A side step: the case and its page must not go down with it.
@@ -77,4 +80,4 @@ class Acknowledge:
         )
         enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
                 recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
-                alias_id=alias_row.id)
+                alias_id=alias_row.id, priority=URGENT_DELIVERY if emergency else 0)

@@ -2,44 +2,27 @@
 
 Only original bytes can pass or fail DKIM; pasted headers are traced but reported as "not
 verifiable (pasted headers)", and inline forwards carry no headers at all, so they are marked
-"not verifiable (forwarded inline)" rather than judged.
+"not verifiable (forwarded inline)" rather than judged. Runs outside the transaction.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 
-from stopit_mail.config import HeaderSettings
-from stopit_mail.headers.analysis import HeaderPolicy, analyse
+from stopit_mail.headers.analysis import analyse
 from stopit_mail.models import Completeness
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
-
-
-@lru_cache(maxsize=8)
-def _policy(trusted: tuple[str, ...], authserv: tuple[str, ...], skew: int, dns: str, timeout: float,
-            cache_dir: str) -> HeaderPolicy:
-    settings = HeaderSettings(list(trusted), list(authserv), skew, dns, timeout)
-    return HeaderPolicy.from_settings(settings, Path(cache_dir))
-
-
-def policy_for(ctx: Context) -> HeaderPolicy:
-    """One policy (and one DNS cache) per configuration, shared by all messages."""
-    h = ctx.settings.headers
-    return _policy(tuple(h.trusted_relays), tuple(h.trusted_authserv_ids), h.clock_skew_seconds, h.dns,
-                   h.dns_timeout_seconds, str(ctx.settings.data_path / "dns-cache"))
+from stopit_mail.processing.rules import policy_for
 
 
 @register
-class AnalyseHeaders:
+class AnalyseHeaders(Step):
     name = "analyse-headers"
 
-    def process(self, ctx: Context) -> None:
-        if ctx.extraction is None:
-            return
-        policy = policy_for(ctx)
+    def prepare(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        policy = policy_for(ctx.settings)
         now = datetime.now(UTC)
         for item in ctx.extraction.items:
             if item.completeness is Completeness.FULL and item.content is not None:

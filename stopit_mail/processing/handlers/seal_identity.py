@@ -4,8 +4,8 @@ Runs between extract-evidence and open-case. For an anonymous report `cases.seal
 the reporter (and their other addresses), scrubs every trace of them from the extraction and
 seals the evidence bytes; here the stored message itself is sealed at rest and its envelope
 cleared, so staff see the report's code and `[reporter]` instead. Sealing needs only the
-public key; should even that be unavailable, the identity is withheld (never stored readable)
-and the report goes on, so an emergency still pages.
+public key, so it is computed in `prepare`; should even that key be unavailable, the identity
+is withheld (never stored readable) and the report goes on, so an emergency still pages.
 """
 
 import logging
@@ -13,8 +13,7 @@ import logging
 from stopit_mail.cases.anonymity import wants_anonymity
 from stopit_mail.cases.seal_report import scrub_report, seal_report
 from stopit_mail.cases.sealed_store import scrub_log_after_commit, seal_stored_message
-from stopit_mail.models import MessageKind
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import Identity, IdentityKeyError
 
@@ -25,14 +24,12 @@ WITHHELD = "withheld: the identity key was unavailable at intake"
 
 
 @register
-class SealIdentity:
+class SealIdentity(Step):
     name = "seal-identity"
 
-    def process(self, ctx: Context) -> None:
+    def prepare(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
         ctx.reporter = Identity(ctx.extraction.reporter_address, ctx.extraction.reporter_name)
-        if ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
-            return
         if not wants_anonymity(ctx.extraction.subject, ctx.organisation, ctx.settings.casework.anonymity_words):
             return
         ours = {m for org in ctx.settings.organisations for m in org.mailboxes}
@@ -45,9 +42,12 @@ class SealIdentity:
             ctx.sealed_identity = WITHHELD
             ctx.defects.append(f"identity-not-sealed: {exc}"[:200])
             scrub_report(ctx.extraction, ctx.reporter, ours)
-        ctx.raw.mail_from = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
-        ctx.raw.peer = None
-        ctx.raw.subject = ctx.extraction.subject
+        ctx.updates["mail_from"] = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
+        ctx.updates["peer"] = None
+        ctx.updates["subject"] = ctx.extraction.subject[:500] or None
         if ctx.sealed_identity != WITHHELD:
-            seal_stored_message(ctx.settings, ctx.raw)
+            ctx.updates["content"] = seal_stored_message(ctx.settings, ctx.raw.content)
+
+    def process(self, ctx: Context) -> None:
+        if "content" in ctx.updates:
             scrub_log_after_commit(ctx.session)

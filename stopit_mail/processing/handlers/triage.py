@@ -1,4 +1,4 @@
-"""triage and route: categories and urgency from configured rules, then routing to offices.
+"""triage: categories and urgency of a new report, judged outside the transaction, then applied.
 
 The text judged is the report's subject and the reporter's own words plus the offending
 messages' subjects and bodies: a friend's worried note and the threat itself both count.
@@ -8,98 +8,21 @@ a staff override (`cases classify`) is never undone, but a new emergency still e
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from functools import lru_cache
-
-from stopit_mail import events
-from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, escalate_for_urgency
-from stopit_mail.cases.referrals import route
-from stopit_mail.cases.triage import URGENCIES, CompiledRules, compile_rules, load_rules, triage
-from stopit_mail.extract import mime
-from stopit_mail.models import CaseStatus, MessageKind
-from stopit_mail.processing.context import Context
+from stopit_mail.cases.triage import triage
+from stopit_mail.cases.triage_apply import apply_report_triage
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
-
-MAX_TRIAGE_CHARS = 200_000
-
-
-@lru_cache(maxsize=8)
-def _rules(extra_key: str, disabled: tuple[str, ...]) -> CompiledRules:
-    return compile_rules(load_rules(json.loads(extra_key), disabled=disabled))
-
-
-def rules_for(ctx: Context) -> CompiledRules:
-    """The compiled rule set of this configuration (compiled once per process)."""
-    casework = ctx.settings.casework
-    return _rules(json.dumps(casework.triage_rules, sort_keys=True), tuple(casework.disabled_triage_rules))
-
-
-def report_text(ctx: Context) -> str:
-    """What triage reads: the reporter's words and the evidence messages."""
-    assert ctx.extraction is not None
-    parts = [ctx.extraction.wrapper_text]
-    for item in ctx.extraction.items:
-        if item.is_message:
-            parts.extend([item.subject or "", item.body_text or ""])
-    return "\n\n".join(p for p in parts if p)[:MAX_TRIAGE_CHARS]
+from stopit_mail.processing.rules import report_text, rules_for
 
 
 @register
-class Triage:
+class Triage(Step):
     name = "triage"
 
-    def process(self, ctx: Context) -> None:
-        if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
-            return
-        assert ctx.extraction is not None
-        decision = triage(report_text(ctx), rules_for(ctx), subject=ctx.extraction.subject)
-        case = ctx.case
-        previous = case.triage or {}
-        urgency = min(decision.urgency, case.urgency if previous else "routine", key=URGENCIES.index)
-        if previous.get("override") and urgency != "emergency":
-            events.record(ctx.session, "triage-kept-override", case.id, automatic_decision=decision.to_dict())
-            return
-        categories = sorted(set(case.categories or []) | set(decision.categories)) if previous else decision.categories
-        if len(categories) > 1 and "other" in categories:
-            categories.remove("other")
-        case.urgency, case.categories = urgency, categories
-        case.triage = {**previous, "automatic": decision.to_dict(), "explanation": decision.explanation()}
-        if case.status is CaseStatus.NEW:
-            case.status = CaseStatus.TRIAGED
-        events.record(ctx.session, "triaged", case.id, urgency=urgency, categories=categories,
-                      explanation=decision.explanation()[:2000])
-
-
-@register
-class TriageReply:
-    """A reply on a case is triaged too: "I'm going to hurt myself" in a follow-up must page."""
-
-    name = "triage-reply"
+    def prepare(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        ctx.decision = triage(report_text(ctx.extraction), rules_for(ctx.settings), subject=ctx.extraction.subject)
 
     def process(self, ctx: Context) -> None:
-        if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPLY:
-            return
-        assert ctx.message is not None
-        decision = triage(ctx.reply_text[:MAX_TRIAGE_CHARS], rules_for(ctx), subject=mime.header(ctx.message, "Subject"))
-        case = ctx.case
-        ctx.done = True
-        if URGENCIES.index(decision.urgency) >= URGENCIES.index(case.urgency) and decision.urgency != "emergency":
-            return
-        if URGENCIES.index(decision.urgency) < URGENCIES.index(case.urgency):
-            case.urgency = decision.urgency
-            case.categories = sorted(set(case.categories or []) - {"other"} | set(decision.categories))
-            events.record(ctx.session, "triaged", case.id, urgency=case.urgency, categories=case.categories,
-                          source="reply", raw_message_id=ctx.raw.id, explanation=decision.explanation()[:2000])
-        if decision.urgency in ("emergency", POSSIBLE_EMERGENCY):
-            escalate_for_urgency(ctx.session, ctx.settings, case, datetime.now(UTC))
-
-
-@register
-class Route:
-    name = "route"
-
-    def process(self, ctx: Context) -> None:
-        if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
-            return
-        route(ctx.session, ctx.settings, ctx.case)
+        assert ctx.case is not None and ctx.decision is not None, "open-case must run first"
+        apply_report_triage(ctx.session, ctx.case, ctx.decision)

@@ -1,8 +1,5 @@
-"""Tables of the doors onto the cases: the web door's receipts and posts, staff reveal requests.
-
-Split from `models.py` (which re-exports them) to keep that module under the size limit; they
-share its `Base`, so Alembic and `create_all` see them like every other table.
-"""
+"""Tables of the doors around cases: reveal requests (two-person reveal) and an organisation's own
+reviewed triage examples."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from stopit_mail.models import Base, utcnow
+from stopit_mail.models.core import Base, utcnow
 
 
 class RevealRequest(Base):
@@ -27,34 +24,6 @@ class RevealRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(120))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class WebReceipt(Base):
-    """A web report's receipt: the reporter's only key to check back, stored as an argon2 hash.
-
-    `lookup` is a SHA-256 of the code's first group (to find the row without scanning);
-    `code_hash` is an argon2id hash of the whole code with its own salt. Neither gives the code back.
-    """
-
-    __tablename__ = "web_receipts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    lookup: Mapped[str] = mapped_column(String(64), unique=True)
-    code_hash: Mapped[str] = mapped_column(Text)
-    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
-    organisation: Mapped[str] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class WebPost(Base):
-    """A web reporter's answer on check-back, stored as a raw message like a mail reply."""
-
-    __tablename__ = "web_posts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    receipt_id: Mapped[int] = mapped_column(ForeignKey("web_receipts.id"), index=True)
-    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TriageExample(Base):

@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy 2.0 typed models.
+"""Raw messages, cases, reports, evidence, parties, events and the outbox.
 
 Raw messages are the source of truth: everything else (cases, reports, evidence, parties) is
 derived from them by processing and could be rebuilt. Bulky columns (message bytes, evidence
@@ -108,8 +108,15 @@ class RawMessage(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     # Stored by a historical import: processed like any report, but nobody is mailed about it.
     no_ack: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set at store time by a cheap pre-triage: emergencies are claimed before the backlog.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A worker's lease on the message while it computes outside any transaction.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_raw_messages_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_raw_messages_status", "status", "id"),
+        Index("ix_raw_messages_claim", "status", "priority", "id"),
+    )
 
 
 class Case(Base):
@@ -237,51 +244,6 @@ class Party(Base):
                       Index("ix_parties_role_name", "role", "display_name"))
 
 
-class OffenderLink(Base):
-    """A staff member's judgement that two cases have the same alleged sender."""
-
-    __tablename__ = "offender_links"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    actor: Mapped[str] = mapped_column(String(120))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class CaseAlias(Base):
-    """One unguessable address of a case for one counterpart: a reporter, the alleged sender, an office.
-
-    Replies are filed by the alias they were written to (or by threading on mail sent from it),
-    so each counterpart's answers land on their own side and no counterpart ever learns
-    another's code.
-    """
-
-    __tablename__ = "case_aliases"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
-    side: Mapped[str] = mapped_column(String(20))  # reporter | alleged-sender | office
-    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
-    office: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class IdentityKey(Base):
-    """Public halves of the identity keys: sealing needs only these, so a lost secret key never
-    stops intake (it only stops reveals and delivery to anonymous reporters)."""
-
-    __tablename__ = "identity_keys"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(16), unique=True)
-    public_key: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
 class Event(Base):
     """Append-only log of everything that happened: the case timeline and the audit trail."""
 
@@ -336,109 +298,12 @@ class OutboxMessage(Base):
     # The case alias this message was sent from: a reply threading on its Message-ID is filed
     # on that alias's side (reporter, alleged sender, office).
     alias_id: Mapped[int | None] = mapped_column(ForeignKey("case_aliases.id"))
+    # Pages and emergency acknowledgements (higher) are delivered before anything else.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_priority", "status", "priority", "next_attempt_at"),
         Index("ix_outbox_recipient", "kind", "recipient_key", "created_at"),
         Index("ix_outbox_domain", "kind", "domain_key", "created_at"),
     )
-
-
-class EscalationStatus(enum.StrEnum):
-    """Where an emergency's paging stands."""
-
-    ACTIVE = "active"
-    ACKNOWLEDGED = "acknowledged"
-    EXHAUSTED = "exhausted"
-    # Ended without a person stopping it: a review whose window passed (the chain was paged
-    # instead), or a review or unread-report page superseded by the emergency chain.
-    CLOSED = "closed"
-
-
-class Escalation(Base):
-    """An emergency being paged through a chain until someone acknowledges it.
-
-    The deadline of the current step is stored, so escalation continues across restarts: a
-    worker that starts late pages every step whose deadline has passed, in order.
-    """
-
-    __tablename__ = "escalations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    chain: Mapped[str] = mapped_column(String(40))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    step: Mapped[int] = mapped_column(Integer, default=-1)
-    next_deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    ack_code: Mapped[str] = mapped_column(String(32), unique=True)
-    status: Mapped[EscalationStatus] = mapped_column(
-        _enum(EscalationStatus, "escalation_status"), default=EscalationStatus.ACTIVE)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
-    steps: Mapped[list[Any]] = mapped_column(default=list)
-    # 'emergency' (the chain), 'review' (a possible emergency paged to the on-call reviewer),
-    # or 'unread' (a report nobody opened by its deadline, paged to the chain).
-    kind: Mapped[str] = mapped_column(String(20), default="emergency", server_default="emergency")
-
-    __table_args__ = (Index("ix_escalations_due", "status", "next_deadline"),)
-
-
-class Review(Base):
-    """A reviewer's decision on a possible emergency: confirmed, dismissed, or no answer in time.
-
-    A dismissal keeps who and why, so it can become a reviewed negative example later.
-    """
-
-    __tablename__ = "reviews"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
-    decision: Mapped[str] = mapped_column(String(20))  # confirmed | dismissed | expired
-    decided_by: Mapped[str] = mapped_column(String(200))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    via: Mapped[str] = mapped_column(String(20))  # command | reply | window
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class ReadDeadline(Base):
-    """When a case must first be opened by a person, and when (and by whom) it was."""
-
-    __tablename__ = "read_deadlines"
-
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    urgency: Mapped[str] = mapped_column(String(20))
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    seen_by: Mapped[str | None] = mapped_column(String(200))
-    seen_via: Mapped[str | None] = mapped_column(String(40))
-    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # The newest report counted: a later one on a case already read makes it unread again.
-    last_report_id: Mapped[int | None] = mapped_column(Integer, index=True)
-
-    __table_args__ = (Index("ix_read_deadlines_due", "seen_at", "escalated_at", "due_at"),)
-
-
-class Page(Base):
-    """One page sent to one step of an escalation chain."""
-
-    __tablename__ = "pages"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), index=True)
-    step: Mapped[int] = mapped_column(Integer)
-    contact: Mapped[str] = mapped_column(String(120))
-    addresses: Mapped[list[Any]] = mapped_column(default=list)
-    paged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
-
-    __table_args__ = (UniqueConstraint("escalation_id", "step"),)
-
-
-# The doors' own tables (web receipts, reveal requests, triage examples) live in models_doors.py so this module stays
-# under the size limit; imported here, after Base, so every table is in Base.metadata and importable
-# from stopit_mail.models.
-from stopit_mail.models_doors import RevealRequest as RevealRequest  # noqa: E402
-from stopit_mail.models_doors import TriageExample as TriageExample  # noqa: E402
-from stopit_mail.models_doors import WebPost as WebPost  # noqa: E402
-from stopit_mail.models_doors import WebReceipt as WebReceipt  # noqa: E402

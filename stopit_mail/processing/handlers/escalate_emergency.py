@@ -13,17 +13,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stopit_mail.cases.escalation_review import escalate_for_urgency
-from stopit_mail.models import MessageKind
-from stopit_mail.processing.context import Context
+from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 
 
 @register
-class EscalateEmergency:
+class EscalateEmergency(Step):
     name = "escalate-emergency"
 
     def process(self, ctx: Context) -> None:
-        if ctx.case is None or ctx.arrival is None or ctx.arrival.kind is not MessageKind.REPORT:
-            return
+        assert ctx.case is not None, "open-case must run first"
         # The one place real time enters escalation; everything below takes `now`.
         escalate_for_urgency(ctx.session, ctx.settings, ctx.case, datetime.now(UTC))

@@ -1,0 +1,23 @@
+"""open-case: file the report on a new case, or join the case of the same offending message.
+
+The report's sender as received (kept in memory even when sealed) decides whether the alleged
+sender is forwarding his own mail: such a report is kept apart from the reporters.
+"""
+
+from stopit_mail.cases.replies import record_mentions
+from stopit_mail.cases.service import open_or_join_case
+from stopit_mail.processing.context import Context, Step
+from stopit_mail.processing.registry import register
+
+
+@register
+class OpenCase(Step):
+    name = "open-case"
+
+    def process(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        ctx.case, _joined = open_or_join_case(
+            ctx.session, ctx.organisation, ctx.raw, ctx.extraction, sealed_identity=ctx.sealed_identity,
+            sender_address=ctx.reporter.address if ctx.reporter else "")
+        ctx.updates["case_id"] = ctx.case.id
+        record_mentions(ctx.session, ctx.mentioned_case_ids, ctx.raw.id)

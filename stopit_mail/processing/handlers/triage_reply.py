@@ -1,0 +1,23 @@
+"""triage-reply: a reply on a case is triaged too; "I'm going to hurt myself" in a follow-up pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from stopit_mail.cases.triage import triage
+from stopit_mail.cases.triage_apply import apply_reply_triage
+from stopit_mail.processing.context import Context, Step
+from stopit_mail.processing.registry import register
+from stopit_mail.processing.rules import MAX_TRIAGE_CHARS, rules_for
+
+
+@register
+class TriageReply(Step):
+    name = "triage-reply"
+
+    def prepare(self, ctx: Context) -> None:
+        ctx.decision = triage(ctx.body[:MAX_TRIAGE_CHARS], rules_for(ctx.settings), subject=ctx.subject)
+
+    def process(self, ctx: Context) -> None:
+        assert ctx.case is not None and ctx.decision is not None, "file-reply must run first"
+        apply_reply_triage(ctx.session, ctx.settings, ctx.case, ctx.decision, ctx.raw.id, datetime.now(UTC))

@@ -1,0 +1,90 @@
+"""What happens to a message that cannot be processed, and to a side step that fails.
+
+A message is quarantined with a precise reason for a person to look at; if it was pre-triaged
+as an emergency, the chain is paged anyway with what is known (`emergency_fallback`), because
+a poison message must never silence an emergency. A side step (acknowledge, route) that fails
+is rolled back to its savepoint and recorded on the case; the report itself still counts as
+processed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import Table, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from stopit_mail import events
+from stopit_mail.cases.emergency_fallback import page_unprocessed_emergency
+from stopit_mail.cases.pretriage import EMERGENCY, head_text
+from stopit_mail.config import Settings
+from stopit_mail.models import RawMessage, RawStatus
+from stopit_mail.processing.context import Context, Handler
+from stopit_mail.sealing import open_bytes
+
+log = logging.getLogger(__name__)
+_RAW = cast(Table, RawMessage.__table__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one message."""
+
+    raw_id: int
+    status: str  # processed | quarantined | skipped | failed (a database error; retried)
+    reason: str | None = None
+    case_number: str | None = None
+    transient: bool = False
+
+
+def run_side_step(ctx: Context, handler: Handler) -> None:
+    """Run a side step in a savepoint; on failure record it on the case and carry on."""
+    try:
+        with ctx.session.begin_nested():
+            handler.process(ctx)
+    except (SQLAlchemyError, Exception) as exc:  # noqa: BLE001 - a side step never fails the report
+        log.warning("side step %s failed on message %s: %r", handler.name, ctx.raw.id, exc)
+        events.record(ctx.session, "side-step-failed", ctx.case.id if ctx.case else None, step=handler.name,
+                      raw_message_id=ctx.raw.id, error=f"{exc.__class__.__name__}: {exc}"[:1000])
+
+
+def quarantine(factory: sessionmaker[Session], settings: Settings, raw_id: int, reason: str) -> Outcome:
+    """Set a waiting message aside with `reason`; page the chain if it looked like an emergency."""
+    with factory() as session, session.begin():
+        row = session.execute(
+            update(_RAW).where(_RAW.c.id == raw_id, _RAW.c.status == RawStatus.RECEIVED.value)
+            .values(status=RawStatus.QUARANTINED.value, reason=reason[:2000], claimed_until=None,
+                    processed_at=datetime.now(UTC))
+            .returning(_RAW.c.priority, _RAW.c.rcpt_to)).first()
+        if row is None:
+            return Outcome(raw_id, "skipped", "changed meanwhile")
+        events.record(session, "message-quarantined", None, raw_message_id=raw_id, reason=reason[:2000])
+        if row.priority >= EMERGENCY:
+            _fallback(session, settings, raw_id, list(row.rcpt_to or []), reason)
+    log.warning("message %s quarantined: %s", raw_id, reason)
+    return Outcome(raw_id, "quarantined", reason)
+
+
+def page_if_failing_emergency(factory: sessionmaker[Session], settings: Settings, raw_id: int, attempts: int,
+                              priority: int, rcpt_to: list[str]) -> None:
+    """An emergency whose earlier attempt did not finish pages now, not after the last attempt."""
+    if priority < EMERGENCY or attempts < 2:
+        return
+    with factory() as session, session.begin():
+        _fallback(session, settings, raw_id, rcpt_to, f"attempt {attempts - 1} did not finish (crash or budget)")
+
+
+def _fallback(session: Session, settings: Settings, raw_id: int, rcpt_to: list[str], reason: str) -> None:
+    content = session.get(RawMessage, raw_id).content  # type: ignore[union-attr]
+    try:
+        subject, text = head_text(open_bytes(settings, content))  # sealed at rest: opened in memory
+    except Exception:  # noqa: BLE001 - what is known may be nothing; page anyway
+        subject, text = "", ""
+    org = next((o for o in (settings.organisation_for(a) for a in rcpt_to) if o is not None),
+               settings.default_organisation())
+    case = page_unprocessed_emergency(session, settings, org, raw_id, subject, text, reason, datetime.now(UTC))
+    session.execute(update(_RAW).where(_RAW.c.id == raw_id).values(case_id=case.id))
