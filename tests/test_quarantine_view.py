@@ -56,8 +56,9 @@ def _message(sender: str, subject: str, text: str, to: str = "stopit@example.edu
 
 
 @pytest.fixture
-def setup(app: App) -> Iterator[tuple[Path, App]]:
-    config = app.settings.base_dir / "stopit.toml"
+def setup(any_app: App) -> Iterator[tuple[Path, App]]:
+    """SQLite and PostgreSQL: the view reads the head of stored bytes in SQL (substr on BLOB/bytea)."""
+    config = any_app.settings.base_dir / "stopit.toml"
     text = config.read_text().replace("max_message_bytes = 104857600", "max_message_bytes = 2048")
     config.write_text(text + SETUP)
     small = open_app(config)

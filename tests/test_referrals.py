@@ -10,6 +10,7 @@ is filed as the office's, on the case, without paging anyone again for the words
 from __future__ import annotations
 
 import json
+import re
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -214,5 +215,47 @@ def test_an_emergencys_automatic_referral_says_where_when_and_who_and_the_office
             assert len(session.scalars(select(Escalation.id)).all()) == escalations
         shown = cli(config, "--as", "Pat", "cases", "show", number)
         assert "reply from office dean-on-call" in shown and "We are on our way to the room" in shown
+    finally:
+        app.close()
+
+
+def test_an_organisations_old_referral_template_still_works_and_cannot_smuggle_the_reporter(app: App,
+                                                                                           tmp_path: Path) -> None:
+    config, app = _installation(app)
+    try:
+        number = _harassment_case(app, config)
+        office = tmp_path / "templates" / "office"
+        office.mkdir(parents=True)
+        template = office / "referral.txt.j2"
+        # An override written for the old variables renders as before.
+        template.write_text("Subject: [{{ case_number }}] Referral\n\n{{ triage_explanation }}\n"
+                            "{% for item in evidence %}{{ item }}\n{% endfor %}{{ attachments_note }}\n")
+        config.write_text(config.read_text().replace('templates_dir = ""', f'templates_dir = "{tmp_path / "templates"}"', 1))
+        assert "queued referral" in cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--yes")
+        assert "message from offender@example.net" in _decoded(_referrals(app, number)[0].content)
+        # A careless override that hard-codes the reporter is stopped by the leak guard.
+        template.write_text("Subject: Referral\n\nReported by kim.park@example.edu\n")
+        refused = cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--update", "--yes", ok=False)
+        assert "would reveal the reporter" in refused and len(_referrals(app, number)) == 1
+    finally:
+        app.close()
+
+
+def test_an_anonymous_reporters_referral_has_their_words_never_their_identity_until_consent(app: App) -> None:
+    config, app = _installation(app)
+    try:
+        ingest(app, report(reporter=KIM, name="Kim Park", subject="Anonymous: Fwd: hey",
+                           wrapper="Kim here. He sends sexual messages every night and says he knows my dorm."))
+        with app.factory() as session:
+            number = session.scalars(select(Case.number)).one()
+        cli(config, "--as", "Pat", "cases", "classify", number, "--category", "sexual-harassment", "--reason",
+            "sexual messages every night")
+        cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--yes")
+        text = _decoded(_referrals(app, number)[0].content)
+        assert "He sends sexual messages every night and says he knows my dorm." in text
+        assert not re.search(r"\bkim\b|kim\.park|park", text.lower()) and "identity withheld" in text
+        cli(config, "--as", "Pat", "cases", "consent", number, "--reason", "Kim agreed by reply on 30 Nov")
+        cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", "--yes")
+        assert "Kim Park <kim.park@example.edu>" in _decoded(_referrals(app, number)[1].content)
     finally:
         app.close()
