@@ -255,6 +255,9 @@ def test_an_anonymous_reporters_referral_has_their_words_never_their_identity_un
         assert "He sends sexual messages every night and says he knows my dorm." in text
         assert not re.search(r"\bkim\b|kim\.park|park", text.lower()) and "identity withheld" in text
         cli(config, "--as", "Pat", "cases", "consent", number, "--reason", "Kim agreed by reply on 30 Nov")
+        # The reporter agreed to tell the office, not every staff member: the preview keeps them sealed.
+        declined = cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", ok=False)
+        assert "UPDATED" in declined and "kim.park" not in declined.lower() and "sealed identity" in declined
         cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", "--yes")
         assert "Kim Park <kim.park@example.edu>" in _decoded(_referrals(app, number)[1].content)
     finally:

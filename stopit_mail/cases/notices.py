@@ -50,8 +50,8 @@ class PreparedMail:
     recipient: str
 
     def preview(self) -> str:
-        """Exactly what would be sent, with a placeholder Message-ID."""
-        return compose(self.draft, "<preview@stopit>").decode("utf-8", "replace")
+        """Exactly what would be sent, with a placeholder Message-ID (line ends as the terminal's)."""
+        return compose(self.draft, "<preview@stopit>").decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def organisation_of(settings: Settings, case: Case) -> Organisation:

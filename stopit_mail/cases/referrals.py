@@ -17,7 +17,7 @@ after the reporter's consent, staff send the UPDATED referral with their identit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -195,7 +195,16 @@ def preview_referral(session: Session, settings: Settings, actor: Actor, case: C
     """Exactly what `refer` would queue (refusing what it would refuse), for a confirmation."""
     actor.check_case(case)
     plan = plan_update(session, case, office_name, with_identity, update)
-    return prepare_referral(settings, case, office_name, with_identity, note, actor.name, plan)
+    prepared = prepare_referral(settings, case, office_name, with_identity, note, actor.name, plan)
+    if with_identity and any(r.sealed_identity for r in case.reports):
+        # The reporter agreed to tell the office, not every staff member: a sealed identity stays
+        # out of the preview (the reveal role reads it through the identity gate).
+        traces = reporter_traces(settings, case, keep=set(prepared.draft.to), words=False)
+        shown = replace(prepared.draft, body=traces.scrub(prepared.draft.body) + "\n[preview: the reporter's sealed "
+                        "identity, shown here as [reporter], and the original evidence go to the office]\n",
+                        attachments=[])
+        prepared = PreparedMail(shown, prepared.template, prepared.recipient)
+    return prepared
 
 
 def refer(session: Session, settings: Settings, actor: Actor | None, case: Case, office_name: str,
