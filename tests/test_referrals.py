@@ -147,6 +147,17 @@ def test_consent_after_a_referral_lets_staff_send_an_updated_one_with_identity(a
             queued = [e.detail for e in session.scalars(select(Event).where(Event.action == "referral-queued")
                                                          .order_by(Event.id))]
         assert [(d["with_identity"], d.get("update_of")) for d in queued] == [(False, None), (True, first.id)]
+        # The office answers the updated referral from its own client, to the plain mailbox: it
+        # threads on our Message-ID and is filed on the case as the office's.
+        answer = EmailMessage()
+        answer["From"], answer["To"] = "Title IX <titleix@example.edu>", "stopit@example.edu"
+        answer["Subject"], answer["In-Reply-To"] = "RE: updated referral", updated.message_id
+        answer.set_content("Thank you, we will contact the student today.")
+        ingest(app, answer.as_bytes())
+        with app.factory() as session:
+            (filed,) = session.scalars(select(Event).where(Event.action == "reply-received")).all()
+            assert (filed.detail["side"], filed.detail["office"]) == ("office", "title-ix")
+            assert session.scalars(select(Case.number)).all() == [number]
         # With identity sent, a further one needs --update (new evidence, a new note).
         cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", "--yes", ok=False)
         cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", "--update", "--yes",
