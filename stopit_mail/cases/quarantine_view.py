@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stopit_mail.cases.anonymity import wants_anonymity
 from stopit_mail.cases.identity_gate import MASK, gate, is_identifying
@@ -146,7 +147,11 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
     for raw, head_bytes in rows:
         organisation = organisation_of(session, settings, raw)
         if may_see(actor, organisation):
-            visible.append((raw, organisation, bytes(head_bytes or b"")))
+            start = bytes(head_bytes or b"")
+            # The gate only looks at the first bytes (the seal's magic); a listing must not load
+            # every set-aside message in full (they are often the huge ones). Read-only here.
+            set_committed_value(raw, "content", start)
+            visible.append((raw, organisation, start))
     shown = visible if limit is None else visible[:max(limit, 0)]
     messages = []
     for raw, organisation, head_bytes in shown:
