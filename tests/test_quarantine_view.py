@@ -41,6 +41,11 @@ organisations = ["north"]
 [[staff]]
 name = "Ada"
 roles = ["admin"]
+
+[[staff]]
+name = "Noa"
+roles = ["admin"]
+organisations = ["north"]
 """
 PADDING = "\n" + "background " * 400  # over the 2 KB limit set below
 
@@ -109,6 +114,9 @@ def test_staff_see_only_their_organisations_quarantine(setup: tuple[Path, App]) 
         {main_id, north_id}
     refused = cli(config, "--as", "Sam", "quarantine", "show", str(north_id), ok=False)
     assert "does not work for the organisation" in refused and "north school" not in refused
+    # An administrator of one organisation retries only its messages.
+    refused = cli(config, "--as", "Noa", "quarantine", "retry", str(main_id), ok=False)
+    assert "does not work for the organisation" in refused and _quarantined(app) == [main_id, north_id]
 
 
 def test_an_anonymous_reporters_message_is_sealed_until_revealed(setup: tuple[Path, App]) -> None:

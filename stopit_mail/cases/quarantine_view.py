@@ -160,6 +160,16 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
     return {"total": len(visible), "messages": messages}
 
 
+def visible_message(session: Session, settings: Settings, actor: Actor, raw_id: int) -> RawMessage:
+    """A stored message of the actor's organisations (NotFound, PermissionDenied otherwise)."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        raise NotFound(f"no stored message {raw_id}")
+    if not may_see(actor, organisation_of(session, settings, raw)):
+        raise PermissionDenied(f"{actor.name} does not work for the organisation of stored message {raw_id}")
+    return raw
+
+
 def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int,
                  reason: str | None = None) -> dict[str, Any]:
     """One stored message (quarantined or not), readable; identifying parts only with a reveal.
@@ -167,12 +177,8 @@ def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int
     With `reason`, a message that could reveal an anonymous reporter is opened through the
     identity gate (reveal role, a reason, audited): its envelope, sender and first words.
     """
-    raw = session.get(RawMessage, raw_id)
-    if raw is None:
-        raise NotFound(f"no stored message {raw_id}")
+    raw = visible_message(session, settings, actor, raw_id)
     organisation = organisation_of(session, settings, raw)
-    if not may_see(actor, organisation):
-        raise PermissionDenied(f"{actor.name} does not work for the organisation of stored message {raw_id}")
     head_bytes = bytes(session.scalar(select(func.substr(RawMessage.content, 1, HEAD_BYTES))
                                       .where(RawMessage.id == raw_id)) or b"")
     head = _read_head(head_bytes)

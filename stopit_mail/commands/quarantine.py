@@ -88,10 +88,11 @@ def show_command(state: Context, message_id: int, reason: str | None, as_json: b
 @handle_errors
 def retry_command(state: Context, message_ids: tuple[int, ...]) -> None:
     """Process quarantined messages again (after a fix or configuration change); admin role."""
-    state.admin()
+    actor = state.admin()
     app = state.app
     for message_id in message_ids:
         with transaction(app.factory) as session:
+            quarantine_view.visible_message(session, app.settings, actor, message_id)
             queries.requeue(session, message_id)
         outcome = process_message(app.factory, app.settings, message_id)
         result = f"case {outcome.case_number}" if outcome.case_number else terminal_safe(outcome.reason or "")
