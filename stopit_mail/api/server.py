@@ -1,0 +1,145 @@
+"""The staff API on a Unix socket: one JSON request per line, one answer per line.
+
+The kernel, not the request, says who is calling: SO_PEERCRED gives the peer's uid, which
+`identity.caller_for` maps to the service account or to a [[staff]] entry by `unix_user`. The
+socket is mode 0660, owned by `api.group`, so only the staff group can connect at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import json
+import logging
+import os
+import socket
+import socketserver
+import struct
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stopit_mail.api.identity import caller_for
+from stopit_mail.api.registry import dispatch
+from stopit_mail.errors import StopitError
+
+if TYPE_CHECKING:
+    from stopit_mail.app import App
+    from stopit_mail.config import Settings
+
+log = logging.getLogger(__name__)
+# The longest request line read: a reply text or a note is far smaller.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+SOCKET_MODE = 0o660
+
+
+def socket_path(settings: Settings) -> Path:
+    """Where the socket lives: `api.socket`, relative to the data folder unless absolute."""
+    path = Path(settings.api.socket)
+    return path if path.is_absolute() else settings.data_path / path
+
+
+def peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end of a connected Unix socket (Linux SO_PEERCRED)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    """Answer each request line of one connection, as the connection's peer."""
+
+    server: ApiServer
+
+    def handle(self) -> None:
+        caller = caller_for(self.server.app.settings, peer_uid(self.request))
+        while True:
+            line = self.rfile.readline(MAX_REQUEST_BYTES + 1)
+            if not line:
+                return
+            answer: dict[str, Any]
+            if len(line) > MAX_REQUEST_BYTES:
+                answer = {"v": 1, "ok": False, "error": {"code": "too-large", "message": "request too large"}}
+                self._send(answer)
+                return
+            try:
+                request = json.loads(line)
+            except ValueError:
+                answer = {"v": 1, "ok": False, "error": {"code": "bad-request", "message": "not JSON"}}
+            else:
+                answer = dispatch(self.server.app, caller, request)
+            self._send(answer)
+
+    def _send(self, answer: dict[str, Any]) -> None:
+        self.wfile.write(json.dumps(answer, ensure_ascii=False, default=str).encode("utf-8") + b"\n")
+        self.wfile.flush()
+
+
+class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The socket server; `start()` runs it in a thread, `stop()` closes it and removes the socket."""
+
+    daemon_threads = True
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.path = socket_path(app.settings)
+        _prepare(self.path)
+        super().__init__(str(self.path), _Handler)
+        os.chmod(self.path, SOCKET_MODE)
+        group = app.settings.api.group
+        if group:
+            try:
+                os.chown(self.path, -1, grp.getgrnam(group).gr_gid)
+            except (KeyError, PermissionError) as exc:
+                self.server_close()
+                raise StopitError(f"api.group: cannot give the socket to group {group!r} ({exc}); create the "
+                                  "group and add the service account to it") from exc
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="stopit-api", daemon=True)
+        self._thread.start()
+        log.info("staff API listening on %s", self.path)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop serving and remove the socket file."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(5)
+        self.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _prepare(path: Path) -> None:
+    """Create the socket's folder (0750), and remove a stale socket nobody answers on."""
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    if not path.exists() and not path.is_symlink():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()  # left behind by a service that died
+    else:
+        raise StopitError(f"another stopit service already answers on {path}")
+    finally:
+        probe.close()
+
+
+def start_api(app: App) -> ApiServer | None:
+    """Start the staff API for `stopit serve`, or log why not (mail keeps flowing either way)."""
+    if not app.settings.api.enabled:
+        return None
+    try:
+        server = ApiServer(app)
+    except (OSError, StopitError) as exc:
+        # Staff commands then say the service is not running; intake and paging must not stop.
+        log.error("staff API not started on %s: %s", socket_path(app.settings), exc)
+        return None
+    server.start()
+    return server
