@@ -160,17 +160,17 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
 COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
-                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention")
+                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention", "api")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from several modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "init": ("init",), "ingest": ("ingest",),
-    "cases": ("cases", "casework", "casework_mail", "export", "abuse", "retention"),
+    "cases": ("cases", "casework", "casework_mail", "export", "abuse", "retention", "escalation"),
     "reply": ("casework_mail",), "reveal": ("reveal",), "notice": ("notice",),
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
     "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
-    "key": ("key",), "triage": ("triage",), "retention": ("retention",),
+    "key": ("key",), "triage": ("triage",), "retention": ("retention",), "api": ("api",), "whoami": ("api",),
 }
 
 

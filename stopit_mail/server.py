@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from stopit_mail.api.server import start_api
 from stopit_mail.app import App
 from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.config import split_host_port
@@ -233,8 +234,12 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
         except OSError:
             server.stop()
             raise
+    # The staff API (docs/api.md): a failure to start it is logged, never a reason to stop mail.
+    api = start_api(app)
     why = _wait_for_signal(lambda: server.alive() and (web is None or web.alive()))
     log.info("shutting down: %s", why)
+    if api is not None:
+        api.stop()
     if web is not None:
         web.stop()
     server.stop()

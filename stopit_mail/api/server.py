@@ -68,6 +68,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 answer = {"v": 1, "ok": False, "error": {"code": "bad-request", "message": "not JSON"}}
             else:
                 answer = dispatch(self.server.app, caller, request)
+            self.server.requests_served += 1
             self._send(answer)
 
     def _send(self, answer: dict[str, Any]) -> None:
@@ -79,21 +80,19 @@ class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     """The socket server; `start()` runs it in a thread, `stop()` closes it and removes the socket."""
 
     daemon_threads = True
+    # Requests answered since start (a figure for monitoring, and proof a command came this way).
+    requests_served = 0
 
     def __init__(self, app: App) -> None:
         self.app = app
         self.path = socket_path(app.settings)
-        _prepare(self.path)
+        gid = _group_id(app.settings.api.group)
+        restrict_data_folder(app.settings.data_path, self.path)
+        _prepare(self.path, gid, app.settings.data_path)
         super().__init__(str(self.path), _Handler)
         os.chmod(self.path, SOCKET_MODE)
-        group = app.settings.api.group
-        if group:
-            try:
-                os.chown(self.path, -1, grp.getgrnam(group).gr_gid)
-            except (KeyError, PermissionError) as exc:
-                self.server_close()
-                raise StopitError(f"api.group: cannot give the socket to group {group!r} ({exc}); create the "
-                                  "group and add the service account to it") from exc
+        if gid != -1:
+            os.chown(self.path, -1, gid)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -115,9 +114,47 @@ class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             self.path.unlink()
 
 
-def _prepare(path: Path) -> None:
-    """Create the socket's folder (0750), and remove a stale socket nobody answers on."""
-    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+def _group_id(group: str) -> int:
+    """The gid of `api.group` (-1: leave the service's own group)."""
+    if not group:
+        return -1
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise StopitError(f"api.group: there is no group {group!r} on this machine (create it: groupadd "
+                          f"{group}, and add the staff and the service account to it)") from None
+
+
+def restrict_data_folder(data_path: Path, socket: Path) -> None:
+    """The database, keys and raw store belong to the service account alone.
+
+    The data folder becomes 0700 (0711 when the socket lives inside it, so staff may pass
+    through to it without listing anything); everything directly inside it loses group and
+    other access, except the socket's folder. Only ever tightens, and only what we own.
+    """
+    uid = os.geteuid()
+    inside = data_path in socket.parents
+    if data_path.stat().st_uid == uid:
+        data_path.chmod(0o711 if inside else 0o700)
+    for entry in data_path.iterdir():
+        if entry.is_symlink() or (inside and entry in socket.parents) or entry.stat().st_uid != uid:
+            continue
+        mode = entry.stat().st_mode & 0o777
+        if mode & 0o077:
+            entry.chmod(mode & 0o700)
+
+
+def _prepare(path: Path, gid: int, data_path: Path) -> None:
+    """Create the socket's folder (0750, the staff group), and remove a stale socket nobody answers on."""
+    folder = path.parent
+    ours = not folder.exists() or data_path in folder.parents
+    folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+    # Only a folder made for the socket is changed (never, say, /tmp); systemd's RuntimeDirectory
+    # sets its own mode and group (docs/deployment.md).
+    if ours and folder.stat().st_uid == os.geteuid():
+        folder.chmod(0o750)
+        if gid != -1:
+            os.chown(path.parent, -1, gid)
     if not path.exists() and not path.is_symlink():
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

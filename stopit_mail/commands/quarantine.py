@@ -26,8 +26,7 @@ def quarantine_group() -> None:
 @handle_errors
 def list_command(state: Context, as_json: bool) -> None:
     """List quarantined messages."""
-    with transaction(state.app.factory) as session:
-        rows = queries.quarantine_list(session, state.app.settings)
+    rows = state.call("quarantine.list")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -45,9 +44,7 @@ def list_command(state: Context, as_json: bool) -> None:
 @handle_errors
 def show_command(state: Context, message_id: int, reason: str | None) -> None:
     """Show a stored message's envelope, status, reason and defects (JSON)."""
-    with transaction(state.app.factory) as session:
-        detail = queries.quarantine_detail(session, message_id, state.app.settings,
-                                           state.viewer if reason else None, reason)
+    detail = state.call("quarantine.show", message=message_id, reason=reason)
     click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
 
 
