@@ -64,7 +64,7 @@ class Context:
             from stopit_mail.api.identity import check_service_account
             from stopit_mail.app import open_app
 
-            check_service_account(self.settings)
+            check_service_account(self.settings, service_answered=self._service_answers())
             self._app = open_app(self.config_path, migrate=False, check_schema=True)
         return self._app
 
@@ -75,6 +75,14 @@ class Context:
         from stopit_mail.api.client import call
 
         return call(self.settings, lambda: self.app, method, params, self._as_requested())
+
+    def _service_answers(self) -> bool:
+        from stopit_mail.api import socket_path
+
+        try:
+            return socket_path(self.settings).is_socket()
+        except OSError:
+            return False
 
     def _as_requested(self) -> str | None:
         from stopit_mail.cases.staff import STAFF_ENV

@@ -161,19 +161,24 @@ def test_a_caller_with_nobody_named_is_asked_who_is_acting(served: Served) -> No
     served.server.app.close()
 
 
-def test_no_service_no_answer_is_said_plainly(tmp_path: Path) -> None:
-    settings = load_settings(short_installation()[1])
-    with pytest.raises(ServiceNotRunning, match="the stopit service is not running"):
-        over_socket(settings, request("whoami", {}))
+def test_no_service_no_answer_is_said_plainly() -> None:
+    base, config = short_installation()
+    try:
+        with pytest.raises(ServiceNotRunning, match="the stopit service is not running"):
+            over_socket(load_settings(config), request("whoami", {}))
+    finally:
+        shutil.rmtree(base)
 
 
 def test_unix_user_is_validated_like_every_key() -> None:
     for bad, why in (('unix_user = "Pat Morgan"', "expected a Unix user name"),
                      ('unix_user = "root"\n[[staff]]\nname = "B"\nunix_user = "root"', "mapped to two")):
         base, config = short_installation(f'\n[[staff]]\nname = "A"\n{bad}\n')
-        with pytest.raises(ConfigError, match=why):
-            load_settings(config)
-        shutil.rmtree(base)
+        try:
+            with pytest.raises(ConfigError, match=why):
+                load_settings(config)
+        finally:
+            shutil.rmtree(base)
 
 
 def test_every_method_is_documented() -> None:

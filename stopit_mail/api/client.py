@@ -11,8 +11,7 @@ import json
 import socket
 from typing import TYPE_CHECKING, Any
 
-from stopit_mail.api import API_VERSION
-from stopit_mail.api.server import socket_path
+from stopit_mail.api import API_VERSION, encode, socket_path
 from stopit_mail.errors import StopitError
 
 if TYPE_CHECKING:
@@ -87,4 +86,7 @@ def call(settings: Settings, open_app: Callable[[], App], method: str, params: d
         caller = check_service_account(settings)
     from stopit_mail.api.registry import dispatch
 
-    return result_of(dispatch(open_app(), caller, body, reraise=True))
+    answer = dispatch(open_app(), caller, body, reraise=True)
+    # Exactly what the socket would have carried (times as ISO strings, tuples as lists), so a
+    # command behaves the same whichever way it went.
+    return result_of(json.loads(encode(answer)))

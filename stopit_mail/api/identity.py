@@ -13,6 +13,7 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from stopit_mail.api import socket_path
 from stopit_mail.cases.staff import Actor, PermissionDenied, resolve_actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import StopitError
@@ -81,11 +82,17 @@ def actor_for(settings: Settings, caller: Caller, as_name: str | None = None) ->
     return Actor(name=caller.user, restricted=False)
 
 
-def check_service_account(settings: Settings) -> Caller:
-    """This process as the service account, or a StopitError saying why it cannot open the data itself."""
+def check_service_account(settings: Settings, service_answered: bool = False) -> Caller:
+    """This process as the service account, or a StopitError saying why it may not open the data itself.
+
+    `service_answered`: the service is running, but this command does not go through it (yet).
+    """
     caller = local_caller(settings)
-    if not caller.service:
-        raise StopitError(f"the stopit service is not running (no answer on {settings.data_path / settings.api.socket})"
-                          f" and only the service account may open the data folder {settings.data_path} itself: "
-                          f"ask an admin to start it (systemctl start stopit)")
-    return caller
+    if caller.service:
+        return caller
+    if service_answered:
+        raise StopitError(f"this command opens the data folder {settings.data_path} itself, which only the service "
+                          "account may do: ask an admin to run it as the service account (sudo -u stopit stopit ...)")
+    raise StopitError(f"the stopit service is not running (nothing answers on {socket_path(settings)})"
+                      f" and only the service account may open the data folder {settings.data_path} itself: "
+                      "ask an admin to start it (systemctl start stopit)")

@@ -19,24 +19,18 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stopit_mail.api import encode, socket_path
 from stopit_mail.api.identity import caller_for
 from stopit_mail.api.registry import dispatch
 from stopit_mail.errors import StopitError
 
 if TYPE_CHECKING:
     from stopit_mail.app import App
-    from stopit_mail.config import Settings
 
 log = logging.getLogger(__name__)
 # The longest request line read: a reply text or a note is far smaller.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 SOCKET_MODE = 0o660
-
-
-def socket_path(settings: Settings) -> Path:
-    """Where the socket lives: `api.socket`, relative to the data folder unless absolute."""
-    path = Path(settings.api.socket)
-    return path if path.is_absolute() else settings.data_path / path
 
 
 def peer_uid(conn: socket.socket) -> int:
@@ -72,7 +66,7 @@ class _Handler(socketserver.StreamRequestHandler):
             self._send(answer)
 
     def _send(self, answer: dict[str, Any]) -> None:
-        self.wfile.write(json.dumps(answer, ensure_ascii=False, default=str).encode("utf-8") + b"\n")
+        self.wfile.write(encode(answer).encode("utf-8") + b"\n")
         self.wfile.flush()
 
 

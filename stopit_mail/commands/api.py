@@ -74,7 +74,7 @@ def whoami_command(state: Context, as_json: bool) -> None:
     me = state.call("whoami")
     orgs = ", ".join(me["organisations"]) or "all"
     service = " (the service account)" if me["service_account"] else ""
-    report(me, as_json, f"{me['staff']}: Unix account {me['unix_user']}{service}; roles: "
+    report(me, as_json, f"{me['staff'] or '(no staff member named: use --as)'}: Unix account {me['unix_user']}{service}; roles: "
                         f"{', '.join(me['roles']) or '-'}; organisations: {orgs}")
 
 

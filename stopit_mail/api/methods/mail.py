@@ -123,7 +123,8 @@ def reveal_deny(call: Call, params: Params) -> dict[str, Any]:
 def reveal_requests(call: Call, params: Params) -> list[dict[str, Any]]:
     """Reveal requests on the caller's organisations' cases, with their state."""
     with call.session() as session:
-        return [dict(row) for row in list_requests(session, call.actor)]
+        return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+                for row in list_requests(session, call.actor)]
 
 
 @method("ack", "number", "code")
