@@ -184,7 +184,7 @@ def test_staff_cannot_read_the_database_or_the_keys(service: Service, users: Use
     assert readable == []
     assert [row["number"] for row in json.loads(out)] == [service.number]  # what the service lets her see
     # A command that opens the data folder itself is refused, with the reason.
-    code, out, _ = run_as(users.alice, service.config, "triage", "examples", "list")
+    code, out, _ = run_as(users.alice, service.config, "key", "check")
     assert code == 1 and "only the service account may" in out
 
 

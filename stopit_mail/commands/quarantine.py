@@ -8,10 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases import queries
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.db import transaction
-from stopit_mail.processing.runner import process_message
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import markup_safe, terminal_safe
 
 
@@ -50,18 +48,15 @@ def show_command(state: Context, message_id: int, reason: str | None) -> None:
 
 @quarantine_group.command("retry")
 @click.argument("message_ids", type=int, nargs=-1, required=True)
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def retry_command(state: Context, message_ids: tuple[int, ...]) -> None:
+def retry_command(state: Context, message_ids: tuple[int, ...], as_json: bool) -> None:
     """Process quarantined messages again (after a fix or configuration change); admin role."""
-    state.admin()
-    app = state.app
     for message_id in message_ids:
-        with transaction(app.factory) as session:
-            queries.requeue(session, message_id)
-        outcome = process_message(app.factory, app.settings, message_id)
-        result = f"case {outcome.case_number}" if outcome.case_number else terminal_safe(outcome.reason or "")
-        click.echo(f"{message_id}: {outcome.status} {result}".rstrip())
+        done = state.call("quarantine.retry", message=message_id)
+        result = f"case {done['case']}" if done["case"] else terminal_safe(done["reason"] or "")
+        report(done, as_json, f"{message_id}: {done['status']} {result}".rstrip())
 
 
 def register(group: click.Group) -> None:
