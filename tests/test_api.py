@@ -185,3 +185,60 @@ def test_every_method_is_documented() -> None:
     doc = (REPO / "docs" / "api.md").read_text()
     missing = [name for name in method_names() if f"`{name}`" not in doc]
     assert missing == []
+
+
+def test_every_converted_staff_command_goes_through_the_running_service(served: Served) -> None:
+    n = served.number
+    commands = [
+        ["cases", "list"], ["cases", "show", n], ["cases", "search", "help"], ["cases", "seen", n],
+        ["cases", "assign", n, "Ada"], ["cases", "note", n, "spoke to them"], ["cases", "status", n, "waiting"],
+        ["cases", "classify", n, "--urgency", "urgent", "--reason", "named a place"],
+        ["cases", "hold", n, "--reason", "a lawyer's letter"], ["cases", "consent", n, "--reason", "said so by phone"],
+        ["notice", "preview", n], ["reply", n, "-m", "We read it."], ["escalations"], ["quarantine", "list"],
+        ["offenders", "list"], ["stats"], ["audit"], ["retention", "plan"], ["reveal", "requests"],
+        ["triage", "examples", "list"], ["whoami"], ["status"],
+    ]
+    for args in commands:
+        before = served.server.requests_served
+        cli(served.config, *args)
+        assert served.server.requests_served > before, args
+
+
+def test_a_socket_that_cannot_be_made_never_stops_the_mail(caplog: pytest.LogCaptureFixture) -> None:
+    from stopit_mail.api.server import start_api
+
+    base, config = short_installation()
+    app = open_app(config)
+    try:
+        app.settings.api.group = "no-such-group-zz"
+        assert start_api(app) is None
+        assert "staff API not started" in caplog.text and "no-such-group-zz" in caplog.text
+    finally:
+        app.close()
+        shutil.rmtree(base)
+
+
+def test_a_stale_socket_is_replaced_and_a_live_one_is_not(served: Served) -> None:
+    from stopit_mail.errors import StopitError
+
+    with pytest.raises(StopitError, match="already answers"):
+        ApiServer(served.app)
+    served.server.stop()
+    # A socket file left by a service that died: nothing answers on it.
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(served.server.path))
+    dead.close()
+    served.server = ApiServer(served.app)
+    served.server.start()
+    assert json.loads(cli(served.config, "whoami", "--json"))["staff"] == "Root Admin"
+
+
+def test_cases_seen_is_found_by_a_fresh_process(tmp_path: Path) -> None:
+    """`stopit cases seen` lives in the escalation commands; a new process must still find it."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "from stopit_mail.cli import main; main()", "cases", "seen",
+                             "--help"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Record that you have read CASE" in result.stdout
