@@ -74,7 +74,8 @@ def service(users: Users) -> Iterator[Service]:
     config = init_installation(base, "Example University", "stopit@example.edu")
     offline_dns(config)
     text = config.read_text().replace('socket = "run/stopit.sock"', f'socket = "{base}/run/stopit.sock"')
-    text = text.replace('group = ""', f'group = "{users.group}"')
+    text = text.replace('group = ""', f'group = "{users.group}"').replace("reveal_approval = false",
+                                                                           "reveal_approval = true")
     config.write_text(text + f"""
 [[staff]]
 name = "Alice"
@@ -83,7 +84,7 @@ unix_user = "{users.alice}"
 
 [[staff]]
 name = "Bob"
-roles = ["staff"]
+roles = ["staff", "approver"]
 unix_user = "{users.bob}"
 """)
     config.chmod(0o644)
@@ -196,3 +197,32 @@ def test_an_account_outside_the_staff_group_cannot_connect_and_nobody_works_with
     service.server.stop()
     code, out, _ = run_as(users.alice, service.config, "cases", "list")
     assert code == 1 and "the stopit service is not running" in out, out
+
+
+def test_two_person_reveal_between_two_real_accounts(service: Service, users: Users) -> None:
+    number = service.number
+    root_cli(service.config, "--as", "Alice", "reveal", "requests", "--json")
+    code, out, _ = run_as(users.alice, service.config, "reveal", number, "--reason", "police asked in writing",
+                          "--json")
+    assert code == 0, out
+    request = json.loads(out)
+    assert request["state"] == "requested"
+    # Alice cannot approve her own request, and Bob cannot approve it as someone else.
+    code, out, _ = run_as(users.alice, service.config, "reveal", "approve", str(request["request"]),
+                          "--reason", "approving myself")
+    assert code == 1, out
+    code, out, _ = run_as(users.bob, service.config, "--as", "Alice", "reveal", "approve",
+                          str(request["request"]), "--reason", "letter seen")
+    assert code == 1 and "--as is only for" in out
+    code, out, _ = run_as(users.bob, service.config, "reveal", "approve", str(request["request"]),
+                          "--reason", "letter seen", "--json")
+    assert code == 0 and json.loads(out)["decided_by"] == "Bob", out
+    code, out, _ = run_as(users.alice, service.config, "reveal", number, "--reason", "police asked in writing",
+                          "--json")
+    assert code == 0 and json.loads(out)["state"] == "revealed", out
+    with service.app.factory() as session:
+        staff = session.scalars(select(Event).where(Event.automatic.is_(False), Event.action.like("reveal%"))
+                                .order_by(Event.id)).all()
+        seen = [(e.action, e.actor, e.unix_user) for e in staff]
+        assert seen[:2] == [("reveal-requested", "Alice", users.alice), ("reveal-approved", "Bob", users.bob)]
+        assert {(actor, unix) for _, actor, unix in seen} == {("Alice", users.alice), ("Bob", users.bob)}
