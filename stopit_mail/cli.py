@@ -85,9 +85,9 @@ class Context:
             return False
 
     def _as_requested(self) -> str | None:
-        from stopit_mail.cases.staff import STAFF_ENV
-
-        return self.as_name or os.environ.get(STAFF_ENV) or None
+        # STOPIT_STAFF (cases.staff.STAFF_ENV), read here without importing the models: a
+        # command that goes through the socket needs no SQLAlchemy.
+        return self.as_name or os.environ.get("STOPIT_STAFF") or None
 
     def upgraded_app(self) -> App:
         """Open the installation and bring its schema to this version (serve, worker, db upgrade)."""

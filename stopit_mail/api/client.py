@@ -77,14 +77,16 @@ def result_of(answer: dict[str, Any]) -> Any:
 def call(settings: Settings, open_app: Callable[[], App], method: str, params: dict[str, Any],
          as_name: str | None = None) -> Any:
     """Call `method`: through the service when it answers, else in-process as the service account."""
-    from stopit_mail.api.identity import check_service_account
-
     body = request(method, params, as_name)
     try:
         return result_of(over_socket(settings, body))
     except ServiceNotRunning:
-        caller = check_service_account(settings)
+        pass
+    # Imported only here: a client of the socket needs neither SQLAlchemy nor the services.
+    from stopit_mail.api.identity import check_service_account
     from stopit_mail.api.registry import dispatch
+
+    caller = check_service_account(settings)
 
     answer = dispatch(open_app(), caller, body, reraise=True)
     # Exactly what the socket would have carried (times as ISO strings, tuples as lists), so a

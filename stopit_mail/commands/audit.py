@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.commands.cases import parse_since
+from stopit_mail.commands.output import parse_since
 from stopit_mail.textsafe import markup_safe as safe
 
 

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -15,22 +14,9 @@ from rich.table import Column, Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.case_view import render_case
+from stopit_mail.commands.output import parse_since
 from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
-
-
-def parse_since(text: str | None) -> datetime | None:
-    """'5m', '12h', '7d', '2w', or an ISO date."""
-    if not text:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    if text[-1:] in units and text[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter("expected e.g. 5m, 12h, 7d, 2w or 2026-01-31", param_hint="--since") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.group("cases")

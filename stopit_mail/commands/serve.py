@@ -1,8 +1,8 @@
 """`stopit serve`, `stopit worker` and `stopit status`: run the mailbox and watch its queues.
 
-The commands are thin: `serve` and `worker` call `stopit_mail.server`, which owns the threads
-and the signal handling; `status` prints `server.queue_status` as tables or JSON, with the
-watchdog's verdict, and exits 2 when the worker is stopped or stuck while mail waits.
+The commands are thin: `serve` and `worker` call `stopit_mail.server` (imported when they run),
+which owns the threads and the signal handling; `status` prints the staff API's `status` as
+tables or JSON, with the watchdog's verdict, and exits 2 when the worker is stopped or stuck.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.server import run_worker, serve, serve_web
 from stopit_mail.textsafe import markup_safe
 
 
@@ -43,6 +42,8 @@ def _setup_logging(verbose: bool) -> None:
 @handle_errors
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener (and the web door, unless [web] enabled = false) until SIGTERM or Ctrl-C."""
+    from stopit_mail.server import serve
+
     _setup_logging(verbose)
     # New files (database, raw store, keys) belong to the service account alone (docs/deployment.md).
     os.umask(0o077)
@@ -64,6 +65,8 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 @handle_errors
 def web_command(state: Context, verbose: bool) -> None:
     """Run only the web reporting door (reports are processed by `stopit serve` or `stopit worker`)."""
+    from stopit_mail.server import serve_web
+
     _setup_logging(verbose)
     app = state.app
     try:
@@ -82,6 +85,8 @@ def web_command(state: Context, verbose: bool) -> None:
 @handle_errors
 def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
+    from stopit_mail.server import run_worker
+
     _setup_logging(verbose)
     raise SystemExit(run_worker(state.upgraded_app(), once=once, supervised=supervised))
 
