@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
     from stopit_mail.app import App
     from stopit_mail.cases.staff import Actor
+    from stopit_mail.config import Settings
     from stopit_mail.models import Case
 
 
@@ -34,20 +37,57 @@ class Context:
         self.config_path = config_path
         self.as_name = as_name
         self._app: App | None = None
+        self._settings: Settings | None = None
+        self._unix_token: Token[str | None] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated configuration (without opening the database)."""
+        if self._app is not None:
+            return self._app.settings
+        if self._settings is None:
+            from stopit_mail.config import load_settings
+
+            self._settings = load_settings(self.config_path)
+        return self._settings
 
     @property
     def app(self) -> App:
         """Open the installation on first use (config validated, schema version checked).
 
-        Staff commands never migrate: a migration check per command costs more than the
-        command itself. `stopit init`, `serve`, `worker` and `db upgrade` bring the schema up
-        to date; any other command on an older schema says to run `stopit db upgrade`.
+        Only the service account (the data folder's owner) opens the installation itself;
+        everyone else reaches it through the running service (`call`). Staff commands never
+        migrate: `stopit init`, `serve`, `worker` and `db upgrade` bring the schema up to date;
+        any other command on an older schema says to run `stopit db upgrade`.
         """
         if self._app is None:
+            from stopit_mail.api.identity import check_service_account
             from stopit_mail.app import open_app
 
+            check_service_account(self.settings, service_answered=self._service_answers())
             self._app = open_app(self.config_path, migrate=False, check_schema=True)
         return self._app
+
+    def call(self, method: str, **params: Any) -> Any:
+        """Call staff API `method` (docs/api.md): through the service's socket when it answers,
+        in-process when this process is the service account; the caller is who the kernel says.
+        """
+        from stopit_mail.api.client import call
+
+        return call(self.settings, lambda: self.app, method, params, self._as_requested())
+
+    def _service_answers(self) -> bool:
+        from stopit_mail.api import socket_path
+
+        try:
+            return socket_path(self.settings).is_socket()
+        except OSError:
+            return False
+
+    def _as_requested(self) -> str | None:
+        # STOPIT_STAFF (cases.staff.STAFF_ENV), read here without importing the models: a
+        # command that goes through the socket needs no SQLAlchemy.
+        return self.as_name or os.environ.get("STOPIT_STAFF") or None
 
     def upgraded_app(self) -> App:
         """Open the installation and bring its schema to this version (serve, worker, db upgrade)."""
@@ -59,29 +99,24 @@ class Context:
 
     @property
     def actor(self) -> Actor:
-        """The acting staff member (--as, STOPIT_STAFF, or staff_name), checked against [[staff]]."""
-        from stopit_mail.cases.staff import resolve_actor
+        """The acting staff member, for commands that open the installation themselves.
 
-        return resolve_actor(self.app.settings, self.as_name)
+        The caller is this process's Unix account; only the service account may name someone
+        else (--as, STOPIT_STAFF, staff_name), and every event then records both names.
+        """
+        from stopit_mail import events
+        from stopit_mail.api.identity import actor_for, local_caller
+
+        caller = local_caller(self.settings)
+        actor = actor_for(self.settings, caller, self._as_requested())
+        if self._unix_token is None:
+            self._unix_token = events.UNIX_USER.set(caller.user)
+        return actor
 
     @property
     def viewer(self) -> Actor:
-        """Who is reading, for read-only commands (list, show, search, audit, stats).
-
-        Like `actor`, except that an installation with no [[staff]] configured lets an unnamed
-        reader look (there is no one to restrict them against); with staff configured, the
-        reader must say who they are and sees only their organisations.
-        """
-        from stopit_mail.cases.staff import Actor, PermissionDenied, resolve_actor
-
-        try:
-            return resolve_actor(self.app.settings, self.as_name)
-        except PermissionDenied:
-            raise
-        except StopitError:
-            if self.app.settings.staff:
-                raise
-            return Actor(name="(unnamed reader)", restricted=False)
+        """Who is reading (read-only commands): the same as `actor`."""
+        return self.actor
 
     def admin(self) -> Actor:
         """The acting staff member, who must hold the `admin` role (configuration, keys, intake, retention).
@@ -103,6 +138,11 @@ class Context:
             yield session, get_case(session, number), actor
 
     def close(self) -> None:
+        if self._unix_token is not None:
+            from stopit_mail import events
+
+            events.UNIX_USER.reset(self._unix_token)
+            self._unix_token = None
         if self._app is not None:
             self._app.close()
 
@@ -128,17 +168,17 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
 COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
-                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention")
+                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention", "api")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from several modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "init": ("init",), "ingest": ("ingest",),
-    "cases": ("cases", "casework", "casework_mail", "export", "abuse", "retention"),
+    "cases": ("cases", "casework", "casework_mail", "export", "abuse", "retention", "escalation"),
     "reply": ("casework_mail",), "reveal": ("reveal",), "notice": ("notice",),
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
     "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
-    "key": ("key",), "triage": ("triage",), "retention": ("retention",),
+    "key": ("key",), "triage": ("triage",), "retention": ("retention",), "api": ("api",), "whoami": ("api",),
 }
 
 
@@ -171,7 +211,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "-c", "config_path", envvar="STOPIT_CONFIG", default="stopit.toml",
               show_default=True, help="Path to stopit.toml (or its folder).")
-@click.option("--as", "as_name", metavar="NAME", help="Act as this staff member (default: STOPIT_STAFF or staff_name).")
+@click.option("--as", "as_name", metavar="NAME",
+              help="Service account only: act for this staff member (both names are audited).")
 @click.version_option(__version__, prog_name="stopit")
 @click.pass_context
 def main(click_ctx: click.Context, config_path: str, as_name: str | None) -> None:

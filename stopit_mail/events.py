@@ -8,6 +8,7 @@ stopit-mail updates or deletes them.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Session
 from stopit_mail.models import Event
 
 SYSTEM_ACTOR = "stopit"
+# The Unix account behind the current staff request, set by the API layer for the length of one
+# call (per thread: each API connection is served in its own thread, and a context var is local to it).
+UNIX_USER: ContextVar[str | None] = ContextVar("stopit_unix_user", default=None)
 
 
 def record(
@@ -26,6 +30,7 @@ def record(
     **detail: Any,
 ) -> Event:
     """Append one event in the caller's transaction."""
-    event = Event(case_id=case_id, action=action, actor=actor, automatic=automatic, detail=detail)
+    event = Event(case_id=case_id, action=action, actor=actor, automatic=automatic, detail=detail,
+                  unix_user=UNIX_USER.get())
     session.add(event)
     return event

@@ -19,13 +19,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
+from stopit_mail.api.server import start_api
 from stopit_mail.app import App
 from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.config import split_host_port
@@ -38,11 +34,10 @@ from stopit_mail.ingest.listener import (
     protocol_factory,
 )
 from stopit_mail.ingest.rawstore import StoreResult
-from stopit_mail.models import OutboxMessage, RawMessage, RawStatus
 from stopit_mail.outbound.delivery import transport_for
-from stopit_mail.outbound.outbox import backlog
 from stopit_mail.processing.watchdog import alert_if_unhealthy
 from stopit_mail.processing.worker import Worker
+from stopit_mail.queues import queue_status  # noqa: F401  (re-exported: it used to live here)
 from stopit_mail.web.server import WebServer
 from stopit_mail.worker_process import WorkerProcess
 
@@ -239,8 +234,12 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
         except OSError:
             server.stop()
             raise
+    # The staff API (docs/api.md): a failure to start it is logged, never a reason to stop mail.
+    api = start_api(app)
     why = _wait_for_signal(lambda: server.alive() and (web is None or web.alive()))
     log.info("shutting down: %s", why)
+    if api is not None:
+        api.stop()
     if web is not None:
         web.stop()
     server.stop()
@@ -280,36 +279,6 @@ def _wake_on_input(worker: Worker) -> None:
     for _line in sys.stdin.buffer:
         worker.wake()
     worker.stop()  # end of input: the listener is gone
-
-
-def queue_status(session: Session, now: datetime | None = None, recent: int = 5) -> dict[str, Any]:
-    """Queue depths, oldest waiting age and the latest errors, for `stopit status`."""
-    now = now or datetime.now(UTC)
-    raw_counts = {status.value: 0 for status in RawStatus}
-    for status, count in session.execute(select(RawMessage.status, func.count()).group_by(RawMessage.status)):
-        raw_counts[status.value] = count
-    oldest = session.scalar(select(func.min(RawMessage.received_at))
-                            .where(RawMessage.status == RawStatus.RECEIVED))
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)  # SQLite returns naive datetimes
-    quarantined = session.execute(
-        select(RawMessage.id, RawMessage.received_at, RawMessage.reason)
-        .where(RawMessage.status == RawStatus.QUARANTINED).order_by(RawMessage.id.desc()).limit(recent))
-    outbox_errors = session.execute(
-        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.status, OutboxMessage.attempts,
-               OutboxMessage.last_error)
-        .where(OutboxMessage.last_error.is_not(None)).order_by(OutboxMessage.id.desc()).limit(recent))
-    return {
-        "raw_messages": raw_counts,
-        "outbox": {"queued": 0, "sent": 0, "failed": 0, **backlog(session)},
-        "oldest_waiting_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
-        "recent_quarantine": [
-            {"id": i, "received_at": r.isoformat() if r else None, "reason": reason}
-            for i, r, reason in quarantined],
-        "recent_outbox_errors": [
-            {"id": i, "kind": kind, "status": status.value, "attempts": attempts, "error": error}
-            for i, kind, status, attempts, error in outbox_errors],
-    }
 
 
 def serve_web(app: App) -> int:

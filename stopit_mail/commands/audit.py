@@ -9,11 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases.audit import audit_log
-from stopit_mail.cases.queries import get_case
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.commands.cases import parse_since
-from stopit_mail.db import transaction
+from stopit_mail.commands.output import parse_since
 from stopit_mail.textsafe import markup_safe as safe
 
 
@@ -39,10 +36,9 @@ def _summary(detail: dict[str, Any]) -> str:
 def audit_command(state: Context, number: str | None, by: str | None, since: str | None, limit: int | None,
                   as_json: bool) -> None:
     """Show the audit log, oldest first: every action with its actor and time (one case with CASE)."""
-    viewer = state.viewer
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number) if number else None
-        rows = audit_log(session, viewer, case=case, by=by, since=parse_since(since), limit=limit)
+    since_at = parse_since(since)
+    rows = state.call("audit", number=number, actor=by, limit=limit,
+                      since=since_at.isoformat() if since_at else None)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from rich.console import Console, RenderableType
 from rich.table import Column, Table
 
-from stopit_mail.cases import queries
-from stopit_mail.cases.escalation_unread import mark_seen
-from stopit_mail.cases.identity_gate import open_stored_message
-from stopit_mail.cases.offenders import related_cases
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.case_view import render_case
-from stopit_mail.db import transaction
+from stopit_mail.commands.output import parse_since
 from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
-
-
-def parse_since(text: str | None) -> datetime | None:
-    """'5m', '12h', '7d', '2w', or an ISO date."""
-    if not text:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    if text[-1:] in units and text[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter("expected e.g. 5m, 12h, 7d, 2w or 2026-01-31", param_hint="--since") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.group("cases")
@@ -61,12 +42,11 @@ def list_command(state: Context, status: str | None, urgency: str | None, catego
                  assignee: str | None, organisation: str | None, offender: str | None, since: str | None,
                  text: str | None, limit: int, page: int, as_json: bool) -> None:
     """List cases, newest first, a page at a time (never a silent cap: it says how many in all)."""
-    where = queries.CaseFilter(status=status, since=parse_since(since), text=text, urgency=urgency,
-                               category=category, assignee=assignee, organisation=organisation, offender=offender)
-    with transaction(state.app.factory) as session:
-        viewer = state.viewer
-        rows = queries.list_cases(session, where, viewer, limit=limit, offset=(page - 1) * limit)
-        total = queries.count_cases(session, where, viewer)
+    since_at = parse_since(since)
+    page_of = state.call("cases.list", status=status, urgency=urgency, category=category, assignee=assignee,
+                         organisation=organisation, offender=offender, text=text, limit=limit, page=page,
+                         since=since_at.isoformat() if since_at else None)
+    rows, total = page_of["cases"], page_of["total"]
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -101,20 +81,11 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
 
     NUMBER may be the whole number (SI-2026-0042) or its tail (42, 2026-0042).
     """
-    with transaction(state.app.factory) as session:
-        viewer = state.viewer
-        detail = queries.case_detail(session, number, actor=viewer)
-        case = queries.get_case(session, detail["number"])
-        detail["related_cases"] = [asdict(r) for r in related_cases(session, case, viewer)]
-        # Displaying a case is reading it: it stops the case's read deadline (no report left unread).
-        mark_seen(session, state.app.settings, case, viewer.name, datetime.now(UTC), via="cases show")
-        if raw_id is not None:
-            allowed = {r["raw_message_id"] for r in detail["reports"]} | set(detail["other_messages"])
-            if raw_id not in allowed:
-                raise click.ClickException(f"message {raw_id} does not belong to case {detail['number']}")
-            # Bytes that could name an anonymous reporter (their report, their replies, bounces
-            # and automatic answers on an anonymous case) pass the identity gate.
-            content = open_stored_message(session, state.app.settings, viewer, raw_id, reason)
+    if raw_id is not None:
+        raw = state.call("cases.raw", number=number, message=raw_id, reason=reason)
+        content = base64.b64decode(raw["base64"])
+    else:
+        detail = state.call("cases.show", number=number)
     if raw_id is not None:
         if output == "-":
             sys.stdout.buffer.write(content)

@@ -1,27 +1,22 @@
 """`stopit cases assign|note|status|close|reopen|merge|classify|search`: staff casework.
 
-Thin commands over `stopit_mail.cases.actions`: each runs in one transaction, so the change
-and its audit event are committed together. The acting staff member is `--as`, STOPIT_STAFF
-or staff_name.
+Thin clients of the staff API (`stopit_mail.api.methods.casework`): each call is one
+transaction, so the change and its audit event are committed together. The acting staff member
+is whoever the kernel says is calling (docs/api.md).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases import actions
-from stopit_mail.cases.escalation import start_escalation
-from stopit_mail.cases.queries import get_case
-from stopit_mail.cases.search import search_cases
 from stopit_mail.cases.triage import CATEGORIES, URGENCIES
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
-from stopit_mail.db import transaction
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
@@ -32,82 +27,81 @@ WORKING_STATUSES = [s.value for s in CaseStatus if s is not CaseStatus.CLOSED]
 @cases_group.command("assign")
 @click.argument("number")
 @click.argument("staff")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def assign_command(state: Context, number: str, staff: str) -> None:
+def assign_command(state: Context, number: str, staff: str, as_json: bool) -> None:
     """Make STAFF responsible for case NUMBER."""
-    with state.case_action(number) as (session, case, actor):
-        changed = actions.assign(session, actor, case, staff, state.app.settings.staff)
-    click.echo(f"{case.number} {'assigned to' if changed else 'already assigned to'} {terminal_safe(case.assigned_to)}")
+    done = state.call("cases.assign", number=number, staff=staff)
+    report(done, as_json, f"{done['case']} {'assigned to' if done['changed'] else 'already assigned to'} "
+                           f"{terminal_safe(done['assigned_to'])}")
 
 
 @cases_group.command("note")
 @click.argument("number")
 @click.argument("text")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def note_command(state: Context, number: str, text: str) -> None:
+def note_command(state: Context, number: str, text: str, as_json: bool) -> None:
     """Add a note to the case timeline (kept in the audit log)."""
-    with state.case_action(number) as (session, case, actor):
-        actions.note(session, actor, case, text)
-    click.echo(f"{case.number}: note added")
+    done = state.call("cases.note", number=number, text=text)
+    report(done, as_json, f"{done['case']}: note added")
 
 
 @cases_group.command("status")
 @click.argument("number")
 @click.argument("status", type=click.Choice(WORKING_STATUSES))
 @click.option("--reason", help="Why (recorded in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def status_command(state: Context, number: str, status: str, reason: str | None) -> None:
+def status_command(state: Context, number: str, status: str, reason: str | None, as_json: bool) -> None:
     """Set the working status of a case (to close one, use `cases close`)."""
-    with state.case_action(number) as (session, case, actor):
-        changed = actions.set_status(session, actor, case, status, reason)
-    click.echo(f"{case.number} {'is now' if changed else 'is already'} {case.status.value}")
+    done = state.call("cases.status", number=number, status=status, reason=reason)
+    report(done, as_json, f"{done['case']} {'is now' if done['changed'] else 'is already'} {done['status']}")
 
 
 @cases_group.command("close")
 @click.argument("number")
 @click.option("--outcome", required=True, help="Outcome code from casework.outcomes (e.g. resolved-notice, unfounded).")
 @click.option("--resolution", required=True, help="What was done (required; kept with the case).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def close_command(state: Context, number: str, outcome: str, resolution: str) -> None:
+def close_command(state: Context, number: str, outcome: str, resolution: str, as_json: bool) -> None:
     """Close a case with an outcome code and its resolution. A closed case refuses changes until reopened."""
-    outcomes = state.app.settings.casework.outcomes
-    with state.case_action(number) as (session, case, actor):
-        actions.close(session, actor, case, resolution, outcome, outcomes)
-    click.echo(f"{case.number} closed ({outcome})")
+    done = state.call("cases.close", number=number, outcome=outcome, resolution=resolution)
+    report(done, as_json, f"{done['case']} closed ({outcome})")
 
 
 @cases_group.command("reopen")
 @click.argument("number")
 @click.option("--reason", help="Why it is reopened (recorded in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def reopen_command(state: Context, number: str, reason: str | None) -> None:
+def reopen_command(state: Context, number: str, reason: str | None, as_json: bool) -> None:
     """Reopen a closed case; it returns to the status it had before closing."""
-    with state.case_action(number) as (session, case, actor):
-        actions.reopen(session, actor, case, reason)
-    click.echo(f"{case.number} reopened ({case.status.value})")
+    done = state.call("cases.reopen", number=number, reason=reason)
+    report(done, as_json, f"{done['case']} reopened ({done['status']})")
 
 
 @cases_group.command("merge")
 @click.argument("number")
 @click.argument("into_number", metavar="INTO")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def merge_command(state: Context, number: str, into_number: str) -> None:
+def merge_command(state: Context, number: str, into_number: str, as_json: bool) -> None:
     """Merge case NUMBER into case INTO: its reports, evidence and parties move there.
 
     NUMBER stays as a closed pointer to INTO, so its number and reporter alias keep working.
     """
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case, into = get_case(session, number), get_case(session, into_number)
-        moved = actions.merge(session, actor, case, into)
-    click.echo(f"{case.number} merged into {into.number}: {moved['reports']} reports, "
-               f"{moved['evidence']} evidence items, {moved['parties']} parties moved")
+    done = state.call("cases.merge", number=number, into=into_number)
+    moved = done["moved"]
+    report(done, as_json, f"{done['case']} merged into {done['into']}: {moved['reports']} reports, "
+                           f"{moved['evidence']} evidence items, {moved['parties']} parties moved")
 
 
 @cases_group.command("classify")
@@ -116,20 +110,17 @@ def merge_command(state: Context, number: str, into_number: str) -> None:
               help="A category (repeat for several); replaces the current ones.")
 @click.option("--urgency", type=click.Choice(URGENCIES), help="The urgency.")
 @click.option("--reason", required=True, help="Why the automatic triage is overridden (required).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
 def classify_command(state: Context, number: str, categories: tuple[str, ...], urgency: str | None,
-                     reason: str) -> None:
+                     reason: str, as_json: bool) -> None:
     """Override triage: set categories and/or urgency, recording who and why."""
     if not categories and urgency is None:
         raise click.UsageError("give at least one --category or --urgency")
-    with state.case_action(number) as (session, case, actor):
-        actions.classify(session, actor, case, list(categories), urgency, reason)
-        # A person judging a case an emergency pages the chain exactly as triage would.
-        paged = case.urgency == "emergency" and start_escalation(
-            session, state.app.settings, case, datetime.now(UTC)) is not None
-    click.echo(f"{case.number}: {', '.join(case.categories)}; urgency {case.urgency}"
-               + ("; escalation started" if paged else ""))
+    done = state.call("cases.classify", number=number, categories=list(categories), urgency=urgency, reason=reason)
+    report(done, as_json, f"{done['case']}: {', '.join(done['categories'])}; urgency {done['urgency']}"
+                           + ("; escalation started" if done["escalation_started"] else ""))
 
 
 @cases_group.command("search")
@@ -140,8 +131,7 @@ def classify_command(state: Context, number: str, categories: tuple[str, ...], u
 @handle_errors
 def search_command(state: Context, text: str, limit: int, as_json: bool) -> None:
     """Find cases by words in titles, reports, evidence subjects and bodies, senders and notes."""
-    with transaction(state.app.factory) as session:
-        rows = search_cases(session, text, actor=state.viewer, limit=limit)
+    rows = state.call("cases.search", text=text, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

@@ -7,23 +7,16 @@ clocks. The rules live in `cases.escalation*`; these commands only call them.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases.codes import normalise_code
-from stopit_mail.cases.escalation import REVIEW, acknowledge, open_escalations
-from stopit_mail.cases.escalation_list import escalation_rows
-from stopit_mail.cases.escalation_review import CONFIRMED, DISMISSED, decide
-from stopit_mail.cases.escalation_unread import mark_seen
-from stopit_mail.cases.queries import get_case
+from stopit_mail.cases.escalation_review import CONFIRMED, DISMISSED
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
-from stopit_mail.db import transaction
-from stopit_mail.errors import StopitError
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import markup_safe as safe
 
 
@@ -47,33 +40,14 @@ def duration(seconds: int | None) -> str:
 @click.command("ack")
 @click.argument("number")
 @click.option("--code", help="The acknowledgement code from the page (optional; checked when given).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def ack_command(state: Context, number: str, code: str | None) -> None:
+def ack_command(state: Context, number: str, code: str | None, as_json: bool) -> None:
     """Acknowledge CASE's emergency: stop paging its escalation chain."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, number)
-        actor.check_case(case)
-        escalations = open_escalations(session, case.id)
-        if not escalations:
-            raise StopitError(f"{case.number} has no open escalation: nothing is being paged")
-        # A review is answered, not acknowledged: silencing it must leave a decision behind.
-        escalations = [e for e in escalations if e.kind != REVIEW]
-        if not escalations:
-            raise StopitError(f"{case.number} is a possible emergency under review: run `stopit confirm` or "
-                              f"`stopit dismiss` with --reason")
-        if code is not None:
-            escalations = [e for e in escalations if e.ack_code == normalise_code(code)]
-            if not escalations:
-                raise StopitError(f"code {code!r} is not the acknowledgement code of {case.number}'s open escalation")
-        done = []
-        for esc in escalations:
-            done += acknowledge(session, esc, by=actor.name, now=datetime.now(UTC), via="command",
-                                settings=state.app.settings)
-    for esc in done:
-        click.echo(f"acknowledged {case.number} (escalation {esc.id}) after {esc.step + 1 if esc.steps else 0} "
-                   f"page(s): paging stopped")
+    done = state.call("ack", number=number, code=code)
+    report(done, as_json, "\n".join(f"acknowledged {done['case']} (escalation {e['escalation']}) after "
+                                     f"{e['pages']} page(s): paging stopped" for e in done["acknowledged"]))
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
@@ -115,9 +89,7 @@ def _alerts(rows: list[dict[str, Any]]) -> list[str]:
 @handle_errors
 def escalations_command(state: Context, include_all: bool, as_json: bool) -> None:
     """List open escalations with their clocks (impossible ones first, flagged)."""
-    # Like `cases list`, this needs no --as: an emergency listing must never be one error away.
-    with transaction(state.app.factory) as session:
-        rows = escalation_rows(session, datetime.now(UTC), include_acknowledged=include_all)
+    rows = state.call("escalations.list", all=include_all)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -127,49 +99,45 @@ def escalations_command(state: Context, include_all: bool, as_json: bool) -> Non
     console.print(_table(rows) if rows else "No open escalations.")
 
 
-def _decide(state: Context, number: str, decision: str, reason: str) -> None:
-    with state.case_action(number) as (session, case, actor):
-        actor.check_case(case)
-        now = datetime.now(UTC)
-        decide(session, state.app.settings, case, decision, by=actor.name, reason=reason, now=now, via="command")
-        # Deciding from the command line means the case was in front of a person.
-        mark_seen(session, state.app.settings, case, actor.name, now, via=f"{decision[:-2]} command")
-        number, urgency = case.number, case.urgency
-    then = "the escalation chain is being paged" if decision == CONFIRMED else f"paging stopped; urgency now {urgency}"
-    click.echo(f"{number} {decision} by {actor.name}: {then}")
+def _decide(state: Context, number: str, decision: str, reason: str, as_json: bool) -> None:
+    done = state.call(f"escalations.{decision[:-2]}", number=number, reason=reason)
+    then = ("the escalation chain is being paged" if decision == CONFIRMED
+            else f"paging stopped; urgency now {done['urgency']}")
+    report(done, as_json, f"{done['case']} {decision} by {done['by']}: {then}")
 
 
 @click.command("confirm")
 @click.argument("number")
 @click.option("--reason", required=True, help="Why this is an emergency (recorded).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def confirm_command(state: Context, number: str, reason: str) -> None:
+def confirm_command(state: Context, number: str, reason: str, as_json: bool) -> None:
     """Confirm CASE's possible emergency: page the escalation chain now."""
-    _decide(state, number, CONFIRMED, reason)
+    _decide(state, number, CONFIRMED, reason, as_json)
 
 
 @click.command("dismiss")
 @click.argument("number")
 @click.option("--reason", required=True, help="Why this is not an emergency (recorded; may become a reviewed example).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def dismiss_command(state: Context, number: str, reason: str) -> None:
+def dismiss_command(state: Context, number: str, reason: str, as_json: bool) -> None:
     """Dismiss CASE's possible emergency: stop paging; the case stays urgent."""
-    _decide(state, number, DISMISSED, reason)
+    _decide(state, number, DISMISSED, reason, as_json)
 
 
 @click.command("seen")
 @click.argument("number")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def seen_command(state: Context, number: str) -> None:
+def seen_command(state: Context, number: str, as_json: bool) -> None:
     """Record that you have read CASE (stops its read deadline and any unread-report page)."""
-    with state.case_action(number) as (session, case, actor):
-        actor.check_case(case)
-        first = mark_seen(session, state.app.settings, case, actor.name, datetime.now(UTC), via="cases seen")
-        number = case.number
-    click.echo(f"{number} marked as read by {actor.name}" if first else f"{number} was already read")
+    done = state.call("cases.seen", number=number)
+    report(done, as_json, f"{done['case']} marked as read by {done['by']}" if done["first"]
+           else f"{done['case']} was already read")
 
 
 def register(group: click.Group) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from stopit_mail.cases.notices import NOTICE_TEMPLATES, prepare_notice, send_notice
+from stopit_mail.cases.notices import NOTICE_TEMPLATES
 from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import terminal_safe
 
 _TEMPLATE = click.option("--template", "-t", type=click.Choice(sorted(NOTICE_TEMPLATES)), default="please-stop",
@@ -22,14 +23,13 @@ def notice_group() -> None:
 @click.argument("number")
 @_TEMPLATE
 @_TO
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def preview_command(state: Context, number: str, template: str, recipient: str | None) -> None:
+def preview_command(state: Context, number: str, template: str, recipient: str | None, as_json: bool) -> None:
     """Print exactly what `notice send` would send."""
-    with state.case_action(number) as (session, case, actor):
-        actor.check_case(case)
-        prepared = prepare_notice(state.app.settings, case, template, recipient)
-    click.echo(terminal_safe(prepared.preview()))
+    done = state.call("notice.preview", number=number, template=template, to=recipient)
+    report(done, as_json, terminal_safe(done["message"]))
 
 
 @notice_group.command("send")
@@ -37,19 +37,17 @@ def preview_command(state: Context, number: str, template: str, recipient: str |
 @_TEMPLATE
 @_TO
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def send_command(state: Context, number: str, template: str, recipient: str | None, yes: bool) -> None:
+def send_command(state: Context, number: str, template: str, recipient: str | None, yes: bool, as_json: bool) -> None:
     """Queue a notice through the outbox after confirmation."""
-    app = state.app
-    with state.case_action(number) as (session, case, actor):
-        actor.check_case(case)
-        prepared = prepare_notice(app.settings, case, template, recipient)
-        if not yes:
-            click.echo(terminal_safe(prepared.preview()))
-            click.confirm(f"Send this {template} notice to {prepared.recipient}?", abort=True)
-        row = send_notice(session, app.settings, actor, case, template, recipient)
-        click.echo(f"queued {template} notice to {prepared.recipient} for {case.number} (outbox {row.id})")
+    if not yes:
+        preview = state.call("notice.preview", number=number, template=template, to=recipient)
+        click.echo(terminal_safe(preview["message"]))
+        click.confirm(f"Send this {template} notice to {preview['recipient']}?", abort=True)
+    done = state.call("notice.send", number=number, template=template, to=recipient)
+    report(done, as_json, f"queued {template} notice to {done['recipient']} for {done['case']} (outbox {done['outbox']})")
 
 
 def register(group: click.Group) -> None:

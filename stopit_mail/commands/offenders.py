@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import markup_safe as safe
 
 
@@ -25,11 +26,7 @@ def offenders_group() -> None:
 @handle_errors
 def list_command(state: Context, min_cases: int, limit: int, as_json: bool) -> None:
     """Alleged senders named in the most cases."""
-    from stopit_mail.cases.offenders import list_offenders
-    from stopit_mail.db import transaction
-
-    with transaction(state.app.factory) as session:
-        rows = list_offenders(session, state.viewer, min_cases, limit)
+    rows = state.call("offenders.list", min_cases=min_cases, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -46,11 +43,7 @@ def list_command(state: Context, min_cases: int, limit: int, as_json: bool) -> N
 @handle_errors
 def show_command(state: Context, address: str, as_json: bool) -> None:
     """One alleged sender's cases, the names they used, and every notice sent to them."""
-    from stopit_mail.cases.offenders import offender_history
-    from stopit_mail.db import transaction
-
-    with transaction(state.app.factory) as session:
-        history = offender_history(session, address, state.viewer)
+    history = state.call("offenders.show", address=address)
     if as_json:
         click.echo(json.dumps(history, indent=2, ensure_ascii=False))
         return
@@ -69,16 +62,13 @@ def show_command(state: Context, address: str, as_json: bool) -> None:
 @click.argument("number")
 @click.argument("other")
 @click.option("--reason", required=True, help="Why they are the same sender (kept in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def link_command(state: Context, number: str, other: str, reason: str) -> None:
+def link_command(state: Context, number: str, other: str, reason: str, as_json: bool) -> None:
     """Record that CASE and OTHER have the same sender (e.g. a new account of a known harasser)."""
-    from stopit_mail.cases.offenders import link_cases
-    from stopit_mail.cases.queries import get_case
-
-    with state.case_action(number) as (session, case, actor):
-        link_cases(session, actor, case, get_case(session, other), reason)
-        click.echo(f"linked {case.number} and {get_case(session, other).number}")
+    done = state.call("offenders.link", number=number, other=other, reason=reason)
+    report(done, as_json, f"linked {done['case']} and {done['other']}")
 
 
 def register(group: click.Group) -> None:

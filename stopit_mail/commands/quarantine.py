@@ -9,10 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases import quarantine_view, queries
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.db import transaction
-from stopit_mail.processing.runner import process_message
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import markup_safe, terminal_safe
 
 
@@ -28,9 +26,7 @@ def quarantine_group() -> None:
 @handle_errors
 def list_command(state: Context, limit: int | None, as_json: bool) -> None:
     """List quarantined messages of your organisations, possible emergencies first."""
-    with transaction(state.app.factory) as session:
-        found = quarantine_view.list_quarantine(session, state.app.settings, state.viewer,
-                                                limit if limit is not None or as_json else 100)
+    found = state.call("quarantine.list", limit=limit if limit is not None or as_json else 100)
     rows = found["messages"]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -61,8 +57,7 @@ def list_command(state: Context, limit: int | None, as_json: bool) -> None:
 @handle_errors
 def show_command(state: Context, message_id: int, reason: str | None, as_json: bool) -> None:
     """Show a stored message: sender, subject, date, size, why it was set aside, first words."""
-    with transaction(state.app.factory) as session:
-        detail = quarantine_view.show_message(session, state.app.settings, state.viewer, message_id, reason)
+    detail = state.call("quarantine.show", message=message_id, reason=reason)
     if as_json:
         click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
         return
@@ -84,19 +79,15 @@ def show_command(state: Context, message_id: int, reason: str | None, as_json: b
 
 @quarantine_group.command("retry")
 @click.argument("message_ids", type=int, nargs=-1, required=True)
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def retry_command(state: Context, message_ids: tuple[int, ...]) -> None:
+def retry_command(state: Context, message_ids: tuple[int, ...], as_json: bool) -> None:
     """Process quarantined messages again (after a fix or configuration change); admin role."""
-    actor = state.admin()
-    app = state.app
     for message_id in message_ids:
-        with transaction(app.factory) as session:
-            quarantine_view.visible_message(session, app.settings, actor, message_id)
-            queries.requeue(session, message_id)
-        outcome = process_message(app.factory, app.settings, message_id)
-        result = f"case {outcome.case_number}" if outcome.case_number else terminal_safe(outcome.reason or "")
-        click.echo(f"{message_id}: {outcome.status} {result}".rstrip())
+        done = state.call("quarantine.retry", message=message_id)
+        result = f"case {done['case']}" if done["case"] else terminal_safe(done["reason"] or "")
+        report(done, as_json, f"{message_id}: {done['status']} {result}".rstrip())
 
 
 def register(group: click.Group) -> None:

@@ -12,10 +12,8 @@ from typing import Any
 
 import click
 
-from stopit_mail.cases.anonymity import reveal
-from stopit_mail.cases.approvals import approval_required, decide, list_requests, request_reveal, usable_request
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.db import transaction
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import terminal_safe
 
 
@@ -36,62 +34,63 @@ def reveal_group() -> None:
 @reveal_group.command("case", hidden=True)
 @click.argument("number")
 @click.option("--reason", required=True, help="Why the identity must be revealed (kept in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def case_command(state: Context, number: str, reason: str) -> None:
+def case_command(state: Context, number: str, reason: str, as_json: bool) -> None:
     """Reveal (or, where approval is configured, request to reveal) the reporters of case NUMBER."""
-    settings = state.app.settings
-    with state.case_action(number) as (session, case, actor):
-        if approval_required(settings, case) and usable_request(session, actor, case) is None:
-            request = request_reveal(session, settings, actor, case, reason)
-            click.echo(f"reveal request {request.id} on {case.number} is waiting for approval: a different staff "
-                       f"member with the approver role runs `stopit reveal approve {request.id} --reason ...`; "
-                       "then run this command again")
-            return
-        identities = reveal(session, settings, actor, case, reason)
-    if not identities:
-        click.echo(f"{number} has no anonymous reporter")
-    for identity in identities:
-        click.echo(terminal_safe(f"{identity.name} <{identity.address}>".strip()))
+    done = state.call("reveal.case", number=number, reason=reason)
+    if as_json:
+        report(done, True, "")
+    elif done["state"] == "requested":
+        click.echo(f"reveal request {done['request']} on {done['case']} is waiting for approval: a different staff "
+                   f"member with the approver role runs `stopit reveal approve {done['request']} --reason ...`; "
+                   "then run this command again")
+    elif not done["identities"]:
+        click.echo(f"{done['case']} has no anonymous reporter")
+    for identity in [] if as_json else done["identities"]:
+        click.echo(terminal_safe(f"{identity['name']} <{identity['address']}>".strip()))
 
 
-def _decide(state: Context, request_id: int, reason: str, approve: bool) -> None:
-    with transaction(state.app.factory) as session:
-        request = decide(session, state.app.settings, state.actor, request_id, reason, approve)
-        expires = request.expires_at.isoformat(timespec="minutes") if request.expires_at else ""
-    if approve:
-        click.echo(f"reveal request {request_id} approved; {request.requested_by} may reveal until {expires}")
-    else:
-        click.echo(f"reveal request {request_id} denied")
+def _decide(state: Context, request_id: int, reason: str, approve: bool, as_json: bool) -> None:
+    done = state.call("reveal.approve" if approve else "reveal.deny", request=request_id, reason=reason)
+    expires = (done["expires_at"] or "")[:16]
+    report(done, as_json, f"reveal request {request_id} approved; {done['requested_by']} may reveal until {expires}"
+           if approve else f"reveal request {request_id} denied")
 
 
 @reveal_group.command("approve")
 @click.argument("request_id", type=int)
 @click.option("--reason", required=True, help="Why the reveal is justified (kept in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def approve_command(state: Context, request_id: int, reason: str) -> None:
+def approve_command(state: Context, request_id: int, reason: str, as_json: bool) -> None:
     """Approve reveal request REQUEST_ID (approver role; not your own request)."""
-    _decide(state, request_id, reason, approve=True)
+    _decide(state, request_id, reason, True, as_json)
 
 
 @reveal_group.command("deny")
 @click.argument("request_id", type=int)
 @click.option("--reason", required=True, help="Why the reveal is refused (kept in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def deny_command(state: Context, request_id: int, reason: str) -> None:
+def deny_command(state: Context, request_id: int, reason: str, as_json: bool) -> None:
     """Deny reveal request REQUEST_ID (approver role)."""
-    _decide(state, request_id, reason, approve=False)
+    _decide(state, request_id, reason, False, as_json)
 
 
 @reveal_group.command("requests")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def requests_command(state: Context) -> None:
+def requests_command(state: Context, as_json: bool) -> None:
     """List reveal requests on your organisations' cases, with their state."""
-    with transaction(state.app.factory) as session:
-        rows: list[dict[str, Any]] = list_requests(session, state.viewer)
+    rows: list[dict[str, Any]] = state.call("reveal.requests")
+    if as_json:
+        report(rows, True, "")
+        return
     if not rows:
         click.echo("No reveal requests.")
     for row in rows:

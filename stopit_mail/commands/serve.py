@@ -1,29 +1,22 @@
 """`stopit serve`, `stopit worker` and `stopit status`: run the mailbox and watch its queues.
 
-The commands are thin: `serve` and `worker` call `stopit_mail.server`, which owns the threads
-and the signal handling; `status` prints `server.queue_status` as tables or JSON, with the
-watchdog's verdict, and exits 2 when the worker is stopped or stuck while mail waits.
+The commands are thin: `serve` and `worker` call `stopit_mail.server` (imported when they run),
+which owns the threads and the signal handling; `status` prints the staff API's `status` as
+tables or JSON, with the watchdog's verdict, and exits 2 when the worker is stopped or stuck.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+import os
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases.detect.model import model_status
-from stopit_mail.cases.escalation_list import escalation_summary
-from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.db import transaction
-from stopit_mail.keys import KeyStatus
-from stopit_mail.processing import watchdog
-from stopit_mail.server import queue_status, run_worker, serve, serve_web
 from stopit_mail.textsafe import markup_safe
 
 
@@ -49,7 +42,11 @@ def _setup_logging(verbose: bool) -> None:
 @handle_errors
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener (and the web door, unless [web] enabled = false) until SIGTERM or Ctrl-C."""
+    from stopit_mail.server import serve
+
     _setup_logging(verbose)
+    # New files (database, raw store, keys) belong to the service account alone (docs/deployment.md).
+    os.umask(0o077)
     app = state.upgraded_app()
     if app.key_status is not None and app.key_status.problems:
         # Loud, but not fatal: intake, processing and paging need only the public key.
@@ -68,6 +65,8 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
 @handle_errors
 def web_command(state: Context, verbose: bool) -> None:
     """Run only the web reporting door (reports are processed by `stopit serve` or `stopit worker`)."""
+    from stopit_mail.server import serve_web
+
     _setup_logging(verbose)
     app = state.app
     try:
@@ -86,6 +85,8 @@ def web_command(state: Context, verbose: bool) -> None:
 @handle_errors
 def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
+    from stopit_mail.server import run_worker
+
     _setup_logging(verbose)
     raise SystemExit(run_worker(state.upgraded_app(), once=once, supervised=supervised))
 
@@ -106,26 +107,17 @@ def _age(seconds: float | None) -> str:
 @handle_errors
 def status_command(state: Context, as_json: bool) -> None:
     """Queue depths, outbox backlog, oldest waiting message and the latest errors."""
-    with transaction(state.app.factory) as session:
-        report = queue_status(session)
-        report["escalations"] = escalation_summary(session, datetime.now(UTC))
-        report["overdue_reports"] = overdue_reports(session, datetime.now(UTC))
-        health = watchdog.check(session, watchdog.grace_for(state.app.settings))
-    report["worker"] = {"ok": health.ok, "running": health.workers, "problems": health.problems}
-    key = state.app.key_status
-    report["identity_key"] = {"key_id": key.key_id, "can_seal": key.can_seal, "can_reveal": key.can_reveal,
-                              "problems": key.problems} if key else None
-    report["triage_model"] = model_status().to_dict()
+    report = state.call("status")
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        _print_status(report, key)
-    if not health.ok:
+        _print_status(report)
+    if not report["worker"]["ok"]:
         # Monitoring reads the exit status: a stopped or stuck worker is an outage.
         raise SystemExit(2)
 
 
-def _print_status(report: dict[str, Any], key: KeyStatus | None) -> None:
+def _print_status(report: dict[str, Any]) -> None:
     console = Console(highlight=False)
     queues = Table("queue", "status", "count", title="Queues")
     for status, count in report["raw_messages"].items():
@@ -152,9 +144,10 @@ def _print_status(report: dict[str, Any], key: KeyStatus | None) -> None:
             unread.add_row(row["case"], row["urgency"], row["due_at"][:16].replace("T", " "),
                            _age(row["overdue_seconds"]), "yes" if row["paged"] else "not yet")
         console.print(unread)
+    key = report["identity_key"]
     if key is not None:
-        console.print(markup_safe(key.summary()) if key.can_reveal and not key.problems
-                      else f"[bold red]{markup_safe(key.summary())}[/]")
+        console.print(markup_safe(key["summary"]) if key["can_reveal"] and not key["problems"]
+                      else f"[bold red]{markup_safe(key['summary'])}[/]")
     if report["recent_quarantine"]:
         table = Table("message", "received", "reason", title="Recently quarantined")
         for row in report["recent_quarantine"]:

@@ -10,11 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases.chart import render_html
-from stopit_mail.cases.stats import compute_stats, format_duration
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.commands.cases import parse_since
-from stopit_mail.db import transaction
+from stopit_mail.commands.output import parse_since
 
 
 def _shares(title: str, rows: list[dict[str, Any]]) -> Table:
@@ -26,6 +23,8 @@ def _shares(title: str, rows: list[dict[str, Any]]) -> Table:
 
 def summary_lines(stats: dict[str, Any]) -> list[str]:
     """The headline figures, one `label: value` line each."""
+    from stopit_mail.cases.stats import format_duration
+
     first, acks, stop = stats["first_staff_action"], stats["emergency_acknowledgement"], stats["stop_rate"]
     rate = "n/a" if stop["rate"] is None else f"{stop['rate'] * 100:.0f}%"
     return [
@@ -74,15 +73,15 @@ def _years(rows: list[dict[str, Any]]) -> Table:
 def stats_command(state: Context, since: str | None, organisation: str | None, as_json: bool,
                   chart: str | None) -> None:
     """Cases by category and urgency, response times, notices and the stop rate."""
-    settings = state.app.settings
+    settings = state.settings
     if organisation and settings.organisation(organisation) is None:
         known = ", ".join(o.slug for o in settings.organisations)
         raise click.BadParameter(f"no organisation {organisation!r} (known: {known})", param_hint="--org")
-    viewer = state.viewer
-    with transaction(state.app.factory) as session:
-        stats = compute_stats(session, viewer, organisation, parse_since(since),
-                              stop_window_days=settings.casework.stop_window_days)
+    since_at = parse_since(since)
+    stats = state.call("stats", organisation=organisation, since=since_at.isoformat() if since_at else None)
     if chart:
+        from stopit_mail.cases.chart import render_html
+
         org = settings.organisation(organisation) if organisation else None
         heading = f"stopit statistics: {org.name}" if org else "stopit statistics"
         Path(chart).write_text(render_html(stats, heading), encoding="utf-8")

@@ -13,12 +13,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases import triage_examples
 from stopit_mail.cases.detect.bank import LABELS
-from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.triage import CATEGORIES
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.db import transaction
+from stopit_mail.commands.output import JSON_OPTION, report
 from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
 
@@ -42,31 +40,18 @@ def examples_group() -> None:
 @click.option("--from-case", "from_case", metavar="CASE", help="Use the sentence that raised this case.")
 @click.option("--language", help="Language code (default: identified from the sentence).")
 @click.option("--reason", default="", help="Why (kept in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
 def add_command(state: Context, sentence: str | None, label: str, category: str, organisation: str | None,
-                from_case: str | None, language: str | None, reason: str) -> None:
+                from_case: str | None, language: str | None, reason: str, as_json: bool) -> None:
     """Add SENTENCE (or the triggering sentence of --from-case) as a reviewed example."""
     if bool(sentence) == bool(from_case):
         raise click.UsageError("give either SENTENCE or --from-case CASE")
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        case = get_case(session, from_case) if from_case else None
-        if case is not None:
-            actor.check_case(case)
-            sentence = triage_examples.triggering_sentence(case)
-        org = organisation or (case.organisation if case is not None else _only_organisation(state))
-        example = triage_examples.add_example(session, actor, org, label, category, sentence or "",
-                                              language=language, case=case, reason=reason)
-        click.echo(f"example #{example.id} added for {org} ({example.label}, {example.category}, "
-                   f"{example.language}): {terminal_safe(example.sentence)}")
-
-
-def _only_organisation(state: Context) -> str:
-    organisations = state.app.settings.organisations
-    if len(organisations) != 1:
-        raise click.UsageError("several organisations are configured: say which with --org")
-    return organisations[0].slug
+    row = state.call("triage.examples.add", sentence=sentence, from_case=from_case, label=label, category=category,
+                     organisation=organisation, language=language, reason=reason)
+    report(row, as_json, f"example #{row['id']} added for {row['organisation']} ({row['label']}, {row['category']}, "
+                         f"{row['language']}): {terminal_safe(row['sentence'])}")
 
 
 @examples_group.command("list")
@@ -76,9 +61,7 @@ def _only_organisation(state: Context) -> str:
 @handle_errors
 def list_command(state: Context, organisation: str | None, as_json: bool) -> None:
     """The organisation examples you may see, oldest first."""
-    viewer = state.viewer
-    with transaction(state.app.factory) as session:
-        rows = triage_examples.as_rows(triage_examples.list_examples(session, viewer, organisation))
+    rows = state.call("triage.examples.list", organisation=organisation)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -92,14 +75,13 @@ def list_command(state: Context, organisation: str | None, as_json: bool) -> Non
 @examples_group.command("remove")
 @click.argument("example_id", type=int)
 @click.option("--reason", default="", help="Why (kept in the audit log).")
+@JSON_OPTION
 @pass_ctx
 @handle_errors
-def remove_command(state: Context, example_id: int, reason: str) -> None:
+def remove_command(state: Context, example_id: int, reason: str, as_json: bool) -> None:
     """Remove organisation example EXAMPLE_ID."""
-    actor = state.actor
-    with transaction(state.app.factory) as session:
-        example = triage_examples.remove_example(session, actor, example_id, reason)
-        click.echo(f"example #{example.id} removed ({example.organisation}: {terminal_safe(example.sentence)})")
+    done = state.call("triage.examples.remove", id=example_id, reason=reason)
+    report(done, as_json, f"example #{done['id']} removed ({done['organisation']}: {terminal_safe(done['sentence'])})")
 
 
 def register(group: click.Group) -> None:

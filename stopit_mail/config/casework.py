@@ -122,6 +122,7 @@ class StaffMember:
     roles: list[str] = doc("Roles: 'staff', 'reveal' (may reveal anonymous reporters), 'approver' (second person "
                            "for reveals), 'admin' (configuration, keys, retention).", factory=lambda: ["staff"])
     organisations: list[str] = doc("Organisation slugs they work for (empty: all).", factory=list)
+    unix_user: str = doc("Their Unix account: the staff API names callers by it (SO_PEERCRED); empty: none.", "")
 
 
 @dataclass

@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import re
 
+from stopit_mail.config.api import check_api
 from stopit_mail.config.casework import EscalationSettings, parse_read_deadline
 from stopit_mail.config.policy import ROLES, check_policy
 from stopit_mail.config.schema import Settings
@@ -108,6 +109,7 @@ def check_values(settings: Settings, problems: list[str]) -> None:
     check_web(settings, problems)
     check_casework(settings, problems)
     check_policy(settings, problems)
+    check_api(settings, problems)
     if settings.headers.dns not in ("online", "offline"):
         problems.append(f"headers.dns: found {settings.headers.dns!r}, expected 'online' or 'offline'")
     for i, entry in enumerate(settings.headers.abuse_desks):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stopit_mail.config.api import ApiSettings
 from stopit_mail.config.casework import CaseworkSettings, EscalationSettings, Office, StaffMember
 from stopit_mail.config.fields import doc
 from stopit_mail.config.policy import RetentionSettings
@@ -113,7 +114,7 @@ class Settings:
 
     data_dir: str = doc("Folder for the database, outbox Maildir and caches (relative to the config).", ".")
     database_url: str = doc("SQLAlchemy URL; empty means SQLite at <data_dir>/stopit.db.", "")
-    staff_name: str = doc("Default acting staff member for CLI commands (override with --as).", "")
+    staff_name: str = doc("Acting staff member for commands the service account runs itself (override with --as).", "")
     organisations: list[Organisation] = doc("Organisations served.", factory=list)
     limits: Limits = doc("Input limits.", factory=Limits)
     headers: HeaderSettings = doc("Header forensics.", factory=HeaderSettings)
@@ -122,6 +123,7 @@ class Settings:
     casework: CaseworkSettings = doc("Casework rules.", factory=CaseworkSettings)
     outbound: OutboundSettings = doc("Outgoing mail.", factory=OutboundSettings)
     web: WebSettings = doc("The web reporting door.", factory=WebSettings)
+    api: ApiSettings = doc("The local staff API socket.", factory=ApiSettings)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     @property

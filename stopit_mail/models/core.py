@@ -257,6 +257,9 @@ class Event(Base):
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The Unix account the kernel named for a staff action (API peer credentials or the service
+    # account's own uid); with `--as` it differs from `actor`, so both names stay on record.
+    unix_user: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OutboxStatus(enum.StrEnum):

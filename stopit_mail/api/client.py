@@ -1,0 +1,94 @@
+"""Calling the staff API: over the service's socket when it answers, else in-process.
+
+The in-process path is only for the service account (the owner of the data folder): it holds
+the database and keys anyway, and it dispatches the very same methods with its own uid as the
+caller. Anyone else gets a clear message that the service is not running.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import TYPE_CHECKING, Any
+
+from stopit_mail.api import API_VERSION, encode, socket_path
+from stopit_mail.errors import StopitError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stopit_mail.app import App
+    from stopit_mail.config import Settings
+
+
+class ApiCallError(StopitError):
+    """The service answered with an error; `code` is the stable error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ServiceNotRunning(StopitError):
+    """Nothing answers on the socket."""
+
+
+def request(method: str, params: dict[str, Any], as_name: str | None = None) -> dict[str, Any]:
+    """A request object for `method` (None-valued parameters left out)."""
+    body: dict[str, Any] = {"v": API_VERSION, "method": method,
+                            "params": {k: v for k, v in params.items() if v is not None}}
+    if as_name:
+        body["as"] = as_name
+    return body
+
+
+def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+    """Send one request to the running service; ServiceNotRunning when nothing answers."""
+    path = socket_path(settings)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        try:
+            conn.connect(str(path))
+        except PermissionError as exc:
+            raise StopitError(f"you may not connect to the stopit service at {path}: staff accounts belong to "
+                              f"the group set in api.group (ask an admin)") from exc
+        except OSError as exc:
+            raise ServiceNotRunning(f"the stopit service is not running (nothing answers on {path})") from exc
+        conn.sendall(json.dumps(body).encode("utf-8") + b"\n")
+        with conn.makefile("rb") as stream:
+            line = stream.readline()
+    finally:
+        conn.close()
+    if not line:
+        raise StopitError(f"the stopit service at {path} closed the connection without answering")
+    answer: dict[str, Any] = json.loads(line)
+    return answer
+
+
+def result_of(answer: dict[str, Any]) -> Any:
+    """The result of an answer, or ApiCallError with its code and message."""
+    if answer.get("ok"):
+        return answer.get("result")
+    error = answer.get("error") or {}
+    raise ApiCallError(str(error.get("code", "internal")), str(error.get("message", "the service failed")))
+
+
+def call(settings: Settings, open_app: Callable[[], App], method: str, params: dict[str, Any],
+         as_name: str | None = None) -> Any:
+    """Call `method`: through the service when it answers, else in-process as the service account."""
+    body = request(method, params, as_name)
+    try:
+        return result_of(over_socket(settings, body))
+    except ServiceNotRunning:
+        pass
+    # Imported only here: a client of the socket needs neither SQLAlchemy nor the services.
+    from stopit_mail.api.identity import check_service_account
+    from stopit_mail.api.registry import dispatch
+
+    caller = check_service_account(settings)
+
+    answer = dispatch(open_app(), caller, body, reraise=True)
+    # Exactly what the socket would have carried (times as ISO strings, tuples as lists), so a
+    # command behaves the same whichever way it went.
+    return result_of(json.loads(encode(answer)))
