@@ -74,7 +74,7 @@ def cases_refer(call: Call, params: Params) -> dict[str, Any]:
         done = refer_case(session, call.settings, actor, case, office, params.flag("with_identity"),
                           params.text("note", ""), params.flag("update"))
         session.flush()
-        return {**done, "outbox": done["outbox_id"], "recipient": ", ".join(done["recipients"])}
+        return {**done, "outbox": done["outbox_id"], "recipient": ", ".join(map(str, done["recipients"]))}  # type: ignore[call-overload]
 
 
 @method("reply", "number", "message", "report")

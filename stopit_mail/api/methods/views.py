@@ -12,14 +12,14 @@ from typing import Any
 
 from stopit_mail.api.methods.cases import since_param
 from stopit_mail.api.registry import ApiError, Call, Params, method
-from stopit_mail.cases.audit import audit_log, sees_everything
+from stopit_mail.cases.audit import audit_log
 from stopit_mail.cases.escalation_list import escalation_rows, escalation_summary
 from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cases.offenders import link_cases, list_offenders, offender_history
-from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.quarantine_view import list_quarantine, show_message
+from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.retention import plan, run_due
-from stopit_mail.cases.staff import Actor, PermissionDenied
+from stopit_mail.cases.staff import Actor
 from stopit_mail.cases.stats import compute_stats
 from stopit_mail.processing import watchdog
 from stopit_mail.queues import queue_status
