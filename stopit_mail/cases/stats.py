@@ -43,14 +43,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
-from stopit_mail.cases.case_figures import first_staff_action, grouped_figures, share
+from stopit_mail.cases.case_figures import first_staff_action, grouped_figures, share, tally_rows
 from stopit_mail.cases.queries import visible_to
 from stopit_mail.cases.staff import Actor, PermissionDenied
-from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report
+from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report, StatTally
 
 NOTICE_KIND = "notice"
 NOTICE_SENT_EVENT = "notice-sent"
@@ -83,6 +83,13 @@ def _median(values: list[float]) -> float | None:
 
 def _address(value: Any) -> str:
     return parseaddr(str(value or ""))[1].strip().lower()
+
+
+def tally_scope(actor: Actor | None) -> ColumnElement[bool]:
+    """`visible_to` for the rollup's rows."""
+    if actor is None or not actor.restricted or not actor.organisations:
+        return true()
+    return StatTally.organisation.in_(sorted(actor.organisations))
 
 
 def scope_clause(actor: Actor | None, organisation: str | None) -> ColumnElement[bool]:
@@ -222,22 +229,18 @@ def compute_stats(
     if organisation and actor is not None and not actor.may_see(organisation):
         raise PermissionDenied(f"{actor.name} does not work for organisation {organisation!r}")
     scope = scope_clause(actor, organisation)
-    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency, Case.status, Case.outcome).where(scope)
-    report_query = select(func.count(Report.id)).join(Case, Case.id == Report.case_id).where(scope)
-    if since is not None:
-        case_query = case_query.where(Case.opened_at >= since)
-        report_query = report_query.where(Report.received_at >= since)
-    grouped = grouped_figures(session, case_query)
+    organisations = and_(tally_scope(actor), StatTally.organisation == organisation) if organisation else tally_scope(actor)
+    grouped = grouped_figures(tally_rows(session, organisations, scope, since))
     notices = [n for n in delivered_notices(session, scope) if since is None or n.at >= since]
     return {
         "organisation": organisation,
         "since": since.isoformat() if since else None,
         "until": now.isoformat(),
         "cases": grouped["cases"],
-        "reports": session.scalar(report_query) or 0,
+        "reports": grouped["reports"],
         "categories": grouped["categories"],
         "urgency": grouped["urgency"],
-        "first_staff_action": first_staff_action(session, case_query, grouped["cases"]),
+        "first_staff_action": first_staff_action(session, scope, since, grouped["cases"]),
         "outcomes": grouped["outcomes"],
         "by_month": grouped["by_month"],
         "emergency_acknowledgement": _emergency_acknowledgement(session, scope, since),
