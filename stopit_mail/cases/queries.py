@@ -11,14 +11,24 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, true
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import format_code
-from stopit_mail.cases.identity_gate import envelope_view
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseAlias, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus
+from stopit_mail.models import (
+    Case,
+    CaseAlias,
+    CaseCounter,
+    CaseStatus,
+    Event,
+    Evidence,
+    Party,
+    RawMessage,
+    RawStatus,
+    Report,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -86,18 +96,29 @@ def list_cases(
 ) -> list[dict[str, Any]]:
     """One page of cases, newest first, filtered by `where` and to `actor`'s organisations."""
     query = _filtered(select(Case), where, actor).order_by(Case.id.desc()).limit(limit).offset(offset)
-    # One query per relation for the whole page, not three per case.
-    query = query.options(selectinload(Case.parties), selectinload(Case.reports), selectinload(Case.evidence))
-    rows = []
-    for case in session.scalars(query):
-        senders = sorted({p.address or p.display_name for p in case.parties if p.role == "alleged-sender"})
-        rows.append({
-            "number": case.number, "status": case.status.value, "urgency": case.urgency,
-            "organisation": case.organisation, "title": case.title, "opened_at": _iso(case.opened_at),
-            "reports": len(case.reports), "evidence": len(case.evidence), "alleged_senders": senders,
-            "categories": list(case.categories or []), "assigned_to": case.assigned_to,
-        })
-    return rows
+    page = list(session.scalars(query))
+    ids = [case.id for case in page]
+    # Counted and named per page in three small queries: loading the reports and evidence
+    # themselves would read every report's and message's text just to count them.
+    senders: dict[int, set[str]] = {}
+    for case_id, address, name in session.execute(select(Party.case_id, Party.address, Party.display_name).where(
+            Party.case_id.in_(ids), Party.role == "alleged-sender")):
+        senders.setdefault(case_id, set()).add(address or name)
+    reports = _counts(session, Report.case_id, ids)
+    evidence = _counts(session, Evidence.case_id, ids)
+    return [{
+        "number": case.number, "status": case.status.value, "urgency": case.urgency,
+        "organisation": case.organisation, "title": case.title, "opened_at": _iso(case.opened_at),
+        "reports": reports.get(case.id, 0), "evidence": evidence.get(case.id, 0),
+        "alleged_senders": sorted(senders.get(case.id, ())),
+        "categories": list(case.categories or []), "assigned_to": case.assigned_to,
+    } for case in page]
+
+
+def _counts(session: Session, column: Any, ids: list[int]) -> dict[int, int]:
+    """How many rows per case id (through the index on `column`)."""
+    return {case_id: n for case_id, n in session.execute(
+        select(column, func.count()).where(column.in_(ids)).group_by(column))}
 
 
 def get_case(session: Session, number: str) -> Case:
@@ -114,13 +135,29 @@ def get_case(session: Session, number: str) -> Case:
     tail = _number_tail(wanted)
     if tail is None:
         raise NotFound(f"no case {number!r}")
-    matches = session.scalars(select(Case).where(Case.number.like(f"%-{tail}")).order_by(Case.id.desc())
-                              .limit(6)).all()
+    matches = _by_tail(session, tail)
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise NotFound(f"no case {number!r}")
     raise NotFound(f"{number!r} could be {', '.join(c.number for c in matches[:5])}: give the whole number")
+
+
+def _by_tail(session: Session, tail: str) -> list[Case]:
+    """Cases whose number ends with `tail`, newest first (at most 6).
+
+    Numbers are PREFIX-YEAR-SERIAL, handed out from `case_counters`: the whole numbers a tail
+    can stand for are looked up by the unique index. Only when none exists (numbers made
+    elsewhere, e.g. imported) are all numbers scanned.
+    """
+    year, _, serial = tail.rpartition("-")
+    counters = select(CaseCounter.prefix, CaseCounter.year).where(CaseCounter.last >= int(serial))
+    if year:
+        counters = counters.where(CaseCounter.year == int(year))
+    candidates = [f"{prefix}-{year_}-{serial}" for prefix, year_ in session.execute(counters)]
+    newest = select(Case).order_by(Case.id.desc()).limit(6)
+    matches = list(session.scalars(newest.where(Case.number.in_(candidates)))) if candidates else []
+    return matches or list(session.scalars(newest.where(Case.number.like(f"%-{tail}"))))
 
 
 def _number_tail(text: str) -> str | None:
@@ -187,6 +224,8 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
 
 def quarantine_list(session: Session, settings: Settings) -> list[dict[str, Any]]:
     """Messages set aside for a person, oldest first (sealed envelopes masked)."""
+    from stopit_mail.cases.identity_gate import envelope_view  # the sealing code, only where needed
+
     rows = session.scalars(select(RawMessage).where(RawMessage.status == RawStatus.QUARANTINED).order_by(RawMessage.id))
     return [{"id": r.id, "received_at": _iso(r.received_at), "source": r.source, "size": r.size,
              "mail_from": envelope_view(session, settings, None, r)["mail_from"], "subject": r.subject,
@@ -201,6 +240,8 @@ def quarantine_detail(session: Session, raw_id: int, settings: Settings, actor: 
     The envelope of a message that could reveal an anonymous reporter is masked unless `actor`
     reveals it with a reason (the identity gate: reveal role, audited).
     """
+    from stopit_mail.cases.identity_gate import envelope_view
+
     raw = session.get(RawMessage, raw_id)
     if raw is None:
         raise NotFound(f"no stored message {raw_id}")

@@ -14,11 +14,7 @@ from rich.console import Console, RenderableType
 from rich.table import Column, Table
 
 from stopit_mail.cases import queries
-from stopit_mail.cases.escalation_unread import mark_seen
-from stopit_mail.cases.identity_gate import open_stored_message
-from stopit_mail.cases.offenders import related_cases
-from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.commands.case_view import render_case
+from stopit_mail.cli import Context, LazyCasesGroup, handle_errors, pass_ctx
 from stopit_mail.db import transaction
 from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
@@ -38,7 +34,7 @@ def parse_since(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@click.group("cases")
+@click.group("cases", cls=LazyCasesGroup)
 def cases_group() -> None:
     """List and read cases."""
 
@@ -101,6 +97,12 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
 
     NUMBER may be the whole number (SI-2026-0042) or its tail (42, 2026-0042).
     """
+    # Imported here: `cases list` should not pay for the escalation templates and the identity gate.
+    from stopit_mail.cases.escalation_unread import mark_seen
+    from stopit_mail.cases.identity_gate import open_stored_message
+    from stopit_mail.cases.offenders import related_cases
+    from stopit_mail.commands.case_view import render_case
+
     with transaction(state.app.factory) as session:
         viewer = state.viewer
         detail = queries.case_detail(session, number, actor=viewer)
