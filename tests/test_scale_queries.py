@@ -1,0 +1,68 @@
+"""The cheaper queries behind `cases list|show` give the answers the full scans gave."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from stopit_mail.app import App, open_app
+from stopit_mail.cases.queries import get_case, list_cases
+from stopit_mail.db import transaction
+from stopit_mail.errors import NotFound
+from stopit_mail.models import Case, CaseCounter
+
+from factories import add_report, cli, make_case, write_two_org_config
+
+OPENED = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def numbered(session: Session, number: str) -> Case:
+    case = make_case(session, "north", OPENED)
+    case.number = number
+    return case
+
+
+def test_a_tail_is_found_through_the_counters_and_an_ambiguous_one_is_refused(tmp_path: Path) -> None:
+    app: App = open_app(write_two_org_config(tmp_path))
+    with transaction(app.factory) as s:
+        s.add_all([CaseCounter(prefix="Q", year=2025, last=50), CaseCounter(prefix="Q", year=2026, last=7),
+                   CaseCounter(prefix="R", year=2026, last=3)])
+        numbered(s, "Q-2025-0042")
+        numbered(s, "Q-2026-0007")
+        numbered(s, "Q-2025-0007")
+        numbered(s, "R-2026-0003")
+    with transaction(app.factory) as s:
+        assert get_case(s, "42").number == "Q-2025-0042"
+        assert get_case(s, "2026-7").number == "Q-2026-0007"
+        assert get_case(s, "3").number == "R-2026-0003"
+        try:
+            get_case(s, "7")
+        except NotFound as refused:
+            assert "Q-2025-0007" in str(refused) and "Q-2026-0007" in str(refused)
+        else:
+            raise AssertionError("an ambiguous tail was guessed")
+        # A number no counter accounts for (an import) is still found, by the slower scan.
+        numbered(s, "X-2019-0999")
+    with transaction(app.factory) as s:
+        assert get_case(s, "999").number == "X-2019-0999"
+    app.close()
+
+
+def test_a_page_counts_reports_and_evidence_and_names_the_senders(tmp_path: Path) -> None:
+    config = write_two_org_config(tmp_path)
+    app: App = open_app(config)
+    with transaction(app.factory) as s:
+        lone = make_case(s, "north", OPENED, senders=["b@x.example", "a@x.example"])
+        busy = make_case(s, "north", OPENED, keys=["<1@x>", "<2@x>"])
+        add_report(s, busy, OPENED, keys=["<3@x>"])
+        numbers = (lone.number, busy.number)
+    with transaction(app.factory) as s:
+        rows = {row["number"]: row for row in list_cases(s)}
+    assert (rows[numbers[0]]["reports"], rows[numbers[0]]["evidence"]) == (1, 1)
+    assert rows[numbers[0]]["alleged_senders"] == ["a@x.example", "b@x.example"]
+    assert (rows[numbers[1]]["reports"], rows[numbers[1]]["evidence"]) == (2, 3)
+    assert rows[numbers[1]]["alleged_senders"] == []
+    app.close()
+    assert "showing 1-2 of 2" in cli(config, "--as", "Ada", "cases", "list")
