@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, true
+from sqlalchemy import ColumnElement, and_, func, literal, select, true
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
@@ -146,7 +146,7 @@ def delivered_notices(session: Session, scope: ColumnElement[bool]) -> list[Noti
         for recipient in recipients or []:
             add(case_id, _address(recipient), as_utc(sent_at or created_at))
     sent_events = session.execute(select(Event.case_id, Event.detail, Event.at).join(
-        Case, Case.id == Event.case_id).where(scope, Event.action == NOTICE_SENT_EVENT)).all()
+        Case, Case.id == Event.case_id).where(scope, Event.action == literal(NOTICE_SENT_EVENT, literal_execute=True))).all()
     # The outbox's own "notice-sent" event names its row; older or imported ones may name the recipient.
     outbox_ids = [d["outbox_id"] for _c, d, _a in sent_events if isinstance((d or {}).get("outbox_id"), int)]
     outbox_recipients: dict[int, list[str]] = {}

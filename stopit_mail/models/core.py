@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
@@ -254,7 +255,12 @@ class Event(Base):
     """Append-only log of everything that happened: the case timeline and the audit trail."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_case_staff", "case_id", "automatic", "at"),)
+    __table_args__ = (
+        Index("ix_events_case_staff", "case_id", "automatic", "at"),
+        # `stats` counts delivered notices among millions of events; a partial index holds only those.
+        Index("ix_events_notice_sent", "action", "case_id", sqlite_where=text("action = 'notice-sent'"),
+              postgresql_where=text("action = 'notice-sent'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)

@@ -37,6 +37,8 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     for statement in [*trigger_statements(dialect), *backfill_statements(dialect)]:
         op.execute(statement)
+    op.create_index('ix_events_notice_sent', 'events', ['action', 'case_id'], unique=False,
+                    sqlite_where=sa.text("action = 'notice-sent'"), postgresql_where=sa.text("action = 'notice-sent'"))
     # Built after the backfill: one sorted pass instead of a million index updates.
     op.create_index('ix_cases_first_staff', 'cases',
                     ['first_staff_seconds', 'merged_into_id', 'organisation', 'opened_at'], unique=False)
@@ -55,6 +57,7 @@ def downgrade() -> None:
                         "first_staff_events_ad", "first_staff_cases_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     op.drop_index('ix_cases_first_staff', table_name='cases')
+    op.drop_index('ix_events_notice_sent', table_name='events')
     op.drop_column('cases', 'first_staff_seconds')
     op.drop_index('ix_stat_tallies_folded', table_name='stat_tallies')
     op.drop_table('stat_tallies')
