@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from stopit_mail.app import App, open_app
 from stopit_mail.cases.queries import get_case, list_cases
-from stopit_mail.db import transaction
+from stopit_mail.cases.search import search_cases
+from stopit_mail.db import make_engine, session_factory, transaction, upgrade_database
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseCounter
+from stopit_mail.models import Case, CaseCounter, Event
 
 from factories import add_report, cli, make_case, write_two_org_config
 
@@ -66,3 +67,26 @@ def test_a_page_counts_reports_and_evidence_and_names_the_senders(tmp_path: Path
     assert rows[numbers[1]]["alleged_senders"] == []
     app.close()
     assert "showing 1-2 of 2" in cli(config, "--as", "Ada", "cases", "list")
+
+
+def test_notes_are_searched_in_the_database_on_both_databases(any_db_url: str) -> None:
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        case = make_case(s, "north", OPENED, title="locker")
+        other = make_case(s, "north", OPENED, title="bus")
+        s.add_all([Event(case_id=case.id, actor="Ada", action="note-added", automatic=False,
+                         detail={"text": "Spoke to the head of year; meet behind the Gym tomorrow"}),
+                   Event(case_id=other.id, actor="Ada", action="case-assigned", automatic=False,
+                         detail={"text": "behind the gym"})])
+        number = case.number
+    with transaction(factory) as s:
+        # Three characters or more go through FTS5 on SQLite and the trigram indexes on PostgreSQL;
+        # two characters through LIKE on both.
+        for words in ("behind the gym", "gy"):
+            found = search_cases(s, words)
+            assert [hit["number"] for hit in found] == [number], words
+            assert found[0]["matches"] == [{"field": "note", "snippet": found[0]["matches"][0]["snippet"]}]
+            assert words.lower() in found[0]["matches"][0]["snippet"].lower()
+    engine.dispose()
