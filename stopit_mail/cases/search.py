@@ -78,7 +78,7 @@ def _search_by_like(session: Session, text: str, pattern: re.Pattern[str], actor
     said = select(Event.case_id, Event.action, said_text).join(Case, Case.id == Event.case_id).where(
         visible_to(actor), Event.action.in_(list(fulltext.EVENT_LABELS)), _contains(said_text, text))
     for case_id, action, value in session.execute(said.limit(limit * 20)):
-        if pattern.search(value or ""):
+        if case_id is not None and pattern.search(value or ""):
             add(case_id, fulltext.EVENT_LABELS[action], value or "", False)
 
 
