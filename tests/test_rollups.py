@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.cases import actions
+from stopit_mail.cases.queries import CaseFilter, count_cases
 from stopit_mail.cases.rollups import backfill_statements, ensure_rollups, fold
 from stopit_mail.cases.staff import Actor
 from stopit_mail.cases.stats import compute_stats
@@ -80,6 +81,13 @@ def figures(session: Session, actor: Actor, since: datetime | None) -> dict[str,
 
 def assert_rollups_match(factory: sessionmaker[Session]) -> None:
     with transaction(factory) as session:
+        # `cases list` totals (merged cases included) from the rollup equal a count of the rows.
+        for where in (CaseFilter(), CaseFilter(organisation="south"), CaseFilter(urgency="emergency")):
+            counted = session.scalar(select(func.count()).select_from(Case).where(
+                *[getattr(Case, name) == value for name, value in vars(where).items() if value]))
+            assert count_cases(session, where, ADA) == counted, where
+        assert count_cases(session, CaseFilter(), NORA) == session.scalar(
+            select(func.count()).select_from(Case).where(Case.organisation == "north"))
         for actor, organisations in ((ADA, {"north", "south"}), (NORA, {"north"})):
             for since in (None, START + timedelta(days=20, hours=5)):
                 assert figures(session, actor, since) == recount(session, organisations, since), (actor.name, since)

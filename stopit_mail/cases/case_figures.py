@@ -60,7 +60,7 @@ def tally_rows(session: Session, organisations: ColumnElement[bool], scope: Colu
     if fold(session):
         session.flush()
     query = select(StatTally.kind, StatTally.month, StatTally.urgency, StatTally.categories, StatTally.closed,
-                   StatTally.outcome, func.sum(StatTally.tally)).where(organisations)
+                   StatTally.outcome, func.sum(StatTally.tally)).where(organisations, StatTally.kind != "merged")
     rows: list[TallyRow] = []
     if since is not None:
         first = since.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -102,6 +102,7 @@ def grouped_figures(rows: list[TallyRow]) -> dict[str, Any]:
     for kind, month, urgency, categories, closed, outcome, count in rows:
         if kind == "report":
             reports += count
+        if kind != "case":
             continue
         names = json.loads(categories) if categories else []
         by_category.update(dict.fromkeys(names or [UNTRIAGED], count))

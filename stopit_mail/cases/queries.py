@@ -28,6 +28,7 @@ from stopit_mail.models import (
     RawMessage,
     RawStatus,
     Report,
+    StatTally,
 )
 
 
@@ -35,11 +36,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def visible_to(actor: Actor | None) -> ColumnElement[bool]:
-    """A WHERE clause keeping the cases `actor` may see (all of them for None or an unrestricted actor)."""
+def visible_to(actor: Actor | None, organisation: Any = Case.organisation) -> ColumnElement[bool]:
+    """A WHERE clause keeping the cases `actor` may see (all of them for None or an unrestricted actor).
+
+    `organisation` is the column to filter on (another table's, such as the stats rollup's).
+    """
     if actor is None or not actor.restricted or not actor.organisations:
         return true()
-    return Case.organisation.in_(sorted(actor.organisations))
+    return organisation.in_(sorted(actor.organisations))
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,19 @@ def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Sel
 
 
 def count_cases(session: Session, where: CaseFilter = CaseFilter(), actor: Actor | None = None) -> int:
-    """How many cases the filter matches: the N of "showing 50 of N"."""
+    """How many cases the filter matches: the N of "showing 50 of N".
+
+    Exact either way; filtered by nothing but organisation and urgency, it is summed from the
+    stats rollup (a few rows per month) instead of counting a million index entries.
+    """
+    if where == CaseFilter(organisation=where.organisation, urgency=where.urgency):
+        tallies = select(func.sum(StatTally.tally)).where(
+            StatTally.kind.in_(("case", "merged")), visible_to(actor, StatTally.organisation))
+        if where.organisation:
+            tallies = tallies.where(StatTally.organisation == where.organisation)
+        if where.urgency:
+            tallies = tallies.where(StatTally.urgency == where.urgency)
+        return int(session.scalar(tallies) or 0)
     return session.scalar(_filtered(select(func.count(Case.id)), where, actor)) or 0
 
 

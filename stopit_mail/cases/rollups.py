@@ -4,8 +4,9 @@ Two things are kept, on SQLite and PostgreSQL alike, whichever layer writes (the
 worker's bulk Core inserts, a merge, a retention purge, a raw SQL import):
 
 - `stat_tallies`: signed counts of cases per organisation, month opened, urgency, categories,
-  closed or not and outcome (kind "case"), and of reports per organisation and month received
-  (kind "report"), leaving out cases merged into another, as `stats` counts them. A change
+  closed or not and outcome (kind "case", or "merged" for a case merged into another, which
+  `stats` leaves out and `cases list` counts), and of reports per organisation and month
+  received (kind "report", leaving out reports still on a merged case, as `stats` does). A change
   appends -1 for the old attributes and +1 for the new: appending, never updating one shared
   counter row, so two workers never wait for (or deadlock on) each other. `fold` replaces the
   appended rows by one sum per key when they pile up.
@@ -51,10 +52,14 @@ _FIRST_STAFF = {
 }
 
 
+def _kind(r: str) -> str:
+    """A case merged into another is tallied apart: `cases list` counts it, `stats` does not."""
+    return f"CASE WHEN {r}merged_into_id IS NULL THEN 'case' ELSE 'merged' END"
+
+
 def _case_rows(dialect: str, r: str, sign: int) -> str:
-    """SELECT the tally row(s) of case row `r` with `sign` (no row for a merged case)."""
-    return (f"SELECT 'case', {_CASE_KEY[dialect].format(r=r)}, {sign}, {_FALSE[dialect]} "
-            f"WHERE {r}merged_into_id IS NULL")
+    """SELECT the tally row of case row `r` with `sign`."""
+    return f"SELECT {_kind(r)}, {_CASE_KEY[dialect].format(r=r)}, {sign}, {_FALSE[dialect]}"
 
 
 def _report_rows(dialect: str, r: str, sign: int) -> str:
@@ -163,8 +168,7 @@ def backfill_statements(dialect: str) -> list[str]:
     month = _REPORT_MONTH[d].format(r="reports.")
     return [
         "DELETE FROM stat_tallies",
-        f"{_INSERT} SELECT 'case', {key}, count(*), {true} FROM cases WHERE merged_into_id IS NULL "
-        "GROUP BY 2, 3, 4, 5, 6, 7",
+        f"{_INSERT} SELECT {_kind('')}, {key}, count(*), {true} FROM cases GROUP BY 1, 2, 3, 4, 5, 6, 7",
         f"{_INSERT} SELECT 'report', cases.organisation, {month}, '', '', {_FALSE[d]}, '', count(*), {true} "
         "FROM reports JOIN cases ON cases.id = reports.case_id WHERE cases.merged_into_id IS NULL GROUP BY 2, 3",
         f"UPDATE cases SET first_staff_seconds = {_FIRST_STAFF[d]} "

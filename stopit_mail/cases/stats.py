@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, true
+from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
@@ -83,13 +83,6 @@ def _median(values: list[float]) -> float | None:
 
 def _address(value: Any) -> str:
     return parseaddr(str(value or ""))[1].strip().lower()
-
-
-def tally_scope(actor: Actor | None) -> ColumnElement[bool]:
-    """`visible_to` for the rollup's rows."""
-    if actor is None or not actor.restricted or not actor.organisations:
-        return true()
-    return StatTally.organisation.in_(sorted(actor.organisations))
 
 
 def scope_clause(actor: Actor | None, organisation: str | None) -> ColumnElement[bool]:
@@ -229,7 +222,9 @@ def compute_stats(
     if organisation and actor is not None and not actor.may_see(organisation):
         raise PermissionDenied(f"{actor.name} does not work for organisation {organisation!r}")
     scope = scope_clause(actor, organisation)
-    organisations = and_(tally_scope(actor), StatTally.organisation == organisation) if organisation else tally_scope(actor)
+    organisations = visible_to(actor, StatTally.organisation)
+    if organisation:
+        organisations = and_(organisations, StatTally.organisation == organisation)
     grouped = grouped_figures(tally_rows(session, organisations, scope, since))
     notices = [n for n in delivered_notices(session, scope) if since is None or n.at >= since]
     return {

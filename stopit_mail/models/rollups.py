@@ -23,7 +23,7 @@ class StatTally(Base):
     __table_args__ = (Index("ix_stat_tallies_folded", "folded"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))  # "case" or "report"
+    kind: Mapped[str] = mapped_column(String(8))  # "case", "merged" or "report"
     organisation: Mapped[str] = mapped_column(String(40))
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM (UTC) the case was opened or the report received
     urgency: Mapped[str] = mapped_column(String(24))
