@@ -115,9 +115,10 @@ def build(folder: Path, cases: int, seed: int = 7) -> Path:
         db.commit()
         print(f"  {min(cases, first + BATCH - 1):,} cases", end="\r", file=sys.stderr, flush=True)
     print("\n  full-text index", end="", file=sys.stderr, flush=True)
-    from stopit_mail.cases import fulltext, rollups
+    from stopit_mail.cases import fulltext, rollups, sender_index
 
-    for statement in [*fulltext.backfill_statements(), *rollups.backfill_statements("sqlite"), *counters_statements()]:
+    for statement in [*fulltext.backfill_statements(), *sender_index.backfill_statements(),
+                      *rollups.backfill_statements("sqlite"), *counters_statements()]:
         db.execute(statement)
     for _name, sql in triggers:
         db.execute(sql)

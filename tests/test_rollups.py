@@ -144,13 +144,15 @@ def test_a_lost_trigger_is_put_back_and_the_rollup_recounted(tmp_path: Any) -> N
     with engine.begin() as connection:
         # What a later batch migration rebuilding `cases` does on SQLite.
         connection.exec_driver_sql("DROP TRIGGER tally_cases_ai")
+        connection.exec_driver_sql("DROP TRIGGER sender_text_ai")
     with transaction(factory) as s:
-        make_case(s, "north", START, categories=["bullying"])
+        make_case(s, "north", START, categories=["bullying"], senders=["lost@x.example"])
     with engine.begin() as connection:
         assert ensure_rollups(connection) is True
         assert ensure_rollups(connection) is False
     with transaction(factory) as s:
         assert compute_stats(s, ADA)["categories"] == [{"name": "bullying", "cases": 1, "share": 1.0}]
+        assert count_cases(s, CaseFilter(offender="lost@x")) == 1
         before = s.execute(select(StatTally.kind, func.sum(StatTally.tally)).group_by(StatTally.kind)).all()
         for statement in backfill_statements("sqlite"):
             s.connection().exec_driver_sql(statement)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from stopit_mail.app import App, open_app
-from stopit_mail.cases.queries import get_case, list_cases
+from stopit_mail.cases.queries import CaseFilter, count_cases, get_case, list_cases
 from stopit_mail.cases.search import search_cases
 from stopit_mail.db import make_engine, session_factory, transaction, upgrade_database
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseCounter, Event
+from stopit_mail.models import Case, CaseCounter, Event, Party
 
 from factories import add_report, cli, make_case, write_two_org_config
 
@@ -89,4 +90,34 @@ def test_notes_are_searched_in_the_database_on_both_databases(any_db_url: str) -
             assert [hit["number"] for hit in found] == [number], words
             assert found[0]["matches"] == [{"field": "note", "snippet": found[0]["matches"][0]["snippet"]}]
             assert words.lower() in found[0]["matches"][0]["snippet"].lower()
+    engine.dispose()
+
+
+def test_offender_filter_finds_fragments_through_the_sender_index(any_db_url: str) -> None:
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        alice = make_case(s, "north", OPENED, senders=["Alice.Smith@mail.example"])
+        bob = make_case(s, "north", OPENED, senders=["bob@other.example"])
+        make_case(s, "north", OPENED, reporter="alice.smith@mail.example")  # a reporter, not a sender
+        s.add(Party(case_id=bob.id, role="alleged-sender", address="", display_name="Smithers"))
+        numbers = {"alice": alice.number, "bob": bob.number}
+
+    def listed(fragment: str) -> set[str]:
+        with transaction(factory) as s:
+            where = CaseFilter(offender=fragment)
+            rows = list_cases(s, where)
+            assert count_cases(s, where) == len(rows)
+            return {row["number"] for row in rows}
+
+    assert listed("alice.smith@") == {numbers["alice"]}
+    assert listed("SMITH") == {numbers["alice"], numbers["bob"]}
+    assert listed("sm") == {numbers["alice"], numbers["bob"]}  # too short for trigrams: LIKE
+    assert listed("mail.example\nbob") == set()  # never across the address/name boundary
+    with transaction(factory) as s:
+        s.execute(update(Party).where(Party.display_name == "Smithers").values(display_name="Jones"))
+        s.execute(delete(Party).where(Party.address == "bob@other.example"))
+    assert listed("smith") == {numbers["alice"]}
+    assert listed("bob@") == set()
     engine.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, t
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import format_code
+from stopit_mail.cases.sender_index import senders_matching
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
@@ -60,7 +61,7 @@ class CaseFilter:
     offender: str | None = None
 
 
-def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Select[Any]:
+def _filtered(session: Session, query: Select[Any], where: CaseFilter, actor: Actor | None) -> Select[Any]:
     query = query.where(visible_to(actor))
     if where.status:
         query = query.where(Case.status == CaseStatus(where.status))
@@ -76,10 +77,7 @@ def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Sel
     if where.organisation:
         query = query.where(Case.organisation == where.organisation)
     if where.offender:
-        like = f"%{where.offender.lower()}%"
-        query = query.where(Case.id.in_(select(Party.case_id).where(
-            Party.role == "alleged-sender",
-            or_(func.lower(Party.address).like(like), func.lower(Party.display_name).like(like)))))
+        query = query.where(Case.id.in_(select(Party.case_id).where(senders_matching(session, where.offender))))
     if where.text:
         like = f"%{where.text.lower()}%"
         matching_evidence = select(Evidence.case_id).where(or_(
@@ -104,14 +102,14 @@ def count_cases(session: Session, where: CaseFilter = CaseFilter(), actor: Actor
         if where.urgency:
             tallies = tallies.where(StatTally.urgency == where.urgency)
         return int(session.scalar(tallies) or 0)
-    return session.scalar(_filtered(select(func.count(Case.id)), where, actor)) or 0
+    return session.scalar(_filtered(session, select(func.count(Case.id)), where, actor)) or 0
 
 
 def list_cases(
     session: Session, where: CaseFilter = CaseFilter(), actor: Actor | None = None, limit: int = 50, offset: int = 0,
 ) -> list[dict[str, Any]]:
     """One page of cases, newest first, filtered by `where` and to `actor`'s organisations."""
-    query = _filtered(select(Case), where, actor).order_by(Case.id.desc()).limit(limit).offset(offset)
+    query = _filtered(session, select(Case), where, actor).order_by(Case.id.desc()).limit(limit).offset(offset)
     page = list(session.scalars(query))
     ids = [case.id for case in page]
     # Counted and named per page in three small queries: loading the reports and evidence

@@ -23,6 +23,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases import sender_index
 from stopit_mail.models import StatTally
 
 # Appended rows allowed before `stats` folds them (a few thousand rows sum in milliseconds).
@@ -182,14 +183,18 @@ def trigger_statements(dialect: str) -> list[str]:
 
 
 def ensure_rollups(connection: Connection) -> bool:
-    """Re-create lost SQLite triggers (a batch migration rebuilt a table) and recount; True if it had to."""
+    """Re-create lost SQLite triggers (a batch migration rebuilt a table) and recount; True if it had to.
+
+    The sender index of migration 0013 (cases/sender_index.py) is checked and repaired too.
+    """
     if connection.dialect.name != "sqlite":
         return False
+    repaired = sender_index.ensure(connection)
     present = set(connection.exec_driver_sql(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN "
         f"({', '.join(repr(name) for name in _SQLITE_TRIGGERS)})").scalars())
     if present == set(_SQLITE_TRIGGERS):
-        return False
+        return repaired
     for statement in [*sqlite_trigger_statements(), *backfill_statements("sqlite")]:
         connection.exec_driver_sql(statement)
     return True

@@ -10,6 +10,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
+from stopit_mail.cases import sender_index
 from stopit_mail.cases.rollups import backfill_statements, trigger_statements
 
 revision = '0013'
@@ -39,6 +40,13 @@ def upgrade() -> None:
         op.execute(statement)
     op.create_index('ix_events_notice_sent', 'events', ['action', 'case_id'], unique=False,
                     sqlite_where=sa.text("action = 'notice-sent'"), postgresql_where=sa.text("action = 'notice-sent'"))
+    # `cases list --offender` finds a fragment of a sender's address or name by trigrams.
+    if dialect == "postgresql":
+        for statement in sender_index.postgresql_statements():
+            op.execute(statement)
+    else:
+        for statement in [*sender_index.sqlite_statements(), *sender_index.backfill_statements()]:
+            op.execute(statement)
     if dialect == "postgresql":
         # `cases search` matches notes and replies (the `text` of an event's JSON detail) by trigrams.
         op.execute("CREATE INDEX ix_events_said_trgm ON events USING gin (lower(detail ->> 'text') gin_trgm_ops)")
@@ -49,7 +57,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX IF EXISTS ix_events_said_trgm")
+        for index in ("ix_events_said_trgm", "ix_parties_address_trgm", "ix_parties_display_name_trgm"):
+            op.execute(f"DROP INDEX IF EXISTS {index}")
         for trigger, table in (("tally_cases", "cases"), ("tally_reports", "reports"),
                                ("first_staff_events", "events"), ("first_staff_cases", "cases")):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
@@ -58,8 +67,10 @@ def downgrade() -> None:
     else:
         for trigger in ("tally_cases_ai", "tally_cases_au", "tally_cases_ad", "tally_reports_ai", "tally_reports_au",
                         "tally_reports_ad", "first_staff_events_ai", "first_staff_events_au",
-                        "first_staff_events_ad", "first_staff_cases_au"):
+                        "first_staff_events_ad", "first_staff_cases_au", "sender_text_ai", "sender_text_au",
+                        "sender_text_ad"):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        op.execute("DROP TABLE IF EXISTS sender_text")
     op.drop_index('ix_cases_first_staff', table_name='cases')
     op.drop_index('ix_events_notice_sent', table_name='events')
     op.drop_column('cases', 'first_staff_seconds')
