@@ -8,12 +8,14 @@ see cases/rollups.py), and the time to first staff action from each case's own
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, String, cast, func, select
+from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.rollups import fold
@@ -45,34 +47,45 @@ def _month(session: Session, column: Any) -> ColumnElement[str]:
     return func.to_char(func.timezone("UTC", column), "YYYY-MM")
 
 
-# (kind, month, urgency, categories as JSON text, closed?, outcome, count): a tally of cases or reports.
-TallyRow = tuple[str, str, str, str, bool, str, int]
+# (kind, month, urgency, categories as JSON text, closed?, outcome, count): a tally of cases or
+# reports. Categories None: counted apart, by a row of kind "categories" (month and urgency unused).
+TallyRow = tuple[str, str, str, str | None, bool, str, int]
 
 
 def tally_rows(session: Session, organisations: ColumnElement[bool], scope: ColumnElement[bool],
                since: datetime | None) -> list[TallyRow]:
     """The counted attributes of the cases and reports in scope opened (received) since `since`.
 
-    Whole months come from the rollup (`stat_tallies`, a few rows per month); the month `since`
-    falls in, when it is not the whole month, is counted from the cases themselves, through
-    the index on opening time.
+    Whole months come from the rollup (`stat_tallies`, a few rows per month), summed by the
+    database over months, urgency and outcome in one query and over categories in another (so a
+    few hundred rows reach Python, not every combination); the month `since` falls in, when it
+    is not the whole month, is counted from the cases themselves, through the index on opening time.
     """
     if fold(session):
         session.flush()
-    query = select(StatTally.kind, StatTally.month, StatTally.urgency, StatTally.categories, StatTally.closed,
-                   StatTally.outcome, func.sum(StatTally.tally)).where(organisations, StatTally.kind != "merged")
+    where = [organisations]
     rows: list[TallyRow] = []
     if since is not None:
         first = since.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         following = (first + timedelta(days=32)).replace(day=1)
-        query = query.where(StatTally.month >= following.strftime("%Y-%m"))
+        where.append(StatTally.month >= following.strftime("%Y-%m"))
         rows += _live_rows(session, scope, since, following)
-    keys = (StatTally.kind, StatTally.month, StatTally.urgency, StatTally.categories, StatTally.closed,
-            StatTally.outcome)
-    for kind, month, urgency, categories, closed, outcome, count in session.execute(
-            query.group_by(*keys).having(func.sum(StatTally.tally) != 0)):
-        rows.append((kind, month, urgency, categories, bool(closed), outcome, int(count)))
+    total = func.sum(StatTally.tally)
+    keys = (StatTally.kind, StatTally.month, StatTally.urgency, StatTally.closed, StatTally.outcome)
+    for kind, month, urgency, closed, outcome, count in session.execute(
+            select(*keys, total).where(*where, StatTally.kind != "merged").group_by(*keys).having(total != 0)):
+        rows.append((kind, month, urgency, None, bool(closed), outcome, int(count)))
+    for categories, count in session.execute(select(StatTally.categories, total).where(
+            *where, StatTally.kind == "case").group_by(StatTally.categories).having(total != 0)):
+        rows.append(("categories", "", "", categories, False, "", int(count)))
     return rows
+
+
+@functools.lru_cache(maxsize=4096)
+def _category_names(listed: str) -> tuple[str, ...]:
+    """The distinct categories of a stored JSON list ("" or null: untriaged)."""
+    names = json.loads(listed) if listed else []
+    return tuple(dict.fromkeys(names or [UNTRIAGED]))
 
 
 def _live_rows(session: Session, scope: ColumnElement[bool], since: datetime, until: datetime) -> list[TallyRow]:
@@ -88,7 +101,7 @@ def _live_rows(session: Session, scope: ColumnElement[bool], since: datetime, un
     received = _month(session, Report.received_at)
     reports = select(received, func.count()).join(Case, Case.id == Report.case_id).where(
         scope, Report.received_at >= since, Report.received_at < until).group_by(received)
-    rows += [("report", m, "", "", False, "", count) for m, count in session.execute(reports)]
+    rows += [("report", m, "", None, False, "", count) for m, count in session.execute(reports)]
     return rows
 
 
@@ -102,10 +115,10 @@ def grouped_figures(rows: list[TallyRow]) -> dict[str, Any]:
     for kind, month, urgency, categories, closed, outcome, count in rows:
         if kind == "report":
             reports += count
+        if categories is not None:
+            by_category.update(dict.fromkeys(_category_names(categories), count))
         if kind != "case":
             continue
-        names = json.loads(categories) if categories else []
-        by_category.update(dict.fromkeys(names or [UNTRIAGED], count))
         by_urgency[urgency] += count
         row = months.setdefault(month, {"month": month, "cases": 0, "emergencies": 0, "closed": 0})
         row["cases"] += count
@@ -124,26 +137,35 @@ def grouped_figures(rows: list[TallyRow]) -> dict[str, Any]:
     }
 
 
+def _rounds_to_at_least(bound: float) -> float:
+    """The least float x with round(x, 3) >= bound: `x < it` is exactly `round(x, 3) < bound`."""
+    edge = bound - 0.0005
+    while round(edge, 3) >= bound:
+        edge = math.nextafter(edge, -math.inf)
+    while round(edge, 3) < bound:
+        edge = math.nextafter(edge, math.inf)
+    return edge
+
+
 def first_staff_action(session: Session, scope: ColumnElement[bool], since: datetime | None,
                        total: int) -> dict[str, Any]:
     """Median, 90th percentile and distribution of the time from opening to a person's first action.
 
-    Each case carries that time (`first_staff_seconds`, kept by triggers); one pass over its
-    index counts the buckets, and the median and 90th percentile are read at their offsets in
-    the index's order, so no list of a million delays is ever built.
+    Each case carries that time (`first_staff_seconds`, kept by triggers); each bucket is a
+    range count on its index, and the median and 90th percentile are read at their offsets in
+    the index's order, so no list of a million delays is ever built, nor a function called per row.
     """
     delay = Case.first_staff_seconds
     where = [scope, delay.is_not(None)] + ([Case.opened_at >= since] if since is not None else [])
-    # Bucketed as before: on the delay rounded to the millisecond (julianday arithmetic turns an
-    # exact hour into 3599.99999 s).
-    rounded = func.round(delay, 3) if session.get_bind().dialect.name == "sqlite" else func.round(
-        cast(delay, Numeric), 3)
-    below = [func.count().filter(rounded < bound) for _label, bound in RESPONSE_BUCKETS[:-1]]
-    measured, *under = session.execute(select(func.count(), *below).where(*where)).one()
-    counts, previous = [], 0
-    for cumulative in [*under, measured]:
-        counts.append(cumulative - previous)
-        previous = cumulative
+    # Bucketed as before, on the delay rounded to the millisecond (julianday arithmetic turns an
+    # exact hour into 3599.99999 s), but as one range count per bucket through the index.
+    counts, lower = [], None
+    for _label, bound in RESPONSE_BUCKETS:
+        upper = _rounds_to_at_least(bound) if bound != float("inf") else None
+        ranged = [*where, *([delay >= lower] if lower is not None else []), *([delay < upper] if upper is not None else [])]
+        counts.append(session.scalar(select(func.count()).where(*ranged)) or 0)
+        lower = upper
+    measured = sum(counts)
 
     def at(offset: int, n: int = 1) -> list[float]:
         return [round(float(d), 3) for d in session.scalars(
