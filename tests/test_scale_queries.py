@@ -121,3 +121,18 @@ def test_offender_filter_finds_fragments_through_the_sender_index(any_db_url: st
     assert listed("smith") == {numbers["alice"]}
     assert listed("bob@") == set()
     engine.dispose()
+
+
+def test_search_reads_more_batches_until_it_has_a_page_of_cases(tmp_path: Path) -> None:
+    app: App = open_app(write_two_org_config(tmp_path))
+    with transaction(app.factory) as s:
+        older = make_case(s, "north", OPENED, title="bus stop threat")
+        newer = make_case(s, "north", OPENED, title="gym")
+        # The newer case's many matching notes fill the first batches (limit * 2 rows) by themselves.
+        s.add_all([Event(case_id=newer.id, actor="Ada", action="note-added", automatic=False,
+                         detail={"text": f"another bus stop threat, number {n}"}) for n in range(30)])
+        numbers = [newer.number, older.number]
+    with transaction(app.factory) as s:
+        assert [hit["number"] for hit in search_cases(s, "bus stop threat", limit=2)] == numbers
+        assert [hit["number"] for hit in search_cases(s, "bus stop threat", limit=1)] == numbers[:1]
+    app.close()
