@@ -177,6 +177,8 @@ def main() -> None:
         number = db.execute("SELECT number FROM cases ORDER BY id DESC LIMIT 1 OFFSET 5").fetchone()[0]
     commands = {
         "--version": [sys.executable, "-m", "stopit_mail", "--version"],
+        # The floor under every staff command: the database library and the models, nothing run.
+        "(import the models only)": [sys.executable, "-c", "import stopit_mail.models"],
         "cases list": [*stopit, "cases", "list"],
         "cases list --urgency emergency --page 3": [*stopit, "cases", "list", "--urgency", "emergency", "--page", "3"],
         "cases list --offender offender7@": [*stopit, "cases", "list", "--offender", "offender7@"],

@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cases import actions
-from stopit_mail.cases.escalation import start_escalation
 from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.search import search_cases
 from stopit_mail.cases.triage import CATEGORIES, URGENCIES
@@ -123,6 +122,9 @@ def classify_command(state: Context, number: str, categories: tuple[str, ...], u
     """Override triage: set categories and/or urgency, recording who and why."""
     if not categories and urgency is None:
         raise click.UsageError("give at least one --category or --urgency")
+    # Imported here: the escalation templates are not what `cases search` or `note` should load.
+    from stopit_mail.cases.escalation import start_escalation
+
     with state.case_action(number) as (session, case, actor):
         actions.classify(session, actor, case, list(categories), urgency, reason)
         # A person judging a case an emergency pages the chain exactly as triage would.
