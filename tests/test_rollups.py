@@ -86,6 +86,9 @@ def assert_rollups_match(factory: sessionmaker[Session]) -> None:
             counted = session.scalar(select(func.count()).select_from(Case).where(
                 *[getattr(Case, name) == value for name, value in vars(where).items() if value]))
             assert count_cases(session, where, ADA) == counted, where
+        for category in ("bullying", "self-harm", "bully"):
+            assert count_cases(session, CaseFilter(category=category), ADA) == len(
+                [c for c in session.scalars(select(Case)) if category in (c.categories or [])]), category
         assert count_cases(session, CaseFilter(), NORA) == session.scalar(
             select(func.count()).select_from(Case).where(Case.organisation == "north"))
         for actor, organisations in ((ADA, {"north", "south"}), (NORA, {"north"})):
