@@ -136,3 +136,21 @@ def test_search_reads_more_batches_until_it_has_a_page_of_cases(tmp_path: Path) 
         assert [hit["number"] for hit in search_cases(s, "bus stop threat", limit=2)] == numbers
         assert [hit["number"] for hit in search_cases(s, "bus stop threat", limit=1)] == numbers[:1]
     app.close()
+
+
+def test_assignee_filter_ignores_case_through_the_distinct_names(any_db_url: str) -> None:
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        cases = [make_case(s, "north", OPENED) for _ in range(5)]
+        for case, name in zip(cases, ("Nora", "nora", "Ada", None, "Nora Jones"), strict=True):
+            case.assigned_to = name
+        wanted = {cases[0].number, cases[1].number}
+    with transaction(factory) as s:
+        for spelled in ("NORA", "nora"):
+            where = CaseFilter(assignee=spelled)
+            assert {row["number"] for row in list_cases(s, where)} == wanted
+            assert count_cases(s, where) == 2
+        assert list_cases(s, CaseFilter(assignee="nobody")) == []
+    engine.dispose()

@@ -132,6 +132,7 @@ class Case(Base):
         Index("ix_cases_organisation", "organisation", "id"),
         # `stats` walks it in order for the median and 90th percentile; the other columns are what
         # it filters by, so the walk never reads the table.
+        Index("ix_cases_assigned_to", "assigned_to", "id"),
         Index("ix_cases_first_staff", "first_staff_seconds", "merged_into_id", "organisation", "opened_at"),
     )
 

@@ -38,6 +38,8 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     for statement in [*trigger_statements(dialect), *backfill_statements(dialect)]:
         op.execute(statement)
+    # `cases list --assignee`: each distinct name is found by a seek (see cases/queries.py).
+    op.create_index('ix_cases_assigned_to', 'cases', ['assigned_to', 'id'], unique=False)
     op.create_index('ix_events_notice_sent', 'events', ['action', 'case_id'], unique=False,
                     sqlite_where=sa.text("action = 'notice-sent'"), postgresql_where=sa.text("action = 'notice-sent'"))
     # `cases list --offender` finds a fragment of a sender's address or name by trigrams.
@@ -73,6 +75,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS sender_text")
     op.drop_index('ix_cases_first_staff', table_name='cases')
     op.drop_index('ix_events_notice_sent', table_name='events')
+    op.drop_index('ix_cases_assigned_to', table_name='cases')
     op.drop_column('cases', 'first_staff_seconds')
     op.drop_index('ix_stat_tallies_folded', table_name='stat_tallies')
     op.drop_table('stat_tallies')
