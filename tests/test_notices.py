@@ -155,19 +155,19 @@ def test_no_notice_or_referral_carries_the_reporter(app: App, tmp_path_factory: 
 
 def _check_no_leak(app: App, case, address: str, name: str, wrapper: str) -> None:  # type: ignore[no-untyped-def]
     case.categories = ["sexual-harassment"]
-    secrets = [address, name, case.reporter_code, format_code(case.reporter_code)]
-    if len(wrapper) >= 16:
-        secrets.append(wrapper)
+    identifiers = [address, name, case.reporter_code, format_code(case.reporter_code)]
+    # The alleged sender never reads the reporter's words; an office may (who they are stays hidden).
+    words = [wrapper] if len(wrapper) >= 16 else []
     outputs = []
     for template in NOTICE_TEMPLATES:
         try:
-            outputs.append(prepare_notice(app.settings, case, template).preview())
+            outputs.append((prepare_notice(app.settings, case, template).preview(), identifiers + words))
         except NoticeError as exc:
             assert "refused" in str(exc)
     referral = prepare_referral(app.settings, case, "title-ix")
-    outputs.append(referral.preview())
-    outputs.extend(a.content.decode("utf-8", "replace") for a in referral.draft.attachments)
-    for text in outputs:
+    outputs.append((referral.preview(), identifiers))
+    outputs.extend((a.content.decode("utf-8", "replace"), identifiers) for a in referral.draft.attachments)
+    for text, secrets in outputs:
         folded = " ".join(text.split()).lower()
         for secret in secrets:
             assert " ".join(secret.split()).lower() not in folded

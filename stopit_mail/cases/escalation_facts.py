@@ -29,7 +29,7 @@ _PLACES = (
 _PLACES_ES = "escuela|colegio|instituto|baño|gimnasio|biblioteca|cafetería|casa|parque|puente|estación|salón|aula|patio"
 _LOCATION = re.compile(
     rf"\b(?:at|in|behind|near|outside|inside|under|on top of|by|on)\s+(?:the\s+|my\s+|our\s+|his\s+|her\s+)?"
-    rf"(?:[a-z]+\s+){{0,2}}?(?:{_PLACES})\b"
+    rf"(?:[a-z]+\s+){{0,2}}?(?:{_PLACES})\b(?:,?\s+(?:room|apt\.?|apartment|floor)\s+\d{{1,4}}[a-z]?\b)?"
     rf"|\b(?:en|detrás de|cerca de|afuera de|dentro de)\s+(?:el\s+|la\s+|los\s+|las\s+|mi\s+|su\s+)?(?:{_PLACES_ES})\b",
     re.IGNORECASE,
 )

@@ -50,8 +50,8 @@ class PreparedMail:
     recipient: str
 
     def preview(self) -> str:
-        """Exactly what would be sent, with a placeholder Message-ID."""
-        return compose(self.draft, "<preview@stopit>").decode("utf-8", "replace")
+        """Exactly what would be sent, with a placeholder Message-ID (line ends as the terminal's)."""
+        return compose(self.draft, "<preview@stopit>").decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def organisation_of(settings: Settings, case: Case) -> Organisation:
@@ -117,15 +117,16 @@ def reporter_needles(settings: Settings, case: Case) -> list[str]:
     return _needles(settings, case)
 
 
-def guard(settings: Settings, case: Case, draft: Draft, allow_identity: bool = False) -> None:
+def guard(settings: Settings, case: Case, draft: Draft, allow_identity: bool = False, words: bool = True) -> None:
     """Refuse mail whose final decoded MIME tree carries a reporter's identity, code or words.
 
     The draft is composed exactly as it will leave and every header, text part, HTML rendering,
     attached message and image's metadata is decoded and searched (`outbound.redact.guard`).
+    `words=False` (referrals to an office) lets the reporter's own words through, not who they are.
     """
     if allow_identity:
         return
-    traces = reporter_traces(settings, case, keep=set(draft.to))
+    traces = reporter_traces(settings, case, keep=set(draft.to), words=words)
     try:
         check(compose(draft, "<guard@stopit>"), traces)
     except LeakFound as exc:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.sender_index import senders_matching
 from stopit_mail.cases.staff import Actor
-from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
 from stopit_mail.models import (
     Case,
@@ -251,35 +250,6 @@ def case_detail(session: Session, number: str, actor: Actor | None = None) -> di
         "reports": reports, "evidence": [_evidence_dict(e) for e in case.evidence],
         "parties": parties, "timeline": timeline, "other_messages": list(replies),
     }
-
-
-def quarantine_list(session: Session, settings: Settings) -> list[dict[str, Any]]:
-    """Messages set aside for a person, oldest first (sealed envelopes masked)."""
-    from stopit_mail.cases.identity_gate import envelope_view  # the sealing code, only where needed
-
-    rows = session.scalars(select(RawMessage).where(RawMessage.status == RawStatus.QUARANTINED).order_by(RawMessage.id))
-    return [{"id": r.id, "received_at": _iso(r.received_at), "source": r.source, "size": r.size,
-             "mail_from": envelope_view(session, settings, None, r)["mail_from"], "subject": r.subject,
-             "reason": r.reason, "attempts": r.attempts}
-            for r in rows]
-
-
-def quarantine_detail(session: Session, raw_id: int, settings: Settings, actor: Actor | None = None,
-                      reason: str | None = None) -> dict[str, Any]:
-    """One quarantined (or any stored) message's envelope, reason and defects.
-
-    The envelope of a message that could reveal an anonymous reporter is masked unless `actor`
-    reveals it with a reason (the identity gate: reveal role, audited).
-    """
-    from stopit_mail.cases.identity_gate import envelope_view
-
-    raw = session.get(RawMessage, raw_id)
-    if raw is None:
-        raise NotFound(f"no stored message {raw_id}")
-    return {"id": raw.id, "status": raw.status.value, "kind": raw.kind.value, "sha256": raw.sha256,
-            "size": raw.size, "received_at": _iso(raw.received_at), "source": raw.source,
-            "source_ref": raw.source_ref, **envelope_view(session, settings, actor, raw, reason),
-            "subject": raw.subject, "reason": raw.reason, "defects": raw.defects, "attempts": raw.attempts}
 
 
 def requeue(session: Session, raw_id: int) -> None:

@@ -1,33 +1,46 @@
 """Referrals to offices, by staff or automatically by routing rules.
 
-A referral carries the case summary and its evidence, but not the reporter's identity unless
-the reporter agreed (`identity_consent`, recorded by staff when the reporter says so). Without
-consent the evidence is attached redacted on its decoded MIME structure (`outbound.redact`:
-every header and text part in any encoding, their other addresses and name variants, image
-metadata; which breaks any DKIM signature, as the referral says), anything that cannot be
-redacted with certainty is left out and listed, and their own words are withheld. Each office
-writes back to an alias of its own, so its answers are filed as the office's.
+A referral carries what an office needs to act (`referral_content`): the reporter's own words,
+the evidence with its text and verification, the triage's reasons, staff's note and, for an
+emergency, where, when and who is at risk. It does not carry who the reporter is unless they
+agreed (`identity_consent`, recorded by staff when the reporter says so). Without consent
+every text is scrubbed of their identifiers, the evidence is attached redacted on its decoded
+MIME structure (`outbound.redact`: every header and text part in any encoding, their other
+addresses and name variants, image metadata; which breaks any DKIM signature, as the referral
+says), anything that cannot be redacted with certainty is left out and listed, and the leak
+guard checks the final message. Each office writes back to an alias of its own, so its
+answers are filed as the office's.
+
+A second referral to the same office is a new, audited message that says what it replaces:
+after the reporter's consent, staff send the UPDATED referral with their identity.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
 from stopit_mail.cases.aliases import alias_address, office_alias
 from stopit_mail.cases.anonymity import reporter_identities
 from stopit_mail.cases.notices import NoticeError, PreparedMail, guard, organisation_of, template_dirs
+from stopit_mail.cases.referral_content import build_content
 from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Office, Organisation, Settings
-from stopit_mail.models import Case, CaseAlias, CaseStatus, Evidence, OutboxMessage
+from stopit_mail.models import Case, CaseAlias, CaseStatus, Event, Evidence, OutboxMessage
 from stopit_mail.outbound.compose import Attachment, Draft
 from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.redact import Traces, redact_file
 from stopit_mail.outbound.render import make_environment, render
 from stopit_mail.sealing import open_bytes
+from stopit_mail.textsafe import terminal_safe
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+QUEUED = "referral-queued"
 
 
 def _office_alias(case: Case, office: str) -> CaseAlias:
@@ -80,9 +93,9 @@ def _attachments(case: Case, traces: Traces, with_identity: bool,
         attachments.append(Attachment(name, content_type, content))
     notes = []
     if attachments and not with_identity:
-        notes.append("Attached evidence has every trace of the reporter removed (addresses, names, their words; "
-                     "image metadata stripped), so its DKIM signatures no longer verify; stopit holds the "
-                     "originals and their verification results.")
+        notes.append("Attached evidence has every trace of who the reporter is removed (addresses, names, codes; "
+                     "image metadata stripped), so its DKIM signatures no longer verify; the verification above "
+                     "was made on the originals, which stopit holds.")
     if left_out:
         notes.append(f"{len(left_out)} item(s) were left out because they cannot be redacted with certainty: "
                      + "; ".join(traces.scrub(x) for x in left_out)[:600] + ". Ask stopit staff.")
@@ -91,8 +104,61 @@ def _attachments(case: Case, traces: Traces, with_identity: bool,
     return attachments, " ".join(notes)
 
 
-def prepare_referral(settings: Settings, case: Case, office_name: str, with_identity: bool = False) -> PreparedMail:
-    """Render a referral with evidence; identity only with the reporter's recorded consent."""
+@dataclass(frozen=True)
+class Update:
+    """A referral that replaces an earlier one to the same office, and why."""
+
+    previous_id: int
+    previous_at: datetime
+    why: str
+
+
+@dataclass(frozen=True)
+class PriorReferral:
+    """The latest referral of a case to one office."""
+
+    outbox_id: int
+    queued_at: datetime
+    with_identity: bool
+
+
+def prior_referral(session: Session, case: Case, office_name: str) -> PriorReferral | None:
+    """The latest referral queued for this case to this office, if any."""
+    latest: PriorReferral | None = None
+    for event in session.scalars(select(Event).where(Event.case_id == case.id, Event.action == QUEUED)
+                                 .order_by(Event.id)):
+        if event.detail.get("office") == office_name:
+            latest = PriorReferral(int(event.detail.get("outbox_id") or 0), event.at,
+                                   bool(event.detail.get("with_identity")))
+    return latest
+
+
+def plan_update(session: Session, case: Case, office_name: str, with_identity: bool, update: bool) -> Update | None:
+    """None for a first referral, an Update for a new one; refuses a repeat that adds nothing.
+
+    A referral with identity after one without (the reporter consented since) is an update by
+    itself; anything else needs `update` (new evidence, a new note) so nothing is sent twice
+    by mistake, and nothing is silently re-queued.
+    """
+    prior = prior_referral(session, case, office_name)
+    if prior is None:
+        return None
+    when = f"{prior.queued_at:%Y-%m-%d %H:%M} UTC"
+    if with_identity and not prior.with_identity:
+        why = "the reporter has since agreed to share their identity with you, which this referral includes"
+    elif update:
+        why = "stopit staff send it again with what the case holds now"
+    else:
+        raise NoticeError(f"{case.number} was already referred to {office_name} on {when} (outbox {prior.outbox_id}"
+                          f"{', with identity' if prior.with_identity else ''}); to send an updated referral, "
+                          "add --update" + ("" if prior.with_identity or with_identity else
+                                            " (or --with-identity once the reporter consents)"))
+    return Update(prior.outbox_id, prior.queued_at, why)
+
+
+def prepare_referral(settings: Settings, case: Case, office_name: str, with_identity: bool = False,
+                     note: str = "", staff_name: str = "", update: Update | None = None) -> PreparedMail:
+    """Render a referral with the report's words and evidence; identity only with recorded consent."""
     if with_identity and not case.identity_consent:
         raise NoticeError(f"the reporter of {case.number} has not agreed to share their identity "
                           "(record it with `stopit cases consent` when they do)")
@@ -100,8 +166,9 @@ def prepare_referral(settings: Settings, case: Case, office_name: str, with_iden
     office = find_office(org, office_name)
     identities = reporter_identities(settings, case)
     reporter_lines = [f"{i.name} <{i.address}>".strip() for i in identities] if with_identity else []
-    traces = reporter_traces(settings, case, keep=set(office.addresses))
-    attachments, note = _attachments(case, traces, with_identity, settings)
+    traces = reporter_traces(settings, case, keep=set(office.addresses), words=False)
+    attachments, attachments_note = _attachments(case, traces, with_identity, settings)
+    content = build_content(Session.object_session(case), case, None if with_identity else traces)
     triage = case.triage or {}
     rendered = render(
         make_environment(template_dirs(settings, org)), "office/referral.txt.j2",
@@ -109,29 +176,73 @@ def prepare_referral(settings: Settings, case: Case, office_name: str, with_iden
         opened_at=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), urgency=case.urgency,
         categories=list(case.categories or []), triage_explanation=triage.get("explanation", ""),
         reporter_lines=reporter_lines, evidence=[_evidence_line(e) for e in case.evidence],
-        attachments_note=note,
+        attachments_note=attachments_note, reasons=content.reasons, reports=content.reports,
+        evidence_items=content.evidence, files=content.files, facts=content.facts,
+        staff_note=terminal_safe(note.strip()), staff_name=staff_name,
+        update=None if update is None else {"previous_at": f"{update.previous_at:%Y-%m-%d %H:%M} UTC",
+                                            "why": update.why},
     )
     alias = alias_address(_office_alias(case, office.name).code, org.mailboxes[0])
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=list(office.addresses),
                   subject=rendered.subject, body=rendered.body, reply_to=alias, automatic=False,
                   attachments=attachments)
-    guard(settings, case, draft, allow_identity=with_identity)
+    guard(settings, case, draft, allow_identity=with_identity, words=False)
     return PreparedMail(draft, "office/referral.txt.j2", ", ".join(office.addresses))
 
 
+def preview_referral(session: Session, settings: Settings, actor: Actor, case: Case, office_name: str,
+                     with_identity: bool = False, note: str = "", update: bool = False) -> PreparedMail:
+    """Exactly what `refer` would queue (refusing what it would refuse), for a confirmation."""
+    actor.check_case(case)
+    plan = plan_update(session, case, office_name, with_identity, update)
+    prepared = prepare_referral(settings, case, office_name, with_identity, note, actor.name, plan)
+    if with_identity and any(r.sealed_identity for r in case.reports):
+        # The reporter agreed to tell the office, not every staff member: a sealed identity stays
+        # out of the preview (the reveal role reads it through the identity gate).
+        traces = reporter_traces(settings, case, keep=set(prepared.draft.to), words=False)
+        shown = replace(prepared.draft, body=traces.scrub(prepared.draft.body) + "\n[preview: the reporter's sealed "
+                        "identity, shown here as [reporter], and the original evidence go to the office]\n",
+                        attachments=[])
+        prepared = PreparedMail(shown, prepared.template, prepared.recipient)
+    return prepared
+
+
 def refer(session: Session, settings: Settings, actor: Actor | None, case: Case, office_name: str,
-          with_identity: bool = False) -> OutboxMessage:
-    """Queue a referral (actor None: an automatic routing rule) and mark the case referred."""
+          with_identity: bool = False, note: str = "", update: bool = False) -> OutboxMessage:
+    """Queue a referral (actor None: an automatic routing rule) and mark the case referred.
+
+    A second referral to the same office is a new message (see `plan_update`), never the old
+    one queued again; the audit records what it replaces.
+    """
     if actor is not None:
         actor.check_case(case)
-    prepared = prepare_referral(settings, case, office_name, with_identity)
+    plan = plan_update(session, case, office_name, with_identity, update)
     name = actor.name if actor else events.SYSTEM_ACTOR
-    row = enqueue(session, prepared.draft, "referral", f"referral:{case.id}:{office_name}", case.id,
+    prepared = prepare_referral(settings, case, office_name, with_identity, note, name, plan)
+    # Each update replaces a different earlier referral, so its key is new (never the old row again).
+    key = f"referral:{case.id}:{office_name}" + (f":update-of:{plan.previous_id}" if plan is not None else "")
+    row = enqueue(session, prepared.draft, "referral", key, case.id,
                   envelope_from=prepared.draft.from_address, actor=name, office=office_name,
-                  alias_id=_office_alias(case, office_name).id,
-                  with_identity=with_identity)
+                  alias_id=_office_alias(case, office_name).id, with_identity=with_identity,
+                  note=note.strip()[:2000], subject=prepared.draft.subject,
+                  update_of=plan.previous_id if plan else None, why=plan.why if plan else None)
     case.status = CaseStatus.REFERRED
     return row
+
+
+def refer_case(session: Session, settings: Settings, actor: Actor, case: Case, office_name: str,
+               with_identity: bool = False, note: str = "", update: bool = False) -> dict[str, object]:
+    """`refer` for staff, with what happened as plain data (for the CLI and the local API)."""
+    prior = prior_referral(session, case, office_name)
+    row = refer(session, settings, actor, case, office_name, with_identity, note, update)
+    updated = prior is not None
+    message = (f"queued {'an UPDATED ' if updated else ''}referral of {case.number} to {office_name} (outbox {row.id})"
+               + (f", replacing the one of {prior.queued_at:%Y-%m-%d %H:%M} UTC (outbox {prior.outbox_id})"
+                  if prior is not None else "")
+               + ("; it includes the reporter's identity" if with_identity else "; the reporter's identity is withheld"))
+    return {"case": case.number, "office": office_name, "outbox_id": row.id, "recipients": list(row.recipients),
+            "with_identity": with_identity, "updated": updated,
+            "replaces_outbox_id": prior.outbox_id if prior is not None else None, "message": message}
 
 
 def matching_offices(org: Organisation, case: Case) -> list[Office]:
@@ -147,8 +258,10 @@ def route(session: Session, settings: Settings, case: Case) -> list[str]:
     done: list[str] = []
     for office in matching_offices(org, case):
         if office.auto_refer:
-            refer(session, settings, None, case, office.name)
-            done.append(f"referred:{office.name}")
+            # Automatic referrals go once per office; a later report on the case is for staff to pass on.
+            if prior_referral(session, case, office.name) is None:
+                refer(session, settings, None, case, office.name)
+                done.append(f"referred:{office.name}")
         else:
             events.record(session, "referral-suggested", case.id, office=office.name,
                           categories=sorted(set(case.categories or []) & set(office.categories)))

@@ -20,8 +20,12 @@ from stopit_mail.outbound.redact import Traces
 from stopit_mail.sealing import unseal
 
 
-def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None) -> Traces:
-    """Traces of every reporter of `case`; addresses in `keep` (the addressees) are left out."""
+def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None, words: bool = True) -> Traces:
+    """Traces of every reporter of `case`; addresses in `keep` (the addressees) are left out.
+
+    `words=False` leaves out the lines of the reporters' own text: an office may read what a
+    reporter wrote (who they are stays hidden); only mail to the alleged sender must not.
+    """
     traces = Traces()
     senders = {p.address.lower() for p in case.parties if p.role == "alleged-sender" and p.address}
     ours = {m.lower() for org in settings.organisations for m in org.mailboxes}
@@ -41,7 +45,7 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
         if address.lower() not in excluded:
             traces.add_address(address)
             traces.add_name(name)
-        for line in (report.wrapper_text or "").splitlines():
+        for line in (report.wrapper_text or "").splitlines() if words else ():
             if len(line.strip()) >= 16:
                 traces.add_phrase(line.strip())
     reporter_ids = {r.id for r in reporter_reports}

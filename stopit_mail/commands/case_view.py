@@ -135,7 +135,8 @@ def _conversation(detail: dict[str, Any]) -> list[RenderableType]:
         info = event.get("detail") or {}
         label = CONVERSATION_ACTIONS[event["action"]]
         if event["action"] == "reply-received":
-            label = f"reply from {info.get('side', 'unknown')}: {info.get('sender') or ''}"
+            side = " ".join(x for x in (info.get("side") or "unknown", info.get("office") or "") if x)
+            label = f"reply from {side}: {info.get('sender') or ''}"
         head = f"{_when(event['at'])}  {safe(label)}  ({safe(event['actor'])})"
         text = info.get("text") or info.get("subject") or info.get("template") or ""
         out.append(Group(Text.from_markup(head, style="bold"), _words(str(text), "")))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stopit_mail.cases.messaging import reply_to_reporter
-from stopit_mail.cases.referrals import prepare_referral, record_consent, refer
+from stopit_mail.cases.referrals import preview_referral, record_consent, refer_case
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
 from stopit_mail.textsafe import terminal_safe
@@ -17,20 +17,22 @@ from stopit_mail.textsafe import terminal_safe
 @click.argument("number")
 @click.argument("office")
 @click.option("--with-identity", is_flag=True, help="Include the reporter's identity (needs their recorded consent).")
+@click.option("--note", default="", help="Your note to the office (sent with the referral and kept on the case).")
+@click.option("--update", is_flag=True, help="Send an updated referral to an office that already has one.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 @handle_errors
-def refer_command(state: Context, number: str, office: str, with_identity: bool, yes: bool) -> None:
-    """Send a templated referral with the evidence to OFFICE."""
+def refer_command(state: Context, number: str, office: str, with_identity: bool, note: str, update: bool,
+                  yes: bool) -> None:
+    """Send a referral with the report's words and the evidence to OFFICE."""
     app = state.app
     with state.case_action(number) as (session, case, actor):
-        actor.check_case(case)
-        prepared = prepare_referral(app.settings, case, office, with_identity)
+        prepared = preview_referral(session, app.settings, actor, case, office, with_identity, note, update)
         if not yes:
             click.echo(terminal_safe(prepared.preview()[:6000]))
             click.confirm(f"Refer {case.number} to {office} ({prepared.recipient})?", abort=True)
-        row = refer(session, app.settings, actor, case, office, with_identity)
-        click.echo(f"queued referral of {case.number} to {office} (outbox {row.id})")
+        result = refer_case(session, app.settings, actor, case, office, with_identity, note, update)
+        click.echo(result["message"])
 
 
 @cases_group.command("consent")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases import queries
+from stopit_mail.cases import quarantine_view, queries
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.db import transaction
 from stopit_mail.processing.runner import process_message
@@ -21,34 +22,64 @@ def quarantine_group() -> None:
 
 
 @quarantine_group.command("list")
+@click.option("--limit", type=int, help="Show at most this many (default: 100 in the table, all with --json).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handle_errors
-def list_command(state: Context, as_json: bool) -> None:
-    """List quarantined messages."""
+def list_command(state: Context, limit: int | None, as_json: bool) -> None:
+    """List quarantined messages of your organisations, possible emergencies first."""
     with transaction(state.app.factory) as session:
-        rows = queries.quarantine_list(session, state.app.settings)
+        found = quarantine_view.list_quarantine(session, state.app.settings, state.viewer,
+                                                limit if limit is not None or as_json else 100)
+    rows = found["messages"]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("id", "received", "source", "size", "subject", "reason")
+    console = Console(highlight=False)
+    if not rows:
+        console.print("No quarantined messages.")
+        return
+    urgent = [str(r["id"]) for r in rows if r["possible_emergency"]]
+    if urgent:
+        console.print(f"[b]POSSIBLE EMERGENCY set aside: read it now with `stopit quarantine show "
+                      f"{urgent[0]}`[/b] (messages {', '.join(urgent)})")
+    table = Table("id", "received", "size", "from", "subject", "reason")
     for row in rows:
-        table.add_row(str(row["id"]), (row["received_at"] or "")[:16], row["source"], str(row["size"]),
-                      markup_safe(row["subject"])[:40], markup_safe(row["reason"]))
-    Console(highlight=False).print(table if rows else "No quarantined messages.")
+        table.add_row(("! " if row["possible_emergency"] else "") + str(row["id"]),
+                      (row["received_at"] or "")[:16].replace("T", " "), row["size_text"],
+                      markup_safe(row["sender"] or row["mail_from"] or "-")[:40],
+                      markup_safe(row["subject"] or "(no subject read)")[:50], markup_safe(row["reason"]))
+    console.print(table)
+    console.print(f"showing {len(rows):,} of {found['total']:,}" + (" (use --limit)" if len(rows) < found["total"] else ""))
 
 
 @quarantine_group.command("show")
 @click.argument("message_id", type=int)
-@click.option("--reason", help="Reveal a sealed envelope (reveal role; audited).")
+@click.option("--reason", help="Reveal a sealed sender and its words (reveal role; audited).")
+@click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handle_errors
-def show_command(state: Context, message_id: int, reason: str | None) -> None:
-    """Show a stored message's envelope, status, reason and defects (JSON)."""
+def show_command(state: Context, message_id: int, reason: str | None, as_json: bool) -> None:
+    """Show a stored message: sender, subject, date, size, why it was set aside, first words."""
     with transaction(state.app.factory) as session:
-        detail = queries.quarantine_detail(session, message_id, state.app.settings,
-                                           state.viewer if reason else None, reason)
-    click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
+        detail = quarantine_view.show_message(session, state.app.settings, state.viewer, message_id, reason)
+    if as_json:
+        click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
+        return
+    lines = ["POSSIBLE EMERGENCY (pre-triage matched an emergency rule): read it now" if detail["possible_emergency"]
+             else "", f"message {detail['id']}: {detail['status']} ({detail['kind']}), {detail['attempts']} attempt(s)",
+             f"received: {(detail['received_at'] or '')[:19].replace('T', ' ')} via {detail['source']}",
+             f"date:     {detail['date'] or '-'}", f"from:     {detail['sender'] or '-'}",
+             f"envelope: {detail['mail_from'] or '-'} -> {', '.join(map(str, detail['rcpt_to'] or [])) or '-'}",
+             f"subject:  {detail['subject'] or '(not read)'}", f"size:     {detail['size_text']} ({detail['size']:,} bytes)",
+             f"reason:   {detail['reason'] or '-'}", f"case:     {detail['case'] or '-'}"]
+    if detail["defects"]:
+        lines.append(f"defects:  {'; '.join(map(str, detail['defects'][:10]))}")
+    if detail["preview_withheld"]:
+        lines.append("words:    withheld (the message could reveal an anonymous reporter; --reason with the reveal role)")
+    elif detail["preview"]:
+        lines += ["first words:", textwrap.fill(detail["preview"], 78)]
+    click.echo(terminal_safe("\n".join(line for line in lines if line)))
 
 
 @quarantine_group.command("retry")
@@ -57,10 +88,11 @@ def show_command(state: Context, message_id: int, reason: str | None) -> None:
 @handle_errors
 def retry_command(state: Context, message_ids: tuple[int, ...]) -> None:
     """Process quarantined messages again (after a fix or configuration change); admin role."""
-    state.admin()
+    actor = state.admin()
     app = state.app
     for message_id in message_ids:
         with transaction(app.factory) as session:
+            quarantine_view.visible_message(session, app.settings, actor, message_id)
             queries.requeue(session, message_id)
         outcome = process_message(app.factory, app.settings, message_id)
         result = f"case {outcome.case_number}" if outcome.case_number else terminal_safe(outcome.reason or "")

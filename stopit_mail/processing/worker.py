@@ -40,6 +40,7 @@ from stopit_mail.outbound.sender import deliver_due
 from stopit_mail.processing import heartbeat
 from stopit_mail.processing.context import StoredMessage
 from stopit_mail.processing.outcomes import Outcome
+from stopit_mail.processing.periodic import RetentionTick
 from stopit_mail.processing.rules import warm_up
 from stopit_mail.processing.runner import process_batch, quarantine
 
@@ -97,6 +98,7 @@ class Worker:
         self._write_ended = 0.0
         self._write_took = 0.0
         self.totals = TurnReport()
+        self.retention = RetentionTick(app.factory, app.settings, app.clock)
 
     def wake(self) -> None:
         """Ask for a turn now (called by the listener after each stored message)."""
@@ -159,6 +161,7 @@ class Worker:
                 self._deliver(report)
         if not self._stop.is_set():
             self._deliver(report)
+            self.retention.tick()  # at most once an hour; a cheap comparison otherwise
         self._add_to_totals(report)
         try:
             heartbeat.beat(self.app.factory, self.name, self.totals.processed + self.totals.quarantined)

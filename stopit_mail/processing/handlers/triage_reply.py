@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from stopit_mail.cases.aliases import OFFICE
+from stopit_mail.cases.referral_content import office_reply_words
 from stopit_mail.cases.triage import triage
 from stopit_mail.cases.triage_apply import apply_reply_triage
+from stopit_mail.models import CaseAlias
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.processing.rules import MAX_TRIAGE_CHARS, rules_for
@@ -20,4 +23,10 @@ class TriageReply(Step):
 
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None and ctx.decision is not None, "file-reply must run first"
-        apply_reply_triage(ctx.session, ctx.settings, ctx.case, ctx.decision, ctx.raw.id, datetime.now(UTC))
+        decision = ctx.decision
+        alias = ctx.session.get(CaseAlias, ctx.reply_alias_id) if ctx.reply_alias_id is not None else None
+        if alias is not None and alias.side == OFFICE:
+            # An office quotes our referral, the report's words included: only its own words count.
+            subject, words = office_reply_words(ctx.subject, ctx.body)
+            decision = triage(words[:MAX_TRIAGE_CHARS], rules_for(ctx.settings), subject=subject)
+        apply_reply_triage(ctx.session, ctx.settings, ctx.case, decision, ctx.raw.id, datetime.now(UTC))

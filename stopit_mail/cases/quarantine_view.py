@@ -1,0 +1,197 @@
+"""The quarantine as a person reads it: what each set-aside message is, from whom, and why.
+
+A message is quarantined when it cannot be processed (too big, malformed beyond repair, a
+crash too many). Among them can be an emergency: pre-triage at store time already matched an
+emergency rule on its first kilobytes (`RawMessage.priority`), so the view says "POSSIBLE
+EMERGENCY" for those, first in the list, and shows the first words when nobody is protected by
+hiding them.
+
+Two rules hold here as everywhere:
+- Scope: a staff member sees only messages of their organisations (the case's, else the
+  organisation of the envelope recipient; a message for no known mailbox only to staff who see
+  every organisation).
+- Identity: the sender (From header and envelope) and the words of a message that could reveal
+  an anonymous reporter are shown only through the identity gate (`identity_gate`: reveal role,
+  a reason, audited). Sealed bytes are never opened to make a listing.
+
+The results are plain data (dicts), so the CLI and the local API render them as they wish.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from stopit_mail.cases.anonymity import wants_anonymity
+from stopit_mail.cases.identity_gate import MASK, gate, is_identifying
+from stopit_mail.cases.pretriage import EMERGENCY
+from stopit_mail.cases.staff import Actor, PermissionDenied
+from stopit_mail.config import Settings
+from stopit_mail.errors import NotFound
+from stopit_mail.extract import mime
+from stopit_mail.models import Case, RawMessage, RawStatus
+from stopit_mail.sealing import is_sealed_bytes, open_bytes
+
+# Only the start of a message is read for its headers and first words (a quarantined message
+# is often a huge or hostile one).
+HEAD_BYTES = 64 * 1024
+PREVIEW_CHARS = 1500
+
+
+def human_size(size: int) -> str:
+    """1536 -> '1.5 KB': sizes a person reads at a glance."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def organisation_of(session: Session, settings: Settings, raw: RawMessage) -> str | None:
+    """The organisation a stored message belongs to: its case's, else its recipient's; None if unknown."""
+    if raw.case_id is not None:
+        slug = session.scalar(select(Case.organisation).where(Case.id == raw.case_id))
+        if slug is not None:
+            return slug
+    for address in raw.rcpt_to or []:
+        org = settings.organisation_for(str(address))
+        if org is not None:
+            return org.slug
+    return None
+
+
+def may_see(actor: Actor, organisation: str | None) -> bool:
+    """Whether the actor may see a message of this organisation (unknown: only who sees them all)."""
+    if organisation is None:
+        return not actor.restricted or not actor.organisations
+    return actor.may_see(organisation)
+
+
+def _head(content: bytes) -> dict[str, str]:
+    """From, Date and the first words of a message, read from its first HEAD_BYTES only."""
+    parsed = mime.parse_bytes(content[:HEAD_BYTES])
+    senders = mime.addresses(parsed.message, "From")
+    name, address = senders[0] if senders else ("", "")
+    defects: list[str] = []
+    try:
+        text = mime.body_text(parsed.message, 4, 20, defects)
+    except (LookupError, ValueError, UnicodeError):
+        text = ""
+    return {"sender": f"{name} <{address}>" if name and address else (address or name),
+            "date": mime.header(parsed.message, "Date"), "subject": mime.header(parsed.message, "Subject")[:500],
+            "preview": " ".join(text.split())[:PREVIEW_CHARS]}
+
+
+def _read_head(head_bytes: bytes) -> dict[str, str]:
+    """`_head` of readable bytes; nothing for sealed or empty ones (never unsealed for a listing)."""
+    if not head_bytes or is_sealed_bytes(head_bytes):
+        return {"sender": "", "date": "", "subject": "", "preview": ""}
+    return _head(head_bytes)
+
+
+def identifying(session: Session, settings: Settings, raw: RawMessage, head: dict[str, str]) -> bool:
+    """Whether showing this message could reveal an anonymous reporter.
+
+    The gate's own test, plus the subject read from the message's head: a message set aside
+    before it was parsed (too big) has no stored subject, yet "Anonymous:" in its subject still
+    asks for anonymity.
+    """
+    if is_identifying(session, settings, raw):
+        return True
+    if raw.case_id is not None or raw.subject or not head["subject"]:
+        return False
+    org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(str(a))) is not None),
+               settings.default_organisation())
+    return wants_anonymity(head["subject"], org, settings.casework.anonymity_words)
+
+
+def _envelope(raw: RawMessage, sealed: bool) -> dict[str, Any]:
+    if not sealed:
+        return {"mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to, "peer": raw.peer}
+    return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
+            "peer": MASK if raw.peer else raw.peer}
+
+
+def _row(raw: RawMessage, organisation: str | None, head: dict[str, str], sealed: bool) -> dict[str, Any]:
+    return {
+        "id": raw.id, "status": raw.status.value, "kind": raw.kind.value, "organisation": organisation,
+        "received_at": _iso(raw.received_at), "date": head["date"], "source": raw.source, "size": raw.size,
+        "size_text": human_size(raw.size),
+        # A message set aside before it was parsed (too big) has no stored subject: read it from its head.
+        "subject": raw.subject or (None if sealed else head["subject"] or None),
+        "sender": MASK if sealed and (head["sender"] or raw.mail_from) else head["sender"],
+        "mail_from": _envelope(raw, sealed)["mail_from"], "sealed": sealed, "reason": raw.reason, "attempts": raw.attempts,
+        "possible_emergency": raw.priority >= EMERGENCY,
+    }
+
+
+def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: int | None = None) -> dict[str, Any]:
+    """Quarantined messages the actor may see: possible emergencies first, then oldest first.
+
+    Returns {"total": how many the actor may see, "messages": the first `limit` (all when None)}.
+    """
+    rows = session.execute(
+        select(RawMessage, func.substr(RawMessage.content, 1, HEAD_BYTES))
+        .where(RawMessage.status == RawStatus.QUARANTINED)
+        .order_by(RawMessage.priority.desc(), RawMessage.id)).all()
+    visible = []
+    for raw, head_bytes in rows:
+        organisation = organisation_of(session, settings, raw)
+        if may_see(actor, organisation):
+            start = bytes(head_bytes or b"")
+            # The gate only looks at the first bytes (the seal's magic); a listing must not load
+            # every set-aside message in full (they are often the huge ones). Read-only here.
+            set_committed_value(raw, "content", start)
+            visible.append((raw, organisation, start))
+    shown = visible if limit is None else visible[:max(limit, 0)]
+    messages = []
+    for raw, organisation, head_bytes in shown:
+        head = _read_head(head_bytes)
+        messages.append(_row(raw, organisation, head, identifying(session, settings, raw, head)))
+    return {"total": len(visible), "messages": messages}
+
+
+def visible_message(session: Session, settings: Settings, actor: Actor, raw_id: int) -> RawMessage:
+    """A stored message of the actor's organisations (NotFound, PermissionDenied otherwise)."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        raise NotFound(f"no stored message {raw_id}")
+    if not may_see(actor, organisation_of(session, settings, raw)):
+        raise PermissionDenied(f"{actor.name} does not work for the organisation of stored message {raw_id}")
+    return raw
+
+
+def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int,
+                 reason: str | None = None) -> dict[str, Any]:
+    """One stored message (quarantined or not), readable; identifying parts only with a reveal.
+
+    With `reason`, a message that could reveal an anonymous reporter is opened through the
+    identity gate (reveal role, a reason, audited): its envelope, sender and first words.
+    """
+    raw = visible_message(session, settings, actor, raw_id)
+    organisation = organisation_of(session, settings, raw)
+    head_bytes = bytes(session.scalar(select(func.substr(RawMessage.content, 1, HEAD_BYTES))
+                                      .where(RawMessage.id == raw_id)) or b"")
+    head = _read_head(head_bytes)
+    sealed = identifying(session, settings, raw, head)
+    revealed = sealed and bool(reason)
+    if revealed:
+        case = session.get(Case, raw.case_id) if raw.case_id is not None else None
+        gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
+        head = _head(open_bytes(settings, raw.content)[:HEAD_BYTES])
+    row = _row(raw, organisation, head, sealed and not revealed)
+    preview = "" if sealed and not revealed else head["preview"]
+    case_number = (session.scalar(select(Case.number).where(Case.id == raw.case_id))
+                   if raw.case_id is not None else None)
+    return {**row, **_envelope(raw, sealed and not revealed), "revealed": revealed, "sha256": raw.sha256,
+            "source_ref": raw.source_ref, "defects": raw.defects, "processed_at": _iso(raw.processed_at), "case": case_number,
+            "preview": preview, "preview_withheld": sealed and not revealed}

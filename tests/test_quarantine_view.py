@@ -1,0 +1,136 @@
+"""The quarantine as staff read it: readable, scoped to their organisations, sealed where needed.
+
+An emergency that could not be processed (here: over the size limit) must be visible at a
+glance in `stopit quarantine list`, with who sent it, when, how big and why it was set aside;
+a staff member of another organisation must not see it at all; an anonymous reporter's
+message shows neither their address nor their words without an audited reveal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from stopit_mail.app import App, open_app
+from stopit_mail.models import Event, RawMessage, RawStatus
+
+from casework_helpers import ingest
+from factories import cli
+
+SETUP = """
+[[organisations]]
+slug = "north"
+name = "North High"
+mailboxes = ["stopit@north.example.edu"]
+
+[[staff]]
+name = "Sam"
+roles = ["staff"]
+organisations = ["main"]
+
+[[staff]]
+name = "Nia"
+roles = ["staff", "reveal"]
+organisations = ["north"]
+
+[[staff]]
+name = "Ada"
+roles = ["admin"]
+
+[[staff]]
+name = "Noa"
+roles = ["admin"]
+organisations = ["north"]
+"""
+PADDING = "\n" + "background " * 400  # over the 2 KB limit set below
+
+
+def _message(sender: str, subject: str, text: str, to: str = "stopit@example.edu") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 30 Nov 2026 02:14:00 +0000"
+    msg.set_content(text + PADDING)
+    return msg.as_bytes()
+
+
+@pytest.fixture
+def setup(any_app: App) -> Iterator[tuple[Path, App]]:
+    """SQLite and PostgreSQL: the view reads the head of stored bytes in SQL (substr on BLOB/bytea)."""
+    config = any_app.settings.base_dir / "stopit.toml"
+    text = config.read_text().replace("max_message_bytes = 104857600", "max_message_bytes = 2048")
+    config.write_text(text + SETUP)
+    small = open_app(config)
+    try:
+        yield config, small
+    finally:
+        small.close()
+
+
+def _quarantined(app: App) -> list[int]:
+    with app.factory() as session:
+        return list(session.scalars(select(RawMessage.id).where(RawMessage.status == RawStatus.QUARANTINED)
+                                    .order_by(RawMessage.id)))
+
+
+def test_an_emergency_set_aside_is_visible_readably(setup: tuple[Path, App]) -> None:
+    config, app = setup
+    ingest(app, _message("Sam Student <sam.student@example.edu>", "new timetable", "When is the exam?"))
+    ingest(app, _message("Kai Friend <kai.friend@example.edu>", "please help Sofia",
+                         "Sofia took pills, she is in Baker House room 312 and wants to kill herself."))
+    routine, emergency = _quarantined(app)
+    listing = cli(config, "--as", "Sam", "quarantine", "list")
+    # The emergency comes first and is announced above the table.
+    assert f"POSSIBLE EMERGENCY set aside: read it now with `stopit quarantine show {emergency}`" in listing
+    assert listing.index("please help Sofia") < listing.index("new timetable")
+    for expected in ("kai.friend@example.edu", "KB", "above limits.max_message_bytes", "showing 2 of 2"):
+        assert expected in listing, expected
+    rows = json.loads(cli(config, "--as", "Sam", "quarantine", "list", "--json"))
+    assert [(r["id"], r["possible_emergency"]) for r in rows] == [(emergency, True), (routine, False)]
+    assert rows[0]["sender"] == "Kai Friend <kai.friend@example.edu>" and rows[0]["size"] > 2048
+    shown = cli(config, "--as", "Sam", "quarantine", "show", str(emergency))
+    for expected in ("POSSIBLE EMERGENCY", "from:     Kai Friend <kai.friend@example.edu>", "subject:  please help Sofia",
+                     "date:     Mon, 30 Nov 2026 02:14:00 +0000", "Baker House room 312", "KB"):
+        assert expected in shown, (expected, shown)
+    limited = cli(config, "--as", "Sam", "quarantine", "list", "--limit", "1")
+    assert "showing 1 of 2 (use --limit)" in limited
+
+
+def test_staff_see_only_their_organisations_quarantine(setup: tuple[Path, App]) -> None:
+    config, app = setup
+    ingest(app, _message("a@example.org", "for main", "main school"))
+    ingest(app, _message("b@example.org", "for north", "north school", to="stopit@north.example.edu"),
+           rcpt="stopit@north.example.edu")
+    main_id, north_id = _quarantined(app)
+    assert [r["id"] for r in json.loads(cli(config, "--as", "Sam", "quarantine", "list", "--json"))] == [main_id]
+    assert [r["id"] for r in json.loads(cli(config, "--as", "Nia", "quarantine", "list", "--json"))] == [north_id]
+    assert {r["id"] for r in json.loads(cli(config, "--as", "Ada", "quarantine", "list", "--json"))} == \
+        {main_id, north_id}
+    refused = cli(config, "--as", "Sam", "quarantine", "show", str(north_id), ok=False)
+    assert "does not work for the organisation" in refused and "north school" not in refused
+    # An administrator of one organisation retries only its messages.
+    refused = cli(config, "--as", "Noa", "quarantine", "retry", str(main_id), ok=False)
+    assert "does not work for the organisation" in refused and _quarantined(app) == [main_id, north_id]
+
+
+def test_an_anonymous_reporters_message_is_sealed_until_revealed(setup: tuple[Path, App]) -> None:
+    config, app = setup
+    ingest(app, _message("Zoe Ward <zoe.ward@example.org>", "Anonymous: he will hurt me",
+                         "Please keep me anonymous. Zoe"), rcpt="stopit@north.example.edu")
+    (raw_id,) = _quarantined(app)
+    listing = cli(config, "--as", "Nia", "quarantine", "list", "--json")
+    shown = cli(config, "--as", "Nia", "quarantine", "show", str(raw_id))
+    for text in (listing, shown):
+        assert "zoe" not in text.lower() and "sealed" in text
+    assert "words:    withheld" in shown
+    revealed = cli(config, "--as", "Nia", "quarantine", "show", str(raw_id), "--reason", "safeguarding check 12")
+    assert "zoe.ward@example.org" in revealed and "Please keep me anonymous" in revealed
+    with app.factory() as session:
+        audit = session.scalars(select(Event).where(Event.action == "identity-revealed")).one()
+        assert (audit.actor, audit.detail["reason"]) == ("Nia", "safeguarding check 12")
