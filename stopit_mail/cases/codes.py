@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import Engine, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +36,9 @@ def _allocate_apart(engine: Engine, prefix: str, year: int) -> int:
     transaction commits, so several workers open cases in parallel. A rolled-back message
     leaves a gap in the numbers; numbers never repeat.
     """
+    # Imported here: only PostgreSQL installations need its dialect (staff commands start faster without it).
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
     bump = (update(CaseCounter).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
             .values(last=CaseCounter.last + 1).returning(CaseCounter.last))
     with engine.begin() as connection:
