@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases.service import Filed
 from stopit_mail.cases.triage import TriageDecision
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.extract import mime
@@ -79,6 +80,8 @@ class Context:
     decision: TriageDecision | None = None
     bounced_ids: list[str] = field(default_factory=list)
     case: Case | None = None
+    # Where open-case filed a new report (its row and its sender's alias, for the acknowledgement).
+    filed: Filed | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None
