@@ -82,6 +82,8 @@ class Context:
     case: Case | None = None
     # Where open-case filed a new report (its row and its sender's alias, for the acknowledgement).
     filed: Filed | None = None
+    # The language the reporter wrote in (guessed outside the transaction, for the acknowledgement).
+    language: str | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None

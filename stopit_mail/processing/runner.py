@@ -79,10 +79,15 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
         if raw_id is not None:
             pick = pick.where(RawMessage.id == raw_id)
         else:
-            pick = pick.where(or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now))
+            free = [or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now)]
             if exclude:
-                pick = pick.where(RawMessage.id.not_in(exclude))
-            pick = pick.order_by(RawMessage.priority.desc(), RawMessage.id).limit(1)
+                free.append(RawMessage.id.not_in(exclude))
+            # The most urgent level first, then the oldest message of that level. Two index walks
+            # on (status, priority, id): ORDER BY priority DESC, id in one would sort every waiting
+            # message of the top level (the whole backlog in a flood) while holding the write lock.
+            top = (select(RawMessage.priority).where(RawMessage.status == RawStatus.RECEIVED, *free)
+                   .order_by(RawMessage.priority.desc()).limit(1).scalar_subquery())
+            pick = pick.where(RawMessage.priority == top, *free).order_by(RawMessage.id).limit(1)
         if session.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         row = session.execute(

@@ -37,6 +37,11 @@ class Acknowledge(Step):
     name = "acknowledge"
     side_step = True
 
+    def prepare(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        # Outside the write transaction: guessing the language is the costliest part of it.
+        ctx.language = report_language(ctx.extraction.wrapper_text)
+
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None, "open-case must run first"
         assert ctx.extraction is not None and ctx.reporter is not None
@@ -58,7 +63,7 @@ class Acknowledge(Step):
             return
         alias_row = filed.alias
         alias = alias_address(alias_row.code, ctx.organisation.mailboxes[0])
-        language = report_language(ctx.extraction.wrapper_text)
+        language = ctx.language or report_language(ctx.extraction.wrapper_text)
         ctx.case.language = ctx.case.language or language
         rendered = render_acknowledgement(
             make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
