@@ -234,15 +234,15 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
 
     Claims stay one at a time (each attempt counted before its own work), so a message that
     crashes the process only ever counts against itself. An emergency ends the batch at once:
-    it is written without waiting for the rest. `on_claim` learns each message taken (the
+    it is written with the messages already computed, without waiting for more. `on_claim` learns each message taken (the
     worker's time budget watches it); `pace(urgent)` is called before the write (the worker
     leaves the SQLite write lock to the listener during a flood).
     """
     ready: list[Context] = []
     finished: list[Outcome] = []
     for _ in range(size):
-        if ready and emergency_waiting(factory):
-            break  # write what is ready now, so the next batch starts with the emergency
+        # Claims take the most urgent message first: an emergency stored meanwhile is the next
+        # one taken, and ends the batch.
         stored = claim(factory, settings, exclude=exclude)
         if stored is None:
             break

@@ -55,6 +55,8 @@ MAX_PAUSE_SECONDS = 0.5
 # a few milliseconds of work, so a client waits at most that long (plus SQLite's busy-wait step)
 # instead of the length of a whole batch; the pause above keeps the share the same.
 FLOOD_WRITE_BATCH = 2
+# Messages computed one by one, then written in one transaction (one durable commit), normally.
+WRITE_BATCH = 8
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -82,9 +84,8 @@ class Worker:
     """Processes and delivers until stopped; safe to run in a thread."""
 
     def __init__(self, app: App, idle_seconds: float = 1.0, batch: int = 25,
-                 transport: Transport | None = None, write_batch: int = 8) -> None:
+                 transport: Transport | None = None, write_batch: int = WRITE_BATCH) -> None:
         self.app = app
-        # Messages computed one by one, then written in one transaction (one durable commit).
         self.write_batch = max(1, write_batch)
         self.idle_seconds = idle_seconds
         self.batch = batch
