@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import smtplib
 import subprocess
 import sys
@@ -245,3 +247,45 @@ def test_a_message_over_its_time_budget_is_abandoned_and_the_rest_flows(
     time.sleep(4)  # the abandoned attempt finishes; its late write is refused
     with app.factory() as session:
         assert session.get(RawMessage, slow).status is RawStatus.QUARANTINED  # type: ignore[union-attr]
+
+
+def memory_hog(megabytes: int) -> bytes:
+    """A report under the size limit whose attachment takes many times its size to process."""
+    blob = base64.encodebytes(os.urandom(megabytes * 1024 * 1024 * 3 // 4)).replace(b"\n", b"\r\n")
+    return (b"From: Big <big@example.org>\r\nTo: stopit@example.edu\r\nSubject: see attached\r\n"
+            b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n'
+            b"--B\r\nContent-Type: text/plain\r\n\r\nthe screenshots are attached\r\n"
+            b"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + blob + b"\r\n--B--\r\n")
+
+
+def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tmp_path: Path) -> None:
+    from stopit_mail.worker_process import WorkerProcess
+
+    # The real supervised worker child, under a real address-space cap: about 450 MiB once started,
+    # while the 90 MiB report needs well over a gigabyte.
+    config = init_installation(tmp_path, "Example University", "stopit@example.edu")
+    text = config.read_text().replace('dns = "online"', 'dns = "offline"')
+    config.write_text(text.replace("worker_memory_mb = 4096", "worker_memory_mb = 1024")
+                      .replace("max_attempts = 3", "max_attempts = 2", 1))
+    app = open_app(config)
+    try:
+        hog = store(app, memory_hog(90))
+        with running_server(app, run_worker=True, worker_process=WorkerProcess(config)) as server:
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
+                for n in range(3):
+                    client.sendmail(f"r{n}@example.org", ["stopit@example.edu"], report_message(n))
+
+            def settled() -> bool:
+                with app.factory() as session:
+                    counts = {status: n for status, n in session.execute(
+                        select(RawMessage.status, func.count()).group_by(RawMessage.status))}
+                return counts == {RawStatus.PROCESSED: 3, RawStatus.QUARANTINED: 1}
+            assert wait_until(settled, 180)
+        with app.factory() as session:
+            raw = session.get(RawMessage, hog)
+            assert raw is not None and raw.status is RawStatus.QUARANTINED
+            assert "memory" in (raw.reason or ""), raw.reason
+            assert raw.attempts <= app.settings.limits.max_attempts + 1
+    finally:
+        app.close()

@@ -53,6 +53,8 @@ class StoredMessage:
     priority: int = 0
     # Stored by a historical import: processed, but nobody is mailed about it.
     no_ack: bool = False
+    # Why the stored bytes could not even be read (then `content` is empty): quarantined at once.
+    unreadable: str | None = None
 
 
 @dataclass

@@ -93,13 +93,23 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
         row = session.execute(
             update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
             .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
-            .returning(_RAW.c.id, _RAW.c.content, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
+            .returning(_RAW.c.id, _RAW.c.size, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
                        _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack)).first()
     if row is None:
         return None
+    # The bytes are read only once the attempt is counted: a message too big for the worker's
+    # memory budget fails here, after the count, so it cannot crash-loop the worker uncounted.
+    content, unreadable = b"", None
+    if row.attempts <= settings.limits.max_attempts:
+        try:
+            with factory() as session:
+                content = session.scalar(select(RawMessage.content).where(RawMessage.id == row.id)) or b""
+        except MemoryError:
+            unreadable = (f"memory budget: the message ({row.size} bytes) cannot be read within "
+                          "limits.worker_memory_mb")
     received_at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
-    return StoredMessage(row.id, row.content, row.mail_from, list(row.rcpt_to or []), received_at,
-                         row.attempts, row.priority, bool(row.no_ack))
+    return StoredMessage(row.id, content, row.mail_from, list(row.rcpt_to or []), received_at,
+                         row.attempts, row.priority, bool(row.no_ack), unreadable)
 
 
 def _guarded(name: str, step: Callable[[], None]) -> None:
@@ -211,6 +221,8 @@ def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
         if stored.attempts > settings.limits.max_attempts:
             raise Quarantine(f"gave up after {stored.attempts - 1} attempts that did not finish "
                              "(crash, time budget or memory budget)")
+        if stored.unreadable:
+            raise Quarantine(stored.unreadable)
         outcomes.page_if_failing_emergency(factory, settings, stored.id, stored.attempts, stored.priority,
                                            stored.rcpt_to)
         return compute(factory, settings, stored)

@@ -209,11 +209,13 @@ class Worker:
                 if claimed and time.monotonic() - claimed[-1][1] > budget:
                     self._abandon(claimed[-1][0], report)
                     return len(claimed), False
-            except SQLAlchemyError as exc:
-                # The claim or the write transaction failed (database down or locked): their
-                # messages are retried at once on the next turn.
+            except (SQLAlchemyError, MemoryError) as exc:
+                # The claim or the write transaction failed (database down or locked), or a
+                # message needed more than the memory budget outside its handlers: their messages
+                # are retried at once on the next turn, each attempt already counted, so one
+                # that keeps failing is quarantined after limits.max_attempts.
                 report.errors += 1
-                log.error("processing failed: %s", exc)
+                log.error("processing failed: %r", exc)
                 for stored, _started in claimed:
                     self._release(stored.id)
                 return 0, False
