@@ -93,6 +93,13 @@ def folded_bomb(lines: int) -> bytes:
             + b" x\r\n" * lines + b"\r\nbody\r\n")
 
 
+def status_counts(app: App) -> dict[RawStatus, int]:
+    """How many stored messages are in each status."""
+    with app.factory() as session:
+        return {status: n for status, n in session.execute(
+            select(RawMessage.status, func.count()).group_by(RawMessage.status))}
+
+
 def test_a_poison_message_is_quarantined_while_others_are_accepted_and_processed(app: App) -> None:
     app.settings.limits.max_message_bytes = 8 * 1024 * 1024
     bomb = folded_bomb(1_000_000)
@@ -105,13 +112,7 @@ def test_a_poison_message_is_quarantined_while_others_are_accepted_and_processed
         # Oversize over SMTP gets 552; a file import stores it (then whoever claims it first,
         # the import or the server's worker, quarantines it).
         assert ingest(app, oversize).stored == 1
-
-        def settled() -> bool:
-            with app.factory() as session:
-                counts = {status: n for status, n in session.execute(
-                    select(RawMessage.status, func.count()).group_by(RawMessage.status))}
-            return counts == {RawStatus.PROCESSED: 5, RawStatus.QUARANTINED: 2}
-        assert wait_until(settled, 30)
+        assert wait_until(lambda: status_counts(app) == {RawStatus.PROCESSED: 5, RawStatus.QUARANTINED: 2}, 30)
     with app.factory() as session:
         reasons = sorted(session.scalars(select(RawMessage.reason).where(
             RawMessage.status == RawStatus.QUARANTINED)))
@@ -275,13 +276,7 @@ def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tm
             with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
                 for n in range(3):
                     client.sendmail(f"r{n}@example.org", ["stopit@example.edu"], report_message(n))
-
-            def settled() -> bool:
-                with app.factory() as session:
-                    counts = {status: n for status, n in session.execute(
-                        select(RawMessage.status, func.count()).group_by(RawMessage.status))}
-                return counts == {RawStatus.PROCESSED: 3, RawStatus.QUARANTINED: 1}
-            assert wait_until(settled, 180)
+            assert wait_until(lambda: status_counts(app) == {RawStatus.PROCESSED: 3, RawStatus.QUARANTINED: 1}, 180)
         with app.factory() as session:
             raw = session.get(RawMessage, hog)
             assert raw is not None and raw.status is RawStatus.QUARANTINED
