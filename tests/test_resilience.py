@@ -250,10 +250,10 @@ def test_a_message_over_its_time_budget_is_abandoned_and_the_rest_flows(
         assert session.get(RawMessage, slow).status is RawStatus.QUARANTINED  # type: ignore[union-attr]
 
 
-def memory_hog(megabytes: int) -> bytes:
+def memory_hog(megabytes: int, subject: bytes = b"see attached") -> bytes:
     """A report under the size limit whose attachment takes many times its size to process."""
     blob = base64.encodebytes(os.urandom(megabytes * 1024 * 1024 * 3 // 4)).replace(b"\n", b"\r\n")
-    return (b"From: Big <big@example.org>\r\nTo: stopit@example.edu\r\nSubject: see attached\r\n"
+    return (b"From: Big <big@example.org>\r\nTo: stopit@example.edu\r\nSubject: " + subject + b"\r\n"
             b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n'
             b"--B\r\nContent-Type: text/plain\r\n\r\nthe screenshots are attached\r\n"
             b"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -264,14 +264,14 @@ def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tm
     from stopit_mail.worker_process import WorkerProcess
 
     # The real supervised worker child, under a real address-space cap: about 450 MiB once started,
-    # while the 90 MiB report needs well over a gigabyte.
+    # while the 90 MiB report needs well over a gigabyte. It is an emergency, so it pages anyway.
     config = init_installation(tmp_path, "Example University", "stopit@example.edu")
     text = config.read_text().replace('dns = "online"', 'dns = "offline"')
     config.write_text(text.replace("worker_memory_mb = 4096", "worker_memory_mb = 1024")
-                      .replace("max_attempts = 3", "max_attempts = 2", 1))
+                      .replace("max_attempts = 3", "max_attempts = 2", 1).replace("\n[limits]", CHAIN + "\n[limits]", 1))
     app = open_app(config)
     try:
-        hog = store(app, memory_hog(90))
+        hog = store(app, memory_hog(90, subject=b"I am going to kill myself tonight"))
         with running_server(app, run_worker=True, worker_process=WorkerProcess(config)) as server:
             with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
                 for n in range(3):
@@ -282,5 +282,8 @@ def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tm
             assert raw is not None and raw.status is RawStatus.QUARANTINED
             assert "memory" in (raw.reason or ""), raw.reason
             assert raw.attempts <= app.settings.limits.max_attempts + 1
+            alert = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "emergency-fallback")).one()
+            assert b"kill myself tonight" in alert.content
+            assert session.scalar(select(func.count(Page.id))) == 1
     finally:
         app.close()
