@@ -24,13 +24,11 @@ from sqlalchemy import select
 from stopit_mail.app import App
 from stopit_mail.models import RawMessage
 
-from casework_helpers import offending_message
+from casework_helpers import ZOE, ZOE_NAME, ZOE_SCHOOL, zoe_anonymous_report
 from factories import cli
 from smtp_helpers import free_port, running_server, wait_until
 
-ZOE = "zoë.ward@exämple.org"  # non-ASCII local part and IDN domain
-SCHOOL = "z.ward@school.example.edu"  # the address the evidence was sent to
-NAME = "Zoë Ward"
+SCHOOL, NAME = ZOE_SCHOOL, ZOE_NAME
 STAFF = """
 [[staff]]
 name = "Nora"
@@ -48,17 +46,6 @@ class RefusingRelay:
     async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-
-
-def _anonymous_report() -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"{NAME} <{ZOE}>"
-    msg["To"] = "stopit@example.edu"
-    msg["Subject"] = "Anonymous: he writes to my school address"
-    msg.set_content(f"Please keep me anonymous. Zoë\n\n-- \n{NAME}\n")
-    original = offending_message(to=f"Zoe Ward <{SCHOOL}>", body=f"Hey Zoë Ward, everyone knows about you, {SCHOOL}.")
-    msg.add_attachment(original, maintype="message", subtype="rfc822")
-    return msg.as_bytes(policy=msg.policy.clone(utf8=True))
 
 
 def _send(port: int, sender: str, rcpt: str, content: bytes) -> None:
@@ -82,7 +69,7 @@ def test_anonymous_reporter_is_gated_everywhere_and_sealed_in_the_database_file(
         app.settings.outbound.starttls = False
         caplog.set_level(logging.DEBUG, logger="stopit_mail")
         with running_server(app, run_worker=True, worker_idle_seconds=0.2) as server:
-            _send(server.port, ZOE, "stopit@example.edu", _anonymous_report())
+            _send(server.port, ZOE, "stopit@example.edu", zoe_anonymous_report())
             assert wait_until(lambda: "acknowledgement-failed" in cli(config, "--as", "Rita", "audit"), 30)
             number = json.loads(cli(config, "--as", "Nora", "cases", "list", "--json"))[0]["number"]
             detail = json.loads(cli(config, "--as", "Nora", "cases", "show", number, "--json"))

@@ -27,6 +27,7 @@ from stopit_mail.app import App
 from stopit_mail.cases.codes import case_alias
 from stopit_mail.cases.webdoor import NO_ADDRESS, current_case, report_for_raw
 from stopit_mail.config import Organisation
+from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.models import Case, RawMessage, WebPost, WebReceipt
 from stopit_mail.textsafe import checked_header
@@ -100,7 +101,7 @@ def submit_report(app: App, book: ReceiptBook, organisation: Organisation, form:
     """Store the report, then its receipt; returns the receipt code. Raises StorageError."""
     content = build_report(form, organisation)
     stored = store_raw(app.factory, content, Envelope(source="web", rcpt_to=[organisation.mailboxes[0]]),
-                       app.settings.limits.max_message_bytes)
+                       app.settings.limits.max_message_bytes, at_rest=AtRest(app.settings))
     with app.factory() as session, session.begin():
         code = book.issue(session, stored.raw_id, organisation.slug)
     if on_stored is not None:
@@ -131,7 +132,7 @@ def submit_answer(app: App, receipt_id: int, text: str, files: list[CleanFile], 
     msg, _ = _message(sender, alias, f"Re: [{number}] Web report", body, files, language,
                       in_reply_to=original_id or "")
     stored = store_raw(app.factory, msg.as_bytes(), Envelope(source="web", rcpt_to=[alias]),
-                       app.settings.limits.max_message_bytes)
+                       app.settings.limits.max_message_bytes, at_rest=AtRest(app.settings))
     with app.factory() as session, session.begin():
         session.add(WebPost(receipt_id=receipt_id, raw_message_id=stored.raw_id))
     if on_stored is not None:
