@@ -169,11 +169,22 @@ def _derive(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
 
 def seal_with(public: bytes, data: bytes) -> bytes:
     """key id (16) + ephemeral public (32) + nonce (12) + AES-GCM ciphertext of `data`."""
+    return seal_many(public, data)[0]
+
+
+def seal_many(public: bytes, *values: bytes) -> list[bytes]:
+    """`seal_with` for several values at the cost of one key agreement (the listener seals a
+    message and its envelope together): one ephemeral key, a fresh random nonce per value, so
+    each result opens on its own with `open_with`."""
     ephemeral = X25519PrivateKey.generate()
     eph_public = public_bytes(ephemeral)
-    key = _derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(public)), eph_public, public)
-    nonce = os.urandom(12)
-    return key_id_of(public).encode() + eph_public + nonce + AESGCM(key).encrypt(nonce, data, None)
+    aead = AESGCM(_derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(public)), eph_public, public))
+    head = key_id_of(public).encode() + eph_public
+    sealed = []
+    for data in values:
+        nonce = os.urandom(12)
+        sealed.append(head + nonce + aead.encrypt(nonce, data, None))
+    return sealed
 
 
 def previous_key(settings: Settings, key_id: str) -> X25519PrivateKey | None:
@@ -250,9 +261,19 @@ def open_bytes(settings: Settings, content: bytes) -> bytes:
     return open_with(private_key(settings), content[len(BYTES_MAGIC):], settings)
 
 
+def envelope_bytes(mail_from: str | None, peer: str | None) -> bytes:
+    """What `seal_envelope` seals: the envelope sender and peer of a stored message."""
+    return json.dumps({"mail_from": mail_from, "peer": peer}).encode()
+
+
+def envelope_text(sealed: bytes) -> str:
+    """The `mail_from` column value of a sealed envelope."""
+    return ENVELOPE_PREFIX + _b64(sealed)
+
+
 def seal_envelope(public: bytes, mail_from: str | None, peer: str | None) -> str:
     """A stored message's envelope sender and peer, sealed in one value (the `mail_from` column)."""
-    return ENVELOPE_PREFIX + _b64(seal_with(public, json.dumps({"mail_from": mail_from, "peer": peer}).encode()))
+    return envelope_text(seal_with(public, envelope_bytes(mail_from, peer)))
 
 
 def is_sealed_envelope(mail_from: str | None) -> bool:

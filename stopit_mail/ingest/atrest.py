@@ -63,5 +63,5 @@ class AtRest:
         public = self.public()
         if public is None:
             return {"content": content, "mail_from": mail_from, "peer": peer}
-        return {"content": sealing.BYTES_MAGIC + sealing.seal_with(public, content),
-                "mail_from": sealing.seal_envelope(public, mail_from, peer), "peer": None}
+        sealed, envelope = sealing.seal_many(public, content, sealing.envelope_bytes(mail_from, peer))
+        return {"content": sealing.BYTES_MAGIC + sealed, "mail_from": sealing.envelope_text(envelope), "peer": None}
