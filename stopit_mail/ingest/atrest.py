@@ -8,9 +8,12 @@ process never needs, nor holds, the secret key. The worker opens them in memory;
 finds not anonymous is stored readable again with its status (`processing.runner`), an
 anonymous one stays sealed as stored.
 
-The store-time pre-triage reads the plaintext in memory before sealing, so a message that looks
-like an emergency is claimed first and, should the secret key be lost, still pages the chain
-(`emergency_fallback`): a lost key stops processing, never paging.
+The one exception is an emergency. The store-time pre-triage reads the plaintext in memory
+before sealing, and a message it finds to be an emergency is stored as received: it is claimed
+before anything else and the worker seals it moments later (`seal-identity`, with SQLite's
+log scrubbed), but should the secret key be lost, only a readable message can still be
+processed into a page that says where, when and who is at risk. A lost key stops the
+processing of everything else (quarantined until the key is back), never a page.
 
 Without even a public key (an installation whose key was never created) the message is stored
 readable rather than refused: losing mail is worse, and the start-up check says so loudly.
@@ -23,6 +26,7 @@ import os
 import threading
 
 from stopit_mail import sealing
+from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.config import Settings
 
 log = logging.getLogger(__name__)
@@ -58,9 +62,10 @@ class AtRest:
                         self._warned = True
             return self._public
 
-    def row(self, content: bytes, mail_from: str | None, peer: str | None) -> dict[str, object]:
-        """The `content`, `mail_from` and `peer` column values of a message about to be stored."""
-        public = self.public()
+    def row(self, content: bytes, mail_from: str | None, peer: str | None, priority: int = 0) -> dict[str, object]:
+        """The `content`, `mail_from` and `peer` column values of a message about to be stored
+        (`priority`: its pre-triage; an emergency is stored as received, see above)."""
+        public = self.public() if priority < EMERGENCY else None
         if public is None:
             return {"content": content, "mail_from": mail_from, "peer": peer}
         sealed, envelope = sealing.seal_many(public, content, sealing.envelope_bytes(mail_from, peer))

@@ -169,7 +169,8 @@ class GroupCommitSink:
             if self.at_rest is not None:
                 # Sealed after the pre-triage read the plaintext in memory, before the commit.
                 for item in batch:
-                    item.stored = self.at_rest.row(item.content, item.envelope.mail_from, item.envelope.peer)
+                    item.stored = self.at_rest.row(item.content, item.envelope.mail_from, item.envelope.peer,
+                                                   item.priority)
             try:
                 if self._connection is None:
                     self._connection = self.engine.connect()

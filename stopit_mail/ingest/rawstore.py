@@ -69,7 +69,7 @@ def store_raw(
         raise MessageTooLarge(f"message is {len(content)} bytes, the limit is {max_bytes}")
     digest = sha256_hex(content)
     priority = prioritise(content) if prioritise is not None else 0
-    stored = at_rest.row(content, envelope.mail_from, envelope.peer) if at_rest is not None else \
+    stored = at_rest.row(content, envelope.mail_from, envelope.peer, priority) if at_rest is not None else \
         {"content": content, "mail_from": envelope.mail_from, "peer": envelope.peer}
     try:
         with factory() as session:
