@@ -107,6 +107,8 @@ def test_an_emergency_is_stored_as_received_and_sealed_as_soon_as_it_is_processe
     with app.factory() as session:
         raw = session.scalars(select(RawMessage)).one()
         assert raw.priority >= 100 and raw.content.startswith(b"From: Quinn Reed")
+    # Waiting, it is still gated: it asked for anonymity.
+    assert "quinn" not in cli(app.settings.base_dir / "stopit.toml", "quarantine", "show", "1").lower()
     assert [o.status for o in process_waiting(app.factory, app.settings)] == ["processed"]
     with app.factory() as session:
         raw = session.scalars(select(RawMessage)).one()

@@ -77,9 +77,9 @@ def _asked_for_anonymity(settings: Settings, raw: RawMessage) -> bool:
     org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(a)) is not None),
                settings.default_organisation())
     subject = raw.subject or ""
-    if not subject and is_sealed_envelope(raw.mail_from):
-        # Sealed at the 250 and never processed: its subject is read in memory; without the key
-        # nobody can tell, so it counts as anonymous.
+    if not subject:
+        # Never processed (waiting, quarantined): its subject is read from the bytes, in memory
+        # when sealed at the 250; without the key nobody can tell, so it counts as anonymous.
         try:
             subject, _text = head_text(open_bytes(settings, raw.content))
         except IdentityKeyError:
