@@ -2,9 +2,10 @@
 
 The public key lives in the database (`identity_keys`) and in `identity.pub`; the secret key in
 `identity.key` (or the environment). At start-up `prepare` makes the three agree or says loudly
-what is wrong: a missing or corrupt secret key leaves the service accepting, processing and
-paging (sealing needs only the public key) but unable to reveal or to write to anonymous
-reporters until the backup is restored. `rotate` makes a new key pair and re-seals every
+what is wrong: a missing or corrupt secret key leaves the service accepting and paging (sealing
+needs only the public key, and the store-time pre-triage pages an emergency it cannot open) but
+unable to open what it stored (messages are quarantined until the key is back: `stopit
+quarantine retry`), to reveal, or to write to anonymous reporters until the backup is restored. `rotate` makes a new key pair and re-seals every
 sealed value in one transaction, keeping the previous key file beside the new one.
 """
 
@@ -113,8 +114,9 @@ def rotate(settings: Settings, session: Session) -> tuple[str, int]:
     opened_outbox = [(row, [sealing.open_recipient(settings, r) if r.startswith(sealing.SEALED_PREFIX) else None
                             for r in row.recipients], sealing.open_bytes(settings, row.content))
                      for row in outbox_rows]
-    raws = [(raw, sealing.open_bytes(settings, raw.content)) for raw in session.scalars(select(RawMessage))
-            if sealing.is_sealed_bytes(raw.content)]
+    raws = [(raw, sealing.open_bytes(settings, raw.content), sealing.open_envelope(settings, raw.mail_from, raw.peer))
+            for raw in session.scalars(select(RawMessage))
+            if sealing.is_sealed_bytes(raw.content) or sealing.is_sealed_envelope(raw.mail_from)]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     previous = sealing.key_path(settings).with_name(f"{sealing.key_path(settings).name}.{stamp}.previous")
     previous.write_bytes(old_text + b"\n")
@@ -133,7 +135,10 @@ def rotate(settings: Settings, session: Session) -> tuple[str, int]:
         if sealing.is_sealed_bytes(row.content):
             row.content = sealing.seal_bytes(settings, content)
             count += 1
-    for raw, content in raws:
-        raw.content = sealing.seal_bytes(settings, content)
+    for raw, content, (mail_from, peer) in raws:
+        if sealing.is_sealed_bytes(raw.content):
+            raw.content = sealing.seal_bytes(settings, content)
+        if sealing.is_sealed_envelope(raw.mail_from):  # waiting since the 250: sealed whole
+            raw.mail_from = sealing.seal_envelope(public, mail_from, peer)
         count += 1
     return sealing.key_id_of(public), count

@@ -36,6 +36,7 @@ from stopit_mail.config import Settings
 from stopit_mail.errors import StopitError
 
 SEALED_PREFIX = "sealed:"
+ENVELOPE_PREFIX = "sealed-envelope:"
 _TEXT_TAG = "x1:"
 BYTES_MAGIC = b"STOPIT-SEALED-1\n"
 _INFO = b"stopit-mail identity sealing v1"
@@ -168,19 +169,51 @@ def _derive(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
 
 def seal_with(public: bytes, data: bytes) -> bytes:
     """key id (16) + ephemeral public (32) + nonce (12) + AES-GCM ciphertext of `data`."""
+    return seal_many(public, data)[0]
+
+
+def seal_many(public: bytes, *values: bytes) -> list[bytes]:
+    """`seal_with` for several values at the cost of one key agreement (the listener seals a
+    message and its envelope together): one ephemeral key, a fresh random nonce per value, so
+    each result opens on its own with `open_with`."""
     ephemeral = X25519PrivateKey.generate()
     eph_public = public_bytes(ephemeral)
-    key = _derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(public)), eph_public, public)
-    nonce = os.urandom(12)
-    return key_id_of(public).encode() + eph_public + nonce + AESGCM(key).encrypt(nonce, data, None)
+    aead = AESGCM(_derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(public)), eph_public, public))
+    head = key_id_of(public).encode() + eph_public
+    sealed = []
+    for data in values:
+        nonce = os.urandom(12)
+        sealed.append(head + nonce + aead.encrypt(nonce, data, None))
+    return sealed
 
 
-def open_with(secret: X25519PrivateKey, blob: bytes) -> bytes:
-    """Open what `seal_with` produced for this secret key's public half."""
+def previous_key(settings: Settings, key_id: str) -> X25519PrivateKey | None:
+    """The previous secret key (kept by `stopit key rotate` beside the new one) with this id.
+
+    A message the listener sealed with the old public key just as the key was rotated still
+    opens: nothing accepted with a 250 may become unreadable.
+    """
+    path = key_path(settings)
+    for candidate in sorted(path.parent.glob(f"{path.name}.*.previous"), reverse=True):
+        try:
+            secret = _private_from_text(candidate.read_bytes().strip())
+        except (OSError, IdentityKeyError):
+            continue
+        if key_id_of(public_bytes(secret)) == key_id:
+            return secret
+    return None
+
+
+def open_with(secret: X25519PrivateKey, blob: bytes, settings: Settings | None = None) -> bytes:
+    """Open what `seal_with` produced for this secret key's public half (or, given `settings`,
+    for a previous key kept by a rotation)."""
     public = public_bytes(secret)
-    if blob[:16].decode("ascii", "replace") != key_id_of(public):
-        raise IdentityKeyError(f"sealed with key {blob[:16].decode('ascii', 'replace')}, "
-                               f"but the identity key in use is {key_id_of(public)}")
+    key_id = blob[:16].decode("ascii", "replace")
+    if key_id != key_id_of(public):
+        older = previous_key(settings, key_id) if settings is not None else None
+        if older is None:
+            raise IdentityKeyError(f"sealed with key {key_id}, but the identity key in use is {key_id_of(public)}")
+        secret, public = older, public_bytes(older)
     eph_public, nonce, body = blob[16:48], blob[48:60], blob[60:]
     key = _derive(secret.exchange(X25519PublicKey.from_public_bytes(eph_public)), eph_public, public)
     try:
@@ -199,7 +232,7 @@ def seal(settings: Settings, identity: Identity) -> str:
 def unseal(settings: Settings, token: str) -> Identity:
     """Decrypt a sealed identity (for delivery, or for an audited reveal); needs the secret key."""
     if token.startswith(_TEXT_TAG):
-        data = json.loads(open_with(private_key(settings), _unb64(token.removeprefix(_TEXT_TAG))))
+        data = json.loads(open_with(private_key(settings), _unb64(token.removeprefix(_TEXT_TAG)), settings))
     else:
         try:  # sealed by an earlier version with Fernet and the same key
             data = json.loads(Fernet(secret_key_text(settings)).decrypt(token.encode()))
@@ -225,7 +258,36 @@ def open_bytes(settings: Settings, content: bytes) -> bytes:
     """Message bytes as received (opens sealed ones in memory; needs the secret key)."""
     if not is_sealed_bytes(content):
         return content
-    return open_with(private_key(settings), content[len(BYTES_MAGIC):])
+    return open_with(private_key(settings), content[len(BYTES_MAGIC):], settings)
+
+
+def envelope_bytes(mail_from: str | None, peer: str | None) -> bytes:
+    """What `seal_envelope` seals: the envelope sender and peer of a stored message."""
+    return json.dumps({"mail_from": mail_from, "peer": peer}).encode()
+
+
+def envelope_text(sealed: bytes) -> str:
+    """The `mail_from` column value of a sealed envelope."""
+    return ENVELOPE_PREFIX + _b64(sealed)
+
+
+def seal_envelope(public: bytes, mail_from: str | None, peer: str | None) -> str:
+    """A stored message's envelope sender and peer, sealed in one value (the `mail_from` column)."""
+    return envelope_text(seal_with(public, envelope_bytes(mail_from, peer)))
+
+
+def is_sealed_envelope(mail_from: str | None) -> bool:
+    """True for an envelope sealed at the 250 (see `seal_envelope`)."""
+    return bool(mail_from) and mail_from.startswith(ENVELOPE_PREFIX)  # type: ignore[union-attr]
+
+
+def open_envelope(settings: Settings, mail_from: str | None, peer: str | None) -> tuple[str | None, str | None]:
+    """The envelope sender and peer as received (opened in memory when sealed; needs the secret key)."""
+    if not is_sealed_envelope(mail_from):
+        return mail_from, peer
+    blob = _unb64((mail_from or "").removeprefix(ENVELOPE_PREFIX))
+    data = json.loads(open_with(private_key(settings), blob, settings))
+    return data.get("mail_from"), data.get("peer")
 
 
 def sealed_recipient(settings: Settings, address: str) -> str:

@@ -25,6 +25,7 @@ from stopit_mail.api.server import start_api
 from stopit_mail.app import App
 from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.config import split_host_port
+from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.ingest.groupcommit import GroupCommitSink
 from stopit_mail.ingest.listener import (
     SHUTTING_DOWN,
@@ -72,7 +73,7 @@ class MailServer:
         casework = settings.casework
         self.sink = sink or GroupCommitSink(
             app.engine, settings.limits.max_message_bytes,
-            prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules))
+            prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules), at_rest=AtRest(settings))
         run = settings.server.run_worker if run_worker is None else run_worker
         # A worker child process (serve) or, in tests and benchmarks, a worker thread.
         self.worker_process = worker_process if run else None

@@ -23,6 +23,24 @@ def offending_message(sender: str = "offender@example.net", body: str = "Nobody 
             f"Message-ID: {message_id}\r\n\r\n{body}\r\n").encode()
 
 
+ZOE = "zoë.ward@exämple.org"  # non-ASCII local part and IDN domain
+ZOE_SCHOOL = "z.ward@school.example.edu"  # the address the evidence was sent to
+ZOE_NAME = "Zoë Ward"
+
+
+def zoe_anonymous_report() -> bytes:
+    """An anonymous report by Zoë, whose evidence went to her school address (SMTPUTF8 bytes)."""
+    msg = EmailMessage()
+    msg["From"] = f"{ZOE_NAME} <{ZOE}>"
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "Anonymous: he writes to my school address"
+    msg.set_content(f"Please keep me anonymous. Zoë\n\n-- \n{ZOE_NAME}\n")
+    original = offending_message(to=f"Zoe Ward <{ZOE_SCHOOL}>",
+                                 body=f"Hey Zoë Ward, everyone knows about you, {ZOE_SCHOOL}.")
+    msg.add_attachment(original, maintype="message", subtype="rfc822")
+    return msg.as_bytes(policy=msg.policy.clone(utf8=True))
+
+
 def report(reporter: str = "victim@example.edu", name: str = "Vic Tim", wrapper: str = "Please help me with this.",
            subject: str = "Fwd: hey", original: bytes | None = None) -> bytes:
     msg = EmailMessage()

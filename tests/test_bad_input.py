@@ -13,6 +13,7 @@ from stopit_mail.app import App
 from stopit_mail.ingest.rawstore import Envelope
 from stopit_mail.ingest.service import IngestSummary, ingest_one
 from stopit_mail.models import Evidence, RawMessage, RawStatus
+from stopit_mail.sealing import open_bytes
 
 import hostile
 
@@ -24,7 +25,7 @@ def ingest_and_fetch(app: App, content: bytes) -> RawMessage:
     with app.factory() as session:
         rows = session.scalars(select(RawMessage).where(RawMessage.sha256 == digest)).all()
         assert len(rows) == 1
-        assert rows[0].content == content
+        assert open_bytes(app.settings, rows[0].content) == content  # sealed at rest until processed
         return rows[0]
 
 

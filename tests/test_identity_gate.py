@@ -22,15 +22,13 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import select
 
 from stopit_mail.app import App
-from stopit_mail.models import RawMessage
+from stopit_mail.models import Case, RawMessage
 
-from casework_helpers import offending_message
+from casework_helpers import ZOE, ZOE_NAME, ZOE_SCHOOL, offending_message, zoe_anonymous_report
 from factories import cli
-from smtp_helpers import free_port, running_server, wait_until
+from smtp_helpers import CaptureHandler, capture_server, free_port, running_server, wait_until
 
-ZOE = "zoë.ward@exämple.org"  # non-ASCII local part and IDN domain
-SCHOOL = "z.ward@school.example.edu"  # the address the evidence was sent to
-NAME = "Zoë Ward"
+SCHOOL, NAME = ZOE_SCHOOL, ZOE_NAME
 STAFF = """
 [[staff]]
 name = "Nora"
@@ -48,17 +46,6 @@ class RefusingRelay:
     async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-
-
-def _anonymous_report() -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"{NAME} <{ZOE}>"
-    msg["To"] = "stopit@example.edu"
-    msg["Subject"] = "Anonymous: he writes to my school address"
-    msg.set_content(f"Please keep me anonymous. Zoë\n\n-- \n{NAME}\n")
-    original = offending_message(to=f"Zoe Ward <{SCHOOL}>", body=f"Hey Zoë Ward, everyone knows about you, {SCHOOL}.")
-    msg.add_attachment(original, maintype="message", subtype="rfc822")
-    return msg.as_bytes(policy=msg.policy.clone(utf8=True))
 
 
 def _send(port: int, sender: str, rcpt: str, content: bytes) -> None:
@@ -82,7 +69,7 @@ def test_anonymous_reporter_is_gated_everywhere_and_sealed_in_the_database_file(
         app.settings.outbound.starttls = False
         caplog.set_level(logging.DEBUG, logger="stopit_mail")
         with running_server(app, run_worker=True, worker_idle_seconds=0.2) as server:
-            _send(server.port, ZOE, "stopit@example.edu", _anonymous_report())
+            _send(server.port, ZOE, "stopit@example.edu", zoe_anonymous_report())
             assert wait_until(lambda: "acknowledgement-failed" in cli(config, "--as", "Rita", "audit"), 30)
             number = json.loads(cli(config, "--as", "Nora", "cases", "list", "--json"))[0]["number"]
             detail = json.loads(cli(config, "--as", "Nora", "cases", "show", number, "--json"))
@@ -145,3 +132,59 @@ def _file_traces(database: Path) -> list[str]:
                     if encoded in data:
                         found.append(f"{path.name}: {needle}")
     return found
+
+
+def _dsn(returned: bytes, recipient: str) -> bytes:
+    """A delivery status notification (RFC 3464) returning `returned`'s headers, as relays send,
+    naming the envelope recipient it could not deliver to."""
+    headers = returned.split(b"\r\n\r\n", 1)[0].decode()
+    return (f"From: Mail Delivery System <MAILER-DAEMON@relay.example.org>\r\nTo: stopit@example.edu\r\n"
+            f"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/report; report-type=delivery-status; boundary="dsn"\r\n\r\n'
+            f"--dsn\r\nContent-Type: text/plain\r\n\r\nYour message to {recipient} could not be delivered.\r\n"
+            f"--dsn\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.example.org\r\n\r\n"
+            f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            f"--dsn\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--dsn--\r\n").encode()
+
+
+def test_a_bounce_of_mail_to_an_anonymous_reporter_is_gated_and_sealed(app: App, tmp_path: Path) -> None:
+    """Issue 10, item 3: the bounce of our acknowledgement names the anonymous reporter; staff
+    without the reveal role cannot read it, and it is sealed in the database file."""
+    config = app.settings.base_dir / "stopit.toml"
+    config.write_text(config.read_text() + STAFF)
+    reporter = "quinn.reed@example.org"
+    report = EmailMessage()
+    report["From"], report["To"], report["Subject"] = f"Quinn Reed <{reporter}>", "stopit@example.edu", "anonymous"
+    report.set_content("He keeps writing to me.")
+    report.add_attachment(offending_message(to=f"Quinn Reed <{reporter}>"), maintype="message", subtype="rfc822")
+    handler = CaptureHandler()
+    with capture_server(handler) as relay_port:
+        app.settings.outbound.relay = f"127.0.0.1:{relay_port}"
+        app.settings.outbound.starttls = False
+        with running_server(app, run_worker=True, worker_idle_seconds=0.2) as server:
+            _send(server.port, reporter, "stopit@example.edu", report.as_bytes())
+            assert wait_until(lambda: any(reporter in r for _f, r, _c in handler.messages), 30)
+            acknowledgement = next(c for _f, r, c in handler.messages if reporter in r)
+            _send(server.port, "", "stopit@example.edu", _dsn(acknowledgement, reporter))
+
+            def processed() -> int:
+                with app.factory() as session:
+                    return len(session.scalars(select(RawMessage.id).where(RawMessage.status == "processed")).all())
+
+            assert wait_until(lambda: processed() == 2, 30)
+            database = Path(app.settings.effective_database_url.removeprefix("sqlite:///"))
+            files = [p for p in (database, database.with_name(database.name + "-wal")) if p.exists()]
+            assert wait_until(lambda: all(b"quinn" not in p.read_bytes().lower() for p in files), 10)
+    with app.factory() as session:
+        bounce = session.scalars(select(RawMessage).order_by(RawMessage.id.desc())).first()
+        assert bounce is not None and bounce.kind.value == "bounce" and bounce.case_id is not None
+        number = session.get(Case, bounce.case_id).number  # type: ignore[union-attr]
+    refused = cli(config, "--as", "Nora", "cases", "show", number, "--raw", str(bounce.id), "--reason",
+                  "checking the bounce", ok=False)
+    assert "reveal" in refused and "quinn" not in refused.lower()
+    assert "quinn" not in cli(config, "--as", "Nora", "quarantine", "show", str(bounce.id)).lower()
+    assert "quinn" not in cli(config, "--as", "Nora", "cases", "show", number, "--json").lower()
+    out = tmp_path / "bounce.eml"
+    cli(config, "--as", "Rita", "cases", "show", number, "--raw", str(bounce.id), "--reason",
+        "the reporter asked why our mail bounced", "-o", str(out))
+    assert reporter.encode() in out.read_bytes()

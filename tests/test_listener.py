@@ -25,6 +25,7 @@ from stopit_mail.ingest.listener import ThreadedSink
 from stopit_mail.ingest.ratelimit import ConnectionLimiter, RateLimiter
 from stopit_mail.ingest.rawstore import Envelope, StoreResult
 from stopit_mail.models import RawMessage
+from stopit_mail.sealing import is_sealed_bytes, is_sealed_envelope, open_bytes, open_envelope
 
 from smtp_helpers import open_fresh, report_message, running_server, wait_until
 
@@ -37,12 +38,16 @@ def config_path(app: App) -> Path:
 
 
 def stored_rows(app: App) -> list[RawMessage]:
+    """The stored rows as the worker reads them: sealed at the 250, opened in memory."""
     fresh = open_fresh(config_path(app))
     try:
         with fresh.factory() as session:
             rows = list(session.scalars(select(RawMessage).order_by(RawMessage.id)))
             for row in rows:
-                _ = row.content  # load the deferred bytes before the session closes
+                content = row.content  # load the deferred bytes before the row leaves the session
+                session.expunge(row)
+                row.content = open_bytes(app.settings, content)
+                row.mail_from, row.peer = open_envelope(app.settings, row.mail_from, row.peer)
             return rows
     finally:
         fresh.close()
@@ -59,6 +64,21 @@ def test_250_means_the_exact_bytes_are_committed(app: App) -> None:
     assert (rows[0].source, rows[0].mail_from, rows[0].rcpt_to, rows[0].peer) == (
         "smtp", "reporter1@example.org", ["stopit@example.edu"], "127.0.0.1")
     assert rows[0].status.value == "received"
+
+
+def test_the_listener_stores_nothing_readable_before_processing(app: App) -> None:
+    """Issue 10: from the 250 on, the raw store holds no byte of the message or its envelope in
+    clear (sealed with the public key; the worker opens them in memory)."""
+    with running_server(app) as server, smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("reporter1@example.org", ["stopit@example.edu"], TRICKY)
+    fresh = open_fresh(config_path(app))
+    try:
+        with fresh.factory() as session:
+            row = session.scalars(select(RawMessage)).one()
+            assert is_sealed_bytes(row.content) and is_sealed_envelope(row.mail_from) and row.peer is None
+            assert b"reporter1" not in row.content and "reporter1" not in (row.mail_from or "")
+    finally:
+        fresh.close()
 
 
 def test_null_sender_is_accepted_for_bounces(app: App) -> None:

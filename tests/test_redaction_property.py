@@ -4,7 +4,8 @@ Issue 10, item 2. Generated reports put the reporter's name and addresses everyw
 hide them: RFC 2047 encoded and folded headers, base64 / quoted-printable / 8-bit bodies in
 UTF-8 or Latin-1, HTML with character entities, quoted replies with the name re-ordered, a second
 address (evidence sent to a school address, forwarded from a personal one), plus-addressing, an
-IDN domain, and a JPEG screenshot whose EXIF holds GPS, author and device fields. The checker
+IDN domain, a JPEG screenshot whose EXIF holds GPS, author and device fields, and a PDF naming
+them (not redactable with certainty: left out, and the referral says so). The checker
 here decodes independently of the code under test and also requires images to still decode.
 """
 
@@ -22,7 +23,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -67,7 +68,7 @@ def reports(draw: st.DrawFn) -> dict[str, object]:
         "cte": draw(st.sampled_from(["base64", "quoted-printable", "8bit"])),
         "charset": draw(st.sampled_from(["utf-8", "latin-1"])),
         "html": draw(st.booleans()), "quoted": draw(st.booleans()), "plus": draw(st.booleans()),
-        "image": draw(st.booleans()), "anonymous": draw(st.booleans()),
+        "image": draw(st.booleans()), "document": draw(st.booleans()), "anonymous": draw(st.booleans()),
         "shout": draw(st.booleans()),
     }
 
@@ -114,7 +115,17 @@ def _report(r: dict) -> bytes:  # type: ignore[type-arg]
     msg.add_attachment(_evidence(r), maintype="message", subtype="rfc822")
     if r["image"]:
         msg.add_attachment(_screenshot(r["name"]), maintype="image", subtype="jpeg", filename="screenshot.jpg")
+    if r["document"]:
+        msg.add_attachment(_document(r["name"], r["personal"]), maintype="application", subtype="pdf",
+                           filename="chat-log.pdf")
     return msg.as_bytes(policy=policy.SMTPUTF8)
+
+
+def _document(name: str, address: str) -> bytes:
+    """A PDF whose metadata and text name the reporter: not redactable with certainty."""
+    return (f"%PDF-1.4\n1 0 obj << /Author ({name}) /Creator (scanner of {address}) >> endobj\n"
+            f"2 0 obj << /Length 44 >> stream\nBT (Chat log of {name}) Tj ET\nendstream endobj\n"
+            "trailer << /Info 1 0 R >>\n%%EOF\n").encode()
 
 
 def _decoded_texts(part: Message, depth: int = 0) -> list[str]:
@@ -156,6 +167,12 @@ def office_app(app: App) -> App:
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
           phases=[Phase.explicit, Phase.generate])
 @given(r=reports())
+# Found by the generator: a local part a triage rule quotes ("dox@mail", rule stalking) reached the
+# referral's triage explanation, and the guard refused the whole referral.
+@example(r={"name": "Maëlle Kowalczyk", "first": "Maëlle", "last": "Kowalczyk", "personal": "srls.dox@mail.example.net",
+            "school": "m15@school.example.edu", "to_encoding": "folded", "cte": "quoted-printable",
+            "charset": "latin-1", "html": True, "quoted": True, "plus": False, "image": False, "document": True,
+            "anonymous": False, "shout": False})
 def test_no_outgoing_mail_without_consent_holds_a_trace_of_the_reporter(office_app: App, r: dict) -> None:  # type: ignore[type-arg]
     ingest(office_app, _report(r))
     with open_case(office_app) as (_session, case):
@@ -169,6 +186,9 @@ def test_no_outgoing_mail_without_consent_holds_a_trace_of_the_reporter(office_a
         outgoing.append(compose(referral.draft, "<t@stopit>"))
         if r["image"]:
             assert any(a.content_type == "image/jpeg" for a in referral.draft.attachments)
+        if r["document"]:  # left out, and the referral says so
+            assert not any(a.content_type == "application/pdf" for a in referral.draft.attachments)
+            assert "left out because they cannot be redacted" in referral.draft.body
         case.status = case.status  # keep the session's view; nothing is queued here
     for message in outgoing:
         decoded = _fold("\n".join(_decoded_texts(BytesParser(policy=policy.default).parsebytes(message))))

@@ -7,7 +7,6 @@ the office's; a helpdesk answering from a new address per ticket cannot loop wit
 
 from __future__ import annotations
 
-import email
 import smtplib
 import time
 from collections.abc import Iterator
@@ -152,15 +151,14 @@ def test_a_helpdesk_answering_from_a_new_address_per_ticket_cannot_loop(app: App
 
     def helpdesk(envelope) -> None:  # type: ignore[no-untyped-def]
         # A ticket system: every message it receives opens a ticket, answered from a new address,
-        # to the mailbox it knows (not the alias), with our Message-ID in In-Reply-To half the time.
+        # to the mailbox it knows (not the alias), and without In-Reply-To (an answer that threads
+        # on our Message-ID is filed as a reply and ends the exchange at once: test_loop.py), so
+        # only the per-domain acknowledgement limit can stop it.
         n = next(tickets)
-        original = email.message_from_bytes(envelope.original_content or b"")
         answer = EmailMessage()
         answer["From"] = f"ticket-{n}@helpdesk.example"
         answer["To"] = "stopit@example.edu"
         answer["Subject"] = f"[Ticket #{n}] New ticket created"
-        if n % 2:
-            answer["In-Reply-To"] = str(original["Message-ID"])
         answer.set_content(f"Your request was received as ticket {n}. A harassment report about: {n * 7919}")
         with smtplib.SMTP("127.0.0.1", listener[0], timeout=10) as client:
             client.sendmail(f"ticket-{n}@helpdesk.example", ["stopit@example.edu"], answer.as_bytes())

@@ -24,6 +24,7 @@ from stopit_mail.cases.messaging import reply_to_reporter
 from stopit_mail.cases.staff import Actor
 from stopit_mail.models import Case, Event, OutboxMessage, RawMessage, Report, WebReceipt
 from stopit_mail.processing.runner import process_waiting
+from stopit_mail.sealing import open_bytes
 
 from web_helpers import ACCESS_CODE, field, jpeg_with_gps, post_form, receipt_code, report, running, web_installation
 
@@ -91,7 +92,7 @@ def test_report_with_a_photo_is_stored_as_a_web_message_without_metadata(web_app
         receipt = session.scalars(select(WebReceipt)).one()
         assert raw.source == "web" and raw.rcpt_to == ["stopit@example.edu"] and raw.peer is None
         assert receipt.raw_message_id == raw.id and receipt.code_hash.startswith("$argon2id$")
-        message = email.message_from_bytes(raw.content)
+        message = email.message_from_bytes(open_bytes(web_app.settings, raw.content))  # sealed at the 250
     assert message["X-Stopit-Arrival"] == "web" and "anonymous" in message["Subject"]
     assert "Category chosen by the reporter: cyberbullying" in message.get_payload()[0].get_payload(decode=True).decode()
     attachment = message.get_payload()[1]

@@ -27,11 +27,20 @@ from sqlalchemy.orm import Session
 from stopit_mail import events
 from stopit_mail.cases.anonymity import wants_anonymity
 from stopit_mail.cases.approvals import require_approval
+from stopit_mail.cases.pretriage import head_text
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound, StopitError
 from stopit_mail.models import Case, Event, MessageKind, RawMessage, Report
-from stopit_mail.sealing import Identity, is_sealed_bytes, open_bytes, unseal
+from stopit_mail.sealing import (
+    Identity,
+    IdentityKeyError,
+    is_sealed_bytes,
+    is_sealed_envelope,
+    open_bytes,
+    open_envelope,
+    unseal,
+)
 
 MASK = "[sealed: needs the reveal role]"
 _OTHER_SIDES = ("alleged-sender", "office")
@@ -67,12 +76,25 @@ def open_identities(session: Session, settings: Settings, actor: Actor, case: Ca
 def _asked_for_anonymity(settings: Settings, raw: RawMessage) -> bool:
     org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(a)) is not None),
                settings.default_organisation())
-    return wants_anonymity(raw.subject or "", org, settings.casework.anonymity_words)
+    subject = raw.subject or ""
+    if not subject:
+        # Never processed (waiting, quarantined): its subject is read from the bytes, in memory
+        # when sealed at the 250; without the key nobody can tell, so it counts as anonymous.
+        try:
+            subject, _text = head_text(open_bytes(settings, raw.content))
+        except IdentityKeyError:
+            return True
+    return wants_anonymity(subject, org, settings.casework.anonymity_words)
 
 
 def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> bool:
     """True when showing this stored message (bytes or envelope) could reveal an anonymous reporter."""
-    if is_sealed_bytes(raw.content) or raw.mail_from == "[sealed]":
+    if raw.mail_from == "[sealed]":
+        return True
+    if is_sealed_envelope(raw.mail_from):
+        # Sealed at the 250, not processed (waiting or quarantined): anonymous if it asked to be.
+        return _asked_for_anonymity(settings, raw)
+    if is_sealed_bytes(raw.content):
         return True
     report = session.scalar(select(Report).where(Report.raw_message_id == raw.id))
     if report is not None:
@@ -106,11 +128,16 @@ def envelope_view(session: Session, settings: Settings, actor: Actor | None, raw
                   reason: str | None = None) -> dict[str, Any]:
     """Envelope fields of a stored message, masked when identifying unless revealed (audited)."""
     view: dict[str, Any] = {"mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to, "peer": raw.peer}
+    if is_sealed_envelope(raw.mail_from):
+        try:
+            view["mail_from"], view["peer"] = open_envelope(settings, raw.mail_from, raw.peer)
+        except IdentityKeyError:
+            view["mail_from"] = view["peer"] = "[sealed: the identity key is missing]"
     if not is_identifying(session, settings, raw):
         return view
     if actor is not None and reason:
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
         gate(session, settings, actor, case, f"envelope of stored message {raw.id}", reason)
         return view
-    return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
-            "peer": MASK if raw.peer else raw.peer}
+    return {"mail_from": MASK if view["mail_from"] else view["mail_from"], "rcpt_to": [MASK] if raw.rcpt_to else [],
+            "peer": MASK if view["peer"] else view["peer"]}

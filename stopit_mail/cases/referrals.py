@@ -174,7 +174,7 @@ def prepare_referral(settings: Settings, case: Case, office_name: str, with_iden
         make_environment(template_dirs(settings, org)), "office/referral.txt.j2",
         organisation=org.name, office_title=office.title or office.name, case_number=case.number,
         opened_at=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), urgency=case.urgency,
-        categories=list(case.categories or []), triage_explanation=triage.get("explanation", ""),
+        categories=list(case.categories or []), triage_explanation=traces.scrub(triage.get("explanation", "")),
         reporter_lines=reporter_lines, evidence=[_evidence_line(e) for e in case.evidence],
         attachments_note=attachments_note, reasons=content.reasons, reports=content.reports,
         evidence_items=content.evidence, files=content.files, facts=content.facts,

@@ -1,8 +1,9 @@
 """Message bytes that name an anonymous reporter are sealed at rest, opened only in memory.
 
-The raw bytes of an anonymous report, of every message from its reporter (replies through their
-alias) and the evidence recovered from it are sealed with the identity public key once
-processing has decided they are anonymous; the outbox copy of mail to them never names them.
+Every stored message is sealed at the 250 (`ingest.atrest`); the raw bytes of an anonymous
+report, of every message from its reporter (replies through their alias) and the evidence
+recovered from it stay sealed once processing has decided they are anonymous, while ordinary
+messages are stored readable again; the outbox copy of mail to them never names them.
 Reading them back (processing again, DKIM checks, an authorised export) opens them in memory.
 On SQLite the freed pages are zeroed (`secure_delete`) and the write-ahead log is truncated
 after the transaction, so a copy of the database file alone holds no reporter.

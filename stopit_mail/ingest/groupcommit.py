@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from stopit_mail.errors import MessageTooLarge, StorageError
+from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.ingest.rawstore import SOURCES, Envelope, Prioritise, StoreResult, sha256_hex, store_raw
 from stopit_mail.models import RawMessage, utcnow
 
@@ -43,6 +44,8 @@ class _Pending:
     future: asyncio.Future[StoreResult]
     digest: str = field(default="")
     priority: int = 0
+    # The content, mail_from and peer columns as stored (sealed at rest).
+    stored: dict[str, object] | None = None
 
 
 def store_batch(connection: Connection, batch: Sequence[_Pending]) -> list[StoreResult]:
@@ -61,10 +64,9 @@ def store_batch(connection: Connection, batch: Sequence[_Pending]) -> list[Store
                 continue
             envelope = item.envelope
             values[item.digest] = {
-                "sha256": item.digest, "size": len(item.content), "content": item.content,
-                "received_at": now, "source": envelope.source, "source_ref": envelope.source_ref,
-                "mail_from": envelope.mail_from, "rcpt_to": list(envelope.rcpt_to), "peer": envelope.peer,
-                "priority": item.priority,
+                "sha256": item.digest, "size": len(item.content), "received_at": now, "source": envelope.source,
+                "source_ref": envelope.source_ref, "rcpt_to": list(envelope.rcpt_to), "priority": item.priority,
+                **(item.stored or {"content": item.content, "mail_from": envelope.mail_from, "peer": envelope.peer}),
             }
         fresh: dict[str, int] = {}
         if values:
@@ -102,9 +104,10 @@ class GroupCommitSink:
 
     def __init__(self, engine: Engine, max_bytes: int | None = None,
                  max_batch: int = 128, max_batch_bytes: int = 64 * 1024 * 1024,
-                 prioritise: Prioritise | None = None) -> None:
+                 prioritise: Prioritise | None = None, at_rest: AtRest | None = None) -> None:
         self.engine = engine
         self.prioritise = prioritise
+        self.at_rest = at_rest
         self.max_bytes = max_bytes
         self.max_batch = max_batch
         self.max_batch_bytes = max_batch_bytes
@@ -163,6 +166,11 @@ class GroupCommitSink:
                 # Pre-triage here, off the event loop, before the commit that answers 250.
                 for item in batch:
                     item.priority = self.prioritise(item.content)
+            if self.at_rest is not None:
+                # Sealed after the pre-triage read the plaintext in memory, before the commit.
+                for item in batch:
+                    item.stored = self.at_rest.row(item.content, item.envelope.mail_from, item.envelope.peer,
+                                                   item.priority)
             try:
                 if self._connection is None:
                     self._connection = self.engine.connect()
@@ -170,8 +178,8 @@ class GroupCommitSink:
             except IntegrityError:
                 # Another process stored some of these bytes meanwhile: settle them one by one.
                 factory = sessionmaker(self.engine)
-                results = [store_raw(factory, item.content, item.envelope, prioritise=self.prioritise)
-                           for item in batch]
+                results = [store_raw(factory, item.content, item.envelope, prioritise=self.prioritise,
+                                     at_rest=self.at_rest) for item in batch]
         except StorageError as exc:
             error = exc
         except SQLAlchemyError as exc:

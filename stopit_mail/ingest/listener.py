@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.config import Settings
 from stopit_mail.errors import MessageTooLarge, StorageError
+from stopit_mail.ingest import smtplog
 from stopit_mail.ingest.ratelimit import ConnectionLimiter, RateLimiter
 from stopit_mail.ingest.rawstore import Envelope, StoreResult, store_raw
 
@@ -246,6 +247,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 def protocol_factory(settings: Settings, handler: MailboxHandler, limits: Limits,
                      loop: asyncio.AbstractEventLoop) -> Callable[[], SMTP]:
     """A factory of listener protocol instances configured from the settings."""
+    smtplog.install()  # `--verbose` logs every command: with addresses hashed, never in clear
     cls: type[SMTP] = GuardedLMTP if settings.server.protocol == "lmtp" else GuardedSMTP
     # Resolve the greeting name once: aiosmtpd would otherwise call getfqdn() per connection.
     hostname = settings.server.hostname or socket.getfqdn()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.errors import MessageTooLarge, StorageError
+from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.models import RawMessage
 
 SOURCES = ("smtp", "lmtp", "file", "mbox", "maildir", "stdin", "web")
@@ -52,9 +53,12 @@ def sha256_hex(content: bytes) -> str:
 
 def store_raw(
     factory: sessionmaker[Session], content: bytes, envelope: Envelope, max_bytes: int | None = None,
-    prioritise: Prioritise | None = None,
+    prioritise: Prioritise | None = None, at_rest: AtRest | None = None,
 ) -> StoreResult:
     """Durably commit `content`; return the existing row when these exact bytes are known.
+
+    With `at_rest` (every production path) the bytes and envelope are sealed before the commit,
+    after the pre-triage has read them in memory.
 
     Raises MessageTooLarge above `max_bytes` and StorageError when the database cannot
     commit (the SMTP listener turns that into 451 so the sender retries).
@@ -65,6 +69,8 @@ def store_raw(
         raise MessageTooLarge(f"message is {len(content)} bytes, the limit is {max_bytes}")
     digest = sha256_hex(content)
     priority = prioritise(content) if prioritise is not None else 0
+    stored = at_rest.row(content, envelope.mail_from, envelope.peer, priority) if at_rest is not None else \
+        {"content": content, "mail_from": envelope.mail_from, "peer": envelope.peer}
     try:
         with factory() as session:
             existing = session.scalar(select(RawMessage.id).where(RawMessage.sha256 == digest))
@@ -73,12 +79,10 @@ def store_raw(
             row = RawMessage(
                 sha256=digest,
                 size=len(content),
-                content=content,
                 source=envelope.source,
                 source_ref=envelope.source_ref,
-                mail_from=envelope.mail_from,
                 rcpt_to=list(envelope.rcpt_to),
-                peer=envelope.peer,
+                **stored,
                 priority=priority,
                 no_ack=not envelope.acknowledge,
             )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from stopit_mail.app import App
 from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.errors import StopitError
+from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.ingest.sources import SourceError, iter_path, recipients_from_headers
 from stopit_mail.processing.runner import process_message
@@ -44,7 +45,8 @@ def ingest_one(app: App, content: bytes, envelope: Envelope, summary: IngestSumm
     # No size limit here: an oversized file is stored, then quarantined by check-size.
     casework = app.settings.casework
     result = store_raw(app.factory, content, envelope,
-                       prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules))
+                       prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules),
+                       at_rest=AtRest(app.settings))
     if result.created:
         summary.stored += 1
     else:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from stopit_mail import events
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound.compose import Draft, compose, new_message_id
+from stopit_mail.outbound.redact.errors import redact_error
 from stopit_mail.sealing import SEALED_PREFIX
 
 MAX_BACKOFF = timedelta(hours=6)
@@ -88,7 +89,7 @@ def mark_failed_attempt(
     """Schedule a retry, or give up (permanent error or attempts exhausted) and tell the case."""
     now = now or datetime.now(UTC)
     row.attempts += 1
-    row.last_error = error[:2000]
+    row.last_error = redact_error(error)[:2000]  # a relay quotes the address it refuses
     if permanent or row.attempts >= max_attempts:
         row.status = OutboxStatus.FAILED
         events.record(session, f"{row.kind}-failed", row.case_id, outbox_id=row.id, error=row.last_error,

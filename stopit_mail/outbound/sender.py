@@ -8,7 +8,6 @@ transaction, and its outcome recorded in a second short transaction.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +19,7 @@ from stopit_mail.db import claim_writer
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound import outbox
 from stopit_mail.outbound.delivery import DeliveryError, Transport, transport_for
+from stopit_mail.outbound.redact.errors import redact_error
 from stopit_mail.sealing import SEALED_PREFIX, IdentityKeyError, open_bytes, open_recipient
 
 log = logging.getLogger(__name__)
@@ -28,20 +28,6 @@ log = logging.getLogger(__name__)
 # (RelayTransport times out after 30 s), and short, because after a crash mid-delivery the
 # message waits out the lease before it is retried.
 LEASE = timedelta(seconds=60)
-
-
-SEALED_IN_TEXT = "[sealed recipient]"
-
-
-def _scrub(text: str, sealed: list[str]) -> str:
-    """An error text without the sealed recipients' addresses (a relay quotes what it refuses)."""
-    for address in sealed:
-        if address:
-            text = re.sub(re.escape(address), SEALED_IN_TEXT, text, flags=re.IGNORECASE)
-            local = address.rpartition("@")[0]
-            if len(local) >= 3:
-                text = re.sub(re.escape(local), SEALED_IN_TEXT, text, flags=re.IGNORECASE)
-    return text
 
 
 @dataclass(frozen=True)
@@ -99,7 +85,8 @@ def _hand_off(transport: Transport, claimed: _Claimed) -> DeliveryError | None:
     try:
         transport.deliver(claimed.outbox_id, claimed.envelope_from, claimed.recipients, claimed.content)
     except DeliveryError as exc:
-        failure = DeliveryError(_scrub(str(exc), claimed.sealed), exc.permanent)
+        # A relay quotes the address it refuses: recorded without it (sealed or not).
+        failure = DeliveryError(redact_error(str(exc), [("", a) for a in claimed.sealed]), exc.permanent)
         log.warning("outbox %s: %s", claimed.outbox_id, failure)
         return failure
     return None

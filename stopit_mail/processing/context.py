@@ -23,6 +23,7 @@ from stopit_mail.extract import mime
 from stopit_mail.extract.evidence import Extraction
 from stopit_mail.ingest.classify import Arrival
 from stopit_mail.models import Case
+from stopit_mail.outbound.redact.errors import message_identities
 from stopit_mail.sealing import Identity
 
 
@@ -55,6 +56,9 @@ class StoredMessage:
     no_ack: bool = False
     # Why the stored bytes could not even be read (then `content` is empty): quarantined at once.
     unreadable: str | None = None
+    peer: str | None = None
+    # Sealed at the 250 (`ingest.atrest`); the fields above hold the opened values.
+    sealed: bool = False
 
 
 @dataclass
@@ -103,6 +107,13 @@ class Context:
             limits = self.settings.limits
             self._body = mime.body_text(self.message, limits.max_nesting_depth, limits.max_parts, self.defects)
         return self._body
+
+    def identities(self) -> list[tuple[str, str]]:
+        """Whose traces an error text about this message must not keep: its sender, the reporter."""
+        found = message_identities(self.message)
+        if self.reporter is not None:
+            found.append((self.reporter.name, self.reporter.address))
+        return found
 
     @property
     def subject(self) -> str:

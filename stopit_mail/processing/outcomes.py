@@ -23,6 +23,7 @@ from stopit_mail.cases.emergency_fallback import page_unprocessed_emergency
 from stopit_mail.cases.pretriage import EMERGENCY, PREFIX_BYTES, head_text
 from stopit_mail.config import Settings
 from stopit_mail.models import RawMessage, RawStatus
+from stopit_mail.outbound.redact.errors import redact_error
 from stopit_mail.processing.context import Context, Handler
 from stopit_mail.sealing import is_sealed_bytes, open_bytes
 
@@ -47,13 +48,18 @@ def run_side_step(ctx: Context, handler: Handler) -> None:
         with ctx.session.begin_nested():
             handler.process(ctx)
     except (SQLAlchemyError, Exception) as exc:  # noqa: BLE001 - a side step never fails the report
-        log.warning("side step %s failed on message %s: %r", handler.name, ctx.raw.id, exc)
+        error = redact_error(f"{exc.__class__.__name__}: {exc}", ctx.identities())[:1000]
+        log.warning("side step %s failed on message %s: %s", handler.name, ctx.raw.id, error)
         events.record(ctx.session, "side-step-failed", ctx.case.id if ctx.case else None, step=handler.name,
-                      raw_message_id=ctx.raw.id, error=f"{exc.__class__.__name__}: {exc}"[:1000])
+                      raw_message_id=ctx.raw.id, error=error)
 
 
 def quarantine(factory: sessionmaker[Session], settings: Settings, raw_id: int, reason: str) -> Outcome:
-    """Set a waiting message aside with `reason`; page the chain if it looked like an emergency."""
+    """Set a waiting message aside with `reason`; page the chain if it looked like an emergency.
+
+    The reason is recorded redacted (no address, no SQL parameters): callers that know whose
+    message it is have already removed those names (`runner.identities`)."""
+    reason = redact_error(reason)
     with factory() as session, session.begin():
         row = session.execute(
             update(_RAW).where(_RAW.c.id == raw_id, _RAW.c.status == RawStatus.RECEIVED.value)

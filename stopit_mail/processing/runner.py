@@ -35,13 +35,14 @@ from stopit_mail.config import Organisation, Settings
 from stopit_mail.db import claim_writer, relaxed_commit
 from stopit_mail.extract import mime
 from stopit_mail.models import RawMessage, RawStatus
+from stopit_mail.outbound.redact.errors import redact_error
 from stopit_mail.processing import chain, outcomes
 from stopit_mail.processing.context import Context, Quarantine, StoredMessage
 from stopit_mail.processing.limits import over_limits
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.pipelines import PIPELINES
 from stopit_mail.processing.registry import resolve
-from stopit_mail.sealing import IdentityKeyError, open_bytes
+from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes, open_envelope
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
@@ -90,7 +91,7 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
                               "limits.worker_memory_mb")
     received_at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
     return StoredMessage(row.id, content, row.mail_from, list(row.rcpt_to or []), received_at,
-                         row.attempts, row.priority, bool(row.no_ack), unreadable)
+                         row.attempts, row.priority, bool(row.no_ack), unreadable, row.peer)
 
 
 def _claim_statement(session: Session, settings: Settings, now: datetime, raw_id: int | None,
@@ -114,7 +115,7 @@ def _claim_statement(session: Session, settings: Settings, now: datetime, raw_id
     return (update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
             .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
             .returning(_RAW.c.id, _RAW.c.size, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
-                       _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack))
+                       _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack, _RAW.c.peer))
 
 
 def _guarded(name: str, step: Callable[[], None]) -> None:
@@ -134,10 +135,13 @@ def _guarded(name: str, step: Callable[[], None]) -> None:
 def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context:
     """Everything but the writes: limits, parse once, decide the kind, each handler's `prepare`."""
     try:
-        # Sealed at rest once processed anonymously: opened in memory for a retry.
-        stored = replace(stored, content=open_bytes(settings, stored.content))
+        # Sealed at the 250 (and kept sealed once processed anonymously): opened in memory.
+        mail_from, peer = open_envelope(settings, stored.mail_from, stored.peer)
+        stored = replace(stored, content=open_bytes(settings, stored.content), mail_from=mail_from, peer=peer,
+                         sealed=is_sealed_bytes(stored.content))
     except IdentityKeyError as exc:
-        raise Quarantine(f"sealed message cannot be opened: {exc}") from exc
+        raise Quarantine(f"sealed message cannot be opened (restore the identity key, then "
+                         f"`stopit quarantine retry {stored.id}`): {exc}") from exc
     ctx = Context(settings=settings, raw=stored, organisation=_organisation(settings, stored.rcpt_to))
     reason = over_limits(stored.content, settings.limits)
     if reason:
@@ -149,12 +153,15 @@ def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
         ctx.defects.extend(parsed.defects)
 
     _guarded("parse-message", parse)
-    with factory() as session:
-        ctx.session = session
-        _guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
-        session.rollback()
-    for handler in resolve(PIPELINES[ctx.kind]):
-        _guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
+    try:
+        with factory() as session:
+            ctx.session = session
+            _guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
+            session.rollback()
+        for handler in resolve(PIPELINES[ctx.kind]):
+            _guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
+    except Quarantine as exc:
+        raise Quarantine(redact_error(str(exc), ctx.identities())) from exc
     return ctx
 
 
@@ -165,8 +172,20 @@ def _row_values(ctx: Context) -> dict[str, object]:
         "kind": chain.STORED_KIND[ctx.kind].value,
         "message_id": f"<{normalise_message_id(message_id)}>" if message_id else None,
         "subject": ctx.subject[:500] or None, "defects": sorted(set(ctx.defects))[:200],
-        **{k: getattr(v, "value", v) for k, v in ctx.updates.items()},
+        **_at_rest(ctx), **{k: getattr(v, "value", v) for k, v in ctx.updates.items()},
     }
+
+
+def _at_rest(ctx: Context) -> dict[str, object]:
+    """How the row's bytes and envelope are kept once processed: a message sealed at the 250 that
+    turned out not to name an anonymous reporter is stored readable again (so a lost key never
+    costs the originals of ordinary cases); one a handler sealed keeps the bytes as stored."""
+    if not ctx.raw.sealed:
+        return {}
+    if "content" in ctx.updates:
+        ctx.updates.pop("content")  # already sealed at the 250: no second copy to write
+        return {}
+    return {"content": ctx.raw.content, "mail_from": ctx.raw.mail_from, "peer": ctx.raw.peer}
 
 
 def _still_waiting(session: Session, raw_id: int) -> None:
@@ -212,11 +231,11 @@ def write(factory: sessionmaker[Session], settings: Settings, contexts: list[Con
             except _Changed:
                 done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))
             except Quarantine as exc:
-                rejected.append((ctx.raw.id, str(exc)))
+                rejected.append((ctx.raw.id, redact_error(str(exc), ctx.identities())))
             except SQLAlchemyError as exc:
-                log.error("writing message %s failed: %r", ctx.raw.id, exc)
-                done.append(Outcome(ctx.raw.id, "failed", f"{exc.__class__.__name__}: {exc}"[:1000],
-                                    transient=isinstance(exc, OperationalError)))
+                error = redact_error(f"{exc.__class__.__name__}: {exc}", ctx.identities())
+                log.error("writing message %s failed: %s", ctx.raw.id, error)
+                done.append(Outcome(ctx.raw.id, "failed", error[:1000], transient=isinstance(exc, OperationalError)))
     return done + [outcomes.quarantine(factory, settings, raw_id, reason) for raw_id, reason in rejected]
 
 

@@ -25,9 +25,11 @@ from sqlalchemy import select
 
 from stopit_mail.app import App
 from stopit_mail.cases.codes import case_alias
+from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.cases.webdoor import NO_ADDRESS, current_case, report_for_raw
 from stopit_mail.config import Organisation
-from stopit_mail.ingest.rawstore import Envelope, store_raw
+from stopit_mail.ingest.atrest import AtRest
+from stopit_mail.ingest.rawstore import Envelope, Prioritise, store_raw
 from stopit_mail.models import Case, RawMessage, WebPost, WebReceipt
 from stopit_mail.textsafe import checked_header
 from stopit_mail.web.files import CleanFile
@@ -87,6 +89,13 @@ def report_body(form: ReportForm) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+def _prioritise(app: App) -> Prioritise:
+    """The store-time pre-triage, as the listener runs it: a web emergency is claimed first, and
+    is stored readable until processed so a lost key can never blind its page (`ingest.atrest`)."""
+    casework = app.settings.casework
+    return prioritiser(casework.triage_rules, casework.disabled_triage_rules)
+
+
 def build_report(form: ReportForm, organisation: Organisation) -> bytes:
     """The RFC 5322 message for a web report."""
     subject = "Web report" + ("" if form.contact else " (anonymous)")
@@ -100,7 +109,7 @@ def submit_report(app: App, book: ReceiptBook, organisation: Organisation, form:
     """Store the report, then its receipt; returns the receipt code. Raises StorageError."""
     content = build_report(form, organisation)
     stored = store_raw(app.factory, content, Envelope(source="web", rcpt_to=[organisation.mailboxes[0]]),
-                       app.settings.limits.max_message_bytes)
+                       app.settings.limits.max_message_bytes, prioritise=_prioritise(app), at_rest=AtRest(app.settings))
     with app.factory() as session, session.begin():
         code = book.issue(session, stored.raw_id, organisation.slug)
     if on_stored is not None:
@@ -131,7 +140,7 @@ def submit_answer(app: App, receipt_id: int, text: str, files: list[CleanFile], 
     msg, _ = _message(sender, alias, f"Re: [{number}] Web report", body, files, language,
                       in_reply_to=original_id or "")
     stored = store_raw(app.factory, msg.as_bytes(), Envelope(source="web", rcpt_to=[alias]),
-                       app.settings.limits.max_message_bytes)
+                       app.settings.limits.max_message_bytes, prioritise=_prioritise(app), at_rest=AtRest(app.settings))
     with app.factory() as session, session.begin():
         session.add(WebPost(receipt_id=receipt_id, raw_message_id=stored.raw_id))
     if on_stored is not None:

@@ -2,8 +2,8 @@
 
 Runs between extract-evidence and open-case. For an anonymous report `cases.seal_report` seals
 the reporter (and their other addresses), scrubs every trace of them from the extraction and
-seals the evidence bytes; here the stored message itself is sealed at rest and its envelope
-cleared, so staff see the report's code and `[reporter]` instead. Sealing needs only the
+seals the evidence bytes; here the stored message is kept sealed at rest (as the listener
+stored it) and its envelope cleared, so staff see the report's code and `[reporter]` instead. Sealing needs only the
 public key, so it is computed in `prepare`; should even that key be unavailable, the identity
 is withheld (never stored readable) and the report goes on, so an emergency still pages.
 """
@@ -49,5 +49,6 @@ class SealIdentity(Step):
             ctx.updates["content"] = seal_stored_message(ctx.settings, ctx.raw.content)
 
     def process(self, ctx: Context) -> None:
-        if "content" in ctx.updates:
+        if "content" in ctx.updates and not ctx.raw.sealed:
+            # Stored readable (no key at the 250): drop the clear copy from SQLite's log too.
             scrub_log_after_commit(ctx.session)
