@@ -77,10 +77,14 @@ def test_a_waiting_message_is_gated_by_what_it_asked_for(app: App) -> None:
         client.sendmail(ZOE, ["stopit@example.edu"], zoe_anonymous_report(), mail_options=["SMTPUTF8"])
         client.sendmail("ordinary@example.org", ["stopit@example.edu"], report_message(8, "ordinary@example.org"))
     config = app.settings.base_dir / "stopit.toml"
-    anonymous = json.loads(cli(config, "quarantine", "show", "1"))
-    ordinary = json.loads(cli(config, "quarantine", "show", "2"))
+    anonymous = json.loads(cli(config, "quarantine", "show", "1", "--json"))
+    ordinary = json.loads(cli(config, "quarantine", "show", "2", "--json"))
     assert anonymous["mail_from"].startswith("[sealed") and anonymous["peer"].startswith("[sealed")
     assert (ordinary["mail_from"], ordinary["peer"]) == ("ordinary@example.org", "127.0.0.1")
+    # Sealed at the 250 both, yet the ordinary one is readable in the quarantine view (opened in
+    # memory), the anonymous one is not.
+    assert ordinary["subject"] == "Fw: message number 8" and "ordinary@example.org" in ordinary["sender"]
+    assert anonymous["sealed"] and "zo" not in json.dumps(anonymous, ensure_ascii=False).lower()
 
 
 def test_a_message_sealed_with_the_key_just_rotated_away_still_opens(app: App) -> None:

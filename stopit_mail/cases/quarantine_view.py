@@ -12,7 +12,8 @@ Two rules hold here as everywhere:
   every organisation).
 - Identity: the sender (From header and envelope) and the words of a message that could reveal
   an anonymous reporter are shown only through the identity gate (`identity_gate`: reveal role,
-  a reason, audited). Sealed bytes are never opened to make a listing.
+  a reason, audited). Every message is sealed at the 250 (issue 10); one that is not identifying
+  (an ordinary sender) is opened in memory to be read, an identifying one never is.
 
 The results are plain data (dicts), so the CLI and the local API render them as they wish.
 """
@@ -34,12 +35,16 @@ from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
 from stopit_mail.extract import mime
 from stopit_mail.models import Case, RawMessage, RawStatus
-from stopit_mail.sealing import is_sealed_bytes, open_bytes
+from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, is_sealed_envelope, open_bytes, open_envelope
 
 # Only the start of a message is read for its headers and first words (a quarantined message
 # is often a huge or hostile one).
 HEAD_BYTES = 64 * 1024
 PREVIEW_CHARS = 1500
+# A sealed message opens only whole; a listing opens those up to this size (bigger ones are
+# listed by their envelope and size, and `show` opens them one at a time).
+LIST_OPEN_BYTES = 2 * 1024 * 1024
+NO_HEAD = {"sender": "", "date": "", "subject": "", "preview": ""}
 
 
 def human_size(size: int) -> str:
@@ -91,11 +96,17 @@ def _head(content: bytes) -> dict[str, str]:
             "preview": " ".join(text.split())[:PREVIEW_CHARS]}
 
 
-def _read_head(head_bytes: bytes) -> dict[str, str]:
-    """`_head` of readable bytes; nothing for sealed or empty ones (never unsealed for a listing)."""
-    if not head_bytes or is_sealed_bytes(head_bytes):
-        return {"sender": "", "date": "", "subject": "", "preview": ""}
-    return _head(head_bytes)
+def _read_head(settings: Settings, content: bytes) -> dict[str, str]:
+    """`_head` of the stored bytes, opened in memory when sealed at the 250; nothing when they
+    cannot be read (empty, a sealed prefix, or the identity key missing)."""
+    if not content:
+        return dict(NO_HEAD)
+    if is_sealed_bytes(content):
+        try:
+            content = open_bytes(settings, content)
+        except IdentityKeyError:
+            return dict(NO_HEAD)
+    return _head(content[:HEAD_BYTES])
 
 
 def identifying(session: Session, settings: Settings, raw: RawMessage, head: dict[str, str]) -> bool:
@@ -114,14 +125,21 @@ def identifying(session: Session, settings: Settings, raw: RawMessage, head: dic
     return wants_anonymity(head["subject"], org, settings.casework.anonymity_words)
 
 
-def _envelope(raw: RawMessage, sealed: bool) -> dict[str, Any]:
-    if not sealed:
-        return {"mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to, "peer": raw.peer}
-    return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
-            "peer": MASK if raw.peer else raw.peer}
+def _envelope(settings: Settings, raw: RawMessage, sealed: bool) -> dict[str, Any]:
+    if sealed:
+        joint = is_sealed_envelope(raw.mail_from)  # sealed at the 250: the peer is inside it
+        return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
+                "peer": MASK if raw.peer or joint else raw.peer}
+    mail_from, peer = raw.mail_from, raw.peer
+    if is_sealed_envelope(mail_from):  # sealed at the 250, not identifying: opened in memory
+        try:
+            mail_from, peer = open_envelope(settings, mail_from, peer)
+        except IdentityKeyError:
+            mail_from = peer = "[sealed: the identity key is missing]"
+    return {"mail_from": mail_from, "rcpt_to": raw.rcpt_to, "peer": peer}
 
 
-def _row(raw: RawMessage, organisation: str | None, head: dict[str, str], sealed: bool) -> dict[str, Any]:
+def _row(settings: Settings, raw: RawMessage, organisation: str | None, head: dict[str, str], sealed: bool) -> dict[str, Any]:
     return {
         "id": raw.id, "status": raw.status.value, "kind": raw.kind.value, "organisation": organisation,
         "received_at": _iso(raw.received_at), "date": head["date"], "source": raw.source, "size": raw.size,
@@ -129,7 +147,7 @@ def _row(raw: RawMessage, organisation: str | None, head: dict[str, str], sealed
         # A message set aside before it was parsed (too big) has no stored subject: read it from its head.
         "subject": raw.subject or (None if sealed else head["subject"] or None),
         "sender": MASK if sealed and (head["sender"] or raw.mail_from) else head["sender"],
-        "mail_from": _envelope(raw, sealed)["mail_from"], "sealed": sealed, "reason": raw.reason, "attempts": raw.attempts,
+        "mail_from": _envelope(settings, raw, sealed)["mail_from"], "sealed": sealed, "reason": raw.reason, "attempts": raw.attempts,
         "possible_emergency": raw.priority >= EMERGENCY,
     }
 
@@ -148,15 +166,17 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
         organisation = organisation_of(session, settings, raw)
         if may_see(actor, organisation):
             start = bytes(head_bytes or b"")
-            # The gate only looks at the first bytes (the seal's magic); a listing must not load
-            # every set-aside message in full (they are often the huge ones). Read-only here.
-            set_committed_value(raw, "content", start)
+            if not (is_sealed_bytes(start) and raw.size <= LIST_OPEN_BYTES):
+                # A listing must not load every set-aside message in full (they are often the
+                # huge ones): the gate and the head read the first bytes only. Read-only here.
+                set_committed_value(raw, "content", start)
             visible.append((raw, organisation, start))
     shown = visible if limit is None else visible[:max(limit, 0)]
     messages = []
-    for raw, organisation, head_bytes in shown:
-        head = _read_head(head_bytes)
-        messages.append(_row(raw, organisation, head, identifying(session, settings, raw, head)))
+    for raw, organisation, _start in shown:
+        sealed = is_identifying(session, settings, raw)
+        head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content)
+        messages.append(_row(settings, raw, organisation, head, sealed or identifying(session, settings, raw, head)))
     return {"total": len(visible), "messages": messages}
 
 
@@ -181,17 +201,19 @@ def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int
     organisation = organisation_of(session, settings, raw)
     head_bytes = bytes(session.scalar(select(func.substr(RawMessage.content, 1, HEAD_BYTES))
                                       .where(RawMessage.id == raw_id)) or b"")
-    head = _read_head(head_bytes)
-    sealed = identifying(session, settings, raw, head)
+    sealed = is_identifying(session, settings, raw)
+    # A message sealed at the 250 opens only whole, and only when it names no anonymous reporter.
+    head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content if is_sealed_bytes(head_bytes) else head_bytes)
+    sealed = sealed or identifying(session, settings, raw, head)
     revealed = sealed and bool(reason)
     if revealed:
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
         gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
         head = _head(open_bytes(settings, raw.content)[:HEAD_BYTES])
-    row = _row(raw, organisation, head, sealed and not revealed)
+    row = _row(settings, raw, organisation, head, sealed and not revealed)
     preview = "" if sealed and not revealed else head["preview"]
     case_number = (session.scalar(select(Case.number).where(Case.id == raw.case_id))
                    if raw.case_id is not None else None)
-    return {**row, **_envelope(raw, sealed and not revealed), "revealed": revealed, "sha256": raw.sha256,
+    return {**row, **_envelope(settings, raw, sealed and not revealed), "revealed": revealed, "sha256": raw.sha256,
             "source_ref": raw.source_ref, "defects": raw.defects, "processed_at": _iso(raw.processed_at), "case": case_number,
             "preview": preview, "preview_withheld": sealed and not revealed}
