@@ -9,9 +9,10 @@ self-harm report when half the flood is in, and prints:
 - the accept rate with the worker running against `--no-worker` in the same run (goal >= 80%);
 - p99 accept latency (DATA sent to 250 read);
 - with `--pg URL` (a PostgreSQL server; a fresh database is created per run): the same on
-  PostgreSQL, and the processing rate with 1 and with 2 workers (scaling ratio, goal >= 1.7x).
+  PostgreSQL, and the processing rate with 1 and with 2 workers over the same backlog for
+  `--drain-seconds` each (scaling ratio, goal >= 1.7x).
 
-    python bench/flood.py [--messages 20000] [--clients 32] [--pg postgresql://...]
+    python bench/flood.py [--messages 20000] [--clients 32] [--pg postgresql://...] [--skip-sqlite]
 """
 
 from __future__ import annotations
@@ -54,13 +55,26 @@ def installation(folder: Path, database_url: str) -> Path:
     return config
 
 
+_CREATED: list[str] = []
+
+
 def fresh_pg_database(url: str) -> str:
     import psycopg
 
     name = f"stopit_flood_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    _CREATED.append(name)
     return url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_databases(url: str) -> None:
+    """Drop the databases this run created (the server is shared)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        for name in _CREATED:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start(config: Path, log: Path, *args: str) -> Any:
@@ -147,26 +161,30 @@ def page_delay(config: Path, accepted_at: float, timeout: float = 600) -> tuple[
         app.close()
 
 
-def processing_rate(config: Path, folder: Path, workers: int, timeout: float = 1800) -> float:
-    """Messages per second while `workers` worker processes drain the waiting queue."""
+def _waiting(app: Any) -> int:
+    with app.factory() as session:
+        return session.scalar(select(func.count(RawMessage.id)).where(RawMessage.status == RawStatus.RECEIVED)) or 0
+
+
+def processing_rate(config: Path, folder: Path, workers: int, seconds: float) -> float:
+    """Messages per second while `workers` worker processes work on the waiting queue for
+    `seconds` (after their start-up: timed from the first message they finish)."""
     app = open_app(config, migrate=False)
     try:
-        with app.factory() as session:
-            waiting = session.scalar(select(func.count(RawMessage.id))
-                                     .where(RawMessage.status == RawStatus.RECEIVED)) or 0
+        waiting = _waiting(app)
         procs = [start(config, folder / f"worker{i}.log", "worker") for i in range(workers)]
-        began = time.monotonic()
-        left = waiting
-        while left and time.monotonic() - began < timeout:
+        while _waiting(app) == waiting:
+            time.sleep(0.2)
+        began, first = time.monotonic(), _waiting(app)
+        left = first
+        while left and time.monotonic() - began < seconds:
             time.sleep(0.5)
-            with app.factory() as session:
-                left = session.scalar(select(func.count(RawMessage.id))
-                                      .where(RawMessage.status == RawStatus.RECEIVED)) or 0
+            left = _waiting(app)
         elapsed = time.monotonic() - began
         for proc in procs:
             proc.terminate()
-            proc.wait(30)
-        return (waiting - left) / elapsed
+            proc.wait(60)
+        return (first - left) / elapsed
     finally:
         app.close()
 
@@ -190,8 +208,7 @@ def one_database(label: str, database_url: str, args: argparse.Namespace, pg: st
                 server.terminate()
                 server.wait(60)
             if pg and mode == "--no-worker":
-                rates = [processing_rate(config, folder, n) for n in (1,)]
-                result["rate_1_worker"] = rates[0]
+                result["rate_1_worker"] = processing_rate(config, folder, 1, args.drain_seconds)
             figures[mode] = result
         if pg and mode == "--no-worker":
             # Two workers on a second, identical backlog.
@@ -208,7 +225,7 @@ def one_database(label: str, database_url: str, args: argparse.Namespace, pg: st
                 finally:
                     server.terminate()
                     server.wait(60)
-                figures[mode]["rate_2_workers"] = processing_rate(config, folder, 2)
+                figures[mode]["rate_2_workers"] = processing_rate(config, folder, 2, args.drain_seconds)
     base, busy = figures["--no-worker"], figures["--worker"]
     print(f"== {label}: {args.messages} ordinary reports from {args.clients} clients, one self-harm report midway")
     print(f"accept rate --no-worker: {base['rate']:8.1f} msg/s   p99 {base['p99_ms']:7.1f} ms   errors {base['errors']}")
@@ -227,11 +244,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--pg", help="PostgreSQL server URL (a fresh database is created per run)")
+    parser.add_argument("--pg", help="PostgreSQL server URL (a fresh database is created per run, dropped after)")
+    parser.add_argument("--drain-seconds", type=float, default=90,
+                        help="how long 1, then 2, workers process the backlog for the scaling ratio")
+    parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL runs")
     args = parser.parse_args()
-    one_database("SQLite", "", args, None)
+    if not args.skip_sqlite:
+        one_database("SQLite", "", args, None)
     if args.pg:
-        one_database("PostgreSQL", "", args, args.pg)
+        try:
+            one_database("PostgreSQL", "", args, args.pg)
+        finally:
+            drop_pg_databases(args.pg)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail.cases.fulltext import ensure_search_index
+from stopit_mail.cases.rollups import ensure_rollups
 from stopit_mail.cases.triage import CATEGORIES, TriageRulesError, load_rules
 from stopit_mail.config import CONFIG_FILENAME, Settings, load_settings
 from stopit_mail.db import check_schema as check_schema_version
@@ -80,6 +81,7 @@ def open_app(config_path: str | Path, migrate: bool = True, check_schema: bool =
         upgrade_database(engine)
         with engine.begin() as connection:
             ensure_search_index(connection)
+            ensure_rollups(connection)
     elif check_schema:
         try:
             check_schema_version(engine)

@@ -173,13 +173,24 @@ COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "expo
 # `cases` gathers subcommands from several modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "init": ("init",), "ingest": ("ingest",),
-    "cases": ("cases", "casework", "casework_mail", "export", "abuse", "retention", "escalation"),
+    "cases": ("cases",),
     "reply": ("casework_mail",), "reveal": ("reveal",), "notice": ("notice",),
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
     "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
     "key": ("key",), "triage": ("triage",), "retention": ("retention",), "api": ("api",), "whoami": ("api",),
 }
+
+
+# Where each `stopit cases` subcommand lives: `cases list` need not import what `report-abuse`
+# (DKIM, DNS) or `refer` (Jinja2, image redaction) needs. A name missing here loads them all.
+_CASES_HOMES: dict[str, tuple[str, ...]] = {
+    "list": ("cases",), "show": ("cases",), "refer": ("casework_mail",), "consent": ("casework_mail",),
+    "export": ("export",), "report-abuse": ("abuse",), "hold": ("retention",), "release": ("retention",),
+    "seen": ("escalation",),
+    **dict.fromkeys(("assign", "note", "status", "close", "reopen", "merge", "classify", "search"), ("casework",)),
+}
+_CASES_MODULES = tuple(dict.fromkeys(module for homes in _CASES_HOMES.values() for module in homes))
 
 
 class LazyGroup(click.Group):
@@ -205,6 +216,32 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load(COMMAND_MODULES)
+        return super().list_commands(ctx)
+
+
+def _load_for(ctx: click.Context, modules: tuple[str, ...]) -> None:
+    """Import (and register, through the root group) the command modules a subcommand needs."""
+    root = ctx.find_root().command
+    if isinstance(root, LazyGroup):
+        root._load(modules)
+    else:
+        for name in modules:
+            importlib.import_module(f"stopit_mail.commands.{name}")
+
+
+class LazyCasesGroup(click.Group):
+    """`stopit cases`: its subcommands attach themselves from their modules, imported on demand."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        _load_for(ctx, _CASES_HOMES.get(cmd_name, _CASES_MODULES))
+        return super().get_command(ctx, cmd_name) or self._everything(ctx, cmd_name)
+
+    def _everything(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        _load_for(ctx, _CASES_MODULES)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _load_for(ctx, _CASES_MODULES)
         return super().list_commands(ctx)
 
 

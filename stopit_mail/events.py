@@ -11,9 +11,10 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from stopit_mail.models import Event
+from stopit_mail.models import Event, utcnow
 
 SYSTEM_ACTOR = "stopit"
 # The Unix account behind the current staff request, set by the API layer for the length of one
@@ -34,3 +35,23 @@ def record(
                   unix_user=UNIX_USER.get())
     session.add(event)
     return event
+
+
+def entry(action: str, case_id: int | None = None, actor: str = SYSTEM_ACTOR, automatic: bool = True,
+          **detail: Any) -> dict[str, Any]:
+    """One event as a row, for `record_all`."""
+    return {"case_id": case_id, "at": utcnow(), "actor": actor, "action": action, "detail": detail,
+            "automatic": automatic}
+
+
+def record_all(session: Session, entries: list[dict[str, Any]]) -> None:
+    """Append several events in one INSERT, in order (hot paths: filing a report).
+
+    A plain table insert, not ORM objects: filing records several events per message and the
+    unit of work costs more than the rows themselves.
+    """
+    if entries:
+        session.execute(insert(_EVENTS), entries)
+
+
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]

@@ -66,3 +66,17 @@ def test_every_command_is_reachable_lazily() -> None:
     for name in ("cases", "reply", "serve", "status", "trace", "ack", "audit", "stats", "db", "quarantine"):
         assert f"  {name} " in result.output
     assert CliRunner().invoke(main, ["cases", "--help"]).output.count("show") >= 1
+
+
+def test_every_cases_subcommand_loads_alone_and_cases_list_stays_light() -> None:
+    # `cases seen` (README: "stopit cases seen CASE") lives in the escalation module: it used to
+    # be "No such command" unless something else had loaded that module.
+    for name in ("seen", "list", "show", "search", "refer", "export", "report-abuse", "hold", "close"):
+        result = subprocess.run([sys.executable, "-m", "stopit_mail", "cases", name, "--help"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0 and f"stopit cases {name}" in result.stdout, result.stderr
+    code = ("import sys; from stopit_mail.cli import main\n"
+            "try:\n    main(['cases', 'list', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('dkim', 'jinja2', 'PIL', 'sqlalchemy.dialects.postgresql') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]")

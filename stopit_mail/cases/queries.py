@@ -10,24 +10,40 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, true
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, text, true
+from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import format_code
+from stopit_mail.cases.sender_index import senders_matching
 from stopit_mail.cases.staff import Actor
 from stopit_mail.errors import NotFound
-from stopit_mail.models import Case, CaseAlias, CaseStatus, Event, Evidence, Party, RawMessage, RawStatus
+from stopit_mail.models import (
+    Case,
+    CaseAlias,
+    CaseCounter,
+    CaseStatus,
+    Event,
+    Evidence,
+    Party,
+    RawMessage,
+    RawStatus,
+    Report,
+    StatTally,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def visible_to(actor: Actor | None) -> ColumnElement[bool]:
-    """A WHERE clause keeping the cases `actor` may see (all of them for None or an unrestricted actor)."""
+def visible_to(actor: Actor | None, organisation: Any = Case.organisation) -> ColumnElement[bool]:
+    """A WHERE clause keeping the cases `actor` may see (all of them for None or an unrestricted actor).
+
+    `organisation` is the column to filter on (another table's, such as the stats rollup's).
+    """
     if actor is None or not actor.restricted or not actor.organisations:
         return true()
-    return Case.organisation.in_(sorted(actor.organisations))
+    return organisation.in_(sorted(actor.organisations))
 
 
 @dataclass(frozen=True)
@@ -44,7 +60,7 @@ class CaseFilter:
     offender: str | None = None
 
 
-def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Select[Any]:
+def _filtered(session: Session, query: Select[Any], where: CaseFilter, actor: Actor | None) -> Select[Any]:
     query = query.where(visible_to(actor))
     if where.status:
         query = query.where(Case.status == CaseStatus(where.status))
@@ -56,14 +72,11 @@ def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Sel
         # Categories are a JSON list; its text holds each one quoted.
         query = query.where(cast(Case.categories, String).like(f'%"{where.category}"%'))
     if where.assignee:
-        query = query.where(func.lower(Case.assigned_to) == where.assignee.lower())
+        query = query.where(Case.assigned_to.in_(_spellings(session, where.assignee)))
     if where.organisation:
         query = query.where(Case.organisation == where.organisation)
     if where.offender:
-        like = f"%{where.offender.lower()}%"
-        query = query.where(Case.id.in_(select(Party.case_id).where(
-            Party.role == "alleged-sender",
-            or_(func.lower(Party.address).like(like), func.lower(Party.display_name).like(like)))))
+        query = query.where(Case.id.in_(select(Party.case_id).where(senders_matching(session, where.offender))))
     if where.text:
         like = f"%{where.text.lower()}%"
         matching_evidence = select(Evidence.case_id).where(or_(
@@ -74,28 +87,68 @@ def _filtered(query: Select[Any], where: CaseFilter, actor: Actor | None) -> Sel
     return query
 
 
+# Each distinct assignee, found by one seek on the index on `assigned_to` (a few staff names
+# among a million cases), instead of lower-casing every case's assignee.
+_ASSIGNEES = text(
+    "WITH RECURSIVE names(name) AS (SELECT min(assigned_to) FROM cases UNION ALL "
+    "SELECT (SELECT min(assigned_to) FROM cases WHERE assigned_to > names.name) FROM names "
+    "WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL")
+
+
+def _spellings(session: Session, assignee: str) -> list[str]:
+    """The stored names equal to `assignee` ignoring case (what `--assignee nora` means)."""
+    return [name for name in session.scalars(_ASSIGNEES) if name.lower() == assignee.lower()]
+
+
 def count_cases(session: Session, where: CaseFilter = CaseFilter(), actor: Actor | None = None) -> int:
-    """How many cases the filter matches: the N of "showing 50 of N"."""
-    return session.scalar(_filtered(select(func.count(Case.id)), where, actor)) or 0
+    """How many cases the filter matches: the N of "showing 50 of N".
+
+    Exact either way; filtered by nothing but organisation, urgency and category, it is summed
+    from the stats rollup (a few rows per month) instead of counting a million index entries
+    (or reading every case's categories).
+    """
+    if where == CaseFilter(organisation=where.organisation, urgency=where.urgency, category=where.category):
+        tallies = select(func.sum(StatTally.tally)).where(
+            StatTally.kind.in_(("case", "merged")), visible_to(actor, StatTally.organisation))
+        if where.organisation:
+            tallies = tallies.where(StatTally.organisation == where.organisation)
+        if where.urgency:
+            tallies = tallies.where(StatTally.urgency == where.urgency)
+        if where.category:
+            # The rollup keeps each case's categories as the same JSON text the case filter reads.
+            tallies = tallies.where(StatTally.categories.like(f'%"{where.category}"%'))
+        return int(session.scalar(tallies) or 0)
+    return session.scalar(_filtered(session, select(func.count(Case.id)), where, actor)) or 0
 
 
 def list_cases(
     session: Session, where: CaseFilter = CaseFilter(), actor: Actor | None = None, limit: int = 50, offset: int = 0,
 ) -> list[dict[str, Any]]:
     """One page of cases, newest first, filtered by `where` and to `actor`'s organisations."""
-    query = _filtered(select(Case), where, actor).order_by(Case.id.desc()).limit(limit).offset(offset)
-    # One query per relation for the whole page, not three per case.
-    query = query.options(selectinload(Case.parties), selectinload(Case.reports), selectinload(Case.evidence))
-    rows = []
-    for case in session.scalars(query):
-        senders = sorted({p.address or p.display_name for p in case.parties if p.role == "alleged-sender"})
-        rows.append({
-            "number": case.number, "status": case.status.value, "urgency": case.urgency,
-            "organisation": case.organisation, "title": case.title, "opened_at": _iso(case.opened_at),
-            "reports": len(case.reports), "evidence": len(case.evidence), "alleged_senders": senders,
-            "categories": list(case.categories or []), "assigned_to": case.assigned_to,
-        })
-    return rows
+    query = _filtered(session, select(Case), where, actor).order_by(Case.id.desc()).limit(limit).offset(offset)
+    page = list(session.scalars(query))
+    ids = [case.id for case in page]
+    # Counted and named per page in three small queries: loading the reports and evidence
+    # themselves would read every report's and message's text just to count them.
+    senders: dict[int, set[str]] = {}
+    for case_id, address, name in session.execute(select(Party.case_id, Party.address, Party.display_name).where(
+            Party.case_id.in_(ids), Party.role == "alleged-sender")):
+        senders.setdefault(case_id, set()).add(address or name)
+    reports = _counts(session, Report.case_id, ids)
+    evidence = _counts(session, Evidence.case_id, ids)
+    return [{
+        "number": case.number, "status": case.status.value, "urgency": case.urgency,
+        "organisation": case.organisation, "title": case.title, "opened_at": _iso(case.opened_at),
+        "reports": reports.get(case.id, 0), "evidence": evidence.get(case.id, 0),
+        "alleged_senders": sorted(senders.get(case.id, ())),
+        "categories": list(case.categories or []), "assigned_to": case.assigned_to,
+    } for case in page]
+
+
+def _counts(session: Session, column: Any, ids: list[int]) -> dict[int, int]:
+    """How many rows per case id (through the index on `column`)."""
+    return {case_id: n for case_id, n in session.execute(
+        select(column, func.count()).where(column.in_(ids)).group_by(column))}
 
 
 def get_case(session: Session, number: str) -> Case:
@@ -112,13 +165,29 @@ def get_case(session: Session, number: str) -> Case:
     tail = _number_tail(wanted)
     if tail is None:
         raise NotFound(f"no case {number!r}")
-    matches = session.scalars(select(Case).where(Case.number.like(f"%-{tail}")).order_by(Case.id.desc())
-                              .limit(6)).all()
+    matches = _by_tail(session, tail)
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise NotFound(f"no case {number!r}")
     raise NotFound(f"{number!r} could be {', '.join(c.number for c in matches[:5])}: give the whole number")
+
+
+def _by_tail(session: Session, tail: str) -> list[Case]:
+    """Cases whose number ends with `tail`, newest first (at most 6).
+
+    Numbers are PREFIX-YEAR-SERIAL, handed out from `case_counters`: the whole numbers a tail
+    can stand for are looked up by the unique index. Only when none exists (numbers made
+    elsewhere, e.g. imported) are all numbers scanned.
+    """
+    year, _, serial = tail.rpartition("-")
+    counters = select(CaseCounter.prefix, CaseCounter.year).where(CaseCounter.last >= int(serial))
+    if year:
+        counters = counters.where(CaseCounter.year == int(year))
+    candidates = [f"{prefix}-{year_}-{serial}" for prefix, year_ in session.execute(counters)]
+    newest = select(Case).order_by(Case.id.desc()).limit(6)
+    matches = list(session.scalars(newest.where(Case.number.in_(candidates)))) if candidates else []
+    return matches or list(session.scalars(newest.where(Case.number.like(f"%-{tail}"))))
 
 
 def _number_tail(text: str) -> str | None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy import ColumnElement, Select, String, func, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases import fulltext
@@ -72,13 +72,21 @@ def _search_by_like(session: Session, text: str, pattern: re.Pattern[str], actor
     for label, query, authored in _field_queries(text, actor):
         for case_id, anonymous, value in session.execute(query.limit(limit * 20)):
             add(case_id, label, value or "", authored and anonymous)
-    # Notes and replies live in the audit log's JSON detail; matched here.
-    said = select(Event.case_id, Event.action, Event.detail).join(Case, Case.id == Event.case_id).where(
-        visible_to(actor), Event.action.in_(list(fulltext.EVENT_LABELS)))
-    for case_id, action, detail in session.execute(said):
-        said_text = str((detail or {}).get("text", ""))
-        if pattern.search(said_text):
-            add(case_id, fulltext.EVENT_LABELS[action], said_text, False)
+    # Notes and replies live in the audit log's JSON detail, matched in the database (on
+    # PostgreSQL through the trigram index on the same expression, migration 0013).
+    said_text = _said_text(session)
+    said = select(Event.case_id, Event.action, said_text).join(Case, Case.id == Event.case_id).where(
+        visible_to(actor), Event.action.in_(list(fulltext.EVENT_LABELS)), _contains(said_text, text))
+    for case_id, action, value in session.execute(said.limit(limit * 20)):
+        if case_id is not None and pattern.search(value or ""):
+            add(case_id, fulltext.EVENT_LABELS[action], value or "", False)
+
+
+def _said_text(session: Session) -> ColumnElement[str]:
+    """The `text` of an event's JSON detail, written as the PostgreSQL index's expression."""
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column("(events.detail ->> 'text')", String)
+    return func.json_extract(Event.detail, "$.text")
 
 
 def search_cases(session: Session, text: str, actor: Actor | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -6,20 +6,21 @@ case (report, evidence, parties, events) or leaves no trace and can be retried.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
-from stopit_mail.cases.aliases import ALLEGED_SENDER, REPORTER, reporter_alias, sender_alias
+from stopit_mail.cases.aliases import ALLEGED_SENDER, REPORTER, NewAlias, create_aliases
 from stopit_mail.cases.anonymity import REDACTED
 from stopit_mail.cases.codes import new_reporter_code, next_case_number
 from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normalise_message_id
 from stopit_mail.config import Organisation
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
-from stopit_mail.models import Case, Evidence, OutboxMessage, Party, Report
+from stopit_mail.models import Case, CaseAlias, Evidence, OutboxMessage, Party, Report
 
 
 class StoredReport(Protocol):
@@ -30,6 +31,22 @@ class StoredReport(Protocol):
 
     @property
     def received_at(self) -> datetime: ...
+
+
+_REPORTS: Table = Report.__table__  # type: ignore[assignment]
+_EVIDENCE: Table = Evidence.__table__  # type: ignore[assignment]
+_PARTIES: Table = Party.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Filed:
+    """Where a report was filed: its case, whether it joined one, its row and its sender's alias."""
+
+    case: Case
+    joined: bool
+    report_id: int
+    sender_role: str
+    alias: NewAlias
 
 
 def _title(extraction: Extraction) -> str:
@@ -59,18 +76,18 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem], organisatio
     return session.get(Case, case_id) if case_id is not None else None
 
 
-def _evidence_row(case: Case, report: Report, item: EvidenceItem) -> Evidence:
-    return Evidence(
-        case_id=case.id, report_id=report.id, kind=item.kind, completeness=item.completeness,
-        mime_path=item.mime_path, content_type=item.content_type, filename=item.filename,
-        size=len(item.content) if item.content is not None else len(item.body_text or ""),
-        sha256=item.sha256, content=item.content,
-        orig_from_address=item.from_address, orig_from_name=item.from_name,
-        orig_to=item.to, orig_cc=item.cc, orig_date=item.date, orig_subject=item.subject,
-        orig_message_id=item.message_id, message_id_key=message_id_key(item),
-        fingerprint=content_fingerprint(item), header_block=item.header_block,
-        body_text=item.body_text, problems=item.problems, analysis=item.analysis,
-    )
+def _evidence_row(case: Case, report_id: int, item: EvidenceItem) -> dict[str, Any]:
+    return {
+        "case_id": case.id, "report_id": report_id, "kind": item.kind, "completeness": item.completeness,
+        "mime_path": item.mime_path, "content_type": item.content_type, "filename": item.filename,
+        "size": len(item.content) if item.content is not None else len(item.body_text or ""),
+        "sha256": item.sha256, "content": item.content,
+        "orig_from_address": item.from_address, "orig_from_name": item.from_name,
+        "orig_to": item.to, "orig_cc": item.cc, "orig_date": item.date, "orig_subject": item.subject,
+        "orig_message_id": item.message_id, "message_id_key": message_id_key(item),
+        "fingerprint": content_fingerprint(item), "header_block": item.header_block,
+        "body_text": item.body_text, "problems": item.problems, "analysis": item.analysis,
+    }
 
 
 def sender_wrote_the_evidence(extraction: Extraction, sender: str) -> bool:
@@ -88,7 +105,7 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
                    sender_role: str = REPORTER, new: bool = False) -> None:
     """The reporter, the alleged senders of the evidence, and the other recipients.
 
-    Collected first, then the ones the case does not have yet are inserted in one go (one
+    Collected first, then the ones the case does not have yet are inserted in one statement (one
     query for the existing ones instead of one query and one flush per party).
     """
     wanted: dict[tuple[str, str, str], None] = {}
@@ -118,15 +135,17 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
     have: set[tuple[str, str, str]] = set() if new else {
         (role, address, name) for role, address, name in session.execute(
             select(Party.role, Party.address, Party.display_name).where(Party.case_id == case.id))}
-    session.add_all([Party(case_id=case.id, role=role, address=address, display_name=name,
-                           domain=address.partition("@")[2])
-                     for role, address, name in wanted if (role, address, name) not in have])
+    rows = [{"case_id": case.id, "role": role, "address": address, "display_name": name,
+             "domain": address.partition("@")[2]}
+            for role, address, name in wanted if (role, address, name) not in have]
+    if rows:
+        session.execute(insert(_PARTIES), rows)
 
 
 def open_or_join_case(
     session: Session, org: Organisation, raw: StoredReport, extraction: Extraction,
     sealed_identity: str | None = None, sender_address: str = "",
-) -> tuple[Case, bool]:
+) -> Filed:
     """File a report: join the case of a duplicate offending message, or open a new one.
 
     With `sealed_identity` the report is anonymous: the extraction has already been redacted,
@@ -134,46 +153,60 @@ def open_or_join_case(
     is the report's sender as received (also for sealed reports, in memory only): when they wrote
     the evidence themselves, the report is filed with sender_role "alleged-sender".
     Every report gets its own alias: joining never discloses another reporter's code.
+
+    Only the case is an ORM object (later steps change it); the report, its aliases, evidence,
+    parties and events are plain inserts, one statement per table.
     """
     sender_role = ALLEGED_SENDER if sender_wrote_the_evidence(
         extraction, sender_address or extraction.reporter_address) else REPORTER
     case = find_duplicate_case(session, extraction.items, org.slug)
     joined = case is not None
+    now = datetime.now(UTC)
+    log: list[dict[str, Any]] = []
     if case is None:
-        now = datetime.now(UTC)
         case = Case(
             number=next_case_number(session, org.case_prefix, now.year),
             reporter_code=new_reporter_code(), sender_code=new_reporter_code(), organisation=org.slug,
-            title=_title(extraction),
+            title=_title(extraction), anonymous=bool(sealed_identity), opened_at=now, updated_at=now,
         )
         session.add(case)
         session.flush()
-        events.record(session, "case-opened", case.id, number=case.number, raw_message_id=raw.id)
-    report = Report(
-        case_id=case.id, raw_message_id=raw.id, reporter_address=extraction.reporter_address or None,
-        reporter_name=extraction.reporter_name or None, sealed_identity=sealed_identity,
-        subject=extraction.subject, sender_role=sender_role,
-        wrapper_text=extraction.wrapper_text, received_at=raw.received_at,
-    )
-    session.add(report)
-    session.flush()
+        log.append(events.entry("case-opened", case.id, number=case.number, raw_message_id=raw.id))
+    report_id = session.execute(insert(_REPORTS).returning(_REPORTS.c.id), {
+        "case_id": case.id, "raw_message_id": raw.id, "reporter_address": extraction.reporter_address or None,
+        "reporter_name": extraction.reporter_name or None, "sealed_identity": sealed_identity,
+        "subject": extraction.subject, "sender_role": sender_role,
+        "wrapper_text": extraction.wrapper_text, "received_at": raw.received_at,
+    }).scalar_one()
     # The case's reporter code belongs to the first reporter of a new case (what older versions
     # told every reporter); anyone joining, and an alleged sender, gets a code of their own.
-    reporter_alias(session, report, code=case.reporter_code if not joined and sender_role == REPORTER else None)
-    sender_alias(session, case)
+    wanted: list[tuple[str, int | None, str | None]] = [
+        (sender_role, report_id, case.reporter_code if not joined and sender_role == REPORTER else None)]
+    if not joined or not _has_sender_alias(session, case):
+        if not case.sender_code:
+            case.sender_code = new_reporter_code()
+        wanted.append((ALLEGED_SENDER, None, case.sender_code))
+    alias = create_aliases(session, case.id, wanted)[0]
     if sender_role == ALLEGED_SENDER:
-        events.record(session, "alleged-sender-report", case.id, report_id=report.id,
-                      reason="the sender of this report wrote the offending message(s) themselves; "
-                             "kept apart from the reporters")
-    for item in extraction.items:
-        session.add(_evidence_row(case, report, item))
-    if sealed_identity:
+        log.append(events.entry("alleged-sender-report", case.id, report_id=report_id,
+                                reason="the sender of this report wrote the offending message(s) themselves; "
+                                       "kept apart from the reporters"))
+    if extraction.items:
+        session.execute(insert(_EVIDENCE), [_evidence_row(case, report_id, item) for item in extraction.items])
+    if sealed_identity and not case.anonymous:
         case.anonymous = True
     record_parties(session, case, extraction, org.mailboxes, sender_role, new=not joined)
-    events.record(session, "report-joined" if joined else "report-filed", case.id,
-                  report_id=report.id, evidence=len(extraction.items))
-    case.updated_at = datetime.now(UTC)
-    return case, joined
+    log.append(events.entry("report-joined" if joined else "report-filed", case.id,
+                            report_id=report_id, evidence=len(extraction.items)))
+    events.record_all(session, log)
+    if joined:
+        case.updated_at = now
+    return Filed(case, joined, report_id, sender_role, alias)
+
+
+def _has_sender_alias(session: Session, case: Case) -> bool:
+    return session.scalar(select(CaseAlias.id).where(
+        CaseAlias.case_id == case.id, CaseAlias.side == ALLEGED_SENDER, CaseAlias.report_id.is_(None))) is not None
 
 
 def case_of_sent_message(session: Session, referenced_ids: list[str]) -> Case | None:

@@ -43,14 +43,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.audit import as_utc
-from stopit_mail.cases.case_figures import first_staff_action, grouped_figures, share
+from stopit_mail.cases.case_figures import first_staff_action, grouped_figures, share, tally_rows
 from stopit_mail.cases.queries import visible_to
 from stopit_mail.cases.staff import Actor, PermissionDenied
-from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report
+from stopit_mail.models import Case, Escalation, Event, Evidence, OutboxMessage, OutboxStatus, Party, Report, StatTally
 
 NOTICE_KIND = "notice"
 NOTICE_SENT_EVENT = "notice-sent"
@@ -128,7 +128,7 @@ def delivered_notices(session: Session, scope: ColumnElement[bool]) -> list[Noti
         for recipient in recipients or []:
             add(case_id, _address(recipient), as_utc(sent_at or created_at))
     sent_events = session.execute(select(Event.case_id, Event.detail, Event.at).join(
-        Case, Case.id == Event.case_id).where(scope, Event.action == NOTICE_SENT_EVENT)).all()
+        Case, Case.id == Event.case_id).where(scope, Event.action == literal(NOTICE_SENT_EVENT, literal_execute=True))).all()
     # The outbox's own "notice-sent" event names its row; older or imported ones may name the recipient.
     outbox_ids = [d["outbox_id"] for _c, d, _a in sent_events if isinstance((d or {}).get("outbox_id"), int)]
     outbox_recipients: dict[int, list[str]] = {}
@@ -211,22 +211,20 @@ def compute_stats(
     if organisation and actor is not None and not actor.may_see(organisation):
         raise PermissionDenied(f"{actor.name} does not work for organisation {organisation!r}")
     scope = scope_clause(actor, organisation)
-    case_query = select(Case.id, Case.opened_at, Case.categories, Case.urgency, Case.status, Case.outcome).where(scope)
-    report_query = select(func.count(Report.id)).join(Case, Case.id == Report.case_id).where(scope)
-    if since is not None:
-        case_query = case_query.where(Case.opened_at >= since)
-        report_query = report_query.where(Report.received_at >= since)
-    grouped = grouped_figures(session, case_query)
+    organisations = visible_to(actor, StatTally.organisation)
+    if organisation:
+        organisations = and_(organisations, StatTally.organisation == organisation)
+    grouped = grouped_figures(tally_rows(session, organisations, scope, since))
     notices = [n for n in delivered_notices(session, scope) if since is None or n.at >= since]
     return {
         "organisation": organisation,
         "since": since.isoformat() if since else None,
         "until": now.isoformat(),
         "cases": grouped["cases"],
-        "reports": session.scalar(report_query) or 0,
+        "reports": grouped["reports"],
         "categories": grouped["categories"],
         "urgency": grouped["urgency"],
-        "first_staff_action": first_staff_action(session, case_query, grouped["cases"]),
+        "first_staff_action": first_staff_action(session, scope, since, grouped["cases"]),
         "outcomes": grouped["outcomes"],
         "by_month": grouped["by_month"],
         "emergency_acknowledgement": _emergency_acknowledgement(session, scope, since),

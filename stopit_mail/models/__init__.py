@@ -36,5 +36,6 @@ from stopit_mail.models.core import (
     utcnow,
 )
 from stopit_mail.models.doors import RevealRequest, TriageExample
+from stopit_mail.models.rollups import StatTally
 
-__all__ = ["Base", "Case", "CaseAlias", "CaseCounter", "CaseStatus", "Completeness", "Escalation", "EscalationStatus", "Event", "Evidence", "IdentityKey", "MessageKind", "OffenderLink", "OutboxMessage", "OutboxStatus", "Page", "Party", "RawMessage", "RawStatus", "ReadDeadline", "Report", "RevealRequest", "Review", "TriageExample", "WebPost", "WebReceipt", "WorkerHeartbeat", "_enum", "utcnow"]
+__all__ = ["Base", "Case", "CaseAlias", "CaseCounter", "CaseStatus", "Completeness", "Escalation", "EscalationStatus", "Event", "Evidence", "IdentityKey", "MessageKind", "OffenderLink", "OutboxMessage", "OutboxStatus", "Page", "Party", "RawMessage", "RawStatus", "ReadDeadline", "Report", "RevealRequest", "Review", "StatTally", "TriageExample", "WebPost", "WebReceipt", "WorkerHeartbeat", "_enum", "utcnow"]

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases.service import Filed
 from stopit_mail.cases.triage import TriageDecision
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.extract import mime
@@ -52,6 +53,8 @@ class StoredMessage:
     priority: int = 0
     # Stored by a historical import: processed, but nobody is mailed about it.
     no_ack: bool = False
+    # Why the stored bytes could not even be read (then `content` is empty): quarantined at once.
+    unreadable: str | None = None
 
 
 @dataclass
@@ -79,6 +82,10 @@ class Context:
     decision: TriageDecision | None = None
     bounced_ids: list[str] = field(default_factory=list)
     case: Case | None = None
+    # Where open-case filed a new report (its row and its sender's alias, for the acknowledgement).
+    filed: Filed | None = None
+    # The language the reporter wrote in (guessed outside the transaction, for the acknowledgement).
+    language: str | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None

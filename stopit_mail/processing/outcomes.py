@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stopit_mail import events
 from stopit_mail.cases.emergency_fallback import page_unprocessed_emergency
-from stopit_mail.cases.pretriage import EMERGENCY, head_text
+from stopit_mail.cases.pretriage import EMERGENCY, PREFIX_BYTES, head_text
 from stopit_mail.config import Settings
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.processing.context import Context, Handler
-from stopit_mail.sealing import open_bytes
+from stopit_mail.sealing import is_sealed_bytes, open_bytes
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
@@ -69,6 +69,15 @@ def quarantine(factory: sessionmaker[Session], settings: Settings, raw_id: int, 
     return Outcome(raw_id, "quarantined", reason)
 
 
+def _head(session: Session, settings: Settings, raw_id: int) -> bytes:
+    """The start of a stored message, without loading all of it: the message may be the one that
+    exceeds the worker's memory budget. A message sealed at rest is opened whole, in memory."""
+    head = session.scalar(select(func.substr(_RAW.c.content, 1, PREFIX_BYTES)).where(_RAW.c.id == raw_id)) or b""
+    if is_sealed_bytes(head):
+        head = open_bytes(settings, session.scalar(select(_RAW.c.content).where(_RAW.c.id == raw_id)) or b"")
+    return bytes(head)
+
+
 def page_if_failing_emergency(factory: sessionmaker[Session], settings: Settings, raw_id: int, attempts: int,
                               priority: int, rcpt_to: list[str]) -> None:
     """An emergency whose earlier attempt did not finish pages now, not after the last attempt."""
@@ -79,10 +88,9 @@ def page_if_failing_emergency(factory: sessionmaker[Session], settings: Settings
 
 
 def _fallback(session: Session, settings: Settings, raw_id: int, rcpt_to: list[str], reason: str) -> None:
-    content = session.get(RawMessage, raw_id).content  # type: ignore[union-attr]
     try:
-        subject, text = head_text(open_bytes(settings, content))  # sealed at rest: opened in memory
-    except Exception:  # noqa: BLE001 - what is known may be nothing; page anyway
+        subject, text = head_text(_head(session, settings, raw_id))
+    except Exception:  # noqa: BLE001 - what is known may be nothing (or too big to read); page anyway
         subject, text = "", ""
     org = next((o for o in (settings.organisation_for(a) for a in rcpt_to) if o is not None),
                settings.default_organisation())

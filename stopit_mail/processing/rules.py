@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from stopit_mail.cases.acknowledgement import report_language
 from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules
 from stopit_mail.config import HeaderSettings, Settings
 from stopit_mail.extract.evidence import Extraction
@@ -57,3 +58,5 @@ def warm_up(settings: Settings) -> None:
     (compiling the rules takes seconds on a busy machine: longer than a tight time budget)."""
     rules_for(settings)
     policy_for(settings)
+    # The language model loads on first use: not while the first message holds the write lock.
+    report_language("a sentence long enough to need the language model")

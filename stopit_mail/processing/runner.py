@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, Update, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,33 +68,53 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
           exclude: frozenset[int] = frozenset()) -> StoredMessage | None:
     """Count an attempt on, and lease, the next waiting message (or `raw_id`); None if none.
 
-    One UPDATE ... RETURNING, committed at once. On PostgreSQL the pick is FOR UPDATE SKIP
-    LOCKED, so concurrent workers take different messages; on SQLite the statement takes the
-    write lock itself. An explicit `raw_id` (an import, a retry) ignores another's lease: the
-    write step's re-check still keeps it exactly once.
+    One UPDATE ... RETURNING, committed at once; the bytes are read after it. On PostgreSQL
+    the pick is FOR UPDATE SKIP LOCKED, so concurrent workers take different messages; on
+    SQLite the statement takes the write lock itself. An explicit `raw_id` (an import, a
+    retry) ignores another's lease: the write step's re-check still keeps it exactly once.
     """
     now = datetime.now(UTC)
-    with factory() as session, relaxed_commit(session):
-        pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
-        if raw_id is not None:
-            pick = pick.where(RawMessage.id == raw_id)
-        else:
-            pick = pick.where(or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now))
-            if exclude:
-                pick = pick.where(RawMessage.id.not_in(exclude))
-            pick = pick.order_by(RawMessage.priority.desc(), RawMessage.id).limit(1)
-        if session.get_bind().dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        row = session.execute(
-            update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
-            .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
-            .returning(_RAW.c.id, _RAW.c.content, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
-                       _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack)).first()
-    if row is None:
-        return None
+    with factory() as session:
+        with relaxed_commit(session):
+            row = session.execute(_claim_statement(session, settings, now, raw_id, exclude)).first()
+        if row is None:
+            return None
+        # The bytes are read only once the attempt is counted: a message too big for the worker's
+        # memory budget fails here, after the count, so it cannot crash-loop the worker uncounted.
+        content, unreadable = b"", None
+        if row.attempts <= settings.limits.max_attempts:
+            try:
+                content = session.scalar(select(RawMessage.content).where(RawMessage.id == row.id)) or b""
+            except MemoryError:
+                unreadable = (f"memory budget: the message ({row.size} bytes) cannot be read within "
+                              "limits.worker_memory_mb")
     received_at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
-    return StoredMessage(row.id, row.content, row.mail_from, list(row.rcpt_to or []), received_at,
-                         row.attempts, row.priority, bool(row.no_ack))
+    return StoredMessage(row.id, content, row.mail_from, list(row.rcpt_to or []), received_at,
+                         row.attempts, row.priority, bool(row.no_ack), unreadable)
+
+
+def _claim_statement(session: Session, settings: Settings, now: datetime, raw_id: int | None,
+                     exclude: frozenset[int]) -> Update:
+    """The UPDATE ... RETURNING that counts an attempt on the next message and leases it."""
+    pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+    if raw_id is not None:
+        pick = pick.where(RawMessage.id == raw_id)
+    else:
+        free = [or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now)]
+        if exclude:
+            free.append(RawMessage.id.not_in(exclude))
+        # The most urgent level first, then the oldest message of that level. Two index walks
+        # on (status, priority, id): ORDER BY priority DESC, id in one would sort every waiting
+        # message of the top level (the whole backlog in a flood) while holding the write lock.
+        top = (select(RawMessage.priority).where(RawMessage.status == RawStatus.RECEIVED, *free)
+               .order_by(RawMessage.priority.desc()).limit(1).scalar_subquery())
+        pick = pick.where(RawMessage.priority == top, *free).order_by(RawMessage.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return (update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
+            .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
+            .returning(_RAW.c.id, _RAW.c.size, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
+                       _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack))
 
 
 def _guarded(name: str, step: Callable[[], None]) -> None:
@@ -206,6 +226,8 @@ def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
         if stored.attempts > settings.limits.max_attempts:
             raise Quarantine(f"gave up after {stored.attempts - 1} attempts that did not finish "
                              "(crash, time budget or memory budget)")
+        if stored.unreadable:
+            raise Quarantine(stored.unreadable)
         outcomes.page_if_failing_emergency(factory, settings, stored.id, stored.attempts, stored.priority,
                                            stored.rcpt_to)
         return compute(factory, settings, stored)
@@ -229,15 +251,15 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
 
     Claims stay one at a time (each attempt counted before its own work), so a message that
     crashes the process only ever counts against itself. An emergency ends the batch at once:
-    it is written without waiting for the rest. `on_claim` learns each message taken (the
+    it is written with the messages already computed, without waiting for more. `on_claim` learns each message taken (the
     worker's time budget watches it); `pace(urgent)` is called before the write (the worker
     leaves the SQLite write lock to the listener during a flood).
     """
     ready: list[Context] = []
     finished: list[Outcome] = []
     for _ in range(size):
-        if ready and emergency_waiting(factory):
-            break  # write what is ready now, so the next batch starts with the emergency
+        # Claims take the most urgent message first: an emergency stored meanwhile is the next
+        # one taken, and ends the batch.
         stored = claim(factory, settings, exclude=exclude)
         if stored is None:
             break

@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 FLOOD_WAKES_PER_SECOND = 10
 LOCK_SHARE_IN_FLOOD = 0.2
 MAX_PAUSE_SECONDS = 0.5
+# Messages written per transaction during a flood on SQLite: each write then holds the lock for
+# a few milliseconds of work, so a client waits at most that long (plus SQLite's busy-wait step)
+# instead of the length of a whole batch; the pause above keeps the share the same.
+FLOOD_WRITE_BATCH = 2
+# Messages computed one by one, then written in one transaction (one durable commit), normally.
+WRITE_BATCH = 8
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -79,9 +85,8 @@ class Worker:
     """Processes and delivers until stopped; safe to run in a thread."""
 
     def __init__(self, app: App, idle_seconds: float = 1.0, batch: int = 25,
-                 transport: Transport | None = None, write_batch: int = 8) -> None:
+                 transport: Transport | None = None, write_batch: int = WRITE_BATCH) -> None:
         self.app = app
-        # Messages computed one by one, then written in one transaction (one durable commit).
         self.write_batch = max(1, write_batch)
         self.idle_seconds = idle_seconds
         self.batch = batch
@@ -153,7 +158,8 @@ class Worker:
         report = TurnReport()
         remaining = self.batch
         while remaining > 0 and not self._stop.is_set():
-            taken, urgent = self._process_some(min(remaining, self.write_batch), report)
+            size = min(self.write_batch, FLOOD_WRITE_BATCH) if self._sqlite and self.in_flood() else self.write_batch
+            taken, urgent = self._process_some(min(remaining, size), report)
             if not taken:
                 break
             remaining -= taken
@@ -206,11 +212,13 @@ class Worker:
                 if claimed and time.monotonic() - claimed[-1][1] > budget:
                     self._abandon(claimed[-1][0], report)
                     return len(claimed), False
-            except SQLAlchemyError as exc:
-                # The claim or the write transaction failed (database down or locked): their
-                # messages are retried at once on the next turn.
+            except (SQLAlchemyError, MemoryError) as exc:
+                # The claim or the write transaction failed (database down or locked), or a
+                # message needed more than the memory budget outside its handlers: their messages
+                # are retried at once on the next turn, each attempt already counted, so one
+                # that keeps failing is quarantined after limits.max_attempts.
                 report.errors += 1
-                log.error("processing failed: %s", exc)
+                log.error("processing failed: %r", exc)
                 for stored, _started in claimed:
                     self._release(stored.id)
                 return 0, False
@@ -269,3 +277,4 @@ class Worker:
         self.totals.abandoned += report.abandoned
         for status, count in report.delivered.items():
             self.totals.delivered[status] = self.totals.delivered.get(status, 0) + count
+

@@ -11,8 +11,6 @@ alleged sender. An emergency's acknowledgement ("call now") goes out before the 
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from stopit_mail import events
 from stopit_mail.cases.acknowledgement import (
     forwarding_client,
@@ -20,10 +18,9 @@ from stopit_mail.cases.acknowledgement import (
     render_acknowledgement,
     report_language,
 )
-from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address, reporter_alias
+from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.notices import template_dirs
-from stopit_mail.models import Report
 from stopit_mail.outbound.ack_limits import domain_key, refusal
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import URGENT_DELIVERY, enqueue
@@ -40,16 +37,21 @@ class Acknowledge(Step):
     name = "acknowledge"
     side_step = True
 
+    def prepare(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        # Outside the write transaction: guessing the language is the costliest part of it.
+        ctx.language = report_language(ctx.extraction.wrapper_text)
+
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None, "open-case must run first"
         assert ctx.extraction is not None and ctx.reporter is not None
-        report = ctx.session.scalar(select(Report).where(Report.raw_message_id == ctx.raw.id))
-        assert report is not None, "open-case must run first"
+        filed = ctx.filed
+        assert filed is not None, "open-case must run first"
         address = ctx.reporter.address
         emergency = ctx.case.urgency == "emergency"
         try:
             reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
-                      else "the sender wrote the offending message themselves" if report.sender_role == ALLEGED_SENDER
+                      else "the sender wrote the offending message themselves" if filed.sender_role == ALLEGED_SENDER
                       else refusal(ctx.session, ctx.settings, address, ctx.case.id,
                                    has_evidence=bool(ctx.extraction.items), emergency=emergency))
             recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
@@ -57,11 +59,11 @@ class Acknowledge(Step):
             # A side step: the case and its page must not go down with it.
             reason = f"identity key unavailable: {exc}"
         if reason:
-            events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=report.id)
+            events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=filed.report_id)
             return
-        alias_row = reporter_alias(ctx.session, report)
+        alias_row = filed.alias
         alias = alias_address(alias_row.code, ctx.organisation.mailboxes[0])
-        language = report_language(ctx.extraction.wrapper_text)
+        language = ctx.language or report_language(ctx.extraction.wrapper_text)
         ctx.case.language = ctx.case.language or language
         rendered = render_acknowledgement(
             make_environment(template_dirs(ctx.settings, ctx.organisation)), language,

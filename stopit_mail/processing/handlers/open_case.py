@@ -16,8 +16,9 @@ class OpenCase(Step):
 
     def process(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
-        ctx.case, _joined = open_or_join_case(
+        ctx.filed = open_or_join_case(
             ctx.session, ctx.organisation, ctx.raw, ctx.extraction, sealed_identity=ctx.sealed_identity,
             sender_address=ctx.reporter.address if ctx.reporter else "")
+        ctx.case = ctx.filed.case
         ctx.updates["case_id"] = ctx.case.id
         record_mentions(ctx.session, ctx.mentioned_case_ids, ctx.raw.id)
