@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from stopit_mail.cases.stats import format_duration
+from stopit_mail.cases.durations import format_duration
 
 BAR_HEIGHT = 22
 BAR_GAP = 8

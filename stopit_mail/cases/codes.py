@@ -8,12 +8,12 @@ without look-alike letters) and are the reporter's key to their case alias addre
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from stopit_mail.models import CaseCounter
+if TYPE_CHECKING:
+    # Imported where numbers are allocated: the staff commands print codes without SQLAlchemy.
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford: no i, l, o, u
 REPORTER_CODE_LENGTH = 12
@@ -36,8 +36,10 @@ def _allocate_apart(engine: Engine, prefix: str, year: int) -> int:
     transaction commits, so several workers open cases in parallel. A rolled-back message
     leaves a gap in the numbers; numbers never repeat.
     """
-    # Imported here: only PostgreSQL installations need its dialect (staff commands start faster without it).
+    from sqlalchemy import text, update
     from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from stopit_mail.models import CaseCounter
 
     bump = (update(CaseCounter).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
             .values(last=CaseCounter.last + 1).returning(CaseCounter.last))
@@ -55,6 +57,11 @@ def _allocate_apart(engine: Engine, prefix: str, year: int) -> int:
 def next_case_number(session: Session, prefix: str, year: int) -> str:
     """Allocate the next number for prefix and year (on SQLite inside the caller's transaction:
     its single writer makes that cheap; on PostgreSQL apart from it, see `_allocate_apart`)."""
+    from sqlalchemy import Engine, update
+    from sqlalchemy.exc import IntegrityError
+
+    from stopit_mail.models import CaseCounter
+
     bind = session.get_bind()
     if bind.dialect.name == "postgresql" and isinstance(bind, Engine):
         return f"{prefix}-{year}-{_allocate_apart(bind, prefix, year):04d}"

@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -125,6 +124,8 @@ def _render(settings: Settings, org: Organisation, name: str, variables: dict[st
     An organisation's broken override must not silence an emergency: the error is logged and
     the built-in template used instead.
     """
+    import jinja2  # noqa: PLC0415 - only when rendering (listing escalations needs no Jinja)
+
     overrides = [settings.base_dir / Path(org.templates_dir)] if org.templates_dir else []
     try:
         return render(make_environment(overrides), name, **variables)

@@ -14,7 +14,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stopit_mail.cases.codes import format_code
 from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
 
@@ -64,6 +63,8 @@ def _head(detail: dict[str, Any]) -> Panel:
 
 
 def _reports(detail: dict[str, Any]) -> list[RenderableType]:
+    from stopit_mail.cases.codes import format_code
+
     out: list[RenderableType] = [Text("What the reporter wrote", style="bold underline")]
     for rep in detail["reports"]:
         who = rep["reporter"]["address"] or rep["reporter"]["name"]

@@ -12,10 +12,10 @@ import click
 from rich.console import Console, RenderableType
 from rich.table import Column, Table
 
+from stopit_mail.case_status import CaseStatus
 from stopit_mail.cli import Context, LazyCasesGroup, handle_errors, pass_ctx
 from stopit_mail.commands.case_view import render_case
 from stopit_mail.commands.output import parse_since
-from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
 
 

@@ -13,11 +13,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from stopit_mail.case_status import CaseStatus
 from stopit_mail.cases.triage import CATEGORIES, URGENCIES
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
 from stopit_mail.commands.output import JSON_OPTION, report
-from stopit_mail.models import CaseStatus
 from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
 

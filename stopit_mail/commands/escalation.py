@@ -13,7 +13,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases.escalation_review import CONFIRMED, DISMISSED
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
 from stopit_mail.commands.output import JSON_OPTION, report
@@ -100,6 +99,8 @@ def escalations_command(state: Context, include_all: bool, as_json: bool) -> Non
 
 
 def _decide(state: Context, number: str, decision: str, reason: str, as_json: bool) -> None:
+    from stopit_mail.cases.escalation_review import CONFIRMED
+
     done = state.call(f"escalations.{decision[:-2]}", number=number, reason=reason)
     then = ("the escalation chain is being paged" if decision == CONFIRMED
             else f"paging stopped; urgency now {done['urgency']}")
@@ -114,6 +115,8 @@ def _decide(state: Context, number: str, decision: str, reason: str, as_json: bo
 @handle_errors
 def confirm_command(state: Context, number: str, reason: str, as_json: bool) -> None:
     """Confirm CASE's possible emergency: page the escalation chain now."""
+    from stopit_mail.cases.escalation_review import CONFIRMED
+
     _decide(state, number, CONFIRMED, reason, as_json)
 
 
@@ -125,6 +128,8 @@ def confirm_command(state: Context, number: str, reason: str, as_json: bool) -> 
 @handle_errors
 def dismiss_command(state: Context, number: str, reason: str, as_json: bool) -> None:
     """Dismiss CASE's possible emergency: stop paging; the case stays urgent."""
+    from stopit_mail.cases.escalation_review import DISMISSED
+
     _decide(state, number, DISMISSED, reason, as_json)
 
 

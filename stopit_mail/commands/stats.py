@@ -23,7 +23,7 @@ def _shares(title: str, rows: list[dict[str, Any]]) -> Table:
 
 def summary_lines(stats: dict[str, Any]) -> list[str]:
     """The headline figures, one `label: value` line each."""
-    from stopit_mail.cases.stats import format_duration
+    from stopit_mail.cases.durations import format_duration
 
     first, acks, stop = stats["first_staff_action"], stats["emergency_acknowledgement"], stats["stop_rate"]
     rate = "n/a" if stop["rate"] is None else f"{stop['rate'] * 100:.0f}%"

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
+from stopit_mail.case_status import CaseStatus
+
 
 def utcnow() -> datetime:
     """Timezone-aware now, in UTC (the only timezone stored)."""
@@ -57,18 +59,6 @@ class MessageKind(enum.StrEnum):
     REPLY = "reply"
     BOUNCE = "bounce"
     AUTO_REPLY = "auto-reply"
-
-
-class CaseStatus(enum.StrEnum):
-    """Where a case stands in staff work."""
-
-    NEW = "new"
-    TRIAGED = "triaged"
-    NOTICE_SENT = "notice-sent"
-    REFERRED = "referred"
-    WAITING = "waiting"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
 
 
 class Completeness(enum.StrEnum):

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 from stopit_mail.errors import StopitError
 from stopit_mail.textsafe import terminal_safe
@@ -48,6 +49,8 @@ def make_environment(override_dirs: Sequence[Path] = ()) -> jinja2.Environment:
 
 @lru_cache(maxsize=32)
 def _environment(override_dirs: tuple[str, ...]) -> jinja2.Environment:
+    import jinja2  # noqa: PLC0415 - only when rendering: reading a case needs no Jinja
+
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(list(override_dirs))]
     loaders.append(jinja2.PackageLoader("stopit_mail", "templates"))
     return jinja2.Environment(
@@ -63,6 +66,8 @@ def _environment(override_dirs: tuple[str, ...]) -> jinja2.Environment:
 
 def render(env: jinja2.Environment, name: str, **variables: Any) -> Rendered:
     """Render template `name`; its first line is 'Subject: ...', the rest (after a blank line) the body."""
+    import jinja2  # noqa: PLC0415
+
     try:
         text = env.get_template(name).render(**variables)
     except jinja2.TemplateNotFound as exc:

@@ -11,11 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stopit_mail.api.registry import ApiError, Call, Params, method
-from stopit_mail.cases import queries
-from stopit_mail.cases.escalation_unread import mark_seen
-from stopit_mail.cases.identity_gate import open_stored_message
-from stopit_mail.cases.offenders import related_cases
-from stopit_mail.cases.search import search_cases
 from stopit_mail.models import CaseStatus
 
 
@@ -35,6 +30,8 @@ def since_param(params: Params) -> datetime | None:
         "limit", "page")
 def cases_list(call: Call, params: Params) -> dict[str, Any]:
     """A page of the cases the caller may see, newest first, and how many match in all."""
+    from stopit_mail.cases import queries
+
     status = params.text("status")
     if status is not None and status not in {s.value for s in CaseStatus}:
         raise ApiError("bad-request", f"params.status: found {status!r}, expected one of "
@@ -54,6 +51,10 @@ def cases_list(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.show", "number")
 def cases_show(call: Call, params: Params) -> dict[str, Any]:
     """One case in full; reading it stops its read deadline (no report left unread)."""
+    from stopit_mail.cases import queries
+    from stopit_mail.cases.escalation_unread import mark_seen
+    from stopit_mail.cases.offenders import related_cases
+
     number = params.text("number", required=True)
     viewer = call.actor
     with call.session() as session:
@@ -67,6 +68,10 @@ def cases_show(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.raw", "number", "message", "reason")
 def cases_raw(call: Call, params: Params) -> dict[str, Any]:
     """The original bytes of one of the case's stored messages (base64), through the identity gate."""
+    from stopit_mail.cases import queries
+    from stopit_mail.cases.escalation_unread import mark_seen
+    from stopit_mail.cases.identity_gate import open_stored_message
+
     number, raw_id = params.text("number", required=True), params.integer("message", required=True)
     viewer = call.actor
     with call.session() as session:
@@ -84,6 +89,8 @@ def cases_raw(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.search", "text", "limit")
 def cases_search(call: Call, params: Params) -> list[dict[str, Any]]:
     """Cases whose titles, reports, evidence, senders or notes contain the words."""
+    from stopit_mail.cases.search import search_cases
+
     text, limit = params.text("text", required=True), params.integer("limit", 50, low=1, high=1000)
     viewer = call.actor
     with call.session() as session:
@@ -93,6 +100,8 @@ def cases_search(call: Call, params: Params) -> list[dict[str, Any]]:
 @method("cases.seen", "number")
 def cases_seen(call: Call, params: Params) -> dict[str, Any]:
     """Record that the caller has read the case (stops its read deadline and any unread-report page)."""
+    from stopit_mail.cases.escalation_unread import mark_seen
+
     with call.case(params.text("number", required=True)) as (session, case, actor):
         first = mark_seen(session, call.settings, case, actor.name, datetime.now(UTC), via="cases seen")
         return {"case": case.number, "first": bool(first), "by": actor.name}

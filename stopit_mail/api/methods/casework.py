@@ -10,12 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stopit_mail.api.registry import ApiError, Call, Params, method
-from stopit_mail.cases import actions
-from stopit_mail.cases.escalation import start_escalation
-from stopit_mail.cases.queries import get_case
-from stopit_mail.cases.referrals import record_consent
-from stopit_mail.cases.retention import set_hold
-from stopit_mail.cases.triage import CATEGORIES, URGENCIES
 from stopit_mail.models import Case, CaseStatus
 
 
@@ -33,6 +27,8 @@ def _number(params: Params) -> str:
 @method("cases.assign", "number", "staff")
 def cases_assign(call: Call, params: Params) -> dict[str, Any]:
     """Make a staff member responsible for the case."""
+    from stopit_mail.cases import actions
+
     with call.case(_number(params)) as (session, case, actor):
         changed = actions.assign(session, actor, case, params.text("staff", required=True), call.settings.staff)
         return {**case_state(case), "changed": changed}
@@ -41,6 +37,8 @@ def cases_assign(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.note", "number", "text")
 def cases_note(call: Call, params: Params) -> dict[str, Any]:
     """Add a note to the case timeline."""
+    from stopit_mail.cases import actions
+
     with call.case(_number(params)) as (session, case, actor):
         actions.note(session, actor, case, params.text("text", required=True))
         return case_state(case)
@@ -49,6 +47,8 @@ def cases_note(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.status", "number", "status", "reason")
 def cases_status(call: Call, params: Params) -> dict[str, Any]:
     """Set the working status (closing is `cases.close`)."""
+    from stopit_mail.cases import actions
+
     status = params.text("status", required=True)
     if status not in {s.value for s in CaseStatus if s is not CaseStatus.CLOSED}:
         raise ApiError("bad-request", f"params.status: found {status!r}, expected a working status (not closed)")
@@ -60,6 +60,8 @@ def cases_status(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.close", "number", "outcome", "resolution")
 def cases_close(call: Call, params: Params) -> dict[str, Any]:
     """Close the case with an outcome code and its resolution."""
+    from stopit_mail.cases import actions
+
     outcome, resolution = params.text("outcome", required=True), params.text("resolution", required=True)
     with call.case(_number(params)) as (session, case, actor):
         actions.close(session, actor, case, resolution, outcome, call.settings.casework.outcomes)
@@ -69,6 +71,8 @@ def cases_close(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.reopen", "number", "reason")
 def cases_reopen(call: Call, params: Params) -> dict[str, Any]:
     """Reopen a closed case (it returns to the status it had before closing)."""
+    from stopit_mail.cases import actions
+
     with call.case(_number(params)) as (session, case, actor):
         actions.reopen(session, actor, case, params.text("reason"))
         return case_state(case)
@@ -77,6 +81,9 @@ def cases_reopen(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.merge", "number", "into")
 def cases_merge(call: Call, params: Params) -> dict[str, Any]:
     """Merge the case into another; it stays as a closed pointer."""
+    from stopit_mail.cases import actions
+    from stopit_mail.cases.queries import get_case
+
     actor = call.actor
     with call.session() as session:
         case, into = get_case(session, _number(params)), get_case(session, params.text("into", required=True))
@@ -87,6 +94,10 @@ def cases_merge(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.classify", "number", "categories", "urgency", "reason")
 def cases_classify(call: Call, params: Params) -> dict[str, Any]:
     """Override triage (categories and/or urgency) with a reason; an emergency pages the chain."""
+    from stopit_mail.cases import actions
+    from stopit_mail.cases.escalation import start_escalation
+    from stopit_mail.cases.triage import CATEGORIES, URGENCIES
+
     categories, urgency = params.texts("categories"), params.text("urgency")
     reason = params.text("reason", required=True)
     if not categories and urgency is None:
@@ -102,6 +113,8 @@ def cases_classify(call: Call, params: Params) -> dict[str, Any]:
 
 
 def _hold(call: Call, params: Params, hold: bool) -> dict[str, Any]:
+    from stopit_mail.cases.retention import set_hold
+
     with call.case(_number(params)) as (session, case, actor):
         set_hold(session, actor, case, params.text("reason", required=True), hold)
         return {**case_state(case), "legal_hold": hold}
@@ -122,6 +135,8 @@ def cases_release(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.consent", "number", "reason")
 def cases_consent(call: Call, params: Params) -> dict[str, Any]:
     """Record that the reporter agreed to share their identity with offices."""
+    from stopit_mail.cases.referrals import record_consent
+
     with call.case(_number(params)) as (session, case, actor):
         record_consent(session, actor, case, params.text("reason", required=True))
         return {**case_state(case), "consent": True}

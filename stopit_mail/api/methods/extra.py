@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from stopit_mail.api.registry import ApiError, Call, Params, method
-from stopit_mail.cases import queries, triage_examples
-from stopit_mail.cases.abuse import prepare_abuse_report, send_abuse_report
-from stopit_mail.cases.queries import get_case
 
 
 @method("abuse.preview", "number", "to", "format")
 def abuse_preview(call: Call, params: Params) -> dict[str, Any]:
     """Exactly the ARF (or X-ARF) report `cases.report_abuse` would send (nothing is queued)."""
+    from stopit_mail.cases.abuse import prepare_abuse_report
+
     with call.case(params.text("number", required=True)) as (_session, case, _actor):
         prepared = prepare_abuse_report(call.settings, case, params.text("to"), params.text("format", "arf"))
         return {"case": case.number, "recipient": prepared.recipient, "message": prepared.preview()}
@@ -25,6 +24,8 @@ def abuse_preview(call: Call, params: Params) -> dict[str, Any]:
 @method("cases.report_abuse", "number", "to", "format")
 def cases_report_abuse(call: Call, params: Params) -> dict[str, Any]:
     """Queue an abuse report on the case's traced evidence to the origin provider's desk."""
+    from stopit_mail.cases.abuse import prepare_abuse_report, send_abuse_report
+
     fmt = params.text("format", "arf")
     with call.case(params.text("number", required=True)) as (session, case, actor):
         prepared = prepare_abuse_report(call.settings, case, params.text("to"), fmt)
@@ -36,6 +37,8 @@ def cases_report_abuse(call: Call, params: Params) -> dict[str, Any]:
 @method("triage.examples.list", "organisation")
 def examples_list(call: Call, params: Params) -> list[dict[str, Any]]:
     """The organisation examples the caller may see, oldest first."""
+    from stopit_mail.cases import triage_examples
+
     viewer = call.actor
     with call.session() as session:
         return triage_examples.as_rows(triage_examples.list_examples(session, viewer, params.text("organisation")))
@@ -44,6 +47,9 @@ def examples_list(call: Call, params: Params) -> list[dict[str, Any]]:
 @method("triage.examples.add", "sentence", "from_case", "label", "category", "organisation", "language", "reason")
 def examples_add(call: Call, params: Params) -> dict[str, Any]:
     """Add a reviewed example: a sentence, or the one that raised `from_case`."""
+    from stopit_mail.cases import triage_examples
+    from stopit_mail.cases.queries import get_case
+
     sentence, from_case = params.text("sentence"), params.text("from_case")
     if bool(sentence) == bool(from_case):
         raise ApiError("bad-request", "give either sentence or from_case")
@@ -71,6 +77,8 @@ def _only_organisation(call: Call) -> str:
 @method("triage.examples.remove", "id", "reason")
 def examples_remove(call: Call, params: Params) -> dict[str, Any]:
     """Remove an organisation example (the audit log keeps that it existed)."""
+    from stopit_mail.cases import triage_examples
+
     actor = call.actor
     with call.session() as session:
         example = triage_examples.remove_example(session, actor, params.integer("id", required=True),
@@ -81,6 +89,7 @@ def examples_remove(call: Call, params: Params) -> dict[str, Any]:
 @method("quarantine.retry", "message")
 def quarantine_retry(call: Call, params: Params) -> dict[str, Any]:
     """Process a quarantined message again, after a fix or a configuration change (admin role)."""
+    from stopit_mail.cases import queries
     from stopit_mail.cases.quarantine_view import visible_message
     from stopit_mail.processing.runner import process_message
 

@@ -10,20 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stopit_mail.api.registry import ApiError, Call, Params, method
-from stopit_mail.cases.anonymity import reveal
-from stopit_mail.cases.approvals import approval_required, decide, list_requests, request_reveal, usable_request
-from stopit_mail.cases.codes import normalise_code
-from stopit_mail.cases.escalation import REVIEW, acknowledge, open_escalations
-from stopit_mail.cases.escalation_review import CONFIRMED, DISMISSED
-from stopit_mail.cases.escalation_review import decide as decide_review
-from stopit_mail.cases.escalation_unread import mark_seen
-from stopit_mail.cases.messaging import reply_to_reporter
-from stopit_mail.cases.notices import NOTICE_TEMPLATES, prepare_notice, send_notice
-from stopit_mail.cases.referrals import preview_referral, refer_case
 from stopit_mail.errors import StopitError
 
 
 def _template(params: Params) -> str:
+    from stopit_mail.cases.notices import NOTICE_TEMPLATES
+
     template = params.text("template", "please-stop")
     if template not in NOTICE_TEMPLATES:
         raise ApiError("bad-request", f"params.template: found {template!r}, expected one of "
@@ -34,6 +26,8 @@ def _template(params: Params) -> str:
 @method("notice.preview", "number", "template", "to")
 def notice_preview(call: Call, params: Params) -> dict[str, Any]:
     """Exactly what `notice.send` would send (nothing is queued)."""
+    from stopit_mail.cases.notices import prepare_notice
+
     with call.case(params.text("number", required=True)) as (_session, case, _actor):
         prepared = prepare_notice(call.settings, case, _template(params), params.text("to"))
         return {"case": case.number, "template": prepared.template, "recipient": prepared.recipient,
@@ -43,6 +37,8 @@ def notice_preview(call: Call, params: Params) -> dict[str, Any]:
 @method("notice.send", "number", "template", "to")
 def notice_send(call: Call, params: Params) -> dict[str, Any]:
     """Queue a please-stop (or firmer) notice to the alleged sender through the outbox."""
+    from stopit_mail.cases.notices import prepare_notice, send_notice
+
     template = _template(params)
     with call.case(params.text("number", required=True)) as (session, case, actor):
         prepared = prepare_notice(call.settings, case, template, params.text("to"))
@@ -54,6 +50,8 @@ def notice_send(call: Call, params: Params) -> dict[str, Any]:
 @method("refer.preview", "number", "office", "with_identity", "note", "update")
 def refer_preview(call: Call, params: Params) -> dict[str, Any]:
     """Exactly what `cases.refer` would send to the office (nothing is queued)."""
+    from stopit_mail.cases.referrals import preview_referral
+
     office = params.text("office", required=True)
     with call.case(params.text("number", required=True)) as (session, case, actor):
         prepared = preview_referral(session, call.settings, actor, case, office, params.flag("with_identity"),
@@ -69,6 +67,8 @@ def cases_refer(call: Call, params: Params) -> dict[str, Any]:
     A second referral to the same office is a new, UPDATED message (with identity after consent, or
     with `update`), never the old one re-queued.
     """
+    from stopit_mail.cases.referrals import refer_case
+
     office = params.text("office", required=True)
     with call.case(params.text("number", required=True)) as (session, case, actor):
         done = refer_case(session, call.settings, actor, case, office, params.flag("with_identity"),
@@ -80,6 +80,8 @@ def cases_refer(call: Call, params: Params) -> dict[str, Any]:
 @method("reply", "number", "message", "report")
 def reply(call: Call, params: Params) -> dict[str, Any]:
     """Write to the reporter through the case alias (or the web check-back page)."""
+    from stopit_mail.cases.messaging import reply_to_reporter
+
     text = params.text("message", required=True)
     with call.case(params.text("number", required=True)) as (session, case, actor):
         row = reply_to_reporter(session, call.settings, actor, case, text, params.integer("report"))
@@ -91,6 +93,9 @@ def reply(call: Call, params: Params) -> dict[str, Any]:
 @method("reveal.case", "number", "reason")
 def reveal_case(call: Call, params: Params) -> dict[str, Any]:
     """Reveal the anonymous reporters of a case, or file a request where approval is configured."""
+    from stopit_mail.cases.anonymity import reveal
+    from stopit_mail.cases.approvals import approval_required, request_reveal, usable_request
+
     reason = params.text("reason", required=True)
     with call.case(params.text("number", required=True)) as (session, case, actor):
         if approval_required(call.settings, case) and usable_request(session, actor, case) is None:
@@ -103,6 +108,8 @@ def reveal_case(call: Call, params: Params) -> dict[str, Any]:
 
 
 def _decide(call: Call, params: Params, approve: bool) -> dict[str, Any]:
+    from stopit_mail.cases.approvals import decide
+
     request_id, reason = params.integer("request", required=True), params.text("reason", required=True)
     with call.session() as session:
         request = decide(session, call.settings, call.actor, request_id, reason, approve)
@@ -126,6 +133,8 @@ def reveal_deny(call: Call, params: Params) -> dict[str, Any]:
 @method("reveal.requests")
 def reveal_requests(call: Call, params: Params) -> list[dict[str, Any]]:
     """Reveal requests on the caller's organisations' cases, with their state."""
+    from stopit_mail.cases.approvals import list_requests
+
     with call.session() as session:
         return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
                 for row in list_requests(session, call.actor)]
@@ -134,6 +143,9 @@ def reveal_requests(call: Call, params: Params) -> list[dict[str, Any]]:
 @method("ack", "number", "code")
 def ack(call: Call, params: Params) -> dict[str, Any]:
     """Acknowledge the case's emergency: stop paging its escalation chain."""
+    from stopit_mail.cases.codes import normalise_code
+    from stopit_mail.cases.escalation import REVIEW, acknowledge, open_escalations
+
     code = params.text("code")
     with call.case(params.text("number", required=True)) as (session, case, actor):
         escalations = open_escalations(session, case.id)
@@ -157,6 +169,9 @@ def ack(call: Call, params: Params) -> dict[str, Any]:
 
 
 def _review(call: Call, params: Params, decision: str) -> dict[str, Any]:
+    from stopit_mail.cases.escalation_review import decide as decide_review
+    from stopit_mail.cases.escalation_unread import mark_seen
+
     reason = params.text("reason", required=True)
     with call.case(params.text("number", required=True)) as (session, case, actor):
         now = datetime.now(UTC)
@@ -169,10 +184,14 @@ def _review(call: Call, params: Params, decision: str) -> dict[str, Any]:
 @method("escalations.confirm", "number", "reason")
 def escalations_confirm(call: Call, params: Params) -> dict[str, Any]:
     """Confirm a possible emergency: page the escalation chain now."""
+    from stopit_mail.cases.escalation_review import CONFIRMED
+
     return _review(call, params, CONFIRMED)
 
 
 @method("escalations.dismiss", "number", "reason")
 def escalations_dismiss(call: Call, params: Params) -> dict[str, Any]:
     """Dismiss a possible emergency: stop paging; the case stays urgent."""
+    from stopit_mail.cases.escalation_review import DISMISSED
+
     return _review(call, params, DISMISSED)

