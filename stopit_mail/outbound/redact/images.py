@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, UnidentifiedImageError
-
 # Formats we write back as themselves; anything else Pillow opens is re-encoded as PNG.
 _KEEP = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP", "BMP": "BMP", "TIFF": "PNG"}
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
@@ -24,6 +22,8 @@ class ImageUnreadable(Exception):
 
 def strip_metadata(content: bytes) -> tuple[bytes, str]:
     """(clean bytes, content type) of an image with every metadata block removed."""
+    from PIL import Image, UnidentifiedImageError  # only when an image is handled: staff commands load no Pillow
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -58,6 +58,8 @@ def _text(value: object) -> str:
 
 def metadata(content: bytes) -> dict[str, str]:
     """Metadata blocks found in an image (name -> text), for the leak guard; {} if none or unreadable."""
+    from PIL import Image, UnidentifiedImageError  # only when an image is handled: staff commands load no Pillow
+
     found: dict[str, str] = {}
     try:
         with Image.open(io.BytesIO(content)) as image:
