@@ -16,7 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stopit_mail.cases.detect.model import model_status
+from stopit_mail.cases.detect.model import ModelStatus, model_status
+from stopit_mail.cases.detect.service import start_detector
 from stopit_mail.cases.escalation_list import escalation_summary
 from stopit_mail.cases.escalation_unread import overdue_reports
 from stopit_mail.cli import Context, handle_errors, pass_ctx
@@ -54,6 +55,8 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     if app.key_status is not None and app.key_status.problems:
         # Loud, but not fatal: intake, processing and paging need only the public key.
         click.secho(f"WARNING: {app.key_status.summary()}", fg="red", bold=True, err=True)
+    # The worker (a child process, or a thread here) loads its own model; this only checks it.
+    _announce_triage_model(model_status())
     try:
         status = serve(app, with_worker, state.config_path)
     except OSError as exc:
@@ -87,7 +90,16 @@ def web_command(state: Context, verbose: bool) -> None:
 def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.upgraded_app(), once=once, supervised=supervised))
+    app = state.upgraded_app()
+    _announce_triage_model(start_detector(app.settings))
+    raise SystemExit(run_worker(app, once=once, supervised=supervised))
+
+
+def _announce_triage_model(status: ModelStatus) -> None:
+    """Say loudly, at start-up, when triage runs without its model."""
+    if not status.available:
+        click.secho(f"TRIAGE MODEL UNAVAILABLE: {status.detail}. Triage runs on rules only and every report "
+                    f"is at least urgent until this is fixed.", err=True, fg="red", bold=True)
 
 
 def _age(seconds: float | None) -> str:
