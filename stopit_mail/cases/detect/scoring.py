@@ -12,8 +12,7 @@ examples stays a mixed vote.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,8 +36,6 @@ class Neighbourhood:
     by_label: dict[str, tuple[Example, float]]
     # The sentence is (nearly) word for word a reviewed example, whose label then decides alone.
     same_wording: bool = False
-    # The neighbours' weighted vote per (label, category), for categorising ordinary reports.
-    categories: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def probability(self, label: str) -> float:
         return self.probabilities.get(label, 0.0)
@@ -64,9 +61,6 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
         weights = np.exp((scores - scores[0]) / TEMPERATURE)
         total = float(weights.sum())
         probabilities = {label: float(weights[labels[order] == i].sum() / total) for i, label in enumerate(LABELS)}
-        categories: dict[tuple[str, str], float] = defaultdict(float)
-        for slot, weight in zip(order, weights, strict=True):
-            categories[(examples[slot].label, examples[slot].category)] += float(weight) / total
         by_label: dict[str, tuple[Example, float]] = {}
         for i, label in enumerate(LABELS):
             if masks[i].any():
@@ -79,9 +73,7 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
             own = examples[same[0]]
             probabilities = {label: float(label == own.label) for label in LABELS}
             by_label[own.label] = (own, float(raw[row, same[0]]))
-            found.append(Neighbourhood(probabilities, own, float(raw[row, same[0]]), by_label, True,
-                                       {(own.label, own.category): 1.0}))
+            found.append(Neighbourhood(probabilities, own, float(raw[row, same[0]]), by_label, True))
             continue
-        found.append(Neighbourhood(probabilities, examples[order[0]], float(scores[0]), by_label,
-                                   categories=dict(categories)))
+        found.append(Neighbourhood(probabilities, examples[order[0]], float(scores[0]), by_label))
     return found

@@ -43,8 +43,8 @@ class Thresholds:
     urgent_vote: float = 0.35
     urgent_similarity: float = 0.84
     # A category is borrowed from the nearest examples only when they are this close and agree.
-    category_similarity: float = 0.86
-    category_vote: float = 0.5
+    category_similarity: float = 0.87
+    category_vote: float = 0.6
     # A rule's emergency in a sentence whose neighbours vote this much *negative* (and are this
     # close) goes to the reviewer first instead of paging the chain directly.
     hold_negative_vote: float = 0.6
@@ -109,27 +109,14 @@ def _resemblance(sentence: Sentence, language: str, hood: Neighbourhood, verdict
                        example.category, example.source, round(score, 3), round(verdict.probability, 3), verdict.tier)
 
 
-# What an ordinary report can be about. A hard negative's category names its topic ("my mom will
-# kill me" is filed under threats), which is no category for a report that resembles it.
-ROUTINE_CATEGORIES = frozenset({
-    "bullying", "cyberbullying", "harassment", "sexual-harassment", "discrimination",
-    "inappropriate-online-behaviour", "substance-use", "hazing", "misconduct",
-})
-
-
 def _borrowed_categories(hoods: Sequence[Neighbourhood], limits: Thresholds) -> list[str]:
-    """Categories of ordinary reports that a sentence's neighbours agree on, for reports no rule
-    could categorise (sentences that raised the urgency add theirs through their resemblance)."""
+    """Categories the nearest examples agree on, for reports no rule could categorise."""
     votes: Counter[str] = Counter()
     for hood in hoods:
-        if hood.similarity < limits.category_similarity:
-            continue
-        routine = {category: vote for (label, category), vote in hood.categories.items()
-                   if label == "negative" and category in ROUTINE_CATEGORIES}
-        if routine:
-            category, vote = max(routine.items(), key=lambda item: item[1])
-            if vote >= limits.category_vote:
-                votes[category] += 1
+        example, score = hood.nearest, hood.similarity
+        if score >= limits.category_similarity and hood.probability(example.label) >= limits.category_vote \
+                and example.category != "other":
+            votes[example.category] += 1
     return [category for category, _ in votes.most_common(2)]
 
 
