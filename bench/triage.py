@@ -91,6 +91,8 @@ def main() -> int:
     parser.add_argument("--one-core", action="store_true", help="Pin this process to one CPU.")
     parser.add_argument("--misses", action="store_true", help="List emergencies below review and paged negatives.")
     parser.add_argument("--email", action="store_true", help="Wrap each dev report as mail and extract it first.")
+    parser.add_argument("--hold", action="store_true",
+                        help="Let the model hold a rule's emergency for the reviewer (off in the service).")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "stopit-triage-cache")
     args = parser.parse_args()
     if args.one_core and hasattr(os, "sched_setaffinity"):
@@ -102,6 +104,7 @@ def main() -> int:
     rules = compile_rules(load_rules())
     started = time.perf_counter()
     detector = shared_detector(args.cache_dir)
+    detector.hold_rule_emergencies = args.hold
     if detector.embedder is None:
         print(f"MODEL UNAVAILABLE: {detector.status.detail}", file=sys.stderr)
     else:

@@ -23,6 +23,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS = REPO.parent / "shared" / "corpus"
 PG_URL = os.environ.get("STOPIT_TEST_DATABASE_URL", "")
 
+# Every worker in the suite (in this process and in the servers tests start) triages with the
+# deterministic stand-in instead of loading the model and embedding the whole bank; the tests
+# of the model itself build their detector from the real one (test_detect_model.py).
+os.environ["STOPIT_TRIAGE_STAND_IN"] = "1"
+
 
 def corpus_or_skip(*parts: str) -> Path:
     """A path inside ../shared/corpus, skipping the test cleanly when it is absent."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stopit_mail.cases.detect.bank import BankError, Example, index_bank, make_bank, parse_line, shipped_bank
+from stopit_mail.cases.detect.bank import BankError, Example, hubness, index_bank, make_bank, parse_line, shipped_bank
 from stopit_mail.cases.detect.detector import Detector
 from stopit_mail.cases.detect.language import identify, sentence_languages
 from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder
@@ -163,13 +163,13 @@ def test_a_report_resembling_only_negatives_stays_routine() -> None:
     assert decision.resemblances == []
 
 
-def test_the_model_never_lowers_a_rule_emergency_when_holding_is_off() -> None:
+def test_the_model_never_lowers_a_rule_emergency_by_default() -> None:
     text = "in our book report the hero tries to kill himself in chapter nine"
-    assert detector(hold_rule_emergencies=False).assess(text, RULES).urgency == "emergency"
+    assert detector().assess(text, RULES).urgency == "emergency"
 
 
-def test_a_rule_emergency_in_a_sentence_like_a_reviewed_negative_goes_to_the_reviewer_first() -> None:
-    decision = detector().assess("in our book report the hero tries to kill himself in chapter nine", RULES)
+def test_with_the_hold_on_a_rule_emergency_like_a_reviewed_negative_goes_to_the_reviewer_first() -> None:
+    decision = detector(hold_rule_emergencies=True).assess("in our book report the hero tries to kill himself in chapter nine", RULES)
     assert decision.matches and decision.matches[0].urgency == "emergency"
     assert decision.urgency == "possible-emergency"
     assert "a reviewer confirms first" in decision.explanation()
@@ -217,3 +217,13 @@ def test_model_failure_on_one_report_falls_back_to_rules_and_urgent() -> None:
     decision = detector(embedder=Broken()).assess("The cafeteria pizza was cold again.", RULES)
     assert decision.urgency == "urgent"
     assert "failed on this report: engine crashed" in decision.explanation()
+
+
+def test_an_example_that_resembles_everything_weighs_less() -> None:
+    """Hubness (CSLS): the bank example closest to all others is discounted the most."""
+    rows = np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    centre = rows.mean(axis=0) / np.linalg.norm(rows.mean(axis=0))
+    hubs = hubness(np.vstack([rows, centre]), neighbours=5)
+    assert int(hubs.argmax()) == 40 and hubs[40] > 0.1
+    assert hubness(rows[:3], neighbours=5).tolist() == [0.0, 0.0, 0.0]

@@ -1,8 +1,9 @@
 """`stopit triage examples`: an organisation's reviewed examples, from the command line to triage.
 
-The last test runs the real model on the shipped bank: a report that pages because of a keyword,
-its sentence added as a negative example with `--from-case`, and the same wording no longer pages
-the chain directly for that organisation.
+The last test runs the real model (on a small bank: embedding the whole shipped bank takes minutes
+on a machine without the embedding cache): a report that pages because of a keyword, its sentence
+added as a negative example with `--from-case`, and the same wording no longer pages the chain
+directly for that organisation. The worker's side of it is in test_triage_worker.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from stopit_mail.app import App, open_app
+from stopit_mail.cases.detect.bank import Example, make_bank
 from stopit_mail.cases.detect.detector import Detector
 from stopit_mail.cases.detect.model import shared_embedder
 from stopit_mail.cases.triage import compile_rules, load_rules
@@ -26,6 +28,12 @@ from stopit_mail.models import Event, TriageExample
 from factories import cli, make_case, write_two_org_config
 
 NOW = datetime.now(UTC)
+SMALL_BANK = make_bank([
+    Example("emergency", "threat-to-group", "he says he will shoot people at school on monday", "en"),
+    Example("emergency", "self-harm", "i took all of my mothers sleeping pills an hour ago", "en"),
+    Example("negative", "other", "the school bus was late again this morning", "en"),
+    Example("negative", "bullying", "some kids keep laughing at my shoes", "en"),
+])
 
 
 @pytest.fixture
@@ -86,12 +94,12 @@ def test_add_needs_exactly_one_sentence_source_and_valid_labels(config: Path, tw
 
 
 def test_a_dismissed_false_alarm_added_as_negative_stops_paging_the_chain(config: Path, two_orgs: App) -> None:
-    """Real model, real shipped bank: the organisation's negative example holds the same wording."""
+    """Real model: the organisation's negative example holds the same wording, for it alone."""
     words = "Mr Okafor's robotics club is going to shoot the whole school for the yearbook video on Friday."
     rules = compile_rules(load_rules())
     embedder, status = shared_embedder()
     assert embedder is not None, status.detail
-    detector = Detector(embedder, status)
+    detector = Detector(embedder, status, bank=SMALL_BANK)
     with transaction(two_orgs.factory) as session:
         assert detector.assess(words, rules, examples=organisation_examples(session, "north")).urgency == "emergency"
     number = _case_with_trigger(two_orgs, "north", words)

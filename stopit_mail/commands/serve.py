@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.textsafe import markup_safe
+
+if TYPE_CHECKING:
+    from stopit_mail.cases.detect.model import ModelStatus
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -42,6 +45,7 @@ def _setup_logging(verbose: bool) -> None:
 @handle_errors
 def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> None:
     """Run the SMTP/LMTP listener (and the web door, unless [web] enabled = false) until SIGTERM or Ctrl-C."""
+    from stopit_mail.cases.detect.model import model_status
     from stopit_mail.server import serve
 
     _setup_logging(verbose)
@@ -51,6 +55,8 @@ def serve_command(state: Context, with_worker: bool | None, verbose: bool) -> No
     if app.key_status is not None and app.key_status.problems:
         # Loud, but not fatal: intake, processing and paging need only the public key.
         click.secho(f"WARNING: {app.key_status.summary()}", fg="red", bold=True, err=True)
+    # The worker (a child process, or a thread here) loads its own model; this only checks it.
+    _announce_triage_model(model_status())
     try:
         status = serve(app, with_worker, state.config_path)
     except OSError as exc:
@@ -88,7 +94,18 @@ def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) 
     from stopit_mail.server import run_worker
 
     _setup_logging(verbose)
-    raise SystemExit(run_worker(state.upgraded_app(), once=once, supervised=supervised))
+    from stopit_mail.cases.detect.service import start_detector
+
+    app = state.upgraded_app()
+    _announce_triage_model(start_detector(app.settings))
+    raise SystemExit(run_worker(app, once=once, supervised=supervised))
+
+
+def _announce_triage_model(status: ModelStatus) -> None:
+    """Say loudly, at start-up, when triage runs without its model."""
+    if not status.available:
+        click.secho(f"TRIAGE MODEL UNAVAILABLE: {status.detail}. Triage runs on rules only and every report "
+                    f"is at least urgent until this is fixed.", err=True, fg="red", bold=True)
 
 
 def _age(seconds: float | None) -> str:

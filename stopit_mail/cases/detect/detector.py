@@ -10,6 +10,8 @@ text never makes triage raise.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -19,7 +21,7 @@ import numpy as np
 
 from stopit_mail.cases.detect.bank import LABELS, Bank, BankIndex, Example, index_bank, make_bank, shipped_bank
 from stopit_mail.cases.detect.language import sentence_languages
-from stopit_mail.cases.detect.model import Embedder, ModelStatus, shared_embedder
+from stopit_mail.cases.detect.model import Embedder, ModelStatus, StandInEmbedder, shared_embedder
 from stopit_mail.cases.detect.scoring import score_vectors
 from stopit_mail.cases.detect.sentences import Sentence, report_sentences
 from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, without_model
@@ -37,7 +39,7 @@ class Detector:
 
     def __init__(self, embedder: Embedder | None, status: ModelStatus, bank: Bank | None = None,
                  cache_dir: Path | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                 hold_rule_emergencies: bool = True) -> None:
+                 hold_rule_emergencies: bool = False) -> None:
         self.embedder = embedder
         self.status = status
         self.bank = bank if bank is not None else shipped_bank()
@@ -45,15 +47,31 @@ class Detector:
         self.thresholds = thresholds
         self.hold_rule_emergencies = hold_rule_emergencies
         self._index: BankIndex | None = None
+        self._index_lock = threading.Lock()
+        self._warming = False
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
 
     def index(self) -> BankIndex:
         """The shipped bank's embeddings (computed, or read from the disk cache, on first use)."""
-        if self._index is None:
-            assert self.embedder is not None
-            self._index = index_bank(self.bank, self.embedder, self.cache_dir)
-        return self._index
+        with self._index_lock:
+            if self._index is None:
+                assert self.embedder is not None
+                self._index = index_bank(self.bank, self.embedder, self.cache_dir)
+            return self._index
+
+    def warm(self, background: bool = False) -> None:
+        """Build the bank's index now, or in a thread (reports meanwhile are triaged on the rules)."""
+        self._warming = True
+        if background:
+            threading.Thread(target=self.warm, name="stopit-triage-bank", daemon=True).start()
+            return
+        try:
+            self.index()
+        except (RuntimeError, ValueError, OSError, MemoryError):
+            log.exception("TRIAGE MODEL: the reviewed examples could not be embedded; rules only")
+        finally:
+            self._warming = False
 
     def embed(self, sentences: Sequence[str]) -> np.ndarray:
         """Rows for ``sentences``, from the per-process cache where the normalised text was seen."""
@@ -84,12 +102,20 @@ class Detector:
         languages = sentence_languages([s.text for s in sentences])
         if self.embedder is None:
             return without_model(decision, languages, self.status.detail)
+        if self._index is None and self._warming:
+            return without_model(decision, languages, "still embedding its reviewed examples after start-up")
         units, unit_languages = with_neighbours(sentences, languages)
         try:
             indexes = [self.index()]
             if examples:
                 indexes.append(self._examples_index(examples))
-            hoods = score_vectors(self.embed([u.text for u in units]), indexes) if units else []
+            vectors = self.embed([u.text for u in units])
+            hoods = score_vectors(vectors, indexes) if units else []
+            # A pair containing a sentence someone reviewed word for word is judged by that review.
+            kept = [i for i in range(len(units)) if i < len(sentences) or not any(
+                hoods[j].same_wording for j in pair_members(sentences, i - len(sentences)))]
+            units, unit_languages, hoods = [units[i] for i in kept], [unit_languages[i] for i in kept], \
+                [hoods[i] for i in kept]
         except (RuntimeError, ValueError, OSError, MemoryError) as exc:
             log.exception("triage model failed on a report; falling back to the rules")
             return without_model(decision, languages, f"failed on this report: {exc}")
@@ -135,7 +161,24 @@ def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str]) -> 
     return units, unit_languages
 
 
+# Set (to any value) by the test suite for every process it starts: the deterministic stand-in
+# replaces the model, so that hundreds of pipeline tests neither load the model nor embed the
+# bank. Never set in production: start-up and `stopit status` name the stand-in when it is.
+STAND_IN_VARIABLE = "STOPIT_TRIAGE_STAND_IN"
+
+
+def pair_members(sentences: Sequence[Sentence], pair: int) -> tuple[int, int]:
+    """The two sentences of ``with_neighbours``'s ``pair``-th joined pair."""
+    starts = [i for i in range(len(sentences) - 1) if sentences[i].field == sentences[i + 1].field == "body"]
+    return starts[pair], starts[pair] + 1
+
+
 @lru_cache(maxsize=2)
 def _real_detector(cache_dir: Path | None) -> Detector:
+    if os.environ.get(STAND_IN_VARIABLE):
+        stand_in = StandInEmbedder()
+        log.error("TRIAGE MODEL REPLACED by the test stand-in (%s is set)", STAND_IN_VARIABLE)
+        return Detector(stand_in, ModelStatus(True, stand_in.name, f"test stand-in ({STAND_IN_VARIABLE} is set)"),
+                        cache_dir=cache_dir)
     embedder, status = shared_embedder()
     return Detector(embedder, status, cache_dir=cache_dir)

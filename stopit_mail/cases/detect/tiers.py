@@ -1,11 +1,13 @@
 """Combine the rules' verdict, the model's resemblances and the languages into one tier.
 
 The rules stay: they explain, they categorise, and an organisation's own rules keep working. The
-model raises the urgency the rules gave; the one thing it may do against a rule is *hold* a rule's
-emergency for the reviewer (possible-emergency: the on-call reviewer is paged at once, the chain if
-nobody answers) when every sentence that rule fired on resembles reviewed negatives ("my mom is
-going to kill me", a novel's plot, a resolved incident). Keyword rules alone paged a third of such
-reports; a hold never leaves a report unpaged. `Detector(hold_rule_emergencies=False)` turns it off.
+model raises the urgency the rules gave and never lowers it on the shipped bank's say-so (a missed
+emergency is the worst failure). One thing may hold a rule's emergency for the reviewer
+(possible-emergency: the on-call reviewer is paged at once, the chain if nobody answers): a page the
+organisation's staff dismissed and added as a negative example, for that organisation's same
+wording, so false alarms fall with use. A wider hold on the shipped bank's negatives ("my mom is
+going to kill me", a novel's plot, a resolved incident) is off by default:
+`Detector(hold_rule_emergencies=True)`, measured with `bench/triage.py --hold`.
 Safety floors:
 - without the model every report is at least *urgent* (a person reads it soon);
 - a sentence in a language the bank has no reviewed examples for makes the report at least
@@ -27,17 +29,21 @@ from stopit_mail.cases.triage_decision import URGENCIES, Resemblance, TriageDeci
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Where the vote of a sentence's neighbours puts it. Calibrated on the shipped bank and the
-    older triage fixtures (never on the dev set, which only measures)."""
+    """Where the vote of a sentence's neighbours puts it. Read off the shipped bank, never the dev set
+    (which only measures): `python bench/triage_calibrate.py` scores every bank sentence against the
+    rest of the bank, leaving out itself and its near-duplicates and translations, and prints what
+    each threshold lets through. The votes are the smallest that keep held-out *negatives* at the
+    confident tier at most 2% and at the reviewer tier at most 5%."""
 
     # Confident emergency: the neighbours agree and the closest emergency example is close.
     confident_vote: float = 0.6
     confident_similarity: float = 0.88
     # Reviewer tier: emergency and concern votes together, with a close enough example.
-    review_vote: float = 0.75
+    review_vote: float = 0.65
     review_similarity: float = 0.86
     # Urgent: a weaker resemblance to emergencies or concerns still gets a person's eyes soon.
     urgent_vote: float = 0.35
+    urgent_similarity: float = 0.84
     # A category is borrowed from the nearest examples only when they are this close and agree.
     category_similarity: float = 0.87
     category_vote: float = 0.6
@@ -62,17 +68,47 @@ def sentence_tier(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS, 
         return "emergency"
     if emergency + concern >= limits.review_vote and closest >= limits.review_similarity - margin:
         return "possible-emergency"
-    if emergency + concern >= limits.urgent_vote:
+    if emergency + concern >= limits.urgent_vote and closest >= limits.urgent_similarity - margin:
         return "urgent"
     return "routine"
 
 
-def _resemblance(sentence: Sentence, language: str, hood: Neighbourhood, tier: str) -> Resemblance:
+_SAME_WORDING_TIER = {"emergency": "emergency", "concern": "possible-emergency", "negative": "routine"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One sentence's tier, the label it rests on and that label's probability."""
+
+    tier: str
+    label: str
+    probability: float
+
+
+def unit_verdict(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS, margin: float = 0.0) -> Verdict:
+    """Where one sentence stands: a reviewed example's own label when it is word for word that
+    example, else the vote of its nearest examples."""
+    if hood.same_wording:
+        return Verdict(_SAME_WORDING_TIER[hood.nearest.label], hood.nearest.label, 1.0)
+    tier = sentence_tier(hood, limits, margin)
     label = "emergency" if tier == "emergency" else max(
         ("emergency", "concern"), key=hood.probability) if tier != "routine" else hood.nearest.label
-    example, score = hood.by_label.get(label, (hood.nearest, hood.similarity))
+    return Verdict(tier, label, hood.probability(label))
+
+
+def _looks_negative(hood: Neighbourhood, limits: Thresholds) -> bool:
+    """Whether a sentence reads as a reviewed negative: hyperbole, a past incident, a game, a quote."""
+    if hood.same_wording:
+        return hood.nearest.label == "negative"
+    negative = hood.by_label.get("negative")
+    return negative is not None and sentence_tier(hood, limits) != "emergency" \
+        and hood.probability("negative") >= limits.hold_negative_vote and negative[1] >= limits.hold_similarity
+
+
+def _resemblance(sentence: Sentence, language: str, hood: Neighbourhood, verdict: Verdict) -> Resemblance:
+    example, score = hood.by_label.get(verdict.label, (hood.nearest, hood.similarity))
     return Resemblance(sentence.text[:300], sentence.field, language, example.sentence, example.label,
-                       example.category, example.source, round(score, 3), round(hood.probability(label), 3), tier)
+                       example.category, example.source, round(score, 3), round(verdict.probability, 3), verdict.tier)
 
 
 def _borrowed_categories(hoods: Sequence[Neighbourhood], limits: Thresholds) -> list[str]:
@@ -87,18 +123,23 @@ def _borrowed_categories(hoods: Sequence[Neighbourhood], limits: Thresholds) -> 
 
 
 def _held_rule_urgency(rules: TriageDecision, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
-                       limits: Thresholds) -> tuple[str, list[str]]:
-    """The rules' urgency, except that an emergency whose every hit sits in a sentence resembling
-    reviewed *negatives* (hyperbole, a past incident, schoolwork, a game) goes to the reviewer."""
+                       limits: Thresholds, staff_reviewed_only: bool) -> tuple[str, list[str]]:
+    """The rules' urgency, except that an emergency whose every hit sits in a sentence reading as a
+    reviewed *negative* (hyperbole, a past incident, schoolwork, a game) goes to the reviewer.
+
+    With ``staff_reviewed_only`` only the organisation's own examples hold (a page its staff
+    dismissed and added as a negative): that is a person's judgement, not the model's.
+    """
     emergency_hits = [m for m in rules.matches if m.urgency == "emergency"]
     if not emergency_hits:
         return rules.urgency, []
     held: list[str] = []
     for match in emergency_hits:
         hood = _hood_of(match.matched_text, match.field, sentences, hoods)
-        negative = hood.by_label.get("negative") if hood is not None else None
-        if hood is None or negative is None or sentence_tier(hood, limits) == "emergency" \
-                or hood.probability("negative") < limits.hold_negative_vote or negative[1] < limits.hold_similarity:
+        if hood is None or not _looks_negative(hood, limits):
+            return rules.urgency, []
+        negative = hood.by_label.get("negative", (hood.nearest, hood.similarity))
+        if staff_reviewed_only and negative[0].source == "shipped":
             return rules.urgency, []
         held.append(f'rule "{match.rule}" matched "{match.matched_text}", but its sentence resembles reviewed '
                     f'negative example "{negative[0].sentence}" ({negative[1]:.2f}): a reviewer confirms first')
@@ -117,24 +158,25 @@ def _hood_of(words: str, field: str, sentences: Sequence[Sentence],
 
 def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequence[str],
            hoods: Sequence[Neighbourhood], bank_languages: frozenset[str], model: str,
-           limits: Thresholds = DEFAULT_THRESHOLDS, hold_rule_emergencies: bool = True) -> TriageDecision:
+           limits: Thresholds = DEFAULT_THRESHOLDS, hold_rule_emergencies: bool = False) -> TriageDecision:
     """The final decision: the rules' urgency raised by the model and by unreviewed languages.
 
     With ``hold_rule_emergencies`` a rule's emergency whose sentences the model recognises as
     reviewed negatives becomes *possible-emergency* (still paged to the reviewer, and to the chain
-    if nobody answers); without it the model only ever raises.
+    if nobody answers); without it only the organisation's own staff-reviewed negatives hold, and
+    the shipped bank only ever raises.
     """
-    urgency, notes = _held_rule_urgency(rules, sentences, hoods, limits) if hold_rule_emergencies \
-        else (rules.urgency, [])
+    urgency, notes = _held_rule_urgency(rules, sentences, hoods, limits, staff_reviewed_only=not hold_rule_emergencies)
     resemblances = []
-    raising: list[Neighbourhood] = []
     for sentence, language, hood in zip(sentences, languages, hoods, strict=True):
         foreign = language not in bank_languages and language != UNDETERMINED
-        tier = sentence_tier(hood, limits, limits.cross_language_margin if foreign else 0.0)
-        if tier != "routine":
-            resemblances.append(_resemblance(sentence, language, hood, tier))
-            raising.append(hood)
-        urgency = most_urgent(urgency, tier)
+        verdict = unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0)
+        if verdict.tier != "routine":
+            resemblances.append(_resemblance(sentence, language, hood, verdict))
+        elif hood.same_wording and hood.nearest.source != "shipped" and len(notes) < 5:
+            notes.append(f'sentence "{sentence.text[:200]}" is reviewed example "{hood.nearest.sentence[:200]}" '
+                         f"({hood.nearest.source}, {hood.nearest.label}): not raised")
+        urgency = most_urgent(urgency, verdict.tier)
     resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
     categories = list(rules.categories)
     found = [r.category for r in resemblances if r.label != "negative" and r.tier in ("emergency", "possible-emergency")]

@@ -1,0 +1,74 @@
+"""Where the detector's vote thresholds come from: held-out scores of the shipped bank itself.
+
+Every bank sentence is scored against the rest of the bank, as a report sentence would be (hubness
+discount, the k nearest examples' weighted vote), leaving out itself and every example at least
+``--purge`` similar to it (near-duplicates and most translations, which would otherwise vote for
+their twin). For each pair of thresholds it prints how many held-out emergencies reach the confident
+and the reviewer tier and how many held-out negatives do. The dev set is never read here.
+
+    python bench/triage_calibrate.py              # the shipped bank, the pinned model
+    python bench/triage_calibrate.py --purge 0.90
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+
+import numpy as np
+
+from stopit_mail.cases.detect.bank import LABELS, index_bank, shipped_bank
+from stopit_mail.cases.detect.model import shared_embedder
+from stopit_mail.cases.detect.scoring import TEMPERATURE, K
+from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS
+
+
+def held_out_votes(vectors: np.ndarray, labels: np.ndarray, penalty: np.ndarray,
+                   purge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(votes per label, nearest similarity per label) of each example, without its near twins."""
+    raw = vectors @ vectors.T
+    sims = raw - penalty[None, :]
+    excluded = raw >= purge
+    np.fill_diagonal(excluded, True)
+    sims[excluded] = -9.0
+    top = np.argpartition(-sims, K - 1, axis=1)[:, :K]
+    votes = np.zeros((len(labels), len(LABELS)))
+    for row, candidates in enumerate(top):
+        order = candidates[np.argsort(-sims[row, candidates])]
+        weights = np.exp((sims[row, order] - sims[row, order[0]]) / TEMPERATURE)
+        for label in range(len(LABELS)):
+            votes[row, label] = weights[labels[order] == label].sum() / weights.sum()
+    nearest = np.stack([np.where(labels[None, :] == label, sims, -9.0).max(axis=1)
+                        for label in range(len(LABELS))], axis=1)
+    return votes, nearest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--purge", type=float, default=0.92, help="Leave out examples at least this similar.")
+    args = parser.parse_args()
+    embedder, status = shared_embedder()
+    if embedder is None:
+        print(f"model unavailable: {status.detail}", file=sys.stderr)
+        return 1
+    index = index_bank(shipped_bank(), embedder)
+    labels = index.labels.astype(np.int64)
+    votes, nearest = held_out_votes(index.vectors.astype(np.float32), labels, index.hub_penalty(), args.purge)
+    emergency, concern, negative = (labels == LABELS.index(name) for name in LABELS)
+    limits = DEFAULT_THRESHOLDS
+    print(f"bank {len(labels)} examples; purge >= {args.purge}; current: confident vote {limits.confident_vote}, "
+          f"review vote {limits.review_vote}")
+    for confident_vote, review_vote in itertools.product((0.5, 0.55, 0.6, 0.65, 0.7), (0.55, 0.6, 0.65, 0.7, 0.75)):
+        confident = (votes[:, 0] >= confident_vote) & (nearest[:, 0] >= limits.confident_similarity)
+        review = confident | ((votes[:, 0] + votes[:, 1] >= review_vote)
+                              & (nearest[:, :2].max(axis=1) >= limits.review_similarity))
+        print(f"confident vote {confident_vote:.2f} review vote {review_vote:.2f}: "
+              f"emergencies confident {confident[emergency].mean():.3f} reviewer {review[emergency].mean():.3f}; "
+              f"concerns reviewer {review[concern].mean():.3f}; "
+              f"negatives confident {confident[negative].mean():.3f} reviewer {review[negative].mean():.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
