@@ -26,20 +26,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from stopit_mail.cases.anonymity import wants_anonymity
 from stopit_mail.cases.identity_gate import MASK, gate, is_identifying
+from stopit_mail.cases.message_head import HEAD_BYTES, parse_head, read_head
 from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.cases.staff import Actor, PermissionDenied
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
-from stopit_mail.extract import mime
 from stopit_mail.models import Case, RawMessage, RawStatus
-from stopit_mail.sealing import is_sealed_bytes, open_bytes
-
-# Only the start of a message is read for its headers and first words (a quarantined message
-# is often a huge or hostile one).
-HEAD_BYTES = 64 * 1024
-PREVIEW_CHARS = 1500
+from stopit_mail.sealing import open_bytes
 
 
 def human_size(size: int) -> str:
@@ -74,44 +68,6 @@ def may_see(actor: Actor, organisation: str | None) -> bool:
     if organisation is None:
         return not actor.restricted or not actor.organisations
     return actor.may_see(organisation)
-
-
-def _head(content: bytes) -> dict[str, str]:
-    """From, Date and the first words of a message, read from its first HEAD_BYTES only."""
-    parsed = mime.parse_bytes(content[:HEAD_BYTES])
-    senders = mime.addresses(parsed.message, "From")
-    name, address = senders[0] if senders else ("", "")
-    defects: list[str] = []
-    try:
-        text = mime.body_text(parsed.message, 4, 20, defects)
-    except (LookupError, ValueError, UnicodeError):
-        text = ""
-    return {"sender": f"{name} <{address}>" if name and address else (address or name),
-            "date": mime.header(parsed.message, "Date"), "subject": mime.header(parsed.message, "Subject")[:500],
-            "preview": " ".join(text.split())[:PREVIEW_CHARS]}
-
-
-def _read_head(head_bytes: bytes) -> dict[str, str]:
-    """`_head` of readable bytes; nothing for sealed or empty ones (never unsealed for a listing)."""
-    if not head_bytes or is_sealed_bytes(head_bytes):
-        return {"sender": "", "date": "", "subject": "", "preview": ""}
-    return _head(head_bytes)
-
-
-def identifying(session: Session, settings: Settings, raw: RawMessage, head: dict[str, str]) -> bool:
-    """Whether showing this message could reveal an anonymous reporter.
-
-    The gate's own test, plus the subject read from the message's head: a message set aside
-    before it was parsed (too big) has no stored subject, yet "Anonymous:" in its subject still
-    asks for anonymity.
-    """
-    if is_identifying(session, settings, raw):
-        return True
-    if raw.case_id is not None or raw.subject or not head["subject"]:
-        return False
-    org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(str(a))) is not None),
-               settings.default_organisation())
-    return wants_anonymity(head["subject"], org, settings.casework.anonymity_words)
 
 
 def _envelope(raw: RawMessage, sealed: bool) -> dict[str, Any]:
@@ -155,8 +111,8 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
     shown = visible if limit is None else visible[:max(limit, 0)]
     messages = []
     for raw, organisation, head_bytes in shown:
-        head = _read_head(head_bytes)
-        messages.append(_row(raw, organisation, head, identifying(session, settings, raw, head)))
+        head = read_head(head_bytes)
+        messages.append(_row(raw, organisation, head, is_identifying(session, settings, raw)))
     return {"total": len(visible), "messages": messages}
 
 
@@ -181,13 +137,13 @@ def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int
     organisation = organisation_of(session, settings, raw)
     head_bytes = bytes(session.scalar(select(func.substr(RawMessage.content, 1, HEAD_BYTES))
                                       .where(RawMessage.id == raw_id)) or b"")
-    head = _read_head(head_bytes)
-    sealed = identifying(session, settings, raw, head)
+    head = read_head(head_bytes)
+    sealed = is_identifying(session, settings, raw)
     revealed = sealed and bool(reason)
     if revealed:
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
         gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
-        head = _head(open_bytes(settings, raw.content)[:HEAD_BYTES])
+        head = parse_head(open_bytes(settings, raw.content))
     row = _row(raw, organisation, head, sealed and not revealed)
     preview = "" if sealed and not revealed else head["preview"]
     case_number = (session.scalar(select(Case.number).where(Case.id == raw.case_id))
