@@ -178,3 +178,21 @@ def test_a_too_big_anonymous_report_is_withheld_until_revealed_even_once_paged(s
         assert [(a.actor, a.detail["reason"], a.detail["what"]) for a in audits] == [
             ("Rae", "safeguarding check 7", f"stored message {emergency}"),
             ("Rae", "safeguarding check 8", f"stored message {routine}")]
+
+
+def test_a_too_big_answer_through_an_anonymous_reporters_alias_is_withheld(setup: tuple[Path, App]) -> None:
+    """Set aside before it was filed, an answer to the reporter's alias names them by its sender alone."""
+    config, app = setup
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Zoe Ward <zoe.ward@example.org>", "stopit@example.edu", "Anonymous: bus"
+    msg.set_content("He waits for me at the bus stop every day.")
+    ingest(app, msg.as_bytes(), mail_from="zoe.ward@example.org")
+    number = json.loads(cli(config, "--as", "Sam", "cases", "list", "--json"))[0]["number"]
+    code = json.loads(cli(config, "--as", "Sam", "cases", "show", number, "--json"))["reports"][0]["code"]
+    alias = f"stopit+{code}@example.edu"
+    ingest(app, _message("Zoe Ward <zoe.ward@example.org>", "Re: your report", "It happened again. Zoe", to=alias),
+           rcpt=alias, mail_from="zoe.ward@example.org")
+    (raw_id,) = _quarantined(app)
+    shown = cli(config, "--as", "Sam", "quarantine", "show", str(raw_id))
+    listing = cli(config, "--as", "Sam", "quarantine", "list", "--json")
+    assert "words:    withheld" in shown and "zoe" not in (shown + listing).lower()

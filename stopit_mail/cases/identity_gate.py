@@ -32,6 +32,7 @@ from stopit_mail import events
 from stopit_mail.cases.anonymity import reporter_identities, wants_anonymity
 from stopit_mail.cases.approvals import require_approval
 from stopit_mail.cases.message_head import stored_subject
+from stopit_mail.cases.sealed_store import is_sealed_side
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound, StopitError
@@ -125,7 +126,11 @@ def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> boo
         return not (raw.kind is MessageKind.REPLY and sides and all(s in _OTHER_SIDES for s in sides))
     # Not (yet) filed as a report: a quarantined or waiting message that asked for anonymity is
     # sealed in spirit, also when it was never parsed but paged as an emergency on a case of its own.
-    return (raw.case_id is None or raw.kind is MessageKind.UNKNOWN) and _asked_for_anonymity(settings, raw)
+    # So is one sent to an anonymous reporter's alias (their answer, set aside before it was filed).
+    if raw.case_id is not None and raw.kind is not MessageKind.UNKNOWN:
+        return False
+    codes = [local.split("+", 1)[1] for a in raw.rcpt_to or [] if "+" in (local := str(a).lower().partition("@")[0])]
+    return _asked_for_anonymity(settings, raw) or is_sealed_side(session, codes, [])
 
 
 def open_stored_message(session: Session, settings: Settings, actor: Actor, raw_id: int,
