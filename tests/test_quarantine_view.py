@@ -165,6 +165,8 @@ def test_a_too_big_anonymous_report_is_withheld_until_revealed_even_once_paged(s
     views.append(cli(config, "--as", "Sam", "cases", "show", number, "--raw", str(emergency), "--reason",
                      "checking the evidence", ok=False))
     assert "reveal" in views[-1]
+    cli(config, "--as", "Sam", "cases", "export", number, "-o", str(config.parent / "package"))
+    views += [p.read_text("utf-8", "replace") for p in (config.parent / "package").rglob("*") if p.is_file()]
     for view in views:
         assert "zoe" not in view.lower(), view
     with app.factory() as session:
