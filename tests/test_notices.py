@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from stopit_mail.app import App
 from stopit_mail.cases.codes import format_code
+from stopit_mail.cases.identity_gate import disclose_by_consent
 from stopit_mail.cases.notices import NOTICE_TEMPLATES, NoticeError, prepare_notice, send_notice
 from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.referrals import prepare_referral
@@ -106,7 +107,8 @@ def test_referral_without_consent_redacts_and_with_consent_names(app: App) -> No
         with pytest.raises(NoticeError, match="has not agreed"):
             prepare_referral(app.settings, case, "title-ix", with_identity=True)
         case.identity_consent = True
-        named = prepare_referral(app.settings, case, "title-ix", with_identity=True)
+        named = prepare_referral(app.settings, case, "title-ix", with_identity=True,
+                                 identities=disclose_by_consent(_session, app.settings, None, case, "title-ix"))
         assert "Kim Park <kim.park@example.edu>" in named.preview()
 
 

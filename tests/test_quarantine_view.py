@@ -39,6 +39,11 @@ roles = ["staff", "reveal"]
 organisations = ["north"]
 
 [[staff]]
+name = "Rae"
+roles = ["staff", "reveal"]
+organisations = ["main"]
+
+[[staff]]
 name = "Ada"
 roles = ["admin"]
 
@@ -134,3 +139,62 @@ def test_an_anonymous_reporters_message_is_sealed_until_revealed(setup: tuple[Pa
     with app.factory() as session:
         audit = session.scalars(select(Event).where(Event.action == "identity-revealed")).one()
         assert (audit.actor, audit.detail["reason"]) == ("Nia", "safeguarding check 12")
+
+
+def test_a_too_big_anonymous_report_is_withheld_until_revealed_even_once_paged(setup: tuple[Path, App]) -> None:
+    """Set aside before parsing, the message has no stored subject: the gate reads it from the head.
+
+    The emergency was paged, so its message belongs to an (ordinary) fallback case: neither
+    `quarantine show` nor `cases show --raw` may show it without the reveal role.
+    """
+    config, app = setup
+    ingest(app, _message("Zoe Ward <zoe.ward@example.org>", "Anonymous: please help me",
+                         "I took pills and I want to kill myself tonight. Zoe"), mail_from="zoe.ward@example.org")
+    ingest(app, _message("Zoe Ward <zoe.ward@example.org>", "Anonymous: the bus", "He waits at the bus stop. Zoe"),
+           mail_from="zoe.ward@example.org")
+    emergency, routine = _quarantined(app)
+    with app.factory() as session:
+        raw = session.get(RawMessage, emergency)
+        assert raw is not None and raw.subject in (None, "") and raw.case_id is not None
+        number = json.loads(cli(config, "--as", "Sam", "cases", "list", "--json"))[0]["number"]
+    views = [cli(config, "--as", "Sam", "quarantine", "list", "--json")]
+    for raw_id in (emergency, routine):
+        shown = cli(config, "--as", "Sam", "quarantine", "show", str(raw_id))
+        assert "words:    withheld" in shown
+        views.append(shown)
+    views.append(cli(config, "--as", "Sam", "cases", "show", number, "--raw", str(emergency), "--reason",
+                     "checking the evidence", ok=False))
+    assert "reveal" in views[-1]
+    cli(config, "--as", "Sam", "cases", "export", number, "-o", str(config.parent / "package"))
+    views += [p.read_text("utf-8", "replace") for p in (config.parent / "package").rglob("*") if p.is_file()]
+    for view in views:
+        assert "zoe" not in view.lower(), view
+    with app.factory() as session:
+        assert not session.scalars(select(Event).where(Event.action == "identity-revealed")).all()
+    raw_bytes = cli(config, "--as", "Rae", "cases", "show", number, "--raw", str(emergency), "--reason",
+                    "safeguarding check 7")
+    revealed = cli(config, "--as", "Rae", "quarantine", "show", str(routine), "--reason", "safeguarding check 8")
+    assert "zoe.ward@example.org" in raw_bytes and "zoe.ward@example.org" in revealed
+    with app.factory() as session:
+        audits = session.scalars(select(Event).where(Event.action == "identity-revealed").order_by(Event.id)).all()
+        assert [(a.actor, a.detail["reason"], a.detail["what"]) for a in audits] == [
+            ("Rae", "safeguarding check 7", f"stored message {emergency}"),
+            ("Rae", "safeguarding check 8", f"stored message {routine}")]
+
+
+def test_a_too_big_answer_through_an_anonymous_reporters_alias_is_withheld(setup: tuple[Path, App]) -> None:
+    """Set aside before it was filed, an answer to the reporter's alias names them by its sender alone."""
+    config, app = setup
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Zoe Ward <zoe.ward@example.org>", "stopit@example.edu", "Anonymous: bus"
+    msg.set_content("He waits for me at the bus stop every day.")
+    ingest(app, msg.as_bytes(), mail_from="zoe.ward@example.org")
+    number = json.loads(cli(config, "--as", "Sam", "cases", "list", "--json"))[0]["number"]
+    code = json.loads(cli(config, "--as", "Sam", "cases", "show", number, "--json"))["reports"][0]["code"]
+    alias = f"stopit+{code}@example.edu"
+    ingest(app, _message("Zoe Ward <zoe.ward@example.org>", "Re: your report", "It happened again. Zoe", to=alias),
+           rcpt=alias, mail_from="zoe.ward@example.org")
+    (raw_id,) = _quarantined(app)
+    shown = cli(config, "--as", "Sam", "quarantine", "show", str(raw_id))
+    listing = cli(config, "--as", "Sam", "quarantine", "list", "--json")
+    assert "words:    withheld" in shown and "zoe" not in (shown + listing).lower()

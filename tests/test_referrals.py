@@ -253,6 +253,8 @@ def test_an_organisations_old_referral_template_still_works_and_cannot_smuggle_t
 
 
 def test_an_anonymous_reporters_referral_has_their_words_never_their_identity_until_consent(app: App) -> None:
+    config = app.settings.base_dir / "stopit.toml"
+    config.write_text(config.read_text() + '\n[[staff]]\nname = "Pat"\nroles = ["staff"]\n')  # no reveal role
     config, app = _installation(app)
     try:
         ingest(app, report(reporter=KIM, name="Kim Park", subject="Anonymous: Fwd: hey",
@@ -269,7 +271,20 @@ def test_an_anonymous_reporters_referral_has_their_words_never_their_identity_un
         # The reporter agreed to tell the office, not every staff member: the preview keeps them sealed.
         declined = cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", ok=False)
         assert "UPDATED" in declined and "kim.park" not in declined.lower() and "sealed identity" in declined
+        with app.factory() as session:  # neither the withheld referral nor the preview disclosed anyone
+            assert not session.scalars(select(Event).where(Event.action == "identity-revealed")).all()
         cli(config, "--as", "Pat", "cases", "refer", number, "title-ix", "--with-identity", "--yes")
         assert "Kim Park <kim.park@example.edu>" in _decoded(_referrals(app, number)[1].content)
+        # Sending it went through the identity gate by consent (no reveal role asked), audited like every reveal.
+        refused = cli(config, "--as", "Pat", "reveal", number, "--reason", "who is it, please", ok=False)
+        assert "reveal" in refused and "kim" not in refused.lower()
+        with app.factory() as session:
+            (audit,) = session.scalars(select(Event).where(Event.action == "identity-revealed")).all()
+            consent = session.scalars(select(Event).where(Event.action == "identity-consent-recorded")).one()
+            case_id = session.scalars(select(Case.id).where(Case.number == number)).one()
+        assert (audit.actor, audit.case_id, audit.automatic) == ("Pat", case_id, False)
+        assert audit.detail["disclosed_to"] == "title-ix" and audit.detail["by_consent"] is True
+        assert (audit.detail["consent_event_id"], audit.detail["consent_recorded_by"]) == (consent.id, "Pat")
+        assert audit.detail["reason"] == "Kim agreed by reply on 30 Nov" and "kim.park" not in json.dumps(audit.detail)
     finally:
         app.close()

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from stopit_mail import __version__, events
 from stopit_mail.cases.anonymity import reveal
+from stopit_mail.cases.identity_gate import is_identifying
 from stopit_mail.cases.queries import case_detail
 from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
@@ -74,7 +75,8 @@ def _originals(session: Session, settings: Settings, case: Case, package: Packag
     for raw in raws:
         kind = "report" if raw.id in reporter_raw else raw.kind.value
         path = f"originals/{raw.id:06d}-{kind}.eml"
-        if case.anonymous and not identity:
+        # A non-anonymous case can hold one that asked for anonymity (an unparsed emergency, paged).
+        if not identity and (case.anonymous or is_identifying(session, settings, raw)):
             package.withheld.append({"path": path, "why": "names the anonymous reporter; export with an audited "
                                                            "reveal (--with-identity --reason) to include it"})
             continue
@@ -143,7 +145,8 @@ def build_package(session: Session, settings: Settings, actor: Actor, case: Case
     """Collect every file of the package for `case`; with identity only through an audited reveal."""
     actor.check_case(case)
     identity = False
-    if with_identity and case.anonymous:
+    if with_identity and (case.anonymous or any(is_identifying(session, settings, raw) for raw in session.scalars(
+            select(RawMessage).where(RawMessage.case_id == case.id)))):
         reveal(session, settings, actor, case, reason)
         identity = True
     detail = case_detail(session, case.number, actor)

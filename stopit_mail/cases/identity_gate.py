@@ -3,7 +3,9 @@
 Anything that can show an anonymous reporter (their sealed identity, the stored bytes of their
 report, of their replies and of bounces or automatic answers to mail we sent them, the envelope
 of a quarantined message that asked for anonymity) is read through `open_identities`,
-`open_stored_message` or `envelope_view`. Each checks the actor's organisation and `reveal`
+`open_stored_message` or `envelope_view`; a referral naming them to an office, with their
+consent, through `disclose_by_consent`. Each checks the actor's organisation and (but for a
+consented disclosure, where the consent stands in) the `reveal`
 role, demands a reason (and, where the organisation sets `reveal_approval`, an approved
 request of this actor within its window: `approvals.py`), and records `identity-revealed` (what, why, who; never the value) in
 the same transaction before returning anything. The CLI, the web door and the worker call
@@ -15,6 +17,8 @@ API for other doors (the web):
 - `envelope_view(session, settings, actor, raw, reason=None)`: a quarantine/message listing row
   with the envelope masked unless revealed.
 - `open_identities(session, settings, actor, case, reason)`: the sealed reporters of a case.
+- `disclose_by_consent(session, settings, actor, case, office)`: the reporters of a case for a
+  referral they consented to (no reveal role: their consent; audited the same way).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
-from stopit_mail.cases.anonymity import wants_anonymity
+from stopit_mail.cases.anonymity import reporter_identities, wants_anonymity
 from stopit_mail.cases.approvals import require_approval
-from stopit_mail.cases.pretriage import head_text
+from stopit_mail.cases.message_head import opened_head
+from stopit_mail.cases.sealed_store import is_sealed_side
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound, StopitError
@@ -43,6 +48,7 @@ from stopit_mail.sealing import (
 )
 
 MASK = "[sealed: needs the reveal role]"
+CONSENT_RECORDED = "identity-consent-recorded"
 _OTHER_SIDES = ("alleged-sender", "office")
 
 
@@ -73,15 +79,47 @@ def open_identities(session: Session, settings: Settings, actor: Actor, case: Ca
     return [unseal(settings, r.sealed_identity or "") for r in sealed]
 
 
+def disclose_by_consent(session: Session, settings: Settings, actor: Actor | None, case: Case,
+                        office: str) -> list[Identity]:
+    """The reporters of a case (sealed ones unsealed), for mail to an office they agreed to be named to.
+
+    Not a reveal to the person asking: the reporter's recorded consent (`stopit cases consent`)
+    stands in for the reveal role and a reason, so only the case's scope is checked. The
+    disclosure is audited as every reveal is: `identity-revealed` naming the actor, the case,
+    the office and the consent (its event and who recorded it), never the identity itself.
+    Raises RevealRefused without recorded consent.
+    """
+    if actor is not None:
+        actor.check_case(case)
+    if not case.identity_consent:
+        raise RevealRefused(f"the reporter of {case.number} has not agreed to share their identity "
+                            "(record it with `stopit cases consent` when they do)")
+    consent = session.scalars(select(Event).where(Event.case_id == case.id, Event.action == CONSENT_RECORDED)
+                              .order_by(Event.id.desc()).limit(1)).first()
+    identities = reporter_identities(settings, case)
+    reports = [str(r.id) for r in case.reports if r.sender_role != "alleged-sender"]
+    events.record(session, "identity-revealed", case.id, actor=actor.name if actor else events.SYSTEM_ACTOR,
+                  automatic=actor is None, what=f"identity of report(s) {', '.join(reports) or 'none'} to office {office}",
+                  reason=str(consent.detail.get("reason") or "") if consent else "consent recorded on the case",
+                  by_consent=True, disclosed_to=office, consent_event_id=consent.id if consent else None,
+                  consent_recorded_by=consent.actor if consent else None)
+    return identities
+
+
 def _asked_for_anonymity(settings: Settings, raw: RawMessage) -> bool:
-    org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(a)) is not None),
+    """Whether the message's subject (stored, else read from its head) or its organisation asks for anonymity.
+
+    A message set aside before it was parsed (too big, quarantined early) has no stored subject;
+    its head is read from its first bytes, as the quarantine view reads it.
+    """
+    org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(str(a))) is not None),
                settings.default_organisation())
     subject = raw.subject or ""
     if not subject:
-        # Never processed (waiting, quarantined): its subject is read from the bytes, in memory
+        # Never processed (waiting, quarantined): its subject is read from its head, in memory
         # when sealed at the 250; without the key nobody can tell, so it counts as anonymous.
         try:
-            subject, _text = head_text(open_bytes(settings, raw.content))
+            subject = opened_head(settings, raw.content or b"")["subject"]
         except IdentityKeyError:
             return True
     return wants_anonymity(subject, org, settings.casework.anonymity_words)
@@ -92,8 +130,8 @@ def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> boo
     if raw.mail_from == "[sealed]":
         return True
     if is_sealed_envelope(raw.mail_from):
-        # Sealed at the 250, not processed (waiting or quarantined): anonymous if it asked to be.
-        return _asked_for_anonymity(settings, raw)
+        # Sealed at the 250, not processed (waiting or quarantined): judged as an unfiled message.
+        return _unfiled_identifying(session, settings, raw)
     if is_sealed_bytes(raw.content):
         return True
     report = session.scalar(select(Report).where(Report.raw_message_id == raw.id))
@@ -106,8 +144,19 @@ def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> boo
             Event.case_id == case.id, Event.action == "reply-received"))
             if e.detail.get("raw_message_id") == raw.id]
         return not (raw.kind is MessageKind.REPLY and sides and all(s in _OTHER_SIDES for s in sides))
-    # Not (yet) filed: a quarantined or waiting message that asked for anonymity is sealed in spirit.
-    return raw.case_id is None and _asked_for_anonymity(settings, raw)
+    # Not (yet) filed as a report: a quarantined or waiting message that asked for anonymity is
+    # sealed in spirit, also when it was never parsed but paged as an emergency on a case of its own.
+    # So is one sent to an anonymous reporter's alias (their answer, set aside before it was filed).
+    if raw.case_id is not None and raw.kind is not MessageKind.UNKNOWN:
+        return False
+    return _unfiled_identifying(session, settings, raw)
+
+
+def _unfiled_identifying(session: Session, settings: Settings, raw: RawMessage) -> bool:
+    """A message not filed yet: identifying when it asked for anonymity, or when it was sent to an
+    anonymous reporter's alias (their answer, set aside before it was filed)."""
+    codes = [local.split("+", 1)[1] for a in raw.rcpt_to or [] if "+" in (local := str(a).lower().partition("@")[0])]
+    return _asked_for_anonymity(settings, raw) or is_sealed_side(session, codes, [])
 
 
 def open_stored_message(session: Session, settings: Settings, actor: Actor, raw_id: int,

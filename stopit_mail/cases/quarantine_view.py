@@ -27,20 +27,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from stopit_mail.cases.anonymity import wants_anonymity
 from stopit_mail.cases.identity_gate import MASK, gate, is_identifying
+from stopit_mail.cases.message_head import HEAD_BYTES, opened_head, parse_head
 from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.cases.staff import Actor, PermissionDenied
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
-from stopit_mail.extract import mime
 from stopit_mail.models import Case, RawMessage, RawStatus
 from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, is_sealed_envelope, open_bytes, open_envelope
 
-# Only the start of a message is read for its headers and first words (a quarantined message
-# is often a huge or hostile one).
-HEAD_BYTES = 64 * 1024
-PREVIEW_CHARS = 1500
 # A sealed message opens only whole; a listing opens those up to this size (bigger ones are
 # listed by their envelope and size, and `show` opens them one at a time).
 LIST_OPEN_BYTES = 2 * 1024 * 1024
@@ -81,48 +76,13 @@ def may_see(actor: Actor, organisation: str | None) -> bool:
     return actor.may_see(organisation)
 
 
-def _head(content: bytes) -> dict[str, str]:
-    """From, Date and the first words of a message, read from its first HEAD_BYTES only."""
-    parsed = mime.parse_bytes(content[:HEAD_BYTES])
-    senders = mime.addresses(parsed.message, "From")
-    name, address = senders[0] if senders else ("", "")
-    defects: list[str] = []
-    try:
-        text = mime.body_text(parsed.message, 4, 20, defects)
-    except (LookupError, ValueError, UnicodeError):
-        text = ""
-    return {"sender": f"{name} <{address}>" if name and address else (address or name),
-            "date": mime.header(parsed.message, "Date"), "subject": mime.header(parsed.message, "Subject")[:500],
-            "preview": " ".join(text.split())[:PREVIEW_CHARS]}
-
-
 def _read_head(settings: Settings, content: bytes) -> dict[str, str]:
-    """`_head` of the stored bytes, opened in memory when sealed at the 250; nothing when they
+    """The head of stored bytes, opened in memory when sealed at the 250; nothing when they
     cannot be read (empty, a sealed prefix, or the identity key missing)."""
-    if not content:
+    try:
+        return opened_head(settings, content)
+    except IdentityKeyError:
         return dict(NO_HEAD)
-    if is_sealed_bytes(content):
-        try:
-            content = open_bytes(settings, content)
-        except IdentityKeyError:
-            return dict(NO_HEAD)
-    return _head(content[:HEAD_BYTES])
-
-
-def identifying(session: Session, settings: Settings, raw: RawMessage, head: dict[str, str]) -> bool:
-    """Whether showing this message could reveal an anonymous reporter.
-
-    The gate's own test, plus the subject read from the message's head: a message set aside
-    before it was parsed (too big) has no stored subject, yet "Anonymous:" in its subject still
-    asks for anonymity.
-    """
-    if is_identifying(session, settings, raw):
-        return True
-    if raw.case_id is not None or raw.subject or not head["subject"]:
-        return False
-    org = next((o for a in raw.rcpt_to or [] if (o := settings.organisation_for(str(a))) is not None),
-               settings.default_organisation())
-    return wants_anonymity(head["subject"], org, settings.casework.anonymity_words)
 
 
 def _envelope(settings: Settings, raw: RawMessage, sealed: bool) -> dict[str, Any]:
@@ -176,7 +136,7 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
     for raw, organisation, _start in shown:
         sealed = is_identifying(session, settings, raw)
         head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content)
-        messages.append(_row(settings, raw, organisation, head, sealed or identifying(session, settings, raw, head)))
+        messages.append(_row(settings, raw, organisation, head, sealed))
     return {"total": len(visible), "messages": messages}
 
 
@@ -204,12 +164,11 @@ def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int
     sealed = is_identifying(session, settings, raw)
     # A message sealed at the 250 opens only whole, and only when it names no anonymous reporter.
     head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content if is_sealed_bytes(head_bytes) else head_bytes)
-    sealed = sealed or identifying(session, settings, raw, head)
     revealed = sealed and bool(reason)
     if revealed:
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
         gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
-        head = _head(open_bytes(settings, raw.content)[:HEAD_BYTES])
+        head = parse_head(open_bytes(settings, raw.content))
     row = _row(settings, raw, organisation, head, sealed and not revealed)
     preview = "" if sealed and not revealed else head["preview"]
     case_number = (session.scalar(select(Case.number).where(Case.id == raw.case_id))

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from stopit_mail import events
 from stopit_mail.cases.aliases import alias_address, office_alias
-from stopit_mail.cases.anonymity import reporter_identities
+from stopit_mail.cases.anonymity import Identity, reporter_identities
+from stopit_mail.cases.identity_gate import disclose_by_consent
 from stopit_mail.cases.notices import NoticeError, PreparedMail, guard, organisation_of, template_dirs
 from stopit_mail.cases.referral_content import build_content
 from stopit_mail.cases.reporter_traces import reporter_traces
@@ -157,15 +158,21 @@ def plan_update(session: Session, case: Case, office_name: str, with_identity: b
 
 
 def prepare_referral(settings: Settings, case: Case, office_name: str, with_identity: bool = False,
-                     note: str = "", staff_name: str = "", update: Update | None = None) -> PreparedMail:
-    """Render a referral with the report's words and evidence; identity only with recorded consent."""
+                     note: str = "", staff_name: str = "", update: Update | None = None,
+                     identities: list[Identity] | None = None) -> PreparedMail:
+    """Render a referral with the report's words and evidence; identity only with recorded consent.
+
+    With identity, `identities` are the reporters as the identity gate disclosed them
+    (`disclose_by_consent`, audited): this function never unseals anyone to name them.
+    """
     if with_identity and not case.identity_consent:
         raise NoticeError(f"the reporter of {case.number} has not agreed to share their identity "
                           "(record it with `stopit cases consent` when they do)")
+    if with_identity and identities is None:
+        raise NoticeError("a referral with identity names the reporters the identity gate disclosed (none given)")
     org = organisation_of(settings, case)
     office = find_office(org, office_name)
-    identities = reporter_identities(settings, case)
-    reporter_lines = [f"{i.name} <{i.address}>".strip() for i in identities] if with_identity else []
+    reporter_lines = [f"{i.name} <{i.address}>".strip() for i in identities or []] if with_identity else []
     traces = reporter_traces(settings, case, keep=set(office.addresses), words=False)
     attachments, attachments_note = _attachments(case, traces, with_identity, settings)
     content = build_content(Session.object_session(case), case, None if with_identity else traces)
@@ -195,7 +202,9 @@ def preview_referral(session: Session, settings: Settings, actor: Actor, case: C
     """Exactly what `refer` would queue (refusing what it would refuse), for a confirmation."""
     actor.check_case(case)
     plan = plan_update(session, case, office_name, with_identity, update)
-    prepared = prepare_referral(settings, case, office_name, with_identity, note, actor.name, plan)
+    # Unsealed in memory only to be scrubbed from the preview below (nobody is named to anyone).
+    named = reporter_identities(settings, case) if with_identity and case.identity_consent else None
+    prepared = prepare_referral(settings, case, office_name, with_identity, note, actor.name, plan, named)
     if with_identity and any(r.sealed_identity for r in case.reports):
         # The reporter agreed to tell the office, not every staff member: a sealed identity stays
         # out of the preview (the reveal role reads it through the identity gate).
@@ -218,7 +227,9 @@ def refer(session: Session, settings: Settings, actor: Actor | None, case: Case,
         actor.check_case(case)
     plan = plan_update(session, case, office_name, with_identity, update)
     name = actor.name if actor else events.SYSTEM_ACTOR
-    prepared = prepare_referral(settings, case, office_name, with_identity, note, name, plan)
+    # Naming the reporter to the office goes through the identity gate (their consent; audited).
+    named = disclose_by_consent(session, settings, actor, case, office_name) if with_identity else None
+    prepared = prepare_referral(settings, case, office_name, with_identity, note, name, plan, named)
     # Each update replaces a different earlier referral, so its key is new (never the old row again).
     key = f"referral:{case.id}:{office_name}" + (f":update-of:{plan.previous_id}" if plan is not None else "")
     row = enqueue(session, prepared.draft, "referral", key, case.id,
