@@ -3,7 +3,7 @@
 Anything that can show an anonymous reporter (their sealed identity, the stored bytes of their
 report, of their replies and of bounces or automatic answers to mail we sent them, the envelope
 of a quarantined message that asked for anonymity) is read through `open_identities`,
-`open_stored_message` or `envelope_view`; a referral naming them to an office, with their
+`open_stored_message`, or shown masked by `stored_envelope` until `gate` passes; a referral naming them to an office, with their
 consent, through `disclose_by_consent`. Each checks the actor's organisation and (but for a
 consented disclosure, where the consent stands in) the `reveal`
 role, demands a reason (and, where the organisation sets `reveal_approval`, an approved
@@ -14,8 +14,7 @@ these; nothing else unseals for a person.
 API for other doors (the web):
 - `is_identifying(session, settings, raw)`: would showing this stored message reveal someone?
 - `open_stored_message(session, settings, actor, raw_id, reason)`: its bytes, gated when needed.
-- `envelope_view(session, settings, actor, raw, reason=None)`: a quarantine/message listing row
-  with the envelope masked unless revealed.
+- `stored_envelope(settings, raw, masked)`: a stored message's envelope, masked or opened in memory.
 - `open_identities(session, settings, actor, case, reason)`: the sealed reporters of a case.
 - `disclose_by_consent(session, settings, actor, case, office)`: the reporters of a case for a
   referral they consented to (no reveal role: their consent; audited the same way).
@@ -173,20 +172,17 @@ def open_stored_message(session: Session, settings: Settings, actor: Actor, raw_
     return open_bytes(settings, raw.content)
 
 
-def envelope_view(session: Session, settings: Settings, actor: Actor | None, raw: RawMessage,
-                  reason: str | None = None) -> dict[str, Any]:
-    """Envelope fields of a stored message, masked when identifying unless revealed (audited)."""
-    view: dict[str, Any] = {"mail_from": raw.mail_from, "rcpt_to": raw.rcpt_to, "peer": raw.peer}
-    if is_sealed_envelope(raw.mail_from):
+def stored_envelope(settings: Settings, raw: RawMessage, masked: bool) -> dict[str, Any]:
+    """Envelope fields of a stored message: masked (the caller asked `is_identifying` and, to
+    reveal, passed `gate`), else opened in memory when sealed at the 250."""
+    if masked:
+        joint = is_sealed_envelope(raw.mail_from)  # sealed at the 250: the peer is inside it
+        return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
+                "peer": MASK if raw.peer or joint else raw.peer}
+    mail_from, peer = raw.mail_from, raw.peer
+    if is_sealed_envelope(mail_from):
         try:
-            view["mail_from"], view["peer"] = open_envelope(settings, raw.mail_from, raw.peer)
+            mail_from, peer = open_envelope(settings, mail_from, peer)
         except IdentityKeyError:
-            view["mail_from"] = view["peer"] = "[sealed: the identity key is missing]"
-    if not is_identifying(session, settings, raw):
-        return view
-    if actor is not None and reason:
-        case = session.get(Case, raw.case_id) if raw.case_id is not None else None
-        gate(session, settings, actor, case, f"envelope of stored message {raw.id}", reason)
-        return view
-    return {"mail_from": MASK if view["mail_from"] else view["mail_from"], "rcpt_to": [MASK] if raw.rcpt_to else [],
-            "peer": MASK if view["peer"] else view["peer"]}
+            mail_from = peer = "[sealed: the identity key is missing]"
+    return {"mail_from": mail_from, "rcpt_to": raw.rcpt_to, "peer": peer}

@@ -27,14 +27,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from stopit_mail.cases.identity_gate import MASK, gate, is_identifying
+from stopit_mail.cases.identity_gate import MASK, gate, is_identifying, stored_envelope
 from stopit_mail.cases.message_head import HEAD_BYTES, opened_head, parse_head
 from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.cases.staff import Actor, PermissionDenied
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
 from stopit_mail.models import Case, RawMessage, RawStatus
-from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, is_sealed_envelope, open_bytes, open_envelope
+from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes
 
 # A sealed message opens only whole; a listing opens those up to this size (bigger ones are
 # listed by their envelope and size, and `show` opens them one at a time).
@@ -85,21 +85,8 @@ def _read_head(settings: Settings, content: bytes) -> dict[str, str]:
         return dict(NO_HEAD)
 
 
-def _envelope(settings: Settings, raw: RawMessage, sealed: bool) -> dict[str, Any]:
-    if sealed:
-        joint = is_sealed_envelope(raw.mail_from)  # sealed at the 250: the peer is inside it
-        return {"mail_from": MASK if raw.mail_from else raw.mail_from, "rcpt_to": [MASK] if raw.rcpt_to else [],
-                "peer": MASK if raw.peer or joint else raw.peer}
-    mail_from, peer = raw.mail_from, raw.peer
-    if is_sealed_envelope(mail_from):  # sealed at the 250, not identifying: opened in memory
-        try:
-            mail_from, peer = open_envelope(settings, mail_from, peer)
-        except IdentityKeyError:
-            mail_from = peer = "[sealed: the identity key is missing]"
-    return {"mail_from": mail_from, "rcpt_to": raw.rcpt_to, "peer": peer}
-
-
-def _row(settings: Settings, raw: RawMessage, organisation: str | None, head: dict[str, str], sealed: bool) -> dict[str, Any]:
+def _row(raw: RawMessage, organisation: str | None, head: dict[str, str], sealed: bool,
+         envelope: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": raw.id, "status": raw.status.value, "kind": raw.kind.value, "organisation": organisation,
         "received_at": _iso(raw.received_at), "date": head["date"], "source": raw.source, "size": raw.size,
@@ -107,7 +94,7 @@ def _row(settings: Settings, raw: RawMessage, organisation: str | None, head: di
         # A message set aside before it was parsed (too big) has no stored subject: read it from its head.
         "subject": raw.subject or (None if sealed else head["subject"] or None),
         "sender": MASK if sealed and (head["sender"] or raw.mail_from) else head["sender"],
-        "mail_from": _envelope(settings, raw, sealed)["mail_from"], "sealed": sealed, "reason": raw.reason, "attempts": raw.attempts,
+        "mail_from": envelope["mail_from"], "sealed": sealed, "reason": raw.reason, "attempts": raw.attempts,
         "possible_emergency": raw.priority >= EMERGENCY,
     }
 
@@ -136,7 +123,7 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
     for raw, organisation, _start in shown:
         sealed = is_identifying(session, settings, raw)
         head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content)
-        messages.append(_row(settings, raw, organisation, head, sealed))
+        messages.append(_row(raw, organisation, head, sealed, stored_envelope(settings, raw, sealed)))
     return {"total": len(visible), "messages": messages}
 
 
@@ -169,10 +156,11 @@ def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
         gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
         head = parse_head(open_bytes(settings, raw.content))
-    row = _row(settings, raw, organisation, head, sealed and not revealed)
+    envelope = stored_envelope(settings, raw, sealed and not revealed)
+    row = _row(raw, organisation, head, sealed and not revealed, envelope)
     preview = "" if sealed and not revealed else head["preview"]
     case_number = (session.scalar(select(Case.number).where(Case.id == raw.case_id))
                    if raw.case_id is not None else None)
-    return {**row, **_envelope(settings, raw, sealed and not revealed), "revealed": revealed, "sha256": raw.sha256,
+    return {**row, **envelope, "revealed": revealed, "sha256": raw.sha256,
             "source_ref": raw.source_ref, "defects": raw.defects, "processed_at": _iso(raw.processed_at), "case": case_number,
             "preview": preview, "preview_withheld": sealed and not revealed}
