@@ -91,12 +91,26 @@ class Visit:
 
     def submit(self, css: str) -> None:
         """Click a submit button and wait until the next page has replaced this one."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
 
         page = self.find("html")
         self.find(css).click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+
+        def replaced(_driver: object) -> bool:
+            try:
+                page.is_enabled()
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as exc:
+                # Chromium sometimes reports the old page's node this way while it swaps pages
+                # (seen with chromium 156): the same fact as a stale element.
+                if "does not belong to the document" in str(exc):
+                    return True
+                raise
+            return False
+
+        WebDriverWait(self.driver, 30).until(replaced)
 
     def find(self, css: str):  # type: ignore[no-untyped-def]
         from selenium.webdriver.common.by import By
