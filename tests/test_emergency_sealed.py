@@ -66,7 +66,7 @@ def _copy_traces(database: Path, into: Path, needles: tuple[str, ...]) -> list[s
         shutil.copy(path, into / path.name)
         data = (into / path.name).read_bytes().lower()
         for needle in needles:
-            for encoded in (needle.encode("utf-8"), needle.encode("utf-16-le")):
+            for encoded in (needle.encode("utf-8"), needle.encode("utf-16-le"), json.dumps(needle)[1:-1].encode()):
                 if encoded in data:
                     found.append(f"{path.name}: {needle}")
     return found

@@ -95,9 +95,14 @@ def test_a_lost_key_is_loud_never_replaced_and_never_silences_an_emergency(tmp_p
         assert session.scalars(select(Page.contact)).all() == ["on-call"]
         page = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "page")).one()
         assert b"tonight" in page.content and b"sam" not in page.content.lower()
-    # The worker delivers the page.
+    # The worker delivers the page, and keeps the acknowledgement sealed to the first (anonymous)
+    # reporter for when the key is back instead of crashing on it.
     counts = deliver_due(app.factory, app.settings)
     assert counts.get("sent", 0) >= 1
+    with app.factory() as session:
+        acks = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "acknowledgement")).all()
+        assert acks and all(a.status.value == "queued" for a in acks)
+        assert all("identity key" in (a.last_error or "") for a in acks)
     app.close()
 
     # Restoring the backup makes every sealed value readable again, sealed before and during the
