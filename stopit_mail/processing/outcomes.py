@@ -122,6 +122,8 @@ def page_if_failing_emergency(factory: sessionmaker[Session], settings: Settings
 
 
 def _fallback(session: Session, settings: Settings, raw_id: int, rcpt_to: list[str], reason: str) -> None:
+    if session.scalar(select(_RAW.c.case_id).where(_RAW.c.id == raw_id)) is not None:
+        return  # paged once already (an earlier attempt); nothing to open again
     org = next((o for o in (settings.organisation_for(a) for a in rcpt_to) if o is not None),
                settings.default_organisation())
     case = page_unprocessed_emergency(session, settings, org, raw_id, known_head(session, settings, raw_id),
