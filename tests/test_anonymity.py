@@ -119,3 +119,16 @@ def test_organisation_default_anonymity(app: App) -> None:
     app.settings.organisations[0].anonymous_by_default = True
     ingest(app, report(reporter="lee@example.edu", subject="Fwd: this"))
     assert latest_case(app).anonymous is True
+
+
+def test_an_address_the_reporter_writes_in_their_words_is_sealed_with_them(app: App) -> None:
+    """A signature's second address is theirs as likely as not: sealed, never readable in the database."""
+    home = "s.q.private@mail.example"
+    ingest(app, report(reporter=SECRET, name="Sasha Quinn", subject="Fwd: anonymous please",
+                       wrapper=f"Please keep this anonymous, I am scared.\n\nS.\n{home}"), mail_from=SECRET)
+    dump = _database_dump(app)
+    assert home not in dump and "s.q.private" not in dump
+    with app.factory() as session, session.begin():
+        case = get_case(session, latest_case(app).number)
+        (identity,) = reveal(session, app.settings, Actor("Ada", restricted=False), case, "checking the sealed addresses")
+    assert identity.address == SECRET and ("", home) in [tuple(o) for o in identity.others]

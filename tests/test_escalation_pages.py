@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_escalation import AFTER_HOURS, BUSINESS, T0, ingest, make_home, report, routine_case, start, tick
+from test_escalation import AFTER_HOURS, BUSINESS, MAILBOX, T0, make_home, report, routine_case, start, tick
 from test_escalation_review import possible, with_reviewers
 
 from stopit_mail.app import App, open_app
 from stopit_mail.cases.escalation_facts import extract_facts, reporter_tokens
+from stopit_mail.ingest.rawstore import Envelope
+from stopit_mail.ingest.service import IngestSummary, ingest_one
 from stopit_mail.models import Case, Escalation, Event, OutboxMessage, Report
 from stopit_mail.sealing import key_path
 
@@ -107,21 +109,21 @@ def test_a_lost_or_corrupt_identity_key_never_stops_a_page(tmp_path: Path, damag
             monkeypatch.setenv(app.settings.casework.identity_key_env, "garbage")
         content = report(sender=SECRET_SENDER, subject="anonymous: please help Casper",
                          text="My friend Casper wants to kill himself tonight behind the gym.")
-        ingest(app, content, mail_from="qz.reporter.4417@student.example.edu")
+        summary = IngestSummary()
+        ingest_one(app, content, Envelope("smtp", "qz.reporter.4417@student.example.edu", [MAILBOX]), summary)
+        # Sealed at the 250 like every message, it cannot be opened without the key: it is set
+        # aside, and the chain is paged from the page facts the intake recorded beside it.
+        assert summary.quarantined == 1, summary
         with app.factory() as session:
             case = session.scalars(select(Case)).one()
             assert case.urgency == "emergency" and case.anonymous
             actions = session.scalars(select(Event.action).where(Event.case_id == case.id)).all()
-            # Sealing needs only the public key (kept in the database), so the reporter's
-            # acknowledgement is queued sealed and waits for the secret key to be restored.
-            ack = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "acknowledgement")).one()
         assert "escalation-paged" in actions
-        assert all(r.startswith("sealed:") for r in ack.recipients)
         rows = page_rows(app)
         assert rows, "the emergency was not paged"
-        for row in rows:
+        for row in rows + page_rows(app, "emergency-fallback"):
             text = text_of(row)
-            assert "behind the gym" in text
+            assert "behind the gym" in text and "tonight" in text
             for secret in SECRETS:
                 assert secret not in text
     finally:

@@ -128,7 +128,9 @@ def _file_traces(database: Path) -> list[str]:
         if path.exists():
             data = path.read_bytes().lower()
             for needle in (ZOE, "zoë ward", "zoe ward", SCHOOL, "xn--exmple-cua.org"):
-                for encoded in (needle.lower().encode("utf-8"), needle.lower().encode("utf-16-le")):
+                # Also as a JSON column stores it (non-ASCII escaped: "zo\u00eb"), the form item 3 found.
+                escaped = json.dumps(needle.lower())[1:-1].encode("ascii")
+                for encoded in (needle.lower().encode("utf-8"), needle.lower().encode("utf-16-le"), escaped):
                     if encoded in data:
                         found.append(f"{path.name}: {needle}")
     return found

@@ -3,9 +3,9 @@
 Issue 10, item 8: a missing key used to be replaced by a new one at the next command, after
 which every anonymous reporter was unreachable and the worker crashed on the first sealed
 outbox row. Now sealing needs only the public key (kept in the database), the loss is reported
-by every start and `stopit key check`, and intake and paging go on (an emergency is stored as
-received and processed into a full page); other messages, sealed at the 250, wait in
-quarantine for the restored key.
+by every start and `stopit key check`, and intake and paging go on: every message is sealed at
+the 250 and waits in quarantine for the restored key, and an emergency among them pages the
+chain from the page facts its intake recorded (where, when, who; never who reported).
 """
 
 from __future__ import annotations
@@ -74,9 +74,8 @@ def test_a_lost_key_is_loud_never_replaced_and_never_silences_an_emergency(tmp_p
     assert "no identity key" in cli(config, "key", "check", ok=False)
     assert json.loads(cli(config, "status", "--json"))["identity_key"]["can_reveal"] is False
 
-    # Intake and paging go on. An anonymous emergency is stored as received (the pre-triage saw
-    # it) and processed at once: sealed with the public key, paged. An ordinary anonymous report
-    # is sealed at the 250 and, as nothing can open it, set aside with a precise reason.
+    # Intake and paging go on. Both reports are sealed at the 250 and, as nothing can open them,
+    # set aside with a precise reason; the emergency among them pages the chain from its page facts.
     with running_server(app, run_worker=False) as server:
         with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
             client.sendmail("sam.lee@example.org", ["stopit@example.edu"],
@@ -85,23 +84,25 @@ def test_a_lost_key_is_loud_never_replaced_and_never_silences_an_emergency(tmp_p
                             _anonymous("He keeps writing to me.", sender="kim.ro@example.org"))
         assert wait_until(lambda: _stored(app) == 3, 20)
     outcomes = process_waiting(app.factory, app.settings)
-    assert sorted(o.status for o in outcomes) == ["processed", "quarantined"]
-    (waiting,) = [o for o in outcomes if o.status == "quarantined"]
-    assert "identity key" in (waiting.reason or "") and "quarantine retry" in (waiting.reason or "")
+    assert [o.status for o in outcomes] == ["quarantined", "quarantined"]
+    for waiting in outcomes:
+        assert "identity key" in (waiting.reason or "") and "quarantine retry" in (waiting.reason or "")
     with app.factory() as session:
-        newest = session.scalars(select(Report).order_by(Report.id.desc())).first()
-        assert newest is not None and newest.sealed_identity and newest.reporter_address is None
-        raw = session.get(RawMessage, newest.raw_message_id)
-        assert raw is not None and is_sealed_bytes(raw.content)
+        emergency, held = (session.get(RawMessage, o.raw_id) for o in outcomes)
+        assert emergency is not None and held is not None
+        assert is_sealed_bytes(emergency.content) and is_sealed_bytes(held.content)
+        assert "kim.ro" not in (held.mail_from or "") and "sam.lee" not in (emergency.mail_from or "")
         assert session.scalars(select(Page.contact)).all() == ["on-call"]
-        held = session.get(RawMessage, waiting.raw_id)
-        assert held is not None and is_sealed_bytes(held.content) and "kim.ro" not in (held.mail_from or "")
-    # The worker delivers the page and keeps the reporter's acknowledgement for when the key is back.
+        page = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "page")).one()
+        assert b"tonight" in page.content and b"sam" not in page.content.lower()
+    # The worker delivers the page, and keeps the acknowledgement sealed to the first (anonymous)
+    # reporter for when the key is back instead of crashing on it.
     counts = deliver_due(app.factory, app.settings)
     assert counts.get("sent", 0) >= 1
     with app.factory() as session:
         acks = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "acknowledgement")).all()
-        assert all(a.status.value == "queued" for a in acks) and any("identity key" in (a.last_error or "") for a in acks)
+        assert acks and all(a.status.value == "queued" for a in acks)
+        assert all("identity key" in (a.last_error or "") for a in acks)
     app.close()
 
     # Restoring the backup makes every sealed value readable again, sealed before and during the
@@ -109,7 +110,8 @@ def test_a_lost_key_is_loud_never_replaced_and_never_silences_an_emergency(tmp_p
     secret_file.write_bytes(backup.read_bytes())
     app = open_app(config)
     assert app.key_status is not None and app.key_status.can_reveal and not app.key_status.problems
-    assert "processed" in cli(config, "--as", "Ada", "quarantine", "retry", str(waiting.raw_id))
+    for waiting in outcomes:
+        assert "processed" in cli(config, "--as", "Ada", "quarantine", "retry", str(waiting.raw_id))
     with app.factory() as session, session.begin():
         found = [i.address for c in session.scalars(select(Case)) for i in reveal(session, app.settings, ADMIN, c,
                                                                                     "restoring after key loss")]

@@ -17,7 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from stopit_mail.app import App, open_app
+from stopit_mail.cases import message_head
+from stopit_mail.config import Settings
 from stopit_mail.models import Event, RawMessage, RawStatus
+from stopit_mail.sealing import is_sealed_bytes, open_bytes
 
 from casework_helpers import ingest
 from factories import cli
@@ -198,3 +201,30 @@ def test_a_too_big_answer_through_an_anonymous_reporters_alias_is_withheld(setup
     shown = cli(config, "--as", "Sam", "quarantine", "show", str(raw_id))
     listing = cli(config, "--as", "Sam", "quarantine", "list", "--json")
     assert "words:    withheld" in shown and "zoe" not in (shown + listing).lower()
+
+
+def test_a_sealed_message_is_opened_once_per_view(setup: tuple[Path, App], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sealed at the 250, a set-aside message opens only whole: the gate (did it ask for
+    anonymity?) and the view (its head) share one opening, in the listing and in `show`."""
+    config, app = setup
+    ingest(app, _message("Sam Student <sam.student@example.edu>", "new timetable", "When is the exam?"))
+    ingest(app, _message("Zoe Ward <zoe.ward@example.org>", "Anonymous: he will hurt me", "Keep me anonymous."))
+    ordinary, anonymous = _quarantined(app)
+    with app.factory() as session:
+        assert all(is_sealed_bytes(raw.content) for raw in session.scalars(select(RawMessage)))
+    opened: list[int] = []
+
+    def counting_open(settings: Settings, content: bytes) -> bytes:
+        opened.append(len(content))
+        return open_bytes(settings, content)
+
+    monkeypatch.setattr(message_head, "open_bytes", counting_open)
+    rows = json.loads(cli(config, "--as", "Rae", "quarantine", "list", "--json"))
+    assert [r["subject"] for r in rows] == ["new timetable", None] and len(opened) == 2
+    for raw_id in (ordinary, anonymous):
+        opened.clear()
+        cli(config, "--as", "Rae", "quarantine", "show", str(raw_id))
+        assert len(opened) == 1, raw_id
+    opened.clear()
+    revealed = cli(config, "--as", "Rae", "quarantine", "show", str(anonymous), "--reason", "safeguarding check 13")
+    assert "zoe.ward@example.org" in revealed and len(opened) == 1

@@ -1,8 +1,8 @@
 """Sealed from the 250 on (issue 10): no reporter sits readable in the raw store while mail waits.
 
 Every store path seals a message's bytes and envelope with the identity public key before the
-commit that answers 250 (except a pre-triaged emergency, sealed by the worker moments later);
-the worker opens them in memory. A copy of the SQLite file and its WAL
+commit that answers 250 (an emergency too: `test_emergency_sealed`); the worker opens them in
+memory. A copy of the SQLite file and its WAL
 taken right after the 250, before any processing, holds no trace of an anonymous reporter.
 After processing an anonymous report stays sealed; an ordinary one is stored readable again.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import smtplib
-from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import select
@@ -95,27 +94,3 @@ def test_a_message_sealed_with_the_key_just_rotated_away_still_opens(app: App) -
     late = BYTES_MAGIC + seal_with(old_public, b"Subject: stored during the rotation\r\n\r\nhello\r\n")
     assert open_bytes(app.settings, late).startswith(b"Subject: stored during the rotation")
     assert public_key(app.settings) != old_public  # the new key is in use
-
-
-def test_an_emergency_is_stored_as_received_and_sealed_as_soon_as_it_is_processed(app: App, tmp_path: Path) -> None:
-    """The one exception: a message the pre-triage reads as an emergency is stored readable (so
-    a lost key can never blind its page), claimed first, and sealed by the worker; then a copy of
-    the database holds no trace of its anonymous reporter."""
-    emergency = EmailMessage()
-    emergency["From"], emergency["To"] = "Quinn Reed <quinn.reed@example.org>", "stopit@example.edu"
-    emergency["Subject"] = "anonymous"
-    emergency.set_content("My friend says he will kill himself tonight behind the gym.")
-    database = Path(app.settings.effective_database_url.removeprefix("sqlite:///"))
-    with running_server(app, run_worker=False) as server, smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
-        client.sendmail("quinn.reed@example.org", ["stopit@example.edu"], emergency.as_bytes())
-    with app.factory() as session:
-        raw = session.scalars(select(RawMessage)).one()
-        assert raw.priority >= 100 and raw.content.startswith(b"From: Quinn Reed")
-    # Waiting, it is still gated: it asked for anonymity.
-    assert "quinn" not in cli(app.settings.base_dir / "stopit.toml", "quarantine", "show", "1").lower()
-    assert [o.status for o in process_waiting(app.factory, app.settings)] == ["processed"]
-    with app.factory() as session:
-        raw = session.scalars(select(RawMessage)).one()
-        assert raw.content.startswith(BYTES_MAGIC) and raw.mail_from == "[sealed]"
-    files = [p for p in (database, database.with_name(database.name + "-wal")) if p.exists()]
-    assert all(b"quinn" not in p.read_bytes().lower() for p in files)

@@ -7,7 +7,8 @@ address or sentences. Staff read the report itself in `stopit cases show`.
 
 Addresses of email-to-SMS gateways get their own, short page (at most 160 characters with the
 code first, so truncation never cuts the acknowledgement code). Rendering never depends on
-the identity key: the facts come from stored, already redacted text.
+the identity key: the facts come from stored, already redacted text, or for a message that
+could not be opened, from the page facts recorded at its 250.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from stopit_mail.cases.codes import case_alias, format_code
 from stopit_mail.cases.escalation_clock import PagePosition, local_text, wait_of
 from stopit_mail.cases.escalation_facts import Facts, extract_facts, reporter_tokens
+from stopit_mail.cases.page_facts import as_facts
 from stopit_mail.config import Organisation, Settings
 from stopit_mail.models import Case, Escalation, Evidence, Report
 from stopit_mail.outbound.compose import Draft
@@ -91,7 +93,11 @@ def case_facts(session: Session, case: Case) -> Facts:
         banned |= reporter_tokens(address, name)
     bodies = session.scalars(select(Evidence.body_text).where(Evidence.case_id == case.id).order_by(Evidence.id)
                              .limit(5)).all()
-    return extract_facts([text for text, _a, _n in reports] + [b or "" for b in bodies], banned)
+    found = extract_facts([text for text, _a, _n in reports] + [b or "" for b in bodies], banned)
+    # A case opened for a message that could not be opened (a lost key, a poison message) has no
+    # report to read: its page says what the intake recorded (`page_facts`, stored scrubbed).
+    stored = (case.triage or {}).get("facts")
+    return as_facts(stored) if found.empty() and isinstance(stored, dict) else found
 
 
 def _variables(session: Session, org: Organisation, case: Case, esc: Escalation, number: int,

@@ -12,7 +12,8 @@ the same transaction before returning anything. The CLI, the web door and the wo
 these; nothing else unseals for a person.
 
 API for other doors (the web):
-- `is_identifying(session, settings, raw)`: would showing this stored message reveal someone?
+- `is_identifying(session, settings, raw, head)`: would showing this stored message reveal someone?
+  (`head`: a `StoredHead` the caller reads too, so a sealed message is opened once.)
 - `open_stored_message(session, settings, actor, raw_id, reason)`: its bytes, gated when needed.
 - `stored_envelope(settings, raw, masked)`: a stored message's envelope, masked or opened in memory.
 - `open_identities(session, settings, actor, case, reason)`: the sealed reporters of a case.
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from stopit_mail import events
 from stopit_mail.cases.anonymity import reporter_identities, wants_anonymity
 from stopit_mail.cases.approvals import require_approval
-from stopit_mail.cases.message_head import opened_head
+from stopit_mail.cases.message_head import StoredHead
 from stopit_mail.cases.sealed_store import is_sealed_side
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
@@ -105,7 +106,7 @@ def disclose_by_consent(session: Session, settings: Settings, actor: Actor | Non
     return identities
 
 
-def _asked_for_anonymity(settings: Settings, raw: RawMessage) -> bool:
+def _asked_for_anonymity(settings: Settings, raw: RawMessage, head: StoredHead | None) -> bool:
     """Whether the message's subject (stored, else read from its head) or its organisation asks for anonymity.
 
     A message set aside before it was parsed (too big, quarantined early) has no stored subject;
@@ -118,19 +119,21 @@ def _asked_for_anonymity(settings: Settings, raw: RawMessage) -> bool:
         # Never processed (waiting, quarantined): its subject is read from its head, in memory
         # when sealed at the 250; without the key nobody can tell, so it counts as anonymous.
         try:
-            subject = opened_head(settings, raw.content or b"")["subject"]
+            subject = (head or StoredHead(settings, raw.content or b"")).get()["subject"]
         except IdentityKeyError:
             return True
     return wants_anonymity(subject, org, settings.casework.anonymity_words)
 
 
-def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> bool:
-    """True when showing this stored message (bytes or envelope) could reveal an anonymous reporter."""
+def is_identifying(session: Session, settings: Settings, raw: RawMessage, head: StoredHead | None = None) -> bool:
+    """True when showing this stored message (bytes or envelope) could reveal an anonymous reporter.
+
+    `head`, when given, is the message's head the caller also shows (opened once for both)."""
     if raw.mail_from == "[sealed]":
         return True
     if is_sealed_envelope(raw.mail_from):
         # Sealed at the 250, not processed (waiting or quarantined): judged as an unfiled message.
-        return _unfiled_identifying(session, settings, raw)
+        return _unfiled_identifying(session, settings, raw, head)
     if is_sealed_bytes(raw.content):
         return True
     report = session.scalar(select(Report).where(Report.raw_message_id == raw.id))
@@ -148,14 +151,14 @@ def is_identifying(session: Session, settings: Settings, raw: RawMessage) -> boo
     # So is one sent to an anonymous reporter's alias (their answer, set aside before it was filed).
     if raw.case_id is not None and raw.kind is not MessageKind.UNKNOWN:
         return False
-    return _unfiled_identifying(session, settings, raw)
+    return _unfiled_identifying(session, settings, raw, head)
 
 
-def _unfiled_identifying(session: Session, settings: Settings, raw: RawMessage) -> bool:
+def _unfiled_identifying(session: Session, settings: Settings, raw: RawMessage, head: StoredHead | None) -> bool:
     """A message not filed yet: identifying when it asked for anonymity, or when it was sent to an
     anonymous reporter's alias (their answer, set aside before it was filed)."""
     codes = [local.split("+", 1)[1] for a in raw.rcpt_to or [] if "+" in (local := str(a).lower().partition("@")[0])]
-    return _asked_for_anonymity(settings, raw) or is_sealed_side(session, codes, [])
+    return _asked_for_anonymity(settings, raw, head) or is_sealed_side(session, codes, [])
 
 
 def open_stored_message(session: Session, settings: Settings, actor: Actor, raw_id: int,

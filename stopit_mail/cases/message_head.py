@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from stopit_mail.config import Settings
 from stopit_mail.extract import mime
-from stopit_mail.sealing import is_sealed_bytes, open_bytes
+from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes
 
 HEAD_BYTES = 64 * 1024
 PREVIEW_CHARS = 1500
@@ -54,3 +54,32 @@ def opened_head(settings: Settings, content: bytes) -> dict[str, str]:
     if is_sealed_bytes(content):
         content = open_bytes(settings, content)
     return read_head(content)
+
+
+class StoredHead:
+    """The head of one stored message, opened (in memory, when sealed at the 250) at most once.
+
+    The identity gate (did it ask for anonymity?) and the view that shows it (From, Subject,
+    first words) both need it; one instance passed to both opens a sealed message once. `get`
+    raises IdentityKeyError every time when the bytes cannot be opened.
+    """
+
+    def __init__(self, settings: Settings, content: bytes) -> None:
+        self._settings = settings
+        self._content: bytes | None = content
+        self._head: dict[str, str] | None = None
+        self._error: IdentityKeyError | None = None
+
+    def get(self) -> dict[str, str]:
+        """`opened_head` of the content, computed on the first call."""
+        if self._error is not None:
+            raise self._error
+        if self._head is None:
+            try:
+                self._head = opened_head(self._settings, self._content or b"")
+            except IdentityKeyError as exc:
+                self._error = exc
+                raise
+            finally:
+                self._content = None  # the (possibly large) bytes are not kept once read
+        return dict(self._head)

@@ -8,16 +8,21 @@ message: only the first `PREFIX_BYTES` are parsed, and only the subject and the 
 
 It only orders work: the full triage of the pipeline still decides the case's urgency, and a
 message pre-triaged as an emergency that cannot be processed still pages (emergency_fallback).
+For an emergency the verdict also carries its page facts (`page_facts`): the bytes are sealed
+at the 250 like every message's, and those facts are what a page says should the identity key
+be lost before the worker opens them.
 The detector work may replace the rules here; callers only ever use `pretriage(...)`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, Protocol
 
+from stopit_mail.cases.page_facts import intake_facts
 from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules, triage
 from stopit_mail.extract import mime
 
@@ -38,24 +43,49 @@ def emergency_rules(extra: list[dict[str, Any]] | None = None, disabled: tuple[s
     return _emergency_rules(json.dumps(extra or [], sort_keys=True), tuple(disabled))
 
 
-def head_text(content: bytes) -> tuple[str, str]:
-    """Subject and first decoded text of a message, from its first PREFIX_BYTES only."""
+@dataclass(frozen=True)
+class Verdict:
+    """The pre-triage of one message: its claim priority and, for an emergency, its page facts."""
+
+    priority: int = ORDINARY
+    facts: dict[str, Any] | None = None
+
+
+class Prioritise(Protocol):
+    """What the store paths call on every message before sealing it (`prioritiser`)."""
+
+    def __call__(self, content: bytes, mail_from: str | None = None) -> Verdict: ...
+
+
+def _head(content: bytes) -> tuple[Message, str, str]:
     parsed = mime.parse_bytes(content[:PREFIX_BYTES])
     defects: list[str] = []
     text = mime.body_text(parsed.message, 4, 20, defects)
-    return mime.header(parsed.message, "Subject")[:500], text[:TEXT_CHARS]
+    return parsed.message, mime.header(parsed.message, "Subject")[:500], text[:TEXT_CHARS]
 
 
-def pretriage(content: bytes, rules: CompiledRules | None = None) -> int:
-    """The claim priority of a stored message: EMERGENCY when an emergency rule matches."""
+def head_text(content: bytes) -> tuple[str, str]:
+    """Subject and first decoded text of a message, from its first PREFIX_BYTES only."""
+    _message, subject, text = _head(content)
+    return subject, text
+
+
+def pretriage(content: bytes, mail_from: str | None = None, rules: CompiledRules | None = None) -> Verdict:
+    """The claim priority of a stored message (EMERGENCY when an emergency rule matches) and,
+    for an emergency, its page facts (`mail_from`, the envelope sender, is kept out of them)."""
     try:
-        subject, text = head_text(content)
+        message, subject, text = _head(content)
         decision = triage(text, rules if rules is not None else emergency_rules(), subject=subject)
     except Exception:  # noqa: BLE001 - ordering work must never refuse a message
-        return ORDINARY
-    return EMERGENCY if decision.urgency == "emergency" else ORDINARY
+        return Verdict()
+    if decision.urgency != "emergency":
+        return Verdict()
+    try:
+        return Verdict(EMERGENCY, intake_facts(message, subject, text, decision, mail_from))
+    except Exception:  # noqa: BLE001 - no facts is still an emergency: the page says "does not say"
+        return Verdict(EMERGENCY, {})
 
 
-def prioritiser(triage_rules: list[dict[str, Any]], disabled: list[str]) -> Callable[[bytes], int]:
+def prioritiser(triage_rules: list[dict[str, Any]], disabled: list[str]) -> Prioritise:
     """`pretriage` bound to a configuration's emergency rules (what the store paths call)."""
     return partial(pretriage, rules=emergency_rules(triage_rules, tuple(disabled)))

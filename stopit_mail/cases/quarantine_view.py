@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stopit_mail.cases.identity_gate import MASK, gate, is_identifying, stored_envelope
-from stopit_mail.cases.message_head import HEAD_BYTES, opened_head, parse_head
+from stopit_mail.cases.message_head import HEAD_BYTES, StoredHead
 from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.cases.staff import Actor, PermissionDenied
 from stopit_mail.config import Settings
 from stopit_mail.errors import NotFound
 from stopit_mail.models import Case, RawMessage, RawStatus
-from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes
+from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes
 
 # A sealed message opens only whole; a listing opens those up to this size (bigger ones are
 # listed by their envelope and size, and `show` opens them one at a time).
@@ -76,11 +76,12 @@ def may_see(actor: Actor, organisation: str | None) -> bool:
     return actor.may_see(organisation)
 
 
-def _read_head(settings: Settings, content: bytes) -> dict[str, str]:
-    """The head of stored bytes, opened in memory when sealed at the 250; nothing when they
-    cannot be read (empty, a sealed prefix, or the identity key missing)."""
+def _read_head(head: StoredHead) -> dict[str, str]:
+    """The head of stored bytes, opened in memory when sealed at the 250 (once: the gate reads
+    the same `StoredHead`); nothing when they cannot be read (empty, a sealed prefix, or the
+    identity key missing)."""
     try:
-        return opened_head(settings, content)
+        return head.get()
     except IdentityKeyError:
         return dict(NO_HEAD)
 
@@ -121,8 +122,9 @@ def list_quarantine(session: Session, settings: Settings, actor: Actor, limit: i
     shown = visible if limit is None else visible[:max(limit, 0)]
     messages = []
     for raw, organisation, _start in shown:
-        sealed = is_identifying(session, settings, raw)
-        head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content)
+        stored = StoredHead(settings, raw.content)
+        sealed = is_identifying(session, settings, raw, stored)
+        head = dict(NO_HEAD) if sealed else _read_head(stored)
         messages.append(_row(raw, organisation, head, sealed, stored_envelope(settings, raw, sealed)))
     return {"total": len(visible), "messages": messages}
 
@@ -148,14 +150,16 @@ def show_message(session: Session, settings: Settings, actor: Actor, raw_id: int
     organisation = organisation_of(session, settings, raw)
     head_bytes = bytes(session.scalar(select(func.substr(RawMessage.content, 1, HEAD_BYTES))
                                       .where(RawMessage.id == raw_id)) or b"")
-    sealed = is_identifying(session, settings, raw)
-    # A message sealed at the 250 opens only whole, and only when it names no anonymous reporter.
-    head = dict(NO_HEAD) if sealed else _read_head(settings, raw.content if is_sealed_bytes(head_bytes) else head_bytes)
+    # A message sealed at the 250 opens only whole, once, for the gate and for the head.
+    stored = StoredHead(settings, raw.content if is_sealed_bytes(head_bytes) else head_bytes)
+    sealed = is_identifying(session, settings, raw, stored)
+    # Shown only when it names no anonymous reporter, or through the gate below.
+    head = dict(NO_HEAD) if sealed else _read_head(stored)
     revealed = sealed and bool(reason)
     if revealed:
         case = session.get(Case, raw.case_id) if raw.case_id is not None else None
         gate(session, settings, actor, case, f"stored message {raw_id}", reason or "")
-        head = parse_head(open_bytes(settings, raw.content))
+        head = stored.get()
     envelope = stored_envelope(settings, raw, sealed and not revealed)
     row = _row(raw, organisation, head, sealed and not revealed, envelope)
     preview = "" if sealed and not revealed else head["preview"]

@@ -2,7 +2,7 @@
 
 The reporter's address and name are encrypted with the identity public key, together with
 their other likely addresses: the recipients of the evidence they forwarded (a message to their
-school address, forwarded from a personal one). Every trace of them is then scrubbed from what
+school address, forwarded from a personal one) and any address written in their own words. Every trace of them is then scrubbed from what
 staff will read (wrapper text, subjects, the evidence's recipient lists, bodies, header blocks
 and the stored header analysis, walked as data so non-ASCII addresses such as `zoë@` are found),
 the evidence bytes are sealed at rest, and the envelope keeps no sender or peer address.
@@ -14,7 +14,7 @@ from typing import Any
 
 from stopit_mail.config import Settings
 from stopit_mail.extract.evidence import Extraction
-from stopit_mail.outbound.redact import Traces
+from stopit_mail.outbound.redact import Traces, written_addresses
 from stopit_mail.sealing import Identity, seal, seal_bytes
 
 REDACTED = "[reporter]"
@@ -41,6 +41,12 @@ def scrub_report(extraction: Extraction, reporter: Identity, ours: set[str]) -> 
             if address and address.lower() not in keep and address.lower() != reporter.address.lower() \
                     and (name, address) not in others:
                 others.append((name, address))
+    # An address the reporter wrote in their own words (a signature, "my home address is ...")
+    # is theirs as likely as not: sealed with them, scrubbed from what staff read (safe side).
+    for address in written_addresses(extraction.wrapper_text):
+        if address.lower() not in keep and address.lower() != reporter.address.lower() \
+                and not any(address.lower() == other.lower() for _n, other in others):
+            others.append(("", address))
     traces = Traces()
     traces.add_address(reporter.address)
     traces.add_name(reporter.name)

@@ -8,12 +8,13 @@ process never needs, nor holds, the secret key. The worker opens them in memory;
 finds not anonymous is stored readable again with its status (`processing.runner`), an
 anonymous one stays sealed as stored.
 
-The one exception is an emergency. The store-time pre-triage reads the plaintext in memory
-before sealing, and a message it finds to be an emergency is stored as received: it is claimed
-before anything else and the worker seals it moments later (`seal-identity`, with SQLite's
-log scrubbed), but should the secret key be lost, only a readable message can still be
-processed into a page that says where, when and who is at risk. A lost key stops the
-processing of everything else (quarantined until the key is back), never a page.
+An emergency is no exception: its bytes and envelope are sealed like every other message's.
+The store-time pre-triage, which reads the plaintext in memory before sealing, keeps its page
+facts in their own column (`cases.page_facts`: the rules that fired, where, when and who is at
+risk as far as the report says; never who reported), and the message is claimed before
+anything else. Should the secret key be lost, the worker cannot open it: it is set aside, and
+the chain is paged from those facts (`emergency_fallback`). A lost key stops the processing of
+every sealed message until it is back, never a page.
 
 Without even a public key (an installation whose key was never created) the message is stored
 readable rather than refused: losing mail is worse, and the start-up check says so loudly.
@@ -26,7 +27,6 @@ import os
 import threading
 
 from stopit_mail import sealing
-from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.config import Settings
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,9 @@ class AtRest:
                         self._warned = True
             return self._public
 
-    def row(self, content: bytes, mail_from: str | None, peer: str | None, priority: int = 0) -> dict[str, object]:
-        """The `content`, `mail_from` and `peer` column values of a message about to be stored
-        (`priority`: its pre-triage; an emergency is stored as received, see above)."""
-        public = self.public() if priority < EMERGENCY else None
+    def row(self, content: bytes, mail_from: str | None, peer: str | None) -> dict[str, object]:
+        """The `content`, `mail_from` and `peer` column values of a message about to be stored."""
+        public = self.public()
         if public is None:
             return {"content": content, "mail_from": mail_from, "peer": peer}
         sealed, envelope = sealing.seal_many(public, content, sealing.envelope_bytes(mail_from, peer))

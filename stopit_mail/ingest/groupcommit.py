@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
+from stopit_mail.cases.pretriage import Verdict
 from stopit_mail.errors import MessageTooLarge, StorageError
 from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.ingest.rawstore import SOURCES, Envelope, Prioritise, StoreResult, sha256_hex, store_raw
@@ -43,7 +44,7 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[StoreResult]
     digest: str = field(default="")
-    priority: int = 0
+    verdict: Verdict = field(default_factory=Verdict)
     # The content, mail_from and peer columns as stored (sealed at rest).
     stored: dict[str, object] | None = None
 
@@ -65,7 +66,8 @@ def store_batch(connection: Connection, batch: Sequence[_Pending]) -> list[Store
             envelope = item.envelope
             values[item.digest] = {
                 "sha256": item.digest, "size": len(item.content), "received_at": now, "source": envelope.source,
-                "source_ref": envelope.source_ref, "rcpt_to": list(envelope.rcpt_to), "priority": item.priority,
+                "source_ref": envelope.source_ref, "rcpt_to": list(envelope.rcpt_to), "priority": item.verdict.priority,
+                "page_facts": item.verdict.facts,
                 **(item.stored or {"content": item.content, "mail_from": envelope.mail_from, "peer": envelope.peer}),
             }
         fresh: dict[str, int] = {}
@@ -165,12 +167,11 @@ class GroupCommitSink:
             if self.prioritise is not None:
                 # Pre-triage here, off the event loop, before the commit that answers 250.
                 for item in batch:
-                    item.priority = self.prioritise(item.content)
+                    item.verdict = self.prioritise(item.content, item.envelope.mail_from)
             if self.at_rest is not None:
                 # Sealed after the pre-triage read the plaintext in memory, before the commit.
                 for item in batch:
-                    item.stored = self.at_rest.row(item.content, item.envelope.mail_from, item.envelope.peer,
-                                                   item.priority)
+                    item.stored = self.at_rest.row(item.content, item.envelope.mail_from, item.envelope.peer)
             try:
                 if self._connection is None:
                     self._connection = self.engine.connect()

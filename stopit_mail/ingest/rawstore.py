@@ -8,21 +8,20 @@ once (SHA-256 is unique), which makes re-ingesting a file or an SMTP retry harml
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from stopit_mail.cases.pretriage import Prioritise, Verdict
 from stopit_mail.errors import MessageTooLarge, StorageError
 from stopit_mail.ingest.atrest import AtRest
 from stopit_mail.models import RawMessage
 
 SOURCES = ("smtp", "lmtp", "file", "mbox", "maildir", "stdin", "web")
 
-# Message bytes -> claim priority (higher first); the cheap pre-triage of the cases layer.
-Prioritise = Callable[[bytes], int]
+__all__ = ["SOURCES", "Envelope", "Prioritise", "StoreResult", "sha256_hex", "store_raw"]
 
 
 @dataclass
@@ -58,7 +57,8 @@ def store_raw(
     """Durably commit `content`; return the existing row when these exact bytes are known.
 
     With `at_rest` (every production path) the bytes and envelope are sealed before the commit,
-    after the pre-triage has read them in memory.
+    after the pre-triage has read them in memory (`prioritise`: the claim priority and, for an
+    emergency, the page facts stored beside the sealed bytes).
 
     Raises MessageTooLarge above `max_bytes` and StorageError when the database cannot
     commit (the SMTP listener turns that into 451 so the sender retries).
@@ -68,8 +68,8 @@ def store_raw(
     if max_bytes is not None and len(content) > max_bytes:
         raise MessageTooLarge(f"message is {len(content)} bytes, the limit is {max_bytes}")
     digest = sha256_hex(content)
-    priority = prioritise(content) if prioritise is not None else 0
-    stored = at_rest.row(content, envelope.mail_from, envelope.peer, priority) if at_rest is not None else \
+    verdict = prioritise(content, envelope.mail_from) if prioritise is not None else Verdict()
+    stored = at_rest.row(content, envelope.mail_from, envelope.peer) if at_rest is not None else \
         {"content": content, "mail_from": envelope.mail_from, "peer": envelope.peer}
     try:
         with factory() as session:
@@ -83,7 +83,8 @@ def store_raw(
                 source_ref=envelope.source_ref,
                 rcpt_to=list(envelope.rcpt_to),
                 **stored,
-                priority=priority,
+                priority=verdict.priority,
+                page_facts=verdict.facts,
                 no_ack=not envelope.acknowledge,
             )
             session.add(row)

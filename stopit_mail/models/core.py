@@ -102,6 +102,9 @@ class RawMessage(Base):
     no_ack: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set at store time by a cheap pre-triage: emergencies are claimed before the backlog.
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # An emergency's page facts from that pre-triage (rules, where, when, who; never who reported):
+    # its bytes are sealed, and a lost key must not blind its page (`cases.page_facts`).
+    page_facts: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     # A worker's lease on the message while it computes outside any transaction.
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

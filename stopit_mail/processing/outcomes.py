@@ -1,8 +1,9 @@
 """What happens to a message that cannot be processed, and to a side step that fails.
 
 A message is quarantined with a precise reason for a person to look at; if it was pre-triaged
-as an emergency, the chain is paged anyway with what is known (`emergency_fallback`), because
-a poison message must never silence an emergency. A side step (acknowledge, route) that fails
+as an emergency, the chain is paged anyway with what is known (`emergency_fallback`: the page
+facts recorded at the 250, and its head only when it opens and names no anonymous reporter),
+because neither a poison message nor a lost key may silence an emergency. A side step (acknowledge, route) that fails
 is rolled back to its savepoint and recorded on the case; the report itself still counts as
 processed.
 """
@@ -17,9 +18,12 @@ from typing import cast
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stopit_mail import events
-from stopit_mail.cases.emergency_fallback import page_unprocessed_emergency
+from stopit_mail.cases.emergency_fallback import KnownHead, page_unprocessed_emergency
+from stopit_mail.cases.identity_gate import is_identifying
+from stopit_mail.cases.message_head import StoredHead
 from stopit_mail.cases.pretriage import EMERGENCY, PREFIX_BYTES, head_text
 from stopit_mail.config import Settings
 from stopit_mail.models import RawMessage, RawStatus
@@ -29,6 +33,9 @@ from stopit_mail.sealing import is_sealed_bytes, open_bytes
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
+# A message sealed at the 250 opens only whole: the fallback opens it up to this size (one too
+# big for the worker's memory is paged from its page facts alone).
+FALLBACK_OPEN_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,13 +82,34 @@ def quarantine(factory: sessionmaker[Session], settings: Settings, raw_id: int, 
     return Outcome(raw_id, "quarantined", reason)
 
 
-def _head(session: Session, settings: Settings, raw_id: int) -> bytes:
+def _head(session: Session, settings: Settings, raw: RawMessage) -> bytes:
     """The start of a stored message, without loading all of it: the message may be the one that
-    exceeds the worker's memory budget. A message sealed at rest is opened whole, in memory."""
-    head = session.scalar(select(func.substr(_RAW.c.content, 1, PREFIX_BYTES)).where(_RAW.c.id == raw_id)) or b""
-    if is_sealed_bytes(head):
-        head = open_bytes(settings, session.scalar(select(_RAW.c.content).where(_RAW.c.id == raw_id)) or b"")
-    return bytes(head)
+    exceeds the worker's memory budget. A message sealed at rest is opened whole, in memory, up
+    to FALLBACK_OPEN_BYTES (ValueError beyond). The row's `content` is set, read-only, to what
+    was read (so the identity gate reads no more of it)."""
+    stored = bytes(session.scalar(select(func.substr(_RAW.c.content, 1, PREFIX_BYTES))
+                                  .where(_RAW.c.id == raw.id)) or b"")
+    if is_sealed_bytes(stored):
+        if raw.size > FALLBACK_OPEN_BYTES:
+            raise ValueError(f"sealed message of {raw.size} bytes: not opened for the fallback")
+        stored = bytes(session.scalar(select(_RAW.c.content).where(_RAW.c.id == raw.id)) or b"")
+    set_committed_value(raw, "content", stored)
+    return open_bytes(settings, stored)
+
+
+def known_head(session: Session, settings: Settings, raw_id: int) -> KnownHead:
+    """What the fallback may say of a stored message: its page facts always; its subject and first
+    words only when it opens and the identity gate finds it names no anonymous reporter."""
+    raw = session.get(RawMessage, raw_id)
+    assert raw is not None
+    facts = dict(raw.page_facts or {})
+    try:
+        content = _head(session, settings, raw)
+        subject, text = head_text(content)
+        anonymous = is_identifying(session, settings, raw, StoredHead(settings, content))
+    except Exception:  # noqa: BLE001 - what is known may be nothing (key lost, too big); page anyway
+        return KnownHead(facts)
+    return KnownHead(facts, subject, text, anonymous)
 
 
 def page_if_failing_emergency(factory: sessionmaker[Session], settings: Settings, raw_id: int, attempts: int,
@@ -94,11 +122,10 @@ def page_if_failing_emergency(factory: sessionmaker[Session], settings: Settings
 
 
 def _fallback(session: Session, settings: Settings, raw_id: int, rcpt_to: list[str], reason: str) -> None:
-    try:
-        subject, text = head_text(_head(session, settings, raw_id))
-    except Exception:  # noqa: BLE001 - what is known may be nothing (or too big to read); page anyway
-        subject, text = "", ""
+    if session.scalar(select(_RAW.c.case_id).where(_RAW.c.id == raw_id)) is not None:
+        return  # paged once already (an earlier attempt); nothing to open again
     org = next((o for o in (settings.organisation_for(a) for a in rcpt_to) if o is not None),
                settings.default_organisation())
-    case = page_unprocessed_emergency(session, settings, org, raw_id, subject, text, reason, datetime.now(UTC))
+    case = page_unprocessed_emergency(session, settings, org, raw_id, known_head(session, settings, raw_id),
+                                      reason, datetime.now(UTC))
     session.execute(update(_RAW).where(_RAW.c.id == raw_id).values(case_id=case.id))

@@ -91,7 +91,8 @@ def report_body(form: ReportForm) -> str:
 
 def _prioritise(app: App) -> Prioritise:
     """The store-time pre-triage, as the listener runs it: a web emergency is claimed first, and
-    is stored readable until processed so a lost key can never blind its page (`ingest.atrest`)."""
+    its page facts are kept beside its sealed bytes so a lost key can never blind its page
+    (`ingest.atrest`)."""
     casework = app.settings.casework
     return prioritiser(casework.triage_rules, casework.disabled_triage_rules)
 

@@ -7,6 +7,6 @@ parts, attached messages, files), `guard` (the final check on the decoded tree o
 
 from stopit_mail.outbound.redact.guard import LeakFound, find_leaks
 from stopit_mail.outbound.redact.message import Redacted, redact_file, redact_message
-from stopit_mail.outbound.redact.traces import Traces
+from stopit_mail.outbound.redact.traces import Traces, written_addresses
 
-__all__ = ["LeakFound", "Redacted", "Traces", "find_leaks", "redact_file", "redact_message"]
+__all__ = ["LeakFound", "Redacted", "Traces", "find_leaks", "redact_file", "redact_message", "written_addresses"]

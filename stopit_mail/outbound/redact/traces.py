@@ -16,6 +16,17 @@ from dataclasses import dataclass, field
 
 REDACTED = "[reporter]"
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+_WRITTEN_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:/]+@[^\s<>()\[\]\"',;:/]+\.[^\W_]{2,}", re.UNICODE)
+
+
+def written_addresses(text: str) -> list[str]:
+    """Addresses written out in free text (a signature, "write to me at ..."), in order, once each."""
+    found: list[str] = []
+    for address in _WRITTEN_ADDRESS.findall(text or ""):
+        address = address.strip(".")
+        if address not in found:
+            found.append(address)
+    return found
 
 
 def fold(text: str) -> str:
