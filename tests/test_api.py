@@ -13,6 +13,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +63,11 @@ def short_installation(staff: str = STAFF) -> tuple[Path, Path]:
     return base, config
 
 
-@pytest.fixture
-def served() -> Iterator[Served]:
+@contextmanager
+def serving(extra: str = "") -> Iterator[Served]:
+    """A running API server on a new installation (config plus `extra`) holding one case."""
     base, config = short_installation()
+    config.write_text(config.read_text() + extra)
     app = open_app(config)
     ingest(app, report())
     server = ApiServer(app)
@@ -75,6 +78,12 @@ def served() -> Iterator[Served]:
         server.stop()
         app.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    with serving() as running:
+        yield running
 
 
 def raw_call(path: Path, *lines: bytes) -> list[dict[str, object]]:

@@ -17,11 +17,11 @@ import socketserver
 import struct
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stopit_mail.api import encode, socket_path
 from stopit_mail.api.identity import caller_for
-from stopit_mail.api.registry import dispatch
+from stopit_mail.api.registry import dispatch, split_body
 from stopit_mail.errors import StopitError
 
 if TYPE_CHECKING:
@@ -63,11 +63,25 @@ class _Handler(socketserver.StreamRequestHandler):
             else:
                 answer = dispatch(self.server.app, caller, request)
             self.server.requests_served += 1
+            answer, body = split_body(answer)
             self._send(answer)
+            if body is not None and not self._send_body(body):
+                return
 
     def _send(self, answer: dict[str, Any]) -> None:
         self.wfile.write(encode(answer).encode("utf-8") + b"\n")
         self.wfile.flush()
+
+    def _send_body(self, body: IO[bytes]) -> bool:
+        """Send a streamed answer's bytes straight from its spool file; False when the caller left."""
+        try:
+            self.request.sendfile(body)
+            return True
+        except OSError as exc:
+            log.warning("staff API: the caller left during a streamed answer (%s)", exc.strerror or exc)
+            return False
+        finally:
+            body.close()
 
 
 class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
