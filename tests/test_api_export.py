@@ -107,6 +107,13 @@ def test_another_organisations_case_is_refused_and_nothing_is_written(served: Se
         assert not session.scalars(select(Event).where(Event.action == "case-exported")).all()
 
 
+def test_a_place_the_package_cannot_go_is_said_plainly(served: Served, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    said = cli(served.config, "cases", "export", served.number, "-o", str(blocker / "case.zip"), ok=False)
+    assert f"the package was not written to {blocker / 'case.zip'}: Not a directory" in said
+
+
 def test_an_anonymous_reporter_stays_out_of_a_package_sent_over_the_socket(served: Served, tmp_path: Path) -> None:
     secret = "sasha.quinn@example.edu"
     ingest(served.app, report(reporter=secret, name="Sasha Quinn", subject="Fwd: anonymous please",

@@ -7,6 +7,7 @@ checks every file against the manifest before saying it is done. Nothing half-wr
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,8 +34,11 @@ def export_command(state: Context, number: str, output: Path, with_identity: boo
     """Write CASE's evidence package: originals byte for byte, attachments, verification, timeline, summary."""
     from stopit_mail.cases.package import ExportError, check_new_target, verify_package
 
-    check_new_target(output)
-    existed = output.exists()
+    try:
+        check_new_target(output)
+        existed = output.exists()
+    except OSError as exc:
+        raise ExportError(f"cannot write the package to {output}: {exc.strerror or exc}") from exc
 
     def fetch(sink: IO[bytes]) -> Any:
         return state.download("cases.export", sink, number=number, with_identity=with_identity or None,
@@ -43,6 +47,9 @@ def export_command(state: Context, number: str, output: Path, with_identity: boo
     try:
         result = _write(output, fetch)
         checked = verify_package(output)
+    except OSError as exc:
+        _remove(output, existed)
+        raise ExportError(f"the package was not written to {output}: {exc.strerror or exc}") from exc
     except BaseException:
         _remove(output, existed)
         raise
@@ -72,6 +79,11 @@ def _write(output: Path, fetch: Any) -> Any:
 
 def _remove(output: Path, existed: bool) -> None:
     """Take away what this command wrote (an empty folder given to it stays)."""
+    with contextlib.suppress(OSError):
+        _remove_written(output, existed)
+
+
+def _remove_written(output: Path, existed: bool) -> None:
     if output.suffix.lower() == ".zip" or not output.is_dir():
         output.unlink(missing_ok=True)
     elif not existed:
