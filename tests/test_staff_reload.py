@@ -27,6 +27,7 @@ from stopit_mail.config import load_settings
 from stopit_mail.models import Event
 
 from factories import cli
+from smtp_helpers import free_port, make_config, start_server_process, stop_process, wait_for_port, wait_until
 
 NEWT = '\n[[staff]]\nname = "Newt"\nroles = ["staff"]\n'
 BROKEN = '\n[[staff]]\nname = "Xena"\nroles = ["staff", "wizard"]\n'
@@ -79,15 +80,6 @@ def test_added_staff_count_at_once_removed_ones_are_refused_and_a_broken_edit_ke
     assert served.server.reloader.reloads == 3
 
 
-def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sighup_rereads_the_staff_list_of_a_running_service_and_never_stops_it(tmp_path: Path) -> None:
     base, config = short_installation()
     cli(config, "whoami")  # the schema is current before the service opens it
@@ -96,18 +88,18 @@ def test_sighup_rereads_the_staff_list_of_a_running_service_and_never_stops_it(t
         service = subprocess.Popen([sys.executable, "-m", "stopit_mail", "-c", str(config), "api", "serve"],
                                    stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_for(lambda: "staff API listening" in log.read_text(), "the service to listen")
+        assert wait_until(lambda: "staff API listening" in log.read_text(), 30)
         assert "'Newt' is not a configured staff member" in cli(config, "--as", "Newt", "whoami", ok=False)
 
         config.write_text(config.read_text() + NEWT)
         service.send_signal(signal.SIGHUP)
-        _wait_for(lambda: "staff list reloaded (SIGHUP" in log.read_text(), "the reload on SIGHUP")
+        assert wait_until(lambda: "staff list reloaded (SIGHUP" in log.read_text(), 30)
         assert json.loads(cli(config, "--as", "Newt", "whoami", "--json"))["staff"] == "Newt"
 
         settings = load_settings(config)
         config.write_text(config.read_text() + BROKEN)
         service.send_signal(signal.SIGHUP)
-        _wait_for(lambda: "NOT reloaded (SIGHUP" in log.read_text(), "the refusal on SIGHUP")
+        assert wait_until(lambda: "NOT reloaded (SIGHUP" in log.read_text(), 30)
         assert "staff[3].roles: found 'wizard'" in log.read_text()
         assert service.poll() is None  # SIGHUP used to end the process
         assert result_of(over_socket(settings, request("whoami", {}, "Newt")))["staff"] == "Newt"
@@ -117,3 +109,17 @@ def test_sighup_rereads_the_staff_list_of_a_running_service_and_never_stops_it(t
         service.wait(30)
         shutil.rmtree(base, ignore_errors=True)
     assert service.returncode == 0
+
+
+def test_sighup_never_ends_the_mailbox_even_without_the_staff_api(tmp_path: Path) -> None:
+    port = free_port()
+    config = make_config(tmp_path, api={"enabled": "false"}, server={"listen": f'"127.0.0.1:{port}"'})
+    service = start_server_process(config, tmp_path / "serve.log", "--no-worker")
+    try:
+        wait_for_port(port, proc=service)
+        service.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert service.poll() is None, (tmp_path / "serve.log").read_text()
+        wait_for_port(port, proc=service)
+    finally:
+        assert stop_process(service) == 0
