@@ -7,6 +7,8 @@ only for cases of their organisations. `verify-export` needs nothing but the pac
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -18,10 +20,12 @@ import pytest
 from sqlalchemy import select
 from test_api import ME, Served, serving
 
+from stopit_mail.api.client import receive
 from stopit_mail.cases.export import export_case
 from stopit_mail.cases.package import verify_package
 from stopit_mail.cases.queries import get_case
 from stopit_mail.cases.staff import resolve_actor
+from stopit_mail.errors import StopitError
 from stopit_mail.models import Event
 
 from casework_helpers import ingest, latest_case, report
@@ -151,3 +155,17 @@ def test_verify_export_needs_no_configuration_data_or_service(served: Served, tm
     assert result["problems"] == [] and result["case"] == served.number and result["exported_by"] == "Root Admin"
     loaded = {line.split("|")[-1].strip() for line in checked.stderr.splitlines() if "|" in line}
     assert not {"sqlalchemy", "stopit_mail.config", "stopit_mail.api.client", "rich"} & loaded
+
+
+def test_a_cut_or_altered_package_stream_is_refused() -> None:
+    body = b"PK-pretend-package"
+    answer = {"ok": True, "stream": {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}}
+    kept = io.BytesIO()
+    receive(io.BytesIO(body), answer, kept)
+    assert kept.getvalue() == body
+    with pytest.raises(StopitError, match="stopped sending with 5 bytes still to come"):
+        receive(io.BytesIO(body[:-5]), answer, io.BytesIO())
+    with pytest.raises(StopitError, match="does not match its SHA-256"):
+        receive(io.BytesIO(body.replace(b"pretend", b"altered")), answer, io.BytesIO())
+    with pytest.raises(StopitError, match="did not ask for"):
+        receive(io.BytesIO(body), answer, None)
