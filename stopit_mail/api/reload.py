@@ -61,13 +61,13 @@ class StaffReloader:
     def check(self) -> None:
         """Reload when the file changed since last seen (a stat; cheap enough for every connection)."""
         if _signature(self.path) != self._seen:
-            self.reload("the file changed")
+            self.reload("the file changed", only_if_changed=True)
 
-    def reload(self, why: str) -> bool:
+    def reload(self, why: str, only_if_changed: bool = False) -> bool:
         """Read and validate the file; take its staff list if valid. False (and logged) if refused."""
         with self._lock:
             signature = _signature(self.path)
-            if why == "the file changed" and signature == self._seen:
+            if only_if_changed and signature == self._seen:
                 return True  # another thread just did it
             self._seen = signature
             try:
