@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -75,6 +75,12 @@ class Context:
         from stopit_mail.api.client import call
 
         return call(self.settings, lambda: self.app, method, params, self._as_requested())
+
+    def download(self, method: str, sink: IO[bytes], **params: Any) -> Any:
+        """Call `method` as `call` does; the bytes its answer streams (a package) go to `sink`."""
+        from stopit_mail.api.client import call
+
+        return call(self.settings, lambda: self.app, method, params, self._as_requested(), sink=sink)
 
     def _service_answers(self) -> bool:
         from stopit_mail.api import socket_path
@@ -168,7 +174,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
 COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
-                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention", "api")
+                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention", "api", "verify")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from several modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
@@ -177,7 +183,7 @@ _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "reply": ("casework_mail",), "reveal": ("reveal",), "notice": ("notice",),
     "quarantine": ("quarantine",), "serve": ("serve",), "worker": ("serve",), "status": ("serve",),
     "trace": ("trace",), "ack": ("escalation",), "escalations": ("escalation",), "audit": ("audit",),
-    "stats": ("stats",), "db": ("db",), "verify-export": ("export",), "offenders": ("offenders",),
+    "stats": ("stats",), "db": ("db",), "verify-export": ("verify",), "offenders": ("offenders",),
     "key": ("key",), "triage": ("triage",), "retention": ("retention",), "api": ("api",), "whoami": ("api",),
 }
 

@@ -236,7 +236,10 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
             server.stop()
             raise
     # The staff API (docs/api.md): a failure to start it is logged, never a reason to stop mail.
-    api = start_api(app)
+    api = start_api(app, config_path)
+    if api is None:
+        # `systemctl reload` sends SIGHUP; with no staff API to reread it, it must not end the mailbox.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     why = _wait_for_signal(lambda: server.alive() and (web is None or web.alive()))
     log.info("shutting down: %s", why)
     if api is not None:

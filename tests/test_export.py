@@ -38,7 +38,7 @@ def test_package_holds_the_original_bytes_and_verifies(app: App, tmp_path: Path)
     assert verification[0]["analysis"]["trace"]["origin"]["ip"] == "203.0.113.77"
     assert "case-opened" in (out / "timeline.json").read_text()
     assert "Delete your account" in (out / "summary.html").read_text()
-    checked = json.loads(cli(app, "verify-export", str(out), "--json"))
+    checked = json.loads(cli(app, "verify-export", str(out), "--audit", "--json"))
     assert checked["problems"] == [] and checked["manifest_sha256"] == digest
     assert checked["recorded_export"]["actor"] == "Pat"
     # One changed byte anywhere, a missing file or a file slipped in: each is caught.

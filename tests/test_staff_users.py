@@ -77,6 +77,12 @@ def service(users: Users) -> Iterator[Service]:
     text = text.replace('group = ""', f'group = "{users.group}"').replace("reveal_approval = false",
                                                                            "reveal_approval = true")
     config.write_text(text + f"""
+[[organisations]]
+slug = "west"
+name = "West College"
+mailboxes = ["stopit@west.example"]
+case_prefix = "WC"
+
 [[staff]]
 name = "Alice"
 roles = ["staff", "reveal"]
@@ -226,3 +232,62 @@ def test_two_person_reveal_between_two_real_accounts(service: Service, users: Us
         seen = [(e.action, e.actor, e.unix_user) for e in staff]
         assert seen[:2] == [("reveal-requested", "Alice", users.alice), ("reveal-approved", "Bob", users.bob)]
         assert {(actor, unix) for _, actor, unix in seen} == {("Alice", users.alice), ("Bob", users.bob)}
+
+
+def test_export_through_the_api_is_written_by_the_caller_audited_under_them_and_scoped(
+        service: Service, users: Users, tmp_path: Path) -> None:
+    number = service.number
+    # Warm up as root (imports), then give each user a folder of their own to write in.
+    root_cli(service.config, "--as", "Alice", "cases", "export", number, "-o", str(tmp_path / "warm.zip"))
+    root_cli(service.config, "verify-export", str(tmp_path / "warm.zip"))
+    folders = {}
+    for user in (users.alice, users.bob):
+        folders[user] = Path(tempfile.mkdtemp(prefix="stopit-out-"))
+        os.chown(folders[user], pwd.getpwnam(user).pw_uid, -1)
+        folders[user].chmod(0o755)  # others may read what Alice hands them
+    try:
+        package = folders[users.alice] / "case.zip"
+        code, out, _ = run_as(users.alice, service.config, "cases", "export", number, "-o", str(package), "--json")
+        assert code == 0, out
+        assert package.stat().st_uid == pwd.getpwnam(users.alice).pw_uid  # written by Alice, not the service
+        # Anyone holding the package can verify it: no configuration, no data folder, no service.
+        for user in (users.bob, "nobody"):
+            code, out, _ = run_as(user, Path("/nonexistent/stopit.toml"), "verify-export", str(package), "--json")
+            assert code == 0 and json.loads(out)["problems"] == [] and json.loads(out)["exported_by"] == "Alice", out
+
+        # Bob is moved to the west organisation while the service runs (Carol approves main's reveals
+        # now): main's case is no longer his.
+        text = service.config.read_text()
+        service.config.write_text(text.replace('roles = ["staff", "approver"]\n',
+                                               'roles = ["staff", "approver"]\norganisations = ["west"]\n')
+                                  + '\n[[staff]]\nname = "Carol"\nroles = ["approver"]\n')
+        theirs = folders[users.bob] / "theirs.zip"
+        code, out, _ = run_as(users.bob, service.config, "cases", "export", number, "-o", str(theirs))
+        assert code == 1 and "Bob does not work for organisation 'main'" in out, out
+        assert not theirs.exists()
+        # Bob leaves altogether: refused as no staff member; back again: he works as before.
+        service.config.write_text(text.replace(f'unix_user = "{users.bob}"', ""))
+        code, out, _ = run_as(users.bob, service.config, "cases", "list")
+        assert code == 1 and "is not a staff member" in out, out
+        service.config.write_text(text)
+        assert run_as(users.bob, service.config, "cases", "list")[0] == 0
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    with service.app.factory() as session:
+        exports = session.scalars(select(Event).where(Event.action == "case-exported").order_by(Event.id)).all()
+    assert [(e.actor, e.unix_user) for e in exports] == [("Alice", "root"), ("Alice", users.alice)]
+
+
+def test_every_staff_command_says_plainly_that_the_service_is_not_running(service: Service, users: Users) -> None:
+    from test_api import staff_commands
+
+    # Somewhere Alice could write, so that only the missing service stops the export.
+    commands = staff_commands(service.number, Path(tempfile.gettempdir()) / f"stopit-{uuid.uuid4().hex}.zip")
+    for args in commands.values():  # warm up as root: each command's modules imported
+        CliRunner(env={"COLUMNS": "200"}).invoke(main, ["-c", str(service.config), *args, "--help"])
+    root_cli(service.config, "whoami")
+    service.server.stop()
+    for path, args in commands.items():
+        code, out, _ = run_as(users.alice, service.config, *args)
+        assert code == 1 and "the stopit service is not running" in out, (path, out)

@@ -7,9 +7,10 @@ caller. Anyone else gets a clear message that the service is not running.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stopit_mail.api import API_VERSION, encode, socket_path
 from stopit_mail.errors import StopitError
@@ -42,8 +43,35 @@ def request(method: str, params: dict[str, Any], as_name: str | None = None) -> 
     return body
 
 
-def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-    """Send one request to the running service; ServiceNotRunning when nothing answers."""
+def receive(stream: IO[bytes], answer: dict[str, Any], sink: IO[bytes] | None) -> None:
+    """Copy the bytes a streamed answer announces (`stream.size`, `stream.sha256`) into `sink`, checked.
+
+    A chunk at a time, so a large evidence package never sits in memory whole.
+    """
+    announced = answer.get("stream")
+    if not answer.get("ok") or not isinstance(announced, dict):
+        return
+    if sink is None:
+        raise StopitError("the service sent a package this command did not ask for")
+    left, digest = int(announced["size"]), hashlib.sha256()
+    while left:
+        chunk = stream.read(min(left, 1 << 16))
+        if not chunk:
+            raise StopitError(f"the stopit service stopped sending with {left} bytes still to come; nothing "
+                              "was kept (try again)")
+        digest.update(chunk)
+        sink.write(chunk)
+        left -= len(chunk)
+    if digest.hexdigest() != announced["sha256"]:
+        raise StopitError("what the stopit service sent does not match its SHA-256; nothing was kept (try again)")
+
+
+def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0,
+                sink: IO[bytes] | None = None) -> dict[str, Any]:
+    """Send one request to the running service; ServiceNotRunning when nothing answers.
+
+    A streamed answer's bytes go to `sink`.
+    """
     path = socket_path(settings)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
@@ -58,11 +86,12 @@ def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0
         conn.sendall(json.dumps(body).encode("utf-8") + b"\n")
         with conn.makefile("rb") as stream:
             line = stream.readline()
+            if not line:
+                raise StopitError(f"the stopit service at {path} closed the connection without answering")
+            answer: dict[str, Any] = json.loads(line)
+            receive(stream, answer, sink)
     finally:
         conn.close()
-    if not line:
-        raise StopitError(f"the stopit service at {path} closed the connection without answering")
-    answer: dict[str, Any] = json.loads(line)
     return answer
 
 
@@ -75,20 +104,27 @@ def result_of(answer: dict[str, Any]) -> Any:
 
 
 def call(settings: Settings, open_app: Callable[[], App], method: str, params: dict[str, Any],
-         as_name: str | None = None) -> Any:
-    """Call `method`: through the service when it answers, else in-process as the service account."""
+         as_name: str | None = None, sink: IO[bytes] | None = None) -> Any:
+    """Call `method`: through the service when it answers, else in-process as the service account.
+
+    `sink` receives the bytes of a streamed answer (an evidence package).
+    """
     body = request(method, params, as_name)
     try:
-        return result_of(over_socket(settings, body))
+        # Building a large package takes a while before its first byte.
+        return result_of(over_socket(settings, body, timeout=900.0 if sink else 120.0, sink=sink))
     except ServiceNotRunning:
         pass
     # Imported only here: a client of the socket needs neither SQLAlchemy nor the services.
     from stopit_mail.api.identity import check_service_account
-    from stopit_mail.api.registry import dispatch
+    from stopit_mail.api.registry import dispatch, split_body
 
     caller = check_service_account(settings)
 
-    answer = dispatch(open_app(), caller, body, reraise=True)
+    answer, streamed = split_body(dispatch(open_app(), caller, body, reraise=True))
+    if streamed is not None:
+        with streamed:
+            receive(streamed, answer, sink)
     # Exactly what the socket would have carried (times as ISO strings, tuples as lists), so a
     # command behaves the same whichever way it went.
     return result_of(json.loads(encode(answer)))

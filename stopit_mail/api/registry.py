@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stopit_mail import events
 from stopit_mail.api import API_VERSION
@@ -53,6 +53,33 @@ class Spec:
 
 
 METHODS: dict[str, Spec] = {}
+# The key of an answer that carries bytes after its JSON line (see `Streamed`); never encoded.
+BODY = "_body"
+
+
+@dataclass
+class Streamed:
+    """A method's result followed by bytes: the answer's JSON line, then `size` raw bytes.
+
+    The answer line says `"stream": {"size", "sha256"}` so the client knows how much follows
+    and can check it; the body is a rewound file (a spool in the data folder, never held in
+    memory whole) that whoever sends it reads to its end and closes.
+    """
+
+    result: Any
+    body: IO[bytes]
+    size: int
+    sha256: str
+
+    def answer(self) -> dict[str, Any]:
+        return {"v": API_VERSION, "ok": True, "result": self.result,
+                "stream": {"size": self.size, "sha256": self.sha256}, BODY: self.body}
+
+
+def split_body(answer: dict[str, Any]) -> tuple[dict[str, Any], IO[bytes] | None]:
+    """The answer as JSON can carry it, and the bytes to send after it (None: nothing follows)."""
+    body = answer.pop(BODY, None)
+    return answer, body
 
 
 def method(name: str, *params: str) -> Callable[[Method], Method]:
@@ -204,6 +231,8 @@ def dispatch(app: App, caller: Caller, request: Any, reraise: bool = False) -> d
     try:
         spec, params, as_name = _check_request(request)
         result = spec.func(Call(app, caller, as_name), Params(params))
+        if isinstance(result, Streamed):
+            return result.answer()
         return {"v": API_VERSION, "ok": True, "result": result}
     except ApiError as exc:
         return _error(exc.code, str(exc))
@@ -226,7 +255,7 @@ def dispatch(app: App, caller: Caller, request: Any, reraise: bool = False) -> d
 
 # Which modules of api.methods hold the methods of each prefix: a command pays for importing
 # only the services it calls (a staff command should start in well under 300 ms).
-_HOMES = {"cases": ("cases", "casework", "mail", "extra"), "notice": ("mail",), "refer": ("mail",),
+_HOMES = {"cases": ("cases", "casework", "mail", "extra", "export"), "notice": ("mail",), "refer": ("mail",),
           "reply": ("mail",), "reveal": ("mail",), "ack": ("mail",), "escalations": ("mail", "views"),
           "abuse": ("extra",), "triage": ("extra",), "quarantine": ("views", "extra")}
 

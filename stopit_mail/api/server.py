@@ -12,16 +12,18 @@ import grp
 import json
 import logging
 import os
+import signal
 import socket
 import socketserver
 import struct
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stopit_mail.api import encode, socket_path
 from stopit_mail.api.identity import caller_for
-from stopit_mail.api.registry import dispatch
+from stopit_mail.api.registry import dispatch, split_body
+from stopit_mail.api.reload import ConfigWatcher, StaffReloader, config_file
 from stopit_mail.errors import StopitError
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ class _Handler(socketserver.StreamRequestHandler):
     server: ApiServer
 
     def handle(self) -> None:
+        # An admin's edit of [[staff]] counts from the next connection on (api/reload.py).
+        self.server.reloader.check()
         caller = caller_for(self.server.app.settings, peer_uid(self.request))
         while True:
             line = self.rfile.readline(MAX_REQUEST_BYTES + 1)
@@ -63,11 +67,25 @@ class _Handler(socketserver.StreamRequestHandler):
             else:
                 answer = dispatch(self.server.app, caller, request)
             self.server.requests_served += 1
+            answer, body = split_body(answer)
             self._send(answer)
+            if body is not None and not self._send_body(body):
+                return
 
     def _send(self, answer: dict[str, Any]) -> None:
         self.wfile.write(encode(answer).encode("utf-8") + b"\n")
         self.wfile.flush()
+
+    def _send_body(self, body: IO[bytes]) -> bool:
+        """Send a streamed answer's bytes straight from its spool file; False when the caller left."""
+        try:
+            self.request.sendfile(body)
+            return True
+        except OSError as exc:
+            log.warning("staff API: the caller left during a streamed answer (%s)", exc.strerror or exc)
+            return False
+        finally:
+            body.close()
 
 
 class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -77,8 +95,11 @@ class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     # Requests answered since start (a figure for monitoring, and proof a command came this way).
     requests_served = 0
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, config_path: str | Path | None = None) -> None:
         self.app = app
+        self.reloader = StaffReloader(app.settings, config_file(config_path, app.settings))
+        self._watcher: ConfigWatcher | None = None
+        self._previous_hup: Any = None
         self.path = socket_path(app.settings)
         gid = _group_id(app.settings.api.group)
         restrict_data_folder(app.settings.data_path, self.path)
@@ -93,7 +114,14 @@ class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         """Serve in a background thread."""
         self._thread = threading.Thread(target=self.serve_forever, name="stopit-api", daemon=True)
         self._thread.start()
-        log.info("staff API listening on %s", self.path)
+        self._watcher = ConfigWatcher(self.reloader)
+        self._watcher.start()
+        if threading.current_thread() is threading.main_thread():
+            # SIGHUP (systemctl reload) rereads the staff list at once; unhandled, it would end the service.
+            watcher = self._watcher
+            self._previous_hup = signal.signal(signal.SIGHUP, lambda _signum, _frame: watcher.hangup())
+        log.info("staff API listening on %s (staff list from %s, reread on change or SIGHUP)", self.path,
+                 self.reloader.path)
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -103,6 +131,12 @@ class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         if self._thread is not None:
             self.shutdown()
             self._thread.join(5)
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._previous_hup is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, self._previous_hup)
+            self._previous_hup = None
         self.server_close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -162,12 +196,12 @@ def _prepare(path: Path, gid: int, data_path: Path) -> None:
         probe.close()
 
 
-def start_api(app: App) -> ApiServer | None:
+def start_api(app: App, config_path: str | Path | None = None) -> ApiServer | None:
     """Start the staff API for `stopit serve`, or log why not (mail keeps flowing either way)."""
     if not app.settings.api.enabled:
         return None
     try:
-        server = ApiServer(app)
+        server = ApiServer(app, config_path)
     except (OSError, StopitError) as exc:
         # Staff commands then say the service is not running; intake and paging must not stop.
         log.error("staff API not started on %s: %s", socket_path(app.settings), exc)

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-import io
 import json
-import zipfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,32 +28,27 @@ from sqlalchemy.orm import Session
 from stopit_mail import __version__, events
 from stopit_mail.cases.anonymity import reveal
 from stopit_mail.cases.identity_gate import is_identifying
+from stopit_mail.cases.package import (
+    MANIFEST,
+    ExportError,
+    FolderWriter,
+    PackageWriter,
+    ZipWriter,
+    check_new_target,
+    verify_package,
+)
 from stopit_mail.cases.queries import case_detail
 from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
-from stopit_mail.errors import StopitError
 from stopit_mail.models import Case, Event, RawMessage
 from stopit_mail.outbound.redact import redact_file
 from stopit_mail.sealing import open_bytes
 
-MANIFEST = "manifest.json"
 EXPORT_EVENT = "case-exported"
-
-
-class ExportError(StopitError):
-    """The package could not be written, or a package does not verify."""
-
-
-@dataclass
-class Package:
-    """Files (path -> bytes) collected before anything is written, and what was withheld."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    withheld: list[dict[str, str]] = field(default_factory=list)
-
-    def add(self, path: str, content: bytes) -> None:
-        self.files[path] = content
+# Re-exported for the callers that knew them here.
+__all__ = ["EXPORT_EVENT", "MANIFEST", "ExportError", "export_case", "recorded_export", "verify_package",
+           "write_package"]
 
 
 def _json(value: Any) -> bytes:
@@ -69,7 +61,7 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return (cleaned or fallback)[:100]
 
 
-def _originals(session: Session, settings: Settings, case: Case, package: Package, identity: bool) -> None:
+def _originals(session: Session, settings: Settings, case: Case, package: PackageWriter, identity: bool) -> None:
     reporter_raw = {r.raw_message_id for r in case.reports}
     raws = session.scalars(select(RawMessage).where(RawMessage.case_id == case.id).order_by(RawMessage.id)).all()
     for raw in raws:
@@ -83,7 +75,7 @@ def _originals(session: Session, settings: Settings, case: Case, package: Packag
         package.add(path, open_bytes(settings, raw.content))  # sealed at rest: opened for the export
 
 
-def _evidence(settings: Settings, case: Case, package: Package, identity: bool) -> list[dict[str, Any]]:
+def _evidence(settings: Settings, case: Case, package: PackageWriter, identity: bool) -> list[dict[str, Any]]:
     records = []
     for item in case.evidence:
         record = {"id": item.id, "kind": item.kind, "completeness": item.completeness.value,
@@ -140,9 +132,12 @@ def _summary_html(detail: dict[str, Any], manifest: list[dict[str, Any]], withhe
     return page.encode("utf-8")
 
 
-def build_package(session: Session, settings: Settings, actor: Actor, case: Case, with_identity: bool = False,
-                  reason: str = "") -> tuple[Package, dict[str, Any]]:
-    """Collect every file of the package for `case`; with identity only through an audited reveal."""
+def build_package(session: Session, settings: Settings, actor: Actor, case: Case, package: PackageWriter,
+                  with_identity: bool = False, reason: str = "") -> bool:
+    """Write every file of the package for `case` but the manifest; identity only through an audited reveal.
+
+    Returns whether identity went in (the reveal was made and recorded in `session`).
+    """
     actor.check_case(case)
     identity = False
     if with_identity and (case.anonymous or any(is_identifying(session, settings, raw) for raw in session.scalars(
@@ -154,94 +149,57 @@ def build_package(session: Session, settings: Settings, actor: Actor, case: Case
         for report in detail["reports"]:
             report["reporter"] = {"name": None, "address": None}
         detail["parties"] = [p for p in detail["parties"] if p["role"] != "reporter"]
-    package = Package()
     _originals(session, settings, case, package, identity)
     verification = _evidence(settings, case, package, identity)
     package.add("verification.json", _json(verification))
     package.add("timeline.json", _json(detail["timeline"]))
     package.add("case.json", _json({k: v for k, v in detail.items() if k != "timeline"}))
-    files = [{"path": path, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-             for path, content in sorted(package.files.items())]
-    package.add("summary.html", _summary_html(detail, files, package.withheld))
-    return package, detail
+    package.add("summary.html", _summary_html(detail, package.listing(), package.withheld))
+    return identity
+
+
+def write_package(session: Session, settings: Settings, actor: Actor, case: Case, package: PackageWriter,
+                  with_identity: bool = False, reason: str = "") -> dict[str, Any]:
+    """Write the whole package (manifest last) and record the export in the case's audit log.
+
+    Returns what the export event records: the manifest's SHA-256, the number of files and of
+    withheld ones, and whether identity went in.
+    """
+    try:
+        build_package(session, settings, actor, case, package, with_identity, reason)
+        listed = package.listing()
+        manifest: dict[str, Any] = {
+            "format": "stopit-mail evidence package 1", "case": case.number,
+            "exported_at": datetime.now(UTC).isoformat(), "exported_by": actor.name, "stopit_mail": __version__,
+            "with_identity": with_identity and case.anonymous, "files": listed, "withheld": package.withheld,
+        }
+        manifest_bytes = _json(manifest)
+        digest = hashlib.sha256(manifest_bytes).hexdigest()
+        package.add(MANIFEST, manifest_bytes)
+    finally:
+        package.close()  # also when refused half-way: a zip must not be finished by the collector later
+    summary = {"case": case.number, "manifest_sha256": digest, "files": len(listed),
+               "withheld": len(package.withheld), "with_identity": manifest["with_identity"]}
+    events.record(session, EXPORT_EVENT, case.id, actor=actor.name, automatic=False, manifest_sha256=digest,
+                  files=len(listed), withheld=len(package.withheld), with_identity=manifest["with_identity"])
+    return summary
+
+
+def export_zip(session: Session, settings: Settings, actor: Actor, case: Case, stream: IO[bytes],
+               with_identity: bool = False, reason: str = "") -> dict[str, Any]:
+    """Write the package as a zip onto `stream` (what the staff API sends); see `write_package`."""
+    return write_package(session, settings, actor, case, ZipWriter(stream), with_identity, reason)
 
 
 def export_case(session: Session, settings: Settings, actor: Actor, case: Case, output: Path,
                 with_identity: bool = False, reason: str = "") -> str:
-    """Write the package to `output` (a folder, or a .zip file); return the manifest's SHA-256."""
-    package, _detail = build_package(session, settings, actor, case, with_identity, reason)
-    listed = [{"path": path, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-              for path, content in sorted(package.files.items())]
-    manifest: dict[str, Any] = {
-        "format": "stopit-mail evidence package 1", "case": case.number, "exported_at": datetime.now(UTC).isoformat(),
-        "exported_by": actor.name, "stopit_mail": __version__, "with_identity": with_identity and case.anonymous,
-        "files": listed, "withheld": package.withheld,
-    }
-    manifest_bytes = _json(manifest)
-    digest = hashlib.sha256(manifest_bytes).hexdigest()
-    package.add(MANIFEST, manifest_bytes)
-    _write(package, output)
-    events.record(session, EXPORT_EVENT, case.id, actor=actor.name, automatic=False, manifest_sha256=digest,
-                  files=len(listed), withheld=len(package.withheld),
-                  with_identity=manifest["with_identity"])
-    return digest
-
-
-def _write(package: Package, output: Path) -> None:
+    """Write the package to `output` (a new folder, or a .zip file); return the manifest's SHA-256."""
+    check_new_target(output)
     if output.suffix.lower() == ".zip":
-        if output.exists():
-            raise ExportError(f"{output} exists; choose a new name")
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path, content in sorted(package.files.items()):
-                archive.writestr(path, content)
-        output.write_bytes(buffer.getvalue())
-        return
-    if output.exists() and any(output.iterdir()):
-        raise ExportError(f"{output} is not empty; choose a new folder")
-    for path, content in package.files.items():
-        target = output / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-
-
-def _read_package(source: Path) -> dict[str, bytes]:
-    if source.is_file():
-        with zipfile.ZipFile(source) as archive:
-            return {name: archive.read(name) for name in archive.namelist() if not name.endswith("/")}
-    return {str(p.relative_to(source)): p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file()}
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What `verify_package` found: problems empty means every byte is as exported."""
-
-    case: str
-    manifest_sha256: str
-    files: int
-    problems: list[str]
-
-
-def verify_package(source: Path) -> Verification:
-    """Check every file against the manifest: changed, missing and extra files are problems."""
-    files = _read_package(source)
-    if MANIFEST not in files:
-        raise ExportError(f"{source} has no {MANIFEST}: not an evidence package")
-    manifest_bytes = files.pop(MANIFEST)
-    try:
-        manifest = json.loads(manifest_bytes)
-        listed = {f["path"]: f for f in manifest["files"]}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"{MANIFEST} is not readable: {exc}") from exc
-    problems = []
-    for path, entry in sorted(listed.items()):
-        content = files.get(path)
-        if content is None:
-            problems.append(f"missing: {path}")
-        elif hashlib.sha256(content).hexdigest() != entry["sha256"]:
-            problems.append(f"changed: {path} (SHA-256 differs from the manifest)")
-    problems.extend(f"not in the manifest: {path}" for path in sorted(set(files) - set(listed)))
-    return Verification(str(manifest.get("case")), hashlib.sha256(manifest_bytes).hexdigest(), len(listed), problems)
+        with output.open("xb") as stream:
+            return str(export_zip(session, settings, actor, case, stream, with_identity, reason)["manifest_sha256"])
+    summary = write_package(session, settings, actor, case, FolderWriter(output), with_identity, reason)
+    return str(summary["manifest_sha256"])
 
 
 def recorded_export(session: Session, case_number: str, manifest_sha256: str) -> dict[str, Any] | None:

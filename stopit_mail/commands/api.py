@@ -26,13 +26,13 @@ def api_group() -> None:
 @pass_ctx
 @handle_errors
 def serve_command(state: Context) -> None:
-    """Serve only the staff API socket until SIGTERM or Ctrl-C (service account)."""
+    """Serve only the staff API socket until SIGTERM or Ctrl-C (service account); SIGHUP rereads [[staff]]."""
     from stopit_mail.api.server import ApiServer
     from stopit_mail.server import _wait_for_signal
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.umask(0o077)  # the database, keys and raw store belong to the service account alone
-    server = ApiServer(state.app)
+    server = ApiServer(state.app, state.config_path)
     server.start()
     why = _wait_for_signal(server.alive)
     server.stop()

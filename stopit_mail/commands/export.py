@@ -1,14 +1,23 @@
-"""`stopit cases export` and `stopit verify-export`: evidence packages an investigator can trust."""
+"""`stopit cases export`: the evidence package, built by the service and written by the caller.
+
+The service builds the package and streams it as a zip (docs/api.md, `cases.export`); this
+command writes the zip, or unpacks it into a new folder, with the caller's own permissions, then
+checks every file against the manifest before saying it is done. Nothing half-written is left.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import shutil
+import tempfile
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
+from stopit_mail.commands.output import report
 
 
 @cases_group.command("export")
@@ -23,48 +32,69 @@ from stopit_mail.commands.cases import cases_group
 def export_command(state: Context, number: str, output: Path, with_identity: bool, reason: str,
                    as_json: bool) -> None:
     """Write CASE's evidence package: originals byte for byte, attachments, verification, timeline, summary."""
-    from stopit_mail.cases.export import export_case
+    from stopit_mail.cases.package import ExportError, check_new_target, verify_package
 
-    with state.case_action(number) as (session, case, actor):
-        digest = export_case(session, state.app.settings, actor, case, output, with_identity, reason)
-        number = case.number
-    if as_json:
-        click.echo(json.dumps({"case": number, "output": str(output), "manifest_sha256": digest}))
-        return
-    click.echo(f"exported {number} to {output}\nmanifest SHA-256 {digest} (recorded in the audit log)")
-
-
-@click.command("verify-export")
-@click.argument("package", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@handle_errors
-def verify_export_command(state: Context, package: Path, as_json: bool) -> None:
-    """Check every file of an evidence package against its manifest (and our audit log, when reachable)."""
-    from stopit_mail.cases.export import recorded_export, verify_package
-    from stopit_mail.db import transaction
-    from stopit_mail.errors import StopitError
-
-    result = verify_package(package)
-    recorded = None
     try:
-        with transaction(state.app.factory) as session:
-            recorded = recorded_export(session, result.case, result.manifest_sha256)
-    except StopitError:
-        pass  # No installation here: the manifest check alone still stands.
-    if as_json:
-        click.echo(json.dumps({"case": result.case, "files": result.files, "manifest_sha256": result.manifest_sha256,
-                               "problems": result.problems, "recorded_export": recorded}))
+        check_new_target(output)
+        existed = output.exists()
+    except OSError as exc:
+        raise ExportError(f"cannot write the package to {output}: {exc.strerror or exc}") from exc
+
+    def fetch(sink: IO[bytes]) -> Any:
+        return state.download("cases.export", sink, number=number, with_identity=with_identity or None,
+                              reason=reason or None)
+
+    try:
+        result = _write(output, fetch)
+        checked = verify_package(output)
+    except OSError as exc:
+        _remove(output, existed)
+        raise ExportError(f"the package was not written to {output}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove(output, existed)
+        raise
+    if checked.problems or checked.manifest_sha256 != result["manifest_sha256"]:
+        raise ExportError(f"the package written to {output} does not verify: "
+                          f"{'; '.join(checked.problems) or 'its manifest is not the one the service recorded'}")
+    result["output"] = str(output)
+    report(result, as_json, f"exported {result['case']} to {output}: {result['files']} files, "
+                            f"{result['withheld']} withheld\nmanifest SHA-256 {result['manifest_sha256']} "
+                            "(recorded in the audit log)")
+
+
+def _write(output: Path, fetch: Any) -> Any:
+    """Receive the zip into `output` itself, or into an unnamed file unpacked into the folder."""
+    from stopit_mail.cases.package import unpack_zip
+
+    if output.suffix.lower() == ".zip":
+        with output.open("xb") as sink:
+            return fetch(sink)
+    with tempfile.TemporaryFile() as sink:
+        result = fetch(sink)
+        sink.seek(0)
+        output.mkdir(parents=True, exist_ok=True)
+        unpack_zip(sink, output)
+    return result
+
+
+def _remove(output: Path, existed: bool) -> None:
+    """Take away what this command wrote (an empty folder given to it stays)."""
+    with contextlib.suppress(OSError):
+        _remove_written(output, existed)
+
+
+def _remove_written(output: Path, existed: bool) -> None:
+    if output.suffix.lower() == ".zip" or not output.is_dir():
+        output.unlink(missing_ok=True)
+    elif not existed:
+        shutil.rmtree(output, ignore_errors=True)
     else:
-        for problem in result.problems:
-            click.echo(problem)
-        verdict = "intact" if not result.problems else f"NOT intact ({len(result.problems)} problems)"
-        click.echo(f"{result.case}: {result.files} files, {verdict}; manifest SHA-256 {result.manifest_sha256}")
-        if recorded:
-            click.echo(f"exported by {recorded['actor']} at {recorded['at']} (audit log)")
-    if result.problems:
-        raise SystemExit(1)
+        for entry in output.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def register(group: click.Group) -> None:
-    group.add_command(verify_export_command)
+    """`cases export` attaches itself to the cases group on import."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("cases", "casework", "mail", "views", "extra")
+MODULES = ("cases", "casework", "mail", "views", "extra", "export")
 
 
 def load_all() -> None:
