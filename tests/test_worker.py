@@ -87,10 +87,10 @@ def test_a_message_that_keeps_failing_in_the_database_is_quarantined(
     bad, good = store_reports(app, 2)
     real_write = runner.write_one
 
-    def failing_write(session, ctx):  # type: ignore[no-untyped-def]
+    def failing_write(session, ctx, **options):  # type: ignore[no-untyped-def]
         if ctx.raw.id == bad:
             raise IntegrityError("INSERT ...", {}, Exception("constraint failed"))
-        return real_write(session, ctx)
+        return real_write(session, ctx, **options)
 
     monkeypatch.setattr(runner, "write_one", failing_write)
     worker = Worker(app)

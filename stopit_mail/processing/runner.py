@@ -19,13 +19,15 @@ error, so a person can look and `stopit quarantine retry` it after a fix.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
-from sqlalchemy import Table, Update, or_, select, update
+from sqlalchemy import Table, Update, bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,7 +79,7 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
     now = datetime.now(UTC)
     with factory() as session:
         with relaxed_commit(session):
-            row = session.execute(_claim_statement(session, settings, now, raw_id, exclude)).first()
+            row = session.execute(*_claim_statement(session, settings, now, raw_id, exclude)).first()
         if row is None:
             return None
         # The bytes are read only once the attempt is counted: a message too big for the worker's
@@ -95,25 +97,40 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
 
 
 def _claim_statement(session: Session, settings: Settings, now: datetime, raw_id: int | None,
-                     exclude: frozenset[int]) -> Update:
-    """The UPDATE ... RETURNING that counts an attempt on the next message and leases it."""
-    pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+                     exclude: frozenset[int]) -> tuple[Update, dict[str, object]]:
+    """The UPDATE ... RETURNING that counts an attempt on the next message and leases it, with
+    its parameters (the statement itself is built once per shape: see `_claim_shape`)."""
+    statement = _claim_shape(session.get_bind().dialect.name, raw_id is not None, bool(exclude))
+    values: dict[str, object] = {"now": now, "until": now + lease_for(settings)}
     if raw_id is not None:
-        pick = pick.where(RawMessage.id == raw_id)
+        values["raw_id"] = raw_id
+    if exclude:
+        values["exclude"] = sorted(exclude)
+    return statement, values
+
+
+@lru_cache(maxsize=8)
+def _claim_shape(dialect: str, one: bool, excluding: bool) -> Update:
+    """The claim statement with bound parameters: built (and its cache key computed) once."""
+    pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+    if one:
+        pick = pick.where(RawMessage.id == bindparam("raw_id"))
     else:
+        now = bindparam("now", type_=_RAW.c.claimed_until.type)
         free = [or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now)]
-        if exclude:
-            free.append(RawMessage.id.not_in(exclude))
+        if excluding:
+            free.append(RawMessage.id.not_in(bindparam("exclude", expanding=True)))
         # The most urgent level first, then the oldest message of that level. Two index walks
         # on (status, priority, id): ORDER BY priority DESC, id in one would sort every waiting
         # message of the top level (the whole backlog in a flood) while holding the write lock.
         top = (select(RawMessage.priority).where(RawMessage.status == RawStatus.RECEIVED, *free)
                .order_by(RawMessage.priority.desc()).limit(1).scalar_subquery())
         pick = pick.where(RawMessage.priority == top, *free).order_by(RawMessage.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     return (update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
-            .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
+            .values(attempts=_RAW.c.attempts + 1,
+                    claimed_until=bindparam("until", type_=_RAW.c.claimed_until.type))
             .returning(_RAW.c.id, _RAW.c.size, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
                        _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack, _RAW.c.peer))
 
@@ -197,13 +214,22 @@ def _still_waiting(session: Session, raw_id: int) -> None:
         raise _Changed
 
 
-def write_one(session: Session, ctx: Context) -> Outcome:
-    """Inside the write transaction: re-check, each handler's `process`, one UPDATE of the row."""
+def write_one(session: Session, ctx: Context, isolated: bool = True) -> Outcome:
+    """Inside the write transaction: re-check, each handler's `process`, one UPDATE of the row.
+
+    `isolated`: the message has its own savepoint, and so has each side step (whose failure is
+    then recorded on the case); otherwise any failure raises for the whole batch to be retried.
+    """
     ctx.session = session
     _still_waiting(session, ctx.raw.id)
     for handler in resolve(PIPELINES[ctx.kind]):
-        if handler.side_step:
+        if handler.side_step and isolated:
             outcomes.run_side_step(ctx, handler)
+        elif handler.side_step:
+            try:
+                handler.process(ctx)
+            except Exception as exc:  # noqa: BLE001 - written again in savepoints, recorded there
+                raise _Isolate(handler.name) from exc
         else:
             _guarded(handler.name, lambda: handler.process(ctx))  # noqa: B023 - called at once
         if ctx.done:
@@ -215,8 +241,54 @@ def write_one(session: Session, ctx: Context) -> Outcome:
 def write(factory: sessionmaker[Session], settings: Settings, contexts: list[Context]) -> list[Outcome]:
     """Write computed messages in one short transaction (one durable commit for all of them).
 
-    Each message has its own savepoint, so one that fails rolls back alone: quarantined for a
-    handler's reason, or reported as failed (with the database error) for the worker to retry.
+    First all together, without a savepoint per message or per side step. Should any message
+    fail (a handler's quarantine, a side step, a database error), that attempt is rolled back
+    whole and the batch is written again one savepoint per message (`write_isolated`), so the
+    outcome of every message is exactly what writing it alone would give.
+    """
+    if len(contexts) > 1:
+        snapshots = [_snapshot(ctx) for ctx in contexts]
+        together = _write_together(factory, contexts)
+        if together is not None:
+            return together
+        contexts = snapshots
+    return write_isolated(factory, settings, contexts)
+
+
+class _Isolate(Exception):
+    """A message failed while the batch was written together: write it again one by one."""
+
+
+def _snapshot(ctx: Context) -> Context:
+    """A copy of `ctx` as computed, before `process` changes it (for writing it again)."""
+    copied = copy.copy(ctx)
+    copied.updates, copied.defects = dict(ctx.updates), list(ctx.defects)
+    return copied
+
+
+def _write_together(factory: sessionmaker[Session], contexts: list[Context]) -> list[Outcome] | None:
+    """All of `contexts` in one transaction with no savepoint; None (rolled back) if any fails."""
+    done: list[Outcome] = []
+    try:
+        with factory() as session, session.begin():
+            claim_writer(session)
+            for ctx in contexts:
+                try:
+                    done.append(write_one(session, ctx, isolated=False))
+                except _Changed:
+                    done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))  # nothing written for it
+    except (_Isolate, Quarantine, SQLAlchemyError) as exc:
+        log.info("batch of %d rolled back (%s); writing it one message at a time", len(contexts),
+                 exc.__class__.__name__)
+        return None
+    return done
+
+
+def write_isolated(factory: sessionmaker[Session], settings: Settings, contexts: list[Context]) -> list[Outcome]:
+    """Write computed messages in one transaction, each in its own savepoint.
+
+    A message that fails rolls back alone: quarantined for a handler's reason, or reported as
+    failed (with the database error) for the worker to retry.
     """
     if not contexts:
         return []
@@ -227,7 +299,7 @@ def write(factory: sessionmaker[Session], settings: Settings, contexts: list[Con
         for ctx in contexts:
             try:
                 with session.begin_nested():
-                    done.append(write_one(session, ctx))
+                    done.append(write_one(session, ctx, isolated=True))
             except _Changed:
                 done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))
             except Quarantine as exc:
