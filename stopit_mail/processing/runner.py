@@ -9,7 +9,7 @@ One message goes through three steps, and only the last holds the write lock:
 2. **Compute**, outside any transaction: input limits, parse once, the chain decides the kind
    (reading the database without locking it), each handler's `prepare` (extract, trace,
    verify, triage). The listener keeps committing meanwhile.
-3. **Write**, in one short transaction: re-check the message is still waiting (another
+3. **Write** (`write.py`), in one short transaction: re-check the message is still waiting (another
    processor may have finished it), each handler's `process`, then one UPDATE of the stored
    row with its status. Every effect commits together with "processed" or not at all.
 
@@ -19,7 +19,6 @@ error, so a person can look and `stopit quarantine retry` it after a fix.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,13 +27,11 @@ from functools import lru_cache
 from typing import cast
 
 from sqlalchemy import Table, Update, bindparam, or_, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from stopit_mail.cases.dedup import normalise_message_id
 from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.config import Organisation, Settings
-from stopit_mail.db import claim_writer, relaxed_commit
+from stopit_mail.db import relaxed_commit
 from stopit_mail.extract import mime
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.outbound.redact.errors import redact_error
@@ -44,14 +41,11 @@ from stopit_mail.processing.limits import over_limits
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.pipelines import PIPELINES
 from stopit_mail.processing.registry import resolve
+from stopit_mail.processing.write import guarded, write
 from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes, open_envelope
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
-
-
-class _Changed(Exception):
-    """The message stopped waiting while we computed (another processor finished it)."""
 
 
 def _organisation(settings: Settings, rcpt_to: list[str]) -> Organisation:
@@ -135,20 +129,6 @@ def _claim_shape(dialect: str, one: bool, excluding: bool) -> Update:
                        _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack, _RAW.c.peer))
 
 
-def _guarded(name: str, step: Callable[[], None]) -> None:
-    """Run one handler phase; anything it raises becomes a precise quarantine reason."""
-    try:
-        step()
-    except (Quarantine, _Changed):
-        raise
-    except RecursionError as exc:
-        raise Quarantine(f"{name}: structure too deeply nested for the parser") from exc
-    except MemoryError as exc:
-        raise Quarantine(f"{name}: out of memory while processing") from exc
-    except Exception as exc:
-        raise Quarantine(f"{name}: {exc.__class__.__name__}: {exc}"[:1000]) from exc
-
-
 def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context:
     """Everything but the writes: limits, parse once, decide the kind, each handler's `prepare`."""
     try:
@@ -169,146 +149,17 @@ def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
         ctx.message = parsed.message
         ctx.defects.extend(parsed.defects)
 
-    _guarded("parse-message", parse)
+    guarded("parse-message", parse)
     try:
         with factory() as session:
             ctx.session = session
-            _guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
+            guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
             session.rollback()
         for handler in resolve(PIPELINES[ctx.kind]):
-            _guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
+            guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
     except Quarantine as exc:
         raise Quarantine(redact_error(str(exc), ctx.identities())) from exc
     return ctx
-
-
-def _row_values(ctx: Context) -> dict[str, object]:
-    message_id = mime.header(ctx.message, "Message-ID")
-    return {
-        "status": RawStatus.PROCESSED.value, "processed_at": datetime.now(UTC), "claimed_until": None,
-        "kind": chain.STORED_KIND[ctx.kind].value,
-        "message_id": f"<{normalise_message_id(message_id)}>" if message_id else None,
-        "subject": ctx.subject[:500] or None, "defects": sorted(set(ctx.defects))[:200],
-        **_at_rest(ctx), **{k: getattr(v, "value", v) for k, v in ctx.updates.items()},
-    }
-
-
-def _at_rest(ctx: Context) -> dict[str, object]:
-    """How the row's bytes and envelope are kept once processed: a message sealed at the 250 that
-    turned out not to name an anonymous reporter is stored readable again (so a lost key never
-    costs the originals of ordinary cases); one a handler sealed keeps the bytes as stored."""
-    if not ctx.raw.sealed:
-        return {}
-    if "content" in ctx.updates:
-        ctx.updates.pop("content")  # already sealed at the 250: no second copy to write
-        return {}
-    return {"content": ctx.raw.content, "mail_from": ctx.raw.mail_from, "peer": ctx.raw.peer}
-
-
-def _still_waiting(session: Session, raw_id: int) -> None:
-    """Raise _Changed unless the message is still waiting (row-locked on PostgreSQL)."""
-    query = select(RawMessage.status).where(RawMessage.id == raw_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    if session.scalar(query) is not RawStatus.RECEIVED:
-        raise _Changed
-
-
-def write_one(session: Session, ctx: Context, isolated: bool = True) -> Outcome:
-    """Inside the write transaction: re-check, each handler's `process`, one UPDATE of the row.
-
-    `isolated`: the message has its own savepoint, and so has each side step (whose failure is
-    then recorded on the case); otherwise any failure raises for the whole batch to be retried.
-    """
-    ctx.session = session
-    _still_waiting(session, ctx.raw.id)
-    for handler in resolve(PIPELINES[ctx.kind]):
-        if handler.side_step and isolated:
-            outcomes.run_side_step(ctx, handler)
-        elif handler.side_step:
-            try:
-                handler.process(ctx)
-            except Exception as exc:  # noqa: BLE001 - written again in savepoints, recorded there
-                raise _Isolate(handler.name) from exc
-        else:
-            _guarded(handler.name, lambda: handler.process(ctx))  # noqa: B023 - called at once
-        if ctx.done:
-            break
-    session.execute(update(_RAW).where(_RAW.c.id == ctx.raw.id).values(**_row_values(ctx)))
-    return Outcome(ctx.raw.id, "processed", None, ctx.case.number if ctx.case else None)
-
-
-def write(factory: sessionmaker[Session], settings: Settings, contexts: list[Context]) -> list[Outcome]:
-    """Write computed messages in one short transaction (one durable commit for all of them).
-
-    First all together, without a savepoint per message or per side step. Should any message
-    fail (a handler's quarantine, a side step, a database error), that attempt is rolled back
-    whole and the batch is written again one savepoint per message (`write_isolated`), so the
-    outcome of every message is exactly what writing it alone would give.
-    """
-    if len(contexts) > 1:
-        snapshots = [_snapshot(ctx) for ctx in contexts]
-        together = _write_together(factory, contexts)
-        if together is not None:
-            return together
-        contexts = snapshots
-    return write_isolated(factory, settings, contexts)
-
-
-class _Isolate(Exception):
-    """A message failed while the batch was written together: write it again one by one."""
-
-
-def _snapshot(ctx: Context) -> Context:
-    """A copy of `ctx` as computed, before `process` changes it (for writing it again)."""
-    copied = copy.copy(ctx)
-    copied.updates, copied.defects = dict(ctx.updates), list(ctx.defects)
-    return copied
-
-
-def _write_together(factory: sessionmaker[Session], contexts: list[Context]) -> list[Outcome] | None:
-    """All of `contexts` in one transaction with no savepoint; None (rolled back) if any fails."""
-    done: list[Outcome] = []
-    try:
-        with factory() as session, session.begin():
-            claim_writer(session)
-            for ctx in contexts:
-                try:
-                    done.append(write_one(session, ctx, isolated=False))
-                except _Changed:
-                    done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))  # nothing written for it
-    except (_Isolate, Quarantine, SQLAlchemyError) as exc:
-        log.info("batch of %d rolled back (%s); writing it one message at a time", len(contexts),
-                 exc.__class__.__name__)
-        return None
-    return done
-
-
-def write_isolated(factory: sessionmaker[Session], settings: Settings, contexts: list[Context]) -> list[Outcome]:
-    """Write computed messages in one transaction, each in its own savepoint.
-
-    A message that fails rolls back alone: quarantined for a handler's reason, or reported as
-    failed (with the database error) for the worker to retry.
-    """
-    if not contexts:
-        return []
-    done: list[Outcome] = []
-    rejected: list[tuple[int, str]] = []
-    with factory() as session, session.begin():
-        claim_writer(session)
-        for ctx in contexts:
-            try:
-                with session.begin_nested():
-                    done.append(write_one(session, ctx, isolated=True))
-            except _Changed:
-                done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))
-            except Quarantine as exc:
-                rejected.append((ctx.raw.id, redact_error(str(exc), ctx.identities())))
-            except SQLAlchemyError as exc:
-                error = redact_error(f"{exc.__class__.__name__}: {exc}", ctx.identities())
-                log.error("writing message %s failed: %s", ctx.raw.id, error)
-                done.append(Outcome(ctx.raw.id, "failed", error[:1000], transient=isinstance(exc, OperationalError)))
-    return done + [outcomes.quarantine(factory, settings, raw_id, reason) for raw_id, reason in rejected]
 
 
 def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context | Outcome:
