@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ smtp_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(smtp_bench)
 
 from stopit_mail.app import init_installation, open_app  # noqa: E402
-from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus  # noqa: E402
+from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report  # noqa: E402
 
 CHAIN = ('\n[[organisations.escalation.business_chain]]\ncontact = "primary"\n'
          'addresses = ["oncall@example.edu"]\nwait_minutes = 10\n')
@@ -105,9 +106,11 @@ async def _emergency(port: int, at: asyncio.Event, sent: dict[str, float]) -> No
                        (b"RCPT TO:<stopit@example.edu>\r\n", 250), (b"DATA\r\n", 354)):
         writer.write(line)
         await smtp_bench._expect(reader, code)
-    writer.write(SELF_HARM % uuid.uuid4().hex.encode() + b".\r\n")
+    token = uuid.uuid4().hex
+    writer.write(SELF_HARM % token.encode() + b".\r\n")
     await smtp_bench._expect(reader, 250)
     sent["at"] = time.time()
+    sent["message_id"] = f"<flood-{token}@example.org>"
     writer.close()
 
 
@@ -134,29 +137,39 @@ async def _flood(port: int, clients: int, total: int, with_emergency: bool) -> d
         await extra
     latencies.sort()
     return {"rate": len(latencies) / elapsed, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-            "errors": errors, "emergency_250": sent.get("at")}
+            "errors": errors, "emergency_250": sent.get("at"), "message_id": sent.get("message_id")}
 
 
-def page_delay(config: Path, accepted_at: float, timeout: float = 600) -> tuple[float | None, int]:
-    """Seconds from the emergency's 250 to its page's delivery, and the backlog at that 250."""
+def page_delay(config: Path, accepted_at: float, message_id: str,
+               timeout: float = 600) -> tuple[float | None, int, int]:
+    """Seconds from the emergency's 250 to the delivery of *its* page, the backlog at that 250,
+    and how many other pages went out (ordinary flood reports the triage took for emergencies)."""
     app = open_app(config, migrate=False)
     try:
         deadline = time.monotonic() + timeout
+        raw_id, sent = None, None
         while time.monotonic() < deadline:
             with app.factory() as session:
-                sent = session.scalar(select(OutboxMessage.sent_at).where(
-                    OutboxMessage.kind == "page", OutboxMessage.status == OutboxStatus.SENT))
+                raw_id = raw_id or session.scalar(select(RawMessage.id).where(RawMessage.message_id == message_id))
+                if raw_id is not None:
+                    case_id = select(Report.case_id).where(Report.raw_message_id == raw_id).scalar_subquery()
+                    sent = session.scalar(select(OutboxMessage.sent_at).where(
+                        OutboxMessage.kind == "page", OutboxMessage.status == OutboxStatus.SENT,
+                        OutboxMessage.case_id == case_id))
             if sent is not None:
                 break
             time.sleep(0.05)
         with app.factory() as session:
-            arrived = session.scalar(select(RawMessage.received_at).where(RawMessage.priority > 0))
+            arrived = session.scalar(select(RawMessage.received_at).where(RawMessage.id == raw_id))
             backlog = session.scalar(select(func.count(RawMessage.id)).where(
                 RawMessage.received_at <= arrived,
                 (RawMessage.status == RawStatus.RECEIVED) | (RawMessage.processed_at > arrived))) or 0
+            pages = session.scalar(select(func.count(func.distinct(OutboxMessage.case_id))).where(
+                OutboxMessage.kind == "page")) or 0
         if sent is None:
-            return None, backlog
-        return sent.timestamp() - accepted_at, backlog
+            return None, backlog, pages
+        when = sent if sent.tzinfo else sent.replace(tzinfo=UTC)
+        return when.timestamp() - accepted_at, backlog, max(pages - 1, 0)
     finally:
         app.close()
 
@@ -189,6 +202,14 @@ def processing_rate(config: Path, folder: Path, workers: int, seconds: float) ->
         app.close()
 
 
+def triage_model_line(log: Path) -> str:
+    """What the server said of its triage model at start (the flood runs with the model on)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if "TRIAGE MODEL" in line or line.startswith("Triage model:"):
+            return line.strip()
+    return "triage model loaded (serve names it only when it is unavailable)"
+
+
 def one_database(label: str, database_url: str, args: argparse.Namespace, pg: str | None) -> None:
     figures: dict[str, dict[str, Any]] = {}
     for mode in ("--no-worker", "--worker"):
@@ -203,10 +224,13 @@ def one_database(label: str, database_url: str, args: argparse.Namespace, pg: st
                 wait_port(port)
                 result = asyncio.run(_flood(port, args.clients, args.messages, mode == "--worker"))
                 if mode == "--worker" and result["emergency_250"]:
-                    result["delay"], result["backlog"] = page_delay(config, result["emergency_250"])
+                    result["delay"], result["backlog"], result["other_pages"] = page_delay(
+                        config, result["emergency_250"], result["message_id"])
             finally:
                 server.terminate()
                 server.wait(60)
+            if mode == "--worker":
+                result["model"] = triage_model_line(folder / "serve.log")
             if pg and mode == "--no-worker":
                 result["rate_1_worker"] = processing_rate(config, folder, 1, args.drain_seconds)
             figures[mode] = result
@@ -228,12 +252,14 @@ def one_database(label: str, database_url: str, args: argparse.Namespace, pg: st
                 figures[mode]["rate_2_workers"] = processing_rate(config, folder, 2, args.drain_seconds)
     base, busy = figures["--no-worker"], figures["--worker"]
     print(f"== {label}: {args.messages} ordinary reports from {args.clients} clients, one self-harm report midway")
+    print(f"worker's {busy.get('model')}")
     print(f"accept rate --no-worker: {base['rate']:8.1f} msg/s   p99 {base['p99_ms']:7.1f} ms   errors {base['errors']}")
     print(f"accept rate with worker: {busy['rate']:8.1f} msg/s   p99 {busy['p99_ms']:7.1f} ms   errors {busy['errors']}")
     print(f"accept rate share:       {busy['rate'] / base['rate']:8.0%}  (goal >= 80%)")
     delay = busy.get("delay")
     print(f"page delay after its 250: {'NOT PAGED' if delay is None else f'{delay:.2f} s'}  (goal < 5 s), "
-          f"backlog at that 250: {busy.get('backlog')}")
+          f"backlog at that 250: {busy.get('backlog')}; cases of ordinary reports paged meanwhile: "
+          f"{busy.get('other_pages')}")
     if "rate_2_workers" in base:
         one, two = base["rate_1_worker"], base["rate_2_workers"]
         print(f"processing rate: 1 worker {one:.1f} msg/s, 2 workers {two:.1f} msg/s, "

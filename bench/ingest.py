@@ -14,7 +14,11 @@ does not blur the ratio (wall-clock rates are printed too). Goal: ratio >= 0.08.
     python bench/ingest.py [N]
     python bench/ingest.py --sealing [N]   the cost of sealing anonymous reports at rest
     python bench/ingest.py --model [N]     the triage model's cost per report: N unique reports,
-                                           then N copies of one report (its sentence cache)
+                                           then N copies of one report (its sentence cache); then
+                                           the whole pipeline with the model on, for N unique
+                                           reports and N reports of one repeated text
+
+The main rate triages on the rules alone (the model is measured with `--model`).
 """
 
 from __future__ import annotations
@@ -69,16 +73,19 @@ def received_chain(rng: random.Random, hops: int = 8) -> str:
     return "".join(lines)
 
 
-def make_report(index: int, rng: random.Random, pem: bytes) -> bytes:
+def make_report(index: int, rng: random.Random, pem: bytes, text: str = "", subject: str = "") -> bytes:
+    """A forwarded original with `text` (by default the same insult twenty times) and `subject`."""
+    subject = subject or f"message {index}"
+    text = text or "You should leave this school, nobody wants you here.\r\n" * 20
     body = (f"From: Sender {index} <sender{index % 50}@example.net>\r\nTo: student{index}@example.edu\r\n"
-            f"Subject: message {index}\r\nDate: Mon, 16 Nov 2026 04:41:03 +0000\r\n"
+            f"Subject: {subject}\r\nDate: Mon, 16 Nov 2026 04:41:03 +0000\r\n"
             f"Message-ID: <orig-{index}-{rng.getrandbits(32)}@example.net>\r\n\r\n"
-            + "You should leave this school, nobody wants you here.\r\n" * 20).encode()
+            + text.rstrip() + "\r\n").encode()
     signature = dkim.sign(body, b"sel", b"example.net", pem, include_headers=[b"from", b"to", b"subject"])
     original = received_chain(rng).encode() + signature + body
     boundary = f"b{index}"
     return (f"From: Student {index} <student{index}@example.edu>\r\nTo: stopit@example.edu\r\n"
-            f"Subject: Fwd: message {index}\r\nMessage-ID: <report-{index}@example.edu>\r\nMIME-Version: 1.0\r\n"
+            f"Subject: Fwd: {subject}\r\nMessage-ID: <report-{index}@example.edu>\r\nMIME-Version: 1.0\r\n"
             f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
             f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
             "I keep getting these, the original is attached with a screenshot.\r\n"
@@ -95,16 +102,29 @@ def timed(work: object) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def main() -> None:
-    numbers = [a for a in sys.argv[1:] if a.isdigit()]
-    count = int(numbers[0]) if numbers else 300
-    rng = random.Random(42)
-    pem, record = signing_key()
-    messages = [make_report(i, rng, pem) for i in range(count)]
-    size = sum(len(m) for m in messages) / count
+def rules_only() -> None:
+    """Triage on the rules alone (the model's cost is measured apart, with `--model`)."""
+    from stopit_mail.cases.detect.detector import Detector, install_detector
+    from stopit_mail.cases.detect.model import ModelStatus
 
-    bare_cpu, bare_wall = timed(lambda: [email.message_from_bytes(m, policy=compat32) for m in messages])
+    install_detector(Detector(None, ModelStatus(False, "none", "bench: rules only")))
 
+
+def real_model() -> str:
+    """The shipped model, loaded and its bank embedded before timing (as a worker does at start)."""
+    from stopit_mail.cases.detect.detector import Detector, install_detector
+    from stopit_mail.cases.detect.model import shared_embedder
+
+    embedder, status = shared_embedder()
+    detector = Detector(embedder, status)
+    if embedder is not None:
+        detector.warm()
+    install_detector(detector)
+    return f"{status.name} ({status.detail})"
+
+
+def pipeline_rate(messages: list[bytes], record: str, profile: bool = False) -> tuple[float, float, list[str], int]:
+    """(CPU s, wall s, outcomes, DKIM passes) of processing `messages` in a fresh installation."""
     with tempfile.TemporaryDirectory() as folder:
         config = init_installation(Path(folder), "Bench University", "stopit@example.edu")
         config.write_text(config.read_text().replace("acks_per_sender_per_hour = 5",
@@ -126,16 +146,15 @@ def main() -> None:
             while done := process_batch(app.factory, app.settings, WRITE_BATCH):
                 outcomes.extend(outcome.status for outcome in done)
 
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if "--profile" in sys.argv:
+        if profile:
             import cProfile
             profiler = cProfile.Profile(time.process_time)
             profiler.runcall(process_all)
             profiler.dump_stats("ingest-process.prof")
             print("CPU profile written to ingest-process.prof")
-            return
-        cpu, wall = timed(process_all)
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            cpu = wall = 1.0
+        else:
+            cpu, wall = timed(process_all)
         with app.factory() as session:
             from sqlalchemy import select
 
@@ -143,14 +162,50 @@ def main() -> None:
             verdicts = [a["auth"].get("dkim", [{}])[0].get("verdict") if isinstance(a["auth"].get("dkim"), list)
                         else None for a in session.scalars(select(Evidence.analysis)) if a and "auth" in a]
         app.close()
-    passed = sum(1 for v in verdicts if v == "pass")
+    return cpu, wall, outcomes, sum(1 for v in verdicts if v == "pass")
+
+
+def main() -> None:
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    count = int(numbers[0]) if numbers else 300
+    rng = random.Random(42)
+    pem, record = signing_key()
+    messages = [make_report(i, rng, pem) for i in range(count)]
+    size = sum(len(m) for m in messages) / count
+
+    bare_cpu, bare_wall = timed(lambda: [email.message_from_bytes(m, policy=compat32) for m in messages])
+    rules_only()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu, wall, outcomes, passed = pipeline_rate(messages, record, profile="--profile" in sys.argv)
+    if "--profile" in sys.argv:
+        return
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"messages: {count}, mean size {size / 1024:.1f} KiB, processed {outcomes.count('processed')}, "
-          f"quarantined {outcomes.count('quarantined')}, DKIM pass {passed}/{len(verdicts)}")
+          f"quarantined {outcomes.count('quarantined')}, DKIM pass {passed}/{count}")
     print(f"bare email.message_from_bytes: {count / bare_cpu:9.1f} msg/s per core ({count / bare_wall:.1f} wall)")
-    print(f"stopit processing:             {count / cpu:9.1f} msg/s per core ({count / wall:.1f} wall, "
+    print(f"stopit processing (rules):     {count / cpu:9.1f} msg/s per core ({count / wall:.1f} wall, "
           f"{1000 * cpu / count:.2f} ms CPU/message)")
     print(f"ratio stopit / bare parse:     {bare_cpu / cpu:9.4f}  (goal >= 0.08)")
     print(f"peak RSS: {rss_after / 1024:.1f} MiB (grew {(rss_after - rss_before) / 1024:.1f} MiB while processing)")
+
+
+def model_pipeline(count: int) -> None:
+    """The whole pipeline with the triage model on: `count` unique reports, then `count` reports
+    of one repeated text (a viral message: same subject and words, each its own forward)."""
+    rng = random.Random(42)
+    pem, record = signing_key()
+    print(f"model: {real_model()}")
+    words = random.Random(7)
+    unique = [make_report(i, rng, pem, text=unique_report(words)[1], subject=unique_report(words)[0])
+              for i in range(count)]
+    repeated = [make_report(i, rng, pem, subject="you again") for i in range(count)]
+    bare_cpu, _ = timed(lambda: [email.message_from_bytes(m, policy=compat32) for m in unique + repeated])
+    bare_rate = 2 * count / bare_cpu
+    for label, messages in (("unique reports", unique), ("repeated text", repeated)):
+        cpu, wall, outcomes, passed = pipeline_rate(messages, record)
+        print(f"pipeline, model on, {label:15s} {count / cpu:8.1f} msg/s per core ({count / wall:.1f} wall, "
+              f"{1000 * cpu / count:.2f} ms CPU/message), ratio {count / cpu / bare_rate:.4f}, "
+              f"processed {outcomes.count('processed')}, DKIM pass {passed}/{count}")
 
 
 # --- Sealing at rest (issue 10): kept apart from main() above so both can change independently. ---
@@ -262,6 +317,7 @@ if __name__ == "__main__":
     if "--model" in sys.argv:
         arguments = [a for a in sys.argv[1:] if a.isdigit()]
         model_cost(int(arguments[0]) if arguments else 50)
+        model_pipeline(int(arguments[0]) if arguments else 50)
     elif "--sealing" in sys.argv:
         arguments = [a for a in sys.argv[1:] if a != "--sealing"]
         sealing_cost(int(arguments[0]) if arguments else 200)

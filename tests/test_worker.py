@@ -17,7 +17,7 @@ from stopit_mail.app import App
 from stopit_mail.cli import main
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
-from stopit_mail.processing import runner
+from stopit_mail.processing import write as write_step
 from stopit_mail.processing.worker import MAX_FAILURES, Worker
 
 from smtp_helpers import (
@@ -85,14 +85,14 @@ def test_a_message_that_keeps_failing_in_the_database_is_quarantined(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad, good = store_reports(app, 2)
-    real_write = runner.write_one
+    real_write = write_step.write_one
 
-    def failing_write(session, ctx):  # type: ignore[no-untyped-def]
+    def failing_write(session, ctx, **options):  # type: ignore[no-untyped-def]
         if ctx.raw.id == bad:
             raise IntegrityError("INSERT ...", {}, Exception("constraint failed"))
-        return real_write(session, ctx)
+        return real_write(session, ctx, **options)
 
-    monkeypatch.setattr(runner, "write_one", failing_write)
+    monkeypatch.setattr(write_step, "write_one", failing_write)
     worker = Worker(app)
     for _ in range(MAX_FAILURES):
         worker.run_once()

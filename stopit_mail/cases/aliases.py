@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import case_alias as alias_address
@@ -71,6 +71,9 @@ class NewAlias:
 _ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
 
 
+_TAKEN = select(CaseAlias.code).where(CaseAlias.code.in_(bindparam("codes", expanding=True)))
+
+
 def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int | None, str | None]]) -> list[NewAlias]:
     """Create aliases (side, report id, preferred code) on a case in one INSERT, in order.
 
@@ -79,7 +82,7 @@ def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int |
     """
     codes = [code or new_reporter_code() for _side, _report, code in wanted]
     while True:
-        taken = set(session.scalars(select(CaseAlias.code).where(CaseAlias.code.in_(codes))))
+        taken = set(session.scalars(_TAKEN, {"codes": codes}))
         clash = [i for i, code in enumerate(codes) if code in taken or code in codes[:i]]
         if not clash:
             break

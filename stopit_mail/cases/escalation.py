@@ -344,9 +344,13 @@ def find_by_code(session: Session, code: str) -> Escalation | None:
     return session.scalar(select(Escalation).where(Escalation.ack_code == normalise_code(code)))
 
 
+# Built once: the chain asks on every message that names no acknowledgement address.
+_OPEN_ESCALATIONS = select(Escalation).where(Escalation.status.in_(OPEN_STATUSES))
+
+
 def codes_in_text(session: Session, text: str) -> list[Escalation]:
     """Open escalations whose code appears in `text` (a subject or body; formatting ignored)."""
-    rows = list(session.scalars(select(Escalation).where(Escalation.status.in_(OPEN_STATUSES))))
+    rows = list(session.scalars(_OPEN_ESCALATIONS))
     if not rows:
         return []
     flat = _NOT_ALNUM.sub("", text.lower())

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
@@ -56,6 +56,14 @@ def _title(extraction: Extraction) -> str:
     return (extraction.subject or "(no subject)")[:200]
 
 
+# Built once (filing runs it for every report); an empty list matches nothing.
+_DUPLICATE = (select(Evidence.case_id).join(Case, Case.id == Evidence.case_id)
+              .where(Case.organisation == bindparam("organisation"),
+                     or_(Evidence.message_id_key.in_(bindparam("mids", expanding=True)),
+                         Evidence.fingerprint.in_(bindparam("prints", expanding=True))))
+              .order_by(Evidence.id).limit(1))
+
+
 def find_duplicate_case(session: Session, items: list[EvidenceItem], organisation: str) -> Case | None:
     """The organisation's case that already holds one of these offending messages, if any.
 
@@ -66,13 +74,7 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem], organisatio
     prints = [f for f in (content_fingerprint(i) for i in items) if f]
     if not mids and not prints:
         return None
-    conditions = []
-    if mids:
-        conditions.append(Evidence.message_id_key.in_(mids))
-    if prints:
-        conditions.append(Evidence.fingerprint.in_(prints))
-    case_id = session.scalar(select(Evidence.case_id).join(Case, Case.id == Evidence.case_id)
-                             .where(Case.organisation == organisation, or_(*conditions)).order_by(Evidence.id).limit(1))
+    case_id = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints})
     return session.get(Case, case_id) if case_id is not None else None
 
 
@@ -205,8 +207,11 @@ def open_or_join_case(
 
 
 def _has_sender_alias(session: Session, case: Case) -> bool:
-    return session.scalar(select(CaseAlias.id).where(
-        CaseAlias.case_id == case.id, CaseAlias.side == ALLEGED_SENDER, CaseAlias.report_id.is_(None))) is not None
+    return session.scalar(_SENDER_ALIAS, {"case_id": case.id}) is not None
+
+
+_SENDER_ALIAS = select(CaseAlias.id).where(
+    CaseAlias.case_id == bindparam("case_id"), CaseAlias.side == ALLEGED_SENDER, CaseAlias.report_id.is_(None))
 
 
 def case_of_sent_message(session: Session, referenced_ids: list[str]) -> Case | None:

@@ -88,7 +88,7 @@ def _raw_utf8(text: str) -> str:
     Without this "Zoë" in an SMTPUTF8 From header became "Zo\ufffd\ufffd", and redaction could
     no longer recognise the reporter's name.
     """
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if text.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in text):
         return text
     data = text.encode("utf-8", "surrogateescape")
     try:
@@ -219,7 +219,7 @@ def part_text(part: Message, defects: list[str] | None = None) -> str:
         charset = part.get_content_charset()
     except Exception:  # noqa: BLE001
         pass
-    if charset in (None, "us-ascii") and any(b > 127 for b in payload[:65536]):
+    if charset in (None, "us-ascii") and not payload[:65536].isascii():
         if defects is not None:
             defects.append("CharsetMismatch: 8-bit text declared as us-ascii")
         charset = "utf-8"

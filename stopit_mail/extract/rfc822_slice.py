@@ -204,8 +204,15 @@ def _before_line_break(buf: bytes, line_start: int) -> int:
     return line_start
 
 
+# A field whose name starts "Content-": without one, a part's head says nothing the slicer reads.
+_CONTENT_FIELD = re.compile(rb"^content-", re.IGNORECASE | re.MULTILINE)
+
+
 def _header_info(block: bytes, default_type: str) -> _HeaderInfo:
     info = _HeaderInfo(content_type=default_type)
+    if not _CONTENT_FIELD.search(block):
+        # An attached message's own head (Received, DKIM...) usually: the defaults, unparsed.
+        return info
     try:
         headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(unfold_hostile(block)[0])
         headers.set_default_type(default_type)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
@@ -25,6 +25,9 @@ URGENT_DELIVERY = 100
 URGENT_KINDS = frozenset({"page", "escalation-alert", "watchdog-alert", "emergency-fallback"})
 
 
+_BY_DEDUP_KEY = select(OutboxMessage).where(OutboxMessage.dedup_key == bindparam("dedup_key"))
+
+
 def enqueue(
     session: Session, draft: Draft, kind: str, dedup_key: str, case_id: int | None = None,
     envelope_from: str = "", actor: str = events.SYSTEM_ACTOR, recipient_key: str | None = None,
@@ -36,7 +39,7 @@ def enqueue(
 
     The event `<kind>-queued` records who caused it and any `detail` (template, recipient...).
     """
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
+    existing = session.scalar(_BY_DEDUP_KEY, {"dedup_key": dedup_key})
     if existing is not None:
         return existing
     domain = draft.from_address.rpartition("@")[2] or "localhost"
@@ -104,19 +107,28 @@ def backlog(session: Session) -> dict[str, int]:
     return {status.value: count for status, count in rows}
 
 
+def _count_since(column: str) -> Select[int]:
+    """Messages of a kind with this `column` value since a time (built once: queried per report)."""
+    return select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.kind == bindparam("kind"), getattr(OutboxMessage, column) == bindparam("key"),
+        OutboxMessage.created_at >= bindparam("since", type_=OutboxMessage.created_at.type))
+
+
+_SENT_TO = _count_since("recipient_key")
+_SENT_TO_DOMAIN = _count_since("domain_key")
+_SENT_FOR_CASE = _count_since("case_id")
+
+
 def sent_to_since(session: Session, key: str, kind: str, since: datetime) -> int:
     """How many messages of `kind` went to the recipient with this key since a time (rate limits)."""
-    return session.scalar(select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.kind == kind, OutboxMessage.recipient_key == key, OutboxMessage.created_at >= since)) or 0
+    return session.scalar(_SENT_TO, {"kind": kind, "key": key, "since": since}) or 0
 
 
 def sent_to_domain_since(session: Session, key: str, kind: str, since: datetime) -> int:
     """How many messages of `kind` went to the domain with this keyed hash since a time."""
-    return session.scalar(select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.kind == kind, OutboxMessage.domain_key == key, OutboxMessage.created_at >= since)) or 0
+    return session.scalar(_SENT_TO_DOMAIN, {"kind": kind, "key": key, "since": since}) or 0
 
 
 def sent_for_case_since(session: Session, case_id: int, kind: str, since: datetime) -> int:
     """How many messages of `kind` were queued for one case since a time."""
-    return session.scalar(select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.kind == kind, OutboxMessage.case_id == case_id, OutboxMessage.created_at >= since)) or 0
+    return session.scalar(_SENT_FOR_CASE, {"kind": kind, "key": case_id, "since": since}) or 0

@@ -9,7 +9,7 @@ One message goes through three steps, and only the last holds the write lock:
 2. **Compute**, outside any transaction: input limits, parse once, the chain decides the kind
    (reading the database without locking it), each handler's `prepare` (extract, trace,
    verify, triage). The listener keeps committing meanwhile.
-3. **Write**, in one short transaction: re-check the message is still waiting (another
+3. **Write** (`write.py`), in one short transaction: re-check the message is still waiting (another
    processor may have finished it), each handler's `process`, then one UPDATE of the stored
    row with its status. Every effect commits together with "processed" or not at all.
 
@@ -23,16 +23,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
-from sqlalchemy import Table, Update, or_, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Table, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stopit_mail.cases.dedup import normalise_message_id
 from stopit_mail.cases.pretriage import EMERGENCY
 from stopit_mail.config import Organisation, Settings
-from stopit_mail.db import claim_writer, relaxed_commit
+from stopit_mail.db import relaxed_commit
 from stopit_mail.extract import mime
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.outbound.redact.errors import redact_error
@@ -42,14 +41,11 @@ from stopit_mail.processing.limits import over_limits
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.pipelines import PIPELINES
 from stopit_mail.processing.registry import resolve
+from stopit_mail.processing.write import guarded, write
 from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes, open_envelope
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
-
-
-class _Changed(Exception):
-    """The message stopped waiting while we computed (another processor finished it)."""
 
 
 def _organisation(settings: Settings, rcpt_to: list[str]) -> Organisation:
@@ -77,7 +73,7 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
     now = datetime.now(UTC)
     with factory() as session:
         with relaxed_commit(session):
-            row = session.execute(_claim_statement(session, settings, now, raw_id, exclude)).first()
+            row = session.execute(*_claim_statement(session, settings, now, raw_id, exclude)).first()
         if row is None:
             return None
         # The bytes are read only once the attempt is counted: a message too big for the worker's
@@ -95,41 +91,42 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
 
 
 def _claim_statement(session: Session, settings: Settings, now: datetime, raw_id: int | None,
-                     exclude: frozenset[int]) -> Update:
-    """The UPDATE ... RETURNING that counts an attempt on the next message and leases it."""
-    pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+                     exclude: frozenset[int]) -> tuple[Update, dict[str, object]]:
+    """The UPDATE ... RETURNING that counts an attempt on the next message and leases it, with
+    its parameters (the statement itself is built once per shape: see `_claim_shape`)."""
+    statement = _claim_shape(session.get_bind().dialect.name, raw_id is not None, bool(exclude))
+    values: dict[str, object] = {"now": now, "until": now + lease_for(settings)}
     if raw_id is not None:
-        pick = pick.where(RawMessage.id == raw_id)
+        values["raw_id"] = raw_id
+    if exclude:
+        values["exclude"] = sorted(exclude)
+    return statement, values
+
+
+@lru_cache(maxsize=8)
+def _claim_shape(dialect: str, one: bool, excluding: bool) -> Update:
+    """The claim statement with bound parameters: built (and its cache key computed) once."""
+    pick = select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED)
+    if one:
+        pick = pick.where(RawMessage.id == bindparam("raw_id"))
     else:
+        now = bindparam("now", type_=_RAW.c.claimed_until.type)
         free = [or_(RawMessage.claimed_until.is_(None), RawMessage.claimed_until < now)]
-        if exclude:
-            free.append(RawMessage.id.not_in(exclude))
+        if excluding:
+            free.append(RawMessage.id.not_in(bindparam("exclude", expanding=True)))
         # The most urgent level first, then the oldest message of that level. Two index walks
         # on (status, priority, id): ORDER BY priority DESC, id in one would sort every waiting
         # message of the top level (the whole backlog in a flood) while holding the write lock.
         top = (select(RawMessage.priority).where(RawMessage.status == RawStatus.RECEIVED, *free)
                .order_by(RawMessage.priority.desc()).limit(1).scalar_subquery())
         pick = pick.where(RawMessage.priority == top, *free).order_by(RawMessage.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     return (update(_RAW).where(_RAW.c.id == pick.scalar_subquery())
-            .values(attempts=_RAW.c.attempts + 1, claimed_until=now + lease_for(settings))
+            .values(attempts=_RAW.c.attempts + 1,
+                    claimed_until=bindparam("until", type_=_RAW.c.claimed_until.type))
             .returning(_RAW.c.id, _RAW.c.size, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.received_at,
                        _RAW.c.attempts, _RAW.c.priority, _RAW.c.no_ack, _RAW.c.peer))
-
-
-def _guarded(name: str, step: Callable[[], None]) -> None:
-    """Run one handler phase; anything it raises becomes a precise quarantine reason."""
-    try:
-        step()
-    except (Quarantine, _Changed):
-        raise
-    except RecursionError as exc:
-        raise Quarantine(f"{name}: structure too deeply nested for the parser") from exc
-    except MemoryError as exc:
-        raise Quarantine(f"{name}: out of memory while processing") from exc
-    except Exception as exc:
-        raise Quarantine(f"{name}: {exc.__class__.__name__}: {exc}"[:1000]) from exc
 
 
 def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context:
@@ -152,91 +149,17 @@ def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
         ctx.message = parsed.message
         ctx.defects.extend(parsed.defects)
 
-    _guarded("parse-message", parse)
+    guarded("parse-message", parse)
     try:
         with factory() as session:
             ctx.session = session
-            _guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
+            guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
             session.rollback()
         for handler in resolve(PIPELINES[ctx.kind]):
-            _guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
+            guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
     except Quarantine as exc:
         raise Quarantine(redact_error(str(exc), ctx.identities())) from exc
     return ctx
-
-
-def _row_values(ctx: Context) -> dict[str, object]:
-    message_id = mime.header(ctx.message, "Message-ID")
-    return {
-        "status": RawStatus.PROCESSED.value, "processed_at": datetime.now(UTC), "claimed_until": None,
-        "kind": chain.STORED_KIND[ctx.kind].value,
-        "message_id": f"<{normalise_message_id(message_id)}>" if message_id else None,
-        "subject": ctx.subject[:500] or None, "defects": sorted(set(ctx.defects))[:200],
-        **_at_rest(ctx), **{k: getattr(v, "value", v) for k, v in ctx.updates.items()},
-    }
-
-
-def _at_rest(ctx: Context) -> dict[str, object]:
-    """How the row's bytes and envelope are kept once processed: a message sealed at the 250 that
-    turned out not to name an anonymous reporter is stored readable again (so a lost key never
-    costs the originals of ordinary cases); one a handler sealed keeps the bytes as stored."""
-    if not ctx.raw.sealed:
-        return {}
-    if "content" in ctx.updates:
-        ctx.updates.pop("content")  # already sealed at the 250: no second copy to write
-        return {}
-    return {"content": ctx.raw.content, "mail_from": ctx.raw.mail_from, "peer": ctx.raw.peer}
-
-
-def _still_waiting(session: Session, raw_id: int) -> None:
-    """Raise _Changed unless the message is still waiting (row-locked on PostgreSQL)."""
-    query = select(RawMessage.status).where(RawMessage.id == raw_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    if session.scalar(query) is not RawStatus.RECEIVED:
-        raise _Changed
-
-
-def write_one(session: Session, ctx: Context) -> Outcome:
-    """Inside the write transaction: re-check, each handler's `process`, one UPDATE of the row."""
-    ctx.session = session
-    _still_waiting(session, ctx.raw.id)
-    for handler in resolve(PIPELINES[ctx.kind]):
-        if handler.side_step:
-            outcomes.run_side_step(ctx, handler)
-        else:
-            _guarded(handler.name, lambda: handler.process(ctx))  # noqa: B023 - called at once
-        if ctx.done:
-            break
-    session.execute(update(_RAW).where(_RAW.c.id == ctx.raw.id).values(**_row_values(ctx)))
-    return Outcome(ctx.raw.id, "processed", None, ctx.case.number if ctx.case else None)
-
-
-def write(factory: sessionmaker[Session], settings: Settings, contexts: list[Context]) -> list[Outcome]:
-    """Write computed messages in one short transaction (one durable commit for all of them).
-
-    Each message has its own savepoint, so one that fails rolls back alone: quarantined for a
-    handler's reason, or reported as failed (with the database error) for the worker to retry.
-    """
-    if not contexts:
-        return []
-    done: list[Outcome] = []
-    rejected: list[tuple[int, str]] = []
-    with factory() as session, session.begin():
-        claim_writer(session)
-        for ctx in contexts:
-            try:
-                with session.begin_nested():
-                    done.append(write_one(session, ctx))
-            except _Changed:
-                done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))
-            except Quarantine as exc:
-                rejected.append((ctx.raw.id, redact_error(str(exc), ctx.identities())))
-            except SQLAlchemyError as exc:
-                error = redact_error(f"{exc.__class__.__name__}: {exc}", ctx.identities())
-                log.error("writing message %s failed: %s", ctx.raw.id, error)
-                done.append(Outcome(ctx.raw.id, "failed", error[:1000], transient=isinstance(exc, OperationalError)))
-    return done + [outcomes.quarantine(factory, settings, raw_id, reason) for raw_id, reason in rejected]
 
 
 def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context | Outcome:

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -53,8 +53,9 @@ class Bank:
     examples: tuple[Example, ...]
     digest: str
 
-    @property
+    @cached_property
     def languages(self) -> frozenset[str]:
+        # Cached: read on every report, and the shipped bank has thousands of examples.
         return frozenset(e.language for e in self.examples)
 
 

@@ -46,7 +46,9 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
     examples = [e for index in indexes for e in index.bank.examples]
     if not examples or len(vectors) == 0:
         return []
-    bank = np.vstack([index.vectors for index in indexes]).astype(np.float32)
+    # One index (the usual case) is used as it is: no copy of the bank's rows per report.
+    rows = indexes[0].vectors if len(indexes) == 1 else np.vstack([index.vectors for index in indexes])
+    bank = rows.astype(np.float32, copy=False)
     labels = np.concatenate([index.labels for index in indexes])
     raw = vectors.astype(np.float32) @ bank.T
     # Hubs (examples resembling everything) are discounted; word for word stays word for word.

@@ -49,15 +49,10 @@ class Acknowledge(Step):
         assert filed is not None, "open-case must run first"
         address = ctx.reporter.address
         emergency = ctx.case.urgency == "emergency"
-        try:
-            reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
-                      else "the sender wrote the offending message themselves" if filed.sender_role == ALLEGED_SENDER
-                      else refusal(ctx.session, ctx.settings, address, ctx.case.id,
-                                   has_evidence=bool(ctx.extraction.items), emergency=emergency))
-            recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
-        except IdentityKeyError as exc:
-            # A side step: the case and its page must not go down with it.
-            reason = f"identity key unavailable: {exc}"
+        # The limits count flushed outbox rows only (queuing flushes each): the case's pending
+        # changes (triage, language below) are flushed once, with the acknowledgement's row.
+        with ctx.session.no_autoflush:
+            reason, recipient = self._refusal(ctx, address, emergency)
         if reason:
             events.record(ctx.session, "acknowledgement-skipped", ctx.case.id, reason=reason, report_id=filed.report_id)
             return
@@ -83,3 +78,20 @@ class Acknowledge(Step):
         enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
                 recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
                 alias_id=alias_row.id, priority=URGENT_DELIVERY if emergency else 0)
+
+    @staticmethod
+    def _refusal(ctx: Context, address: str, emergency: bool) -> tuple[str | None, str]:
+        """Why not to acknowledge (or None), and to whom (sealed for an anonymous reporter)."""
+        assert ctx.case is not None and ctx.filed is not None and ctx.extraction is not None
+        recipient = address
+        try:
+            reason = ("historical import (stopit ingest --no-ack)" if ctx.raw.no_ack
+                      else "the sender wrote the offending message themselves"
+                      if ctx.filed.sender_role == ALLEGED_SENDER
+                      else refusal(ctx.session, ctx.settings, address, ctx.case.id,
+                                   has_evidence=bool(ctx.extraction.items), emergency=emergency))
+            recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
+        except IdentityKeyError as exc:
+            # A side step: the case and its page must not go down with it.
+            reason = f"identity key unavailable: {exc}"
+        return reason, recipient

@@ -11,8 +11,9 @@ a staff override (`cases classify`) is never undone, but a new emergency still e
 
 from __future__ import annotations
 
-from stopit_mail.cases.detect.service import assess_text, with_organisation_examples
+from stopit_mail.cases.detect.service import with_organisation_examples
 from stopit_mail.cases.triage_apply import apply_report_triage
+from stopit_mail.processing import triage_cache
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.processing.rules import report_text, rules_for
@@ -24,8 +25,7 @@ class Triage(Step):
 
     def prepare(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
-        ctx.decision = assess_text(ctx.settings, report_text(ctx.extraction), rules_for(ctx.settings),
-                                   subject=ctx.extraction.subject)
+        ctx.decision = triage_cache.assess(ctx.settings, report_text(ctx.extraction), subject=ctx.extraction.subject)
 
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None and ctx.decision is not None, "open-case must run first"

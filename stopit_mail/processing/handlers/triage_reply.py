@@ -13,6 +13,7 @@ from stopit_mail.cases.detect.service import assess_text, with_organisation_exam
 from stopit_mail.cases.referral_content import office_reply_words
 from stopit_mail.cases.triage_apply import apply_reply_triage
 from stopit_mail.models import CaseAlias
+from stopit_mail.processing import triage_cache
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.processing.rules import MAX_TRIAGE_CHARS, rules_for
@@ -23,8 +24,7 @@ class TriageReply(Step):
     name = "triage-reply"
 
     def prepare(self, ctx: Context) -> None:
-        ctx.decision = assess_text(ctx.settings, ctx.body[:MAX_TRIAGE_CHARS], rules_for(ctx.settings),
-                                   subject=ctx.subject)
+        ctx.decision = triage_cache.assess(ctx.settings, ctx.body[:MAX_TRIAGE_CHARS], subject=ctx.subject)
 
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None and ctx.decision is not None, "file-reply must run first"
