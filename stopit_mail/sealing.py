@@ -248,10 +248,17 @@ def is_sealed_bytes(content: bytes | None) -> bool:
 
 
 def seal_bytes(settings: Settings, content: bytes) -> bytes:
-    """Message bytes sealed at rest (idempotent)."""
-    if is_sealed_bytes(content):
-        return content
+    """Message bytes sealed at rest. Always seals what it is given: bytes as received can begin
+    with the seal marker themselves (any sender can write it), so "already sealed" cannot be told
+    from the bytes alone, and callers pass plaintext (opened in memory)."""
     return BYTES_MAGIC + seal_with(public_key(settings), content)
+
+
+def readable_at_rest(settings: Settings, content: bytes) -> bytes:
+    """Plaintext bytes in the form they may be stored readable: as they are, unless they begin
+    with the seal marker, when they are sealed instead so no reader takes them for sealed bytes
+    and fails to open them (raises IdentityKeyError without a key, like `seal_bytes`)."""
+    return seal_bytes(settings, content) if is_sealed_bytes(content) else content
 
 
 def open_bytes(settings: Settings, content: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -114,3 +115,26 @@ def test_arbitrary_mime_trees_never_raise(app: App, tree: bytes, extra: list[tup
     content = b"From: someone@example.org\r\nMIME-Version: 1.0\r\n" + top + tree
     raw = ingest_and_fetch(app, content)
     assert raw.status in (RawStatus.PROCESSED, RawStatus.QUARANTINED)
+
+
+def test_a_message_that_begins_with_the_seal_marker_is_told_from_sealed_bytes(app: App) -> None:
+    """Any sender can begin a message, or an attachment, with the marker sealed bytes begin with
+    (hypothesis found the message `STOPIT-SEALED-1\\n`): once processed, a reader opening the
+    stored bytes must get them back as received, not fail to open them as sealed."""
+    from stopit_mail.sealing import BYTES_MAGIC
+
+    bare = ingest_and_fetch(app, BYTES_MAGIC)
+    assert bare.status in (RawStatus.PROCESSED, RawStatus.QUARANTINED)
+    attachment = BYTES_MAGIC + b"not sealed at all"
+    report = (b"From: Robin <robin@example.org>\r\nTo: stopit@example.edu\r\nSubject: Fwd: look\r\n"
+              b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+              b"Content-Type: text/plain\r\n\r\nHe keeps sending me this file.\r\n--b\r\n"
+              b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\n"
+              b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(attachment) + b"\r\n--b--\r\n")
+    raw = ingest_and_fetch(app, report)
+    assert raw.status is RawStatus.PROCESSED
+    with app.factory() as session:
+        stored = session.scalars(select(Evidence.content).where(Evidence.case_id == raw.case_id,
+                                                                Evidence.filename == "x.bin")).all()
+    files = [open_bytes(app.settings, content) for content in stored]
+    assert files == [attachment]

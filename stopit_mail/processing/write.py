@@ -32,6 +32,7 @@ from stopit_mail.processing.context import Context, Quarantine
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.pipelines import PIPELINES
 from stopit_mail.processing.registry import resolve
+from stopit_mail.sealing import is_sealed_bytes
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
@@ -75,6 +76,8 @@ def _at_rest(ctx: Context) -> dict[str, object]:
     if "content" in ctx.updates:
         ctx.updates.pop("content")  # already sealed at the 250: no second copy to write
         return {}
+    if is_sealed_bytes(ctx.raw.content):
+        return {}  # its own bytes begin with the seal marker: stored readable they would read as sealed
     return {"content": ctx.raw.content, "mail_from": ctx.raw.mail_from, "peer": ctx.raw.peer}
 
 
