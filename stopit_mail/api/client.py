@@ -16,6 +16,7 @@ from stopit_mail.errors import StopitError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from stopit_mail.app import App
     from stopit_mail.config import Settings
@@ -42,9 +43,8 @@ def request(method: str, params: dict[str, Any], as_name: str | None = None) -> 
     return body
 
 
-def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-    """Send one request to the running service; ServiceNotRunning when nothing answers."""
-    path = socket_path(settings)
+def over_socket(path: Path, body: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+    """Send one request to the service listening on `path`; ServiceNotRunning when nothing answers."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
     try:
@@ -74,14 +74,27 @@ def result_of(answer: dict[str, Any]) -> Any:
     raise ApiCallError(str(error.get("code", "internal")), str(error.get("message", "the service failed")))
 
 
-def call(settings: Settings, open_app: Callable[[], App], method: str, params: dict[str, Any],
-         as_name: str | None = None) -> Any:
-    """Call `method`: through the service when it answers, else in-process as the service account."""
+def call(socket_hint: Path | None, load_settings: Callable[[], Settings], open_app: Callable[[], App], method: str,
+         params: dict[str, Any], as_name: str | None = None) -> Any:
+    """Call `method`: through the service when it answers, else in-process as the service account.
+
+    `socket_hint` is where the socket is when known without loading the configuration
+    (`api.socket_in_config`); the configuration is loaded, and validated, only when the
+    service does not answer there.
+    """
     body = request(method, params, as_name)
-    try:
-        return result_of(over_socket(settings, body))
-    except ServiceNotRunning:
-        pass
+    tried = None
+    if socket_hint is not None:
+        try:
+            return result_of(over_socket(socket_hint, body))
+        except ServiceNotRunning:
+            tried = socket_hint
+    settings = load_settings()
+    if socket_path(settings) != tried:
+        try:
+            return result_of(over_socket(socket_path(settings), body))
+        except ServiceNotRunning:
+            pass
     # Imported only here: a client of the socket needs neither SQLAlchemy nor the services.
     from stopit_mail.api.identity import check_service_account
     from stopit_mail.api.registry import dispatch
