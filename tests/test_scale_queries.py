@@ -138,6 +138,29 @@ def test_search_reads_more_batches_until_it_has_a_page_of_cases(tmp_path: Path) 
     app.close()
 
 
+def test_search_lists_the_newest_matching_cases_whatever_kind_of_text_matched(any_db_url: str) -> None:
+    # Index rows are ordered by their source row's id, and events outnumber reports: walking one
+    # order put this week's notes on old cases before newer reports (at a million cases "hallway
+    # library regret" listed SI-2026-929430 first while SI-2026-997871 matched too).
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        older = [make_case(s, "north", OPENED, title=f"old {n}") for n in range(3)]
+        newer = [make_case(s, "north", OPENED, title=f"new {n}", body="the zebra crossing again") for n in range(3)]
+        # Notes written today on the old cases: the newest rows of all.
+        s.add_all([Event(case_id=case.id, actor="Ada", action="note-added", automatic=False,
+                         detail={"text": "saw them at the zebra crossing"}) for case in older])
+        numbers = [case.number for case in reversed(older + newer)]
+    with transaction(factory) as s:
+        for limit in (1, 2, 4, 6):
+            found = search_cases(s, "zebra crossing", limit=limit)
+            assert [hit["number"] for hit in found] == numbers[:limit], limit
+        assert {m["field"] for hit in search_cases(s, "zebra crossing") for m in hit["matches"]} == {
+            "evidence body", "note"}
+    engine.dispose()
+
+
 def test_assignee_filter_ignores_case_through_the_distinct_names(any_db_url: str) -> None:
     engine = make_engine(any_db_url)
     upgrade_database(engine)
