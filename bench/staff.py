@@ -232,6 +232,7 @@ def commands(stopit: list[str], number: str) -> dict[str, list[str]]:
         "cases list --urgency emergency --page 3": [*stopit, "cases", "list", "--urgency", "emergency", "--page", "3"],
         "cases list --offender offender7@": [*stopit, "cases", "list", "--offender", "offender7@"],
         "cases list --status new": [*stopit, "cases", "list", "--status", "new"],
+        "cases list --since 1h": [*stopit, "cases", "list", "--since", "1h"],
         "cases show NUMBER": [*stopit, "cases", "show", number],
         "cases show TAIL": [*stopit, "cases", "show", number.rpartition("-")[2].lstrip("0")],
         "cases search (rare words)": [*stopit, "cases", "search", "hallway library regret"],
