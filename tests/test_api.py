@@ -25,7 +25,7 @@ from stopit_mail.api.registry import method_names
 from stopit_mail.api.server import ApiServer
 from stopit_mail.app import App, init_installation, open_app
 from stopit_mail.config import load_settings
-from stopit_mail.errors import ConfigError
+from stopit_mail.errors import ConfigError, StopitError
 from stopit_mail.models import Event
 
 from casework_helpers import ingest, latest_case, report
@@ -184,6 +184,20 @@ def test_the_client_finds_the_socket_where_the_validated_settings_put_it(tmp_pat
     assert socket_in_config(config) is None and socket_in_config(tmp_path / "missing.toml") is None
     config.write_text(original.replace('data_dir = "data"', "data_dir = 3"))
     assert socket_in_config(config) is None
+
+
+def test_a_service_that_does_not_answer_in_time_is_said_plainly(tmp_path: Path) -> None:
+    # A request the service takes minutes over (`audit` of millions of events) used to end the
+    # command in a TimeoutError traceback.
+    import socket
+
+    path = Path(tempfile.mkdtemp(prefix="stopit-mute-")) / "api.sock"
+    with socket.socket(socket.AF_UNIX) as mute:
+        mute.bind(str(path))
+        mute.listen(1)
+        with pytest.raises(StopitError, match="did not answer within 0.5 s \\(audit\\)"):
+            over_socket(path, request("audit", {}), timeout=0.5)
+    shutil.rmtree(path.parent)
 
 
 def test_no_service_no_answer_is_said_plainly() -> None:

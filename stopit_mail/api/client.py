@@ -55,9 +55,15 @@ def over_socket(path: Path, body: dict[str, Any], timeout: float = 120.0) -> dic
                               f"the group set in api.group (ask an admin)") from exc
         except OSError as exc:
             raise ServiceNotRunning(f"the stopit service is not running (nothing answers on {path})") from exc
-        conn.sendall(json.dumps(body).encode("utf-8") + b"\n")
-        with conn.makefile("rb") as stream:
-            line = stream.readline()
+        try:
+            conn.sendall(json.dumps(body).encode("utf-8") + b"\n")
+            with conn.makefile("rb") as stream:
+                line = stream.readline()
+        except TimeoutError as exc:
+            raise StopitError(f"the stopit service at {path} did not answer within {timeout:g} s "
+                              f"({body.get('method')}); its log may say why") from exc
+        except OSError as exc:
+            raise StopitError(f"the connection to the stopit service at {path} failed: {exc}") from exc
     finally:
         conn.close()
     if not line:
