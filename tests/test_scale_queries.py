@@ -206,3 +206,38 @@ def test_assignee_filter_ignores_case_through_the_distinct_names(any_db_url: str
             assert count_cases(s, where) == 2
         assert list_cases(s, CaseFilter(assignee="nobody")) == []
     engine.dispose()
+
+
+def test_offenders_are_ranked_exactly_by_cases_not_by_rows(any_db_url: str) -> None:
+    # The ranking starts from how many rows name each address (an index-only count) and counts
+    # cases exactly only as far as the page needs: an address named twice in one case (two
+    # display names) must not pass one named in more cases, and a reader limited to one
+    # organisation counts only its cases.
+    from stopit_mail.cases.offenders import list_offenders
+    from stopit_mail.cases.staff import Actor
+
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        plan = {"twice@x.example": ["north", "north"], "thrice@x.example": ["north", "south", "south"],
+                "aliases@x.example": ["north", "north"], "once@x.example": ["north"],
+                "tie-a@x.example": ["south", "south"], "tie-b@x.example": ["north", "south"]}
+        for address, organisations in plan.items():
+            for organisation in organisations:
+                make_case(s, organisation, OPENED, senders=[address])
+        # One more case for "aliases", under three display names: 5 rows, 3 cases.
+        extra = make_case(s, "north", OPENED)
+        s.add_all([Party(case_id=extra.id, role="alleged-sender", address="aliases@x.example", display_name=name,
+                         domain="x.example") for name in ("Al", "Al Ias", "Ias, Al")])
+    with transaction(factory) as s:
+        ranked = [(row["address"], row["cases"]) for row in list_offenders(s, limit=10)]
+        assert ranked == [("aliases@x.example", 3), ("thrice@x.example", 3), ("tie-a@x.example", 2),
+                          ("tie-b@x.example", 2), ("twice@x.example", 2)]
+        assert [row["address"] for row in list_offenders(s, limit=2)] == ["aliases@x.example", "thrice@x.example"]
+        assert [row["address"] for row in list_offenders(s, minimum=3)] == ["aliases@x.example", "thrice@x.example"]
+        north = Actor("Nora", organisations=frozenset({"north"}), restricted=True)
+        assert [(row["address"], row["cases"]) for row in list_offenders(s, north)] == [
+            ("aliases@x.example", 3), ("twice@x.example", 2)]
+        assert all(row["last_case_opened"] for row in list_offenders(s))
+    engine.dispose()
