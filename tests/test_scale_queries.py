@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from stopit_mail.app import App, open_app
@@ -240,4 +240,40 @@ def test_offenders_are_ranked_exactly_by_cases_not_by_rows(any_db_url: str) -> N
         assert [(row["address"], row["cases"]) for row in list_offenders(s, north)] == [
             ("aliases@x.example", 3), ("twice@x.example", 2)]
         assert all(row["last_case_opened"] for row in list_offenders(s))
+    engine.dispose()
+
+
+def test_the_waiting_queue_is_read_through_its_index_even_after_analyze(any_db_url: str) -> None:
+    # With nearly every message processed, SQLite's statistics made `status` and the watchdog
+    # read every stored message to find the few waiting (0.4 s each at a million).
+    import hashlib
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from stopit_mail.models import RawMessage, RawStatus
+    from stopit_mail.processing import watchdog
+    from stopit_mail.queues import queue_status, waiting
+
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        for n in range(300):
+            s.add(RawMessage(sha256=hashlib.sha256(b"%d" % n).hexdigest(), size=1, content=b"x", source="file",
+                             received_at=OPENED + timedelta(minutes=n),
+                             status=RawStatus.RECEIVED if n in (120, 250) else RawStatus.PROCESSED))
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+        if engine.dialect.name == "sqlite":
+            statement = select(RawMessage.received_at).where(waiting()).compile(
+                engine, compile_kwargs={"literal_binds": True})
+            plan = " ".join(row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {statement}")))
+            assert "ix_raw_messages_status" in plan, plan
+    with transaction(factory) as s:
+        status = queue_status(s, now=OPENED + timedelta(days=1))
+        assert status["raw_messages"]["received"] == 2 and status["raw_messages"]["processed"] == 298
+        # The oldest waiting one was received at minute 120.
+        assert status["oldest_waiting_seconds"] == (timedelta(days=1) - timedelta(minutes=120)).total_seconds()
+        assert watchdog.check(s, timedelta(minutes=5), now=OPENED + timedelta(days=1)).waiting == 2
     engine.dispose()
