@@ -238,6 +238,9 @@ def commands(stopit: list[str], number: str) -> dict[str, list[str]]:
         "cases search (rare words)": [*stopit, "cases", "search", "hallway library regret"],
         "cases search (common word)": [*stopit, "cases", "search", "locker"],
         "stats": [*stopit, "stats"],
+        "status": [*stopit, "status"],
+        "audit": [*stopit, "audit"],
+        "offenders list": [*stopit, "offenders", "list"],
         "whoami": [*stopit, "whoami"],
     }
 
