@@ -5,11 +5,14 @@ the project's own migrations, then bulk-inserts rows consistent with the schema 
 a stored message, a report with the reporter's words, an evidence message with its text, a
 reporter and an alleged sender, and the events the pipeline writes; some have notes, notices
 and repeat offenders). The full-text index is filled by its own triggers, as in production.
-Then it runs each staff command in a fresh process, as a person would, and prints:
+Then it starts the service's staff API (`stopit api serve`, stopped by its PID) and runs each
+staff command as a fresh client process through its socket, as a staff member would, and again
+in-process (the service account with the service stopped, opening the database itself). For
+each it prints the best of the runs: wall time, the client's CPU (user+sys, less noisy than
+wall time on a busy machine), the server's CPU share of the request, the ratio of the wall
+time to `stopit --version`, and peak RSS; and the load average before and after.
 
-    command   seconds   ratio to --version   peak RSS
-
-    python bench/staff.py [--cases N] [--keep DIR] [--runs 3]
+    python bench/staff.py [--cases N] [--keep DIR] [--runs 3] [--mode both|socket|in-process]
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ import json
 import os
 import random
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -136,21 +142,160 @@ def counters_statements() -> list[str]:
             "INTEGER), max(CAST(substr(number, 9) AS INTEGER)) FROM cases GROUP BY 1, 2"]
 
 
-def timed(argv: list[str], runs: int) -> tuple[float, int]:
-    """Best wall time of `runs` fresh processes, and the largest peak RSS (KiB) among them."""
-    best, peak = float("inf"), 0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Timing:
+    """Best of the runs: wall time, the client's CPU (user+sys), the server's CPU share, and peak RSS."""
+
+    wall: float = float("inf")
+    cpu: float = float("inf")
+    server: float = float("inf")
+    rss_kib: int = 0
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user+sys) a running process has used, its finished threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def timed(argv: list[str], runs: int, server: int | None = None) -> Timing:
+    """`runs` fresh processes of `argv`; the server's share is what process `server` used meanwhile."""
+    best = Timing()
     for _ in range(runs):
+        before = process_cpu(server) if server else 0.0
         began = time.perf_counter()
         child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # wait4 gives this child's own peak memory, not the running maximum over all children.
+        # wait4 gives this child's own CPU and peak memory, not totals over all children.
         _pid, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
+        if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{' '.join(argv)} failed:\n{child.stderr.read().decode() if child.stderr else ''}")
-        best = min(best, elapsed)
-        peak = max(peak, usage.ru_maxrss)
-    return best, peak
+        best.wall = min(best.wall, elapsed)
+        best.cpu = min(best.cpu, usage.ru_utime + usage.ru_stime)
+        best.server = min(best.server, process_cpu(server) - before if server else 0.0)
+        best.rss_kib = max(best.rss_kib, usage.ru_maxrss)
+    return best
+
+
+class Service:
+    """`stopit api serve` on the installation, as `stopit serve` runs it beside the mailbox; stopped by its PID."""
+
+    def __init__(self, stopit: list[str], socket: Path, log: Path) -> None:
+        self.argv, self.socket, self.log = [*stopit, "api", "serve"], socket, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Service:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise SystemExit(f"the service did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def _answers(self) -> bool:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(self.socket))
+            except OSError:
+                return False
+        return True
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def peak_rss_kib(self) -> int:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def commands(stopit: list[str], number: str) -> dict[str, list[str]]:
+    """What is timed: the everyday reading commands, as a staff member types them."""
+    return {
+        "cases list": [*stopit, "cases", "list"],
+        "cases list --urgency emergency --page 3": [*stopit, "cases", "list", "--urgency", "emergency", "--page", "3"],
+        "cases list --offender offender7@": [*stopit, "cases", "list", "--offender", "offender7@"],
+        "cases list --status new": [*stopit, "cases", "list", "--status", "new"],
+        "cases list --since 1h": [*stopit, "cases", "list", "--since", "1h"],
+        "cases show NUMBER": [*stopit, "cases", "show", number],
+        "cases show TAIL": [*stopit, "cases", "show", number.rpartition("-")[2].lstrip("0")],
+        "cases search (rare words)": [*stopit, "cases", "search", "hallway library regret"],
+        "cases search (common word)": [*stopit, "cases", "search", "locker"],
+        "stats": [*stopit, "stats"],
+        "status": [*stopit, "status"],
+        "audit": [*stopit, "audit"],
+        "offenders list": [*stopit, "offenders", "list"],
+        "whoami": [*stopit, "whoami"],
+    }
+
+
+def measure(folder: Path, runs: int, modes: tuple[str, ...]) -> None:
+    """Print each command's figures through the running service and/or in-process."""
+    import compileall
+
+    import stopit_mail
+    from stopit_mail.api import socket_in_config
+
+    # Bytecode, as pip writes it when it installs the package: without it (an editable install
+    # with PYTHONDONTWRITEBYTECODE set, as here) every command compiles every module it imports.
+    compileall.compile_dir(Path(stopit_mail.__file__).parent, quiet=1)
+    config = folder / "stopit.toml"
+    script = Path(sys.executable).with_name("stopit")
+    # The installed `stopit` script is what staff run; `-m stopit_mail` where there is none.
+    stopit = [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "stopit_mail"]),
+              "-c", str(config)]
+    with sqlite3.connect(folder / "data" / "stopit.db") as db:
+        number = db.execute("SELECT number FROM cases ORDER BY id DESC LIMIT 1 OFFSET 5").fetchone()[0]
+    timed_commands = commands(stopit, number)
+    base = timed([*stopit[:-2], "--version"], runs)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; best of {runs}; "
+          f"`stopit --version` {base.wall:.3f} s wall, {base.cpu:.3f} s CPU, {base.rss_kib / 1024:.1f} MiB", flush=True)
+    in_process: dict[str, Timing] = {}
+    if "in-process" in modes:
+        models = timed([sys.executable, "-c", "import stopit_mail.models"], runs)
+        print(f"(import the models only: {models.wall:.3f} s wall, {models.cpu:.3f} s CPU)", flush=True)
+        in_process = {name: timed(argv, runs) for name, argv in timed_commands.items()}
+    through: dict[str, Timing] = {}
+    server_rss = 0
+    if "socket" in modes:
+        socket_file = socket_in_config(config)
+        assert socket_file is not None
+        with Service(stopit, socket_file, folder / "bench-api.log") as service:
+            through = {name: timed(argv, runs, service.pid) for name, argv in timed_commands.items()}
+            server_rss = service.peak_rss_kib()
+    print(f"{'command':40} {'socket':>7} {'client':>7} {'server':>7} {'ratio':>6} {'RSS':>6}   "
+          f"{'in-proc':>7} {'CPU':>6} {'ratio':>6} {'RSS':>6}")
+    print(f"{'':40} {'wall s':>7} {'CPU s':>7} {'CPU s':>7} {'':>6} {'MiB':>6}   {'wall s':>7} {'s':>6} {'':>6} {'MiB':>6}")
+    for name in timed_commands:
+        cells = []
+        for timing, width in ((through.get(name), 7), (in_process.get(name), 7)):
+            if timing is None:
+                cells.append(" " * 38)
+                continue
+            server = f"{timing.server:7.2f} " if timing is through.get(name) else ""
+            cells.append(f"{timing.wall:{width}.3f} {timing.cpu:{width}.3f} {server}{timing.wall / base.wall:6.2f} "
+                         f"{timing.rss_kib / 1024:6.1f}")
+        print(f"{name:40} {cells[0]}   {cells[1]}", flush=True)
+    if server_rss:
+        print(f"service (stopit api serve): peak RSS {server_rss / 1024:.1f} MiB; server CPU is in clock ticks "
+              f"of {1 / TICKS:.2f} s")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -158,41 +303,23 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="Build (or reuse) the installation in this folder.")
+    parser.add_argument("--mode", choices=("both", "socket", "in-process"), default="both",
+                        help="Through the running service's socket (as staff run them), in-process, or both.")
     parser.add_argument("--remove", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="stopit-staff-"))
-    config = folder / "stopit.toml"
-    if not config.exists():
+    if not (folder / "stopit.toml").exists():
         began = time.perf_counter()
-        config = build(folder, args.cases)
+        build(folder, args.cases)
         print(f"built {args.cases:,} cases in {time.perf_counter() - began:.0f} s "
               f"({(folder / 'data' / 'stopit.db').stat().st_size / 2**20:,.0f} MiB)", flush=True)
         # Measure from a fresh, small process: a child's peak memory counts what it was forked from.
-        again = [sys.executable, __file__, "--cases", str(args.cases), "--runs", str(args.runs), "--keep", str(folder)]
+        again = [sys.executable, __file__, "--runs", str(args.runs), "--mode", args.mode, "--keep", str(folder)]
         if args.keep is None:
             again.append("--remove")
         os.execv(sys.executable, again)
-    stopit = [sys.executable, "-m", "stopit_mail", "-c", str(config)]
-    with sqlite3.connect(folder / "data" / "stopit.db") as db:
-        number = db.execute("SELECT number FROM cases ORDER BY id DESC LIMIT 1 OFFSET 5").fetchone()[0]
-    commands = {
-        "--version": [sys.executable, "-m", "stopit_mail", "--version"],
-        # The floor under every staff command: the database library and the models, nothing run.
-        "(import the models only)": [sys.executable, "-c", "import stopit_mail.models"],
-        "cases list": [*stopit, "cases", "list"],
-        "cases list --urgency emergency --page 3": [*stopit, "cases", "list", "--urgency", "emergency", "--page", "3"],
-        "cases list --offender offender7@": [*stopit, "cases", "list", "--offender", "offender7@"],
-        "cases show NUMBER": [*stopit, "cases", "show", number],
-        "cases show TAIL": [*stopit, "cases", "show", number.rpartition("-")[2].lstrip("0")],
-        "cases search (rare word)": [*stopit, "cases", "search", "hallway library regret"],
-        "cases search (common word)": [*stopit, "cases", "search", "locker"],
-        "stats": [*stopit, "stats"],
-    }
-    base, _ = timed(commands["--version"], args.runs)
-    print(f"{'command':42} {'seconds':>8} {'ratio':>7} {'peak RSS':>10}")
-    for name, argv in commands.items():
-        seconds, rss = timed(argv, args.runs)
-        print(f"{name:42} {seconds:8.3f} {seconds / base:7.2f} {rss / 1024:8.1f} MiB")
+    modes = ("socket", "in-process") if args.mode == "both" else (args.mode,)
+    measure(folder, args.runs, modes)
     if args.remove:
         shutil.rmtree(folder, ignore_errors=True)
 

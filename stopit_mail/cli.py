@@ -72,15 +72,21 @@ class Context:
         """Call staff API `method` (docs/api.md): through the service's socket when it answers,
         in-process when this process is the service account; the caller is who the kernel says.
         """
+        from stopit_mail.api import socket_in_config
         from stopit_mail.api.client import call
 
-        return call(self.settings, lambda: self.app, method, params, self._as_requested())
+        # Through the socket, the configuration is read for the socket's path alone (see
+        # socket_in_config); it is validated in full when this process must act itself.
+        hint = None if self._app or self._settings else socket_in_config(self.config_path)
+        return call(hint, lambda: self.settings, lambda: self.app, method, params, self._as_requested())
 
     def download(self, method: str, sink: IO[bytes], **params: Any) -> Any:
         """Call `method` as `call` does; the bytes its answer streams (a package) go to `sink`."""
+        from stopit_mail.api import socket_in_config
         from stopit_mail.api.client import call
 
-        return call(self.settings, lambda: self.app, method, params, self._as_requested(), sink=sink)
+        hint = None if self._app or self._settings else socket_in_config(self.config_path)
+        return call(hint, lambda: self.settings, lambda: self.app, method, params, self._as_requested(), sink=sink)
 
     def _service_answers(self) -> bool:
         from stopit_mail.api import socket_path
@@ -173,8 +179,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 # The modules under stopit_mail.commands; each has `register(group)`. Importing one is what
 # costs (SQLAlchemy, the parsers), so a command's modules are imported only when it runs.
-COMMAND_MODULES = ("init", "ingest", "cases", "casework", "casework_mail", "export", "offenders", "notice", "quarantine", "serve",
-                   "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal", "retention", "api", "verify")
+COMMAND_MODULES = ("init", "ingest", "cases", "casework", "search", "casework_mail", "export", "offenders", "notice",
+                   "quarantine", "serve", "trace", "escalation", "audit", "stats", "db", "abuse", "key", "triage", "reveal",
+                   "retention", "api", "verify")
 # Where each top-level command lives. A name missing here still works: it loads every module.
 # `cases` gathers subcommands from several modules.
 _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
@@ -193,8 +200,8 @@ _COMMAND_HOMES: dict[str, tuple[str, ...]] = {
 _CASES_HOMES: dict[str, tuple[str, ...]] = {
     "list": ("cases",), "show": ("cases",), "refer": ("casework_mail",), "consent": ("casework_mail",),
     "export": ("export",), "report-abuse": ("abuse",), "hold": ("retention",), "release": ("retention",),
-    "seen": ("escalation",),
-    **dict.fromkeys(("assign", "note", "status", "close", "reopen", "merge", "classify", "search"), ("casework",)),
+    "seen": ("escalation",), "search": ("search",),
+    **dict.fromkeys(("assign", "note", "status", "close", "reopen", "merge", "classify"), ("casework",)),
 }
 _CASES_MODULES = tuple(dict.fromkeys(module for homes in _CASES_HOMES.values() for module in homes))
 

@@ -8,11 +8,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.models import OutboxMessage, RawMessage, RawStatus
 from stopit_mail.outbound.outbox import backlog
+
+
+def waiting() -> ColumnElement[bool]:
+    """The messages waiting to be processed, found through the (status, id) index.
+
+    Nearly every message is `processed`: after ANALYZE, SQLite's statistics (one value in the
+    status index) make it read all of them to find the few waiting, 0.4 s at a million
+    messages, for `stopit status` and the watchdog alike. Through an IN over the index it
+    reads only those.
+    """
+    return RawMessage.id.in_(select(RawMessage.id).where(RawMessage.status == RawStatus.RECEIVED))
 
 
 def queue_status(session: Session, now: datetime | None = None, recent: int = 5) -> dict[str, Any]:
@@ -21,8 +32,7 @@ def queue_status(session: Session, now: datetime | None = None, recent: int = 5)
     raw_counts = {status.value: 0 for status in RawStatus}
     for status, count in session.execute(select(RawMessage.status, func.count()).group_by(RawMessage.status)):
         raw_counts[status.value] = count
-    oldest = session.scalar(select(func.min(RawMessage.received_at))
-                            .where(RawMessage.status == RawStatus.RECEIVED))
+    oldest = session.scalar(select(func.min(RawMessage.received_at)).where(waiting()))
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)  # SQLite returns naive datetimes
     quarantined = session.execute(

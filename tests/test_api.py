@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from stopit_mail.api import DEFAULT_DATA_DIR, DEFAULT_SOCKET, socket_in_config, socket_path
 from stopit_mail.api.client import ServiceNotRunning, over_socket, request
 from stopit_mail.api.registry import method_names
 from stopit_mail.api.server import ApiServer
 from stopit_mail.app import App, init_installation, open_app
 from stopit_mail.config import load_settings
-from stopit_mail.errors import ConfigError
+from stopit_mail.errors import ConfigError, StopitError
 from stopit_mail.models import Event
 
 from casework_helpers import ingest, latest_case, report
@@ -170,11 +171,49 @@ def test_a_caller_with_nobody_named_is_asked_who_is_acting(served: Served) -> No
     served.server.app.close()
 
 
+def test_the_client_finds_the_socket_where_the_validated_settings_put_it(tmp_path: Path) -> None:
+    # Staff commands read only data_dir and api.socket to reach the service; the path must be
+    # the one the service (which validates everything) listens on, defaults included.
+    from stopit_mail.config import Settings
+
+    assert (Settings().data_dir, Settings().api.socket) == (DEFAULT_DATA_DIR, DEFAULT_SOCKET)
+    config = init_installation(tmp_path / "site", "Example University", "stopit@example.edu")
+    original = config.read_text()
+    for edit in ({}, {'data_dir = "data"': 'data_dir = "../elsewhere"'},
+                 {'socket = "run/stopit.sock"': f'socket = "{tmp_path}/api.sock"'},
+                 {'data_dir = "data"\n': "", 'socket = "run/stopit.sock"\n': ""}):
+        text = original
+        for old, new in edit.items():
+            assert old in text
+            text = text.replace(old, new)
+        config.write_text(text)
+        assert socket_in_config(config) == socket_in_config(config.parent) == socket_path(load_settings(config))
+    # Unreadable or broken: no guess; the full loader then names the mistake.
+    config.write_text("data_dir = [")
+    assert socket_in_config(config) is None and socket_in_config(tmp_path / "missing.toml") is None
+    config.write_text(original.replace('data_dir = "data"', "data_dir = 3"))
+    assert socket_in_config(config) is None
+
+
+def test_a_service_that_does_not_answer_in_time_is_said_plainly(tmp_path: Path) -> None:
+    # A request the service takes minutes over (`audit` of millions of events) used to end the
+    # command in a TimeoutError traceback.
+    import socket
+
+    path = Path(tempfile.mkdtemp(prefix="stopit-mute-")) / "api.sock"
+    with socket.socket(socket.AF_UNIX) as mute:
+        mute.bind(str(path))
+        mute.listen(1)
+        with pytest.raises(StopitError, match="did not answer within 0.5 s \\(audit\\)"):
+            over_socket(path, request("audit", {}), timeout=0.5)
+    shutil.rmtree(path.parent)
+
+
 def test_no_service_no_answer_is_said_plainly() -> None:
     base, config = short_installation()
     try:
         with pytest.raises(ServiceNotRunning, match="the stopit service is not running"):
-            over_socket(load_settings(config), request("whoami", {}))
+            over_socket(socket_path(load_settings(config)), request("whoami", {}))
     finally:
         shutil.rmtree(base)
 

@@ -67,3 +67,28 @@ def test_audit_shows_every_action_in_order_with_actor_and_reason(setup: tuple[Pa
 def test_audit_of_an_unknown_case_is_one_clear_error(setup: tuple[Path, list[str]]) -> None:
     config, _numbers = setup
     assert "no case 'N-1999-0001'" in cli(config, "--as", "Ada", "audit", "N-1999-0001", ok=False)
+
+
+def test_the_whole_log_shows_the_newest_events_and_says_so(setup: tuple[Path, list[str]],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # At a million cases the whole log is millions of events: printing them all took minutes
+    # and ran past the client's time limit. A cap is never silent, and --all lifts it.
+    from click.testing import CliRunner
+
+    from stopit_mail.cli import main
+    from stopit_mail.commands import audit as audit_command
+
+    config, (first, _second, _south) = setup
+    everything = audit(config)
+    monkeypatch.setattr(audit_command, "DEFAULT_LIMIT", 2)
+
+    def run(*args: str) -> tuple[list[dict[str, object]], str]:
+        result = CliRunner().invoke(main, ["-c", str(config), "--as", "Ada", "audit", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout), result.stderr
+
+    newest, note = run()
+    assert newest == everything[-2:] and "showing the newest 2 events" in note and "--all" in note
+    assert run("--all") == (everything, "")
+    assert run("--limit", "3") == (everything[-3:], "")
+    assert run(first)[1] == ""  # one case: all its events

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from stopit_mail.app import App, open_app
@@ -138,6 +138,58 @@ def test_search_reads_more_batches_until_it_has_a_page_of_cases(tmp_path: Path) 
     app.close()
 
 
+def test_search_lists_the_newest_matching_cases_whatever_kind_of_text_matched(any_db_url: str) -> None:
+    # Index rows are ordered by their source row's id, and events outnumber reports: walking one
+    # order put this week's notes on old cases before newer reports (at a million cases "hallway
+    # library regret" listed SI-2026-929430 first while SI-2026-997871 matched too).
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        older = [make_case(s, "north", OPENED, title=f"old {n}") for n in range(3)]
+        newer = [make_case(s, "north", OPENED, title=f"new {n}", body="the zebra crossing again") for n in range(3)]
+        # Notes written today on the old cases: the newest rows of all.
+        s.add_all([Event(case_id=case.id, actor="Ada", action="note-added", automatic=False,
+                         detail={"text": "saw them at the zebra crossing"}) for case in older])
+        numbers = [case.number for case in reversed(older + newer)]
+    with transaction(factory) as s:
+        for limit in (1, 2, 4, 6):
+            found = search_cases(s, "zebra crossing", limit=limit)
+            assert [hit["number"] for hit in found] == numbers[:limit], limit
+        assert {m["field"] for hit in search_cases(s, "zebra crossing") for m in hit["matches"]} == {
+            "evidence body", "note"}
+    engine.dispose()
+
+
+def test_few_matches_are_paged_through_the_filters_index_with_the_same_pages_and_totals(any_db_url: str) -> None:
+    # `--since 1h` at a million cases walked every case newest first to find a handful; with the
+    # total known to be small the page is read through the filter's index and sorted instead.
+    from datetime import timedelta
+
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        # Opened out of id order (an import of old mail opens old cases late).
+        days = [5, 1, 9, 0, 3, 7, 2, 8, 4, 6, 1, 0]
+        cases = [make_case(s, "north", OPENED + timedelta(days=d), urgency="urgent" if i % 3 else "routine")
+                 for i, d in enumerate(days)]
+        expected = [c.number for c in sorted(cases, key=lambda c: -c.id) if c.opened_at >= OPENED + timedelta(days=4)]
+    with transaction(factory) as s:
+        for where in (CaseFilter(since=OPENED + timedelta(days=4)),
+                      CaseFilter(since=OPENED + timedelta(days=4), urgency="urgent")):
+            total = count_cases(s, where)
+            wanted = [n for n in expected if where.urgency is None or n in {
+                c.number for c in cases if c.urgency == "urgent"}]
+            assert total == len(wanted)
+            for limit in (1, 2, 5):
+                pages = [[row["number"] for row in list_cases(s, where, limit=limit, offset=offset, total=known)]
+                         for known in (None, total) for offset in range(0, total + limit, limit)]
+                walked, sorted_ = pages[:len(pages) // 2], pages[len(pages) // 2:]
+                assert walked == sorted_ and sum(walked, []) == wanted, (where, limit)
+    engine.dispose()
+
+
 def test_assignee_filter_ignores_case_through_the_distinct_names(any_db_url: str) -> None:
     engine = make_engine(any_db_url)
     upgrade_database(engine)
@@ -153,4 +205,75 @@ def test_assignee_filter_ignores_case_through_the_distinct_names(any_db_url: str
             assert {row["number"] for row in list_cases(s, where)} == wanted
             assert count_cases(s, where) == 2
         assert list_cases(s, CaseFilter(assignee="nobody")) == []
+    engine.dispose()
+
+
+def test_offenders_are_ranked_exactly_by_cases_not_by_rows(any_db_url: str) -> None:
+    # The ranking starts from how many rows name each address (an index-only count) and counts
+    # cases exactly only as far as the page needs: an address named twice in one case (two
+    # display names) must not pass one named in more cases, and a reader limited to one
+    # organisation counts only its cases.
+    from stopit_mail.cases.offenders import list_offenders
+    from stopit_mail.cases.staff import Actor
+
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        plan = {"twice@x.example": ["north", "north"], "thrice@x.example": ["north", "south", "south"],
+                "aliases@x.example": ["north", "north"], "once@x.example": ["north"],
+                "tie-a@x.example": ["south", "south"], "tie-b@x.example": ["north", "south"]}
+        for address, organisations in plan.items():
+            for organisation in organisations:
+                make_case(s, organisation, OPENED, senders=[address])
+        # One more case for "aliases", under three display names: 5 rows, 3 cases.
+        extra = make_case(s, "north", OPENED)
+        s.add_all([Party(case_id=extra.id, role="alleged-sender", address="aliases@x.example", display_name=name,
+                         domain="x.example") for name in ("Al", "Al Ias", "Ias, Al")])
+    with transaction(factory) as s:
+        ranked = [(row["address"], row["cases"]) for row in list_offenders(s, limit=10)]
+        assert ranked == [("aliases@x.example", 3), ("thrice@x.example", 3), ("tie-a@x.example", 2),
+                          ("tie-b@x.example", 2), ("twice@x.example", 2)]
+        assert [row["address"] for row in list_offenders(s, limit=2)] == ["aliases@x.example", "thrice@x.example"]
+        assert [row["address"] for row in list_offenders(s, minimum=3)] == ["aliases@x.example", "thrice@x.example"]
+        north = Actor("Nora", organisations=frozenset({"north"}), restricted=True)
+        assert [(row["address"], row["cases"]) for row in list_offenders(s, north)] == [
+            ("aliases@x.example", 3), ("twice@x.example", 2)]
+        assert all(row["last_case_opened"] for row in list_offenders(s))
+    engine.dispose()
+
+
+def test_the_waiting_queue_is_read_through_its_index_even_after_analyze(any_db_url: str) -> None:
+    # With nearly every message processed, SQLite's statistics made `status` and the watchdog
+    # read every stored message to find the few waiting (0.4 s each at a million).
+    import hashlib
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from stopit_mail.models import RawMessage, RawStatus
+    from stopit_mail.processing import watchdog
+    from stopit_mail.queues import queue_status, waiting
+
+    engine = make_engine(any_db_url)
+    upgrade_database(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        for n in range(300):
+            s.add(RawMessage(sha256=hashlib.sha256(b"%d" % n).hexdigest(), size=1, content=b"x", source="file",
+                             received_at=OPENED + timedelta(minutes=n),
+                             status=RawStatus.RECEIVED if n in (120, 250) else RawStatus.PROCESSED))
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+        if engine.dialect.name == "sqlite":
+            statement = select(RawMessage.received_at).where(waiting()).compile(
+                engine, compile_kwargs={"literal_binds": True})
+            plan = " ".join(row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {statement}")))
+            assert "ix_raw_messages_status" in plan, plan
+    with transaction(factory) as s:
+        status = queue_status(s, now=OPENED + timedelta(days=1))
+        assert status["raw_messages"]["received"] == 2 and status["raw_messages"]["processed"] == 298
+        # The oldest waiting one was received at minute 120.
+        assert status["oldest_waiting_seconds"] == (timedelta(days=1) - timedelta(minutes=120)).total_seconds()
+        assert watchdog.check(s, timedelta(minutes=5), now=OPENED + timedelta(days=1)).waiting == 2
     engine.dispose()

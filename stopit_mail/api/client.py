@@ -17,6 +17,7 @@ from stopit_mail.errors import StopitError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from stopit_mail.app import App
     from stopit_mail.config import Settings
@@ -66,13 +67,12 @@ def receive(stream: IO[bytes], answer: dict[str, Any], sink: IO[bytes] | None) -
         raise StopitError("what the stopit service sent does not match its SHA-256; nothing was kept (try again)")
 
 
-def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0,
+def over_socket(path: Path, body: dict[str, Any], timeout: float = 120.0,
                 sink: IO[bytes] | None = None) -> dict[str, Any]:
-    """Send one request to the running service; ServiceNotRunning when nothing answers.
+    """Send one request to the service listening on `path`; ServiceNotRunning when nothing answers.
 
     A streamed answer's bytes go to `sink`.
     """
-    path = socket_path(settings)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
     try:
@@ -83,13 +83,19 @@ def over_socket(settings: Settings, body: dict[str, Any], timeout: float = 120.0
                               f"the group set in api.group (ask an admin)") from exc
         except OSError as exc:
             raise ServiceNotRunning(f"the stopit service is not running (nothing answers on {path})") from exc
-        conn.sendall(json.dumps(body).encode("utf-8") + b"\n")
-        with conn.makefile("rb") as stream:
-            line = stream.readline()
-            if not line:
-                raise StopitError(f"the stopit service at {path} closed the connection without answering")
-            answer: dict[str, Any] = json.loads(line)
-            receive(stream, answer, sink)
+        try:
+            conn.sendall(json.dumps(body).encode("utf-8") + b"\n")
+            with conn.makefile("rb") as stream:
+                line = stream.readline()
+                if not line:
+                    raise StopitError(f"the stopit service at {path} closed the connection without answering")
+                answer: dict[str, Any] = json.loads(line)
+                receive(stream, answer, sink)
+        except TimeoutError as exc:
+            raise StopitError(f"the stopit service at {path} did not answer within {timeout:g} s "
+                              f"({body.get('method')}); its log may say why") from exc
+        except OSError as exc:
+            raise StopitError(f"the connection to the stopit service at {path} failed: {exc}") from exc
     finally:
         conn.close()
     return answer
@@ -103,18 +109,29 @@ def result_of(answer: dict[str, Any]) -> Any:
     raise ApiCallError(str(error.get("code", "internal")), str(error.get("message", "the service failed")))
 
 
-def call(settings: Settings, open_app: Callable[[], App], method: str, params: dict[str, Any],
-         as_name: str | None = None, sink: IO[bytes] | None = None) -> Any:
+def call(socket_hint: Path | None, load_settings: Callable[[], Settings], open_app: Callable[[], App], method: str,
+         params: dict[str, Any], as_name: str | None = None, sink: IO[bytes] | None = None) -> Any:
     """Call `method`: through the service when it answers, else in-process as the service account.
 
-    `sink` receives the bytes of a streamed answer (an evidence package).
+    `socket_hint` is where the socket is when known without loading the configuration
+    (`api.socket_in_config`); the configuration is loaded, and validated, only when the
+    service does not answer there. `sink` receives the bytes of a streamed answer (an evidence package).
     """
     body = request(method, params, as_name)
-    try:
-        # Building a large package takes a while before its first byte.
-        return result_of(over_socket(settings, body, timeout=900.0 if sink else 120.0, sink=sink))
-    except ServiceNotRunning:
-        pass
+    # Building a large package takes a while before its first byte.
+    timeout = 900.0 if sink else 120.0
+    tried = None
+    if socket_hint is not None:
+        try:
+            return result_of(over_socket(socket_hint, body, timeout, sink))
+        except ServiceNotRunning:
+            tried = socket_hint
+    settings = load_settings()
+    if socket_path(settings) != tried:
+        try:
+            return result_of(over_socket(socket_path(settings), body, timeout, sink))
+        except ServiceNotRunning:
+            pass
     # Imported only here: a client of the socket needs neither SQLAlchemy nor the services.
     from stopit_mail.api.identity import check_service_account
     from stopit_mail.api.registry import dispatch, split_body

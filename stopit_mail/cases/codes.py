@@ -7,7 +7,6 @@ without look-alike letters) and are the reporter's key to their case alias addre
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +20,8 @@ REPORTER_CODE_LENGTH = 12
 
 def new_reporter_code() -> str:
     """A fresh random code such as 'k7qd9m2xpa3w'."""
+    import secrets  # here: `cases show` prints codes through the service, and need not load it
+
     return "".join(secrets.choice(_ALPHABET) for _ in range(REPORTER_CODE_LENGTH))
 
 

@@ -130,40 +130,96 @@ def _label(source: int, body: str, pattern: re.Pattern[str]) -> tuple[str, str]:
 
 def search(session: Session, query: str, pattern: re.Pattern[str], visible: ColumnElement[bool],
            limit: int) -> Iterator[tuple[int, str, str, bool]]:
-    """(case id, field label, field text, mask addresses?) for index rows matching `query`, newest first,
-    read in batches until `limit` cases are found.
+    """(case id, field label, field text, mask addresses?) for index rows matching `query`,
+    enough to name the newest `limit` matching cases.
+
+    Each kind of row (reports, evidence, notes and replies, cases) is walked newest first on its
+    own: an index row's rowid is its source row's id times four, and the tables' ids grow at
+    different rates (a case writes several events), so one walk down the rowids would put notes
+    on old cases before this week's reports. A kind's walk stops once the rows left to it
+    belong to cases older than the `limit` newest found so far (or at its share of rows).
 
     Text the reporter wrote on an anonymous case is never matched for a query with "@" (search
     must not confirm who wrote a report), and addresses in its snippets are masked.
     """
     phrase = '"' + query.replace('"', '""') + '"'
+    read: list[tuple[int, int]] = []  # rowid ranges already read, shared: the walks' bands overlap
+    walks = [_Walk(session, phrase, table, limit, read) for table in SEARCHED_TABLES]
     found: set[int] = set()
-    for rows in _batches(session, phrase, limit):
-        for hit in _hits(session, rows, query, pattern, visible):
-            found.add(hit[0])
-            yield hit
+    while walks := [walk for walk in walks if walk.open]:
+        for walk in walks:
+            for hit in _hits(session, walk.next_band(), query, pattern, visible):
+                found.add(hit[0])
+                yield hit
         if len(found) >= limit:
-            return
+            oldest_wanted = sorted(found, reverse=True)[limit - 1]
+            for walk in walks:
+                walk.close_below(oldest_wanted)
 
 
-def _batches(session: Session, phrase: str, limit: int) -> Iterator[list[Any]]:
-    """Matching index rows, newest first, in growing batches (at most `limit` * 20 rows in all).
+class _Walk:
+    """One table's index rows, newest source ids first, in growing bands of ids.
 
-    A phrase of common words has its trigrams in most rows: FTS5 finds the next match only by
-    walking them, so asking for 1,000 matches at once costs seconds at a million cases, while
-    the first 100 usually hold the page of cases wanted.
+    A band holds every kind's rows with those ids (a rowid range is what FTS5 can seek to),
+    all of them real matches. At most `limit` * 40 rows in all: FTS5 finds the next match of
+    common words only by walking them, so asking for every match costs seconds at a million
+    cases, while the newest few hundred hold the page wanted.
     """
-    before, size, fetched = None, limit * 2, 0
-    while size > 0:
-        after = "" if before is None else "AND rowid < :before "
-        rows = session.execute(text(f"SELECT rowid, case_id, body FROM search_text WHERE search_text MATCH :phrase "
-                                    f"{after}ORDER BY rowid DESC LIMIT :n").bindparams(
-            phrase=phrase, n=size, **({} if before is None else {"before": before}))).all()
-        yield list(rows)
-        fetched += len(rows)
-        if len(rows) < size:
-            return
-        before, size = rows[-1][0], min(size * 4, limit * 20 - fetched)
+
+    def __init__(self, session: Session, phrase: str, table: str, limit: int, read: list[tuple[int, int]]) -> None:
+        self.session, self.phrase, self.table, self.read = session, phrase, table, read
+        top = session.execute(text(f"SELECT max(id) FROM {table}")).scalar()
+        self.high, self.width, self.budget = int(top or 0), limit * 2, limit * 40
+
+    @property
+    def open(self) -> bool:
+        return self.high > 0 and self.budget > 0
+
+    def next_band(self) -> list[Any]:
+        low = max(0, self.high - self.width)
+        rows: list[Any] = []
+        for first, last in _unread(self.read, (low + 1) * 4, self.high * 4 + 3):
+            wanted = self.budget - len(rows)
+            band = list(self.session.execute(text(
+                "SELECT rowid, case_id, body FROM search_text WHERE search_text MATCH :phrase "
+                "AND rowid BETWEEN :first AND :last ORDER BY rowid DESC LIMIT :n").bindparams(
+                phrase=self.phrase, first=first, last=last, n=wanted)))
+            rows += band
+            # Cut short by the budget, the range was read only down to its last row.
+            self.read.append((band[-1][0] if len(band) == wanted else first, last))
+            if len(rows) >= self.budget:
+                break
+        self.budget -= len(rows)
+        self.high, self.width = low, self.width * 4
+        return rows
+
+    def close_below(self, case_id: int) -> None:
+        """Stop when the rows left (ids up to `high`) belong to cases older than `case_id`.
+
+        Rows are written after their case, so the newest row left names about the newest case
+        any of them can belong to.
+        """
+        newest_left = self.session.execute(text(
+            f"SELECT case_id FROM {self.table} WHERE id <= :high AND case_id IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1").bindparams(high=self.high)).scalar() if self.table != "cases" else self.high
+        if newest_left is None or newest_left < case_id:
+            self.high = 0
+
+
+def _unread(read: list[tuple[int, int]], first: int, last: int) -> list[tuple[int, int]]:
+    """The parts of rowids first..last, highest first, that no range in `read` covers."""
+    gaps, top = [], last
+    for done_first, done_last in sorted(read, key=lambda r: -r[1]):
+        if done_last < first or top < first:
+            break
+        if done_first > top:
+            continue
+        if done_last < top:
+            gaps.append((done_last + 1, top))
+        top = min(top, done_first - 1)
+    if top >= first:
+        gaps.append((first, top))
+    return gaps
 
 
 def _hits(session: Session, rows: list[Any], query: str, pattern: re.Pattern[str],

@@ -2,20 +2,20 @@
 
 Urgency and why first, then what the reporter wrote, then each piece of evidence with its
 words and how far it can be trusted, then the conversation and the timeline. Every string
-that came from a message is passed through `markup_safe`: it was written by strangers.
+that came from a message is passed through `terminal_safe`: it was written by strangers.
+Plain text with click's styles (dropped when not a terminal), laid out here rather than by
+rich: a case is read through the service in a fraction of a second, and rich's import and
+layout cost more than the rest of the command (issue 12).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+import click
 
-from stopit_mail.textsafe import markup_safe as safe
-from stopit_mail.textsafe import terminal_safe
+from stopit_mail.commands.columns import screen_width, table
+from stopit_mail.textsafe import terminal_safe as safe
 
 # Long evidence bodies are cut here in the terminal view; `--json` and `--raw` have all of it.
 MAX_TEXT_CHARS = 6000
@@ -37,15 +37,31 @@ def _cut(text: str | None) -> str:
     return body
 
 
-def _words(text: str | None, empty: str = "(no text)") -> Text:
-    """Message words as plain Text (no markup interpreted), control characters made visible."""
+def _words(text: str | None, empty: str = "(no text)") -> str:
+    """Message words as they were written, control characters made visible."""
     body = _cut(text)
-    return Text(terminal_safe(body) if body else empty, style="" if body else "dim")
+    return safe(body) if body else click.style(empty, dim=True)
 
 
-def _head(detail: dict[str, Any]) -> Panel:
+def _heading(text: str) -> str:
+    return click.style(text, bold=True, underline=True)
+
+
+def _rule(title: str = "") -> str:
+    """A line across the screen, with `title` (already made safe) at its left."""
+    lead = f"── {title} " if title else ""
+    return click.style(lead, bold=True) + "─" * max(4, min(screen_width(), 100) - len(lead))
+
+
+def _block(meta: list[str], text: str) -> str:
+    """One message: its facts dimmed, then its words."""
+    return "\n".join([_rule(), *(click.style(line, dim=True) for line in meta), text])
+
+
+def _head(detail: dict[str, Any]) -> str:
     triage = detail.get("triage") or {}
-    lines = [f"[b]{detail['number']}[/b]   urgency: [b]{detail['urgency'].upper()}[/b]   status: {detail['status']}",
+    lines = [_rule(f"{detail['number']}: {safe(detail.get('title') or '')}"),
+             f"urgency: {click.style(detail['urgency'].upper(), bold=True)}   status: {detail['status']}",
              f"why: {safe(triage.get('explanation') or 'not triaged yet')}",
              f"categories: {safe(', '.join(detail.get('categories') or []) or '-')}",
              f"organisation: {safe(detail['organisation'])}   assigned to: {safe(detail.get('assigned_to') or '-')}",
@@ -59,22 +75,22 @@ def _head(detail: dict[str, Any]) -> Panel:
         lines.append(f"merged into {detail['merged_into']}")
     if detail.get("anonymous"):
         lines.append("the reporter asked to stay anonymous")
-    return Panel("\n".join(lines), title=safe(detail.get("title") or ""), title_align="left")
+    return "\n".join(lines)
 
 
-def _reports(detail: dict[str, Any]) -> list[RenderableType]:
+def _reports(detail: dict[str, Any]) -> list[str]:
     from stopit_mail.cases.codes import format_code
 
-    out: list[RenderableType] = [Text("What the reporter wrote", style="bold underline")]
+    out = [_heading("What the reporter wrote")]
     for rep in detail["reports"]:
         who = rep["reporter"]["address"] or rep["reporter"]["name"]
         if rep["anonymous"] and not who:
             who = f"anonymous (code {format_code(rep['code'])}) {SEALED}"
         if rep.get("sender_role") == "alleged-sender":
             who = f"THE ALLEGED SENDER, forwarding his own mail: {who}"
-        meta = (f"report {rep['id']}, received {_when(rep['received_at'])}, from {safe(who or '(unknown)')}\n"
-                f"subject: {safe(rep['subject'])}")
-        out.append(Panel(Group(Text.from_markup(meta, style="dim"), _words(rep.get("wrapper_text"))), expand=True))
+        meta = [f"report {rep['id']}, received {_when(rep['received_at'])}, from {safe(who or '(unknown)')}",
+                f"subject: {safe(rep['subject'])}"]
+        out.append(_block(meta, _words(rep.get("wrapper_text"))))
     return out
 
 
@@ -100,9 +116,9 @@ def _verification(item: dict[str, Any]) -> str:
     return "; ".join(parts) or "not verified (no headers)"
 
 
-def _evidence(detail: dict[str, Any]) -> list[RenderableType]:
+def _evidence(detail: dict[str, Any]) -> list[str]:
     items = detail["evidence"]
-    out: list[RenderableType] = [Text(f"Evidence ({len(items)})", style="bold underline")]
+    out = [_heading(f"Evidence ({len(items)})")]
     files = [i for i in items if i["kind"] == "attachment"]
     for item in (i for i in items if i["kind"] != "attachment"):
         sender = " ".join(x for x in (item["from"]["name"], f"<{item['from']['address']}>"
@@ -116,22 +132,20 @@ def _evidence(detail: dict[str, Any]) -> list[RenderableType]:
                 f"verification: {safe(_verification(item))}"]
         if item.get("problems"):
             meta.append(f"problems: {safe('; '.join(item['problems'][:5]))}")
-        out.append(Panel(Group(Text.from_markup("\n".join(meta), style="dim"), _words(item.get("text"))),
-                         expand=True))
+        out.append(_block(meta, _words(item.get("text"))))
     if files:
-        table = Table("#", "file", "type", "size", "SHA-256", title="Attachments", title_justify="left")
-        for item in files:
-            table.add_row(str(item["id"]), safe(item.get("filename") or "(no name)"), safe(item.get("content_type")),
-                          f"{item.get('size') or 0:,}", item.get("sha256") or "-")
-        out.append(table)
+        out.append(table(("#", "file", "type", "size", "SHA-256"), [
+            (item["id"], item.get("filename") or "(no name)", item.get("content_type") or "",
+             f"{item.get('size') or 0:,}", item.get("sha256") or "-") for item in files],
+            shrink=(1, 2), right=(3,), title=_heading("Attachments")))
     return out
 
 
-def _conversation(detail: dict[str, Any]) -> list[RenderableType]:
+def _conversation(detail: dict[str, Any]) -> list[str]:
     said = [e for e in detail["timeline"] if e["action"] in CONVERSATION_ACTIONS]
     if not said:
         return []
-    out: list[RenderableType] = [Text("Conversation", style="bold underline")]
+    out = [_heading("Conversation")]
     for event in said:
         info = event.get("detail") or {}
         label = CONVERSATION_ACTIONS[event["action"]]
@@ -140,31 +154,28 @@ def _conversation(detail: dict[str, Any]) -> list[RenderableType]:
             label = f"reply from {side}: {info.get('sender') or ''}"
         head = f"{_when(event['at'])}  {safe(label)}  ({safe(event['actor'])})"
         text = info.get("text") or info.get("subject") or info.get("template") or ""
-        out.append(Group(Text.from_markup(head, style="bold"), _words(str(text), "")))
+        out.append("\n".join(x for x in (click.style(head, bold=True), _words(str(text), "")) if x))
     return out
 
 
-def _timeline(detail: dict[str, Any]) -> Table:
-    table = Table("at", "actor", "action", title="Timeline", title_justify="left")
-    for event in detail["timeline"]:
-        table.add_row((event["at"] or "")[:19].replace("T", " "), safe(event["actor"]), event["action"])
-    return table
+def _timeline(detail: dict[str, Any]) -> str:
+    return table(("at", "actor", "action"), [((event["at"] or "")[:19].replace("T", " "), event["actor"],
+                                              event["action"]) for event in detail["timeline"]],
+                 shrink=(1,), title=_heading("Timeline"))
 
 
-def render_case(detail: dict[str, Any]) -> Group:
-    """The whole case, top to bottom, as one rich renderable."""
+def render_case(detail: dict[str, Any]) -> str:
+    """The whole case, top to bottom, as text with click styles."""
     other_cases = detail.get("related_cases")
-    parts: list[RenderableType] = [_head(detail), *_reports(detail), *_evidence(detail), *_conversation(detail)]
-    parties = Table("role", "address", "name", title="Parties", title_justify="left")
-    for party in detail["parties"]:
-        parties.add_row(party["role"], safe(party["address"]), safe(party["name"]))
-    parts.append(parties)
+    parts = [_head(detail), "\n".join(_reports(detail)), "\n".join(_evidence(detail))]
+    if conversation := _conversation(detail):
+        parts.append("\n".join(conversation))
+    parts.append(table(("role", "address", "name"), [(party["role"], party["address"] or "", party["name"] or "")
+                                                     for party in detail["parties"]],
+                       shrink=(1, 2), title=_heading("Parties")))
     if other_cases:
-        others = Table("case", "status", "opened", "linked by", "title", title="The alleged sender's other cases",
-                       title_justify="left")
-        for row in other_cases:
-            others.add_row(row["number"], row["status"], (row["opened_at"] or "")[:10],
-                           safe("; ".join(row["linked_by"])), safe(row["title"])[:40])
-        parts.append(others)
+        parts.append(table(("case", "status", "opened", "linked by", "title"), [
+            (row["number"], row["status"], (row["opened_at"] or "")[:10], "; ".join(row["linked_by"]), row["title"])
+            for row in other_cases], shrink=(3, 4), title=_heading("The alleged sender's other cases")))
     parts.append(_timeline(detail))
-    return Group(*parts)
+    return "\n\n".join(parts)

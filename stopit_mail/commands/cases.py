@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
-from rich.console import Console, RenderableType
-from rich.table import Column, Table
 
 from stopit_mail.case_status import CaseStatus
 from stopit_mail.cli import Context, LazyCasesGroup, handle_errors, pass_ctx
-from stopit_mail.commands.case_view import render_case
+from stopit_mail.commands.columns import table
 from stopit_mail.commands.output import parse_since
-from stopit_mail.textsafe import markup_safe as safe
 
 
 @click.group("cases", cls=LazyCasesGroup)
@@ -50,20 +46,15 @@ def list_command(state: Context, status: str | None, urgency: str | None, catego
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    console = Console(highlight=False)
     if not rows:
-        console.print("No cases." if total == 0 else f"No cases on page {page}: {total:,} in all.")
+        click.echo("No cases." if total == 0 else f"No cases on page {page}: {total:,} in all.")
         return
-    table = Table("opened", "urg.", "status", "alleged sender", "title")
-    # The case number is what staff type next: never truncate it.
-    table.columns.insert(0, Column("case", no_wrap=True, min_width=12))
-    for row in rows:
-        table.add_row(row["number"], (row["opened_at"] or "")[5:16].replace("T", " "), row["urgency"][:9],
-                      row["status"], safe(", ".join(row["alleged_senders"]))[:30], safe(row["title"])[:60])
-    console.print(table)
+    click.echo(table(("case", "opened", "urg.", "status", "alleged sender", "title"), [
+        (row["number"], (row["opened_at"] or "")[5:16].replace("T", " "), row["urgency"][:9], row["status"],
+         ", ".join(row["alleged_senders"]), row["title"]) for row in rows], shrink=(4, 5)))
     first = (page - 1) * limit + 1
     more = f"; next: --page {page + 1}" if first + len(rows) - 1 < total else ""
-    console.print(f"showing {first:,}-{first + len(rows) - 1:,} of {total:,}{more}")
+    click.echo(f"showing {first:,}-{first + len(rows) - 1:,} of {total:,}{more}")
 
 
 @cases_group.command("show")
@@ -95,18 +86,17 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
     if as_json:
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
         return
+    from stopit_mail.commands.case_view import render_case
+
     _page_out(render_case(detail))
 
 
-def _page_out(renderable: RenderableType) -> None:
-    """Print, through `less -R` when a person is reading at a terminal."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.print(renderable)
-        return
-    os.environ.setdefault("PAGER", "less -R")
-    with console.pager(styles=True):
-        console.print(renderable)
+def _page_out(text: str) -> None:
+    """Print, through the pager (less, told to keep the styles) when a person is reading at a terminal."""
+    if sys.stdout.isatty():
+        click.echo_via_pager(text)
+    else:
+        click.echo(text)
 
 
 def register(group: click.Group) -> None:

@@ -1,4 +1,4 @@
-"""`stopit cases assign|note|status|close|reopen|merge|classify|search`: staff casework.
+"""`stopit cases assign|note|status|close|reopen|merge|classify`: staff casework (search is in search.py).
 
 Thin clients of the staff API (`stopit_mail.api.methods.casework`): each call is one
 transaction, so the change and its audit event are committed together. The acting staff member
@@ -7,18 +7,13 @@ is whoever the kernel says is calling (docs/api.md).
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.console import Console
-from rich.table import Table
 
 from stopit_mail.case_status import CaseStatus
 from stopit_mail.cases.triage import CATEGORIES, URGENCIES
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
 from stopit_mail.commands.output import JSON_OPTION, report
-from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
 
 WORKING_STATUSES = [s.value for s in CaseStatus if s is not CaseStatus.CLOSED]
@@ -121,26 +116,6 @@ def classify_command(state: Context, number: str, categories: tuple[str, ...], u
     done = state.call("cases.classify", number=number, categories=list(categories), urgency=urgency, reason=reason)
     report(done, as_json, f"{done['case']}: {', '.join(done['categories'])}; urgency {done['urgency']}"
                            + ("; escalation started" if done["escalation_started"] else ""))
-
-
-@cases_group.command("search")
-@click.argument("text")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@handle_errors
-def search_command(state: Context, text: str, limit: int, as_json: bool) -> None:
-    """Find cases by words in titles, reports, evidence subjects and bodies, senders and notes."""
-    rows = state.call("cases.search", text=text, limit=limit)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    table = Table("case", "status", "org", "title", "matched in", "snippet")
-    for row in rows:
-        first = row["matches"][0]
-        table.add_row(row["number"], row["status"], row["organisation"], safe(row["title"])[:40],
-                      ", ".join(m["field"] for m in row["matches"]), safe(first["snippet"])[:90])
-    Console(highlight=False).print(table if rows else "No matching cases.")
 
 
 def register(group: click.Group) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.columns import table
 from stopit_mail.commands.output import JSON_OPTION, report
-from stopit_mail.textsafe import markup_safe as safe
+from stopit_mail.textsafe import terminal_safe as safe
 
 
 @click.group("offenders")
@@ -30,10 +29,12 @@ def list_command(state: Context, min_cases: int, limit: int, as_json: bool) -> N
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("alleged sender", "cases", "notices", "last case")
-    for row in rows:
-        table.add_row(safe(row["address"]), str(row["cases"]), str(row["notices"]), (row["last_case_opened"] or "")[:10])
-    Console(highlight=False).print(table if rows else f"No sender is named in {min_cases} or more cases.")
+    if not rows:
+        click.echo(f"No sender is named in {min_cases} or more cases.")
+        return
+    click.echo(table(("alleged sender", "cases", "notices", "last case"), [
+        (row["address"], f"{row['cases']:,}", f"{row['notices']:,}", (row["last_case_opened"] or "")[:10])
+        for row in rows], shrink=(0,), right=(1, 2)))
 
 
 @offenders_group.command("show")
@@ -47,15 +48,16 @@ def show_command(state: Context, address: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(history, indent=2, ensure_ascii=False))
         return
-    console = Console(highlight=False)
-    console.print(f"[b]{safe(history['address'])}[/b]  names used: {safe(', '.join(history['names']) or '-')}")
-    cases = Table("case", "opened", "status", "title", title="Cases")
-    for row in history["cases"]:
-        cases.add_row(row["number"], (row["opened_at"] or "")[:10], row["status"], safe(row["title"])[:50])
-    notices = Table("case", "queued", "sent", "status", title="Notices")
-    for row in history["notices"]:
-        notices.add_row(row["case"], (row["queued_at"] or "")[:16], (row["sent_at"] or "-")[:16], row["status"])
-    console.print(cases, notices if history["notices"] else "No notice has been sent to this address.")
+    click.echo(f"{click.style(safe(history['address']), bold=True)}  names used: "
+               f"{safe(', '.join(history['names']) or '-')}\n")
+    click.echo(table(("case", "opened", "status", "title"), [
+        (row["number"], (row["opened_at"] or "")[:10], row["status"], row["title"]) for row in history["cases"]],
+        shrink=(3,), title="Cases"))
+    click.echo()
+    click.echo(table(("case", "queued", "sent", "status"), [
+        (row["case"], (row["queued_at"] or "")[:16], (row["sent_at"] or "-")[:16], row["status"])
+        for row in history["notices"]], title="Notices") if history["notices"]
+        else "No notice has been sent to this address.")
 
 
 @offenders_group.command("link")

@@ -7,18 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
+from stopit_mail.commands.columns import table
 from stopit_mail.commands.output import parse_since
 
 
-def _shares(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title, "cases", "share", title_justify="left")
-    for row in rows:
-        table.add_row(row["name"], str(row["cases"]), f"{row['share'] * 100:.0f}%")
-    return table
+def _shares(title: str, rows: list[dict[str, Any]]) -> str:
+    return table((title, "cases", "share"), [(row["name"], f"{row['cases']:,}", f"{row['share'] * 100:.0f}%")
+                                             for row in rows], shrink=(0,), right=(1, 2))
 
 
 def summary_lines(stats: dict[str, Any]) -> list[str]:
@@ -41,25 +38,22 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     ]
 
 
-def _months(rows: list[dict[str, Any]], last: int = 12) -> Table:
-    table = Table("month", "cases", "emergencies", "closed since", title=f"Last {last} months with cases",
-                  title_justify="left")
-    for row in rows[-last:]:
-        table.add_row(row["month"], str(row["cases"]), str(row["emergencies"]), str(row["closed"]))
-    return table
+def _months(rows: list[dict[str, Any]], last: int = 12) -> str:
+    return table(("month", "cases", "emergencies", "closed since"), [
+        (row["month"], f"{row['cases']:,}", f"{row['emergencies']:,}", f"{row['closed']:,}") for row in rows[-last:]],
+        right=(1, 2, 3), title=f"Last {last} months with cases")
 
 
-def _years(rows: list[dict[str, Any]]) -> Table:
+def _years(rows: list[dict[str, Any]]) -> str:
     """The annual-report table: one line per year."""
     years: dict[str, list[int]] = {}
     for row in rows:
         totals = years.setdefault(row["month"][:4], [0, 0, 0])
         for index, key in enumerate(("cases", "emergencies", "closed")):
             totals[index] += row[key]
-    table = Table("year", "cases", "emergencies", "closed since", title="By year", title_justify="left")
-    for year, (cases, emergencies, closed) in sorted(years.items()):
-        table.add_row(year, f"{cases:,}", f"{emergencies:,}", f"{closed:,}")
-    return table
+    return table(("year", "cases", "emergencies", "closed since"), [
+        (year, f"{cases:,}", f"{emergencies:,}", f"{closed:,}") for year, (cases, emergencies, closed) in sorted(
+            years.items())], right=(1, 2, 3), title="By year")
 
 
 @click.command("stats")
@@ -73,32 +67,31 @@ def _years(rows: list[dict[str, Any]]) -> Table:
 def stats_command(state: Context, since: str | None, organisation: str | None, as_json: bool,
                   chart: str | None) -> None:
     """Cases by category and urgency, response times, notices and the stop rate."""
-    settings = state.settings
-    if organisation and settings.organisation(organisation) is None:
-        known = ", ".join(o.slug for o in settings.organisations)
+    # The configuration is loaded only to check --org (and to name it on a chart): without
+    # them the figures come from the service, which has it loaded already.
+    if organisation and state.settings.organisation(organisation) is None:
+        known = ", ".join(o.slug for o in state.settings.organisations)
         raise click.BadParameter(f"no organisation {organisation!r} (known: {known})", param_hint="--org")
     since_at = parse_since(since)
     stats = state.call("stats", organisation=organisation, since=since_at.isoformat() if since_at else None)
     if chart:
         from stopit_mail.cases.chart import render_html
 
-        org = settings.organisation(organisation) if organisation else None
+        org = state.settings.organisation(organisation) if organisation else None
         heading = f"stopit statistics: {org.name}" if org else "stopit statistics"
         Path(chart).write_text(render_html(stats, heading), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(stats, indent=2, ensure_ascii=False))
         return
-    click.echo("\n".join(summary_lines(stats)))
-    console = Console(highlight=False)
-    console.print(_shares("category", stats["categories"]))
-    console.print(_shares("urgency", stats["urgency"]))
-    console.print(_shares("time to first staff action", stats["first_staff_action"]["distribution"]))
+    blocks = ["\n".join(summary_lines(stats)), _shares("category", stats["categories"]),
+              _shares("urgency", stats["urgency"]),
+              _shares("time to first staff action", stats["first_staff_action"]["distribution"])]
     if stats["outcomes"]:
-        console.print(_shares("outcome of closed cases", stats["outcomes"]))
-    console.print(_months(stats["by_month"]))
-    console.print(_years(stats["by_month"]))
+        blocks.append(_shares("outcome of closed cases", stats["outcomes"]))
+    blocks += [_months(stats["by_month"]), _years(stats["by_month"])]
     if chart:
-        console.print(f"chart written to {chart}")
+        blocks.append(f"chart written to {chart}")
+    click.echo("\n\n".join(blocks))
 
 
 def register(group: click.Group) -> None:

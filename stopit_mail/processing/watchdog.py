@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from stopit_mail import events
 from stopit_mail.cases.escalation_clock import choose_chain
 from stopit_mail.config import Settings
-from stopit_mail.models import Event, RawMessage, RawStatus, WorkerHeartbeat
+from stopit_mail.models import Event, RawMessage, WorkerHeartbeat
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.delivery import Transport
 from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.sender import deliver_one
+from stopit_mail.queues import waiting as waiting_messages
 
 log = logging.getLogger(__name__)
 ALERT, RECOVERED = "watchdog-alert", "watchdog-recovered"
@@ -58,7 +59,7 @@ def check(session: Session, grace: timedelta, now: datetime | None = None) -> He
     """Judge the worker from its heartbeats and the waiting queue."""
     now = now or datetime.now(UTC)
     waiting, first = session.execute(select(func.count(RawMessage.id), func.min(RawMessage.received_at))
-                                     .where(RawMessage.status == RawStatus.RECEIVED)).one()
+                                     .where(waiting_messages())).one()
     beats = [_aware(b) for b in session.scalars(select(WorkerHeartbeat.beat_at))]
     alive = [b for b in beats if b is not None and now - b <= grace]
     health = Health(waiting=waiting, workers=len(alive))

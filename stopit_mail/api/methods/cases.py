@@ -43,8 +43,8 @@ def cases_list(call: Call, params: Params) -> dict[str, Any]:
                                offender=params.text("offender"))
     viewer = call.actor
     with call.session() as session:
-        rows = queries.list_cases(session, where, viewer, limit=limit, offset=(page - 1) * limit)
         total = queries.count_cases(session, where, viewer)
+        rows = queries.list_cases(session, where, viewer, limit=limit, offset=(page - 1) * limit, total=total)
     return {"cases": rows, "total": total, "page": page, "limit": limit}
 
 
