@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -54,8 +54,9 @@ class Bank:
     examples: tuple[Example, ...]
     digest: str
 
-    @property
+    @cached_property
     def languages(self) -> frozenset[str]:
+        """Computed once: triage asks for every report, and the bank has thousands of examples."""
         return frozenset(e.language for e in self.examples)
 
 
