@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -134,6 +135,24 @@ def status_command(state: Context, as_json: bool) -> None:
         raise SystemExit(2)
 
 
+def _print_bank(console: Console, bank: dict[str, Any] | None) -> None:
+    """The worker's bank of reviewed examples: plain when ready, loud while embedding or failed."""
+    if not bank:
+        return
+    detail = markup_safe(bank["detail"])
+    if bank["state"] == "ready":
+        console.print(f"Triage bank: {detail}")
+    elif bank["state"] == "embedding":
+        since = "" if bank["since"] is None else f" for {_age(max(0.0, time.time() - bank['since']))}"
+        console.print(f"[bold yellow]TRIAGE BANK STILL EMBEDDING{since}: {detail}; until it is done reports are "
+                      f"triaged on rules only and every report is at least urgent[/]")
+    elif bank["state"] == "failed":
+        console.print(f"[bold red]TRIAGE BANK FAILED: {detail}; reports are triaged on rules only and every "
+                      f"report is at least urgent[/]")
+    else:
+        console.print(f"Triage bank: {detail}")
+
+
 def _print_status(report: dict[str, Any]) -> None:
     console = Console(highlight=False)
     queues = Table("queue", "status", "count", title="Queues")
@@ -146,6 +165,7 @@ def _print_status(report: dict[str, Any]) -> None:
     model = report["triage_model"]
     if model["available"]:
         console.print(f"Triage model: {markup_safe(model['name'])} ({markup_safe(model['detail'])})")
+        _print_bank(console, report.get("triage_bank"))
     else:
         console.print(f"[bold red]TRIAGE MODEL UNAVAILABLE: {markup_safe(model['detail'])}; rules only, "
                       f"every report at least urgent[/]")

@@ -31,6 +31,7 @@ def whoami(call: Call, params: Params) -> dict[str, Any]:
 @method("status")
 def status(call: Call, params: Params) -> dict[str, Any]:
     """Queue depths, outbox backlog, escalations, unread reports, worker health, key and model."""
+    from stopit_mail.cases.detect import bank_state
     from stopit_mail.cases.detect.model import model_status
     from stopit_mail.cases.escalation_list import escalation_summary
     from stopit_mail.cases.escalation_unread import overdue_reports
@@ -49,6 +50,8 @@ def status(call: Call, params: Params) -> dict[str, Any]:
     report["identity_key"] = {"key_id": key.key_id, "can_seal": key.can_seal, "can_reveal": key.can_reveal,
                               "problems": key.problems, "summary": key.summary()} if key else None
     report["triage_model"] = model_status().to_dict()
+    # The worker's view of its bank (written by the worker, which may be another process).
+    report["triage_bank"] = bank_state.read(call.settings.data_path / bank_state.CACHE_FOLDER)
     return report
 
 

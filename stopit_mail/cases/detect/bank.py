@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stopit_mail.cases.detect.bank_vectors import sentence_key, shipped_rows
 from stopit_mail.cases.detect.model import Embedder
 from stopit_mail.cases.triage import CATEGORIES
 
@@ -55,7 +56,7 @@ class Bank:
 
     @cached_property
     def languages(self) -> frozenset[str]:
-        # Cached: read on every report, and the shipped bank has thousands of examples.
+        """Computed once: triage asks for every report, and the bank has thousands of examples."""
         return frozenset(e.language for e in self.examples)
 
 
@@ -153,42 +154,41 @@ def user_cache_dir() -> Path:
     return Path(base) / "stopit-mail"
 
 
-def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None) -> BankIndex:
+def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None,
+               on_embedding: Callable[[int], None] | None = None) -> BankIndex:
     """Embed ``bank`` once per process, and each sentence once per machine.
 
-    Rows are cached per sentence in ``cache_dir`` and the per-user cache: after an edit of the bank
-    only the new sentences are embedded (the whole bank takes minutes on one busy core).
+    Rows come from the precomputed file shipped with the bank (``bank_vectors``), else from the
+    per-sentence caches in ``cache_dir`` and the per-user cache: after an edit of the bank only the
+    new sentences are embedded (the whole bank takes minutes on one busy core).
     """
     key = (bank.digest, embedder.name)
     if key in _INDEXES:
         return _INDEXES[key]
     folders = [f for f in (cache_dir, user_cache_dir()) if f is not None]
-    known: dict[str, np.ndarray] = {}
+    known: dict[str, np.ndarray] = dict(shipped_rows(embedder.name))
     for folder in folders:
-        for sentence_key, row in _load_cached(embedder, folder).items():
-            known.setdefault(sentence_key, row)
-    keys = [_sentence_key(e.sentence) for e in bank.examples]
+        for cached_key, row in _load_cached(embedder, folder).items():
+            known.setdefault(cached_key, row)
+    keys = [sentence_key(e.sentence) for e in bank.examples]
     missing = list(dict.fromkeys(k for k in keys if k not in known))
+    if missing and on_embedding is not None:
+        on_embedding(len(missing))
     if missing:
         log.warning("embedding %d triage bank sentences not seen before; on a first start this takes a while",
                     len(missing))
-        texts = {_sentence_key(e.sentence): e.sentence for e in bank.examples}
-        for sentence_key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
-            known[sentence_key] = row
+        texts = {sentence_key(e.sentence): e.sentence for e in bank.examples}
+        for fresh_key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
+            known[fresh_key] = row
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
-    for folder in folders:
-        if missing or not _cache_path(embedder, folder).exists():
-            _store_cached(embedder, folder, keys, vectors)
+    for folder in folders if missing else ():
+        _store_cached(embedder, folder, keys, vectors)
     labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
     index = BankIndex(bank, vectors, labels, hubness(vectors))
     if len(_INDEXES) > 8:
         _INDEXES.clear()
     _INDEXES[key] = index
     return index
-
-
-def _sentence_key(sentence: str) -> str:
-    return hashlib.sha256(sentence.encode()).hexdigest()[:32]
 
 
 def embed_in_batches(embedder: Embedder, sentences: Sequence[str], batch: int = 64) -> np.ndarray:

@@ -13,12 +13,13 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from stopit_mail.cases.detect import bank_state
 from stopit_mail.cases.detect.bank import LABELS, Bank, BankIndex, Example, index_bank, make_bank, shipped_bank
 from stopit_mail.cases.detect.language import sentence_languages
 from stopit_mail.cases.detect.model import Embedder, ModelStatus, StandInEmbedder, shared_embedder
@@ -52,24 +53,40 @@ class Detector:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
 
-    def index(self) -> BankIndex:
-        """The shipped bank's embeddings (computed, or read from the disk cache, on first use)."""
+    def index(self, on_embedding: Callable[[int], None] | None = None) -> BankIndex:
+        """The shipped bank's embeddings (precomputed, cached on disk, or computed, on first use)."""
         with self._index_lock:
             if self._index is None:
                 assert self.embedder is not None
-                self._index = index_bank(self.bank, self.embedder, self.cache_dir)
+                self._index = index_bank(self.bank, self.embedder, self.cache_dir, on_embedding)
             return self._index
 
     def warm(self, background: bool = False) -> None:
-        """Build the bank's index now, or in a thread (reports meanwhile are triaged on the rules)."""
+        """Build the bank's index now, or in a thread (reports meanwhile are triaged on the rules).
+
+        Its progress is recorded for `stopit status` (``bank_state``): loading, embedding the
+        sentences the precomputed file lacks (minutes), ready, or failed.
+        """
         self._warming = True
+        count = len(self.bank.examples)
+        bank_state.record(self.cache_dir, bank_state.EMBEDDING, f"loading {count} reviewed examples")
         if background:
-            threading.Thread(target=self.warm, name="stopit-triage-bank", daemon=True).start()
+            threading.Thread(target=self._warm, name="stopit-triage-bank", daemon=True).start()
             return
+        self._warm()
+
+    def _warm(self) -> None:
+        def embedding(missing: int) -> None:
+            bank_state.record(self.cache_dir, bank_state.EMBEDDING,
+                              f"embedding {missing} of {len(self.bank.examples)} reviewed examples that the "
+                              f"precomputed file lacks")
         try:
-            self.index()
-        except (RuntimeError, ValueError, OSError, MemoryError):
+            self.index(embedding)
+        except (RuntimeError, ValueError, OSError, MemoryError) as exc:
             log.exception("TRIAGE MODEL: the reviewed examples could not be embedded; rules only")
+            bank_state.record(self.cache_dir, bank_state.FAILED, f"the reviewed examples could not be embedded: {exc}")
+        else:
+            bank_state.record(self.cache_dir, bank_state.READY, f"{len(self.bank.examples)} reviewed examples ready")
         finally:
             self._warming = False
 

@@ -43,17 +43,18 @@ class Neighbourhood:
 
 def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbourhood]:
     """One Neighbourhood per row of ``vectors`` (L2-normalised), over all ``indexes`` together."""
-    examples = [e for index in indexes for e in index.bank.examples]
+    examples = indexes[0].bank.examples if len(indexes) == 1 else [e for index in indexes for e in index.bank.examples]
     if not examples or len(vectors) == 0:
         return []
-    # One index (the usual case) is used as it is: no copy of the bank's rows per report.
-    rows = indexes[0].vectors if len(indexes) == 1 else np.vstack([index.vectors for index in indexes])
-    bank = rows.astype(np.float32, copy=False)
-    labels = np.concatenate([index.labels for index in indexes])
-    raw = vectors.astype(np.float32) @ bank.T
+    # The shipped bank alone (the usual case) is used as it is: stacking copies megabytes per report.
+    bank = indexes[0].vectors if len(indexes) == 1 else np.vstack([index.vectors for index in indexes])
+    labels = indexes[0].labels if len(indexes) == 1 else np.concatenate([index.labels for index in indexes])
+    raw = vectors.astype(np.float32) @ bank.astype(np.float32, copy=False).T
     # Hubs (examples resembling everything) are discounted; word for word stays word for word.
     sims = raw - np.concatenate([index.hub_penalty() for index in indexes])[None, :]
-    masks = [labels == i for i in range(len(LABELS))]
+    # Each label's best example per sentence, found once for all sentences (not per sentence).
+    slots_of = [np.flatnonzero(labels == i) for i in range(len(LABELS))]
+    best_of = [sims[:, slots].argmax(axis=1) if len(slots) else None for slots in slots_of]
     k = min(K, len(examples))
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     found = []
@@ -65,8 +66,9 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
         probabilities = {label: float(weights[labels[order] == i].sum() / total) for i, label in enumerate(LABELS)}
         by_label: dict[str, tuple[Example, float]] = {}
         for i, label in enumerate(LABELS):
-            if masks[i].any():
-                slot = int(np.flatnonzero(masks[i])[np.argmax(sims[row, masks[i]])])
+            best = best_of[i]
+            if best is not None:
+                slot = int(slots_of[i][best[row]])
                 by_label[label] = (examples[slot], float(sims[row, slot]))
         # An organisation's own example wins a tie with the shipped bank's: it is the local review.
         same = [int(slot) for slot in np.flatnonzero(raw[row] >= SAME_WORDING)]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases.detect.bank_state import CACHE_FOLDER
 from stopit_mail.cases.detect.detector import shared_detector
 from stopit_mail.cases.detect.model import ModelStatus
 from stopit_mail.cases.triage import CompiledRules, TriageRule
@@ -23,7 +24,6 @@ from stopit_mail.config import Settings
 
 log = logging.getLogger(__name__)
 
-CACHE_FOLDER = "cache"
 
 
 def assess_text(settings: Settings, text: str, rules: Sequence[TriageRule] | CompiledRules,
