@@ -243,8 +243,9 @@ def test_idioms_are_not_emergencies(text: str, rules: CompiledRules) -> None:
 @pytest.mark.parametrize("text", ["suicidio", "SUICIDIO", "suicídio", "Suicídio", "s u i c i d i o"])
 def test_case_and_accents_do_not_matter(text: str, rules: CompiledRules) -> None:
     decision = triage(text, rules)
-    # Letters spelled out one by one are beyond "light" de-obfuscation.
-    expected = "routine" if " " in text else "emergency"
+    # Letters spelled out one by one are beyond "light" de-obfuscation. The bare word, with no
+    # sign of intent, goes to the on-call reviewer first (suicide-mention).
+    expected = "routine" if " " in text else "possible-emergency"
     assert decision.urgency == expected
 
 

@@ -4,7 +4,9 @@ The worker claims waiting messages by priority, then age, so a self-harm report 
 middle of a flood is processed next instead of after the backlog. The verdict must be cheap
 (it runs in the listener's commit path, well under a millisecond) and bounded whatever the
 message: only the first `PREFIX_BYTES` are parsed, and only the subject and the first
-`TEXT_CHARS` of decoded text are matched, against the emergency rules of the configured triage.
+`TEXT_CHARS` of decoded text are matched, against the emergency rules of the configured triage
+(confident and possible: a word the rules send to the reviewer first, or a hold cue such as "last
+year", must not put a report behind the backlog or keep it from paging should processing fail).
 
 It only orders work: the full triage of the pipeline still decides the case's urgency, and a
 message pre-triaged as an emergency that cannot be processed still pages (emergency_fallback).
@@ -24,18 +26,21 @@ from typing import Any, Protocol
 
 from stopit_mail.cases.page_facts import intake_facts
 from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules, triage
+from stopit_mail.cases.triage_decision import URGENCIES
 from stopit_mail.extract import mime
 
 EMERGENCY = 100
 ORDINARY = 0
 PREFIX_BYTES = 8 * 1024
 TEXT_CHARS = 1000
+# Urgencies that pre-triage as an emergency: the confident tier and the reviewer's.
+PAGED = URGENCIES[:2]
 
 
 @lru_cache(maxsize=8)
 def _emergency_rules(extra: str, disabled: tuple[str, ...]) -> CompiledRules:
     rules = load_rules(json.loads(extra), disabled=disabled)
-    return compile_rules([rule for rule in rules if rule.urgency == "emergency"])
+    return compile_rules([rule for rule in rules if rule.urgency in PAGED])
 
 
 def emergency_rules(extra: list[dict[str, Any]] | None = None, disabled: tuple[str, ...] = ()) -> CompiledRules:
@@ -71,14 +76,15 @@ def head_text(content: bytes) -> tuple[str, str]:
 
 
 def pretriage(content: bytes, mail_from: str | None = None, rules: CompiledRules | None = None) -> Verdict:
-    """The claim priority of a stored message (EMERGENCY when an emergency rule matches) and,
-    for an emergency, its page facts (`mail_from`, the envelope sender, is kept out of them)."""
+    """The claim priority of a stored message (EMERGENCY when an emergency or possible-emergency
+    rule matches) and, for an emergency, its page facts (`mail_from`, the envelope sender, is
+    kept out of them)."""
     try:
         message, subject, text = _head(content)
         decision = triage(text, rules if rules is not None else emergency_rules(), subject=subject)
     except Exception:  # noqa: BLE001 - ordering work must never refuse a message
         return Verdict()
-    if decision.urgency != "emergency":
+    if decision.urgency not in PAGED:
         return Verdict()
     try:
         return Verdict(EMERGENCY, intake_facts(message, subject, text, decision, mail_from))

@@ -9,7 +9,12 @@ Rules are data. The defaults ship in ``triage_rules.toml`` next to this module; 
 adds its own ``[[triage.rules]]`` tables in stopit.toml and may disable defaults by name. A new
 language needs only new rules. Matching happens on normalised text (see ``textnorm``), and each
 rule may carry ``unless`` exceptions for idioms ("this homework is killing me") and ``requires``
-context ("gun" only counts as a school emergency near "school", "backpack", "tomorrow"...).
+context ("gun" only counts as a school emergency near "school", "backpack", "tomorrow"...). An
+possible-emergency rule (a bare word: "stab", "suicide") may carry ``confirm`` cues of intent or
+time ("going to", "tomorrow"): a hit near one counts as a confident *emergency*. An emergency rule
+may carry ``hold`` cues ("last year", "was expelled"): a hit near one counts as
+*possible-emergency*, so the on-call reviewer is paged first. A hold never silences a hit, and no
+cue can take an emergency keyword below the reviewer tier.
 
 Triage never raises on report text; bad configuration raises ``TriageRulesError`` with a message
 that names the rule, the key, what was found and what was expected.
@@ -87,6 +92,13 @@ class TriageRule:
     window: int = 100
     unless_window: int = 0
     description: str = ""
+    # Cues (a past, resolved incident...) that hold an emergency hit at the reviewer tier when
+    # they match within ``hold_window`` characters of it; cues (intent, a time) that make a
+    # possible-emergency hit confident within ``confirm_window``.
+    hold: tuple[str, ...] = ()
+    hold_window: int = 60
+    confirm: tuple[str, ...] = ()
+    confirm_window: int = 40
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,6 +176,10 @@ _KEYS: dict[str, tuple[type, str, bool]] = {
     "requires": (list, "a list of phrases or 're:' regexes", False),
     "window": (int, f"an integer number of characters from 0 to {_MAX_WINDOW}", False),
     "unless_window": (int, f"an integer number of characters from 0 to {_MAX_WINDOW}", False),
+    "hold": (list, "a list of phrases or 're:' regexes (on an emergency or confirm rule)", False),
+    "hold_window": (int, f"an integer number of characters from 0 to {_MAX_WINDOW}", False),
+    "confirm": (list, "a list of phrases or 're:' regexes (only on a possible-emergency rule)", False),
+    "confirm_window": (int, f"an integer number of characters from 0 to {_MAX_WINDOW}", False),
     "description": (str, "a string", False),
 }
 
@@ -196,10 +212,11 @@ def _validate_table(table: Any, where: str) -> TriageRule:
                   _KEYS["urgency"][1], URGENCIES)
     _check_choice(where, "language", table["language"],
                   _LANGUAGE_RE.fullmatch(table["language"]) is not None, _KEYS["language"][1])
-    for key in ("window", "unless_window"):
+    for key in ("window", "unless_window", "hold_window", "confirm_window"):
         if key in table and not 0 <= table[key] <= _MAX_WINDOW:
             raise TriageRulesError(f'{where}: key "{key}" is {table[key]}; '
                                    f"expected {_KEYS[key][1]}")
+    _check_tier_cues(where, table)
     return TriageRule(
         name=table["name"], category=table["category"], urgency=table["urgency"],
         language=table["language"],
@@ -209,7 +226,24 @@ def _validate_table(table: Any, where: str) -> TriageRule:
         window=table.get("window", TriageRule.window),
         unless_window=table.get("unless_window", TriageRule.unless_window),
         description=table.get("description", ""),
+        hold=_patterns(where, "hold", table.get("hold", []), required=False),
+        hold_window=table.get("hold_window", TriageRule.hold_window),
+        confirm=_patterns(where, "confirm", table.get("confirm", []), required=False),
+        confirm_window=table.get("confirm_window", TriageRule.confirm_window),
     )
+
+
+def _check_tier_cues(where: str, table: dict[str, Any]) -> None:
+    """``confirm`` only raises a possible-emergency to emergency; ``hold`` only lowers an emergency
+    (given or confirmed) to possible-emergency, never further."""
+    urgency = table["urgency"]
+    if table.get("confirm") and urgency != "possible-emergency":
+        raise TriageRulesError(f'{where}: key "confirm" is set on a rule of urgency "{urgency}"; '
+                               f'expected it only on an urgency "possible-emergency" rule')
+    if table.get("hold") and urgency != "emergency" and not table.get("confirm"):
+        raise TriageRulesError(f'{where}: key "hold" is set on a rule of urgency "{urgency}"; '
+                               f'expected it only on an urgency "emergency" rule or one with "confirm" '
+                               f"(a hold lowers an emergency to possible-emergency, never further)")
 
 
 def _check_choice(where: str, key: str, value: str, ok: bool, expected: str,
@@ -282,12 +316,16 @@ class CompiledRules:
         self._patterns: list[_Pattern] = []
         self._unless: list[re.Pattern[str] | None] = []
         self._requires: list[re.Pattern[str] | None] = []
+        self._hold: list[re.Pattern[str] | None] = []
+        self._confirm: list[re.Pattern[str] | None] = []
         for index, rule in enumerate(self.rules):
             for pattern in rule.patterns:
                 self._index.add(pattern, len(self._patterns))
                 self._patterns.append(_Pattern(index, compile_pattern(pattern)))
             self._unless.append(compile_alternation(rule.unless))
             self._requires.append(compile_alternation(rule.requires))
+            self._hold.append(compile_alternation(rule.hold))
+            self._confirm.append(compile_alternation(rule.confirm))
 
     def find(self, text: str, field: str = "body") -> list[RuleMatch]:
         """All rule matches in ``text`` (at most MAX_MATCHES_PER_RULE per rule)."""
@@ -322,20 +360,39 @@ class CompiledRules:
                field: str) -> RuleMatch:
         rule = self.rules[index]
         start, end = norm.original_span(*span)
-        return RuleMatch(rule.name, rule.category, rule.urgency, norm.original[start:end],
-                         start, end, field)
+        urgency = rule.urgency
+        if self._cue(self._confirm[index], norm, span, rule.confirm_window):
+            urgency = "emergency"
+        held_by = self._cue(self._hold[index], norm, span, rule.hold_window) if urgency == "emergency" else ""
+        return RuleMatch(rule.name, rule.category, "possible-emergency" if held_by else urgency,
+                         norm.original[start:end], start, end, field, held_by)
+
+    @staticmethod
+    def _cue(regex: re.Pattern[str] | None, norm: NormalisedText, span: tuple[int, int], window: int) -> str:
+        """The original words of a tier cue near this hit ("" if none is near)."""
+        hit = None if regex is None else _touching(regex, norm.text, span, window)
+        if hit is None:
+            return ""
+        start, end = norm.original_span(*hit.span())
+        return norm.original[start:end]
 
 
 def _touches(regex: re.Pattern[str], text: str, span: tuple[int, int], window: int) -> bool:
     """True if ``regex`` matches text overlapping ``span`` widened by ``window`` characters."""
+    return _touching(regex, text, span, window) is not None
+
+
+def _touching(regex: re.Pattern[str], text: str, span: tuple[int, int],
+              window: int) -> re.Match[str] | None:
+    """The first match of ``regex`` overlapping ``span`` widened by ``window`` characters."""
     lo, hi = span[0] - window, span[1] + window
     # Start early enough to see an idiom that begins before the hit and runs through it.
     for hit in regex.finditer(text, max(0, lo - _LOOKBACK), min(len(text), hi + _LOOKBACK)):
         if hit.start() >= hi:
-            return False
+            return None
         if hit.end() > lo:
-            return True
-    return False
+            return hit
+    return None
 
 
 def _overlaps_any(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:

@@ -23,7 +23,10 @@ def most_urgent(*urgencies: str) -> str:
 
 @dataclass(frozen=True)
 class RuleMatch:
-    """Evidence: rule ``rule`` matched ``matched_text`` at [start, end) of the original field."""
+    """Evidence: rule ``rule`` matched ``matched_text`` at [start, end) of the original field.
+
+    ``held_by`` is the context cue (a past, resolved incident...) that held an emergency rule's hit
+    at possible-emergency, for the reviewer to see."""
 
     rule: str
     category: str
@@ -32,6 +35,7 @@ class RuleMatch:
     start: int
     end: int
     field: str = "body"
+    held_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,9 @@ class TriageDecision:
         for rule, found in by_rule.items():
             quoted = ", ".join(f'"{m.matched_text}"' for m in found)
             where = " in subject" if all(m.field == "subject" for m in found) else ""
+            held = f' (held for the reviewer by "{found[0].held_by}")' if found[0].held_by else ""
             parts.append(f'rule "{rule}" ({found[0].category}, {found[0].urgency}) '
-                         f"matched {quoted}{where}")
+                         f"matched {quoted}{where}{held}")
         return parts
 
     def to_dict(self) -> dict[str, Any]:
