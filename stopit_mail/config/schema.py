@@ -91,7 +91,7 @@ class ServerSettings:
     tls_key: str = doc("PEM private key for STARTTLS.", "")
     run_worker: bool = doc("Run the processing worker inside `stopit serve`.", True)
     worker_nice: int = doc("Niceness (0-19) of the worker child of `serve`, so accepting mail wins the CPU; 0: off.",
-                           10)
+                           5)
 
 
 @dataclass
