@@ -13,6 +13,7 @@ self-harm report when half the flood is in, and prints:
   `--drain-seconds` each (scaling ratio, goal >= 1.7x).
 
     python bench/flood.py [--messages 20000] [--clients 32] [--pg postgresql://...] [--skip-sqlite]
+                          [--worker-nice N]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import re
 import sys
 import tempfile
 import time
@@ -46,9 +48,15 @@ SELF_HARM = (b"From: Sam <sam@example.org>\r\nTo: stopit@example.edu\r\nSubject:
              b"Message-ID: <flood-%s@example.org>\r\n\r\nI can't go on. I am going to kill myself tonight.\r\n")
 
 
+WORKER_NICE: int | None = None  # --worker-nice: the worker child's niceness (None: the default config's)
+
+
 def installation(folder: Path, database_url: str) -> Path:
     config = init_installation(folder, "Flood University", "stopit@example.edu", database_url)
     text = config.read_text().replace('dns = "online"', 'dns = "offline"')
+    if WORKER_NICE is not None:
+        text, count = re.subn(r"(?m)^worker_nice = \d+$", f"worker_nice = {WORKER_NICE}", text)
+        assert count == 1, "no worker_nice in the default config"
     text = text.replace("max_connections_per_peer = 20", "max_connections_per_peer = 1000")
     text = text.replace("max_messages_per_peer_per_minute = 120", "max_messages_per_peer_per_minute = 100000000")
     text = text.replace("acks_per_sender_per_hour = 5", "acks_per_sender_per_hour = 100000")
@@ -251,7 +259,8 @@ def one_database(label: str, database_url: str, args: argparse.Namespace, pg: st
                     server.wait(60)
                 figures[mode]["rate_2_workers"] = processing_rate(config, folder, 2, args.drain_seconds)
     base, busy = figures["--no-worker"], figures["--worker"]
-    print(f"== {label}: {args.messages} ordinary reports from {args.clients} clients, one self-harm report midway")
+    print(f"== {label}: {args.messages} ordinary reports from {args.clients} clients, one self-harm report midway, "
+          f"worker_nice {'as configured' if WORKER_NICE is None else WORKER_NICE}")
     print(f"worker's {busy.get('model')}")
     print(f"accept rate --no-worker: {base['rate']:8.1f} msg/s   p99 {base['p99_ms']:7.1f} ms   errors {base['errors']}")
     print(f"accept rate with worker: {busy['rate']:8.1f} msg/s   p99 {busy['p99_ms']:7.1f} ms   errors {busy['errors']}")
@@ -274,7 +283,11 @@ def main() -> None:
     parser.add_argument("--drain-seconds", type=float, default=90,
                         help="how long 1, then 2, workers process the backlog for the scaling ratio")
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL runs")
+    parser.add_argument("--worker-nice", type=int,
+                        help="server.worker_nice of the runs (0: the worker at the listener's priority)")
     args = parser.parse_args()
+    global WORKER_NICE
+    WORKER_NICE = args.worker_nice
     if not args.skip_sqlite:
         one_database("SQLite", "", args, None)
     if args.pg:

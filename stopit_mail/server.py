@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from stopit_mail.api.server import start_api
@@ -254,7 +256,8 @@ def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
     """Run only the worker until SIGTERM/SIGINT (or, with `once`, until nothing is left).
 
     `supervised`: a child of `serve`, under the memory cap, woken by lines on standard input and
-    stopped by its end (so it never outlives the listener).
+    stopped by its end (so it never outlives the listener). Its caller lowers its priority first
+    (`lower_priority`).
     """
     worker = Worker(app)
     if once:
@@ -270,6 +273,24 @@ def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
     worker.stop()
     thread.join()
     return 0 if why in ("SIGTERM", "SIGINT") else 1
+
+
+def lower_priority(niceness: int) -> None:
+    """Run this process at `server.worker_nice` (serve's worker child), so under a flood the
+    listener's stores and 250s win the CPU and the worker drains the backlog in the gaps.
+
+    Linux keeps a niceness per thread and a new thread inherits its creator's, so every thread
+    already running (a numerical library starts its pool at import) is lowered too.
+    """
+    if not niceness:
+        return
+    level = os.nice(niceness)
+    tasks = Path("/proc/self/task")
+    for tid in (int(name) for name in os.listdir(tasks)) if tasks.is_dir() else ():
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, level)
+        except OSError:
+            pass  # the thread ended meanwhile
 
 
 def limit_memory(megabytes: int) -> None:

@@ -92,12 +92,14 @@ def web_command(state: Context, verbose: bool) -> None:
 @handle_errors
 def worker_command(state: Context, once: bool, verbose: bool, supervised: bool) -> None:
     """Process stored messages and deliver the outbox (without the listener)."""
-    from stopit_mail.server import run_worker
+    from stopit_mail.server import lower_priority, run_worker
 
     _setup_logging(verbose)
     from stopit_mail.cases.detect.service import start_detector
 
     app = state.upgraded_app()
+    if supervised:
+        lower_priority(app.settings.server.worker_nice)
     _announce_triage_model(start_detector(app.settings))
     raise SystemExit(run_worker(app, once=once, supervised=supervised))
 

@@ -90,6 +90,8 @@ class ServerSettings:
     tls_certificate: str = doc("PEM certificate for STARTTLS (empty: no STARTTLS).", "")
     tls_key: str = doc("PEM private key for STARTTLS.", "")
     run_worker: bool = doc("Run the processing worker inside `stopit serve`.", True)
+    worker_nice: int = doc("Niceness (0-19) of the worker child of `serve`, so accepting mail wins the CPU; 0: off.",
+                           5)
 
 
 @dataclass
