@@ -102,7 +102,15 @@ def load_shipped(model: str, folder: Any = None) -> dict[str, np.ndarray]:
 
 
 def shipped_rows(model: str) -> dict[str, np.ndarray]:
-    """The shipped rows usable with ``model``, or {} (logged) when the file cannot be trusted."""
+    """The rows built for ``model`` beside the bank, or {} (logged) when absent or untrusted.
+
+    The file is generated (`python bench/triage_bank_vectors.py`) and not kept in git: a clone
+    without it embeds the bank at first start, as before, with every report at least urgent meanwhile.
+    """
+    if not bank_folder().joinpath(MANIFEST_FILE).is_file():
+        log.info("no precomputed triage bank embeddings (python bench/triage_bank_vectors.py builds them): "
+                 "embedding the bank")
+        return {}
     try:
         return load_shipped(model)
     except OtherModel as exc:
