@@ -88,6 +88,34 @@ def test_an_emergency_stored_behind_a_backlog_is_claimed_first_and_its_page_deli
     assert kinds[pages + 1:] == ["acknowledgement"] * 5
 
 
+# Vietnamese, Korean and French: a friend has taken pills, said goodbye, given things away.
+# The shipped emergency rules read English and Spanish only, so none of these matches a rule.
+UNREAD_REPORTS = [
+    "Bạn tôi vừa nói lời tạm biệt với mọi người và đã uống rất nhiều thuốc ngủ tối nay.",
+    "제 친구가 모두에게 작별 인사를 하고 오늘 밤에 약을 많이 먹었다고 했어요.",
+    "Mon amie a donné toutes ses affaires et elle a écrit une lettre d'adieu hier soir.",
+]
+
+
+def unread_report(n: int, text: str) -> bytes:
+    return (f"From: Friend <friend{n}@example.org>\r\nTo: stopit@example.edu\r\nSubject: help\r\n"
+            f"Message-ID: <unread-{n}@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n").encode()
+
+
+def test_a_report_the_rules_cannot_read_is_claimed_before_the_backlog_after_emergencies(chain_app: App) -> None:
+    backlog = [store(chain_app, report_message(n)) for n in range(3)]
+    unread = [store(chain_app, unread_report(n, text)) for n, text in enumerate(UNREAD_REPORTS)]
+    emergency = store(chain_app, SELF_HARM)
+    with chain_app.factory() as session:
+        priorities = {i: p for i, p in session.execute(select(RawMessage.id, RawMessage.priority))}
+    assert priorities[emergency] > priorities[unread[0]] > max(priorities[i] for i in backlog)
+    assert len({priorities[i] for i in unread}) == 1
+    taken = [o.raw_id for o in (runner.process_next(chain_app.factory, chain_app.settings) for _ in range(7)) if o]
+    # The emergency first, then what only the model can read (in age order), then the backlog.
+    assert taken == [emergency, *unread, *backlog]
+
+
 def folded_bomb(lines: int) -> bytes:
     return (b"From: a@example.org\r\nTo: stopit@example.edu\r\nSubject: x\r\nX-Bomb: start\r\n"
             + b" x\r\n" * lines + b"\r\nbody\r\n")

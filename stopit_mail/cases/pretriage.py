@@ -8,6 +8,11 @@ message: only the first `PREFIX_BYTES` are parsed, and only the subject and the 
 (confident and possible: a word the rules send to the reviewer first, or a hold cue such as "last
 year", must not put a report behind the backlog or keep it from paging should processing fail).
 
+The shipped emergency rules read English and Spanish only. A message the rules cannot read (most
+of its first text in another language, by py3langid) is claimed before ordinary reports, after
+emergencies (`UNREAD_BY_RULES`): only the worker's multilingual model can tell whether it is an
+emergency, so it must not wait behind a flood of ordinary English reports either.
+
 It only orders work: the full triage of the pipeline still decides the case's urgency, and a
 message pre-triaged as an emergency that cannot be processed still pages (emergency_fallback).
 For an emergency the verdict also carries its page facts (`page_facts`): the bytes are sealed
@@ -24,17 +29,26 @@ from email.message import Message
 from functools import lru_cache, partial
 from typing import Any, Protocol
 
+from stopit_mail.cases.detect.language import UNDETERMINED, identify
 from stopit_mail.cases.page_facts import intake_facts
 from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules, triage
 from stopit_mail.cases.triage_decision import URGENCIES
 from stopit_mail.extract import mime
 
 EMERGENCY = 100
+# Written in a language the emergency rules cannot read: ahead of the backlog, behind emergencies.
+UNREAD_BY_RULES = 50
 ORDINARY = 0
 PREFIX_BYTES = 8 * 1024
 TEXT_CHARS = 1000
 # Urgencies that pre-triage as an emergency: the confident tier and the reviewer's.
 PAGED = URGENCIES[:2]
+# Languages the shipped emergency rules are written in (triage_rules.toml).
+RULE_LANGUAGES = frozenset({"en", "es"})
+# Identification on this much of the text: enough to be reliable, cheap in the listener's path.
+LANGUAGE_CHARS = 400
+# Below this the identification is a guess: the text counts as readable (ordinary order).
+LANGUAGE_CONFIDENCE = 0.8
 
 
 @lru_cache(maxsize=8)
@@ -75,9 +89,16 @@ def head_text(content: bytes) -> tuple[str, str]:
     return subject, text
 
 
+def _rules_read(subject: str, text: str) -> bool:
+    """Whether the emergency rules can read this text (its language is one they are written in,
+    or there is too little text to tell)."""
+    language, probability = identify(f"{subject}\n{text}"[:LANGUAGE_CHARS])
+    return language in RULE_LANGUAGES or language == UNDETERMINED or probability < LANGUAGE_CONFIDENCE
+
+
 def pretriage(content: bytes, mail_from: str | None = None, rules: CompiledRules | None = None) -> Verdict:
     """The claim priority of a stored message (EMERGENCY when an emergency or possible-emergency
-    rule matches) and, for an emergency, its page facts (`mail_from`, the envelope sender, is
+    rule matches, UNREAD_BY_RULES when the rules cannot read its language) and, for an emergency, its page facts (`mail_from`, the envelope sender, is
     kept out of them)."""
     try:
         message, subject, text = _head(content)
@@ -85,7 +106,7 @@ def pretriage(content: bytes, mail_from: str | None = None, rules: CompiledRules
     except Exception:  # noqa: BLE001 - ordering work must never refuse a message
         return Verdict()
     if decision.urgency not in PAGED:
-        return Verdict()
+        return Verdict(ORDINARY if _rules_read(subject, text) else UNREAD_BY_RULES)
     try:
         return Verdict(EMERGENCY, intake_facts(message, subject, text, decision, mail_from))
     except Exception:  # noqa: BLE001 - no facts is still an emergency: the page says "does not say"
@@ -93,5 +114,9 @@ def pretriage(content: bytes, mail_from: str | None = None, rules: CompiledRules
 
 
 def prioritiser(triage_rules: list[dict[str, Any]], disabled: list[str]) -> Prioritise:
-    """`pretriage` bound to a configuration's emergency rules (what the store paths call)."""
+    """`pretriage` bound to a configuration's emergency rules (what the store paths call).
+
+    The language identifier is loaded here (a second, once per process) rather than on the first
+    message, whose 250 would wait for it."""
+    identify("warm up")
     return partial(pretriage, rules=emergency_rules(triage_rules, tuple(disabled)))
