@@ -31,6 +31,7 @@ from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS
 # at the confident tier, at the reviewer tier.
 REFERENCE = (0.717, 0.890)
 VOTES = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+MARGINS = (-0.015, -0.01, -0.005, 0.0, 0.005, 0.01, 0.02)
 
 
 def held_out_votes(vectors: np.ndarray, labels: np.ndarray, penalty: np.ndarray,
@@ -83,7 +84,27 @@ def main() -> int:
                       default=None)
     print(f"largest votes keeping held-out emergencies at >= {REFERENCE[0]} confident and >= {REFERENCE[1]} "
           f"reviewer: confident vote {best_confident}, review vote {best_review}")
+    print_margins(votes, nearest, emergency, negative)
     return 0
+
+
+def print_margins(votes: np.ndarray, nearest: np.ndarray, emergency: np.ndarray, negative: np.ndarray) -> None:
+    """What the confident margin (closest emergency minus closest negative) keeps of the held-out
+    examples the vote alone puts at the confident tier: emergencies kept, negatives let through;
+    and the largest margin keeping held-out emergencies at the reference (``confident_margin``)."""
+    limits = DEFAULT_THRESHOLDS
+    confident = (votes[:, 0] >= limits.confident_vote) & (nearest[:, 0] >= limits.confident_similarity)
+    margin = nearest[:, 0] - nearest[:, 2]
+    print(f"held-out at the confident tier by the vote: emergencies {confident[emergency].mean():.3f}, "
+          f"negatives {confident[negative].mean():.3f}; shipped margin {limits.confident_margin}")
+    chosen = None
+    for edge in MARGINS:
+        kept = confident & (margin >= edge)
+        print(f"confident margin {edge:+.3f}: emergencies kept {kept[emergency].sum()}/{confident[emergency].sum()} "
+              f"({kept[emergency].mean():.3f} of all), negatives kept {kept[negative].sum()}/{confident[negative].sum()}")
+        if kept[emergency].mean() >= REFERENCE[0]:
+            chosen = edge
+    print(f"largest margin keeping held-out emergencies at >= {REFERENCE[0]} confident: {chosen}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ BANK = make_bank([
     Example("emergency", "self-harm", "i swallowed the whole bottle of grandmas heart pills", "en"),
     Example("emergency", "threat-to-group", "the east wing gets blown up at noon on thursday", "en"),
     Example("concern", "self-harm", "lately nothing feels worth getting out of bed for", "en"),
-    Example("negative", "self-harm", "in our book report the hero tries to kill himself in chapter nine", "en"),
+    Example("negative", "self-harm", "in our reading group the hero tries to kill himself in chapter nine", "en"),
     Example("negative", "bullying", "a girl in homeroom keeps mocking my lisp every morning", "en"),
     Example("negative", "other", "the cafeteria pizza on friday was cold again", "en"),
     Example("emergency", "self-harm", "me tomé todas las pastillas de mi abuela", "es"),
@@ -163,13 +163,15 @@ def test_a_report_resembling_only_negatives_stays_routine() -> None:
     assert decision.resemblances == []
 
 
+# "reading group", not "book report": a shared [context] cue such as "book report" holds the hit
+# in the rules already (test_triage_context.py); these tests are about the model's hold alone.
 def test_the_model_never_lowers_a_rule_emergency_by_default() -> None:
-    text = "in our book report the hero tries to kill himself in chapter nine"
+    text = "in our reading group the hero tries to kill himself in chapter nine"
     assert detector().assess(text, RULES).urgency == "emergency"
 
 
 def test_with_the_hold_on_a_rule_emergency_like_a_reviewed_negative_goes_to_the_reviewer_first() -> None:
-    decision = detector(hold_rule_emergencies=True).assess("in our book report the hero tries to kill himself in chapter nine", RULES)
+    decision = detector(hold_rule_emergencies=True).assess("in our reading group the hero tries to kill himself in chapter nine", RULES)
     assert decision.matches and decision.matches[0].urgency == "emergency"
     assert decision.urgency == "possible-emergency"
     assert "a reviewer confirms first" in decision.explanation()

@@ -39,6 +39,7 @@ from stopit_mail.cases.textnorm import (
     compile_pattern,
     normalise,
 )
+from stopit_mail.cases.triage_context import shipped_context
 from stopit_mail.cases.triage_decision import URGENCIES, Resemblance, RuleMatch, TriageDecision
 
 __all__ = [
@@ -113,17 +114,23 @@ def _default_rules() -> tuple[tuple[str, TriageRule], ...]:
 
 
 def _default_rule_tables() -> list[dict[str, Any]]:
+    return list(default_rules_data().get("rules", []))
+
+
+@lru_cache(maxsize=1)
+def default_rules_data() -> dict[str, Any]:
+    """The shipped rules file: its [[rules]] and its shared [context] cues (``triage_context``)."""
     source = resources.files("stopit_mail.cases").joinpath(DEFAULT_RULES_RESOURCE)
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise TriageRulesError(
             f"default rules {DEFAULT_RULES_RESOURCE}: invalid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"rules"})
+    unknown = sorted(set(data) - {"rules", "context"})
     if unknown:
         raise TriageRulesError(f"default rules {DEFAULT_RULES_RESOURCE}: unknown top-level "
-                               f"key(s) {unknown}; expected only [[rules]] tables")
-    return list(data.get("rules", []))
+                               f"key(s) {unknown}; expected only [[rules]] tables and [context]")
+    return data
 
 
 def load_rules(
@@ -363,7 +370,8 @@ class CompiledRules:
         urgency = rule.urgency
         if self._cue(self._confirm[index], norm, span, rule.confirm_window):
             urgency = "emergency"
-        held_by = self._cue(self._hold[index], norm, span, rule.hold_window) if urgency == "emergency" else ""
+        held_by = self._cue(self._hold[index], norm, span, rule.hold_window) or shipped_context().near(norm, span) \
+            if urgency == "emergency" else ""
         return RuleMatch(rule.name, rule.category, "possible-emergency" if held_by else urgency,
                          norm.original[start:end], start, end, field, held_by)
 

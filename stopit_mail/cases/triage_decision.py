@@ -52,11 +52,14 @@ class Resemblance:
     score: float
     probability: float
     tier: str
+    # Why the tier is below what the vote alone gave (a reviewed negative as near), if it is.
+    held_by: str = ""
 
     def explain(self) -> str:
+        held = f", but {self.held_by}" if self.held_by else ""
         return (f'sentence "{self.sentence}" ({self.language}) resembles reviewed example "{self.example}" '
                 f"({self.label}, {self.category}; similarity {self.score:.2f}, "
-                f"{self.label} vote {self.probability:.0%}) -> {self.tier}")
+                f"{self.label} vote {self.probability:.0%}){held} -> {self.tier}")
 
 
 @dataclass
