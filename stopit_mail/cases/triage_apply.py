@@ -32,8 +32,9 @@ def apply_report_triage(session: Session, case: Case, decision: TriageDecision) 
     case.triage = {**previous, "automatic": decision.to_dict(), "explanation": decision.explanation()}
     if case.status is CaseStatus.NEW:
         case.status = CaseStatus.TRIAGED
-    events.record(session, "triaged", case.id, urgency=urgency, categories=categories,
-                  explanation=decision.explanation()[:2000])
+    # A plain insert (one per report): flushed in order with the case's pending changes.
+    events.record_all(session, [events.entry("triaged", case.id, urgency=urgency, categories=categories,
+                                             explanation=decision.explanation()[:2000])])
 
 
 def apply_reply_triage(session: Session, settings: Settings, case: Case, decision: TriageDecision,

@@ -7,6 +7,7 @@ checks that every field appears, commented, in `default_config.toml`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from stopit_mail.config.api import ApiSettings
@@ -131,8 +132,7 @@ class Settings:
     @property
     def data_path(self) -> Path:
         """Absolute data folder."""
-        path = Path(self.data_dir)
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
+        return _absolute(self.data_dir, self.base_dir)
 
     @property
     def effective_database_url(self) -> str:
@@ -167,3 +167,9 @@ class Settings:
         return self.organisations[0]
 
 
+@lru_cache(maxsize=64)
+def _absolute(data_dir: str, base_dir: Path) -> Path:
+    """`data_dir` made absolute against `base_dir` (resolved once per process: every message
+    reaches the data folder several times, and resolving walks the file system each time)."""
+    path = Path(data_dir)
+    return path if path.is_absolute() else (base_dir / path).resolve()
