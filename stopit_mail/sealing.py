@@ -315,34 +315,10 @@ def recipient_key(settings: Settings, address: str) -> str:
     Keyed with the secret key; with the secret key lost it falls back to the public key, so rate
     limits keep counting (a weaker hash, for as long as the key is missing).
     """
-    return hmac.new(_recipient_secret(settings), address.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _file_state(path: Path) -> tuple[str, int, int, int] | None:
     try:
-        state = path.stat()
-    except OSError:
-        return None
-    return str(path), state.st_ino, state.st_mtime_ns, state.st_size
-
-
-# The hashing secret per key material's whereabouts: each report hashes three addresses, and
-# reading the key file for each costs more than the hash (a changed file changes its state).
-_SECRETS: dict[tuple[object, ...], bytes] = {}
-
-
-def _recipient_secret(settings: Settings) -> bytes:
-    where = (os.environ.get(settings.casework.identity_key_env, ""), _file_state(key_path(settings)),
-             _file_state(public_key_path(settings)))
-    secret = _SECRETS.get(where)
-    if secret is None:
-        try:
-            material = secret_key_text(settings)
-            _private_from_text(material)
-        except IdentityKeyError:
-            material = public_key(settings)
-        secret = hashlib.sha256(b"stopit recipient key\0" + material).digest()
-        if len(_SECRETS) >= 8:
-            _SECRETS.clear()
-        _SECRETS[where] = secret
-    return secret
+        material = secret_key_text(settings)
+        _private_from_text(material)
+    except IdentityKeyError:
+        material = public_key(settings)
+    secret = hashlib.sha256(b"stopit recipient key\0" + material).digest()
+    return hmac.new(secret, address.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
