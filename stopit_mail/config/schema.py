@@ -132,7 +132,11 @@ class Settings:
     @property
     def data_path(self) -> Path:
         """Absolute data folder."""
-        return _absolute(self.data_dir, self.base_dir)
+        path = Path(self.data_dir)
+        if path.is_absolute():
+            return path
+        # A relative base depends on the working directory: resolved each time.
+        return _resolved(self.base_dir / path) if self.base_dir.is_absolute() else (self.base_dir / path).resolve()
 
     @property
     def effective_database_url(self) -> str:
@@ -168,8 +172,7 @@ class Settings:
 
 
 @lru_cache(maxsize=64)
-def _absolute(data_dir: str, base_dir: Path) -> Path:
-    """`data_dir` made absolute against `base_dir` (resolved once per process: every message
-    reaches the data folder several times, and resolving walks the file system each time)."""
-    path = Path(data_dir)
-    return path if path.is_absolute() else (base_dir / path).resolve()
+def _resolved(path: Path) -> Path:
+    """An absolute path resolved once per process: every message reaches the data folder
+    several times, and resolving walks the file system each time."""
+    return path.resolve()
