@@ -137,8 +137,9 @@ def pipeline_rate(messages: list[bytes], record: str, profile: bool = False) -> 
         envelope = Envelope("smtp", "reporter@example.edu", ["stopit@example.edu"])
         for content in messages:
             store_raw(app.factory, content, envelope)
-        # What a worker does once at start: compile the triage rules (both sets).
-        rules.rules_for(app.settings)
+        # What a worker does once at start (`Worker.run`): compile the triage rules (both sets),
+        # build the header policy, load the language identifiers.
+        rules.warm_up(app.settings)
         prioritiser(app.settings.casework.triage_rules, app.settings.casework.disabled_triage_rules)
         outcomes: list[str] = []
 

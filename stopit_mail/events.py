@@ -48,9 +48,17 @@ def record_all(session: Session, entries: list[dict[str, Any]]) -> None:
     """Append several events in one INSERT, in order (hot paths: filing a report).
 
     A plain table insert, not ORM objects: filing records several events per message and the
-    unit of work costs more than the rows themselves.
+    unit of work costs more than the rows themselves. Rows the session holds pending (events
+    recorded with `record`, a new case) are flushed first, so the log keeps its order; changes
+    to rows already written are left for the next flush (they order nothing here, and a case
+    changed by several steps is then updated once).
     """
-    if entries:
+    if not entries:
+        return
+    if session.new:
+        session.execute(insert(_EVENTS), entries)
+        return
+    with session.no_autoflush:
         session.execute(insert(_EVENTS), entries)
 
 

@@ -71,7 +71,7 @@ class NewAlias:
 _ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
 
 
-_TAKEN = select(CaseAlias.code).where(CaseAlias.code.in_(bindparam("codes", expanding=True)))
+_TAKEN = select(_ALIASES.c.code).where(_ALIASES.c.code.in_(bindparam("codes", expanding=True)))
 
 
 def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int | None, str | None]]) -> list[NewAlias]:

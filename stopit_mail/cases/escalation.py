@@ -32,7 +32,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -344,14 +344,18 @@ def find_by_code(session: Session, code: str) -> Escalation | None:
     return session.scalar(select(Escalation).where(Escalation.ack_code == normalise_code(code)))
 
 
-# Built once: the chain asks on every message that names no acknowledgement address.
-_OPEN_ESCALATIONS = select(Escalation).where(Escalation.status.in_(OPEN_STATUSES))
+# Built once: the chain asks on every message that names no acknowledgement address. Only the
+# codes are read (Core); the few escalations a text names are then loaded as objects.
+_ESCALATIONS: Table = Escalation.__table__  # type: ignore[assignment]
+_OPEN_CODES = (select(_ESCALATIONS.c.id, _ESCALATIONS.c.ack_code)
+               .where(_ESCALATIONS.c.status.in_(OPEN_STATUSES)).order_by(_ESCALATIONS.c.id))
 
 
 def codes_in_text(session: Session, text: str) -> list[Escalation]:
     """Open escalations whose code appears in `text` (a subject or body; formatting ignored)."""
-    rows = list(session.scalars(_OPEN_ESCALATIONS))
+    rows = session.execute(_OPEN_CODES).all()
     if not rows:
         return []
     flat = _NOT_ALNUM.sub("", text.lower())
-    return [esc for esc in rows if esc.ack_code in flat]
+    found = (session.get(Escalation, esc_id) for esc_id, code in rows if code in flat)
+    return [esc for esc in found if esc is not None]

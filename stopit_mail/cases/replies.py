@@ -66,9 +66,9 @@ def file_possible_reply(session: Session, alias_codes: list[str], subject_tags: 
 
 def record_mentions(session: Session, case_ids: list[int], raw_id: int) -> None:
     """Note on each quoted case that a new message names it (filed as a new report, not there)."""
-    for case_id in case_ids:
-        events.record(session, "case-number-mentioned", case_id, raw_message_id=raw_id,
-                      note="a new message quotes this case number; filed as a new report, not on this case")
+    events.record_all(session, [events.entry(
+        "case-number-mentioned", case_id, raw_message_id=raw_id,
+        note="a new message quotes this case number; filed as a new report, not on this case") for case_id in case_ids])
 
 
 def record_reply(session: Session, settings: Settings, case: Case, alias: CaseAlias | None, raw_message_id: int,

@@ -36,6 +36,8 @@ class StoredReport(Protocol):
 _REPORTS: Table = Report.__table__  # type: ignore[assignment]
 _EVIDENCE: Table = Evidence.__table__  # type: ignore[assignment]
 _PARTIES: Table = Party.__table__  # type: ignore[assignment]
+_PARTIES_OF = select(_PARTIES.c.role, _PARTIES.c.address, _PARTIES.c.display_name).where(
+    _PARTIES.c.case_id == bindparam("case_id"))
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,13 @@ def _title(extraction: Extraction) -> str:
 
 
 # Built once (filing runs it for every report); an empty list matches nothing.
-_DUPLICATE = (select(Evidence.case_id).join(Case, Case.id == Evidence.case_id)
-              .where(Case.organisation == bindparam("organisation"),
-                     or_(Evidence.message_id_key.in_(bindparam("mids", expanding=True)),
-                         Evidence.fingerprint.in_(bindparam("prints", expanding=True))))
-              .order_by(Evidence.id).limit(1))
+# On the tables, not the mapped classes: a Core statement skips the ORM's per-call compile step.
+_CASES: Table = Case.__table__  # type: ignore[assignment]
+_DUPLICATE = (select(_EVIDENCE.c.case_id).join(_CASES, _CASES.c.id == _EVIDENCE.c.case_id)
+              .where(_CASES.c.organisation == bindparam("organisation"),
+                     or_(_EVIDENCE.c.message_id_key.in_(bindparam("mids", expanding=True)),
+                         _EVIDENCE.c.fingerprint.in_(bindparam("prints", expanding=True))))
+              .order_by(_EVIDENCE.c.id).limit(1))
 
 
 def find_duplicate_case(session: Session, items: list[EvidenceItem], organisation: str) -> Case | None:
@@ -135,8 +139,7 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
     if not wanted:
         return
     have: set[tuple[str, str, str]] = set() if new else {
-        (role, address, name) for role, address, name in session.execute(
-            select(Party.role, Party.address, Party.display_name).where(Party.case_id == case.id))}
+        (role, address, name) for role, address, name in session.execute(_PARTIES_OF, {"case_id": case.id})}
     rows = [{"case_id": case.id, "role": role, "address": address, "display_name": name,
              "domain": address.partition("@")[2]}
             for role, address, name in wanted if (role, address, name) not in have]
@@ -210,8 +213,9 @@ def _has_sender_alias(session: Session, case: Case) -> bool:
     return session.scalar(_SENDER_ALIAS, {"case_id": case.id}) is not None
 
 
-_SENDER_ALIAS = select(CaseAlias.id).where(
-    CaseAlias.case_id == bindparam("case_id"), CaseAlias.side == ALLEGED_SENDER, CaseAlias.report_id.is_(None))
+_ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
+_SENDER_ALIAS = select(_ALIASES.c.id).where(
+    _ALIASES.c.case_id == bindparam("case_id"), _ALIASES.c.side == ALLEGED_SENDER, _ALIASES.c.report_id.is_(None))
 
 
 def case_of_sent_message(session: Session, referenced_ids: list[str]) -> Case | None:

@@ -29,11 +29,13 @@ def apply_report_triage(session: Session, case: Case, decision: TriageDecision) 
     if len(categories) > 1 and "other" in categories:
         categories.remove("other")
     case.urgency, case.categories = urgency, categories
-    case.triage = {**previous, "automatic": decision.to_dict(), "explanation": decision.explanation()}
+    explanation = decision.explanation()
+    case.triage = {**previous, "automatic": decision.to_dict(), "explanation": explanation}
     if case.status is CaseStatus.NEW:
         case.status = CaseStatus.TRIAGED
-    events.record(session, "triaged", case.id, urgency=urgency, categories=categories,
-                  explanation=decision.explanation()[:2000])
+    # A plain insert (one per report): flushed in order with the case's pending changes.
+    events.record_all(session, [events.entry("triaged", case.id, urgency=urgency, categories=categories,
+                                             explanation=explanation[:2000])])
 
 
 def apply_reply_triage(session: Session, settings: Settings, case: Case, decision: TriageDecision,

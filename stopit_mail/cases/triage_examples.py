@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
@@ -89,10 +89,16 @@ def remove_example(session: Session, actor: Actor, example_id: int, reason: str 
     return example
 
 
+_EXAMPLES: Table = TriageExample.__table__  # type: ignore[assignment]
+# Read for every report (most organisations have none): built once, on the table's columns.
+_OF_ORGANISATION = (select(_EXAMPLES.c.id, _EXAMPLES.c.label, _EXAMPLES.c.category, _EXAMPLES.c.sentence,
+                           _EXAMPLES.c.language)
+                    .where(_EXAMPLES.c.organisation == bindparam("organisation")).order_by(_EXAMPLES.c.id))
+
+
 def organisation_examples(session: Session, organisation: str) -> list[Example]:
     """The detector's view of an organisation's examples."""
-    rows = session.scalars(select(TriageExample).where(TriageExample.organisation == organisation)
-                           .order_by(TriageExample.id))
+    rows = session.execute(_OF_ORGANISATION, {"organisation": organisation})
     return [Example(r.label, r.category, r.sentence, r.language, f"organisation:{organisation}#{r.id}")
             for r in rows]
 

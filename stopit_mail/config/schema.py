@@ -7,6 +7,7 @@ checks that every field appears, commented, in `default_config.toml`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from stopit_mail.config.api import ApiSettings
@@ -132,7 +133,10 @@ class Settings:
     def data_path(self) -> Path:
         """Absolute data folder."""
         path = Path(self.data_dir)
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
+        if path.is_absolute():
+            return path
+        # A relative base depends on the working directory: resolved each time.
+        return _resolved(self.base_dir / path) if self.base_dir.is_absolute() else (self.base_dir / path).resolve()
 
     @property
     def effective_database_url(self) -> str:
@@ -167,3 +171,8 @@ class Settings:
         return self.organisations[0]
 
 
+@lru_cache(maxsize=64)
+def _resolved(path: Path) -> Path:
+    """An absolute path resolved once per process: every message reaches the data folder
+    several times, and resolving walks the file system each time."""
+    return path.resolve()

@@ -17,7 +17,8 @@ from typing import Any
 from stopit_mail.config import HeaderSettings
 from stopit_mail.headers.auth import analyse_authentication
 from stopit_mail.headers.dns import DnspythonResolver, OfflineResolver, Resolver
-from stopit_mail.headers.trace import TrustedRelays, trace_message
+from stopit_mail.headers.fields import read_header_fields
+from stopit_mail.headers.trace import TrustedRelays, trace_headers
 
 ANALYSIS_VERSION = 1
 
@@ -48,9 +49,10 @@ def analyse(raw: bytes, policy: HeaderPolicy, *, verifiable: bool = True, source
             now: datetime | None = None) -> dict[str, Any]:
     """Trace and authentication of one message as a JSON-ready dict; never raises."""
     now = now or datetime.now(UTC)
-    trace = trace_message(raw, policy.trusted, clock_skew=policy.clock_skew, now=now)
+    fields = read_header_fields(raw)  # one split of the header section, for the trace and auth
+    trace = trace_headers(fields, policy.trusted, clock_skew=policy.clock_skew, now=now)
     auth = analyse_authentication(raw, policy.resolver, trusted_authserv_ids=policy.trusted_authserv_ids,
-                                  verifiable=verifiable, now=now)
+                                  verifiable=verifiable, now=now, header_fields=fields)
     return {
         "version": ANALYSIS_VERSION,
         "analysed_at": now.isoformat(),

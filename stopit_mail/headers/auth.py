@@ -15,7 +15,7 @@ imported them from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,15 +98,17 @@ class AuthReport:
 
 def analyse_authentication(raw: bytes, resolver: Resolver, *,
                            trusted_authserv_ids: Iterable[str] = (), verifiable: bool = True,
-                           now: datetime | None = None) -> AuthReport:
+                           now: datetime | None = None,
+                           header_fields: Sequence[tuple[str, str]] | None = None) -> AuthReport:
     """DKIM, ARC, Authentication-Results and alignment for one message; never raises.
 
     ``verifiable=False`` is for a message rebuilt from an inline forward: its
     original bytes are lost, so each signature is listed as "not verifiable
     (forwarded inline)" instead of being checked (it would only ever "fail").
+    ``header_fields`` is ``read_header_fields(raw)`` when the caller (the trace) already split them.
     """
     moment, problems = utc(now), list[str]()
-    fields = _guarded(lambda: split_header_fields(raw), [], problems, "reading header fields")
+    fields = _guarded(lambda: split_header_fields(raw, header_fields), [], problems, "reading header fields")
     froms = from_domains(value for name, value in fields if name.lower() == "from")
     oversized = header_section_length(raw) > MAX_HEADER_BYTES
     if oversized:

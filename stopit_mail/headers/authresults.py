@@ -16,7 +16,7 @@ syntax becomes a ``problems`` entry, and nothing raises.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,15 +61,16 @@ class AuthResultsHeader:
         return asdict(self)
 
 
-def split_header_fields(raw: bytes) -> list[tuple[str, str]]:
+def split_header_fields(raw: bytes, read: Sequence[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """The header fields of a message as unfolded ``(name, value)`` text pairs.
 
     The fields are found by the splitter the trace uses (`fields.read_header_fields`: linear
     time however hostile the folding, stops at the first empty line, skips an mbox ``From ``
     line); here each value is unfolded, and a line inside the section that is neither a field
-    nor a continuation is left out rather than glued to the field before it.
+    nor a continuation is left out rather than glued to the field before it. ``read`` is
+    ``read_header_fields(raw)`` when the caller already has it (the analysis splits once).
     """
-    return [(name, _unfold(value)) for name, value in read_header_fields(raw)]
+    return [(name, _unfold(value)) for name, value in (read_header_fields(raw) if read is None else read)]
 
 
 def _unfold(value: str) -> str:

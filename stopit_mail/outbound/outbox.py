@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
@@ -26,6 +26,9 @@ URGENT_KINDS = frozenset({"page", "escalation-alert", "watchdog-alert", "emergen
 
 
 _BY_DEDUP_KEY = select(OutboxMessage).where(OutboxMessage.dedup_key == bindparam("dedup_key"))
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_ID_BY_DEDUP_KEY = select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("dedup_key"))
+_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 def enqueue(
@@ -42,23 +45,49 @@ def enqueue(
     existing = session.scalar(_BY_DEDUP_KEY, {"dedup_key": dedup_key})
     if existing is not None:
         return existing
+    values = _row(draft, kind, dedup_key, case_id, envelope_from, recipient_key, alias_id, domain_key, priority)
+    row = OutboxMessage(**values)
+    session.add(row)
+    session.flush()
+    events.record(session, f"{kind}-queued", case_id, actor=actor, automatic=actor == events.SYSTEM_ACTOR,
+                  outbox_id=row.id, message_id=row.message_id, **detail)
+    return row
+
+
+def queue(
+    session: Session, draft: Draft, kind: str, dedup_key: str, case_id: int | None = None,
+    envelope_from: str = "", recipient_key: str | None = None, alias_id: int | None = None,
+    domain_key: str | None = None, priority: int = 0,
+) -> int:
+    """`enqueue` for the hot path (an acknowledgement per report): plain inserts, no row object.
+
+    Returns the queued row's id (the existing one's on a repeat of `dedup_key`). Executed
+    through the session, so anything it holds pending is flushed first and the event log
+    keeps its order.
+    """
+    existing = session.execute(_ID_BY_DEDUP_KEY, {"dedup_key": dedup_key}).scalar()
+    if existing is not None:
+        return int(existing)
+    values = _row(draft, kind, dedup_key, case_id, envelope_from, recipient_key, alias_id, domain_key, priority)
+    row_id = int(session.execute(_INSERT, values).scalar_one())
+    events.record_all(session, [events.entry(f"{kind}-queued", case_id, outbox_id=row_id,
+                                             message_id=values["message_id"])])
+    return row_id
+
+
+def _row(draft: Draft, kind: str, dedup_key: str, case_id: int | None, envelope_from: str,
+         recipient_key: str | None, alias_id: int | None, domain_key: str | None, priority: int) -> dict[str, object]:
+    """The outbox row of a draft: composed, its sealed recipients named only in the envelope."""
     domain = draft.from_address.rpartition("@")[2] or "localhost"
     # A sealed recipient (an anonymous reporter) is named only in the envelope, at delivery.
     visible = [r for r in draft.to if not r.startswith(SEALED_PREFIX)]
     shown = replace(draft, to=visible or ["undisclosed-recipients:;"])
     message_id = new_message_id(domain)
-    row = OutboxMessage(
-        case_id=case_id, kind=kind, dedup_key=dedup_key, envelope_from=envelope_from,
-        recipients=list(draft.to), recipient_key=recipient_key, domain_key=domain_key, alias_id=alias_id,
-        subject=draft.subject, message_id=message_id,
-        content=compose(shown, message_id),
-        priority=URGENT_DELIVERY if kind in URGENT_KINDS else priority,
-    )
-    session.add(row)
-    session.flush()
-    events.record(session, f"{kind}-queued", case_id, actor=actor, automatic=actor == events.SYSTEM_ACTOR,
-                  outbox_id=row.id, message_id=message_id, **detail)
-    return row
+    return {"case_id": case_id, "kind": kind, "dedup_key": dedup_key, "envelope_from": envelope_from,
+            "recipients": list(draft.to), "recipient_key": recipient_key, "domain_key": domain_key,
+            "alias_id": alias_id, "subject": draft.subject, "message_id": message_id,
+            "content": compose(shown, message_id),
+            "priority": URGENT_DELIVERY if kind in URGENT_KINDS else priority}
 
 
 def due_ids(session: Session, now: datetime | None = None, limit: int = 50) -> list[int]:
@@ -109,9 +138,9 @@ def backlog(session: Session) -> dict[str, int]:
 
 def _count_since(column: str) -> Select[int]:
     """Messages of a kind with this `column` value since a time (built once: queried per report)."""
-    return select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.kind == bindparam("kind"), getattr(OutboxMessage, column) == bindparam("key"),
-        OutboxMessage.created_at >= bindparam("since", type_=OutboxMessage.created_at.type))
+    return select(func.count(_OUTBOX.c.id)).where(
+        _OUTBOX.c.kind == bindparam("kind"), _OUTBOX.c[column] == bindparam("key"),
+        _OUTBOX.c.created_at >= bindparam("since", type_=_OUTBOX.c.created_at.type))
 
 
 _SENT_TO = _count_since("recipient_key")

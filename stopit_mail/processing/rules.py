@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from stopit_mail.cases.acknowledgement import report_language
+from stopit_mail.cases.detect.language import sentence_languages
 from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules
 from stopit_mail.config import HeaderSettings, Settings
 from stopit_mail.extract.evidence import Extraction
@@ -58,5 +59,7 @@ def warm_up(settings: Settings) -> None:
     (compiling the rules takes seconds on a busy machine: longer than a tight time budget)."""
     rules_for(settings)
     policy_for(settings)
-    # The language model loads on first use: not while the first message holds the write lock.
+    # The language models load on first use: not while the first message holds the write lock.
+    # (The acknowledgement's guess and triage's per-sentence languages use one each.)
     report_language("a sentence long enough to need the language model")
+    sentence_languages(["a sentence long enough to need the language model"])

@@ -46,6 +46,7 @@ from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes, o
 
 log = logging.getLogger(__name__)
 _RAW = cast(Table, RawMessage.__table__)
+_CONTENT = select(_RAW.c.content).where(_RAW.c.id == bindparam("raw_id"))
 
 
 def _organisation(settings: Settings, rcpt_to: list[str]) -> Organisation:
@@ -73,7 +74,8 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
     now = datetime.now(UTC)
     with factory() as session:
         with relaxed_commit(session):
-            row = session.execute(*_claim_statement(session, settings, now, raw_id, exclude)).first()
+            # On the connection: the claim is Core (no ORM step to run for it).
+            row = session.connection().execute(*_claim_statement(session, settings, now, raw_id, exclude)).first()
         if row is None:
             return None
         # The bytes are read only once the attempt is counted: a message too big for the worker's
@@ -81,7 +83,7 @@ def claim(factory: sessionmaker[Session], settings: Settings, raw_id: int | None
         content, unreadable = b"", None
         if row.attempts <= settings.limits.max_attempts:
             try:
-                content = session.scalar(select(RawMessage.content).where(RawMessage.id == row.id)) or b""
+                content = session.connection().execute(_CONTENT, {"raw_id": row.id}).scalar() or b""
             except MemoryError:
                 unreadable = (f"memory budget: the message ({row.size} bytes) cannot be read within "
                               "limits.worker_memory_mb")

@@ -23,7 +23,7 @@ from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.notices import template_dirs
 from stopit_mail.outbound.ack_limits import domain_key, refusal
 from stopit_mail.outbound.compose import Draft
-from stopit_mail.outbound.outbox import URGENT_DELIVERY, enqueue
+from stopit_mail.outbound.outbox import URGENT_DELIVERY, queue
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
@@ -75,7 +75,7 @@ class Acknowledge(Step):
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
-        enqueue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
+        queue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
                 recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
                 alias_id=alias_row.id, priority=URGENT_DELIVERY if emergency else 0)
 
