@@ -14,6 +14,10 @@ on; the attempt was counted when the message was claimed, so after `limits.max_a
 quarantined. The worker writes a heartbeat so the watchdog and `stopit status` can tell a
 stopped or stuck worker from an idle one.
 
+During a flood (judged from the listener's wakes) the worker keeps to a small share of one
+core and, on SQLite, of the write lock, so accepting mail comes first; an emergency waiting ends
+either pause.
+
 State lives only in the database, so a restarted worker simply resumes. Several workers may run
 against PostgreSQL (claims use SKIP LOCKED); on SQLite run one.
 """
@@ -42,7 +46,7 @@ from stopit_mail.processing.context import StoredMessage
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.periodic import RetentionTick
 from stopit_mail.processing.rules import warm_up
-from stopit_mail.processing.runner import process_batch, quarantine
+from stopit_mail.processing.runner import emergency_waiting, process_batch, quarantine
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,14 @@ MAX_PAUSE_SECONDS = 0.5
 FLOOD_WRITE_BATCH = 2
 # Messages computed one by one, then written in one transaction (one durable commit), normally.
 WRITE_BATCH = 8
+# During a flood the worker uses at most this share of one core (its process's CPU time), on
+# either database: a niceness only weighs the worker against the listener when both are ready to
+# run, and on a loaded machine that still left it a third of a core, about a third of the accept
+# rate. Accepting mail comes first; the backlog drains when the flood ends. An emergency waiting
+# ends the pause (probed every EMERGENCY_PROBE_SECONDS), so its page is not delayed by it.
+FLOOD_CPU_SHARE = 0.1
+MAX_CPU_PAUSE_SECONDS = 2.0
+EMERGENCY_PROBE_SECONDS = 0.2
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -102,6 +114,7 @@ class Worker:
         self._write_started = 0.0
         self._write_ended = 0.0
         self._write_took = 0.0
+        self._cpu_mark: tuple[float, float] | None = None
         self.totals = TurnReport()
         self.retention = RetentionTick(app.factory, app.settings, app.clock)
 
@@ -121,6 +134,20 @@ class Worker:
             resume = self._write_ended + self._write_took * (1 / LOCK_SHARE_IN_FLOOD - 1)
             self._stop.wait(min(MAX_PAUSE_SECONDS, max(0.0, resume - time.monotonic())))
         self._write_started = time.monotonic()
+
+    def _cpu_pace(self) -> None:
+        """Before taking more messages in a flood: pause until the worker's CPU since the last
+        pause is within FLOOD_CPU_SHARE of one core, unless an emergency waits."""
+        now, cpu = time.monotonic(), time.process_time()
+        mark, self._cpu_mark = self._cpu_mark, (now, cpu)
+        if mark is None or not self.in_flood():
+            return
+        deadline = now + min(MAX_CPU_PAUSE_SECONDS, (cpu - mark[1]) / FLOOD_CPU_SHARE - (now - mark[0]))
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if emergency_waiting(self.app.factory):
+                break
+            self._stop.wait(min(EMERGENCY_PROBE_SECONDS, left))
+        self._cpu_mark = (time.monotonic(), time.process_time())
 
     def stop(self) -> None:
         """Finish the message in hand, then leave `run`."""
@@ -158,6 +185,7 @@ class Worker:
         report = TurnReport()
         remaining = self.batch
         while remaining > 0 and not self._stop.is_set():
+            self._cpu_pace()
             size = min(self.write_batch, FLOOD_WRITE_BATCH) if self._sqlite and self.in_flood() else self.write_batch
             taken, urgent = self._process_some(min(remaining, size), report)
             if not taken:
