@@ -68,11 +68,11 @@ def burn(seconds: float) -> None:
 def test_in_a_flood_the_worker_pauses_until_its_cpu_is_within_its_share(app: App) -> None:
     worker = Worker(app)
     with flooding(worker):
-        worker._cpu_pace()
+        worker._cpu_pace(time.monotonic() + 60)
         began, cpu = time.monotonic(), time.process_time()
         burn(0.03)
         used = time.process_time() - cpu
-        worker._cpu_pace()
+        worker._cpu_pace(time.monotonic() + 60)
         # Work plus pause: the CPU used is FLOOD_CPU_SHARE of the time (the flood's wakes add a little).
         assert time.monotonic() - began >= used / FLOOD_CPU_SHARE * 0.95
 
@@ -80,10 +80,10 @@ def test_in_a_flood_the_worker_pauses_until_its_cpu_is_within_its_share(app: App
 def test_without_a_flood_the_worker_does_not_pause(app: App) -> None:
     worker = Worker(app)
     worker.wake()  # one message stored: no flood
-    worker._cpu_pace()
+    worker._cpu_pace(time.monotonic() + 60)
     burn(0.05)
     began = time.monotonic()
-    worker._cpu_pace()
+    worker._cpu_pace(time.monotonic() + 60)
     assert time.monotonic() - began < 0.1
 
 
@@ -108,3 +108,17 @@ def test_an_emergency_stored_during_a_pause_is_processed_at_once(app: App,
         finally:
             worker.stop()
             thread.join(30)
+
+
+def test_a_paced_turn_ends_in_time_for_deliveries(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module, "FLOOD_CPU_SHARE", 0.002)
+    monkeypatch.setattr(worker_module, "TURN_SECONDS", 1.0)
+    for n in range(4):
+        store(app, report_message(n))
+    worker = Worker(app, write_batch=1)
+    with flooding(worker):
+        began = time.monotonic()
+        report = worker.run_once()
+    # One message, its pause cut at the turn's end, then the acknowledgement goes out.
+    assert report.processed == 1 and report.delivered == {"sent": 1}
+    assert time.monotonic() - began < worker_module.MAX_CPU_PAUSE_SECONDS + 10

@@ -70,6 +70,8 @@ WRITE_BATCH = 8
 FLOOD_CPU_SHARE = 0.1
 MAX_CPU_PAUSE_SECONDS = 2.0
 EMERGENCY_PROBE_SECONDS = 0.2
+# A turn stops taking messages after this long (paced in a flood, 25 messages could take a minute).
+TURN_SECONDS = 5.0
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -135,19 +137,25 @@ class Worker:
             self._stop.wait(min(MAX_PAUSE_SECONDS, max(0.0, resume - time.monotonic())))
         self._write_started = time.monotonic()
 
-    def _cpu_pace(self) -> None:
+    def _cpu_pace(self, ends: float) -> bool:
         """Before taking more messages in a flood: pause until the worker's CPU since the last
-        pause is within FLOOD_CPU_SHARE of one core, unless an emergency waits."""
+        pause is within FLOOD_CPU_SHARE of one core, unless an emergency waits. False if the
+        turn's end (`ends`) came first: the rest of the pause is owed at the next turn's start."""
         now, cpu = time.monotonic(), time.process_time()
-        mark, self._cpu_mark = self._cpu_mark, (now, cpu)
-        if mark is None or not self.in_flood():
-            return
-        deadline = now + min(MAX_CPU_PAUSE_SECONDS, (cpu - mark[1]) / FLOOD_CPU_SHARE - (now - mark[0]))
-        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        if self._cpu_mark is None or not self.in_flood():
+            self._cpu_mark = (now, cpu)
+            return True
+        wall, spent = self._cpu_mark
+        due = min(wall + (cpu - spent) / FLOOD_CPU_SHARE, now + MAX_CPU_PAUSE_SECONDS)
+        while not self._stop.is_set() and (left := min(due, ends) - time.monotonic()) > 0:
             if emergency_waiting(self.app.factory):
                 break
             self._stop.wait(min(EMERGENCY_PROBE_SECONDS, left))
+        else:
+            if not self._stop.is_set() and time.monotonic() < due:
+                return False
         self._cpu_mark = (time.monotonic(), time.process_time())
+        return True
 
     def stop(self) -> None:
         """Finish the message in hand, then leave `run`."""
@@ -180,12 +188,15 @@ class Worker:
         """One turn: process up to `batch` waiting messages, then deliver due outbox rows.
 
         A batch with an emergency is followed by a delivery at once: its page must not wait
-        for the rest of the turn.
+        for the rest of the turn. A turn paced in a flood ends after TURN_SECONDS, so deliveries,
+        escalation deadlines and the heartbeat keep their rhythm.
         """
         report = TurnReport()
         remaining = self.batch
-        while remaining > 0 and not self._stop.is_set():
-            self._cpu_pace()
+        ends = time.monotonic() + TURN_SECONDS
+        while remaining > 0 and not self._stop.is_set() and time.monotonic() < ends:
+            if not self._cpu_pace(ends):
+                break
             size = min(self.write_batch, FLOOD_WRITE_BATCH) if self._sqlite and self.in_flood() else self.write_batch
             taken, urgent = self._process_some(min(remaining, size), report)
             if not taken:
