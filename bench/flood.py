@@ -6,14 +6,28 @@ self-harm report when half the flood is in, and prints:
 
 - the page's delay: from the self-harm report's 250 to the page's delivery (Maildir), goal < 5 s;
 - the backlog (messages stored, not yet processed) at that 250;
-- the accept rate with the worker running against `--no-worker` in the same run (goal >= 80%);
+- the accept rate with the worker running against `--no-worker` in the same run (goal >= 80%),
+  flooding only once the workers have started (model loaded, first heartbeat written): a flood
+  meets a running service, and a worker still starting competes less than a running one;
+- CPU during each flood: the listener's per accepted message, the workers' and the clients';
 - p99 accept latency (DATA sent to 250 read);
 - with `--pg URL` (a PostgreSQL server; a fresh database is created per run): the same on
-  PostgreSQL, and the processing rate with 1 and with 2 workers over the same backlog for
-  `--drain-seconds` each (scaling ratio, goal >= 1.7x).
+  PostgreSQL, and how 2 workers scale against 1, measured two ways:
+  * during the flood (`serve` plus one `stopit worker`), messages processed per second while the
+    listener and the clients compete for the same cores: what an installation under a flood gets;
+  * on a pre-stored backlog (the --no-worker flood's messages, and a copy of that database),
+    drained by 1 and by 2 worker processes with the listener stopped, for `--drain-seconds`
+    each: the workers' own scaling (goal >= 1.7x), with CPU per message in the workers and in
+    PostgreSQL, and what PostgreSQL's active backends were doing (sampled from
+    pg_stat_activity: on CPU, waiting for a lock, for I/O).
+  The load average is printed beside each figure: the ratios are only comparable within a run.
 
-    python bench/flood.py [--messages 20000] [--clients 32] [--pg postgresql://...] [--skip-sqlite]
-                          [--worker-nice N]
+The flood is sent in `--rounds` rounds that alternate between the installations (the backlog of
+each grows from round to round, to N), so a change in the load of other programs on the machine
+weighs on the --no-worker and the --worker figures alike.
+
+    python bench/flood.py [--messages 20000] [--clients 32] [--rounds 5] [--pg postgresql://...]
+                          [--drain-seconds 90] [--skip-sqlite] [--worker-nice N]
 """
 
 from __future__ import annotations
@@ -21,16 +35,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import re
+import shutil
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,7 +57,14 @@ smtp_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(smtp_bench)
 
 from stopit_mail.app import init_installation, open_app  # noqa: E402
-from stopit_mail.models import OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report  # noqa: E402
+from stopit_mail.models import (  # noqa: E402
+    OutboxMessage,
+    OutboxStatus,
+    RawMessage,
+    RawStatus,
+    Report,
+    WorkerHeartbeat,
+)
 
 CHAIN = ('\n[[organisations.escalation.business_chain]]\ncontact = "primary"\n'
          'addresses = ["oncall@example.edu"]\nwait_minutes = 10\n')
@@ -86,12 +110,13 @@ def drop_pg_databases(url: str) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start(config: Path, log: Path, *args: str) -> Any:
+def start(config: Path, log: Path, *args: str, niceness: int = 0) -> Any:
     import subprocess
 
     with open(log, "ab") as handle:
         return subprocess.Popen([sys.executable, "-m", "stopit_mail", "-c", str(config), *args],
-                                stdout=handle, stderr=subprocess.STDOUT)
+                                stdout=handle, stderr=subprocess.STDOUT,
+                                preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -143,9 +168,8 @@ async def _flood(port: int, clients: int, total: int, with_emergency: bool) -> d
     if extra is not None:
         half.set()
         await extra
-    latencies.sort()
-    return {"rate": len(latencies) / elapsed, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-            "errors": errors, "emergency_250": sent.get("at"), "message_id": sent.get("message_id")}
+    return {"latencies": latencies, "elapsed": elapsed, "errors": errors, "emergency_250": sent.get("at"),
+            "message_id": sent.get("message_id")}
 
 
 def page_delay(config: Path, accepted_at: float, message_id: str,
@@ -187,27 +211,115 @@ def _waiting(app: Any) -> int:
         return session.scalar(select(func.count(RawMessage.id)).where(RawMessage.status == RawStatus.RECEIVED)) or 0
 
 
-def processing_rate(config: Path, folder: Path, workers: int, seconds: float) -> float:
-    """Messages per second while `workers` worker processes work on the waiting queue for
-    `seconds` (after their start-up: timed from the first message they finish)."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_workers(config: Path, count: int, timeout: float = 180) -> None:
+    """Wait until `count` workers have written their heartbeat (start-up done, model loaded)."""
     app = open_app(config, migrate=False)
     try:
-        waiting = _waiting(app)
-        procs = [start(config, folder / f"worker{i}.log", "worker") for i in range(workers)]
-        while _waiting(app) == waiting:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with app.factory() as session:
+                if (session.scalar(select(func.count()).select_from(WorkerHeartbeat)) or 0) >= count:
+                    return
             time.sleep(0.2)
+        raise TimeoutError(f"{count} workers did not start within {timeout} s")
+    finally:
+        app.close()
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of `pid` (serve's worker child)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def _pg_backends(app: Any) -> list[int]:
+    """PIDs of the PostgreSQL backends serving this database, other than our own (same host)."""
+    with app.engine.connect() as connection:
+        return list(connection.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")).scalars())
+
+
+def _pg_waits(app: Any, seen: Counter[str]) -> None:
+    """One sample of what the database's active backends are doing (a lock wait, I/O, or on CPU)."""
+    with app.engine.connect() as connection:
+        for kind, event, count in connection.execute(text(
+                "SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, ''), count(*) "
+                "FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+                "AND pid <> pg_backend_pid() GROUP BY 1, 2")):
+            seen[f"{kind}:{event}" if kind != "CPU" else "CPU"] += count
+
+
+def processing_rate(config: Path, folder: Path, workers: int, seconds: float) -> dict[str, Any]:
+    """Drain the waiting queue with `workers` worker processes (no listener running) for
+    `seconds`, timed once all have started and finished a first turn: messages per
+    second, CPU per message in the workers and, on PostgreSQL, in its backends, and what the
+    backends were doing (sampled: on CPU, waiting for a lock, for I/O...)."""
+    app = open_app(config, migrate=False)
+    pg = app.engine.dialect.name == "postgresql"
+    waits: Counter[str] = Counter()
+    try:
+        procs = [start(config, folder / f"worker{i}.log", "worker") for i in range(workers)]
+        # Timed once every worker has started and done a first turn (a worker still loading its
+        # model would count against the pair).
+        wait_workers(config, workers)
+        backends = _pg_backends(app) if pg else []
+        cpu_before = {pid: _cpu_seconds(pid) for pid in [*(p.pid for p in procs), *backends]}
+        load = os.getloadavg()[0]
         began, first = time.monotonic(), _waiting(app)
         left = first
         while left and time.monotonic() - began < seconds:
-            time.sleep(0.5)
+            time.sleep(0.25)
+            if pg:
+                _pg_waits(app, waits)
             left = _waiting(app)
         elapsed = time.monotonic() - began
+        worker_cpu = sum(_cpu_seconds(p.pid) - cpu_before.get(p.pid, 0.0) for p in procs)
+        backend_cpu = sum(_cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in (_pg_backends(app) if pg else []))
+        load = max(load, os.getloadavg()[0])
         for proc in procs:
             proc.terminate()
             proc.wait(60)
-        return (first - left) / elapsed
+        done = max(1, first - left)
+        return {"rate": (first - left) / elapsed, "worker_ms": worker_cpu / done * 1000,
+                "backend_ms": backend_cpu / done * 1000, "cores": (worker_cpu + backend_cpu) / elapsed,
+                "waits": waits, "load": load, "done": first - left}
     finally:
         app.close()
+
+
+def clone_pg_database(url: str, template_url: str) -> str:
+    """A copy of a database (its backlog) under a fresh name, for a second drain of the same messages."""
+    import psycopg
+
+    name = f"stopit_flood_{uuid.uuid4().hex[:10]}"
+    source = template_url.rsplit("/", 1)[1]
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    _CREATED.append(name)
+    return template_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drain_line(workers: int, figures: dict[str, Any]) -> str:
+    waits: Counter[str] = figures["waits"]
+    sampled = sum(waits.values()) or 1
+    locks = sum(n for key, n in waits.items() if key.startswith("Lock:"))
+    top = ", ".join(f"{key} {n / sampled:.0%}" for key, n in waits.most_common(4))
+    return (f"  {workers} worker{'s' if workers > 1 else ' '}: {figures['rate']:6.1f} msg/s over {figures['done']} "
+            f"messages; CPU per message: worker {figures['worker_ms']:.1f} ms + PostgreSQL "
+            f"{figures['backend_ms']:.1f} ms; of {sum(waits.values())} active backends seen (4 samples a second), "
+            f"waiting on a lock {locks / sampled:.0%} ({top}); cores used {figures['cores']:.2f}; load {figures['load']:.1f}")
 
 
 def triage_model_line(log: Path) -> str:
@@ -218,61 +330,135 @@ def triage_model_line(log: Path) -> str:
     return "triage model loaded (serve names it only when it is unavailable)"
 
 
-def one_database(label: str, database_url: str, args: argparse.Namespace, pg: str | None) -> None:
-    figures: dict[str, dict[str, Any]] = {}
-    for mode in ("--no-worker", "--worker"):
-        with tempfile.TemporaryDirectory(prefix="stopit-flood-") as tmp:
-            folder = Path(tmp)
-            url = fresh_pg_database(pg) if pg else database_url
-            config = installation(folder, url)
-            port = smtp_bench.free_port()
-            config.write_text(config.read_text().replace('listen = "127.0.0.1:8025"', f'listen = "127.0.0.1:{port}"'))
-            server = start(config, folder / "serve.log", "serve", mode)
-            try:
-                wait_port(port)
-                result = asyncio.run(_flood(port, args.clients, args.messages, mode == "--worker"))
-                if mode == "--worker" and result["emergency_250"]:
-                    result["delay"], result["backlog"], result["other_pages"] = page_delay(
-                        config, result["emergency_250"], result["message_id"])
-            finally:
-                server.terminate()
-                server.wait(60)
-            if mode == "--worker":
-                result["model"] = triage_model_line(folder / "serve.log")
-            if pg and mode == "--no-worker":
-                result["rate_1_worker"] = processing_rate(config, folder, 1, args.drain_seconds)
-            figures[mode] = result
-        if pg and mode == "--no-worker":
-            # Two workers on a second, identical backlog.
-            with tempfile.TemporaryDirectory(prefix="stopit-flood-") as tmp:
-                folder = Path(tmp)
-                config = installation(folder, fresh_pg_database(pg))
-                port = smtp_bench.free_port()
-                config.write_text(config.read_text().replace('listen = "127.0.0.1:8025"',
-                                                             f'listen = "127.0.0.1:{port}"'))
-                server = start(config, folder / "serve.log", "serve", "--no-worker")
-                try:
-                    wait_port(port)
-                    asyncio.run(_flood(port, args.clients, args.messages, False))
-                finally:
-                    server.terminate()
-                    server.wait(60)
-                figures[mode]["rate_2_workers"] = processing_rate(config, folder, 2, args.drain_seconds)
-    base, busy = figures["--no-worker"], figures["--worker"]
-    print(f"== {label}: {args.messages} ordinary reports from {args.clients} clients, one self-harm report midway, "
-          f"worker_nice {'as configured' if WORKER_NICE is None else WORKER_NICE}")
-    print(f"worker's {busy.get('model')}")
-    print(f"accept rate --no-worker: {base['rate']:8.1f} msg/s   p99 {base['p99_ms']:7.1f} ms   errors {base['errors']}")
-    print(f"accept rate with worker: {busy['rate']:8.1f} msg/s   p99 {busy['p99_ms']:7.1f} ms   errors {busy['errors']}")
+def _processed(config: Path) -> int:
+    app = open_app(config, migrate=False)
+    try:
+        with app.factory() as session:
+            return session.scalar(select(func.count(RawMessage.id)).where(
+                RawMessage.status != RawStatus.RECEIVED)) or 0
+    finally:
+        app.close()
+
+
+def new_installation(folder: Path, pg: str | None) -> dict[str, Any]:
+    """A fresh installation in `folder` (on a fresh PostgreSQL database with `pg`) and its port."""
+    url = fresh_pg_database(pg) if pg else ""
+    config = installation(folder, url)
+    port = smtp_bench.free_port()
+    config.write_text(config.read_text().replace('listen = "127.0.0.1:8025"', f'listen = "127.0.0.1:{port}"'))
+    return {"config": config, "url": url, "port": port, "rounds": []}
+
+
+def flood_round(setup: dict[str, Any], args: argparse.Namespace, mode: str, messages: int,
+                emergency: bool, extra_workers: int = 0) -> None:
+    """One round of the flood against `setup`'s installation (`serve` with or without its worker,
+    plus `extra_workers` separate `stopit worker` processes at the worker's niceness); the
+    messages of earlier rounds are still there, so the backlog grows from round to round."""
+    config, port = setup["config"], setup["port"]
+    folder = config.parent
+    server = start(config, folder / "serve.log", "serve", mode)
+    nice = 5 if WORKER_NICE is None else WORKER_NICE
+    extras = [start(config, folder / f"worker{i}.log", "worker", niceness=nice) for i in range(extra_workers)]
+    try:
+        wait_port(port)
+        if mode == "--worker" or extras:
+            # A flood meets a running service: the workers have loaded the model and beat once.
+            wait_workers(config, (mode == "--worker") + len(extras))
+        processes = [server.pid, *_children(server.pid), *(p.pid for p in extras)]
+        before = {pid: _cpu_seconds(pid) for pid in processes}
+        done_before = _processed(config)
+        clients_before = time.process_time()
+        result = asyncio.run(_flood(port, args.clients, messages, emergency))
+        result["clients_cpu"] = time.process_time() - clients_before
+        spent = [_cpu_seconds(pid) - before[pid] for pid in processes]
+        result["listener_cpu"], result["workers_cpu"] = spent[0], sum(spent[1:])
+        result["processed"] = _processed(config) - done_before
+        result["load"] = os.getloadavg()[0]
+        if result["emergency_250"]:
+            setup["delay"], setup["backlog"], setup["other_pages"] = page_delay(
+                config, result["emergency_250"], result["message_id"])
+    finally:
+        for proc in [server, *extras]:
+            proc.terminate()
+            proc.wait(60)
+    if mode == "--worker":
+        setup["model"] = triage_model_line(folder / "serve.log")
+    setup["rounds"].append(result)
+
+
+def totals(setup: dict[str, Any]) -> dict[str, Any]:
+    """The rounds of one installation added up: rates over their summed durations."""
+    rounds = setup["rounds"]
+    elapsed = sum(r["elapsed"] for r in rounds)
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    accepted = len(latencies)
+    return {
+        "rate": accepted / elapsed, "p99_ms": latencies[int(accepted * 0.99) - 1] * 1000,
+        "errors": sum(r["errors"] for r in rounds), "processed_rate": sum(r["processed"] for r in rounds) / elapsed,
+        "load": f"{min(r['load'] for r in rounds):.1f}-{max(r['load'] for r in rounds):.1f}",
+        "cpu": (f"CPU during the flood: listener {sum(r['listener_cpu'] for r in rounds) / accepted * 1000:.2f} ms "
+                f"per message, workers {sum(r['workers_cpu'] for r in rounds) / elapsed:.2f} cores, "
+                f"clients {sum(r['clients_cpu'] for r in rounds) / elapsed:.2f} cores"),
+    }
+
+
+def backlog_scaling(root: Path, pg: str, stored: dict[str, Any], seconds: float) -> tuple[dict[str, Any], ...]:
+    """Drain the same pre-stored backlog (the --no-worker flood's messages, and a copy of its
+    database) with 1 and with 2 `stopit worker` processes, the listener stopped."""
+    first = stored["config"].parent
+    second = root / "backlog-copy"
+    shutil.copytree(first, second)
+    config = second / "stopit.toml"
+    config.write_text(config.read_text().replace(stored["url"], clone_pg_database(pg, stored["url"])))
+    return processing_rate(stored["config"], first, 1, seconds), processing_rate(config, second, 2, seconds)
+
+
+def one_database(label: str, args: argparse.Namespace, pg: str | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="stopit-flood-") as tmp:
+        root = Path(tmp)
+        setups = {"base": new_installation(root / "no-worker", pg), "busy": new_installation(root / "worker", pg)}
+        if pg:
+            setups["both"] = new_installation(root / "workers2", pg)
+        # Rounds alternate between the installations, so a change in the machine's other load
+        # weighs on each alike; the emergency goes midway through the middle round.
+        per_round = args.messages // args.rounds
+        for number in range(args.rounds):
+            flood_round(setups["base"], args, "--no-worker", per_round, False)
+            flood_round(setups["busy"], args, "--worker", per_round, number == args.rounds // 2)
+            if pg:
+                flood_round(setups["both"], args, "--worker", per_round, False, extra_workers=1)
+        drains = backlog_scaling(root, pg, setups["base"], args.drain_seconds) if pg else None
+    base, busy = totals(setups["base"]), totals(setups["busy"])
+    print(f"== {label}: {per_round * args.rounds} ordinary reports from {args.clients} clients in {args.rounds} "
+          f"alternating rounds, one self-harm report midway, worker_nice "
+          f"{'as configured' if WORKER_NICE is None else WORKER_NICE}")
+    print(f"worker's {setups['busy'].get('model')}")
+    print(f"accept rate --no-worker: {base['rate']:8.1f} msg/s   p99 {base['p99_ms']:7.1f} ms   errors {base['errors']}"
+          f"   load {base['load']}\n    {base['cpu']}")
+    print(f"accept rate with worker: {busy['rate']:8.1f} msg/s   p99 {busy['p99_ms']:7.1f} ms   errors {busy['errors']}"
+          f"   load {busy['load']}\n    {busy['cpu']}")
     print(f"accept rate share:       {busy['rate'] / base['rate']:8.0%}  (goal >= 80%)")
-    delay = busy.get("delay")
+    delay = setups["busy"].get("delay")
     print(f"page delay after its 250: {'NOT PAGED' if delay is None else f'{delay:.2f} s'}  (goal < 5 s), "
-          f"backlog at that 250: {busy.get('backlog')}; cases of ordinary reports paged meanwhile: "
-          f"{busy.get('other_pages')}")
-    if "rate_2_workers" in base:
-        one, two = base["rate_1_worker"], base["rate_2_workers"]
-        print(f"processing rate: 1 worker {one:.1f} msg/s, 2 workers {two:.1f} msg/s, "
-              f"scaling {two / one:.2f}x (goal >= 1.7x)")
+          f"backlog at that 250: {setups['busy'].get('backlog')}; cases of ordinary reports paged meanwhile: "
+          f"{setups['busy'].get('other_pages')}")
+    if pg:
+        both = totals(setups["both"])
+        one, two = busy["processed_rate"], both["processed_rate"]
+        print(f"processed during the flood (the listener and the clients on the same cores; serve's worker, "
+              f"then with one `stopit worker` beside it, which the listener does not wake): 1 worker {one:.1f} msg/s, 2 workers {two:.1f} msg/s: "
+              f"{two / one:.2f}x; accept rate with 2 workers {both['rate']:.1f} msg/s ({both['rate'] / base['rate']:.0%}), "
+              f"load {both['load']}")
+    if drains is not None:
+        one_drain, two_drain = drains
+        per_message = ((two_drain["worker_ms"] + two_drain["backend_ms"])
+                       / (one_drain["worker_ms"] + one_drain["backend_ms"]))
+        print(f"pre-stored backlog, listener stopped: 2 workers against 1: "
+              f"{two_drain['rate'] / one_drain['rate']:.2f}x (goal >= 1.7x); CPU per message 2 against 1: "
+              f"{per_message:.2f}x (1.00: no contention, the rate follows the cores the machine gave them: "
+              f"{two_drain['cores'] / one_drain['cores']:.2f}x)")
+        print(_drain_line(1, one_drain))
+        print(_drain_line(2, two_drain))
 
 
 def main() -> None:
@@ -280,6 +466,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--pg", help="PostgreSQL server URL (a fresh database is created per run, dropped after)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds the flood is sent in, alternating between the installations")
     parser.add_argument("--drain-seconds", type=float, default=90,
                         help="how long 1, then 2, workers process the backlog for the scaling ratio")
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL runs")
@@ -289,10 +477,10 @@ def main() -> None:
     global WORKER_NICE
     WORKER_NICE = args.worker_nice
     if not args.skip_sqlite:
-        one_database("SQLite", "", args, None)
+        one_database("SQLite", args, None)
     if args.pg:
         try:
-            one_database("PostgreSQL", "", args, args.pg)
+            one_database("PostgreSQL", args, args.pg)
         finally:
             drop_pg_databases(args.pg)
 

@@ -14,6 +14,10 @@ on; the attempt was counted when the message was claimed, so after `limits.max_a
 quarantined. The worker writes a heartbeat so the watchdog and `stopit status` can tell a
 stopped or stuck worker from an idle one.
 
+During a flood (judged from the listener's wakes) the worker keeps to a small share of one
+core and, on SQLite, of the write lock, so accepting mail comes first; an emergency waiting ends
+either pause.
+
 State lives only in the database, so a restarted worker simply resumes. Several workers may run
 against PostgreSQL (claims use SKIP LOCKED); on SQLite run one.
 """
@@ -42,7 +46,7 @@ from stopit_mail.processing.context import StoredMessage
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.periodic import RetentionTick
 from stopit_mail.processing.rules import warm_up
-from stopit_mail.processing.runner import process_batch, quarantine
+from stopit_mail.processing.runner import emergency_waiting, process_batch, quarantine
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,16 @@ MAX_PAUSE_SECONDS = 0.5
 FLOOD_WRITE_BATCH = 2
 # Messages computed one by one, then written in one transaction (one durable commit), normally.
 WRITE_BATCH = 8
+# During a flood the worker uses at most this share of one core (its process's CPU time), on
+# either database: a niceness only weighs the worker against the listener when both are ready to
+# run, and on a loaded machine that still left it a third of a core, about a third of the accept
+# rate. Accepting mail comes first; the backlog drains when the flood ends. An emergency waiting
+# ends the pause (probed every EMERGENCY_PROBE_SECONDS), so its page is not delayed by it.
+FLOOD_CPU_SHARE = 0.1
+MAX_CPU_PAUSE_SECONDS = 2.0
+EMERGENCY_PROBE_SECONDS = 0.2
+# A turn stops taking messages after this long (paced in a flood, 25 messages could take a minute).
+TURN_SECONDS = 5.0
 
 # A message whose processing fails this many times with a non-transient database error is
 # quarantined, so one poison message cannot stall the queue behind it.
@@ -102,6 +116,7 @@ class Worker:
         self._write_started = 0.0
         self._write_ended = 0.0
         self._write_took = 0.0
+        self._cpu_mark: tuple[float, float] | None = None
         self.totals = TurnReport()
         self.retention = RetentionTick(app.factory, app.settings, app.clock)
 
@@ -121,6 +136,26 @@ class Worker:
             resume = self._write_ended + self._write_took * (1 / LOCK_SHARE_IN_FLOOD - 1)
             self._stop.wait(min(MAX_PAUSE_SECONDS, max(0.0, resume - time.monotonic())))
         self._write_started = time.monotonic()
+
+    def _cpu_pace(self, ends: float) -> bool:
+        """Before taking more messages in a flood: pause until the worker's CPU since the last
+        pause is within FLOOD_CPU_SHARE of one core, unless an emergency waits. False if the
+        turn's end (`ends`) came first: the rest of the pause is owed at the next turn's start."""
+        now, cpu = time.monotonic(), time.process_time()
+        if self._cpu_mark is None or not self.in_flood():
+            self._cpu_mark = (now, cpu)
+            return True
+        wall, spent = self._cpu_mark
+        due = min(wall + (cpu - spent) / FLOOD_CPU_SHARE, now + MAX_CPU_PAUSE_SECONDS)
+        while not self._stop.is_set() and (left := min(due, ends) - time.monotonic()) > 0:
+            if emergency_waiting(self.app.factory):
+                break
+            self._stop.wait(min(EMERGENCY_PROBE_SECONDS, left))
+        else:
+            if not self._stop.is_set() and time.monotonic() < due:
+                return False
+        self._cpu_mark = (time.monotonic(), time.process_time())
+        return True
 
     def stop(self) -> None:
         """Finish the message in hand, then leave `run`."""
@@ -153,11 +188,15 @@ class Worker:
         """One turn: process up to `batch` waiting messages, then deliver due outbox rows.
 
         A batch with an emergency is followed by a delivery at once: its page must not wait
-        for the rest of the turn.
+        for the rest of the turn. A turn paced in a flood ends after TURN_SECONDS, so deliveries,
+        escalation deadlines and the heartbeat keep their rhythm.
         """
         report = TurnReport()
         remaining = self.batch
-        while remaining > 0 and not self._stop.is_set():
+        ends = time.monotonic() + TURN_SECONDS
+        while remaining > 0 and not self._stop.is_set() and time.monotonic() < ends:
+            if not self._cpu_pace(ends):
+                break
             size = min(self.write_batch, FLOOD_WRITE_BATCH) if self._sqlite and self.in_flood() else self.write_batch
             taken, urgent = self._process_some(min(remaining, size), report)
             if not taken:

@@ -1,0 +1,124 @@
+"""In a flood the worker keeps to a small share of one core, and an emergency ends its pause.
+
+The listener wakes the worker after every stored message; a thread doing the same stands in for
+a flood here (the worker decides it is in one from those wakes alone).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import select
+
+from stopit_mail.app import App
+from stopit_mail.cases.pretriage import prioritiser
+from stopit_mail.ingest.rawstore import Envelope, store_raw
+from stopit_mail.models import RawMessage, RawStatus
+from stopit_mail.processing import worker as worker_module
+from stopit_mail.processing.worker import FLOOD_CPU_SHARE, Worker
+
+from smtp_helpers import report_message, wait_until
+
+SELF_HARM = (b"From: Sam <sam@example.org>\r\nTo: stopit@example.edu\r\nSubject: please read\r\n"
+             b"Message-ID: <pacing-self-harm@example.org>\r\n\r\nI can't go on. I am going to kill myself tonight.\r\n")
+
+
+def store(app: App, content: bytes) -> int:
+    casework = app.settings.casework
+    envelope = Envelope("smtp", "x@example.org", ["stopit@example.edu"])
+    return store_raw(app.factory, content, envelope,
+                     prioritise=prioritiser(casework.triage_rules, casework.disabled_triage_rules)).raw_id
+
+
+@contextmanager
+def flooding(worker: Worker, per_second: int = 50) -> Iterator[None]:
+    """Wake `worker` as a listener storing `per_second` messages a second would."""
+    stop = threading.Event()
+
+    def wake() -> None:
+        while not stop.wait(1 / per_second):
+            worker.wake()
+
+    thread = threading.Thread(target=wake, daemon=True)
+    thread.start()
+    wait_until(worker.in_flood, 5)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def processed(app: App, raw_id: int) -> bool:
+    with app.factory() as session:
+        return session.scalar(select(RawMessage.status).where(RawMessage.id == raw_id)) is RawStatus.PROCESSED
+
+
+def burn(seconds: float) -> None:
+    """Use `seconds` of this process's CPU."""
+    until = time.process_time() + seconds
+    while time.process_time() < until:
+        pass
+
+
+def test_in_a_flood_the_worker_pauses_until_its_cpu_is_within_its_share(app: App) -> None:
+    worker = Worker(app)
+    with flooding(worker):
+        worker._cpu_pace(time.monotonic() + 60)
+        began, cpu = time.monotonic(), time.process_time()
+        burn(0.03)
+        used = time.process_time() - cpu
+        worker._cpu_pace(time.monotonic() + 60)
+        # Work plus pause: the CPU used is FLOOD_CPU_SHARE of the time (the flood's wakes add a little).
+        assert time.monotonic() - began >= used / FLOOD_CPU_SHARE * 0.95
+
+
+def test_without_a_flood_the_worker_does_not_pause(app: App) -> None:
+    worker = Worker(app)
+    worker.wake()  # one message stored: no flood
+    worker._cpu_pace(time.monotonic() + 60)
+    burn(0.05)
+    began = time.monotonic()
+    worker._cpu_pace(time.monotonic() + 60)
+    assert time.monotonic() - began < 0.1
+
+
+def test_an_emergency_stored_during_a_pause_is_processed_at_once(app: App,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pauses as long as a slow machine's: without the probe, the emergency would wait for them.
+    monkeypatch.setattr(worker_module, "FLOOD_CPU_SHARE", 0.002)
+    monkeypatch.setattr(worker_module, "MAX_CPU_PAUSE_SECONDS", 30.0)
+    backlog = [store(app, report_message(n)) for n in range(4)]
+    worker = Worker(app, write_batch=1, idle_seconds=0.2)
+    with flooding(worker):
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            assert wait_until(lambda: processed(app, backlog[0]), 20)
+            time.sleep(0.5)  # the worker is pausing now
+            assert not processed(app, backlog[1])
+            began = time.monotonic()
+            emergency = store(app, SELF_HARM)
+            assert wait_until(lambda: processed(app, emergency), 10)
+            assert time.monotonic() - began < 10  # not the 30 s pause
+        finally:
+            worker.stop()
+            thread.join(30)
+
+
+def test_a_paced_turn_ends_in_time_for_deliveries(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module, "FLOOD_CPU_SHARE", 0.002)
+    monkeypatch.setattr(worker_module, "TURN_SECONDS", 1.0)
+    for n in range(4):
+        store(app, report_message(n))
+    worker = Worker(app, write_batch=1)
+    with flooding(worker):
+        began = time.monotonic()
+        report = worker.run_once()
+    # One message, its pause cut at the turn's end, then the acknowledgement goes out.
+    assert report.processed == 1 and report.delivered == {"sent": 1}
+    assert time.monotonic() - began < worker_module.MAX_CPU_PAUSE_SECONDS + 10
