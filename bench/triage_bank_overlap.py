@@ -1,0 +1,97 @@
+"""The bank's near-duplicate guard: bank sentences within ``--limit`` cosine of a dev-set sentence.
+
+The dev set (``tests/fixtures/triage/dev``) only measures; a bank line that the model places almost on
+top of a dev sentence (or a whole dev report) makes the dev figures measure overlap instead of
+generalisation, even when it was written independently. Stop 9 dropped every new line at 0.95 or
+more; this is that check, kept so the next edit of the bank can run it. With ``--since REF`` only the
+lines added since that git revision are checked (what an edit of the bank must pass); without it
+the whole shipped bank is. Prints each line at or over the limit and exits 1 if there is one.
+The dev set's vectors are cached in the temporary folder (keyed by its text and the model).
+
+    python bench/triage_bank_overlap.py --since main
+    python bench/triage_bank_overlap.py --limit 0.93
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from stopit_mail.cases.detect.bank import embed_in_batches, index_bank, shipped_bank
+from stopit_mail.cases.detect.bank_vectors import bank_folder
+from stopit_mail.cases.detect.model import Embedder, shared_embedder
+from stopit_mail.cases.detect.sentences import report_sentences
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT / "tests" / "fixtures" / "triage" / "dev"
+
+
+def dev_units() -> list[str]:
+    """Every dev report whole, and each of its sentences as the detector cuts them."""
+    units: list[str] = []
+    for path in sorted(DEV.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                text = json.loads(line)["text"]
+                units.append(text)
+                units.extend(s.text for s in report_sentences(text))
+    return list(dict.fromkeys(units))
+
+
+def dev_vectors(embedder: Embedder, units: list[str]) -> np.ndarray:
+    """The dev units' embeddings, from the temporary folder's cache when the set and model match."""
+    digest = hashlib.sha256("\n".join([embedder.name, *units]).encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"stopit-triage-dev-{digest}.npy"
+    if cache.exists():
+        return np.load(cache)
+    vectors = embed_in_batches(embedder, units).astype(np.float32)
+    np.save(cache, vectors)
+    return vectors
+
+
+def added_lines(since: str) -> set[str]:
+    """Bank lines (label, category, sentence) added since git revision ``since``."""
+    folder = Path(str(bank_folder()))
+    diff = subprocess.run(["git", "-C", str(ROOT), "diff", since, "--", str(folder)],
+                          capture_output=True, text=True, check=True).stdout
+    return {line[1:].split("\t")[2] for line in diff.splitlines()
+            if line.startswith("+") and not line.startswith("+++") and line.count("\t") == 2}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=float, default=0.95, help="Cosine at or over which a line is listed.")
+    parser.add_argument("--since", help="Check only the lines added since this git revision.")
+    args = parser.parse_args()
+    embedder, status = shared_embedder()
+    if embedder is None:
+        print(f"model unavailable: {status.detail}", file=sys.stderr)
+        return 2
+    index = index_bank(shipped_bank(), embedder)
+    examples = index.bank.examples
+    rows = list(range(len(examples)))
+    if args.since:
+        wanted = added_lines(args.since)
+        rows = [i for i in rows if examples[i].sentence in wanted]
+    units = dev_units()
+    sims = index.vectors[rows].astype(np.float32) @ dev_vectors(embedder, units).T
+    found = 0
+    for position, (row, best) in enumerate(zip(rows, sims.argmax(axis=1), strict=True)):
+        score = float(sims[position, best])
+        if score >= args.limit:
+            found += 1
+            example = examples[row]
+            print(f"{score:.3f} {example.language} {example.label}: {example.sentence}\n      dev: {units[best][:160]}")
+    print(f"{found} of {len(rows)} bank sentences within {args.limit} of {len(units)} dev sentences and reports")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
