@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from stopit_mail.app import App, init_installation, open_app
 
-from schema_template import install_schema_template
+from schema_template import TEST_DATABASE_PREFIX, install_schema_template
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "stopit_mail" / "examples"
@@ -84,7 +84,7 @@ def pg_database() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("STOPIT_TEST_DATABASE_URL not set")
     admin_url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"stopit_test_{uuid.uuid4().hex[:12]}"
+    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
