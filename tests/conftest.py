@@ -6,6 +6,7 @@ each test that asks for `any_db_url` gets a fresh database there, dropped afterw
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from sqlalchemy.engine import make_url
 
 from stopit_mail.app import App, init_installation, open_app
 
+from schema_template import TEST_DATABASE_PREFIX, install_schema_template
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "stopit_mail" / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -27,6 +30,44 @@ PG_URL = os.environ.get("STOPIT_TEST_DATABASE_URL", "")
 # deterministic stand-in instead of loading the model and embedding the whole bank; the tests
 # of the model itself build their detector from the real one (test_detect_model.py).
 os.environ["STOPIT_TRIAGE_STAND_IN"] = "1"
+
+# New SQLite installations start from a copy of one database migrated for real, once per test
+# process, instead of running every migration again (tests/schema_template.py says why that is the
+# same database; test_migrations.py and every upgrade of an existing file still migrate for real).
+install_schema_template()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "serial: load-sensitive; under pytest-xdist no other test runs while this one does")
+
+
+@pytest.fixture(autouse=True)
+def _serial_turn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, a `serial` test waits for the other workers' current tests and holds them off.
+
+    Every test takes a shared lock, a serial one an exclusive lock, on a file in the run's common
+    temporary folder; a turnstile lock taken first keeps the other workers from starving it.
+    Without xdist there is one test at a time anyway and this does nothing.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent
+    serial = request.node.get_closest_marker("serial") is not None
+    with open(shared / "serial.turnstile", "a") as turnstile, open(shared / "serial.lock", "a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if serial else fcntl.LOCK_SH)
+        finally:
+            if not serial:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if serial:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 def corpus_or_skip(*parts: str) -> Path:
@@ -43,7 +84,7 @@ def pg_database() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("STOPIT_TEST_DATABASE_URL not set")
     admin_url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"stopit_test_{uuid.uuid4().hex[:12]}"
+    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

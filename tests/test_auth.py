@@ -218,6 +218,7 @@ def test_the_message_is_parsed_once_for_all_signatures(rsa_key: tuple[bytes, str
     assert len(calls) == 1
 
 
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_verify_dkim_costs_little_more_than_bare_dkimpy(rsa_key: tuple[bytes, str]) -> None:
     raw = sign(MESSAGE, rsa_key[0])
     resolver = StaticResolver({KEY_NAME: rsa_key[1]})
@@ -238,6 +239,7 @@ def test_verify_dkim_costs_little_more_than_bare_dkimpy(rsa_key: tuple[bytes, st
     assert ours < bare * 2 + 0.01
 
 
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_hostile_whitespace_in_a_relaxed_body_stays_fast(rsa_key: tuple[bytes, str]) -> None:
     # dkimpy's own relaxed canonicalisation is quadratic here (minutes for 300 KB).
     raw = sign(MESSAGE, rsa_key[0], canonicalize=(b"relaxed", b"relaxed"))

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from stopit_mail.models import Case, OutboxMessage, OutboxStatus, RawMessage, RawStatus, Report
@@ -88,6 +89,7 @@ def send_all(port: int, messages: dict[int, bytes], numbers: list[int], acked: s
         thread.join(120)
 
 
+@pytest.mark.serial  # load-sensitive: the burst and the drain have bounded waits
 def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     port = free_port()
     config = make_config(tmp_path, server={

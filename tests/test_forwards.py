@@ -516,12 +516,14 @@ def test_forward_shaped_noise_never_raises(pieces, subject):
     "x" * 5_000_000, "\n" * 2_000_000, "To: a@b.c\n" * 300_000, ">" * 1_000_000 + "From: a",
     "-" * 3_000_000, "<" * 1_000_000 + "@", "\x00" * 1_000_000,
 ])
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_huge_input_is_fast(text):
     started = time.perf_counter()
     find_inline_forwards(text, "Fwd: x")
     assert time.perf_counter() - started < 8
 
 
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_five_megabyte_forward_is_fast():
     body = GMAIL_DE + ("Lorem ipsum dolor sit amet: consectetur - adipiscing <a@b.c>\n" * 85_000)
     assert len(body) > 5_000_000

@@ -40,6 +40,7 @@ def report_with(original: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("name", [b"Received", b"Authentication-Results", b"DKIM-Signature", b"From"])
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_a_report_with_a_header_folded_into_a_million_lines_is_analysed_in_seconds(name: bytes) -> None:
     original = (RECEIVED + b"From: Offender <o@granigo.example>\r\nTo: v@example.edu\r\nSubject: hi\r\n"
                 + folded(name, 1_000_000) + b"\r\nthe body\r\n")
@@ -60,6 +61,7 @@ def test_a_report_with_a_header_folded_into_a_million_lines_is_analysed_in_secon
         assert analyses[0]["auth"]["from_domains"] == ["granigo.example"]
 
 
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_a_50_mb_header_is_refused_for_verification_with_a_reason_in_seconds() -> None:
     message = RECEIVED + b"From: o@granigo.example\r\n" + folded(b"X-Junk", 10_000_000) + b"\r\nbody\r\n"
     started = time.perf_counter()

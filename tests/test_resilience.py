@@ -288,6 +288,7 @@ def memory_hog(megabytes: int, subject: bytes = b"see attached") -> bytes:
             + blob + b"\r\n--B--\r\n")
 
 
+@pytest.mark.serial  # a gigabyte-capped child restarting under a bounded wait: load-sensitive
 def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tmp_path: Path) -> None:
     from stopit_mail.worker_process import WorkerProcess
 

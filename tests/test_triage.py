@@ -454,6 +454,7 @@ def test_compiled_rules_are_cached() -> None:
     assert compile_rules(rules) is compile_rules(list(rules))
 
 
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_a_typical_report_triages_well_under_a_millisecond(rules: CompiledRules) -> None:
     report = ("Hi, I'm writing about something that happened in 4th period today. " * 20
               + "My friend said she wants to kill herself and Jake keeps calling her fat.")[:2048]
@@ -473,6 +474,7 @@ def test_a_typical_report_triages_well_under_a_millisecond(rules: CompiledRules)
     "a", "kill ", "bring " * 3, "this homework is killing me. ", "é’ ", "ß", ". ", "\n> ",
     "i know where you live ",
 ])
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_a_megabyte_finishes_quickly(unit: str, rules: CompiledRules) -> None:
     text = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
     start = time.perf_counter()

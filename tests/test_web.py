@@ -356,6 +356,7 @@ def test_nothing_identifying_reaches_the_logs(web_app: App, caplog: pytest.LogCa
     assert "GET /" not in text and "POST /" not in text
 
 
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_a_wrong_code_costs_an_argon2_verification(web_app: App) -> None:
     """A miss does the same slow hash as a hit, so timing does not tell whether a code exists."""
     import time

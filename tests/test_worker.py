@@ -164,6 +164,7 @@ def test_worker_command_once_drains_the_queue(app: App) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.serial  # timed: another test on the other core would skew it
 def test_serve_stops_cleanly_on_signals(tmp_path: Path, signum: signal.Signals) -> None:
     port = free_port()
     config = make_config(tmp_path, server={"listen": f'"127.0.0.1:{port}"'})
