@@ -43,6 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _process_umask() -> Iterator[None]:
+    """Each test starts with the process's umask as the run began: `stopit serve` and `stopit api`
+    set 0o077 for the service's files, and run in-process (CliRunner) that would leak into the
+    tests that follow in the same process (a private Postfix's spool, created 0700, then refused
+    its own `postfix` daemons, and its tests skipped)."""
+    before = os.umask(0o022)
+    os.umask(before)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+@pytest.fixture(autouse=True)
 def _serial_turn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Under pytest-xdist, a `serial` test waits for the other workers' current tests and holds them off.
 
