@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
+from stopit_mail.cases.detect.language import UNDETERMINED, identify
 from stopit_mail.models import Completeness
 from stopit_mail.outbound.render import Rendered, render
 
@@ -42,11 +43,9 @@ def report_language(text: str) -> str:
     words = " ".join(text.split())[:2000]
     if len(words) < MIN_LANGUAGE_CHARS:
         return DEFAULT_LANGUAGE
-    # Imported here: loading the model takes a moment, once per process, when a report needs it.
-    import py3langid
-
-    language, _score = py3langid.classify(words)
-    return str(language)
+    # The triage's identifier (one copy of py3langid's model per process, loaded on first use).
+    language, _probability = identify(words)
+    return DEFAULT_LANGUAGE if language == UNDETERMINED else language
 
 
 def localised(env: jinja2.Environment, name: str, language: str) -> str:
