@@ -24,10 +24,10 @@ from stopit_mail.cases.detect.bank import LABELS, Bank, BankIndex, Example, inde
 from stopit_mail.cases.detect.language import sentence_languages
 from stopit_mail.cases.detect.model import Embedder, ModelStatus, StandInEmbedder, shared_embedder
 from stopit_mail.cases.detect.scoring import score_vectors
-from stopit_mail.cases.detect.sentences import Sentence, report_sentences
-from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, without_model
+from stopit_mail.cases.detect.sentences import MAX_SENTENCES, MODEL_BUDGET_BYTES, Sentence, report_sentences
+from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, language_list, without_model
 from stopit_mail.cases.triage import CompiledRules, TriageRule, triage
-from stopit_mail.cases.triage_decision import TriageDecision
+from stopit_mail.cases.triage_decision import TriageDecision, most_urgent
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class Detector:
             return without_model(decision, languages, self.status.detail)
         if self._index is None and self._warming:
             return without_model(decision, languages, "still embedding its reviewed examples after start-up")
-        units, unit_languages = with_neighbours(sentences, languages)
+        read = within_budget(sentences)
+        units, unit_languages = with_neighbours(sentences[:read], languages[:read], MODEL_BUDGET_BYTES)
         try:
             indexes = [self.index()]
             if examples:
@@ -129,16 +130,23 @@ class Detector:
             vectors = self.embed([u.text for u in units])
             hoods = score_vectors(vectors, indexes) if units else []
             # A pair containing a sentence someone reviewed word for word is judged by that review.
-            kept = [i for i in range(len(units)) if i < len(sentences) or not any(
-                hoods[j].same_wording for j in pair_members(sentences, i - len(sentences)))]
+            kept = [i for i in range(len(units)) if i < read or not any(
+                hoods[j].same_wording for j in pair_members(sentences[:read], i - read))]
             units, unit_languages, hoods = [units[i] for i in kept], [unit_languages[i] for i in kept], \
                 [hoods[i] for i in kept]
         except (RuntimeError, ValueError, OSError, MemoryError) as exc:
             log.exception("triage model failed on a report; falling back to the rules")
             return without_model(decision, languages, f"failed on this report: {exc}")
         bank_languages = self.bank.languages | {e.language for e in examples}
-        return decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
-                      self.thresholds, self.hold_rule_emergencies)
+        decided = decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
+                         self.thresholds, self.hold_rule_emergencies)
+        if read < len(sentences) or len(sentences) >= MAX_SENTENCES:
+            # Too long for the model's budget: the rules read it all, a person reads it soon.
+            decided.urgency = most_urgent(decided.urgency, "urgent")
+            decided.languages = language_list(languages)
+            decided.notes.append(f"the model read only the first {read} sentences of this long report (the rules "
+                                 f"read all of it): at least urgent")
+        return decided
 
     def _examples_index(self, examples: Sequence[Example]) -> BankIndex:
         bank = make_bank(examples)
@@ -163,19 +171,42 @@ def shared_detector(cache_dir: Path | None = None) -> Detector:
     return _installed[0] if _installed else _real_detector(cache_dir)
 
 
-def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str]) -> tuple[list[Sentence], list[str]]:
-    """The sentences, then each body sentence joined with the next one.
+def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str],
+                    budget: int | None = None) -> tuple[list[Sentence], list[str]]:
+    """The sentences, then each body sentence joined with the next one (while the pairs and the
+    sentences together stay within ``budget`` UTF-8 bytes, when one is given).
 
     Meaning often spans two sentences ("a senior said he is bringing something friday." "everyone
     in the cafeteria better not be there."): the pair is scored as well as each sentence.
     """
     units, unit_languages = list(sentences), list(languages)
+    left = budget - sum(_size(s) for s in sentences) if budget is not None else None
     for i in range(len(sentences) - 1):
         first, second = sentences[i], sentences[i + 1]
         if first.field == second.field == "body":
-            units.append(Sentence(f"{first.text} {second.text}", "body"))
+            pair = Sentence(f"{first.text} {second.text}", "body")
+            if left is not None:
+                left -= _size(pair)
+                if left < 0:
+                    break
+            units.append(pair)
             unit_languages.append(languages[i])
     return units, unit_languages
+
+
+def within_budget(sentences: Sequence[Sentence], budget: int = MODEL_BUDGET_BYTES) -> int:
+    """How many of the first ``sentences`` the model reads within ``budget`` UTF-8 bytes (its CPU
+    grows with the text it reads; the sentences come first, their joined pairs take what is left)."""
+    total = 0
+    for count, sentence in enumerate(sentences):
+        total += _size(sentence)
+        if total > budget:
+            return count
+    return len(sentences)
+
+
+def _size(sentence: Sentence) -> int:
+    return len(sentence.text.encode("utf-8", "surrogatepass"))
 
 
 # Set (to any value) by the test suite for every process it starts: the deterministic stand-in
