@@ -52,6 +52,7 @@ class Detector:
         self._warming = False
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
+        self.looked_up = 0  # sentences asked for (embedded / looked_up: the cache's miss rate)
 
     def index(self, on_embedding: Callable[[int], None] | None = None) -> BankIndex:
         """The shipped bank's embeddings (precomputed, cached on disk, or computed, on first use)."""
@@ -94,6 +95,7 @@ class Detector:
         """Rows for ``sentences``, from the per-process cache where the normalised text was seen."""
         assert self.embedder is not None
         keys = [Sentence(s).key for s in sentences]
+        self.looked_up += len(keys)
         missing: dict[str, str] = {}
         for key, sentence in zip(keys, sentences, strict=True):
             if key not in self._vectors:
