@@ -9,11 +9,13 @@ text never makes triage raise.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # About 30 MB of float32 rows: hours of a flood's distinct sentences.
 SENTENCE_CACHE_SIZE = 20_000
+# Reports whose rules' verdict, sentences and languages are kept for a second look with an
+# organisation's own examples (more than the worker's write batch: all of a batch is read first).
+READINGS = 32
 
 
 class Detector:
@@ -51,6 +56,8 @@ class Detector:
         self._index_lock = threading.Lock()
         self._warming = False
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._readings: OrderedDict[tuple[str, str], _Reading] = OrderedDict()
+        self._readings_lock = threading.Lock()
         self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
         self.looked_up = 0  # sentences asked for (embedded / looked_up: the cache's miss rate)
 
@@ -116,9 +123,7 @@ class Detector:
     def assess(self, text: str, rules: Sequence[TriageRule] | CompiledRules, subject: str = "",
                examples: Sequence[Example] = ()) -> TriageDecision:
         """Rules, then the model over each sentence (with ``examples``, an organisation's own)."""
-        decision = triage(text, rules, subject=subject)
-        sentences = report_sentences(text, subject)
-        languages = sentence_languages([s.text for s in sentences])
+        decision, sentences, languages = self._read(text, rules, subject)
         if self.embedder is None:
             return without_model(decision, languages, self.status.detail)
         if self._index is None and self._warming:
@@ -150,10 +155,43 @@ class Detector:
                                  f"read all of it): at least urgent")
         return decided
 
+    def _read(self, text: str, rules: Sequence[TriageRule] | CompiledRules,
+              subject: str) -> tuple[TriageDecision, list[Sentence], list[str]]:
+        """The rules' verdict, the sentences and their languages, kept for the report's second look.
+
+        The worker judges a report in a step's `prepare`, then again with the organisation's own
+        examples in `process`, inside the write transaction; only the scoring differs, so the rules
+        (over up to 200,000 characters), the cleaning and the language identification run once.
+        """
+        key = (subject, text)
+        with self._readings_lock:
+            found = self._readings.get(key)
+            if found is not None and found.rules is rules:
+                self._readings.move_to_end(key)
+                return copy.deepcopy(found.decision), found.sentences, found.languages
+        decision = triage(text, rules, subject=subject)
+        sentences = report_sentences(text, subject)
+        languages = sentence_languages([s.text for s in sentences])
+        with self._readings_lock:
+            self._readings[key] = _Reading(rules, copy.deepcopy(decision), sentences, languages)
+            while len(self._readings) > READINGS:
+                self._readings.popitem(last=False)
+        return decision, sentences, languages
+
     def _examples_index(self, examples: Sequence[Example]) -> BankIndex:
         bank = make_bank(examples)
         labels = np.array([LABELS.index(e.label) for e in examples], dtype=np.int8)
         return BankIndex(bank, self.embed([e.sentence for e in examples]), labels)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """A report as read before the model: with which rules, their verdict, sentences, languages."""
+
+    rules: Sequence[TriageRule] | CompiledRules
+    decision: TriageDecision
+    sentences: list[Sentence]
+    languages: list[str]
 
 
 _installed: list[Detector] = []
