@@ -38,8 +38,9 @@ from stopit_mail.ingest.listener import (
 )
 from stopit_mail.ingest.rawstore import StoreResult
 from stopit_mail.outbound.delivery import transport_for
+from stopit_mail.processing.flood_probe import StoredRate
 from stopit_mail.processing.watchdog import alert_if_unhealthy
-from stopit_mail.processing.worker import Worker
+from stopit_mail.processing.worker import FLOOD_WAKES_PER_SECOND, Worker
 from stopit_mail.queues import queue_status  # noqa: F401  (re-exported: it used to live here)
 from stopit_mail.web.server import WebServer
 from stopit_mail.worker_process import WorkerProcess
@@ -259,7 +260,7 @@ def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
     stopped by its end (so it never outlives the listener). Its caller lowers its priority first
     (`lower_priority`).
     """
-    worker = Worker(app)
+    worker = separate_worker(app, supervised)
     if once:
         while worker.run_once().busy:
             pass
@@ -273,6 +274,17 @@ def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
     worker.stop()
     thread.join()
     return 0 if why in ("SIGTERM", "SIGINT") else 1
+
+
+def separate_worker(app: App, supervised: bool = False) -> Worker:
+    """The worker of `stopit worker`. Unless it is serve's child (woken after every stored message),
+    the listener does not wake it: it judges a flood from how fast messages are stored, so on the
+    listener's host it leaves the CPU to accepting mail as serve's own worker does
+    (`server.pace_separate_worker`)."""
+    worker = Worker(app)
+    if not supervised and app.settings.server.pace_separate_worker:
+        worker.flood_probe = StoredRate(app.factory, FLOOD_WAKES_PER_SECOND)
+    return worker
 
 
 def lower_priority(niceness: int) -> None:

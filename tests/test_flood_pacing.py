@@ -10,19 +10,25 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from stopit_mail.app import App
 from stopit_mail.cases.pretriage import prioritiser
+from stopit_mail.config import settings_from_dict
+from stopit_mail.errors import ConfigError
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.models import RawMessage, RawStatus
 from stopit_mail.processing import worker as worker_module
+from stopit_mail.processing.flood_probe import StoredRate
 from stopit_mail.processing.worker import FLOOD_CPU_SHARE, Worker
+from stopit_mail.server import separate_worker
 
 from smtp_helpers import report_message, wait_until
 
+ORG = {"slug": "main", "name": "Example", "mailboxes": ["stopit@example.edu"]}
 SELF_HARM = (b"From: Sam <sam@example.org>\r\nTo: stopit@example.edu\r\nSubject: please read\r\n"
              b"Message-ID: <pacing-self-harm@example.org>\r\n\r\nI can't go on. I am going to kill myself tonight.\r\n")
 
@@ -65,16 +71,20 @@ def burn(seconds: float) -> None:
         pass
 
 
+def assert_paced(worker: Worker) -> None:
+    """Work plus pause: the CPU used is FLOOD_CPU_SHARE of the time (the flood itself adds a little)."""
+    worker._cpu_pace(time.monotonic() + 60)
+    began, cpu = time.monotonic(), time.process_time()
+    burn(0.03)
+    used = time.process_time() - cpu
+    worker._cpu_pace(time.monotonic() + 60)
+    assert time.monotonic() - began >= used / FLOOD_CPU_SHARE * 0.95
+
+
 def test_in_a_flood_the_worker_pauses_until_its_cpu_is_within_its_share(app: App) -> None:
     worker = Worker(app)
     with flooding(worker):
-        worker._cpu_pace(time.monotonic() + 60)
-        began, cpu = time.monotonic(), time.process_time()
-        burn(0.03)
-        used = time.process_time() - cpu
-        worker._cpu_pace(time.monotonic() + 60)
-        # Work plus pause: the CPU used is FLOOD_CPU_SHARE of the time (the flood's wakes add a little).
-        assert time.monotonic() - began >= used / FLOOD_CPU_SHARE * 0.95
+        assert_paced(worker)
 
 
 def test_without_a_flood_the_worker_does_not_pause(app: App) -> None:
@@ -122,3 +132,52 @@ def test_a_paced_turn_ends_in_time_for_deliveries(app: App, monkeypatch: pytest.
     # One message, its pause cut at the turn's end, then the acknowledgement goes out.
     assert report.processed == 1 and report.delivered == {"sent": 1}
     assert time.monotonic() - began < worker_module.MAX_CPU_PAUSE_SECONDS + 10
+
+
+@contextmanager
+def storing(app: App, per_second: int = 40) -> Iterator[None]:
+    """Store `per_second` messages a second without waking anyone: a flood seen by `stopit worker`,
+    which the listener (another process) never wakes."""
+    stop = threading.Event()
+
+    def keep_storing() -> None:
+        number = 1000
+        while not stop.wait(1 / per_second):
+            number += 1
+            store(app, report_message(number))
+
+    thread = threading.Thread(target=keep_storing, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_separate_worker_sees_a_flood_from_the_messages_stored_and_keeps_to_its_share(app: App) -> None:
+    worker = separate_worker(app)
+    assert not worker.in_flood()
+    with storing(app):
+        assert wait_until(worker.in_flood, 10)
+        assert_paced(worker)
+    # The flood over, it works at full speed again.
+    assert wait_until(lambda: not worker.in_flood(), 10)
+
+
+def test_only_a_worker_the_listener_does_not_wake_probes_and_the_setting_turns_it_off(app: App) -> None:
+    assert isinstance(separate_worker(app).flood_probe, StoredRate)
+    assert separate_worker(app, supervised=True).flood_probe is None  # serve's child: woken per message
+    app.settings.server.pace_separate_worker = False  # a worker on another host than the listener
+    worker = separate_worker(app)
+    assert worker.flood_probe is None
+    with storing(app):
+        time.sleep(1.5)
+        assert not worker.in_flood()
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_the_pacing_setting_must_be_true_or_false(value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"organisations": [ORG], "server": {"pace_separate_worker": value}}, Path("."))
+    assert any(p.startswith("server.pace_separate_worker") for p in info.value.problems), info.value.problems

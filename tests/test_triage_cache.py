@@ -59,3 +59,35 @@ def test_a_rules_only_verdict_is_not_kept(app: App) -> None:
         assert decision.model == "" and not triage_cache._VERDICTS
     finally:
         install_detector(None)
+
+
+def test_the_second_look_with_an_organisations_examples_reads_the_report_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from stopit_mail.cases.detect import detector as detector_module
+    from stopit_mail.cases.triage import compile_rules, load_rules
+
+    rules = compile_rules(load_rules())
+    runs: list[str] = []
+    real_triage = detector_module.triage
+
+    def counted(text, rules, subject=""):  # type: ignore[no-untyped-def]
+        runs.append(text)
+        return real_triage(text, rules, subject=subject)
+
+    monkeypatch.setattr(detector_module, "triage", counted)
+    own = [Example("negative", "bullying", "he called me names on the bus again", "en", "organisation:main#1")]
+    text = "He called me names on the bus again. I am going to kill myself tonight."
+    stand_in = StandInEmbedder()
+    detector = Detector(stand_in, ModelStatus(True, stand_in.name, "stand-in"), bank=BANK)
+    first = detector.assess(text, rules, subject="bus")
+    second = detector.assess(text, rules, subject="bus", examples=own)
+    assert runs == [text]  # the rules, cleaning and languages ran for the first look only
+    fresh = Detector(stand_in, ModelStatus(True, stand_in.name, "stand-in"), bank=BANK)
+    assert second.to_dict() == fresh.assess(text, rules, subject="bus", examples=own).to_dict()
+    assert first.to_dict() == fresh.assess(text, rules, subject="bus").to_dict()
+    second.matches.clear()  # each look gets its own copy of the rules' verdict
+    assert detector.assess(text, rules, subject="bus").matches == first.matches
+    runs.clear()
+    detector.assess(text, load_rules(), subject="bus")  # other rules: read again
+    detector.assess(text, rules, subject="other subject")  # another report: read too
+    assert runs == [text, text]

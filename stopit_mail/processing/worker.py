@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -98,6 +99,9 @@ class TurnReport:
 class Worker:
     """Processes and delivers until stopped; safe to run in a thread."""
 
+    # Set by `run_worker` for a separate worker on the listener's host (`flood_probe.StoredRate`).
+    flood_probe: Callable[[], bool] | None = None
+
     def __init__(self, app: App, idle_seconds: float = 1.0, batch: int = 25,
                  transport: Transport | None = None, write_batch: int = WRITE_BATCH) -> None:
         self.app = app
@@ -126,9 +130,12 @@ class Worker:
         self._wake.set()
 
     def in_flood(self) -> bool:
-        """Whether the listener stored FLOOD_WAKES_PER_SECOND messages within the last second."""
+        """Whether the listener stored FLOOD_WAKES_PER_SECOND messages within the last second: from
+        its wakes, or for a worker it does not wake (`stopit worker`), from `flood_probe`."""
         wakes = self._wakes
-        return len(wakes) == wakes.maxlen and time.monotonic() - wakes[0] < 1.0
+        if len(wakes) == wakes.maxlen and time.monotonic() - wakes[0] < 1.0:
+            return True
+        return self.flood_probe is not None and self.flood_probe()
 
     def _pace(self, urgent: bool) -> None:
         """Before a write: in a flood on SQLite, leave the write lock to the listener for a while."""

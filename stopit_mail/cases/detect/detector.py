@@ -9,11 +9,13 @@ text never makes triage raise.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,15 +26,18 @@ from stopit_mail.cases.detect.bank import LABELS, Bank, BankIndex, Example, inde
 from stopit_mail.cases.detect.language import sentence_languages
 from stopit_mail.cases.detect.model import Embedder, ModelStatus, StandInEmbedder, shared_embedder
 from stopit_mail.cases.detect.scoring import score_vectors
-from stopit_mail.cases.detect.sentences import Sentence, report_sentences
-from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, without_model
+from stopit_mail.cases.detect.sentences import MAX_SENTENCES, MODEL_BUDGET_BYTES, Sentence, report_sentences
+from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, language_list, without_model
 from stopit_mail.cases.triage import CompiledRules, TriageRule, triage
-from stopit_mail.cases.triage_decision import TriageDecision
+from stopit_mail.cases.triage_decision import TriageDecision, most_urgent
 
 log = logging.getLogger(__name__)
 
 # About 30 MB of float32 rows: hours of a flood's distinct sentences.
 SENTENCE_CACHE_SIZE = 20_000
+# Reports whose rules' verdict, sentences and languages are kept for a second look with an
+# organisation's own examples (more than the worker's write batch: all of a batch is read first).
+READINGS = 32
 
 
 class Detector:
@@ -51,7 +56,10 @@ class Detector:
         self._index_lock = threading.Lock()
         self._warming = False
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._readings: OrderedDict[tuple[str, str], _Reading] = OrderedDict()
+        self._readings_lock = threading.Lock()
         self.embedded = 0  # sentences actually run through the model (the rest came from the cache)
+        self.looked_up = 0  # sentences asked for (embedded / looked_up: the cache's miss rate)
 
     def index(self, on_embedding: Callable[[int], None] | None = None) -> BankIndex:
         """The shipped bank's embeddings (precomputed, cached on disk, or computed, on first use)."""
@@ -94,6 +102,7 @@ class Detector:
         """Rows for ``sentences``, from the per-process cache where the normalised text was seen."""
         assert self.embedder is not None
         keys = [Sentence(s).key for s in sentences]
+        self.looked_up += len(keys)
         missing: dict[str, str] = {}
         for key, sentence in zip(keys, sentences, strict=True):
             if key not in self._vectors:
@@ -114,14 +123,13 @@ class Detector:
     def assess(self, text: str, rules: Sequence[TriageRule] | CompiledRules, subject: str = "",
                examples: Sequence[Example] = ()) -> TriageDecision:
         """Rules, then the model over each sentence (with ``examples``, an organisation's own)."""
-        decision = triage(text, rules, subject=subject)
-        sentences = report_sentences(text, subject)
-        languages = sentence_languages([s.text for s in sentences])
+        decision, sentences, languages = self._read(text, rules, subject)
         if self.embedder is None:
             return without_model(decision, languages, self.status.detail)
         if self._index is None and self._warming:
             return without_model(decision, languages, "still embedding its reviewed examples after start-up")
-        units, unit_languages = with_neighbours(sentences, languages)
+        read = within_budget(sentences)
+        units, unit_languages = with_neighbours(sentences[:read], languages[:read], MODEL_BUDGET_BYTES)
         try:
             indexes = [self.index()]
             if examples:
@@ -129,21 +137,61 @@ class Detector:
             vectors = self.embed([u.text for u in units])
             hoods = score_vectors(vectors, indexes) if units else []
             # A pair containing a sentence someone reviewed word for word is judged by that review.
-            kept = [i for i in range(len(units)) if i < len(sentences) or not any(
-                hoods[j].same_wording for j in pair_members(sentences, i - len(sentences)))]
+            kept = [i for i in range(len(units)) if i < read or not any(
+                hoods[j].same_wording for j in pair_members(sentences[:read], i - read))]
             units, unit_languages, hoods = [units[i] for i in kept], [unit_languages[i] for i in kept], \
                 [hoods[i] for i in kept]
         except (RuntimeError, ValueError, OSError, MemoryError) as exc:
             log.exception("triage model failed on a report; falling back to the rules")
             return without_model(decision, languages, f"failed on this report: {exc}")
         bank_languages = self.bank.languages | {e.language for e in examples}
-        return decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
-                      self.thresholds, self.hold_rule_emergencies)
+        decided = decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
+                         self.thresholds, self.hold_rule_emergencies)
+        if read < len(sentences) or len(sentences) >= MAX_SENTENCES:
+            # Too long for the model's budget: the rules read it all, a person reads it soon.
+            decided.urgency = most_urgent(decided.urgency, "urgent")
+            decided.languages = language_list(languages)
+            decided.notes.append(f"the model read only the first {read} sentences of this long report (the rules "
+                                 f"read all of it): at least urgent")
+        return decided
+
+    def _read(self, text: str, rules: Sequence[TriageRule] | CompiledRules,
+              subject: str) -> tuple[TriageDecision, list[Sentence], list[str]]:
+        """The rules' verdict, the sentences and their languages, kept for the report's second look.
+
+        The worker judges a report in a step's `prepare`, then again with the organisation's own
+        examples in `process`, inside the write transaction; only the scoring differs, so the rules
+        (over up to 200,000 characters), the cleaning and the language identification run once.
+        """
+        key = (subject, text)
+        with self._readings_lock:
+            found = self._readings.get(key)
+            if found is not None and found.rules is rules:
+                self._readings.move_to_end(key)
+                return copy.deepcopy(found.decision), found.sentences, found.languages
+        decision = triage(text, rules, subject=subject)
+        sentences = report_sentences(text, subject)
+        languages = sentence_languages([s.text for s in sentences])
+        with self._readings_lock:
+            self._readings[key] = _Reading(rules, copy.deepcopy(decision), sentences, languages)
+            while len(self._readings) > READINGS:
+                self._readings.popitem(last=False)
+        return decision, sentences, languages
 
     def _examples_index(self, examples: Sequence[Example]) -> BankIndex:
         bank = make_bank(examples)
         labels = np.array([LABELS.index(e.label) for e in examples], dtype=np.int8)
         return BankIndex(bank, self.embed([e.sentence for e in examples]), labels)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """A report as read before the model: with which rules, their verdict, sentences, languages."""
+
+    rules: Sequence[TriageRule] | CompiledRules
+    decision: TriageDecision
+    sentences: list[Sentence]
+    languages: list[str]
 
 
 _installed: list[Detector] = []
@@ -163,19 +211,42 @@ def shared_detector(cache_dir: Path | None = None) -> Detector:
     return _installed[0] if _installed else _real_detector(cache_dir)
 
 
-def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str]) -> tuple[list[Sentence], list[str]]:
-    """The sentences, then each body sentence joined with the next one.
+def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str],
+                    budget: int | None = None) -> tuple[list[Sentence], list[str]]:
+    """The sentences, then each body sentence joined with the next one (while the pairs and the
+    sentences together stay within ``budget`` UTF-8 bytes, when one is given).
 
     Meaning often spans two sentences ("a senior said he is bringing something friday." "everyone
     in the cafeteria better not be there."): the pair is scored as well as each sentence.
     """
     units, unit_languages = list(sentences), list(languages)
+    left = budget - sum(_size(s) for s in sentences) if budget is not None else None
     for i in range(len(sentences) - 1):
         first, second = sentences[i], sentences[i + 1]
         if first.field == second.field == "body":
-            units.append(Sentence(f"{first.text} {second.text}", "body"))
+            pair = Sentence(f"{first.text} {second.text}", "body")
+            if left is not None:
+                left -= _size(pair)
+                if left < 0:
+                    break
+            units.append(pair)
             unit_languages.append(languages[i])
     return units, unit_languages
+
+
+def within_budget(sentences: Sequence[Sentence], budget: int = MODEL_BUDGET_BYTES) -> int:
+    """How many of the first ``sentences`` the model reads within ``budget`` UTF-8 bytes (its CPU
+    grows with the text it reads; the sentences come first, their joined pairs take what is left)."""
+    total = 0
+    for count, sentence in enumerate(sentences):
+        total += _size(sentence)
+        if total > budget:
+            return count
+    return len(sentences)
+
+
+def _size(sentence: Sentence) -> int:
+    return len(sentence.text.encode("utf-8", "surrogatepass"))
 
 
 # Set (to any value) by the test suite for every process it starts: the deterministic stand-in

@@ -19,9 +19,20 @@ from dataclasses import dataclass
 from stopit_mail.extract.forward_headers import read_block, split_quote
 from stopit_mail.extract.forward_patterns import phrase_kind, strip_forward_prefix
 
-# Bound the model's work on a pathological report; the rules still read every character.
+# Bound the model's work on a pathological report; the rules still read every character. The
+# model's CPU grows with the tokens it reads (about a millisecond each on a busy core), and a
+# 200,000-character report in Chinese with no full stop was one "word" of 184,000 tokens: minutes
+# of CPU, past the worker's time budget. A piece is cut at MAX_WORDS words or MAX_CHARS characters
+# (about 250 tokens in Chinese, so a sentence and its neighbour fit the model's 512-token window);
+# the longest sentence of the dev set is 211 characters.
 MAX_SENTENCES = 60
 MAX_WORDS = 40
+MAX_CHARS = 250
+# What the model reads of one report, in UTF-8 bytes of its sentences and joined pairs (about a
+# quarter to a third of a token each: 2,000-2,700 tokens, two or three seconds of a busy core).
+# The dev set's largest report (2,372 bytes, wrapped as mail) is under a third of this; a longer
+# one is read in part and raised to at least urgent (see ``Detector.assess``).
+MODEL_BUDGET_BYTES = 8_000
 
 _ATTRIBUTION = re.compile(
     r"^\s*(on\b.{0,200}\bwrote|el\b.{0,200}\bescribió|le\b.{0,200}\ba écrit|am\b.{0,200}\bschrieb"
@@ -89,17 +100,37 @@ def _is_separator(line: str) -> bool:
 
 
 def split_sentences(text: str, field: str = "body") -> list[Sentence]:
-    """Sentences of ``text`` (already cleaned), long ones cut into MAX_WORDS-word pieces."""
+    """Sentences of ``text`` (already cleaned), long ones cut into pieces of at most MAX_WORDS
+    words and MAX_CHARS characters."""
     found: list[Sentence] = []
     for piece in _SENTENCE_END.split(text or ""):
         words = piece.split()
         if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
             continue
-        for start in range(0, len(words), MAX_WORDS):
-            found.append(Sentence(" ".join(words[start:start + MAX_WORDS]), field))
+        for cut in _pieces(words):
+            found.append(Sentence(cut, field))
             if len(found) >= MAX_SENTENCES:
                 return found
     return found
+
+
+def _pieces(words: list[str]) -> list[str]:
+    """``words`` joined into pieces of at most MAX_WORDS words and MAX_CHARS characters; a word
+    longer than MAX_CHARS (a script written without spaces) is itself cut."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in words:
+        for start in range(0, len(word), MAX_CHARS):
+            part = word[start:start + MAX_CHARS]
+            if current and (len(current) >= MAX_WORDS or size + 1 + len(part) > MAX_CHARS):
+                pieces.append(" ".join(current))
+                current, size = [], 0
+            size += len(part) + (1 if current else 0)
+            current.append(part)
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
 
 
 def report_sentences(text: str, subject: str = "") -> list[Sentence]:
