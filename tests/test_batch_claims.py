@@ -73,10 +73,10 @@ def test_a_poison_message_in_a_batch_is_quarantined_alone_and_the_others_are_pro
     poison = ids[1]
     real = runner.compute
 
-    def compute(factory, settings, stored: StoredMessage) -> Context:  # type: ignore[no-untyped-def]
+    def compute(factory, settings, stored: StoredMessage, *rest) -> Context:  # type: ignore[no-untyped-def]
         if stored.id == poison:
             raise Crash  # every attempt on it kills the worker
-        return real(factory, settings, stored)
+        return real(factory, settings, stored, *rest)
 
     monkeypatch.setattr(runner, "compute", compute)
     crashes = 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -55,8 +56,11 @@ def _organisation(settings: Settings, rcpt_to: list[str]) -> Organisation:
     return settings.default_organisation()
 
 
-def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context:
-    """Everything but the writes: limits, parse once, decide the kind, each handler's `prepare`."""
+def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage,
+            reader: Session | None = None) -> Context:
+    """Everything but the writes: limits, parse once, decide the kind, each handler's `prepare`.
+
+    `reader`: the read session the chain uses (one per claimed batch; else one of its own)."""
     try:
         # Sealed at the 250 (and kept sealed once processed anonymously): opened in memory.
         mail_from, peer = open_envelope(settings, stored.mail_from, stored.peer)
@@ -77,10 +81,12 @@ def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
 
     guarded("parse-message", parse)
     try:
-        with factory() as session:
+        with nullcontext(reader) if reader is not None else factory() as session:
             ctx.session = session
-            guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
-            session.rollback()
+            try:
+                guarded("chain", lambda: setattr(ctx, "kind", chain.decide(ctx)))
+            finally:
+                session.rollback()  # no snapshot kept while the handlers compute
         for handler in resolve(PIPELINES[ctx.kind]):
             guarded(handler.name, lambda: handler.prepare(ctx))  # noqa: B023 - called at once
     except Quarantine as exc:
@@ -88,7 +94,8 @@ def compute(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
     return ctx
 
 
-def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Context | Outcome:
+def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage,
+            reader: Session | None = None) -> Context | Outcome:
     """Compute one claimed message, or the outcome when it cannot be processed."""
     try:
         if stored.attempts > settings.limits.max_attempts:
@@ -98,7 +105,7 @@ def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
             raise Quarantine(stored.unreadable)
         outcomes.page_if_failing_emergency(factory, settings, stored.id, stored.attempts, stored.priority,
                                            stored.rcpt_to)
-        return compute(factory, settings, stored)
+        return compute(factory, settings, stored, reader)
     except Quarantine as exc:
         return outcomes.quarantine(factory, settings, stored.id, str(exc))
 
@@ -121,16 +128,28 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
     and never waits for more; a message tried before comes alone, so a crash only counts
     against its batch-mates once. `on_claim` learns each message as its work starts (the
     worker's time budget watches the last one); `pace(urgent)` is called before the write (the
-    worker leaves the SQLite write lock to the listener during a flood).
+    worker leaves the SQLite write lock to the listener during a flood). The chain's reads share
+    one read session for the batch.
     """
+    claimed = claim_batch(factory, settings, size, exclude)
+    with factory() as reader:
+        ready, finished = _compute_all(factory, settings, claimed, reader, on_claim)
+    if pace is not None and ready:
+        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready) or emergency_waiting(factory))
+    return finished + write(factory, settings, ready)
+
+
+def _compute_all(factory: sessionmaker[Session], settings: Settings, claimed: list[StoredMessage],
+                 reader: Session, on_claim: Callable[[StoredMessage], None] | None,
+                 ) -> tuple[list[Context], list[Outcome]]:
+    """Compute each claimed message in turn: those ready to write, and those already finished."""
     ready: list[Context] = []
     finished: list[Outcome] = []
-    claimed = claim_batch(factory, settings, size, exclude)
     for index, stored in enumerate(claimed):
         if on_claim is not None:
             on_claim(stored)
         try:
-            prepared = prepare(factory, settings, stored)
+            prepared = prepare(factory, settings, stored, reader)
         except (SQLAlchemyError, MemoryError):
             # The database failed (or memory ran out) outside a handler: the caller releases the
             # messages it was told of; the batch-mates not started yet are released here, so
@@ -142,9 +161,7 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
             finished.append(prepared)
         else:
             ready.append(prepared)
-    if pace is not None and ready:
-        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready) or emergency_waiting(factory))
-    return finished + write(factory, settings, ready)
+    return ready, finished
 
 
 def emergency_waiting(factory: sessionmaker[Session]) -> bool:
