@@ -8,6 +8,7 @@ twice in one batch is filed once, as across batches.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ from sqlalchemy import func, select, update
 from stopit_mail.app import App
 from stopit_mail.cases.pretriage import prioritiser
 from stopit_mail.ingest.rawstore import Envelope, store_raw
-from stopit_mail.models import Case, Evidence, RawMessage, RawStatus, Report
+from stopit_mail.models import Case, Evidence, Party, RawMessage, RawStatus, Report
 from stopit_mail.processing import heartbeat, runner
 from stopit_mail.processing.claims import claim_batch
 from stopit_mail.processing.context import Context, StoredMessage
@@ -111,17 +112,24 @@ def forward_of_the_same_original(number: int) -> bytes:
             f"\r\n--b--\r\n").encode()
 
 
-def test_a_report_forwarded_twice_in_one_batch_is_filed_on_one_case(any_app: App) -> None:
+def test_a_report_forwarded_twice_in_one_batch_is_filed_on_one_case(
+        any_app: App, caplog: pytest.LogCaptureFixture) -> None:
     ids = [store(any_app, content) for content in (forward_of_the_same_original(0), report_message(7),
                                                    forward_of_the_same_original(1))]
-    done = runner.process_batch(any_app.factory, any_app.settings, 8)
+    with caplog.at_level(logging.INFO, logger="stopit_mail.processing.write"):
+        done = runner.process_batch(any_app.factory, any_app.settings, 8)
     assert [(o.raw_id, o.status) for o in done] == [(i, "processed") for i in ids]
+    # Written together, with the rows of the batch held to its end (not rolled back and written
+    # again one message at a time).
+    assert not [r for r in caplog.records if "rolled back" in r.getMessage()]
     with any_app.factory() as session:
         assert session.scalar(select(func.count(Case.id))) == 2
         filed = {r.raw_message_id: r.case_id for r in session.execute(select(Report.raw_message_id, Report.case_id))}
         assert filed[ids[0]] == filed[ids[2]] != filed[ids[1]]
-        # The original once per report, under the same case.
+        # The original once per report, under the same case; its sender a party once.
         assert session.scalar(select(func.count(Evidence.id)).where(Evidence.case_id == filed[ids[0]])) >= 2
+        assert list(session.scalars(select(Party.address).where(
+            Party.case_id == filed[ids[0]], Party.role == "alleged-sender"))) == ["bully@webmail.example"]
 
 
 CRASH_BEFORE_THE_WRITE = textwrap.dedent("""
