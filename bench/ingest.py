@@ -3,7 +3,7 @@
 Generates N realistic reports (a forwarded original attached as message/rfc822 with 8 Received
 headers and a real DKIM-Signature, a reporter's note, a PNG screenshot), stores them into a
 fresh SQLite installation (durable commits), then processes them the way the worker does
-(claim each, compute outside the transaction, then write WRITE_BATCH of them in one short
+(claim WRITE_BATCH at once, compute each outside the transaction, then write them in one short
 transaction). DKIM is verified for every report
 against the signing key served by the injectable resolver (no network), as a cached key would
 be. The same bytes are parsed with the bare standard-library parser in the same run.

@@ -15,6 +15,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from stopit_mail.models import Event, utcnow
+from stopit_mail.rowbuffer import buffer_of
 
 SYSTEM_ACTOR = "stopit"
 # The Unix account behind the current staff request, set by the API layer for the length of one
@@ -30,9 +31,16 @@ def record(
     automatic: bool = True,
     **detail: Any,
 ) -> Event:
-    """Append one event in the caller's transaction."""
+    """Append one event in the caller's transaction.
+
+    In a worker's batch (`rowbuffer`) the event is held with the batch's other events, in order,
+    and the object returned is not added to the session."""
     event = Event(case_id=case_id, action=action, actor=actor, automatic=automatic, detail=detail,
                   unix_user=UNIX_USER.get())
+    buffer = buffer_of(session)
+    if buffer is not None:
+        buffer.add(_EVENTS, [{**entry(action, case_id, actor, automatic, **detail), "unix_user": event.unix_user}])
+        return event
     session.add(event)
     return event
 
@@ -54,6 +62,10 @@ def record_all(session: Session, entries: list[dict[str, Any]]) -> None:
     changed by several steps is then updated once).
     """
     if not entries:
+        return
+    buffer = buffer_of(session)
+    if buffer is not None:
+        buffer.add(_EVENTS, [{**row, "unix_user": row.get("unix_user")} for row in entries])
         return
     if session.new:
         session.execute(insert(_EVENTS), entries)

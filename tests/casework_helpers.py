@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 
@@ -76,3 +77,13 @@ def open_case(app: App, number: str | None = None) -> Iterator[tuple[Session, Ca
         case = session.scalars(query).first()
         assert case is not None
         yield session, case
+
+
+def bare_case(app: App) -> int:
+    """The id of a new, empty case (for tests of what is written about a case)."""
+    with app.factory() as session, session.begin():
+        case = Case(number="SI-2026-0001", reporter_code="C1", organisation="default", title="t",
+                    opened_at=datetime.now(UTC), updated_at=datetime.now(UTC))
+        session.add(case)
+        session.flush()
+        return case.id

@@ -7,26 +7,17 @@ object must be written before the ones inserted after it, or the timeline would 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import event, select
 
 from stopit_mail import events
 from stopit_mail.app import App
 from stopit_mail.models import Case, Event
 
-
-def _new_case(app: App) -> int:
-    with app.factory() as session, session.begin():
-        case = Case(number="SI-2026-0001", reporter_code="C1", organisation="default", title="t",
-                    opened_at=datetime.now(UTC), updated_at=datetime.now(UTC))
-        session.add(case)
-        session.flush()
-        return case.id
+from casework_helpers import bare_case
 
 
 def test_object_events_recorded_first_are_written_first(any_app: App) -> None:
-    case_id = _new_case(any_app)
+    case_id = bare_case(any_app)
     with any_app.factory() as session, session.begin():
         events.record(session, "first", case_id)
         events.record_all(session, [events.entry("second", case_id), events.entry("third", case_id)])
@@ -37,7 +28,7 @@ def test_object_events_recorded_first_are_written_first(any_app: App) -> None:
 
 
 def test_plain_events_leave_a_changed_case_for_one_update(any_app: App) -> None:
-    case_id = _new_case(any_app)
+    case_id = bare_case(any_app)
     updates: list[str] = []
     engine = any_app.factory.kw["bind"]
 

@@ -351,9 +351,16 @@ _OPEN_CODES = (select(_ESCALATIONS.c.id, _ESCALATIONS.c.ack_code)
                .where(_ESCALATIONS.c.status.in_(OPEN_STATUSES)).order_by(_ESCALATIONS.c.id))
 
 
-def codes_in_text(session: Session, text: str) -> list[Escalation]:
-    """Open escalations whose code appears in `text` (a subject or body; formatting ignored)."""
-    rows = session.execute(_OPEN_CODES).all()
+def open_codes(session: Session) -> list[tuple[int, str]]:
+    """Ids and codes of the open escalations."""
+    return [(row.id, row.ack_code) for row in session.execute(_OPEN_CODES)]
+
+
+def codes_in_text(session: Session, text: str, rows: list[tuple[int, str]] | None = None) -> list[Escalation]:
+    """Open escalations whose code appears in `text` (a subject or body; formatting ignored).
+
+    `rows`: `open_codes` as the caller already read them (the worker reads them once per batch)."""
+    rows = open_codes(session) if rows is None else rows
     if not rows:
         return []
     flat = _NOT_ALNUM.sub("", text.lower())

@@ -21,6 +21,7 @@ from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normali
 from stopit_mail.config import Organisation
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
 from stopit_mail.models import Case, CaseAlias, Evidence, OutboxMessage, Party, Report
+from stopit_mail.rowbuffer import HELD_ROWS_SEEN, buffer_of, insert_rows
 
 
 class StoredReport(Protocol):
@@ -78,8 +79,25 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem], organisatio
     prints = [f for f in (content_fingerprint(i) for i in items) if f]
     if not mids and not prints:
         return None
-    case_id = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints})
+    # Evidence written earlier in the same batch may still be held (`rowbuffer`): it is looked at
+    # after the database's, as it came after it.
+    case_id = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
+                             execution_options={HELD_ROWS_SEEN: True})
+    buffer = buffer_of(session)
+    if case_id is None and buffer is not None:
+        case_id = _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation)
     return session.get(Case, case_id) if case_id is not None else None
+
+
+def _held_duplicate(session: Session, held: list[dict[str, Any]], mids: set[str], prints: set[str],
+                    organisation: str) -> int | None:
+    """The case of the first held evidence row with one of these keys, in `organisation`."""
+    for row in held:
+        if row["message_id_key"] in mids or row["fingerprint"] in prints:
+            case = session.get(Case, row["case_id"])
+            if case is not None and case.organisation == organisation:
+                return case.id
+    return None
 
 
 def _evidence_row(case: Case, report_id: int, item: EvidenceItem) -> dict[str, Any]:
@@ -139,12 +157,15 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
     if not wanted:
         return
     have: set[tuple[str, str, str]] = set() if new else {
-        (role, address, name) for role, address, name in session.execute(_PARTIES_OF, {"case_id": case.id})}
+        (role, address, name) for role, address, name in session.execute(
+            _PARTIES_OF, {"case_id": case.id}, execution_options={HELD_ROWS_SEEN: True})}
+    buffer = buffer_of(session)
+    if buffer is not None and not new:
+        have |= {(r["role"], r["address"], r["display_name"]) for r in buffer.held(_PARTIES) if r["case_id"] == case.id}
     rows = [{"case_id": case.id, "role": role, "address": address, "display_name": name,
              "domain": address.partition("@")[2]}
             for role, address, name in wanted if (role, address, name) not in have]
-    if rows:
-        session.execute(insert(_PARTIES), rows)
+    insert_rows(session, _PARTIES, rows)
 
 
 def open_or_join_case(
@@ -196,8 +217,7 @@ def open_or_join_case(
         log.append(events.entry("alleged-sender-report", case.id, report_id=report_id,
                                 reason="the sender of this report wrote the offending message(s) themselves; "
                                        "kept apart from the reporters"))
-    if extraction.items:
-        session.execute(insert(_EVIDENCE), [_evidence_row(case, report_id, item) for item in extraction.items])
+    insert_rows(session, _EVIDENCE, [_evidence_row(case, report_id, item) for item in extraction.items])
     if sealed_identity and not case.anonymous:
         case.anonymous = True
     record_parties(session, case, extraction, org.mailboxes, sender_role, new=not joined)

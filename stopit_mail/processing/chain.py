@@ -8,12 +8,13 @@ report, including a message that only *looks* like a reply (its hints match no c
 reporter who quotes an old case number still gets heard.
 
 The chain reads the database (codes, cases) through `ctx.session`, a read session outside the
-write transaction; the pipeline's `process` re-reads what it needs by id.
+write transaction, shared by the messages of one claimed batch (the open escalations' codes are
+read once for all of them); the pipeline's `process` re-reads what it needs by id.
 """
 
 from __future__ import annotations
 
-from stopit_mail.cases.escalation import ACK_PREFIX, codes_in_text, find_by_code
+from stopit_mail.cases.escalation import ACK_PREFIX, codes_in_text, find_by_code, open_codes
 from stopit_mail.cases.escalation_replies import own_words
 from stopit_mail.cases.replies import file_possible_reply
 from stopit_mail.extract import mime
@@ -37,11 +38,24 @@ def _page_ack(ctx: Context) -> bool:
     ctx.automatic = automatic_reason(ctx.message, ctx.raw.mail_from)
     if not found and not codes:
         # Only the sender's own words count: a code quoted from the page below them does not.
-        found = codes_in_text(ctx.session, ctx.subject + "\n" + own_words(ctx.body))
+        rows = _open_codes(ctx)
+        found = codes_in_text(ctx.session, ctx.subject + "\n" + own_words(ctx.body), rows) if rows else []
     ctx.ack_codes = codes
     ctx.escalation_ids = [esc.id for esc in found]
     # An automatic message quoting an unknown ack code is just automatic.
     return bool(found) or (bool(codes) and not ctx.automatic)
+
+
+_OPEN_CODES = "stopit.open-codes"
+
+
+def _open_codes(ctx: Context) -> list[tuple[int, str]]:
+    """The open escalations' codes, read once per read session (one claimed batch: a page created
+    meanwhile is at most a batch's computing old, long before anyone can have answered it)."""
+    rows: list[tuple[int, str]] | None = ctx.session.info.get(_OPEN_CODES)
+    if rows is None:
+        rows = ctx.session.info[_OPEN_CODES] = open_codes(ctx.session)
+    return rows
 
 
 def decide(ctx: Context) -> Kind:

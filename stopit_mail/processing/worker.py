@@ -1,7 +1,8 @@
 """The worker loop: process waiting messages, deliver the outbox, sleep until woken.
 
-The listener only stores; this loop does everything after. Each turn claims and processes
-waiting messages one at a time, most urgent first (`runner.process_next`), then hands due
+The listener only stores; this loop does everything after. Each turn claims waiting messages
+in batches, most urgent first, computes them one at a time and writes each batch in one
+transaction (`runner.process_batch`), then hands due
 outbox rows to the transport, pages and emergencies first (`sender.deliver_due`). When a turn
 found nothing to do it sleeps on a wake event, which the listener sets after each stored
 message, with a short timeout so retries that come due and messages stored by another process

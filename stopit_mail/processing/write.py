@@ -32,6 +32,7 @@ from stopit_mail.processing.context import Context, Quarantine
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.pipelines import PIPELINES
 from stopit_mail.processing.registry import resolve
+from stopit_mail.rowbuffer import holding_rows
 from stopit_mail.sealing import is_sealed_bytes
 
 log = logging.getLogger(__name__)
@@ -184,11 +185,13 @@ def _write_together(factory: sessionmaker[Session], contexts: list[Context]) -> 
         with factory() as session, session.begin():
             claim_writer(session)
             batch = _Batch(_waiting_among(session, [ctx.raw.id for ctx in contexts]))
-            for ctx in contexts:
-                try:
-                    done.append(write_one(session, ctx, isolated=False, batch=batch))
-                except NotWaiting:
-                    done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))  # nothing written for it
+            # Events, evidence and parties of the whole batch: one INSERT per table (`rowbuffer`).
+            with holding_rows(session):
+                for ctx in contexts:
+                    try:
+                        done.append(write_one(session, ctx, isolated=False, batch=batch))
+                    except NotWaiting:
+                        done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))  # nothing written for it
             _update_rows(session, batch.rows)
     except (_Isolate, Quarantine, SQLAlchemyError) as exc:
         log.info("batch of %d rolled back (%s); writing it one message at a time", len(contexts),

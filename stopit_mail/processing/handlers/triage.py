@@ -30,7 +30,10 @@ class Triage(Step):
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None and ctx.decision is not None, "open-case must run first"
         assert ctx.extraction is not None
-        decision = with_organisation_examples(ctx.session, ctx.settings, ctx.case.organisation, ctx.decision,
-                                              report_text(ctx.extraction), rules_for(ctx.settings),
-                                              subject=ctx.extraction.subject)
+        # The examples are staff's, never pending in this transaction: reading them need not flush
+        # the case's changes first (they are flushed once, with the acknowledgement's row).
+        with ctx.session.no_autoflush:
+            decision = with_organisation_examples(ctx.session, ctx.settings, ctx.case.organisation, ctx.decision,
+                                                  report_text(ctx.extraction), rules_for(ctx.settings),
+                                                  subject=ctx.extraction.subject)
         apply_report_triage(ctx.session, ctx.case, decision)
