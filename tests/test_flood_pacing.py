@@ -97,6 +97,9 @@ def test_without_a_flood_the_worker_does_not_pause(app: App) -> None:
     assert time.monotonic() - began < 0.1
 
 
+# Timed (a pause must still be under way half a second after the first message): alone, like the
+# other timed tests; it failed once at load 7-8 among the parallel tests.
+@pytest.mark.serial
 def test_an_emergency_stored_during_a_pause_is_processed_at_once(app: App,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # Pauses as long as a slow machine's: without the probe, the emergency would wait for them.
