@@ -1,17 +1,23 @@
 """Where the detector's vote thresholds come from: held-out scores of the shipped bank itself.
 
 Every bank sentence is scored against the rest of the bank, as a report sentence would be (hubness
-discount, the k nearest examples' weighted vote), leaving out itself and every example at least
-``--purge`` similar to it (near-duplicates and most translations, which would otherwise vote for
-their twin). For each pair of thresholds it prints how many held-out emergencies reach the confident
-and the reviewer tier and how many held-out negatives do, then the votes the shipped thresholds use:
-the largest that catch held-out emergencies at least as well as the previous release did with its
-own bank (``REFERENCE``). Growing the bank with ordinary reports and hard negatives pulls every vote
+discount, the k nearest examples' weighted vote over e5's cosines averaged with the vote in the
+bank's fitted metric, ``detect.space``), leaving out itself and every example at least ``--purge``
+similar to it (near-duplicates and most translations, which would otherwise vote for their twin).
+For each pair of thresholds it prints how many held-out emergencies reach the confident and the
+reviewer tier and how many held-out negatives do, then the votes the shipped thresholds use: the
+largest that catch held-out emergencies at least as well as the previous release did with its own
+bank (``REFERENCE``). Growing the bank with ordinary reports and hard negatives pulls every vote
 towards *negative*; this keeps that from being paid for with missed emergencies. The dev set is
 never read here.
 
+``--compare`` prints, at the shipped thresholds, the raw vote alone next to the vote with the fitted
+metric, and with ``--folds N`` the metric is fitted on the other folds of the bank only (so a
+held-out sentence's own label never shaped the space it is scored in).
+
     python bench/triage_calibrate.py              # the shipped bank, the pinned model
     python bench/triage_calibrate.py --purge 0.90
+    python bench/triage_calibrate.py --compare --folds 5
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ import sys
 
 import numpy as np
 
-from stopit_mail.cases.detect.bank import LABELS, index_bank, shipped_bank
+from stopit_mail.cases.detect.bank import LABELS, hubness, index_bank, shipped_bank
 from stopit_mail.cases.detect.model import shared_embedder
-from stopit_mail.cases.detect.scoring import TEMPERATURE, K
+from stopit_mail.cases.detect.scoring import METRIC_TEMPERATURE, METRIC_WEIGHT, TEMPERATURE, K, label_votes
+from stopit_mail.cases.detect.space import fit_space
 from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS
 
 # Held-out emergencies caught by the release before stop 9 (bank of 5,021, votes 0.6 and 0.65):
@@ -34,29 +41,72 @@ VOTES = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 MARGINS = (-0.015, -0.01, -0.005, 0.0, 0.005, 0.01, 0.02)
 
 
-def held_out_votes(vectors: np.ndarray, labels: np.ndarray, penalty: np.ndarray,
-                   purge: float) -> tuple[np.ndarray, np.ndarray]:
-    """(votes per label, nearest similarity per label) of each example, without its near twins."""
-    raw = vectors @ vectors.T
-    sims = raw - penalty[None, :]
-    excluded = raw >= purge
-    np.fill_diagonal(excluded, True)
+def held_out_sims(vectors: np.ndarray, penalty: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    sims = vectors @ vectors.T - penalty[None, :]
     sims[excluded] = -9.0
-    top = np.argpartition(-sims, K - 1, axis=1)[:, :K]
-    votes = np.zeros((len(labels), len(LABELS)))
-    for row, candidates in enumerate(top):
-        order = candidates[np.argsort(-sims[row, candidates])]
-        weights = np.exp((sims[row, order] - sims[row, order[0]]) / TEMPERATURE)
-        for label in range(len(LABELS)):
-            votes[row, label] = weights[labels[order] == label].sum() / weights.sum()
+    return sims
+
+
+def held_out_votes(vectors: np.ndarray, labels: np.ndarray, purge: float,
+                   metric: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(votes per label, nearest raw similarity per label) of each example, without its near twins;
+    ``metric``: the rows in the fitted space, whose vote is averaged in as ``scoring`` does."""
+    excluded = vectors @ vectors.T >= purge
+    np.fill_diagonal(excluded, True)
+    sims = held_out_sims(vectors, hubness(vectors) * np.float32(0.5), excluded)
+    votes = label_votes(sims, labels, K, TEMPERATURE)
+    if metric is not None:
+        fitted = held_out_sims(metric, hubness(metric) * np.float32(0.5), excluded)
+        votes = (1 - METRIC_WEIGHT) * votes + METRIC_WEIGHT * label_votes(fitted, labels, K, METRIC_TEMPERATURE)
     nearest = np.stack([np.where(labels[None, :] == label, sims, -9.0).max(axis=1)
                         for label in range(len(LABELS))], axis=1)
     return votes, nearest
 
 
+def cross_fitted(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """``held_out_votes`` with the metric fitted, for each fold, on the other folds only."""
+    fold_of = np.arange(len(labels)) % folds
+    votes, nearest = np.zeros((len(labels), len(LABELS))), np.zeros((len(labels), len(LABELS)))
+    for fold in range(folds):
+        space = fit_space(vectors[fold_of != fold], labels[fold_of != fold])
+        assert space is not None
+        fold_votes, fold_nearest = held_out_votes(vectors, labels, purge, space.project(vectors))
+        votes[fold_of == fold], nearest[fold_of == fold] = fold_votes[fold_of == fold], fold_nearest[fold_of == fold]
+    return votes, nearest
+
+
+def shipped_tiers(votes: np.ndarray, nearest: np.ndarray) -> dict[str, np.ndarray]:
+    """Which held-out examples the shipped thresholds put at each tier (and above)."""
+    limits = DEFAULT_THRESHOLDS
+    alarm, closest = votes[:, 0] + votes[:, 1], nearest[:, :2].max(axis=1)
+    voted = (votes[:, 0] >= limits.confident_vote) & (nearest[:, 0] >= limits.confident_similarity)
+    confident = voted & (nearest[:, 0] - nearest[:, 2] >= limits.confident_margin)
+    review = voted | ((alarm >= limits.review_vote) & (closest >= limits.review_similarity))
+    urgent = review | ((alarm >= limits.urgent_vote) & (closest >= limits.urgent_similarity))
+    return {"confident": confident, "reviewer": review, "urgent": urgent}
+
+
+def compare(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int) -> None:
+    """The shipped thresholds on the raw vote alone and on the vote with the fitted metric."""
+    emergency, concern, negative = (labels == LABELS.index(name) for name in LABELS)
+    space = fit_space(vectors, labels)
+    assert space is not None
+    runs = {"raw vote alone": held_out_votes(vectors, labels, purge),
+            f"with the metric (weight {METRIC_WEIGHT})": held_out_votes(vectors, labels, purge, space.project(vectors))}
+    if folds > 1:
+        runs[f"with the metric fitted on {folds - 1} of {folds} folds"] = cross_fitted(vectors, labels, purge, folds)
+    for name, (votes, nearest) in runs.items():
+        print(f"-- {name}")
+        for tier, ok in shipped_tiers(votes, nearest).items():
+            print(f"   >= {tier:<9} emergencies {ok[emergency].mean():.3f}  concerns {ok[concern].mean():.3f}  "
+                  f"negatives {ok[negative].mean():.3f} ({ok[negative].sum()}/{negative.sum()})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--purge", type=float, default=0.92, help="Leave out examples at least this similar.")
+    parser.add_argument("--compare", action="store_true", help="Raw vote alone against the vote with the metric.")
+    parser.add_argument("--folds", type=int, default=1, help="With --compare: fit the metric on the other folds.")
     args = parser.parse_args()
     embedder, status = shared_embedder()
     if embedder is None:
@@ -64,7 +114,10 @@ def main() -> int:
         return 1
     index = index_bank(shipped_bank(), embedder)
     labels = index.labels.astype(np.int64)
-    votes, nearest = held_out_votes(index.vectors.astype(np.float32), labels, index.hub_penalty(), args.purge)
+    if args.compare:
+        compare(index.vectors.astype(np.float32), labels, args.purge, args.folds)
+        return 0
+    votes, nearest = held_out_votes(index.vectors.astype(np.float32), labels, args.purge, index.projected)
     emergency, concern, negative = (labels == LABELS.index(name) for name in LABELS)
     limits = DEFAULT_THRESHOLDS
     print(f"bank {len(labels)} examples; purge >= {args.purge}; current: confident vote {limits.confident_vote}, "

@@ -23,6 +23,7 @@ import numpy as np
 
 from stopit_mail.cases.detect.bank_vectors import sentence_key, shipped_rows
 from stopit_mail.cases.detect.model import Embedder
+from stopit_mail.cases.detect.space import Space, fit_space
 from stopit_mail.cases.triage import CATEGORIES
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,12 @@ def shipped_bank() -> Bank:
 
 @dataclass(frozen=True)
 class BankIndex:
-    """A bank with one embedding row per example (same order), and each example's hubness."""
+    """A bank with one embedding row per example (same order), and each example's hubness.
+
+    ``space`` is the linear metric fitted on the shipped bank (``space.fit_space``), ``projected``
+    the rows in it and ``projected_hubs`` their hubness there. An organisation's examples have
+    none of these: scoring projects them with the shipped bank's space, and they are no hubs.
+    """
 
     bank: Bank
     vectors: np.ndarray
@@ -112,10 +118,31 @@ class BankIndex:
     # How much more than the bank's typical example this one resembles everything (see ``hubness``);
     # zeros for an organisation's few examples.
     hubs: np.ndarray | None = None
+    space: Space | None = None
+    projected: np.ndarray | None = None
+    projected_hubs: np.ndarray | None = None
 
-    def hub_penalty(self) -> np.ndarray:
-        """What scoring subtracts from each example's similarities (CSLS: half the hubness)."""
-        return np.zeros(len(self.labels), np.float32) if self.hubs is None else self.hubs * np.float32(0.5)
+    def hub_penalty(self, projected: bool = False) -> np.ndarray:
+        """What scoring subtracts from each example's similarities (CSLS: half the hubness), for
+        e5's cosines or (``projected``) for the fitted space's."""
+        hubs = self.projected_hubs if projected else self.hubs
+        return np.zeros(len(self.labels), np.float32) if hubs is None else hubs * np.float32(0.5)
+
+    def in_space(self, space: Space) -> np.ndarray:
+        """The rows in ``space``: kept for the shipped bank, computed for an organisation's few."""
+        if self.projected is not None and self.space is space:
+            return self.projected
+        return space.project(self.vectors)
+
+
+def fitted_index(bank: Bank, vectors: np.ndarray) -> BankIndex:
+    """``bank`` with its rows and hubness, and the space fitted on them (with the rows in it)."""
+    labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
+    space = fit_space(vectors, labels)
+    if space is None:
+        return BankIndex(bank, vectors, labels, hubness(vectors))
+    projected = space.project(vectors)
+    return BankIndex(bank, vectors, labels, hubness(vectors), space, projected, hubness(projected))
 
 
 # Neighbours averaged for an example's hubness (the usual CSLS choice).
@@ -183,8 +210,7 @@ def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None,
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
     for folder in folders if missing else ():
         _store_cached(embedder, folder, keys, vectors)
-    labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
-    index = BankIndex(bank, vectors, labels, hubness(vectors))
+    index = fitted_index(bank, vectors)
     if len(_INDEXES) > 8:
         _INDEXES.clear()
     _INDEXES[key] = index
