@@ -296,7 +296,9 @@ def one_database(label: str, args: argparse.Namespace, pg: str | None) -> None:
         both = totals(setups["both"])
         one, two = busy["processed_rate"], both["processed_rate"]
         print(f"processed during the flood (the listener and the clients on the same cores; serve's worker, "
-              f"then with one `stopit worker` beside it, which the listener does not wake): 1 worker {one:.1f} msg/s, 2 workers {two:.1f} msg/s: "
+              f"then with one `stopit worker` beside it, which the listener does not wake; both keep to a small share of "
+              f"a core while the flood lasts, so this measures the pacing, and the backlog below the scaling): "
+              f"1 worker {one:.1f} msg/s, 2 workers {two:.1f} msg/s: "
               f"{two / one:.2f}x; accept rate with 2 workers {both['rate']:.1f} msg/s ({both['rate'] / base['rate']:.0%}), "
               f"load {both['load']}")
     if drains is not None:
