@@ -45,13 +45,21 @@ class Thresholds:
     91.2% -> 94.6%) and lets half as many negatives through (reviewer 5.2% -> 2.6%, confident
     2.0% -> 0.9%). The rule above would now pick votes of 0.65 and 0.65 and a margin of 0.0, but
     the bank held out overstates how well new wording is recognised: on the dev set those lose 27
-    emergencies at the reviewer tier (98.2% -> 94.3%), so they were not taken."""
+    emergencies at the reviewer tier (98.2% -> 94.3%), so they were not taken.
+
+    One threshold was moved on the dev set's evidence, and only towards more recall: the reviewer
+    tier's vote, 0.6 -> 0.575 (half a step). With bank14's sentences and the averaged vote, 0.6 left
+    one more dev emergency *urgent* than the raw vote did (673 against 674 of 683); 0.575 puts 676
+    at the reviewer tier or above (0.55: 678, but routine reports at the reviewer 21% -> 28%).
+    A reviewer page is the cheap error here (a person looks within minutes; the chain is paged only
+    if nobody answers), a report left *urgent* the expensive one. Because the dev set chose it, the
+    dev set's reviewer-tier recall is no longer a clean measurement of this value."""
 
     # Confident emergency: the neighbours agree and the closest emergency example is close.
     confident_vote: float = 0.55
     confident_similarity: float = 0.88
     # Reviewer tier: emergency and concern votes together, with a close enough example.
-    review_vote: float = 0.6
+    review_vote: float = 0.575
     review_similarity: float = 0.86
     # Urgent: a weaker resemblance to emergencies or concerns still gets a person's eyes soon.
     urgent_vote: float = 0.35
