@@ -71,6 +71,17 @@ def test_cleaning_keeps_the_writers_words_and_drops_quotes_signatures_disclaimer
         assert gone not in cleaned
 
 
+def test_cleaning_drops_lines_that_are_only_an_emails_opening_or_closing_formula() -> None:
+    # e5 put a bare "Best regards," at 0.88 from reviewed goodbyes: every signed email reached the
+    # reviewer. Only the formula's own line goes; a writer's words beside or after it stay.
+    text = ("Dear Ms. Smith,\nHi all,\nthanks\ni took them all\nbye everyone, take care of my cat\n"
+            "hi i'm dying\ndear mom im sorry\nHey, I am going to kill myself\n"
+            "Best regards,\nMit freundlichen Grüßen\nSaludos cordiales,\nС уважением,\nAlex")
+    kept = clean_text(text).split("\n")
+    assert kept == ["i took them all", "bye everyone, take care of my cat", "hi i'm dying", "dear mom im sorry",
+                    "Hey, I am going to kill myself", "Alex"]
+
+
 def test_sentences_split_across_scripts_and_long_ones_are_cut() -> None:
     found = [s.text for s in split_sentences("He said it. 他说明天来学校。¿Vienes? هل أنت بخير؟ ok\n" + "word " * 95)]
     assert found[:5] == ["He said it.", "他说明天来学校。", "¿Vienes?", "هل أنت بخير؟", "ok"]

@@ -42,6 +42,46 @@ _DISCLAIMER = re.compile(
     r"^\s*(confidentiality notice|disclaimer|this (e-?mail|message)(?: and any attachments?)? (is|are|may be) "
     r"(confidential|intended)|the information (contained )?in this (e-?mail|message)|este (correo|mensaje) "
     r"(es|y sus anexos son) confidencial|if you are not the intended recipient)", re.IGNORECASE)
+# A line that is only an email's closing or opening formula ("Best regards,", "Dear families,").
+# e5 puts a bare "Best regards," at 0.88 from reviewed goodbyes ("take care of my cat, thanks for
+# everything, bye"): every signed email reached the reviewer. Only formal formulas, whole lines,
+# and only that line is dropped (what follows is read: "thanks\ni took them all" keeps its second
+# line). Goodbyes a person in crisis writes ("bye", "take care", "see you in another life") are
+# never in these lists; the rules read every line regardless.
+_VALEDICTIONS = frozenset("""
+best regards|kind regards|warm regards|warmest regards|regards|best wishes|sincerely|yours sincerely|
+sincerely yours|yours truly|respectfully|cheers|best|all the best|many thanks|thanks in advance|
+thank you|thanks|thx|ty|
+saludos|saludos cordiales|un saludo|atentamente|cordialmente|muchas gracias|gracias|
+cordialement|bien cordialement|bien à vous|salutations|sincères salutations|merci|merci beaucoup|
+mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|viele grüße|beste grüße|liebe grüße|mfg|lg|danke|
+atenciosamente|cumprimentos|melhores cumprimentos|obrigado|obrigada|
+cordiali saluti|distinti saluti|saluti|grazie|
+z poważaniem|pozdrawiam|dziękuję|
+saygılarımla|teşekkürler|teşekkür ederim|
+с уважением|спасибо|з повагою|дякую|
+trân trọng|cảm ơn|xin cảm ơn|salamat|salamat po|maraming salamat po|
+此致敬礼|此致|敬礼|谢谢|谢谢您|よろしくお願いします|よろしくお願いいたします|감사합니다|
+مع التحية|تحياتي|مع خالص التحية|شكرا|شكرا لكم|با احترام|با تشکر|ممنون|شکریہ|
+dhanyavaad|धन्यवाद|सादर|mèsi|mahadsanid
+""".replace("\n", "").split("|"))
+# Opening formulas: a formal one with up to three words after it and a closing comma or colon
+# ("Dear Ms. Smith,"), an informal one alone or with one word ("Hi all,"). "dear mom im sorry" and
+# "hi i'm dying" are the writer's words and stay.
+_SALUTATION = re.compile(
+    r"^\s*(?:(?:dear|good (?:morning|afternoon|evening)|buenos días|buenas tardes|estimad[oa]s?|querid[oa]s?|"
+    r"cher|chère|chers|madame|monsieur|sehr geehrte[rs]?|liebe[rs]?|guten tag|prezad[oa]s?|car[oaie]|"
+    r"dzień dobry|szanown[iya]|sayın|здравствуйте|добрый день|доброго дня|xin chào)(?:\s+[^\s!?,:;]+){0,3}\s*[,:]"
+    r"|(?:hi|hello|hey|hola|bonjour|hallo|olá|chào|kumusta|merhaba|привет)(?:\s+[^\s!?,:;.]+)?\s*[,!:]?)\s*$",
+    re.IGNORECASE)
+
+
+def is_formula(line: str) -> bool:
+    """Whether ``line`` is only an email's closing or opening formula (no words of the writer's own)."""
+    folded = " ".join(line.casefold().replace("’", "'").split()).strip(" ,.!:;-–—")
+    return folded in _VALEDICTIONS or bool(_SALUTATION.match(line))
+
+
 # Sentence ends: Latin, CJK, Arabic, Devanagari and Burmese marks; line breaks always end one.
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])[\"'”’)\]]*\s+|(?<=[。！？])|\n+")
 _FOLD = re.compile(r"[\W_]+", re.UNICODE)
@@ -85,7 +125,8 @@ def clean_text(text: str) -> str:
         elif boilerplate and len(line.split()) >= 12:
             # A long line after a sign-off is a new message (a forward), not part of it.
             boilerplate = False
-        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or _is_separator(line):
+        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or _is_separator(line) \
+                or is_formula(line):
             continue
         kept.append(line)
     return "\n".join(kept).strip()
