@@ -14,7 +14,7 @@ Scoring (``scoring``) uses it *beside* e5's raw cosines, not instead of them: th
 nearest examples here is averaged with the raw vote, and the similarities that thresholds, margins
 and explanations use stay e5's. A bank example, an organisation's own example (projected at run
 time: effective at once, nothing refitted) and a report sentence all go through ``Space.project``.
-Measured on the bank held out (``bench/triage_calibrate.py --metric``) and on the dev set
+Measured on the bank held out (``bench/triage_calibrate.py --compare --folds 5``) and on the dev set
 (``bench/triage_metric.py``); see ``scoring.METRIC_WEIGHT``.
 """
 
