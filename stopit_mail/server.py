@@ -201,24 +201,35 @@ class MailServer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _wait_for_signal(is_alive: Callable[[], bool]) -> str:
-    """Block the main thread until SIGTERM/SIGINT (or a service thread dies); return why."""
-    stop = threading.Event()
-    reason: list[str] = []
+class StopSignals:
+    """SIGTERM/SIGINT caught from *before* anything listens, so a stop that arrives while the
+    listener, web door or API are still starting is a clean stop, not a kill (monitoring and
+    tests connect the moment the port opens). SIGHUP is ignored until the staff API, if any,
+    installs its reload handler: `systemctl reload` must never end the mailbox."""
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        reason.append(signal.Signals(signum).name)
-        stop.set()
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reason: list[str] = []
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        while not stop.wait(0.5):
-            if not is_alive():
-                return "a service thread died"
-    finally:
-        for sig, handler in previous.items():
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.reason.append(signal.Signals(signum).name)
+        self.stop.set()
+
+    def wait(self, is_alive: Callable[[], bool]) -> str:
+        """Block until a stop signal (or a service thread dies); restore the handlers; return why."""
+        try:
+            while not self.stop.wait(0.5):
+                if not is_alive():
+                    return "a service thread died"
+        finally:
+            self.restore()
+        return self.reason[0] if self.reason else "stopped"
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-    return reason[0] if reason else "stopped"
 
 
 def serve(app: App, run_worker: bool | None = None, config_path: str | None = None) -> int:
@@ -227,9 +238,14 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
     With `config_path` the worker runs as a supervised child process (see worker_process.py).
     """
     tune_interpreter()
+    signals = StopSignals()
     child = WorkerProcess(config_path) if config_path else None
     server = MailServer(app, run_worker, worker_process=child)
-    server.start()  # logs "listening on host:port"
+    try:
+        server.start()  # logs "listening on host:port"
+    except BaseException:
+        signals.restore()
+        raise
     web: WebServer | None = None
     if app.settings.web.enabled:
         web = WebServer(app, on_stored=server.worker.wake if server.worker else None)
@@ -237,13 +253,12 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
             web.start()
         except OSError:
             server.stop()
+            signals.restore()
             raise
     # The staff API (docs/api.md): a failure to start it is logged, never a reason to stop mail.
+    # With no API, SIGHUP stays ignored (StopSignals), so `systemctl reload` leaves the mailbox up.
     api = start_api(app, config_path)
-    if api is None:
-        # `systemctl reload` sends SIGHUP; with no staff API to reread it, it must not end the mailbox.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    why = _wait_for_signal(lambda: server.alive() and (web is None or web.alive()))
+    why = signals.wait(lambda: server.alive() and (web is None or web.alive()))
     log.info("shutting down: %s", why)
     if api is not None:
         api.stop()
@@ -265,12 +280,13 @@ def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
         while worker.run_once().busy:
             pass
         return 0
+    signals = StopSignals()
     if supervised:
         limit_memory(app.settings.limits.worker_memory_mb)
         threading.Thread(target=_wake_on_input, args=(worker,), name="stopit-wake", daemon=True).start()
     thread = threading.Thread(target=worker.run, name="stopit-worker", daemon=True)
     thread.start()
-    why = _wait_for_signal(lambda: thread.is_alive() and not worker.stopping)
+    why = signals.wait(lambda: thread.is_alive() and not worker.stopping)
     worker.stop()
     thread.join()
     return 0 if why in ("SIGTERM", "SIGINT") else 1
@@ -320,8 +336,9 @@ def _wake_on_input(worker: Worker) -> None:
 
 def serve_web(app: App) -> int:
     """Run only the web door until SIGTERM/SIGINT (a separate `stopit worker` processes reports)."""
+    signals = StopSignals()
     web = WebServer(app)
     web.start()
-    why = _wait_for_signal(web.alive)
+    why = signals.wait(web.alive)
     web.stop()
     return 0 if why in ("SIGTERM", "SIGINT") else 1

@@ -126,3 +126,20 @@ def test_sighup_never_ends_the_mailbox_even_without_the_staff_api(tmp_path: Path
         wait_for_port(port, proc=service)
     finally:
         assert stop_process(service) == 0
+
+
+def test_stop_signals_are_caught_before_anything_listens() -> None:
+    """serve installs its handlers before the listener opens its port: a SIGHUP (or SIGTERM) that
+    arrives while the web door or API are still starting must not kill the process (CI once saw
+    SIGHUP end a service whose port was already open, because SIG_IGN came after start-up)."""
+    from stopit_mail.server import StopSignals
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    signals = StopSignals()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)  # with the default action this would end pytest
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert signals.wait(lambda: True) == "SIGTERM"
+    finally:
+        signals.restore()
+    assert {sig: signal.getsignal(sig) for sig in before} == before

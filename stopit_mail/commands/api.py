@@ -28,13 +28,14 @@ def api_group() -> None:
 def serve_command(state: Context) -> None:
     """Serve only the staff API socket until SIGTERM or Ctrl-C (service account); SIGHUP rereads [[staff]]."""
     from stopit_mail.api.server import ApiServer
-    from stopit_mail.server import _wait_for_signal
+    from stopit_mail.server import StopSignals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.umask(0o077)  # the database, keys and raw store belong to the service account alone
+    signals = StopSignals()  # before the socket exists, so an early SIGTERM is still a clean stop
     server = ApiServer(state.app, state.config_path)
     server.start()
-    why = _wait_for_signal(server.alive)
+    why = signals.wait(server.alive)
     server.stop()
     raise SystemExit(0 if why in ("SIGTERM", "SIGINT") else 1)
 
