@@ -94,7 +94,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--one-core", action="store_true", help="Pin this process to one CPU.")
-    parser.add_argument("--misses", action="store_true", help="List emergencies below review and paged negatives.")
+    parser.add_argument("--misses", action="store_true",
+                        help="List emergencies below review or held at review, and paged negatives.")
+    parser.add_argument("--dump", type=Path, help="Write each report's id, labels and decided tier as JSON lines.")
     parser.add_argument("--set", choices=sorted(SETS), default="dev", dest="labelled_set",
                         help="Which labelled set to measure when no files are given (default: dev).")
     parser.add_argument("--email", action="store_true", help="Wrap each report as mail and extract it first.")
@@ -156,10 +158,15 @@ def main() -> int:
     if args.misses:
         for row in rows:
             missed = row["tier"] == "emergency" and RANK[row["got"]] > 1
+            held = row["tier"] == "emergency" and row["got"] == "possible-emergency"
             alarm = row["hard_negative"] and row["got"] == "emergency"
-            if missed or alarm:
-                print(f"{'MISSED' if missed else 'PAGED '} {row['id']} [{row['lang']}/{row['kind']}] got {row['got']}: "
+            if missed or held or alarm:
+                print(f"{'MISSED' if missed else 'REVIEW' if held else 'PAGED '} {row['id']} [{row['lang']}/{row['kind']}] got {row['got']}: "
                       f"{row['text'][:120]!r}\n        {row['why'][:300]}")
+    if args.dump:
+        keep = ("id", "lang", "tier", "kind", "hard_negative", "categories", "got", "got_categories")
+        args.dump.write_text("".join(json.dumps({k: row[k] for k in keep}, ensure_ascii=False) + "\n" for row in rows),
+                             encoding="utf-8")
     return 0
 
 

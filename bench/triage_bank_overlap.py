@@ -80,6 +80,7 @@ def main() -> int:
     parser.add_argument("--set", choices=sorted(SETS), default="dev", dest="labelled_set",
                         help="Which labelled set to compare the bank with (default: dev).")
     parser.add_argument("--quiet", action="store_true", help="Print only the counts, not the lines.")
+    parser.add_argument("--ids", type=Path, help="Write the ids of the set's reports near a bank line, one a line.")
     args = parser.parse_args()
     embedder, status = shared_embedder()
     if embedder is None:
@@ -105,6 +106,8 @@ def main() -> int:
                       f"      {args.labelled_set}: {units[best][:160]}")
     near = sims.max(axis=0) >= args.limit if rows else np.zeros(len(units), dtype=bool)
     reports = {ident for unit, hit in zip(units, near, strict=True) if hit for ident in sources[unit]}
+    if args.ids:
+        args.ids.write_text("".join(f"{ident}\n" for ident in sorted(reports)), encoding="utf-8")
     print(f"{found} of {len(rows)} bank sentences within {args.limit} of {len(units)} {args.labelled_set} "
           f"sentences and reports")
     print(f"{int(near.sum())} of {len(units)} {args.labelled_set} sentences and reports within {args.limit} of a bank "

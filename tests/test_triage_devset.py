@@ -7,6 +7,7 @@ mix and its independence from the bank and the dev set, never scored (no model i
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import re
 import tomllib
@@ -254,3 +255,17 @@ def test_styles_use_legacy_charsets_and_reserved_addresses() -> None:
 def test_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError):
         as_email(REPORTS[0], "carrier-pigeon")
+
+
+def test_the_bench_measures_the_same_sets() -> None:
+    """`bench/triage.py --set dev|holdout` reads the folders this file checks, every report, with its labels."""
+    spec = importlib.util.spec_from_file_location("bench_triage", Path(__file__).parents[1] / "bench" / "triage.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name, (reports, folder, _) in SETS.items():
+        assert bench.SETS[name].resolve() == folder.resolve()
+        rows = bench.load(sorted(bench.SETS[name].glob("*.jsonl")))
+        assert [(r["id"], r["tier"], r["kind"], r["hard_negative"]) for r in rows] == [
+            (r["id"], r["tier"], r["kind"], r["hard_negative"]) for r in reports
+        ]
