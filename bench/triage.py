@@ -9,8 +9,12 @@ Runs the detector (rules + the pinned model + the shipped bank) over labelled re
 
 Targets on the dev set: emergencies >= reviewer 99%, >= confident 90%; hard negatives confident
 <= 5%; routine >= reviewer <= 10%. The dev set measures; the bank is never built or tuned from it.
+The dev set has had thresholds chosen on it; the holdout set (``--set holdout``,
+tests/fixtures/triage/holdout/) was written separately and is never used to tune anything, so its
+figures are the honest ones for reports nobody here has seen.
 
     python bench/triage.py                       # the dev set, tests/fixtures/triage/dev/*.jsonl
+    python bench/triage.py --set holdout --misses  # the holdout set; --email works with it too
     python bench/triage.py tests/fixtures/triage/holdout_reports.jsonl ...
     python bench/triage.py --one-core --misses   # pin to one CPU; list what was missed
     python bench/triage.py --email               # each dev report wrapped as real mail, through extraction
@@ -35,6 +39,7 @@ from stopit_mail.extract.evidence import extract_evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "tests" / "fixtures" / "triage" / "dev"
+SETS = {"dev": DEV, "holdout": ROOT / "tests" / "fixtures" / "triage" / "holdout"}
 RANK = {"emergency": 0, "possible-emergency": 1, "urgent": 2, "routine": 3}
 
 
@@ -89,15 +94,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--one-core", action="store_true", help="Pin this process to one CPU.")
-    parser.add_argument("--misses", action="store_true", help="List emergencies below review and paged negatives.")
-    parser.add_argument("--email", action="store_true", help="Wrap each dev report as mail and extract it first.")
+    parser.add_argument("--misses", action="store_true",
+                        help="List emergencies below review or held at review, and paged negatives.")
+    parser.add_argument("--dump", type=Path, help="Write each report's id, labels and decided tier as JSON lines.")
+    parser.add_argument("--set", choices=sorted(SETS), default="dev", dest="labelled_set",
+                        help="Which labelled set to measure when no files are given (default: dev).")
+    parser.add_argument("--email", action="store_true", help="Wrap each report as mail and extract it first.")
     parser.add_argument("--hold", action="store_true",
                         help="Let the model hold a rule's emergency for the reviewer (off in the service).")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "stopit-triage-cache")
     args = parser.parse_args()
     if args.one_core and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    rows = load(args.files or sorted(DEV.glob("*.jsonl")))
+    rows = load(args.files or sorted(SETS[args.labelled_set].glob("*.jsonl")))
     if not rows:
         print("no reports found", file=sys.stderr)
         return 1
@@ -149,10 +158,15 @@ def main() -> int:
     if args.misses:
         for row in rows:
             missed = row["tier"] == "emergency" and RANK[row["got"]] > 1
+            held = row["tier"] == "emergency" and row["got"] == "possible-emergency"
             alarm = row["hard_negative"] and row["got"] == "emergency"
-            if missed or alarm:
-                print(f"{'MISSED' if missed else 'PAGED '} {row['id']} [{row['lang']}/{row['kind']}] got {row['got']}: "
+            if missed or held or alarm:
+                print(f"{'MISSED' if missed else 'REVIEW' if held else 'PAGED '} {row['id']} [{row['lang']}/{row['kind']}] got {row['got']}: "
                       f"{row['text'][:120]!r}\n        {row['why'][:300]}")
+    if args.dump:
+        keep = ("id", "lang", "tier", "kind", "hard_negative", "categories", "got", "got_categories")
+        args.dump.write_text("".join(json.dumps({k: row[k] for k in keep}, ensure_ascii=False) + "\n" for row in rows),
+                             encoding="utf-8")
     return 0
 
 

@@ -1,8 +1,13 @@
-"""The triage dev set is well formed, and every report survives being wrapped as real mail."""
+"""The triage dev and holdout sets are well formed, and every report survives being wrapped as real mail.
+
+The holdout set (tests/fixtures/triage/holdout/) only measures: it is checked here for its shape, its
+mix and its independence from the bank and the dev set, never scored (no model is loaded here).
+"""
 
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import re
 import tomllib
@@ -19,6 +24,7 @@ from triage_dev import (
     CATEGORIES,
     DEV_DIR,
     HARD_NEGATIVE_KINDS,
+    HOLDOUT_DIR,
     KINDS,
     STYLES,
     TIERS,
@@ -28,6 +34,11 @@ from triage_dev import (
 )
 
 REPORTS = load_dev_set()
+HOLDOUT = load_dev_set(HOLDOUT_DIR)
+# Each set, its reports, its folder and the prefix its ids carry before the language code.
+SETS = {"dev": (REPORTS, DEV_DIR, ""), "holdout": (HOLDOUT, HOLDOUT_DIR, "hold-")}
+# The languages issue 9 names: the holdout set must measure every one of them.
+REQUIRED_LANGUAGES = {"en", "es", "zh", "vi", "ar", "tl", "ru", "uk", "pt", "fr", "ht", "ko", "so", "hi", "de"}
 BANK_DIR = Path(__file__).parents[1] / "stopit_mail" / "cases" / "triage_bank"
 FIELDS = {"id", "lang", "text", "tier", "kind", "hard_negative", "categories"}
 
@@ -40,15 +51,30 @@ def test_size_and_languages() -> None:
     assert langs["en"] >= 120 and langs["es"] >= 120
 
 
-def test_every_report_is_well_formed() -> None:
-    for report in REPORTS:
+def test_holdout_size_languages_and_mix() -> None:
+    """About 35% emergency, 10% possible, 15% urgent, 40% routine (over half hard negatives), 15+ languages."""
+    langs = Counter(r["lang"] for r in HOLDOUT)
+    assert len(HOLDOUT) >= 500
+    assert REQUIRED_LANGUAGES <= set(langs) and min(langs.values()) >= 20
+    tiers = Counter(r["tier"] for r in HOLDOUT)
+    share = {tier: tiers[tier] / len(HOLDOUT) for tier in TIERS}
+    assert 0.30 <= share["emergency"] <= 0.40 and 0.07 <= share["possible-emergency"] <= 0.14
+    assert 0.11 <= share["urgent"] <= 0.19 and 0.35 <= share["routine"] <= 0.45
+    assert sum(r["hard_negative"] for r in HOLDOUT) * 2 > tiers["routine"]
+    assert HARD_NEGATIVE_KINDS <= {r["kind"] for r in HOLDOUT}
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_every_report_is_well_formed(name: str) -> None:
+    reports, _, prefix = SETS[name]
+    for report in reports:
         assert set(report) == FIELDS, report["id"]
         assert report["tier"] in TIERS, report["id"]
         assert report["kind"] in KINDS, report["id"]
         assert report["categories"] and set(report["categories"]) <= CATEGORIES, report["id"]
         assert report["hard_negative"] == (report["kind"] in HARD_NEGATIVE_KINDS), report["id"]
         assert not report["hard_negative"] or report["tier"] == "routine", report["id"]
-        assert report["id"].startswith(report["lang"] + "-"), report["id"]
+        assert report["id"].startswith(prefix + report["lang"] + "-"), report["id"]
         assert 10 <= len(report["text"]) <= 900 and "\n" not in report["text"], report["id"]
 
 
@@ -60,34 +86,38 @@ KIND_CATEGORY = {
 }
 
 
-def test_kinds_carry_their_category() -> None:
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_kinds_carry_their_category(name: str) -> None:
     """Category accuracy is measured too: an overdose is self-harm, a grooming report sexual exploitation."""
-    wrong = [r["id"] for r in REPORTS if r["kind"] in KIND_CATEGORY and KIND_CATEGORY[r["kind"]] not in r["categories"]]
+    wrong = [r["id"] for r in SETS[name][0] if r["kind"] in KIND_CATEGORY and KIND_CATEGORY[r["kind"]] not in r["categories"]]
     assert wrong == []
 
 
-def test_ids_and_texts_are_unique_and_files_match_languages() -> None:
-    ids = Counter(r["id"] for r in REPORTS)
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_ids_and_texts_are_unique_and_files_match_languages(name: str) -> None:
+    reports, folder, prefix = SETS[name]
+    ids = Counter(r["id"] for r in reports)
     assert [i for i, n in ids.items() if n > 1] == []
-    texts = Counter(r["text"] for r in REPORTS)
+    texts = Counter(r["text"] for r in reports)
     assert [t for t, n in texts.items() if n > 1] == []
-    for path in DEV_DIR.glob("*.jsonl"):
-        assert {r["lang"] for r in REPORTS if r["id"].startswith(path.stem + "-")} == {path.stem}
+    for path in folder.glob("*.jsonl"):
+        assert {r["lang"] for r in reports if r["id"].startswith(prefix + path.stem + "-")} == {path.stem}
         assert sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) == sum(
-            1 for r in REPORTS if r["lang"] == path.stem
+            1 for r in reports if r["lang"] == path.stem
         )
 
 
-def test_tier_mix_per_language() -> None:
+@pytest.mark.parametrize(("name", "possible", "urgent"), [("dev", 5, 8), ("holdout", 3, 4)])
+def test_tier_mix_per_language(name: str, possible: int, urgent: int) -> None:
     """Each language is a usable measurement: emergencies, routine reports and hard negatives."""
     by_lang: dict[str, Counter[str]] = {}
-    for report in REPORTS:
+    for report in SETS[name][0]:
         by_lang.setdefault(report["lang"], Counter())[report["tier"]] += 1
         by_lang[report["lang"]]["hard"] += report["hard_negative"]
     for lang, counts in by_lang.items():
         total = sum(counts[t] for t in TIERS)
         assert 0.28 <= counts["emergency"] / total <= 0.42, lang
-        assert counts["possible-emergency"] >= 5 and counts["urgent"] >= 8, lang
+        assert counts["possible-emergency"] >= possible and counts["urgent"] >= urgent, lang
         assert counts["hard"] * 2 >= counts["routine"], lang
 
 
@@ -116,19 +146,32 @@ def _texts_in(path: Path) -> list[str]:
     return [raw]
 
 
-def test_no_dev_sentence_is_in_the_bank_or_the_older_fixtures() -> None:
-    """The set measures text the detector was never built from: no sentence of it may leak into the bank."""
+def _bank_and_fixtures() -> list[Path]:
     sources = sorted(DEV_DIR.parent.glob("*.jsonl"))
     if BANK_DIR.is_dir():
         sources += sorted(p for p in BANK_DIR.rglob("*") if p.is_file() and p.suffix != ".py")
+    return sources
+
+
+def _leaked(reports: list[dict], sources: list[Path]) -> list[str]:
+    """Ids of reports with a sentence of 20 characters or more found verbatim in any of the sources."""
     haystack = "\n".join(_norm(t) for path in sources for t in _texts_in(path))
-    leaked = {
+    return sorted({
         report["id"]
-        for report in REPORTS
+        for report in reports
         for sentence in re.split(r"(?<=[.!?。！？])\s*", report["text"])
         if len(_norm(sentence)) >= 20 and _norm(sentence) in haystack
-    }
-    assert sorted(leaked) == []
+    })
+
+
+def test_no_dev_sentence_is_in_the_bank_or_the_older_fixtures() -> None:
+    """The set measures text the detector was never built from: no sentence of it may leak into the bank."""
+    assert _leaked(REPORTS, _bank_and_fixtures()) == []
+
+
+def test_no_holdout_sentence_is_in_the_bank_the_dev_set_or_the_older_fixtures() -> None:
+    """The holdout set is independent of everything the detector was built or tuned on, the dev set included."""
+    assert _leaked(HOLDOUT, _bank_and_fixtures() + sorted(DEV_DIR.glob("*.jsonl"))) == []
 
 
 def _decoded_text(raw: bytes, *, modern: bool = False) -> str:
@@ -178,6 +221,14 @@ def test_reports_wrap_and_decode_back(style: str) -> None:
         assert _squash(report["text"]) in _squash(_decoded_text(raw)), (report["id"], style)
 
 
+def test_holdout_reports_wrap_in_their_bench_style_and_decode_back() -> None:
+    """`bench/triage.py --set holdout --email` wraps each report in style_for(report): every one decodes back."""
+    assert {style_for(r) for r in HOLDOUT} == set(STYLES)
+    for report in HOLDOUT:
+        raw = as_email(report, style_for(report))
+        assert _squash(report["text"]) in _squash(_decoded_text(raw)), report["id"]
+
+
 def test_wrapping_is_deterministic_and_parses_with_the_default_policy() -> None:
     firsts = {r["lang"]: r for r in reversed(REPORTS)}.values()
     for report in firsts:
@@ -204,3 +255,17 @@ def test_styles_use_legacy_charsets_and_reserved_addresses() -> None:
 def test_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError):
         as_email(REPORTS[0], "carrier-pigeon")
+
+
+def test_the_bench_measures_the_same_sets() -> None:
+    """`bench/triage.py --set dev|holdout` reads the folders this file checks, every report, with its labels."""
+    spec = importlib.util.spec_from_file_location("bench_triage", Path(__file__).parents[1] / "bench" / "triage.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name, (reports, folder, _) in SETS.items():
+        assert bench.SETS[name].resolve() == folder.resolve()
+        rows = bench.load(sorted(bench.SETS[name].glob("*.jsonl")))
+        assert [(r["id"], r["tier"], r["kind"], r["hard_negative"]) for r in rows] == [
+            (r["id"], r["tier"], r["kind"], r["hard_negative"]) for r in reports
+        ]
