@@ -7,7 +7,9 @@ here; ``tiers`` decides it and this only names what the report is about.
 
 - The rules' categories always stay: an organisation's own rules categorise on purpose.
 - A resemblance gives its category only when it decided the tier: it reached the report's final
-  urgency, at the reviewer tier or above, and its label's vote is not weak (``resemblance_vote``).
+  urgency, at the reviewer tier or above, and it is not weak: its label's vote reaches
+  ``resemblance_vote`` and its own sentence's nearest examples give its category a share too
+  (``resemblance_support``).
   A routine report whose one vague sentence resembled "i can't do this anymore" no longer also reads
   "self-harm" unless its neighbours say so; the reviewer still sees the resemblance and why.
 - Each sentence's few nearest reviewed examples *of any label* vote for their categories, weighted
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stopit_mail.cases.detect.scoring import Neighbourhood
+from stopit_mail.cases.detect.sentences import Sentence
 from stopit_mail.cases.triage_decision import Resemblance, TriageDecision
 
 # Categories that page or refer on their own: the vote gives them only to a report already paged.
@@ -52,6 +55,8 @@ class CategoryLimits:
 
     # A resemblance's label vote under this is too weak to name the report's category.
     resemblance_vote: float = 0.5
+    # ...nor one whose own sentence's nearest examples give its category less than this share.
+    resemblance_support: float = 0.2
     # Only a sentence whose nearest example is at least this similar votes a category.
     similarity: float = 0.87
     # The vote's temperature: each of the nearest examples weighs exp((similarity - best) / this).
@@ -80,22 +85,24 @@ def sentence_vote(hood: Neighbourhood, limits: CategoryLimits = DEFAULT_LIMITS) 
     return {category: weight / total for category, weight in votes.items()}
 
 
-def deciding_categories(resemblances: Sequence[Resemblance], urgency: str,
+def deciding_categories(resemblances: Sequence[Resemblance], votes: dict[str, dict[str, float]], urgency: str,
                         limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
-    """Categories of the resemblances that put the report at its ``urgency`` (reviewer or above)."""
+    """Categories of the resemblances that put the report at its ``urgency`` (reviewer or above),
+    each backed by its own sentence's neighbours (``votes``, by sentence as the resemblance quotes it)."""
     if urgency not in PAGED:
         return []
     return [r.category for r in resemblances
-            if r.label != "negative" and r.tier == urgency and r.probability >= limits.resemblance_vote]
+            if r.label != "negative" and r.tier == urgency and r.probability >= limits.resemblance_vote
+            and votes.get(r.sentence, {}).get(r.category, 0.0) >= limits.resemblance_support]
 
 
-def voted_categories(hoods: Sequence[Neighbourhood], urgency: str, named: bool,
+def voted_categories(votes: Sequence[dict[str, float]], urgency: str, named: bool,
                      limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
-    """Categories the report's sentences' neighbours agree on, strongest first (``named``: the
-    rules or the model already named one, so only a clear vote adds another)."""
+    """Categories the report's sentences' neighbours (``votes``) agree on, strongest first
+    (``named``: the rules or the model already named one, so only a clear vote adds another)."""
     support: dict[str, float] = {}
-    for hood in hoods:
-        for category, share in sentence_vote(hood, limits).items():
+    for vote in votes:
+        for category, share in vote.items():
             support[category] = max(support.get(category, 0.0), share)
     found = []
     for category, share in sorted(support.items(), key=lambda item: -item[1]):
@@ -107,15 +114,17 @@ def voted_categories(hoods: Sequence[Neighbourhood], urgency: str, named: bool,
     return found
 
 
-def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], hoods: Sequence[Neighbourhood],
-             urgency: str, limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentences: Sequence[Sentence],
+             hoods: Sequence[Neighbourhood], urgency: str, limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
     """The report's categories: the rules', then the deciding resemblances', then the vote's;
     "other" only when nothing more specific was found."""
+    votes = [sentence_vote(hood, limits) for hood in hoods]
+    by_sentence = {s.text[:300]: vote for s, vote in zip(sentences, votes, strict=True)}
     categories = [c for c in rules.categories if c != OTHER]
-    for category in deciding_categories(resemblances, urgency, limits):
+    for category in deciding_categories(resemblances, by_sentence, urgency, limits):
         if category != OTHER and category not in categories:
             categories.append(category)
-    for category in voted_categories(hoods, urgency, bool(categories), limits):
+    for category in voted_categories(votes, urgency, bool(categories), limits):
         if category not in categories:
             categories.append(category)
     return categories or [OTHER]

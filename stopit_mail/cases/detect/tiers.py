@@ -218,7 +218,7 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
                          f"({hood.nearest.source}, {hood.nearest.label}): not raised")
         urgency = most_urgent(urgency, verdict.tier)
     resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
-    categories = assemble(rules, resemblances, hoods, urgency)
+    categories = assemble(rules, resemblances, sentences, hoods, urgency)
     unreviewed = unreviewed_language_notes(languages, bank_languages)
     if unreviewed:
         urgency = most_urgent(urgency, "urgent")
