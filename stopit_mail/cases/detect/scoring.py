@@ -17,7 +17,8 @@ similarities the thresholds, the margin and the explanations use stay e5's raw c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +38,8 @@ METRIC_WEIGHT = 0.5
 # An example this close to a sentence is the same wording a person reviewed (for an organisation's
 # own, typically a dismissed false alarm): its label decides alone.
 SAME_WORDING = 0.97
+# How many of a sentence's nearest examples (of any label) ride along for its category (``categories``).
+NEAREST_KEPT = 5
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Neighbourhood:
     by_label: dict[str, tuple[Example, float]]
     # The sentence is (nearly) word for word a reviewed example, whose label then decides alone.
     same_wording: bool = False
+    # The few most similar examples of any label, most similar first (hubness discounted), for the
+    # category vote (``categories``); only the reviewed example itself for the same wording.
+    nearest_few: tuple[tuple[Example, float], ...] = ()
 
     def probability(self, label: str) -> float:
         return self.probabilities.get(label, 0.0)
@@ -117,4 +123,18 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
             continue
         top = int(nearest[row])
         found.append(Neighbourhood(probabilities, examples[top], float(sims[row, top]), by_label))
+    return _with_nearest_few(found, sims, examples)
+
+
+def _with_nearest_few(hoods: list[Neighbourhood], sims: np.ndarray, examples: Sequence[Example]) -> list[Neighbourhood]:
+    """``hoods`` with each sentence's ``NEAREST_KEPT`` most similar examples (any label)."""
+    kept = min(NEAREST_KEPT, sims.shape[1])
+    tops = np.argpartition(-sims, kept - 1, axis=1)[:, :kept]
+    found = []
+    for row, hood in enumerate(hoods):
+        if hood.same_wording:
+            found.append(replace(hood, nearest_few=((hood.nearest, hood.similarity),)))
+            continue
+        order = sorted(tops[row], key=lambda slot: -sims[row, slot])
+        found.append(replace(hood, nearest_few=tuple((examples[int(s)], float(sims[row, s])) for s in order)))
     return found

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stopit_mail.cases.detect.categories import assemble
 from stopit_mail.cases.detect.language import UNDETERMINED
 from stopit_mail.cases.detect.scoring import Neighbourhood
 from stopit_mail.cases.detect.sentences import Sentence
@@ -64,9 +65,6 @@ class Thresholds:
     # Urgent: a weaker resemblance to emergencies or concerns still gets a person's eyes soon.
     urgent_vote: float = 0.35
     urgent_similarity: float = 0.84
-    # A category is borrowed from the nearest examples only when they are this close and agree.
-    category_similarity: float = 0.87
-    category_vote: float = 0.6
     # A rule's emergency in a sentence whose neighbours vote this much *negative* (and are this
     # close) goes to the reviewer first instead of paging the chain directly.
     hold_negative_vote: float = 0.6
@@ -163,17 +161,6 @@ def _resemblance(sentence: Sentence, language: str, hood: Neighbourhood, verdict
                        why)
 
 
-def _borrowed_categories(hoods: Sequence[Neighbourhood], limits: Thresholds) -> list[str]:
-    """Categories the nearest examples agree on, for reports no rule could categorise."""
-    votes: Counter[str] = Counter()
-    for hood in hoods:
-        example, score = hood.nearest, hood.similarity
-        if score >= limits.category_similarity and hood.probability(example.label) >= limits.category_vote \
-                and example.category != "other":
-            votes[example.category] += 1
-    return [category for category, _ in votes.most_common(2)]
-
-
 def _held_rule_urgency(rules: TriageDecision, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
                        limits: Thresholds, staff_reviewed_only: bool) -> tuple[str, list[str]]:
     """The rules' urgency, except that an emergency whose every hit sits in a sentence reading as a
@@ -231,14 +218,7 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
                          f"({hood.nearest.source}, {hood.nearest.label}): not raised")
         urgency = most_urgent(urgency, verdict.tier)
     resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
-    categories = list(rules.categories)
-    found = [r.category for r in resemblances if r.label != "negative" and r.tier in ("emergency", "possible-emergency")]
-    found += _borrowed_categories(hoods, limits) if categories == ["other"] else []
-    for category in found:
-        if category not in categories:
-            categories.append(category)
-    if len(categories) > 1 and "other" in categories:
-        categories.remove("other")
+    categories = assemble(rules, resemblances, sentences, hoods, urgency)
     unreviewed = unreviewed_language_notes(languages, bank_languages)
     if unreviewed:
         urgency = most_urgent(urgency, "urgent")

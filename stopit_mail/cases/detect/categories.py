@@ -1,0 +1,130 @@
+"""A report's categories: the rules', the model's when it raised the tier, and its neighbours' vote.
+
+Categories route a case (an office's automatic referral, the statistics, who on the staff picks it
+up), so a wrong one costs as much as a missing one: "self-harm" on a report about a teacher
+yelling sends it to the counsellor, and only "other" sends it nowhere. Urgency is never touched
+here; ``tiers`` decides it and this only names what the report is about.
+
+- The rules' categories always stay: an organisation's own rules categorise on purpose.
+- A resemblance gives its category only when it decided the tier: it reached the report's final
+  urgency, at the reviewer tier or above, and it is not weak: its label's vote reaches
+  ``resemblance_vote`` and its own sentence's nearest examples give its category a share too
+  (``resemblance_support``).
+  A routine report whose one vague sentence resembled "i can't do this anymore" no longer also reads
+  "self-harm" unless its neighbours say so; the reviewer still sees the resemblance and why.
+- Each sentence's few nearest reviewed examples *of any label* vote for their categories, weighted
+  by similarity (``scoring.Neighbourhood.nearest_few``): reviewed negatives carry the routine
+  categories (a groping report, a teacher yelling) that emergencies' examples never do. A category
+  the vote gives is added when a sentence close enough (``similarity``) agrees enough (``share``;
+  more, ``specific_share``, when the rules or the model already named something, so a clear
+  "sexual-harassment" can join a rule's bare "harassment" without every report collecting three).
+  The danger categories (self-harm, threats, weapons, sexual exploitation) come from the vote only
+  for a report at the reviewer tier or above: for the rest they would be what a resemblance too weak
+  to raise the tier whispered.
+- "other" is dropped whenever anything more specific was found.
+
+Measured with `python bench/triage_categories.py` on the dev set's routine and urgent reports (the
+values below were chosen there, so the dev figures are not a clean measurement of them; the
+holdout set is).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stopit_mail.cases.detect.scoring import Neighbourhood
+from stopit_mail.cases.detect.sentences import Sentence
+from stopit_mail.cases.triage_decision import Resemblance, TriageDecision
+
+# Categories that page or refer on their own: the vote gives them only to a report already paged.
+DANGER = frozenset({"self-harm", "threats-of-violence", "threat-to-group", "weapons", "sexual-exploitation"})
+PAGED = ("emergency", "possible-emergency")
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class CategoryLimits:
+    """How close and how unanimous the neighbours must be before their category is believed.
+
+    Chosen on the dev set's routine and urgent reports (`bench/triage_categories.py`), checked
+    against its emergencies (whose categories must not get worse): the vote of the 5 nearest with a
+    sharp temperature (0.01) found more expected categories than 10 or 20 neighbours or softer
+    weights, which let the bank's thousands of self-harm examples into every vote."""
+
+    # A resemblance's label vote under this is too weak to name the report's category.
+    resemblance_vote: float = 0.5
+    # ...nor one whose own sentence's nearest examples give its category less than this share.
+    resemblance_support: float = 0.2
+    # Only a sentence whose nearest example is at least this similar votes a category.
+    similarity: float = 0.87
+    # The vote's temperature: each of the nearest examples weighs exp((similarity - best) / this).
+    temperature: float = 0.01
+    # A category with this share of one sentence's vote is the report's when nothing else named one...
+    share: float = 0.4
+    # ...and with this share when the rules or the model already named something.
+    specific_share: float = 0.75
+    # A danger category needs this share, and a report at the reviewer tier or above.
+    danger_share: float = 0.6
+
+
+DEFAULT_LIMITS = CategoryLimits()
+
+
+def sentence_vote(hood: Neighbourhood, limits: CategoryLimits = DEFAULT_LIMITS) -> dict[str, float]:
+    """Each category's share of the similarity-weighted vote of the sentence's nearest examples
+    ({} when the nearest is not close enough to say anything)."""
+    if not hood.nearest_few or hood.nearest_few[0][1] < limits.similarity:
+        return {}
+    best = hood.nearest_few[0][1]
+    votes: dict[str, float] = {}
+    for example, score in hood.nearest_few:
+        votes[example.category] = votes.get(example.category, 0.0) + math.exp((score - best) / limits.temperature)
+    total = sum(votes.values())
+    return {category: weight / total for category, weight in votes.items()}
+
+
+def deciding_categories(resemblances: Sequence[Resemblance], votes: dict[str, dict[str, float]], urgency: str,
+                        limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+    """Categories of the resemblances that put the report at its ``urgency`` (reviewer or above),
+    each backed by its own sentence's neighbours (``votes``, by sentence as the resemblance quotes it)."""
+    if urgency not in PAGED:
+        return []
+    return [r.category for r in resemblances
+            if r.label != "negative" and r.tier == urgency and r.probability >= limits.resemblance_vote
+            and votes.get(r.sentence, {}).get(r.category, 0.0) >= limits.resemblance_support]
+
+
+def voted_categories(votes: Sequence[dict[str, float]], urgency: str, named: bool,
+                     limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+    """Categories the report's sentences' neighbours (``votes``) agree on, strongest first
+    (``named``: the rules or the model already named one, so only a clear vote adds another)."""
+    support: dict[str, float] = {}
+    for vote in votes:
+        for category, share in vote.items():
+            support[category] = max(support.get(category, 0.0), share)
+    found = []
+    for category, share in sorted(support.items(), key=lambda item: -item[1]):
+        if category == OTHER or (category in DANGER and urgency not in PAGED):
+            continue
+        needed = limits.danger_share if category in DANGER else limits.specific_share if named else limits.share
+        if share >= needed:
+            found.append(category)
+    return found
+
+
+def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentences: Sequence[Sentence],
+             hoods: Sequence[Neighbourhood], urgency: str, limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+    """The report's categories: the rules', then the deciding resemblances', then the vote's;
+    "other" only when nothing more specific was found."""
+    votes = [sentence_vote(hood, limits) for hood in hoods]
+    by_sentence = {s.text[:300]: vote for s, vote in zip(sentences, votes, strict=True)}
+    categories = [c for c in rules.categories if c != OTHER]
+    for category in deciding_categories(resemblances, by_sentence, urgency, limits):
+        if category != OTHER and category not in categories:
+            categories.append(category)
+    for category in voted_categories(votes, urgency, bool(categories), limits):
+        if category not in categories:
+            categories.append(category)
+    return categories or [OTHER]
