@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +128,25 @@ def measure(rows: list[dict[str, Any]], known: dict[str, np.ndarray], index: Ban
     return summarise("ALL", rows)
 
 
+def head_limits(gate: str) -> Thresholds:
+    """The shipped thresholds, with the head's two gates as ``CONFIDENT:REVIEW`` says."""
+    if gate == "shipped":
+        return DEFAULT_THRESHOLDS
+    parts = gate.split(":")
+    confident, review = (None if part == "none" else float(part) for part in parts[:2])
+    weight = float(parts[2]) if len(parts) > 2 else 0.0
+    return replace(DEFAULT_THRESHOLDS, confident_head=confident, review_head=review, review_head_weight=weight)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=CACHE, help="Where the dev units' rows are kept.")
     parser.add_argument("--weights", default=f"0,{scoring.METRIC_WEIGHT}",
                         help="Shares of the fitted metric's vote to measure (comma-separated).")
+    parser.add_argument("--heads", default="shipped",
+                        help="Gates of the bank's linear head to measure, comma-separated: 'shipped' (the "
+                             "thresholds as they are), or CONFIDENT:REVIEW log-odds ('none' = off), e.g. "
+                             "none:none,-1:none,0:-3")
     parser.add_argument("--misses", action="store_true", help="List misses and paged negatives of the last.")
     args = parser.parse_args()
     rows = load(sorted(DEV.glob("*.jsonl")))
@@ -140,7 +155,11 @@ def main() -> int:
     reports = prepared(rows)
     for weight in (float(w) for w in args.weights.split(",")):
         scoring.METRIC_WEIGHT = weight
-        print(measure(rows, known, index, reports).replace("ALL" + " " * 13, f"metric weight {weight:<4}"))
+        hoods = scored(known, index, reports)
+        for gate in args.heads.split(","):
+            limits = head_limits(gate)
+            title = f"weight {weight:<4} head {gate:<9}"
+            print(measure(rows, known, index, reports, limits, hoods).replace("ALL" + " " * 25, title))
     if args.misses:
         for row in rows:
             if (row["tier"] == "emergency" and RANK[row["got"]] > 1) or (row["hard_negative"] and row["got"] == "emergency"):

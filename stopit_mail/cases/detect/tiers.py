@@ -12,11 +12,14 @@ Safety floors:
 - without the model every report is at least *urgent* (a person reads it soon);
 - a sentence in a language the bank has no reviewed examples for makes the report at least
   *urgent* (the model's opinion there is not backed by anything a person reviewed);
-- a sentence the model places among emergencies or concerns makes it at least *possible-emergency*.
+- a sentence the model places among emergencies or concerns makes it at least *possible-emergency*;
+  the model alone pages the chain only when the bank's linear head (``head``) agrees, else the
+  reviewer confirms first.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +84,18 @@ class Thresholds:
     # of 0.005) that keeps held-out emergencies at the confident tier as well as the reference:
     # -0.005 keeps 74.2% (0.0 would keep 70.9%, under the 71.7% reference).
     confident_margin: float = -0.005
+    # The bank's linear head (``head``): a model-only confident verdict whose log-odds of emergency
+    # fall under ``confident_head`` goes to the reviewer first (never lower). Chosen on the bank held
+    # out (`bench/triage_calibrate.py --head --folds 5`, folds of translation groups) by the rule the
+    # votes follow: the largest gate, in steps of 0.5, keeping held-out emergencies at the confident
+    # tier at the reference (71.7%): 0.0 keeps 76.7% (+0.5: 71.0%), and 0.0 is also where the head
+    # itself reads "emergency" and "negative" as equally likely. The dev set only measured it:
+    # confident 93.3% -> 90.8%, hard negatives paged 17.1% -> 11.3%, the reviewer tier unchanged.
+    confident_head: float | None = 0.0
+    # A reviewer verdict whose log-odds fall under ``review_head`` would be *urgent* (None: off;
+    # measured with `bench/triage_metric.py --heads`, not used: it costs emergencies at the reviewer).
+    review_head: float | None = None
+    review_head_weight: float = 0.0
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -93,11 +108,22 @@ def sentence_tier(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS, 
                   default=0.0)
     if emergency >= limits.confident_vote and hood.by_label["emergency"][1] >= limits.confident_similarity - margin:
         return "emergency"
-    if emergency + concern >= limits.review_vote and closest >= limits.review_similarity - margin:
+    if _review_vote(hood, limits) >= limits.review_vote and closest >= limits.review_similarity - margin:
         return "possible-emergency"
     if emergency + concern >= limits.urgent_vote and closest >= limits.urgent_similarity - margin:
         return "urgent"
     return "routine"
+
+
+def _review_vote(hood: Neighbourhood, limits: Thresholds) -> float:
+    """The reviewer tier's vote: emergency and concern neighbours, with the head's probability
+    averaged in at ``review_head_weight``."""
+    alarm = hood.probability("emergency") + hood.probability("concern")
+    weight = limits.review_head_weight
+    emergency = hood.by_label.get("emergency")
+    if not weight or hood.head is None or (emergency is not None and emergency[0].source != "shipped"):
+        return alarm
+    return (1 - weight) * alarm + weight / (1 + math.exp(-hood.head))
 
 
 _SAME_WORDING_TIER = {"emergency": "emergency", "concern": "possible-emergency", "negative": "routine"}
@@ -140,10 +166,32 @@ def confident_or_reviewer(text: str, hood: Neighbourhood, verdict: Verdict, limi
     if cue:
         return held, f'the sentence says "{cue}" (a past incident, fiction, a game...): the reviewer confirms first'
     emergency, negative = hood.by_label.get("emergency"), hood.by_label.get("negative")
-    if emergency is None or negative is None or emergency[1] - negative[1] >= limits.confident_margin:
+    if emergency is not None and negative is not None and emergency[1] - negative[1] < limits.confident_margin:
+        return held, (f'reviewed negative example "{negative[0].sentence[:200]}" ({negative[1]:.2f}) is as near as '
+                      f'the emergency example ({emergency[1]:.2f}): the model alone pages the reviewer first')
+    if _head_disagrees(hood, limits.confident_head):
+        return held, (f"the bank's linear head reads the sentence as no emergency (log-odds {hood.head:+.1f}): "
+                      f"the model alone pages the reviewer first")
+    return verdict, ""
+
+
+def _head_disagrees(hood: Neighbourhood, edge: float | None) -> bool:
+    """Whether the shipped bank's linear head scores the sentence under ``edge`` (None: no gate),
+    unless its closest emergency example is the organisation's own: a person there reviewed it,
+    and the shipped bank's head never vetoes that."""
+    emergency = hood.by_label.get("emergency")
+    if edge is None or hood.head is None or hood.same_wording:
+        return False
+    return hood.head < edge and (emergency is None or emergency[0].source == "shipped")
+
+
+def reviewer_or_urgent(hood: Neighbourhood, verdict: Verdict, limits: Thresholds) -> tuple[Verdict, str]:
+    """The model's reviewer verdict, lowered to *urgent* when the head scores the sentence under
+    ``review_head`` (off when None)."""
+    if verdict.tier != "possible-emergency" or not _head_disagrees(hood, limits.review_head):
         return verdict, ""
-    return held, (f'reviewed negative example "{negative[0].sentence[:200]}" ({negative[1]:.2f}) is as near as the '
-                  f'emergency example ({emergency[1]:.2f}): the model alone pages the reviewer first')
+    return Verdict("urgent", verdict.label, verdict.probability), \
+        f"the bank's linear head reads the sentence as no emergency (log-odds {hood.head:+.1f})"
 
 
 def _looks_negative(hood: Neighbourhood, limits: Thresholds) -> bool:
@@ -224,6 +272,8 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
         foreign = language not in bank_languages and language != UNDETERMINED
         verdict = unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0)
         verdict, why = confident_or_reviewer(sentence.text, hood, verdict, limits)
+        if not why:
+            verdict, why = reviewer_or_urgent(hood, verdict, limits)
         if verdict.tier != "routine":
             resemblances.append(_resemblance(sentence, language, hood, verdict, why))
         elif hood.same_wording and hood.nearest.source != "shipped" and len(notes) < 5:
