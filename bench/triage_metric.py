@@ -12,6 +12,10 @@ The dev set only confirms; the scoring and its thresholds are chosen on the bank
 
     python bench/triage_metric.py                   # embed what is missing, then measure
     python bench/triage_metric.py --weights 0,0.5,0.75 --misses
+    python bench/triage_metric.py --heads shipped,none:none,-0.5:none,0:-1   # the linear head's gates
+
+``--heads`` measures the bank's linear head (``detect.head``) as a gate on the confident tier and on
+the reviewer tier (``Thresholds.confident_head``, ``review_head``), as ``CONFIDENT:REVIEW`` log-odds.
 """
 
 from __future__ import annotations
@@ -132,10 +136,8 @@ def head_limits(gate: str) -> Thresholds:
     """The shipped thresholds, with the head's two gates as ``CONFIDENT:REVIEW`` says."""
     if gate == "shipped":
         return DEFAULT_THRESHOLDS
-    parts = gate.split(":")
-    confident, review = (None if part == "none" else float(part) for part in parts[:2])
-    weight = float(parts[2]) if len(parts) > 2 else 0.0
-    return replace(DEFAULT_THRESHOLDS, confident_head=confident, review_head=review, review_head_weight=weight)
+    confident, review = (None if part == "none" else float(part) for part in gate.split(":"))
+    return replace(DEFAULT_THRESHOLDS, confident_head=confident, review_head=review)
 
 
 def main() -> int:

@@ -19,7 +19,6 @@ Safety floors:
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,10 +91,14 @@ class Thresholds:
     # itself reads "emergency" and "negative" as equally likely. The dev set only measured it:
     # confident 93.3% -> 90.8%, hard negatives paged 17.1% -> 11.3%, the reviewer tier unchanged.
     confident_head: float | None = 0.0
-    # A reviewer verdict whose log-odds fall under ``review_head`` would be *urgent* (None: off;
-    # measured with `bench/triage_metric.py --heads`, not used: it costs emergencies at the reviewer).
+    # A reviewer verdict whose log-odds fall under ``review_head`` would be *urgent* (None: off).
+    # Measured on the dev set (`bench/triage_metric.py --heads 0:-1,0:0`) and not used: every gate
+    # tried costs emergencies at the reviewer tier, where the dev set has no slack (-1: 676 -> 674 of
+    # 683 for routine reports at the reviewer 23.3% -> 18.9%). Neither did the head as a third vote
+    # averaged into the reviewer vote, a head fitted on emergencies and concerns together, nor
+    # raising urgent sentences the head scores high to the reviewer (each raised routine reports
+    # more than it caught emergencies).
     review_head: float | None = None
-    review_head_weight: float = 0.0
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -108,22 +111,11 @@ def sentence_tier(hood: Neighbourhood, limits: Thresholds = DEFAULT_THRESHOLDS, 
                   default=0.0)
     if emergency >= limits.confident_vote and hood.by_label["emergency"][1] >= limits.confident_similarity - margin:
         return "emergency"
-    if _review_vote(hood, limits) >= limits.review_vote and closest >= limits.review_similarity - margin:
+    if emergency + concern >= limits.review_vote and closest >= limits.review_similarity - margin:
         return "possible-emergency"
     if emergency + concern >= limits.urgent_vote and closest >= limits.urgent_similarity - margin:
         return "urgent"
     return "routine"
-
-
-def _review_vote(hood: Neighbourhood, limits: Thresholds) -> float:
-    """The reviewer tier's vote: emergency and concern neighbours, with the head's probability
-    averaged in at ``review_head_weight``."""
-    alarm = hood.probability("emergency") + hood.probability("concern")
-    weight = limits.review_head_weight
-    emergency = hood.by_label.get("emergency")
-    if not weight or hood.head is None or (emergency is not None and emergency[0].source != "shipped"):
-        return alarm
-    return (1 - weight) * alarm + weight / (1 + math.exp(-hood.head))
 
 
 _SAME_WORDING_TIER = {"emergency": "emergency", "concern": "possible-emergency", "negative": "routine"}
