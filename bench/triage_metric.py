@@ -12,6 +12,7 @@ The dev set only confirms; the scoring and its thresholds are chosen on the bank
 
     python bench/triage_metric.py                   # embed what is missing, then measure
     python bench/triage_metric.py --weights 0,0.5,0.75 --misses
+    python bench/triage_metric.py tests/fixtures/triage/holdout/*.jsonl   # another labelled set
     python bench/triage_metric.py --heads shipped,none:none,-0.5:none,0:-1   # the linear head's gates
 
 ``--heads`` measures the bank's linear head (``detect.head``) as a gate on the confident tier and on
@@ -142,6 +143,7 @@ def head_limits(gate: str) -> Thresholds:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", type=Path, help="Labelled reports (default: the dev set).")
     parser.add_argument("--cache", type=Path, default=CACHE, help="Where the dev units' rows are kept.")
     parser.add_argument("--weights", default=f"0,{scoring.METRIC_WEIGHT}",
                         help="Shares of the fitted metric's vote to measure (comma-separated).")
@@ -151,7 +153,7 @@ def main() -> int:
                              "none:none,-1:none,0:-3")
     parser.add_argument("--misses", action="store_true", help="List misses and paged negatives of the last.")
     args = parser.parse_args()
-    rows = load(sorted(DEV.glob("*.jsonl")))
+    rows = load(args.files or sorted(DEV.glob("*.jsonl")))
     name, known = cached_rows(rows, args.cache)
     index = index_bank(shipped_bank(), CachedOnly(name))  # type: ignore[arg-type]
     reports = prepared(rows)

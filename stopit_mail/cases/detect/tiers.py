@@ -89,7 +89,13 @@ class Thresholds:
     # votes follow: the largest gate, in steps of 0.5, keeping held-out emergencies at the confident
     # tier at the reference (71.7%): 0.0 keeps 76.7% (+0.5: 71.0%), and 0.0 is also where the head
     # itself reads "emergency" and "negative" as equally likely. The dev set only measured it:
-    # confident 93.3% -> 90.8%, hard negatives paged 17.1% -> 11.3%, the reviewer tier unchanged.
+    # confident 93.3% -> 90.8%, hard negatives paged 17.1% -> 11.3%, the reviewer tier unchanged
+    # (a confident vote of 0.6 instead of the head: 88.6% for the same 11.3%).
+    # Against tightening the vote, held out on the bank (emergencies confident / negatives there):
+    # with near-duplicates left out (--purge 0.92) the vote at 0.6 does a little better (80.1% / 32
+    # against the head's 76.7% / 35); with paraphrases left out too, which is nearer unseen wording,
+    # they are even at 0.90 (68.0% / 30, head 69.7% / 31) and the head is better at 0.88 (44.5% / 12,
+    # head 52.7% / 15; the vote would need about 21 negatives to keep 52.7%).
     confident_head: float | None = 0.0
     # A reviewer verdict whose log-odds fall under ``review_head`` would be *urgent* (None: off).
     # Measured on the dev set (`bench/triage_metric.py --heads 0:-1,0:0`) and not used: every gate
