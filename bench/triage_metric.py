@@ -12,6 +12,11 @@ The dev set only confirms; the scoring and its thresholds are chosen on the bank
 
     python bench/triage_metric.py                   # embed what is missing, then measure
     python bench/triage_metric.py --weights 0,0.5,0.75 --misses
+    python bench/triage_metric.py tests/fixtures/triage/holdout/*.jsonl   # another labelled set
+    python bench/triage_metric.py --heads shipped,none:none,-0.5:none,0:-1   # the linear head's gates
+
+``--heads`` measures the bank's linear head (``detect.head``) as a gate on the confident tier and on
+the reviewer tier (``Thresholds.confident_head``, ``review_head``), as ``CONFIDENT:REVIEW`` log-odds.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,20 +133,37 @@ def measure(rows: list[dict[str, Any]], known: dict[str, np.ndarray], index: Ban
     return summarise("ALL", rows)
 
 
+def head_limits(gate: str) -> Thresholds:
+    """The shipped thresholds, with the head's two gates as ``CONFIDENT:REVIEW`` says."""
+    if gate == "shipped":
+        return DEFAULT_THRESHOLDS
+    confident, review = (None if part == "none" else float(part) for part in gate.split(":"))
+    return replace(DEFAULT_THRESHOLDS, confident_head=confident, review_head=review)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", type=Path, help="Labelled reports (default: the dev set).")
     parser.add_argument("--cache", type=Path, default=CACHE, help="Where the dev units' rows are kept.")
     parser.add_argument("--weights", default=f"0,{scoring.METRIC_WEIGHT}",
                         help="Shares of the fitted metric's vote to measure (comma-separated).")
+    parser.add_argument("--heads", default="shipped",
+                        help="Gates of the bank's linear head to measure, comma-separated: 'shipped' (the "
+                             "thresholds as they are), or CONFIDENT:REVIEW log-odds ('none' = off), e.g. "
+                             "none:none,-1:none,0:-3")
     parser.add_argument("--misses", action="store_true", help="List misses and paged negatives of the last.")
     args = parser.parse_args()
-    rows = load(sorted(DEV.glob("*.jsonl")))
+    rows = load(args.files or sorted(DEV.glob("*.jsonl")))
     name, known = cached_rows(rows, args.cache)
     index = index_bank(shipped_bank(), CachedOnly(name))  # type: ignore[arg-type]
     reports = prepared(rows)
     for weight in (float(w) for w in args.weights.split(",")):
         scoring.METRIC_WEIGHT = weight
-        print(measure(rows, known, index, reports).replace("ALL" + " " * 13, f"metric weight {weight:<4}"))
+        hoods = scored(known, index, reports)
+        for gate in args.heads.split(","):
+            limits = head_limits(gate)
+            title = f"weight {weight:<4} head {gate:<9}"
+            print(measure(rows, known, index, reports, limits, hoods).replace("ALL" + " " * 25, title))
     if args.misses:
         for row in rows:
             if (row["tier"] == "emergency" and RANK[row["got"]] > 1) or (row["hard_negative"] and row["got"] == "emergency"):

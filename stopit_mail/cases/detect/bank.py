@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from stopit_mail.cases.detect.bank_vectors import sentence_key, shipped_rows
+from stopit_mail.cases.detect.head import Head, fit_head
 from stopit_mail.cases.detect.model import Embedder
 from stopit_mail.cases.detect.space import Space, fit_space
 from stopit_mail.cases.triage import CATEGORIES
@@ -110,6 +111,8 @@ class BankIndex:
     ``space`` is the linear metric fitted on the shipped bank (``space.fit_space``), ``projected``
     the rows in it and ``projected_hubs`` their hubness there. An organisation's examples have
     none of these: scoring projects them with the shipped bank's space, and they are no hubs.
+    ``head`` is the linear head fitted on the shipped bank (``head.fit_head``); an organisation's
+    examples have none and refit nothing.
     """
 
     bank: Bank
@@ -121,6 +124,7 @@ class BankIndex:
     space: Space | None = None
     projected: np.ndarray | None = None
     projected_hubs: np.ndarray | None = None
+    head: Head | None = None
 
     def hub_penalty(self, projected: bool = False) -> np.ndarray:
         """What scoring subtracts from each example's similarities (CSLS: half the hubness), for
@@ -136,13 +140,14 @@ class BankIndex:
 
 
 def fitted_index(bank: Bank, vectors: np.ndarray) -> BankIndex:
-    """``bank`` with its rows and hubness, and the space fitted on them (with the rows in it)."""
+    """``bank`` with its rows and hubness, and the space and the head fitted on them."""
     labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
     space = fit_space(vectors, labels)
+    head = fit_head(vectors, labels, LABELS.index("emergency"), LABELS.index("negative"))
     if space is None:
-        return BankIndex(bank, vectors, labels, hubness(vectors))
+        return BankIndex(bank, vectors, labels, hubness(vectors), head=head)
     projected = space.project(vectors)
-    return BankIndex(bank, vectors, labels, hubness(vectors), space, projected, hubness(projected))
+    return BankIndex(bank, vectors, labels, hubness(vectors), space, projected, hubness(projected), head)
 
 
 # Neighbours averaged for an example's hubness (the usual CSLS choice).

@@ -3,7 +3,9 @@
 Nearest neighbours rather than a fitted classifier, because every verdict must be explainable as
 "this sentence resembles that reviewed example", and because an organisation's own examples (a
 dismissed false alarm added as a *negative*) must take effect at once, without refitting anything.
-A linear layer fitted on the bank was tried and measured worse on unseen reports than this vote.
+A linear layer fitted on the bank was tried *instead of* this vote and measured worse on unseen
+reports; it is now used beside it (``head``): its score rides along in ``Neighbourhood.head``
+and ``tiers`` uses it only to hold the model's confident verdict for the reviewer.
 Similarities are first discounted by each example's hubness (``bank.hubness``), then the ``k`` most
 similar examples vote, each weighted by ``exp((similarity - best) / temperature)``, so a
 near-duplicate of a reviewed sentence decides almost alone while a vague resemblance to many
@@ -53,6 +55,9 @@ class Neighbourhood:
     by_label: dict[str, tuple[Example, float]]
     # The sentence is (nearly) word for word a reviewed example, whose label then decides alone.
     same_wording: bool = False
+    # The shipped bank's linear head (``head``): log-odds that the sentence is an emergency (None:
+    # no head, for a bank too small to fit one).
+    head: float | None = None
     # The few most similar examples of any label, most similar first (hubness discounted), for the
     # category vote (``categories``); only the reviewed example itself for the same wording.
     nearest_few: tuple[tuple[Example, float], ...] = ()
@@ -103,6 +108,8 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
     slots_of = [np.flatnonzero(labels == i) for i in range(len(LABELS))]
     best_of = [sims[:, slots].argmax(axis=1) if len(slots) else None for slots in slots_of]
     nearest = sims.argmax(axis=1)
+    fitted = indexes[0].head
+    heads = fitted.score(vectors) if fitted is not None else [None] * len(vectors)
     found = []
     for row in range(len(vectors)):
         probabilities = {label: float(votes[row, i]) for i, label in enumerate(LABELS)}
@@ -119,10 +126,12 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
             own = examples[same[0]]
             probabilities = {label: float(label == own.label) for label in LABELS}
             by_label[own.label] = (own, float(raw[row, same[0]]))
-            found.append(Neighbourhood(probabilities, own, float(raw[row, same[0]]), by_label, True))
+            found.append(Neighbourhood(probabilities, own, float(raw[row, same[0]]), by_label, True,
+                                       _logit(heads[row])))
             continue
         top = int(nearest[row])
-        found.append(Neighbourhood(probabilities, examples[top], float(sims[row, top]), by_label))
+        found.append(Neighbourhood(probabilities, examples[top], float(sims[row, top]), by_label, False,
+                                   _logit(heads[row])))
     return _with_nearest_few(found, sims, examples)
 
 
@@ -138,3 +147,7 @@ def _with_nearest_few(hoods: list[Neighbourhood], sims: np.ndarray, examples: Se
         order = sorted(tops[row], key=lambda slot: -sims[row, slot])
         found.append(replace(hood, nearest_few=tuple((examples[int(s)], float(sims[row, s])) for s in order)))
     return found
+
+
+def _logit(value: float | None) -> float | None:
+    return None if value is None else float(value)

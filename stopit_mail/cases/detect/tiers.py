@@ -12,7 +12,9 @@ Safety floors:
 - without the model every report is at least *urgent* (a person reads it soon);
 - a sentence in a language the bank has no reviewed examples for makes the report at least
   *urgent* (the model's opinion there is not backed by anything a person reviewed);
-- a sentence the model places among emergencies or concerns makes it at least *possible-emergency*.
+- a sentence the model places among emergencies or concerns makes it at least *possible-emergency*;
+  the model alone pages the chain only when the bank's linear head (``head``) agrees, else the
+  reviewer confirms first.
 """
 
 from __future__ import annotations
@@ -79,6 +81,30 @@ class Thresholds:
     # of 0.005) that keeps held-out emergencies at the confident tier as well as the reference:
     # -0.005 keeps 74.2% (0.0 would keep 70.9%, under the 71.7% reference).
     confident_margin: float = -0.005
+    # The bank's linear head (``head``): a model-only confident verdict whose log-odds of emergency
+    # fall under ``confident_head`` goes to the reviewer first (never lower). Chosen on the bank held
+    # out (`bench/triage_calibrate.py --head --folds 5`, folds of translation groups) by the rule the
+    # votes follow: the largest gate, in steps of 0.5, keeping held-out emergencies at the confident
+    # tier at the reference (71.7%): 0.0 keeps 76.7% (+0.5: 71.0%), and 0.0 is also where the head
+    # itself reads "emergency" and "negative" as equally likely. The dev set only measured it:
+    # confident 93.3% -> 90.8%, hard negatives paged 17.1% -> 11.3%, the reviewer tier unchanged
+    # (a confident vote of 0.6 instead of the head: 88.6% for the same 11.3%); as mail (--email)
+    # 94.6% -> 93.1%, 38.1% -> 32.6%. On holdout15's independent set, read once after the choice:
+    # confident 97.7% -> 96.3%, hard negatives paged 8.6% -> 7.5%, the reviewer tier 100% unchanged.
+    # Against tightening the vote, held out on the bank (emergencies confident / negatives there):
+    # with near-duplicates left out (--purge 0.92) the vote at 0.6 does a little better (80.1% / 32
+    # against the head's 76.7% / 35); with paraphrases left out too, which is nearer unseen wording,
+    # they are even at 0.90 (68.0% / 30, head 69.7% / 31) and the head is better at 0.88 (44.5% / 12,
+    # head 52.7% / 15; the vote would need about 21 negatives to keep 52.7%).
+    confident_head: float | None = 0.0
+    # A reviewer verdict whose log-odds fall under ``review_head`` would be *urgent* (None: off).
+    # Measured on the dev set (`bench/triage_metric.py --heads 0:-1,0:0`) and not used: every gate
+    # tried costs emergencies at the reviewer tier, where the dev set has no slack (-1: 676 -> 674 of
+    # 683 for routine reports at the reviewer 23.3% -> 18.9%). Neither did the head as a third vote
+    # averaged into the reviewer vote, a head fitted on emergencies and concerns together, nor
+    # raising urgent sentences the head scores high to the reviewer (each raised routine reports
+    # more than it caught emergencies).
+    review_head: float | None = None
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -138,10 +164,32 @@ def confident_or_reviewer(text: str, hood: Neighbourhood, verdict: Verdict, limi
     if cue:
         return held, f'the sentence says "{cue}" (a past incident, fiction, a game...): the reviewer confirms first'
     emergency, negative = hood.by_label.get("emergency"), hood.by_label.get("negative")
-    if emergency is None or negative is None or emergency[1] - negative[1] >= limits.confident_margin:
+    if emergency is not None and negative is not None and emergency[1] - negative[1] < limits.confident_margin:
+        return held, (f'reviewed negative example "{negative[0].sentence[:200]}" ({negative[1]:.2f}) is as near as '
+                      f'the emergency example ({emergency[1]:.2f}): the model alone pages the reviewer first')
+    if _head_disagrees(hood, limits.confident_head):
+        return held, (f"the bank's linear head reads the sentence as no emergency (log-odds {hood.head:+.1f}): "
+                      f"the model alone pages the reviewer first")
+    return verdict, ""
+
+
+def _head_disagrees(hood: Neighbourhood, edge: float | None) -> bool:
+    """Whether the shipped bank's linear head scores the sentence under ``edge`` (None: no gate),
+    unless its closest emergency example is the organisation's own: a person there reviewed it,
+    and the shipped bank's head never vetoes that."""
+    emergency = hood.by_label.get("emergency")
+    if edge is None or hood.head is None or hood.same_wording:
+        return False
+    return hood.head < edge and (emergency is None or emergency[0].source == "shipped")
+
+
+def reviewer_or_urgent(hood: Neighbourhood, verdict: Verdict, limits: Thresholds) -> tuple[Verdict, str]:
+    """The model's reviewer verdict, lowered to *urgent* when the head scores the sentence under
+    ``review_head`` (off when None)."""
+    if verdict.tier != "possible-emergency" or not _head_disagrees(hood, limits.review_head):
         return verdict, ""
-    return held, (f'reviewed negative example "{negative[0].sentence[:200]}" ({negative[1]:.2f}) is as near as the '
-                  f'emergency example ({emergency[1]:.2f}): the model alone pages the reviewer first')
+    return Verdict("urgent", verdict.label, verdict.probability), \
+        f"the bank's linear head reads the sentence as no emergency (log-odds {hood.head:+.1f})"
 
 
 def _looks_negative(hood: Neighbourhood, limits: Thresholds) -> bool:
@@ -211,6 +259,8 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
         foreign = language not in bank_languages and language != UNDETERMINED
         verdict = unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0)
         verdict, why = confident_or_reviewer(sentence.text, hood, verdict, limits)
+        if not why:
+            verdict, why = reviewer_or_urgent(hood, verdict, limits)
         if verdict.tier != "routine":
             resemblances.append(_resemblance(sentence, language, hood, verdict, why))
         elif hood.same_wording and hood.nearest.source != "shipped" and len(notes) < 5:
