@@ -15,8 +15,9 @@ from email.policy import SMTP
 import pytest
 
 from stopit_mail.cases.detect.bank import shipped_bank
-from stopit_mail.cases.detect.detector import Detector
-from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder
+from stopit_mail.cases.detect.bank_vectors import read_manifest
+from stopit_mail.cases.detect.detector import Detector, with_neighbours
+from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder, shared_embedder
 from stopit_mail.cases.detect.sentences import clean_text, report_sentences
 from stopit_mail.cases.triage import compile_rules, load_rules
 from stopit_mail.extract.evidence import extract_evidence
@@ -77,6 +78,22 @@ def test_the_forwarded_original_is_still_read_as_evidence() -> None:
     assert not any("office@example.edu" in s or s.startswith("From:") for s in kept)
 
 
+def test_the_reporters_words_and_a_forwarded_message_are_never_read_as_one_pair() -> None:
+    # The model also reads each sentence joined with the next; the last of the reporter's and the
+    # first of a forwarded newsletter are not one thought. Within each message pairs stay.
+    words = "she acts like she doesn't care. but she does"
+    extracted = report_text(extract_evidence(_forward(words, NEWSLETTER)))
+    pasted = (f"{words}\n\n-----Original Message-----\nFrom: Office <office@example.edu>\nSent: Monday, "
+              f"November 9, 2026 8:02 AM\nTo: families@example.edu\nSubject: news\n\n{NEWSLETTER}")
+    for text in (extracted, pasted):
+        sentences = report_sentences(text)
+        units, _ = with_neighbours(sentences, ["en"] * len(sentences))
+        pairs = [u.text for u in units[len(sentences):]]
+        assert words in pairs
+        assert not [p for p in pairs if "but she does" in p and "photo" in p], pairs
+        assert any("photo day" in p and "science centre" in p for p in pairs)
+
+
 def test_the_subject_is_read_without_reply_and_forward_prefixes() -> None:
     found = report_sentences("", subject="RE: Fwd: AW: he has a gun in his car")
     assert [(s.text, s.field) for s in found] == [("he has a gun in his car", "subject")]
@@ -126,3 +143,32 @@ def test_a_writer_speaking_of_logging_off_for_good_is_never_taken_for_a_footer()
     for line in ("seit wochen sagt sie dass sie sich abmelden will für immer", "i want to unsubscribe from life",
                  "she said she's going to unsubscribe from everything tonight"):
         assert clean_text(f"{line}\nshe isn't answering") == f"{line}\nshe isn't answering"
+
+
+def _built_for_this_bank() -> bool:
+    try:
+        return read_manifest().bank_digest == shipped_bank().digest
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+LOGISTICS = (
+    # Dated school notices a parent forwards below a report (written for this test).
+    NEWSLETTER,
+    "Hello families,\n\nReminder: the signed permission form and the $8 fee for the farm visit are due back on "
+    "Thursday. Swimming lessons start next Monday at 9:15.\n\nBest wishes,\nMr. Patel",
+    "Estimadas familias:\n\nLa autorización para la salida al museo de ciencias se entrega el viernes. El lunes no "
+    "hay clases.\n\nAtentamente,\nLa Dirección",
+)
+
+
+@pytest.mark.skipif(not _built_for_this_bank(), reason="no precomputed bank embeddings for this bank: "
+                    "python bench/triage_bank_vectors.py")
+@pytest.mark.parametrize("original", LOGISTICS)
+def test_with_the_real_model_a_forwarded_dated_notice_does_not_raise_the_report(original: str) -> None:
+    embedder, status = shared_embedder()
+    assert embedder is not None, status.detail
+    detector = Detector(embedder, status)
+    for report in REPORTS:
+        plain = detector.assess(report, RULES).urgency
+        assert RANK[_tier(detector, _forward(report, original))] >= RANK[plain], (report, original)

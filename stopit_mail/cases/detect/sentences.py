@@ -138,12 +138,22 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])[\"'”’)\]]*\s+|(?
 _FOLD = re.compile(r"[\W_]+", re.UNICODE)
 
 
+# A line holding only this ends one message's text and begins another's: the reporter's own words,
+# then a forwarded message (``processing.rules.report_text`` joins them with it, ``clean_text`` puts
+# it where it drops a forward's header block). Two sentences either side of it are never joined into
+# one pair for the model: "she acts like she doesn't care" and a newsletter's "Picture day is moved
+# to Thursday" are not one thought.
+PART_BREAK = "\f"
+
+
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a report: its text as written and where it came from (body or subject)."""
+    """One sentence of a report: its text as written, where it came from (body or subject), and
+    which message of the report it belongs to (``part``: 0, then one more after each PART_BREAK)."""
 
     text: str
     field: str = "body"
+    part: int = 0
 
     @property
     def key(self) -> str:
@@ -170,6 +180,7 @@ def clean_text(text: str) -> str:
         if block is not None and len(block.fields) >= 2:
             # A forwarded message's header block: its body that follows is the writer's again.
             index, boilerplate, signed = max(block.end_line, index + 1), False, 0
+            _break(kept)
             continue
         index += 1
         if _SIGNATURE.match(line) or _DISCLAIMER.match(line) or is_list_footer(line):
@@ -177,17 +188,28 @@ def clean_text(text: str) -> str:
         elif boilerplate and len(line.split()) >= 12:
             # A long line after a sign-off is a new message (a forward), not part of it.
             boilerplate = False
+        if line.strip() == PART_BREAK:
+            _break(kept)
+            continue
         if not line.strip():
             continue
         if signed and is_name_line(line):
             signed -= 1
             continue
         signed = 2 if is_closing(line) else 0
-        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or _is_separator(line) \
-                or is_formula(line):
+        if _is_separator(line):
+            _break(kept)
+            continue
+        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or is_formula(line):
             continue
         kept.append(line)
     return "\n".join(kept).strip()
+
+
+def _break(kept: list[str]) -> None:
+    """Mark where one message's text ends (once, and not before any text)."""
+    if kept and kept[-1] != PART_BREAK:
+        kept.append(PART_BREAK)
 
 
 def _is_separator(line: str) -> bool:
@@ -202,12 +224,15 @@ def split_sentences(text: str, field: str = "body") -> list[Sentence]:
     """Sentences of ``text`` (already cleaned), long ones cut into pieces of at most MAX_WORDS
     words and MAX_CHARS characters."""
     found: list[Sentence] = []
+    part = 0
     for piece in _SENTENCE_END.split(text or ""):
         words = piece.split()
+        if PART_BREAK in piece and not words:
+            part += 1
         if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
             continue
         for cut in _pieces(words):
-            found.append(Sentence(cut, field))
+            found.append(Sentence(cut, field, part))
             if len(found) >= MAX_SENTENCES:
                 return found
     return found
