@@ -188,7 +188,7 @@ def clean_text(text: str) -> str:
         elif boilerplate and len(line.split()) >= 12:
             # A long line after a sign-off is a new message (a forward), not part of it.
             boilerplate = False
-        if line.strip() == PART_BREAK:
+        if PART_BREAK in line and not line.strip():
             _break(kept)
             continue
         if not line.strip():
