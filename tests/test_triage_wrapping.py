@@ -81,7 +81,7 @@ def test_the_forwarded_original_is_still_read_as_evidence() -> None:
 def test_the_reporters_words_and_a_forwarded_message_are_never_read_as_one_pair() -> None:
     # The model also reads each sentence joined with the next; the last of the reporter's and the
     # first of a forwarded newsletter are not one thought. Within each message pairs stay.
-    words = "she acts like she doesn't care. but she does"
+    words = "she acts like she doesn't care. but she does."
     extracted = report_text(extract_evidence(_forward(words, NEWSLETTER)))
     pasted = (f"{words}\n\n-----Original Message-----\nFrom: Office <office@example.edu>\nSent: Monday, "
               f"November 9, 2026 8:02 AM\nTo: families@example.edu\nSubject: news\n\n{NEWSLETTER}")

@@ -224,17 +224,16 @@ def split_sentences(text: str, field: str = "body") -> list[Sentence]:
     """Sentences of ``text`` (already cleaned), long ones cut into pieces of at most MAX_WORDS
     words and MAX_CHARS characters."""
     found: list[Sentence] = []
-    part = 0
-    for piece in _SENTENCE_END.split(text or ""):
-        words = piece.split()
-        if PART_BREAK in piece and not words:
-            part += 1
-        if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
-            continue
-        for cut in _pieces(words):
-            found.append(Sentence(cut, field, part))
-            if len(found) >= MAX_SENTENCES:
-                return found
+    # Cut at the part breaks first: after a full stop, "\s+" would swallow one as a mere space.
+    for part, chunk in enumerate((text or "").split(PART_BREAK)):
+        for piece in _SENTENCE_END.split(chunk):
+            words = piece.split()
+            if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
+                continue
+            for cut in _pieces(words):
+                found.append(Sentence(cut, field, part))
+                if len(found) >= MAX_SENTENCES:
+                    return found
     return found
 
 
