@@ -114,9 +114,11 @@ def test_format_flowed_lines_are_joined_as_the_writer_typed_them() -> None:
 
 
 def test_greetings_of_every_language_are_machinery_but_the_words_after_them_are_not() -> None:
-    greetings = ["السلام عليكم،", "سلام،", "Bonjou,", "お疲れさまです。", "नमस्ते,", "Chào thầy cô,", "안녕하세요,",
-                 "Hello po,", "Salaan,", "老师您好，", "Buongiorno,", "Cześć,", "Привіт,", "尊敬的王老师："]
-    words = ["hola ya me voy a matar", "hi i'm dying", "привет, я выпил все таблетки", "salam, I have a knife"]
+    greetings = ["السلام عليكم،", "سلام،", "Bonjou,", "お疲れさまです。", "नमस्ते,", "Kính gửi thầy cô,", "안녕하세요,",
+                 "Hello po,", "Salaan,", "老师您好，", "Buongiorno,", "Witam,", "Привіт,", "尊敬的王老师："]
+    # Greetings that also say goodbye stay: "ciao tutti" or "chào mọi người," may be a last message.
+    words = ["hola ya me voy a matar", "hi i'm dying", "привет, я выпил все таблетки", "salam, I have a knife",
+             "ciao tutti", "chào mọi người,", "cześć wszystkim", "salut tout le monde"]
     assert clean_text("\n".join(greetings + words)).split("\n") == words
 
 

@@ -96,16 +96,17 @@ trân trọng|cảm ơn|xin cảm ơn|salamat|salamat po|maraming salamat po|
 dhanyavaad|धन्यवाद|सादर|mèsi|mahadsanid
 """.replace("\n", "").split("|"))
 # Opening formulas: a formal one with up to three words after it and a closing comma or colon
-# ("Dear Ms. Smith,", "Chào thầy cô,", "尊敬的王老师："), an informal one alone or with one word
+# ("Dear Ms. Smith,", "Kính gửi thầy cô,", "尊敬的王老师："), an informal one alone or with one word
 # ("Hi all,", "Hello po,", "السلام عليكم،", "안녕하세요"). "dear mom im sorry" and "hi i'm dying" are the
-# writer's words and stay.
+# writer's words and stay. Words that also say goodbye ("ciao", "salut", "cześć", "chào") are left
+# out: "ciao tutti" may be the last thing someone writes.
 _SALUTATION = re.compile(
     r"^\s*(?:(?:dear|good (?:morning|afternoon|evening)|buenos días|buenas tardes|estimad[oa]s?|querid[oa]s?|"
     r"cher|chère|chers|madame|monsieur|sehr geehrte[rs]?|liebe[rs]?|guten tag|prezad[oa]s?|car[oaie]|gentil[ei]|"
     r"egregi[oa]|dzień dobry|szanown[iya]|sayın|değerli|здравствуйте|добрый день|доброго дня|уважаем\w*|шановн\w*|"
-    r"xin chào|chào|kính gửi|thưa|عزيز\w*|السيد\w*|尊敬的|亲爱的|親愛的|magandang (?:umaga|hapon|gabi))"
+    r"xin chào|kính gửi|thưa|عزيز\w*|السيد\w*|尊敬的|亲爱的|親愛的|magandang (?:umaga|hapon|gabi))"
     r"(?:\s*[^\s!?,:;،，：]+){0,3}\s*[,:،，：]"
-    r"|(?:hi|hello|hey|hola|bonjour|bonsoir|salut|hallo|olá|oi|ciao|buongiorno|buonasera|cześć|witam|merhaba|selam|"
+    r"|(?:hi|hello|hey|hola|bonjour|bonsoir|hallo|olá|oi|buongiorno|buonasera|witam|merhaba|selam|"
     r"привет|привіт|вітаю|kumusta|bonjou|bonswa|salaan|salam|salaam|assalamu ?alaikum|as-salamu alaykum|"
     r"سلام|السلام عليكم|السلام علیکم|مرحبا|أهلا|नमस्ते|नमस्कार|namaste|你好|您好|老师好|老师您好|大家好|"
     r"こんにちは|お疲れさまです|お疲れ様です|お世話になっております|안녕하세요)"
