@@ -124,9 +124,9 @@ def test_greetings_of_every_language_are_machinery_but_the_words_after_them_are_
 
 def test_a_name_signed_under_a_closing_goes_but_what_a_writer_adds_after_thanks_stays() -> None:
     text = ("it happened again at lunch\nBest regards,\nMaria Lopez\nFront Office\nThanks\nHELP\n"
-            "Thanks,\nplease hurry\nthank you\nshe has the pills now.")
+            "Thanks,\nplease hurry\nthank you\nshe has the pills now.\nThanks\nSorry\nThanks\nI Love You")
     assert clean_text(text).split("\n") == ["it happened again at lunch", "HELP", "please hurry",
-                                            "she has the pills now."]
+                                            "she has the pills now.", "Sorry", "I Love You"]
 
 
 def test_phone_signatures_list_footers_and_attributions_in_several_languages() -> None:

@@ -114,11 +114,17 @@ _SALUTATION = re.compile(
     re.IGNORECASE)
 
 
+# Capitalised words a writer in crisis may put on their own line under "Thanks": never a name.
+_NOT_NAMES = frozenset("i i'm im sorry bye goodbye love help please pls forever always miss xoxo".split())
+
+
 def is_name_line(line: str) -> bool:
     """Whether ``line`` reads as a sender's name or title signed under a closing formula ("Best
     regards,\nMaria Lopez\nFront Office"): one to three capitalised words, no digits, no sentence
     end, no word in capitals ("HELP")."""
     words = line.split()
+    if any(w.casefold().strip(",.!?") in _NOT_NAMES for w in words):
+        return False
     return 1 <= len(words) <= 3 and len(line) <= 40 and all(w[0].isupper() for w in words) \
         and not any(len(w) > 1 and w.isupper() or any(c.isdigit() for c in w) for w in words) \
         and not line.rstrip().endswith((".", "!", "?"))
