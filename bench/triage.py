@@ -36,6 +36,7 @@ from typing import Any
 from stopit_mail.cases.detect import shared_detector
 from stopit_mail.cases.triage import compile_rules, load_rules, triage
 from stopit_mail.extract.evidence import extract_evidence
+from stopit_mail.processing.rules import report_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "tests" / "fixtures" / "triage" / "dev"
@@ -67,11 +68,7 @@ def as_mail_text(row: dict[str, Any]) -> tuple[str, str]:
     from triage_dev import as_email, style_for  # noqa: PLC0415 - a test helper, only for --email
 
     extraction = extract_evidence(as_email(row["raw"], style_for(row["raw"])))
-    parts = [extraction.wrapper_text]
-    for item in extraction.items:
-        if item.is_message:
-            parts.extend([item.subject or "", item.body_text or ""])
-    return "\n\n".join(p for p in parts if p), extraction.subject
+    return report_text(extraction), extraction.subject
 
 
 def rate(hits: int, total: int) -> str:

@@ -224,3 +224,15 @@ def strip_forward_prefix(subject: str) -> str:
     if match and fold(match.group(1)) in FORWARD_PREFIXES:
         return subject[match.end():].strip()
     return subject.strip()
+
+
+def strip_subject_prefixes(subject: str) -> str:
+    """The subject without its forward and reply prefixes ("Re: Fwd: RE: help" -> "help"): what the
+    writer typed, not what their mail client added."""
+    rest = subject.strip()
+    for _ in range(10):
+        match = _PREFIX_RE.match(rest[:200])
+        if not match or fold(match.group(1)) not in FORWARD_PREFIXES + REPLY_PREFIXES:
+            break
+        rest = rest[match.end():].strip()
+    return rest

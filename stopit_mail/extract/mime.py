@@ -226,7 +226,46 @@ def part_text(part: Message, defects: list[str] | None = None) -> str:
     text = decode_bytes(payload, charset)
     if part.get_content_type() == "text/html":
         text = html_to_text(text)
-    return text.replace("\r\n", "\n").replace("\x00", "")
+    text = text.replace("\r\n", "\n").replace("\x00", "")
+    try:
+        flowed = part.get_content_type() == "text/plain" and str(part.get_param("format", "")).lower() == "flowed"
+        delsp = str(part.get_param("delsp", "")).lower() == "yes"
+    except Exception:  # noqa: BLE001 - a malformed parameter: read the text as it is
+        flowed = delsp = False
+    return unflow(text, delsp) if flowed else text
+
+
+_QUOTE_DEPTH = re.compile(r">*")
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """RFC 3676 format=flowed text as the writer typed it: a line ending in a space continues on the
+    next one (within the same quote depth), space-stuffing removed, the signature line kept.
+
+    Mail clients (Thunderbird, Apple Mail, many phones) wrap long lines at about 72 characters this
+    way; read line by line, one sentence came out as three pieces ("saving up her" / "pills and is
+    planning..."), each scored on its own and none like what was written.
+    """
+    out: list[str] = []
+    paragraph: list[str] = []
+    depth_of = -1
+    for line in text.split("\n"):
+        depth = len(_QUOTE_DEPTH.match(line).group())  # type: ignore[union-attr]
+        body = line[depth:]
+        if body.startswith(" "):
+            body = body[1:]
+        if paragraph and depth != depth_of:
+            out.append(">" * depth_of + (" " if depth_of else "") + "".join(paragraph))
+            paragraph = []
+        soft = body.endswith(" ") and body != "-- "
+        paragraph.append(body[:-1] if soft and delsp else body)
+        depth_of = depth
+        if not soft:
+            out.append(">" * depth + (" " if depth else "") + "".join(paragraph))
+            paragraph = []
+    if paragraph:
+        out.append(">" * depth_of + (" " if depth_of else "") + "".join(paragraph))
+    return "\n".join(out)
 
 
 def is_attachment(part: Message) -> bool:

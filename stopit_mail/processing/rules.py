@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stopit_mail.cases.acknowledgement import report_language
 from stopit_mail.cases.detect.language import sentence_languages
+from stopit_mail.cases.detect.sentences import PART_BREAK
 from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules
 from stopit_mail.config import HeaderSettings, Settings
 from stopit_mail.extract.evidence import Extraction
@@ -32,12 +33,13 @@ def rules_for(settings: Settings) -> CompiledRules:
 
 
 def report_text(extraction: Extraction) -> str:
-    """What triage reads: the reporter's words and the evidence messages."""
+    """What triage reads: the reporter's words and the evidence messages, each marked apart
+    (``PART_BREAK``) so that the model never reads the end of one and the start of the next as one."""
     parts = [extraction.wrapper_text]
     for item in extraction.items:
         if item.is_message:
             parts.extend([item.subject or "", item.body_text or ""])
-    return "\n\n".join(p for p in parts if p)[:MAX_TRIAGE_CHARS]
+    return f"\n{PART_BREAK}\n".join(p for p in parts if p)[:MAX_TRIAGE_CHARS]
 
 
 @lru_cache(maxsize=8)

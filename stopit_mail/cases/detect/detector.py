@@ -223,8 +223,8 @@ def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str],
     left = budget - sum(_size(s) for s in sentences) if budget is not None else None
     for i in range(len(sentences) - 1):
         first, second = sentences[i], sentences[i + 1]
-        if first.field == second.field == "body":
-            pair = Sentence(f"{first.text} {second.text}", "body")
+        if _joinable(first, second):
+            pair = Sentence(f"{first.text} {second.text}", "body", first.part)
             if left is not None:
                 left -= _size(pair)
                 if left < 0:
@@ -257,8 +257,13 @@ STAND_IN_VARIABLE = "STOPIT_TRIAGE_STAND_IN"
 
 def pair_members(sentences: Sequence[Sentence], pair: int) -> tuple[int, int]:
     """The two sentences of ``with_neighbours``'s ``pair``-th joined pair."""
-    starts = [i for i in range(len(sentences) - 1) if sentences[i].field == sentences[i + 1].field == "body"]
+    starts = [i for i in range(len(sentences) - 1) if _joinable(sentences[i], sentences[i + 1])]
     return starts[pair], starts[pair] + 1
+
+
+def _joinable(first: Sentence, second: Sentence) -> bool:
+    """Two neighbours of the body in the same message (never the reporter's words and a forward)."""
+    return first.field == second.field == "body" and first.part == second.part
 
 
 @lru_cache(maxsize=2)

@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from stopit_mail.extract.forward_headers import read_block, split_quote
-from stopit_mail.extract.forward_patterns import phrase_kind, strip_forward_prefix
+from stopit_mail.extract.forward_patterns import phrase_kind, strip_subject_prefixes
 
 # Bound the model's work on a pathological report; the rules still read every character. The
 # model's CPU grows with the tokens it reads (about a millisecond each on a busy core), and a
@@ -34,10 +34,40 @@ MAX_CHARS = 250
 # one is read in part and raised to at least urgent (see ``Detector.assess``).
 MODEL_BUDGET_BYTES = 8_000
 
+# "On <date>, <name> wrote:" as mail clients write it in the bank's languages; a real one always
+# carries a date or an address, so "and he wrote:" before the writer's own quote stays.
 _ATTRIBUTION = re.compile(
-    r"^\s*(on\b.{0,200}\bwrote|el\b.{0,200}\bescribió|le\b.{0,200}\ba écrit|am\b.{0,200}\bschrieb"
-    r"|em\b.{0,200}\bescreveu)\s*:\s*$", re.IGNORECASE)
-_SIGNATURE = re.compile(r"^(--|__+)\s*$|^\s*sent from my \w+", re.IGNORECASE)
+    r"^\s*(?=.*(?:@|\d))(?:on\b.{0,200}\bwrote|el\b.{0,200}\bescribió|le\b.{0,200}\ba écrit"
+    r"|am\b.{0,200}\bschrieb\b.{0,200}|em\b.{0,200}\bescreveu|il\b.{0,200}\bha scritto"
+    r"|w dniu\b.{0,200}\bnapisał\(?a?\)?|.{0,200}\b(?:пишет|написал\(?а?\)?|пише|написав\(?ла\)?)"
+    r"|vào\b.{0,200}\bđã viết|.{0,200}\bşunu yazdı|.{0,200}(?:写道|寫道|のメッセージ|님이 작성|كتب)"
+    r"|.{0,200}\d.{0,200}<[^\s<>@]+@[^\s<>]+>)\s*[:：]\s*$",
+    re.IGNORECASE)
+# A signature's or a mobile client's line: what follows it is the sender's machinery, not words.
+_SIGNATURE = re.compile(
+    r"^(--|__+)\s*$|^\s*(?:sent from (?:my|outlook|yahoo|mail for)\b|get outlook for\b|enviado (?:desde|do|de) m"
+    r"|envoyé de mon\b|von meinem .{0,30}gesendet|inviato da\b|wysłane z\b|отправлено (?:с|из)\b"
+    r"|надіслано з\b|从我的|從我的|\S*(?:から送信|에서 보냄))", re.IGNORECASE)
+# A mailing list's or newsletter's footer: the unsubscribe line and what follows it. The words
+# alone are not enough ("she wants to unsubscribe from life", "sich für immer abmelden" are how
+# teens write of suicide): the line must also speak of mail, a link or a list.
+_LIST_FOOTER = re.compile(
+    r"\b(?:unsubscribe|you are receiving this|you received this (?:e-?mail|message) because|to stop receiving"
+    r"|manage (?:your )?(?:e-?mail )?(?:preferences|subscription)|update your (?:e-?mail )?preferences"
+    r"|darse de baja|cancelar (?:a )?(?:sua )?inscrição|descadastr|se désabonner|se désinscrire|désabonnement"
+    r"|abmelden|abbestellen|annulla l'iscrizione|wypisz się|отписаться|відписатися|hủy đăng ký"
+    r"|退订|取消订阅|配信停止|수신 ?거부)", re.IGNORECASE)
+_MAIL_MACHINERY = re.compile(
+    r"https?://|www\.|@|\b(?:click|here|aquí|ici|hier|qui|tutaj|здесь|тут|link|e-?mails?|newsletter|mailing"
+    r"|list[ae]?|preferences|preferencias|préférences|einstellungen|correo|courriel|boletín|bulletin"
+    r"|рассылк\w*|розсилк\w*)\b|邮件|メール|메일", re.IGNORECASE)
+
+
+def is_list_footer(line: str) -> bool:
+    """Whether ``line`` is a mailing list's unsubscribe footer (not a writer's "log off forever")."""
+    return bool(_LIST_FOOTER.search(line)) and bool(_MAIL_MACHINERY.search(line))
+
+
 _DISCLAIMER = re.compile(
     r"^\s*(confidentiality notice|disclaimer|this (e-?mail|message)(?: and any attachments?)? (is|are|may be) "
     r"(confidential|intended)|the information (contained )?in this (e-?mail|message)|este (correo|mensaje) "
@@ -66,20 +96,48 @@ trân trọng|cảm ơn|xin cảm ơn|salamat|salamat po|maraming salamat po|
 dhanyavaad|धन्यवाद|सादर|mèsi|mahadsanid
 """.replace("\n", "").split("|"))
 # Opening formulas: a formal one with up to three words after it and a closing comma or colon
-# ("Dear Ms. Smith,"), an informal one alone or with one word ("Hi all,"). "dear mom im sorry" and
-# "hi i'm dying" are the writer's words and stay.
+# ("Dear Ms. Smith,", "Kính gửi thầy cô,", "尊敬的王老师："), an informal one alone or with one word
+# ("Hi all,", "Hello po,", "السلام عليكم،", "안녕하세요"). "dear mom im sorry" and "hi i'm dying" are the
+# writer's words and stay. Words that also say goodbye ("ciao", "salut", "cześć", "chào") are left
+# out: "ciao tutti" may be the last thing someone writes.
 _SALUTATION = re.compile(
     r"^\s*(?:(?:dear|good (?:morning|afternoon|evening)|buenos días|buenas tardes|estimad[oa]s?|querid[oa]s?|"
-    r"cher|chère|chers|madame|monsieur|sehr geehrte[rs]?|liebe[rs]?|guten tag|prezad[oa]s?|car[oaie]|"
-    r"dzień dobry|szanown[iya]|sayın|здравствуйте|добрый день|доброго дня|xin chào)(?:\s+[^\s!?,:;]+){0,3}\s*[,:]"
-    r"|(?:hi|hello|hey|hola|bonjour|hallo|olá|chào|kumusta|merhaba|привет)(?:\s+[^\s!?,:;.]+)?\s*[,!:]?)\s*$",
+    r"cher|chère|chers|madame|monsieur|sehr geehrte[rs]?|liebe[rs]?|guten tag|prezad[oa]s?|car[oaie]|gentil[ei]|"
+    r"egregi[oa]|dzień dobry|szanown[iya]|sayın|değerli|здравствуйте|добрый день|доброго дня|уважаем\w*|шановн\w*|"
+    r"xin chào|kính gửi|thưa|عزيز\w*|السيد\w*|尊敬的|亲爱的|親愛的|magandang (?:umaga|hapon|gabi))"
+    r"(?:\s*[^\s!?,:;،，：]+){0,3}\s*[,:،，：]"
+    r"|(?:hi|hello|hey|hola|bonjour|bonsoir|hallo|olá|oi|buongiorno|buonasera|witam|merhaba|selam|"
+    r"привет|привіт|вітаю|kumusta|bonjou|bonswa|salaan|salam|salaam|assalamu ?alaikum|as-salamu alaykum|"
+    r"سلام|السلام عليكم|السلام علیکم|مرحبا|أهلا|नमस्ते|नमस्कार|namaste|你好|您好|老师好|老师您好|大家好|"
+    r"こんにちは|お疲れさまです|お疲れ様です|お世話になっております|안녕하세요)"
+    r"(?:\s+[^\s!?,:;.،，。]+)?\s*[,!:،，、。！]?)\s*$",
     re.IGNORECASE)
+
+
+# Capitalised words a writer in crisis may put on their own line under "Thanks": never a name.
+_NOT_NAMES = frozenset("i i'm im sorry bye goodbye love help please pls forever always miss xoxo".split())
+
+
+def is_name_line(line: str) -> bool:
+    """Whether ``line`` reads as a sender's name or title signed under a closing formula ("Best
+    regards,\nMaria Lopez\nFront Office"): one to three capitalised words, no digits, no sentence
+    end, no word in capitals ("HELP")."""
+    words = line.split()
+    if any(w.casefold().strip(",.!?") in _NOT_NAMES for w in words):
+        return False
+    return 1 <= len(words) <= 3 and len(line) <= 40 and all(w[0].isupper() for w in words) \
+        and not any(len(w) > 1 and w.isupper() or any(c.isdigit() for c in w) for w in words) \
+        and not line.rstrip().endswith((".", "!", "?"))
 
 
 def is_formula(line: str) -> bool:
     """Whether ``line`` is only an email's closing or opening formula (no words of the writer's own)."""
-    folded = " ".join(line.casefold().replace("’", "'").split()).strip(" ,.!:;-–—")
-    return folded in _VALEDICTIONS or bool(_SALUTATION.match(line))
+    return is_closing(line) or bool(_SALUTATION.match(line))
+
+
+def is_closing(line: str) -> bool:
+    """Whether ``line`` is only a closing formula ("Best regards,", "Mit freundlichen Grüßen")."""
+    return " ".join(line.casefold().replace("’", "'").split()).strip(" ,.!:;-–—،，。") in _VALEDICTIONS
 
 
 # Sentence ends: Latin, CJK, Arabic, Devanagari and Burmese marks; line breaks always end one.
@@ -87,12 +145,22 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])[\"'”’)\]]*\s+|(?
 _FOLD = re.compile(r"[\W_]+", re.UNICODE)
 
 
+# A line holding only this ends one message's text and begins another's: the reporter's own words,
+# then a forwarded message (``processing.rules.report_text`` joins them with it, ``clean_text`` puts
+# it where it drops a forward's header block). Two sentences either side of it are never joined into
+# one pair for the model: "she acts like she doesn't care" and a newsletter's "Picture day is moved
+# to Thursday" are not one thought.
+PART_BREAK = "\f"
+
+
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a report: its text as written and where it came from (body or subject)."""
+    """One sentence of a report: its text as written, where it came from (body or subject), and
+    which message of the report it belongs to (``part``: 0, then one more after each PART_BREAK)."""
 
     text: str
     field: str = "body"
+    part: int = 0
 
     @property
     def key(self) -> str:
@@ -111,25 +179,44 @@ def clean_text(text: str) -> str:
     lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     boilerplate = False
+    signed = 0  # lines under a closing formula that may still be the sender's name and title
     index = 0
     while index < len(lines):
         line = lines[index]
         block = read_block(lines, index) if ":" in line[:40] else None
         if block is not None and len(block.fields) >= 2:
             # A forwarded message's header block: its body that follows is the writer's again.
-            index, boilerplate = max(block.end_line, index + 1), False
+            index, boilerplate, signed = max(block.end_line, index + 1), False, 0
+            _break(kept)
             continue
         index += 1
-        if _SIGNATURE.match(line) or _DISCLAIMER.match(line):
+        if _SIGNATURE.match(line) or _DISCLAIMER.match(line) or is_list_footer(line):
             boilerplate = True
         elif boilerplate and len(line.split()) >= 12:
             # A long line after a sign-off is a new message (a forward), not part of it.
             boilerplate = False
-        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or _is_separator(line) \
-                or is_formula(line):
+        if PART_BREAK in line and not line.strip():
+            _break(kept)
+            continue
+        if not line.strip():
+            continue
+        if signed and is_name_line(line):
+            signed -= 1
+            continue
+        signed = 2 if is_closing(line) else 0
+        if _is_separator(line):
+            _break(kept)
+            continue
+        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or is_formula(line):
             continue
         kept.append(line)
     return "\n".join(kept).strip()
+
+
+def _break(kept: list[str]) -> None:
+    """Mark where one message's text ends (once, and not before any text)."""
+    if kept and kept[-1] != PART_BREAK:
+        kept.append(PART_BREAK)
 
 
 def _is_separator(line: str) -> bool:
@@ -144,14 +231,16 @@ def split_sentences(text: str, field: str = "body") -> list[Sentence]:
     """Sentences of ``text`` (already cleaned), long ones cut into pieces of at most MAX_WORDS
     words and MAX_CHARS characters."""
     found: list[Sentence] = []
-    for piece in _SENTENCE_END.split(text or ""):
-        words = piece.split()
-        if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
-            continue
-        for cut in _pieces(words):
-            found.append(Sentence(cut, field))
-            if len(found) >= MAX_SENTENCES:
-                return found
+    # Cut at the part breaks first: after a full stop, "\s+" would swallow one as a mere space.
+    for part, chunk in enumerate((text or "").split(PART_BREAK)):
+        for piece in _SENTENCE_END.split(chunk):
+            words = piece.split()
+            if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
+                continue
+            for cut in _pieces(words):
+                found.append(Sentence(cut, field, part))
+                if len(found) >= MAX_SENTENCES:
+                    return found
     return found
 
 
@@ -176,7 +265,7 @@ def _pieces(words: list[str]) -> list[str]:
 
 def report_sentences(text: str, subject: str = "") -> list[Sentence]:
     """The subject's and the cleaned body's sentences, in order, without repeats."""
-    sentences = split_sentences(strip_forward_prefix(subject or ""), "subject") + split_sentences(clean_text(text), "body")
+    sentences = split_sentences(strip_subject_prefixes(subject or ""), "subject") + split_sentences(clean_text(text), "body")
     seen: set[str] = set()
     unique = []
     for sentence in sentences:
