@@ -47,6 +47,9 @@ class RowBuffer:
         self.rows: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
         # Column values to write, by table and row id (merged: the last value of a column wins).
         self.updates: dict[str, tuple[Table, dict[int, dict[str, Any]]]] = {}
+        # The objects they were set on, kept alive so the session's identity map keeps them: a
+        # query loading one of those rows again then returns the object with the held values.
+        self.objects: list[Any] = []
 
     def add(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Hold `rows` for `table`."""
@@ -129,6 +132,7 @@ def write_through(session: Session, obj: Any, values: dict[str, Any]) -> None:
         session.execute(update(table).where(table.c.id == obj.id).values(values))
     else:
         buffer.update(table, obj.id, values)
+        buffer.objects.append(obj)
 
 
 @contextmanager

@@ -72,6 +72,7 @@ _ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
 
 
 _TAKEN = select(_ALIASES.c.code).where(_ALIASES.c.code.in_(bindparam("codes", expanding=True)))
+_INSERT_RETURNING = insert(_ALIASES).returning(_ALIASES.c.id, _ALIASES.c.code)
 
 
 def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int | None, str | None]]) -> list[NewAlias]:
@@ -90,8 +91,10 @@ def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int |
             codes[i] = new_reporter_code()
     rows = [{"case_id": case_id, "code": code, "side": side, "report_id": report_id, "office": None}
             for (side, report_id, _code), code in zip(wanted, codes, strict=True)]
-    ids = session.scalars(insert(_ALIASES).returning(_ALIASES.c.id, sort_by_parameter_order=True), rows).all()
-    return [NewAlias(int(i), code) for i, code in zip(ids, codes, strict=True)]
+    # One statement for all of them (ids matched by their codes, which are unique): asking for
+    # the ids in the order of the rows makes SQLite send one INSERT per row.
+    ids = {code: int(row_id) for row_id, code in session.execute(_INSERT_RETURNING, rows)}
+    return [NewAlias(ids[code], code) for code in codes]
 
 
 def reporter_alias(session: Session, report: Report, code: str | None = None) -> CaseAlias:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, or_, select
+from sqlalchemy import Table, bindparam, insert, select, union_all
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from stopit_mail import events
@@ -62,10 +62,14 @@ def _title(extraction: Extraction) -> str:
 # Built once (filing runs it for every report); an empty list matches nothing.
 # On the tables, not the mapped classes: a Core statement skips the ORM's per-call compile step.
 _CASES: Table = Case.__table__  # type: ignore[assignment]
-_DUPLICATE = (select(_EVIDENCE.c.case_id).join(_CASES, _CASES.c.id == _EVIDENCE.c.case_id)
-              .where(_CASES.c.organisation == bindparam("organisation"),
-                     or_(_EVIDENCE.c.message_id_key.in_(bindparam("mids", expanding=True)),
-                         _EVIDENCE.c.fingerprint.in_(bindparam("prints", expanding=True))))
+# The evidence rows are found through the indexes of their two keys (a union of two look-ups),
+# then their cases: written as one OR beside the organisation, the query was planned as a walk
+# through every evidence row of every case of the organisation, for every report filed.
+_MATCHING = union_all(select(_EVIDENCE.c.id).where(_EVIDENCE.c.message_id_key.in_(bindparam("mids", expanding=True))),
+                      select(_EVIDENCE.c.id).where(_EVIDENCE.c.fingerprint.in_(bindparam("prints", expanding=True))))
+# The case itself is loaded by the same statement (a join usually finds a case of an earlier batch).
+_DUPLICATE = (select(Case).join(_EVIDENCE, _EVIDENCE.c.case_id == Case.id)
+              .where(_EVIDENCE.c.id.in_(_MATCHING), Case.organisation == bindparam("organisation"))
               .order_by(_EVIDENCE.c.id).limit(1))
 
 
@@ -88,13 +92,15 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem], organisatio
     if not mids and not prints:
         return None
     # Evidence written earlier in the same batch may still be held (`rowbuffer`): it is looked at
-    # after the database's, as it came after it.
-    case_id = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
-                             execution_options={HELD_ROWS_SEEN: True})
+    # after the database's, as it came after it. A case with held updates is in the session (the
+    # buffer keeps it there), so loading it again keeps its values as written.
+    case = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
+                          execution_options={HELD_ROWS_SEEN: True})
     buffer = buffer_of(session)
-    if case_id is None and buffer is not None:
+    if case is None and buffer is not None:
         case_id = _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation)
-    return session.get(Case, case_id) if case_id is not None else None
+        case = session.get(Case, case_id) if case_id is not None else None
+    return case
 
 
 def _held_duplicate(session: Session, held: list[dict[str, Any]], mids: set[str], prints: set[str],
