@@ -123,3 +123,36 @@ def test_the_identity_key_is_read_again_when_its_file_changes(app: App, monkeypa
     path.unlink()
     with pytest.raises(IdentityKeyError):
         secret_key_text(app.settings)
+
+
+def test_the_duplicate_search_looks_up_the_evidence_keys_not_every_case(app: App) -> None:
+    """Each report filed searches the organisation's evidence for its offending messages: through
+    the indexes of the Message-ID key and the fingerprint, never a walk through every evidence row
+    of every case of the organisation (what SQLite planned for the query written as one OR)."""
+    from stopit_mail.cases.service import find_duplicate_case
+    from stopit_mail.extract.evidence import EvidenceItem
+    from stopit_mail.models import Completeness
+
+    # Two offending messages (with one, SQLite found the indexes even for the query as it was).
+    items = [EvidenceItem(kind="attached-message", completeness=Completeness.FULL, mime_path=str(n),
+                          message_id=f"<x{n}@example.net>", from_address="bully@example.net",
+                          body_text=f"you will regret it, everyone knows where you live ({n})") for n in (1, 2)]
+    sent: list[tuple[str, object]] = []
+
+    def seen(conn: object, cursor: object, statement: str, parameters: object, *rest: object) -> None:
+        if "evidence" in statement and statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    engine = app.factory.kw["bind"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with app.factory() as session:
+            assert find_duplicate_case(session, items, "default") is None
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(sent) == 1
+    with engine.connect() as connection:
+        plan = " / ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sent[0][0],
+                                                                      sent[0][1]))  # type: ignore[arg-type]
+    assert "ix_evidence_message_id_key" in plan and "ix_evidence_fingerprint" in plan, plan
+    assert "ix_cases_organisation" not in plan and "ix_evidence_case_id" not in plan, plan
