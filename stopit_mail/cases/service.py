@@ -212,7 +212,7 @@ def open_or_join_case(
             "categories": [],
         })
         log.append(events.entry("case-opened", case.id, number=case.number, raw_message_id=raw.id))
-    report_id = session.execute(insert(_REPORTS).returning(_REPORTS.c.id), {
+    report_id = session.execute(_INSERT_REPORT, {
         "case_id": case.id, "raw_message_id": raw.id, "reporter_address": extraction.reporter_address or None,
         "reporter_name": extraction.reporter_name or None, "sealed_identity": sealed_identity,
         "subject": extraction.subject, "sender_role": sender_role,
@@ -244,6 +244,7 @@ def open_or_join_case(
     return Filed(case, joined, report_id, sender_role, alias)
 
 
+_INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id)
 # A new row reads nothing held for the batch (held updates are of other cases' columns).
 _INSERT_CASE = insert(_CASES).returning(_CASES.c.id).execution_options(**{HELD_ROWS_SEEN: True})
 
