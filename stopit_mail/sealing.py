@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -92,16 +93,44 @@ def _private_from_text(text: bytes) -> X25519PrivateKey:
     return X25519PrivateKey.from_private_bytes(raw)
 
 
+# The key file's bytes as last read, by path, with the file's identity then (device, inode,
+# size, modification and change times): the worker needs the key several times per message,
+# and one stat costs a fraction of opening and reading the file. Any rewrite, replacement,
+# chmod or removal of the file changes the identity (or fails the stat), so the file is read
+# again (or the key reported missing) exactly as if it had never been kept. File times tick
+# coarsely (a few milliseconds), so a file changed less than `_SETTLED_NS` ago is read every
+# time: a rewrite of the same size within one tick cannot then go unseen (git's "racy clean").
+_KEY_FILES: dict[Path, tuple[tuple[int, int, int, int, int], bytes]] = {}
+_SETTLED_NS = 2_000_000_000
+
+
+def _key_file_bytes(path: Path) -> bytes:
+    """The stripped bytes of the key file at `path` (raises OSError like reading it would)."""
+    stat = path.stat()
+    identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    kept = _KEY_FILES.get(path)
+    if kept is not None and kept[0] == identity:
+        return kept[1]
+    text = path.read_bytes().strip()
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > _SETTLED_NS:
+        _KEY_FILES[path] = (identity, text)
+    else:
+        _KEY_FILES.pop(path, None)
+    return text
+
+
 def secret_key_text(settings: Settings) -> bytes:
     """The secret key as stored; raises IdentityKeyError when it is missing or unreadable."""
     key = os.environ.get(settings.casework.identity_key_env, "").strip().encode()
     if key:
         return key
+    path = key_path(settings)
     try:
-        return key_path(settings).read_bytes().strip()
+        return _key_file_bytes(path)
     except OSError as exc:
+        _KEY_FILES.pop(path, None)
         raise IdentityKeyError(
-            f"no identity key: set {settings.casework.identity_key_env} or restore {key_path(settings)} "
+            f"no identity key: set {settings.casework.identity_key_env} or restore {path} "
             "from your backup (sealed identities cannot be revealed or written to until then)") from exc
 
 
@@ -120,7 +149,7 @@ def public_key(settings: Settings) -> bytes:
     """The public key sealing uses: `identity.pub` (kept equal to the database's active key at
     start-up), else the secret key's public half."""
     try:
-        return _unb64(public_key_path(settings).read_text(encoding="ascii").strip())
+        return _unb64(_key_file_bytes(public_key_path(settings)).decode("ascii"))
     except (OSError, ValueError):
         pass
     try:
@@ -320,5 +349,10 @@ def recipient_key(settings: Settings, address: str) -> str:
         _private_from_text(material)
     except IdentityKeyError:
         material = public_key(settings)
-    secret = hashlib.sha256(b"stopit recipient key\0" + material).digest()
-    return hmac.new(secret, address.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(_recipient_secret(material), address.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _recipient_secret(material: bytes) -> bytes:
+    """The HMAC key of `recipient_key`, derived from the key material (once per key)."""
+    return hashlib.sha256(b"stopit recipient key\0" + material).digest()

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import case_alias as alias_address
@@ -72,15 +74,47 @@ _ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
 
 
 _TAKEN = select(_ALIASES.c.code).where(_ALIASES.c.code.in_(bindparam("codes", expanding=True)))
+_INSERT_RETURNING = insert(_ALIASES).returning(_ALIASES.c.id, _ALIASES.c.code)
+# Codes are unique: a row whose code is taken is not inserted (and not returned), so checking
+# the codes and inserting the rows is one statement where the database can say so.
+_INSERT_UNTAKEN = {
+    "sqlite": sqlite_insert(_ALIASES).on_conflict_do_nothing(index_elements=["code"])
+    .returning(_ALIASES.c.id, _ALIASES.c.code),
+    "postgresql": pg_insert(_ALIASES).on_conflict_do_nothing(index_elements=["code"])
+    .returning(_ALIASES.c.id, _ALIASES.c.code),
+}
 
 
 def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int | None, str | None]]) -> list[NewAlias]:
     """Create aliases (side, report id, preferred code) on a case in one INSERT, in order.
 
-    For filing a new report: one query checks all the codes at once (a taken or repeated code is
-    replaced by a fresh one), instead of a query and a flush per alias.
+    For filing a new report: a taken or repeated code is replaced by a fresh one. On SQLite and
+    PostgreSQL the INSERT itself skips a row whose code is taken (then only that row is tried
+    again with a fresh code); elsewhere one query checks all the codes first. Either way one
+    statement per alias and flush is spared.
     """
     codes = [code or new_reporter_code() for _side, _report, code in wanted]
+    statement = _INSERT_UNTAKEN.get(session.get_bind().dialect.name)
+    if statement is None:
+        return _check_then_insert(session, case_id, wanted, codes)
+    ids: dict[int, int] = {}
+    while len(ids) < len(wanted):
+        pending = [i for i in range(len(wanted)) if i not in ids]
+        rows = [{"case_id": case_id, "code": codes[i], "side": wanted[i][0], "report_id": wanted[i][1],
+                 "office": None} for i in pending]
+        inserted = {code: int(row_id) for row_id, code in session.execute(statement, rows)}
+        for i in pending:
+            # A code given twice is inserted once (for its first row): the others get fresh ones.
+            if codes[i] in inserted:
+                ids[i] = inserted.pop(codes[i])
+            else:
+                codes[i] = new_reporter_code()
+    return [NewAlias(ids[i], codes[i]) for i in range(len(wanted))]
+
+
+def _check_then_insert(session: Session, case_id: int, wanted: list[tuple[str, int | None, str | None]],
+                       codes: list[str]) -> list[NewAlias]:
+    """`create_aliases` for a database without INSERT ... ON CONFLICT: check the codes, then insert."""
     while True:
         taken = set(session.scalars(_TAKEN, {"codes": codes}))
         clash = [i for i, code in enumerate(codes) if code in taken or code in codes[:i]]
@@ -90,8 +124,10 @@ def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int |
             codes[i] = new_reporter_code()
     rows = [{"case_id": case_id, "code": code, "side": side, "report_id": report_id, "office": None}
             for (side, report_id, _code), code in zip(wanted, codes, strict=True)]
-    ids = session.scalars(insert(_ALIASES).returning(_ALIASES.c.id, sort_by_parameter_order=True), rows).all()
-    return [NewAlias(int(i), code) for i, code in zip(ids, codes, strict=True)]
+    # One statement for all of them (ids matched by their codes, which are unique): asking for
+    # the ids in the order of the rows makes SQLite send one INSERT per row.
+    ids = {code: int(row_id) for row_id, code in session.execute(_INSERT_RETURNING, rows)}
+    return [NewAlias(ids[code], code) for code in codes]
 
 
 def reporter_alias(session: Session, report: Report, code: str | None = None) -> CaseAlias:

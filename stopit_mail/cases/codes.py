@@ -7,7 +7,8 @@ without look-alike letters) and are the reporter's key to their case alias addre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # Imported where numbers are allocated: the staff commands print codes without SQLAlchemy.
@@ -58,7 +59,7 @@ def _allocate_apart(engine: Engine, prefix: str, year: int) -> int:
 def next_case_number(session: Session, prefix: str, year: int) -> str:
     """Allocate the next number for prefix and year (on SQLite inside the caller's transaction:
     its single writer makes that cheap; on PostgreSQL apart from it, see `_allocate_apart`)."""
-    from sqlalchemy import Engine, update
+    from sqlalchemy import Engine
     from sqlalchemy.exc import IntegrityError
 
     from stopit_mail.models import CaseCounter
@@ -66,12 +67,8 @@ def next_case_number(session: Session, prefix: str, year: int) -> str:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql" and isinstance(bind, Engine):
         return f"{prefix}-{year}-{_allocate_apart(bind, prefix, year):04d}"
-    bumped = session.execute(
-        update(CaseCounter)
-        .where(CaseCounter.prefix == prefix, CaseCounter.year == year)
-        .values(last=CaseCounter.last + 1)
-        .returning(CaseCounter.last)
-    ).scalar()
+    where = {"b_prefix": prefix, "b_year": year}
+    bumped = session.execute(_bump(), where).scalar()
     if bumped is None:
         try:
             with session.begin_nested():
@@ -80,13 +77,20 @@ def next_case_number(session: Session, prefix: str, year: int) -> str:
         except IntegrityError:
             # Another worker created this year's counter meanwhile (PostgreSQL, several
             # workers): its row is committed and visible now, so bump it instead.
-            bumped = session.execute(
-                update(CaseCounter)
-                .where(CaseCounter.prefix == prefix, CaseCounter.year == year)
-                .values(last=CaseCounter.last + 1)
-                .returning(CaseCounter.last)
-            ).scalar_one()
+            bumped = session.execute(_bump(), where).scalar_one()
     return f"{prefix}-{year}-{bumped:04d}"
+
+
+@cache
+def _bump() -> Any:
+    """The counter's bump, built once (a new case per report runs it)."""
+    from sqlalchemy import Table, bindparam, update
+
+    from stopit_mail.models import CaseCounter
+
+    table: Table = CaseCounter.__table__  # type: ignore[assignment]
+    return (update(table).where(table.c.prefix == bindparam("b_prefix"), table.c.year == bindparam("b_year"))
+            .values(last=table.c.last + 1).returning(table.c.last))
 
 
 def format_code(code: str) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, insert, select, union_all
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from stopit_mail import events
 from stopit_mail.cases.aliases import ALLEGED_SENDER, REPORTER, NewAlias, create_aliases
@@ -21,7 +21,7 @@ from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normali
 from stopit_mail.config import Organisation
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
 from stopit_mail.models import Case, CaseAlias, Evidence, OutboxMessage, Party, Report
-from stopit_mail.rowbuffer import HELD_ROWS_SEEN, buffer_of, insert_rows
+from stopit_mail.rowbuffer import HELD_ROWS_SEEN, buffer_of, insert_rows, write_through
 
 
 class StoredReport(Protocol):
@@ -62,31 +62,45 @@ def _title(extraction: Extraction) -> str:
 # Built once (filing runs it for every report); an empty list matches nothing.
 # On the tables, not the mapped classes: a Core statement skips the ORM's per-call compile step.
 _CASES: Table = Case.__table__  # type: ignore[assignment]
-_DUPLICATE = (select(_EVIDENCE.c.case_id).join(_CASES, _CASES.c.id == _EVIDENCE.c.case_id)
-              .where(_CASES.c.organisation == bindparam("organisation"),
-                     or_(_EVIDENCE.c.message_id_key.in_(bindparam("mids", expanding=True)),
-                         _EVIDENCE.c.fingerprint.in_(bindparam("prints", expanding=True))))
+# The evidence rows are found through the indexes of their two keys (a union of two look-ups),
+# then their cases: written as one OR beside the organisation, the query was planned as a walk
+# through every evidence row of every case of the organisation, for every report filed.
+_MATCHING = union_all(select(_EVIDENCE.c.id).where(_EVIDENCE.c.message_id_key.in_(bindparam("mids", expanding=True))),
+                      select(_EVIDENCE.c.id).where(_EVIDENCE.c.fingerprint.in_(bindparam("prints", expanding=True))))
+# The case itself is loaded by the same statement (a join usually finds a case of an earlier batch).
+_DUPLICATE = (select(Case).join(_EVIDENCE, _EVIDENCE.c.case_id == Case.id)
+              .where(_EVIDENCE.c.id.in_(_MATCHING), Case.organisation == bindparam("organisation"))
               .order_by(_EVIDENCE.c.id).limit(1))
 
 
-def find_duplicate_case(session: Session, items: list[EvidenceItem], organisation: str) -> Case | None:
+def evidence_keys(items: list[EvidenceItem]) -> list[tuple[str | None, str | None]]:
+    """Each item's Message-ID key and content fingerprint (computed once: filing needs both twice)."""
+    return [(message_id_key(i), content_fingerprint(i)) for i in items]
+
+
+def find_duplicate_case(session: Session, items: list[EvidenceItem], organisation: str,
+                        keys: list[tuple[str | None, str | None]] | None = None) -> Case | None:
     """The organisation's case that already holds one of these offending messages, if any.
 
     Only within one organisation: a report to another school must never land in a case its
     staff cannot see (nor show this school's staff a report that was not sent to them).
+    `keys`: the items' `evidence_keys`, when the caller has them already.
     """
-    mids = [k for k in (message_id_key(i) for i in items) if k]
-    prints = [f for f in (content_fingerprint(i) for i in items) if f]
+    keys = evidence_keys(items) if keys is None else keys
+    mids = [mid for mid, _ in keys if mid]
+    prints = [fingerprint for _, fingerprint in keys if fingerprint]
     if not mids and not prints:
         return None
     # Evidence written earlier in the same batch may still be held (`rowbuffer`): it is looked at
-    # after the database's, as it came after it.
-    case_id = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
-                             execution_options={HELD_ROWS_SEEN: True})
+    # after the database's, as it came after it. A case with held updates is in the session (the
+    # buffer keeps it there), so loading it again keeps its values as written.
+    case = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
+                          execution_options={HELD_ROWS_SEEN: True})
     buffer = buffer_of(session)
-    if case_id is None and buffer is not None:
+    if case is None and buffer is not None:
         case_id = _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation)
-    return session.get(Case, case_id) if case_id is not None else None
+        case = session.get(Case, case_id) if case_id is not None else None
+    return case
 
 
 def _held_duplicate(session: Session, held: list[dict[str, Any]], mids: set[str], prints: set[str],
@@ -100,7 +114,7 @@ def _held_duplicate(session: Session, held: list[dict[str, Any]], mids: set[str]
     return None
 
 
-def _evidence_row(case: Case, report_id: int, item: EvidenceItem) -> dict[str, Any]:
+def _evidence_row(case: Case, report_id: int, item: EvidenceItem, keys: tuple[str | None, str | None]) -> dict[str, Any]:
     return {
         "case_id": case.id, "report_id": report_id, "kind": item.kind, "completeness": item.completeness,
         "mime_path": item.mime_path, "content_type": item.content_type, "filename": item.filename,
@@ -108,8 +122,8 @@ def _evidence_row(case: Case, report_id: int, item: EvidenceItem) -> dict[str, A
         "sha256": item.sha256, "content": item.content,
         "orig_from_address": item.from_address, "orig_from_name": item.from_name,
         "orig_to": item.to, "orig_cc": item.cc, "orig_date": item.date, "orig_subject": item.subject,
-        "orig_message_id": item.message_id, "message_id_key": message_id_key(item),
-        "fingerprint": content_fingerprint(item), "header_block": item.header_block,
+        "orig_message_id": item.message_id, "message_id_key": keys[0],
+        "fingerprint": keys[1], "header_block": item.header_block,
         "body_text": item.body_text, "problems": item.problems, "analysis": item.analysis,
     }
 
@@ -185,20 +199,20 @@ def open_or_join_case(
     """
     sender_role = ALLEGED_SENDER if sender_wrote_the_evidence(
         extraction, sender_address or extraction.reporter_address) else REPORTER
-    case = find_duplicate_case(session, extraction.items, org.slug)
+    keys = evidence_keys(extraction.items)
+    case = find_duplicate_case(session, extraction.items, org.slug, keys)
     joined = case is not None
     now = datetime.now(UTC)
     log: list[dict[str, Any]] = []
     if case is None:
-        case = Case(
-            number=next_case_number(session, org.case_prefix, now.year),
-            reporter_code=new_reporter_code(), sender_code=new_reporter_code(), organisation=org.slug,
-            title=_title(extraction), anonymous=bool(sealed_identity), opened_at=now, updated_at=now,
-        )
-        session.add(case)
-        session.flush()
+        case = _insert_case(session, {
+            "number": next_case_number(session, org.case_prefix, now.year),
+            "reporter_code": new_reporter_code(), "sender_code": new_reporter_code(), "organisation": org.slug,
+            "title": _title(extraction), "anonymous": bool(sealed_identity), "opened_at": now, "updated_at": now,
+            "categories": [],
+        })
         log.append(events.entry("case-opened", case.id, number=case.number, raw_message_id=raw.id))
-    report_id = session.execute(insert(_REPORTS).returning(_REPORTS.c.id), {
+    report_id = session.execute(_INSERT_REPORT, {
         "case_id": case.id, "raw_message_id": raw.id, "reporter_address": extraction.reporter_address or None,
         "reporter_name": extraction.reporter_name or None, "sealed_identity": sealed_identity,
         "subject": extraction.subject, "sender_role": sender_role,
@@ -217,7 +231,8 @@ def open_or_join_case(
         log.append(events.entry("alleged-sender-report", case.id, report_id=report_id,
                                 reason="the sender of this report wrote the offending message(s) themselves; "
                                        "kept apart from the reporters"))
-    insert_rows(session, _EVIDENCE, [_evidence_row(case, report_id, item) for item in extraction.items])
+    insert_rows(session, _EVIDENCE, [_evidence_row(case, report_id, item, key)
+                                          for item, key in zip(extraction.items, keys, strict=True)])
     if sealed_identity and not case.anonymous:
         case.anonymous = True
     record_parties(session, case, extraction, org.mailboxes, sender_role, new=not joined)
@@ -225,8 +240,33 @@ def open_or_join_case(
                             report_id=report_id, evidence=len(extraction.items)))
     events.record_all(session, log)
     if joined:
-        case.updated_at = now
+        write_through(session, case, {"updated_at": now})
     return Filed(case, joined, report_id, sender_role, alias)
+
+
+_INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id)
+# A new row reads nothing held for the batch (held updates are of other cases' columns).
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id).execution_options(**{HELD_ROWS_SEEN: True})
+
+
+def _insert_case(session: Session, given: dict[str, Any]) -> Case:
+    """A new case row written with Core, and its ORM object attached as loaded (no flush).
+
+    Every column is given a value (its scalar default, else None) so the object reads none of
+    them back; a column with a computed default not given here is filled by the INSERT and
+    loaded on first access."""
+    row = dict(given)
+    for column in _CASES.columns:
+        if column.primary_key or column.key in row:
+            continue
+        if column.default is None:
+            row[column.key] = None
+        elif column.default.is_scalar:
+            row[column.key] = column.default.arg  # type: ignore[attr-defined]
+    case = Case(id=session.execute(_INSERT_CASE, row).scalar_one(), **row)
+    make_transient_to_detached(case)
+    session.add(case)
+    return case
 
 
 def _has_sender_alias(session: Session, case: Case) -> bool:

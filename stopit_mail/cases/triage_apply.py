@@ -16,6 +16,7 @@ from stopit_mail.cases.escalation_review import POSSIBLE_EMERGENCY, escalate_for
 from stopit_mail.cases.triage import URGENCIES, TriageDecision
 from stopit_mail.config import Settings
 from stopit_mail.models import Case, CaseStatus
+from stopit_mail.rowbuffer import write_through
 
 
 def apply_report_triage(session: Session, case: Case, decision: TriageDecision) -> None:
@@ -28,11 +29,13 @@ def apply_report_triage(session: Session, case: Case, decision: TriageDecision) 
     categories = sorted(set(case.categories or []) | set(decision.categories)) if previous else decision.categories
     if len(categories) > 1 and "other" in categories:
         categories.remove("other")
-    case.urgency, case.categories = urgency, categories
     explanation = decision.explanation()
-    case.triage = {**previous, "automatic": decision.to_dict(), "explanation": explanation}
+    # Written with Core (held for the batch in the worker): the case object takes the values as is.
+    values: dict[str, object] = {"urgency": urgency, "categories": categories,
+                                 "triage": {**previous, "automatic": decision.to_dict(), "explanation": explanation}}
     if case.status is CaseStatus.NEW:
-        case.status = CaseStatus.TRIAGED
+        values["status"] = CaseStatus.TRIAGED
+    write_through(session, case, values)
     # A plain insert (one per report): flushed in order with the case's pending changes.
     events.record_all(session, [events.entry("triaged", case.id, urgency=urgency, categories=categories,
                                              explanation=explanation[:2000])])

@@ -288,7 +288,8 @@ def _parse(value: str, position: int) -> ReceivedHop:
     tokens = tokenise(body)
     clauses, extras = group_clauses(tokens)
     hop.has_from_clause = "from" in clauses
-    trailing = [t for t in tokenise(date_text or "") if t.kind == "comment"]
+    # Only a "(" starts a comment: most dates have none, and need no tokenising.
+    trailing = [t for t in tokenise(date_text) if t.kind == "comment"] if date_text and "(" in date_text else []
     _read_comments(hop, tokens + trailing)
     hop.tls = _tls_from(body, hop.comments)
     with_tokens = clauses.get("with", [])

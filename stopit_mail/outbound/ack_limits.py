@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from stopit_mail.config import Settings
-from stopit_mail.outbound.outbox import sent_for_case_since, sent_to_domain_since, sent_to_since
+from stopit_mail.outbound.outbox import sent_to_and_for_case_since, sent_to_domain_since
 from stopit_mail.sealing import recipient_key
 
 ACK = "acknowledgement"
@@ -42,13 +42,15 @@ def refusal(session: Session, settings: Settings, address: str, case_id: int | N
         return "one of our own addresses"
     since = datetime.now(UTC) - timedelta(hours=1)
     outbound = settings.outbound
-    if sent_to_since(session, recipient_key(settings, address), ACK, since) >= outbound.acks_per_sender_per_hour:
+    # Both counts every report needs, in one statement (the domain's only when it is needed).
+    to_sender, for_case = sent_to_and_for_case_since(session, recipient_key(settings, address), case_id, ACK, since)
+    if to_sender >= outbound.acks_per_sender_per_hour:
         return f"rate limit: {outbound.acks_per_sender_per_hour} acknowledgements to this address in the last hour"
     if emergency:
         return None
     if not has_evidence and sent_to_domain_since(session, domain_key(settings, address), ACK, since) \
             >= outbound.acks_per_domain_per_hour:
         return f"rate limit: {outbound.acks_per_domain_per_hour} acknowledgements to this domain in the last hour"
-    if case_id is not None and sent_for_case_since(session, case_id, ACK, since) >= outbound.acks_per_case_per_hour:
+    if case_id is not None and for_case >= outbound.acks_per_case_per_hour:
         return f"rate limit: {outbound.acks_per_case_per_hour} acknowledgements on this case in the last hour"
     return None

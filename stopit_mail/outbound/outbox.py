@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
@@ -29,6 +31,12 @@ _BY_DEDUP_KEY = select(OutboxMessage).where(OutboxMessage.dedup_key == bindparam
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 _ID_BY_DEDUP_KEY = select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("dedup_key"))
 _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
+# The hot path's insert: a repeat of a dedup key inserts nothing and returns no row, so a new
+# message costs one statement instead of a look-up and an insert (the key is a unique column).
+_INSERT_NEW = {
+    "sqlite": sqlite_insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(_OUTBOX.c.id),
+    "postgresql": pg_insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(_OUTBOX.c.id),
+}
 
 
 def enqueue(
@@ -63,13 +71,20 @@ def queue(
 
     Returns the queued row's id (the existing one's on a repeat of `dedup_key`). Executed
     through the session, so anything it holds pending is flushed first and the event log
-    keeps its order.
+    keeps its order. The message is composed before we know whether it is a repeat: repeats
+    are rare (a retried message whose first attempt committed), one statement per message is not.
     """
-    existing = session.execute(_ID_BY_DEDUP_KEY, {"dedup_key": dedup_key}).scalar()
-    if existing is not None:
-        return int(existing)
     values = _row(draft, kind, dedup_key, case_id, envelope_from, recipient_key, alias_id, domain_key, priority)
-    row_id = int(session.execute(_INSERT, values).scalar_one())
+    statement = _INSERT_NEW.get(session.get_bind().dialect.name)
+    if statement is None:  # another database: look first, as `enqueue` does
+        existing = session.execute(_ID_BY_DEDUP_KEY, {"dedup_key": dedup_key}).scalar()
+        if existing is not None:
+            return int(existing)
+        statement = _INSERT
+    inserted = session.execute(statement, values).scalar()
+    if inserted is None:  # a repeat: the row queued the first time
+        return int(session.execute(_ID_BY_DEDUP_KEY, {"dedup_key": dedup_key}).scalar_one())
+    row_id = int(inserted)
     events.record_all(session, [events.entry(f"{kind}-queued", case_id, outbox_id=row_id,
                                              message_id=values["message_id"])])
     return row_id
@@ -139,25 +154,35 @@ def backlog(session: Session) -> dict[str, int]:
 def _count_since(column: str) -> Select[int]:
     """Messages of a kind with this `column` value since a time (built once: queried per report)."""
     return select(func.count(_OUTBOX.c.id)).where(
-        _OUTBOX.c.kind == bindparam("kind"), _OUTBOX.c[column] == bindparam("key"),
+        _OUTBOX.c.kind == bindparam("kind"), _OUTBOX.c[column] == bindparam(f"key_{column}"),
         _OUTBOX.c.created_at >= bindparam("since", type_=_OUTBOX.c.created_at.type))
 
 
 _SENT_TO = _count_since("recipient_key")
 _SENT_TO_DOMAIN = _count_since("domain_key")
 _SENT_FOR_CASE = _count_since("case_id")
+# The two counts every acknowledgement needs, in one statement.
+_SENT_TO_AND_FOR_CASE = select(_SENT_TO.scalar_subquery(), _SENT_FOR_CASE.scalar_subquery())
 
 
 def sent_to_since(session: Session, key: str, kind: str, since: datetime) -> int:
     """How many messages of `kind` went to the recipient with this key since a time (rate limits)."""
-    return session.scalar(_SENT_TO, {"kind": kind, "key": key, "since": since}) or 0
+    return session.scalar(_SENT_TO, {"kind": kind, "key_recipient_key": key, "since": since}) or 0
 
 
 def sent_to_domain_since(session: Session, key: str, kind: str, since: datetime) -> int:
     """How many messages of `kind` went to the domain with this keyed hash since a time."""
-    return session.scalar(_SENT_TO_DOMAIN, {"kind": kind, "key": key, "since": since}) or 0
+    return session.scalar(_SENT_TO_DOMAIN, {"kind": kind, "key_domain_key": key, "since": since}) or 0
 
 
 def sent_for_case_since(session: Session, case_id: int, kind: str, since: datetime) -> int:
     """How many messages of `kind` were queued for one case since a time."""
-    return session.scalar(_SENT_FOR_CASE, {"kind": kind, "key": case_id, "since": since}) or 0
+    return session.scalar(_SENT_FOR_CASE, {"kind": kind, "key_case_id": case_id, "since": since}) or 0
+
+
+def sent_to_and_for_case_since(session: Session, key: str, case_id: int | None, kind: str,
+                               since: datetime) -> tuple[int, int]:
+    """`sent_to_since` and `sent_for_case_since` (0 without a case) in one statement."""
+    row = session.execute(_SENT_TO_AND_FOR_CASE, {"kind": kind, "key_recipient_key": key,
+                                                  "key_case_id": case_id, "since": since}).one()
+    return int(row[0] or 0), (int(row[1] or 0) if case_id is not None else 0)

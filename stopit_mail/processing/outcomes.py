@@ -57,6 +57,9 @@ def run_side_step(ctx: Context, handler: Handler) -> None:
     except (SQLAlchemyError, Exception) as exc:  # noqa: BLE001 - a side step never fails the report
         error = redact_error(f"{exc.__class__.__name__}: {exc}", ctx.identities())[:1000]
         log.warning("side step %s failed on message %s: %s", handler.name, ctx.raw.id, error)
+        if ctx.case is not None:
+            # Values written through Core in the savepoint are not the ORM's to roll back in memory.
+            ctx.session.expire(ctx.case)
         events.record(ctx.session, "side-step-failed", ctx.case.id if ctx.case else None, step=handler.name,
                       raw_message_id=ctx.raw.id, error=error)
 

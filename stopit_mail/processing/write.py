@@ -219,8 +219,13 @@ def write_isolated(factory: sessionmaker[Session], settings: Settings, contexts:
             except NotWaiting:
                 done.append(Outcome(ctx.raw.id, "skipped", "not waiting"))
             except Quarantine as exc:
+                session.expunge_all()  # see below
                 rejected.append((ctx.raw.id, redact_error(str(exc), ctx.identities())))
             except SQLAlchemyError as exc:
+                # Rows written through Core in the rolled-back savepoint (a new case) are not the
+                # ORM's to forget: objects are let go (everything before was flushed when the
+                # savepoint began), so no later message meets a stale one.
+                session.expunge_all()
                 error = redact_error(f"{exc.__class__.__name__}: {exc}", ctx.identities())
                 log.error("writing message %s failed: %s", ctx.raw.id, error)
                 done.append(Outcome(ctx.raw.id, "failed", error[:1000], transient=isinstance(exc, OperationalError)))

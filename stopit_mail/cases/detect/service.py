@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from stopit_mail.cases.detect.bank import Example
 from stopit_mail.cases.detect.bank_state import CACHE_FOLDER
 from stopit_mail.cases.detect.detector import shared_detector
 from stopit_mail.cases.detect.model import ModelStatus
@@ -23,7 +24,8 @@ from stopit_mail.cases.triage_examples import organisation_examples
 from stopit_mail.config import Settings
 
 log = logging.getLogger(__name__)
-
+# Where a worker's write session keeps the examples it read, per organisation (`session.info`).
+_EXAMPLES_READ = "stopit.organisation_examples"
 
 
 def assess_text(settings: Settings, text: str, rules: Sequence[TriageRule] | CompiledRules,
@@ -35,8 +37,16 @@ def assess_text(settings: Settings, text: str, rules: Sequence[TriageRule] | Com
 def with_organisation_examples(session: Session, settings: Settings, organisation: str, decision: TriageDecision,
                                text: str, rules: Sequence[TriageRule] | CompiledRules,
                                subject: str = "") -> TriageDecision:
-    """``decision`` again with ``organisation``'s reviewed examples beside the bank, if it has any."""
-    examples = organisation_examples(session, organisation)
+    """``decision`` again with ``organisation``'s reviewed examples beside the bank, if it has any.
+
+    Called by the worker's handlers only, whose session is one write transaction for a batch:
+    the examples are read once per organisation and transaction (staff add them in transactions
+    of their own, so an example added meanwhile counts from the next batch on, as it would
+    have had it been added a moment later)."""
+    read: dict[str, list[Example]] = session.info.setdefault(_EXAMPLES_READ, {})
+    examples = read.get(organisation)
+    if examples is None:
+        examples = read[organisation] = organisation_examples(session, organisation)
     if not examples:
         return decision
     detector = shared_detector(settings.data_path / CACHE_FOLDER)

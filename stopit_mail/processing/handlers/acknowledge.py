@@ -27,6 +27,7 @@ from stopit_mail.outbound.outbox import URGENT_DELIVERY, queue
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
+from stopit_mail.rowbuffer import write_through
 from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
 
 
@@ -59,7 +60,8 @@ class Acknowledge(Step):
         alias_row = filed.alias
         alias = alias_address(alias_row.code, ctx.organisation.mailboxes[0])
         language = ctx.language or report_language(ctx.extraction.wrapper_text)
-        ctx.case.language = ctx.case.language or language
+        if not ctx.case.language:
+            write_through(ctx.session, ctx.case, {"language": language})
         rendered = render_acknowledgement(
             make_environment(template_dirs(ctx.settings, ctx.organisation)), language,
             forwarding_client(ctx.message, ctx.extraction.client_hints),
