@@ -69,6 +69,24 @@ def unit_texts(rows: list[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
+def embed_missing(known: dict[str, np.ndarray], texts: dict[str, str], name: str, cache: Path, what: str) -> str:
+    """Embed the ``texts`` (key -> text) not in ``known`` yet, add them and save every row to ``cache``;
+    the model's name (``name`` when nothing was missing)."""
+    missing = [k for k in texts if k not in known]
+    if not missing:
+        return name
+    embedder, status = shared_embedder()
+    if embedder is None:
+        raise SystemExit(f"model unavailable: {status.detail}")
+    print(f"embedding {len(missing)} {what}", file=sys.stderr)
+    for start in range(0, len(missing), 64):
+        batch = missing[start:start + 64]
+        known.update(zip(batch, embedder.embed([texts[k] for k in batch]), strict=True))
+    keys = sorted(known)
+    np.savez(cache, model=np.array(embedder.name), keys=np.array(keys), vectors=np.vstack([known[k] for k in keys]))
+    return embedder.name
+
+
 def cached_rows(rows: list[dict[str, Any]], cache: Path) -> tuple[str, dict[str, np.ndarray]]:
     """(model name, key -> row) for every dev unit, embedding the ones not cached yet."""
     known: dict[str, np.ndarray] = {}
@@ -77,21 +95,7 @@ def cached_rows(rows: list[dict[str, Any]], cache: Path) -> tuple[str, dict[str,
         with np.load(cache, allow_pickle=False) as data:
             name = str(data["model"])
             known = {str(k): v for k, v in zip(data["keys"], data["vectors"], strict=True)}
-    texts = unit_texts(rows)
-    missing = [k for k in texts if k not in known]
-    if missing:
-        embedder, status = shared_embedder()
-        if embedder is None:
-            raise SystemExit(f"model unavailable: {status.detail}")
-        name = embedder.name
-        print(f"embedding {len(missing)} dev units", file=sys.stderr)
-        for start in range(0, len(missing), 64):
-            batch = missing[start:start + 64]
-            for key, row in zip(batch, embedder.embed([texts[k] for k in batch]), strict=True):
-                known[key] = row
-        keys = sorted(known)
-        np.savez(cache, model=np.array(name), keys=np.array(keys), vectors=np.vstack([known[k] for k in keys]))
-    return name, known
+    return embed_missing(known, unit_texts(rows), name, cache, "dev units"), known
 
 
 def prepared(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

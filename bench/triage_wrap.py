@@ -34,12 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from triage import DEV, RANK, as_mail_text, load, summarise  # noqa: E402
 from triage_metric import CACHE as DEV_CACHE  # noqa: E402
-from triage_metric import CachedOnly  # noqa: E402
+from triage_metric import CachedOnly, embed_missing  # noqa: E402
 
 from stopit_mail.cases.detect.bank import BankIndex, index_bank, shipped_bank  # noqa: E402
 from stopit_mail.cases.detect.detector import pair_members, with_neighbours, within_budget  # noqa: E402
 from stopit_mail.cases.detect.language import sentence_languages  # noqa: E402
-from stopit_mail.cases.detect.model import shared_embedder  # noqa: E402
 from stopit_mail.cases.detect.scoring import Neighbourhood, score_vectors  # noqa: E402
 from stopit_mail.cases.detect.sentences import MAX_SENTENCES, MODEL_BUDGET_BYTES, report_sentences  # noqa: E402
 from stopit_mail.cases.detect.tiers import decide  # noqa: E402
@@ -88,19 +87,7 @@ def embedded(units: dict[str, str], cache: Path) -> tuple[str, dict[str, np.ndar
             with np.load(path, allow_pickle=False) as data:
                 name = str(data["model"])
                 known.update((str(k), v) for k, v in zip(data["keys"], data["vectors"], strict=True))
-    missing = [k for k in units if k not in known]
-    if missing:
-        embedder, status = shared_embedder()
-        if embedder is None:
-            raise SystemExit(f"model unavailable: {status.detail}")
-        name = embedder.name
-        print(f"embedding {len(missing)} units", file=sys.stderr)
-        for start in range(0, len(missing), 64):
-            batch = missing[start:start + 64]
-            known.update(zip(batch, embedder.embed([units[k] for k in batch]), strict=True))
-        keys = sorted(known)
-        np.savez(cache, model=np.array(name), keys=np.array(keys), vectors=np.vstack([known[k] for k in keys]))
-    return name, known
+    return embed_missing(known, units, name, cache, "units"), known
 
 
 def main() -> int:
