@@ -64,6 +64,7 @@ class WorkerProcess:
             if proc is not None and proc.poll() is not None and not self._stopping.is_set():
                 log.error("the worker process exited with status %s; starting a new one", proc.returncode)
                 self.restarts += 1
+                _close_input(proc)  # the dead child's pipe, or it leaks one descriptor per restart
                 time.sleep(RESTART_PAUSE_SECONDS)
                 if not self._stopping.is_set():
                     self._spawn()
@@ -80,13 +81,18 @@ class WorkerProcess:
             proc = self._proc
         if proc is None:
             return
-        if proc.stdin is not None:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+        _close_input(proc)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def _close_input(proc: subprocess.Popen[bytes]) -> None:
+    """Close our end of the child's standard input (to a live child: end of input, it stops)."""
+    if proc.stdin is not None:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass

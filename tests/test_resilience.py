@@ -289,6 +289,28 @@ def memory_hog(megabytes: int, subject: bytes = b"see attached") -> bytes:
 
 
 @pytest.mark.serial  # a gigabyte-capped child restarting under a bounded wait: load-sensitive
+def test_a_restarted_worker_child_leaves_no_pipe_open(tmp_path: Path) -> None:
+    """The supervisor closes a dead child's input before starting the next: CI saw the old pipe
+    collected later as an unclosed file (one descriptor leaked per restart)."""
+    from stopit_mail.worker_process import WorkerProcess
+
+    class DyingChild(WorkerProcess):
+        def _spawn(self) -> None:  # a child that dies at once, so the supervisor must restart it
+            with self._lock:
+                self._proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stdin=subprocess.PIPE)
+
+    supervisor = DyingChild(tmp_path / "stopit.toml")
+    supervisor.start()
+    first = supervisor._proc
+    try:
+        assert first is not None and first.stdin is not None
+        assert wait_until(lambda: supervisor.restarts >= 1 and supervisor._proc is not first, 15)
+        assert first.stdin.closed
+    finally:
+        supervisor.stop()
+    assert supervisor._proc is not None and supervisor._proc.stdin is not None and supervisor._proc.stdin.closed
+
+
 def test_a_message_over_the_memory_budget_is_quarantined_while_the_rest_flows(tmp_path: Path) -> None:
     from stopit_mail.worker_process import WorkerProcess
 
