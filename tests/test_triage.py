@@ -504,3 +504,25 @@ def test_report_like_noise_keeps_offsets_exact(parts: list[str], rules: Compiled
     text = "".join(parts)
     for match in triage(text, rules).matches:
         assert text[match.start:match.end] == match.matched_text
+
+
+@pytest.mark.parametrize("text", [
+    "Il m'a touché les fesses dans le couloir devant tout le monde",
+    "o menino passou a mão na minha bunda no recreio",
+    "ein typ aus der 10 grapscht mädchen im bus an",
+    "он лапал меня в раздевалке",
+    "bus me ek ladka roz chhedkhani karta hai",
+    "الأستاذ يتحرش بالبنات في الصف",
+    "thằng đó sờ soạng tao trong lớp",
+    "他在公交车上对我性骚扰",
+    "선배가 계속 성희롱을 해요",
+])
+def test_sexual_harassment_is_categorised_beyond_english_and_spanish(text: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules)
+    assert "sexual-harassment" in decision.categories and decision.urgency == "urgent", (decision.categories, text)
+
+
+def test_a_word_that_only_looks_like_groping_once_accents_are_stripped_is_not_sexual_harassment(
+        rules: CompiledRules) -> None:
+    # Vietnamese 'sờ mó' (groping) and 'số mỗ' (a number) are one string without accents: not listed.
+    assert "sexual-harassment" not in triage("cho em hỏi số mỗ tiền học là bao nhiêu", rules).categories
