@@ -83,6 +83,15 @@ def test_cleaning_drops_lines_that_are_only_an_emails_opening_or_closing_formula
                     "Hey, I am going to kill myself"]
 
 
+def test_a_title_does_not_end_a_sentence() -> None:
+    """"Ms. R the sub has been texting my daughter" is one sentence: cut after "Ms.", the model would
+    read a bare "Ms." and a sentence without the person who did it."""
+    found = [s.text for s in split_sentences("Ms. R the sub has been texting my daughter. She is 13. "
+                                            "I told mr. Smith and Dr. Lee. La Sra. Gómez lo vio.")]
+    assert found == ["Ms. R the sub has been texting my daughter.", "She is 13.", "I told mr. Smith and Dr. Lee.",
+                     "La Sra. Gómez lo vio."]
+
+
 def test_sentences_split_across_scripts_and_long_ones_are_cut() -> None:
     found = [s.text for s in split_sentences("He said it. 他说明天来学校。¿Vienes? هل أنت بخير؟ ok\n" + "word " * 95)]
     assert found[:5] == ["He said it.", "他说明天来学校。", "¿Vienes?", "هل أنت بخير؟", "ok"]

@@ -141,7 +141,11 @@ def is_closing(line: str) -> bool:
 
 
 # Sentence ends: Latin, CJK, Arabic, Devanagari and Burmese marks; line breaks always end one.
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])[\"'”’)\]]*\s+|(?<=[。！？])|\n+")
+# A title's full stop ("Ms. R", "Dr. Lee", "Sra. Gómez") ends no sentence: cut there, the person
+# would be read apart from what they did.
+_TITLE_STOP = (r"(?<!\b[Mm]r\.)(?<!\b[Mm]rs\.)(?<!\b[Mm]s\.)(?<!\b[Dd]r\.)(?<!\bProf\.)(?<!\bSt\.)"
+               r"(?<!\bMme\.)(?<!\bMlle\.)(?<!\bSra\.)(?<!\bSr\.)(?<!\bHr\.)(?<!\bFr\.)")
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])" + _TITLE_STOP + r"[\"'”’)\]]*\s+|(?<=[。！？])|\n+")
 _FOLD = re.compile(r"[\W_]+", re.UNICODE)
 
 
