@@ -18,7 +18,7 @@ from stopit_mail.cases.detect.bank import shipped_bank
 from stopit_mail.cases.detect.bank_vectors import ShippedVectorsError, read_manifest
 from stopit_mail.cases.detect.detector import Detector, with_neighbours
 from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder, shared_embedder
-from stopit_mail.cases.detect.sentences import clean_text, report_sentences
+from stopit_mail.cases.detect.sentences import PART_BREAK, clean_text, report_sentences
 from stopit_mail.cases.triage import compile_rules, load_rules
 from stopit_mail.extract.evidence import extract_evidence
 from stopit_mail.extract.mime import unflow
@@ -73,8 +73,10 @@ def test_the_forwarded_original_is_still_read_as_evidence() -> None:
     extraction = extract_evidence(_forward("my son got this last night, please help", threat))
     kept = [s.text for s in report_sentences(report_text(extraction), extraction.subject)]
     assert threat in kept and "my son got this last night, please help" in kept
-    # The machinery around it is gone: greeting, sign-off, the sender's name, the header block.
-    assert not {"Hello,", "Thanks,", "Jordan Smith", "This week"} & set(kept) - {"This week"}
+    # The machinery around it is gone: greeting, sign-off, the sender's name, the header block; the
+    # forwarded message's own subject stays, as part of the evidence.
+    assert not {"Hello,", "Thanks,", "Jordan Smith"} & set(kept)
+    assert "This week" in kept
     assert not any("office@example.edu" in s or s.startswith("From:") for s in kept)
 
 
@@ -174,3 +176,11 @@ def test_with_the_real_model_a_forwarded_dated_notice_does_not_raise_the_report(
     for report in REPORTS:
         plain = detector.assess(report, RULES).urgency
         assert RANK[_tier(detector, _forward(report, original))] >= RANK[plain], (report, original)
+
+
+def test_a_sign_off_hides_nothing_of_the_next_message() -> None:
+    """The reporter's phone signature ends *their* text; the forwarded message after the part break
+    is evidence and must reach the model (a sign-off once hid every line after it)."""
+    text = f"help me please\nSent from my iPhone\n{PART_BREAK}\nyou will regret this tomorrow\nbring the gun"
+    kept = [s.text for s in report_sentences(text)]
+    assert kept == ["help me please", "you will regret this tomorrow", "bring the gun"]

@@ -130,11 +130,6 @@ def is_name_line(line: str) -> bool:
         and not line.rstrip().endswith((".", "!", "?"))
 
 
-def is_formula(line: str) -> bool:
-    """Whether ``line`` is only an email's closing or opening formula (no words of the writer's own)."""
-    return is_closing(line) or bool(_SALUTATION.match(line))
-
-
 def is_closing(line: str) -> bool:
     """Whether ``line`` is only a closing formula ("Best regards,", "Mit freundlichen Grüßen")."""
     return " ".join(line.casefold().replace("’", "'").split()).strip(" ,.!:;-–—،，。") in _VALEDICTIONS
@@ -200,6 +195,8 @@ def clean_text(text: str) -> str:
             # A long line after a sign-off is a new message (a forward), not part of it.
             boilerplate = False
         if PART_BREAK in line and not line.strip():
+            # The next message's text (a forwarded original is evidence): the sign-off above was not its.
+            boilerplate, signed = False, 0
             _break(kept)
             continue
         if not line.strip():
@@ -207,11 +204,12 @@ def clean_text(text: str) -> str:
         if signed and is_name_line(line):
             signed -= 1
             continue
-        signed = 2 if is_closing(line) else 0
+        closing = is_closing(line)  # only a closing or opening formula: no words of the writer's own
+        signed = 2 if closing else 0
         if _is_separator(line):
             _break(kept)
             continue
-        if boilerplate or split_quote(line)[0] or _ATTRIBUTION.match(line) or is_formula(line):
+        if boilerplate or closing or split_quote(line)[0] or _ATTRIBUTION.match(line) or _SALUTATION.match(line):
             continue
         kept.append(line)
     return "\n".join(kept).strip()
