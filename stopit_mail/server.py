@@ -218,13 +218,11 @@ class StopSignals:
         self.stop.set()
 
     def wait(self, is_alive: Callable[[], bool]) -> str:
-        """Block until a stop signal (or a service thread dies); restore the handlers; return why."""
-        try:
-            while not self.stop.wait(0.5):
-                if not is_alive():
-                    return "a service thread died"
-        finally:
-            self.restore()
+        """Block until a stop signal (or a service thread dies); return why. The caller restores the
+        handlers once everything has stopped (a SIGHUP during shutdown must not end it either)."""
+        while not self.stop.wait(0.5):
+            if not is_alive():
+                return "a service thread died"
         return self.reason[0] if self.reason else "stopped"
 
     def restore(self) -> None:
@@ -239,13 +237,16 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
     """
     tune_interpreter()
     signals = StopSignals()
+    try:
+        return _serve(app, run_worker, config_path, signals)
+    finally:
+        signals.restore()
+
+
+def _serve(app: App, run_worker: bool | None, config_path: str | None, signals: StopSignals) -> int:
     child = WorkerProcess(config_path) if config_path else None
     server = MailServer(app, run_worker, worker_process=child)
-    try:
-        server.start()  # logs "listening on host:port"
-    except BaseException:
-        signals.restore()
-        raise
+    server.start()  # logs "listening on host:port"
     web: WebServer | None = None
     if app.settings.web.enabled:
         web = WebServer(app, on_stored=server.worker.wake if server.worker else None)
@@ -253,7 +254,6 @@ def serve(app: App, run_worker: bool | None = None, config_path: str | None = No
             web.start()
         except OSError:
             server.stop()
-            signals.restore()
             raise
     # The staff API (docs/api.md): a failure to start it is logged, never a reason to stop mail.
     # With no API, SIGHUP stays ignored (StopSignals), so `systemctl reload` leaves the mailbox up.
@@ -281,14 +281,17 @@ def run_worker(app: App, once: bool = False, supervised: bool = False) -> int:
             pass
         return 0
     signals = StopSignals()
-    if supervised:
-        limit_memory(app.settings.limits.worker_memory_mb)
-        threading.Thread(target=_wake_on_input, args=(worker,), name="stopit-wake", daemon=True).start()
-    thread = threading.Thread(target=worker.run, name="stopit-worker", daemon=True)
-    thread.start()
-    why = signals.wait(lambda: thread.is_alive() and not worker.stopping)
-    worker.stop()
-    thread.join()
+    try:
+        if supervised:
+            limit_memory(app.settings.limits.worker_memory_mb)
+            threading.Thread(target=_wake_on_input, args=(worker,), name="stopit-wake", daemon=True).start()
+        thread = threading.Thread(target=worker.run, name="stopit-worker", daemon=True)
+        thread.start()
+        why = signals.wait(lambda: thread.is_alive() and not worker.stopping)
+        worker.stop()
+        thread.join()
+    finally:
+        signals.restore()
     return 0 if why in ("SIGTERM", "SIGINT") else 1
 
 
@@ -337,8 +340,11 @@ def _wake_on_input(worker: Worker) -> None:
 def serve_web(app: App) -> int:
     """Run only the web door until SIGTERM/SIGINT (a separate `stopit worker` processes reports)."""
     signals = StopSignals()
-    web = WebServer(app)
-    web.start()
-    why = signals.wait(web.alive)
-    web.stop()
+    try:
+        web = WebServer(app)
+        web.start()
+        why = signals.wait(web.alive)
+        web.stop()
+    finally:
+        signals.restore()
     return 0 if why in ("SIGTERM", "SIGINT") else 1

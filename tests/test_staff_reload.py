@@ -143,3 +143,30 @@ def test_stop_signals_are_caught_before_anything_listens() -> None:
     finally:
         signals.restore()
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_serve_survives_a_reload_and_stops_cleanly_on_a_signal_sent_while_it_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real `serve`, in this process: SIGHUP and SIGTERM arrive the moment the listener has
+    started, before the API exists. serve must neither die nor hang; it stops cleanly, and leaves
+    this process's handlers as they were."""
+    from stopit_mail.app import open_app
+    from stopit_mail.server import MailServer, serve
+
+    port = free_port()
+    config = make_config(tmp_path, api={"enabled": "false"}, server={"listen": f'"127.0.0.1:{port}"'})
+    started = MailServer.start
+
+    def start_then_signalled(self: MailServer) -> None:
+        started(self)
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(MailServer, "start", start_then_signalled)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    app = open_app(config)
+    try:
+        assert serve(app, run_worker=False) == 0
+    finally:
+        app.close()
+    assert {sig: signal.getsignal(sig) for sig in before} == before

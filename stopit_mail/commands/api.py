@@ -33,10 +33,13 @@ def serve_command(state: Context) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.umask(0o077)  # the database, keys and raw store belong to the service account alone
     signals = StopSignals()  # before the socket exists, so an early SIGTERM is still a clean stop
-    server = ApiServer(state.app, state.config_path)
-    server.start()
-    why = signals.wait(server.alive)
-    server.stop()
+    try:
+        server = ApiServer(state.app, state.config_path)
+        server.start()
+        why = signals.wait(server.alive)
+        server.stop()
+    finally:
+        signals.restore()
     raise SystemExit(0 if why in ("SIGTERM", "SIGINT") else 1)
 
 
