@@ -38,21 +38,20 @@ def _allocate_apart(engine: Engine, prefix: str, year: int) -> int:
     transaction commits, so several workers open cases in parallel. A rolled-back message
     leaves a gap in the numbers; numbers never repeat.
     """
-    from sqlalchemy import text, update
+    from sqlalchemy import text
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     from stopit_mail.models import CaseCounter
 
-    bump = (update(CaseCounter).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
-            .values(last=CaseCounter.last + 1).returning(CaseCounter.last))
+    where = {"b_prefix": prefix, "b_year": year}
     with engine.begin() as connection:
         # Not waited for on disk: the message's own (synchronous) commit makes it durable.
         connection.execute(text("SET LOCAL synchronous_commit = off"))
-        bumped = connection.execute(bump).scalar()
+        bumped = connection.execute(_bump(), where).scalar()
         if bumped is None:
             connection.execute(pg_insert(CaseCounter).values(prefix=prefix, year=year, last=0)
                                .on_conflict_do_nothing())
-            bumped = connection.execute(bump).scalar_one()
+            bumped = connection.execute(_bump(), where).scalar_one()
     return int(bumped)
 
 

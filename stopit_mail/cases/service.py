@@ -98,19 +98,18 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem], organisatio
                           execution_options={HELD_ROWS_SEEN: True})
     buffer = buffer_of(session)
     if case is None and buffer is not None:
-        case_id = _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation)
-        case = session.get(Case, case_id) if case_id is not None else None
+        case = _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation)
     return case
 
 
 def _held_duplicate(session: Session, held: list[dict[str, Any]], mids: set[str], prints: set[str],
-                    organisation: str) -> int | None:
+                    organisation: str) -> Case | None:
     """The case of the first held evidence row with one of these keys, in `organisation`."""
     for row in held:
         if row["message_id_key"] in mids or row["fingerprint"] in prints:
             case = session.get(Case, row["case_id"])
             if case is not None and case.organisation == organisation:
-                return case.id
+                return case
     return None
 
 

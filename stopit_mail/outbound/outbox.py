@@ -165,24 +165,15 @@ _SENT_FOR_CASE = _count_since("case_id")
 _SENT_TO_AND_FOR_CASE = select(_SENT_TO.scalar_subquery(), _SENT_FOR_CASE.scalar_subquery())
 
 
-def sent_to_since(session: Session, key: str, kind: str, since: datetime) -> int:
-    """How many messages of `kind` went to the recipient with this key since a time (rate limits)."""
-    return session.scalar(_SENT_TO, {"kind": kind, "key_recipient_key": key, "since": since}) or 0
-
-
 def sent_to_domain_since(session: Session, key: str, kind: str, since: datetime) -> int:
     """How many messages of `kind` went to the domain with this keyed hash since a time."""
     return session.scalar(_SENT_TO_DOMAIN, {"kind": kind, "key_domain_key": key, "since": since}) or 0
 
 
-def sent_for_case_since(session: Session, case_id: int, kind: str, since: datetime) -> int:
-    """How many messages of `kind` were queued for one case since a time."""
-    return session.scalar(_SENT_FOR_CASE, {"kind": kind, "key_case_id": case_id, "since": since}) or 0
-
-
 def sent_to_and_for_case_since(session: Session, key: str, case_id: int | None, kind: str,
                                since: datetime) -> tuple[int, int]:
-    """`sent_to_since` and `sent_for_case_since` (0 without a case) in one statement."""
+    """How many messages of `kind` went to the recipient with this key, and were queued for the
+    case (0 without a case), since a time (rate limits), in one statement."""
     row = session.execute(_SENT_TO_AND_FOR_CASE, {"kind": kind, "key_recipient_key": key,
                                                   "key_case_id": case_id, "since": since}).one()
     return int(row[0] or 0), (int(row[1] or 0) if case_id is not None else 0)
