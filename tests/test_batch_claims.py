@@ -127,7 +127,10 @@ def test_a_report_forwarded_twice_in_one_batch_is_filed_on_one_case(
         filed = {r.raw_message_id: r.case_id for r in session.execute(select(Report.raw_message_id, Report.case_id))}
         assert filed[ids[0]] == filed[ids[2]] != filed[ids[1]]
         # The original once per report, under the same case; its sender a party once.
-        assert session.scalar(select(func.count(Evidence.id)).where(Evidence.case_id == filed[ids[0]])) >= 2
+        rows = session.execute(select(Evidence.report_id, Evidence.kind, Evidence.fingerprint)
+                               .where(Evidence.case_id == filed[ids[0]])).all()
+        assert sorted(kind for _, kind, _ in rows) == ["attached-message", "attached-message"]
+        assert len({report for report, _, _ in rows}) == 2 and len({fp for _, _, fp in rows}) == 1
         assert list(session.scalars(select(Party.address).where(
             Party.case_id == filed[ids[0]], Party.role == "alleged-sender"))) == ["bully@webmail.example"]
 

@@ -56,6 +56,26 @@ def test_openssl_and_dkimpy_agree_on_every_kind_of_signature() -> None:
     assert _both(hasher, b"", public) == (False, False)
     sha1 = hashlib.sha1(b"the signed headers")  # noqa: S324 - rsa-sha1 signatures exist in the wild
     assert _both(sha1, good, public) == (False, False)
+    sha1_good = private.sign(sha1.digest(), PKCS1v15(), Prehashed(hashes.SHA1()))  # noqa: S303
+    assert _both(sha1, sha1_good, public) == (True, True)
+
+
+def test_sha256_signatures_are_answered_by_openssl_without_dkimpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agreement above would hold if every call fell through to dkimpy: here dkimpy's check is
+    unreachable, so the ordinary answers must come from OpenSSL."""
+    private, public = _key()
+    _other, other_public = _key()
+    hasher = hashlib.sha256(b"the signed headers")
+    good = _sign(private, hasher.digest())
+
+    def unreachable(*_args: object) -> bool:
+        raise AssertionError("fell through to dkimpy")
+
+    monkeypatch.setattr(dkim_rsa, "_DKIMPY_VERIFY", unreachable)
+    assert dkim_rsa.verify(hasher, good, public) is True
+    assert dkim_rsa.verify(hasher, bytes([good[0] ^ 1]) + good[1:], public) is False
+    assert dkim_rsa.verify(hasher, good, other_public) is False
+    assert dkim_rsa.verify(hasher, b"", public) is False
 
 
 def test_a_signature_with_its_leading_zero_byte_dropped_still_verifies() -> None:

@@ -25,7 +25,6 @@ from typing import Any
 DEV_DIR = Path(__file__).parent / "fixtures" / "triage" / "dev"
 # A second set, written separately and never used to tune anything: it only measures (see its README).
 HOLDOUT_DIR = Path(__file__).parent / "fixtures" / "triage" / "holdout"
-SETS = {"dev": DEV_DIR, "holdout": HOLDOUT_DIR}
 
 TIERS = ("emergency", "possible-emergency", "urgent", "routine")
 KINDS = frozenset({
