@@ -60,9 +60,11 @@ def test_a_read_of_a_held_table_sees_the_held_rows(any_app: App) -> None:
 
 def test_a_rolled_back_batch_leaves_no_held_row(any_app: App) -> None:
     case_id = bare_case(any_app)
+    sent = _inserts_into_events(any_app)
     with pytest.raises(RuntimeError), any_app.factory() as session, session.begin(), holding_rows(session):
         events.record_all(session, [events.entry("report-filed", case_id)])
         raise RuntimeError("a message of the batch failed")
+    assert sent == []  # held to the end of the batch, then dropped: never sent, not sent and rolled back
     with any_app.factory() as session:
         assert session.scalar(select(func.count(Event.id)).where(Event.case_id == case_id)) == 0
     # Without `holding_rows`, a session inserts at once, as before.
