@@ -15,6 +15,7 @@ from email.message import Message
 from typing import Any
 
 from stopit_mail.extract import mime
+from stopit_mail.extract.attached_parse import parse_original, parsed_originals
 from stopit_mail.extract.attachments import describe_file
 from stopit_mail.extract.forward_checks import imitation_reason, thread_notes
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
@@ -99,15 +100,17 @@ def _header_block(message: Message) -> str:
 
 
 def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
-    """Attached originals, with their exact bytes sliced from the report."""
+    """Attached originals, with their exact bytes sliced from the report; their fields are read
+    from the report's parse where it read the same bytes (`attached_parse`), not parsed again."""
     items: list[EvidenceItem] = []
     try:
         slices = slice_attached_messages(content, max_depth=limits[0])
     except Exception as exc:  # noqa: BLE001 - the slicer must not take the report down
         parsed.defects.append(f"SliceFailed: {exc.__class__.__name__}")
         slices = []
+    originals = parsed_originals(parsed) if slices else {}
     for slc in slices:
-        sub = mime.parse_bytes(slc.bytes)
+        sub = parse_original(slc, originals)
         item = EvidenceItem(
             kind="attached-message" if slc.content_type in _MESSAGE_TYPES else "attached-eml",
             completeness=Completeness.FULL,

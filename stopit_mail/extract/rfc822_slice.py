@@ -98,7 +98,7 @@ def slice_attached_messages(raw: bytes, max_depth: int = 10) -> list[AttachedOri
 
 
 def _visit(entity: _Entity, found: list[AttachedOriginal], max_depth: int) -> list[_Entity]:
-    head_end, body_start = _split_head(entity.buf, entity.start, entity.end)
+    head_end, body_start = split_head(entity.buf, entity.start, entity.end)
     info = _header_info(entity.buf[entity.start:head_end], entity.default_type)
     if info.content_type.startswith("multipart/"):
         return _multipart_children(entity, info, body_start)
@@ -140,7 +140,7 @@ def _multipart_children(entity: _Entity, info: _HeaderInfo, body_start: int) -> 
             for i, (start, end) in enumerate(ranges)]
 
 
-def _split_head(buf: bytes, start: int, end: int) -> tuple[int, int]:
+def split_head(buf: bytes, start: int, end: int) -> tuple[int, int]:
     """Where the header block ends and the body starts (after the empty line)."""
     if buf.startswith(b"\r\n", start, end):
         return start, start + 2
