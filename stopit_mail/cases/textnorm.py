@@ -339,6 +339,10 @@ def compile_alternation(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{s})" for s in sources))
 
 
+# How many distinct text words an index remembers what they select (then it starts again).
+MAX_REMEMBERED_WORDS = 50_000
+
+
 class AnchorIndex:
     """Which patterns could match a normalised text, found from the words in it.
 
@@ -356,9 +360,13 @@ class AnchorIndex:
         # key letters -> prefix -> (keys to scan the text with, regex keys to try at word starts)
         self._by_prefix: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
         self._always: list[int] = []
+        # text word -> what it selects (keys to scan with, regex keys to try where it starts):
+        # a report's words are mostly words seen before, so each is looked up once per process.
+        self._selected: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     def add(self, pattern: str, key: int) -> None:
         """Index ``pattern`` (a phrase or ``re:`` regex) under the caller's ``key``."""
+        self._selected.clear()
         if is_regex(pattern):
             anchors = regex_anchors(pattern)
             if not anchors:
@@ -383,12 +391,25 @@ class AnchorIndex:
             starts.setdefault(found.group(), []).append(found.start())
         scan = set(self._always)
         at: dict[int, list[int]] = {}
+        selected = self._selected
         for word, positions in starts.items():
-            scan.update(self._by_word.get(word, ()))
-            for letters in {word[:1], word[:2]}:
-                for prefix, (scan_keys, at_keys) in self._by_prefix.get(letters, {}).items():
-                    if word.startswith(prefix):
-                        scan.update(scan_keys)
-                        for key in at_keys:
-                            at.setdefault(key, []).extend(positions)
+            chosen = selected.get(word)
+            if chosen is None:
+                if len(selected) >= MAX_REMEMBERED_WORDS:
+                    selected.clear()
+                chosen = selected[word] = self._select(word)
+            scan.update(chosen[0])
+            for key in chosen[1]:
+                at.setdefault(key, []).extend(positions)
         return scan, at
+
+    def _select(self, word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The keys one text word selects: to scan the text with, and to try where it starts."""
+        scan = list(self._by_word.get(word, ()))
+        at: list[int] = []
+        for letters in {word[:1], word[:2]}:
+            for prefix, (scan_keys, at_keys) in self._by_prefix.get(letters, {}).items():
+                if word.startswith(prefix):
+                    scan.extend(scan_keys)
+                    at.extend(at_keys)
+        return tuple(scan), tuple(at)

@@ -33,8 +33,18 @@ def identify(text: str) -> tuple[str, float]:
     """(ISO 639-1 code, probability) of ``text``; ("und", 0.0) when there is nothing to judge."""
     if not text or not any(ch.isalpha() for ch in text):
         return UNDETERMINED, 0.0
+    return _remembered(text) if len(text) <= MAX_REMEMBERED_CHARS else _classify(text)
+
+
+def _classify(text: str) -> tuple[str, float]:
     lang, prob = _identifier().classify(text)
     return str(lang), float(prob)
+
+
+# A sentence's language is a function of its text: the sentences of a flood of one message (and
+# the greetings and sign-offs every report repeats) are identified once per process.
+MAX_REMEMBERED_CHARS = 1_000
+_remembered = lru_cache(maxsize=8192)(_classify)
 
 
 def _long_enough(text: str) -> bool:
@@ -45,11 +55,11 @@ def _long_enough(text: str) -> bool:
 
 
 def sentence_languages(sentences: Sequence[str]) -> list[str]:
-    """One language code per sentence: its own when clear, else the whole report's."""
+    """One language code per sentence: its own when clear, else the whole report's (identified
+    only when some sentence needs it)."""
+    own = [identify(s) if _long_enough(s) else (UNDETERMINED, 0.0) for s in sentences]
+    if all(prob >= MIN_CONFIDENCE for _lang, prob in own):
+        return [lang for lang, _prob in own]
     whole, whole_prob = identify(" ".join(sentences))
     fallback = whole if whole_prob >= 0.5 else UNDETERMINED
-    found = []
-    for sentence in sentences:
-        lang, prob = identify(sentence) if _long_enough(sentence) else (UNDETERMINED, 0.0)
-        found.append(lang if prob >= MIN_CONFIDENCE else fallback)
-    return found
+    return [lang if prob >= MIN_CONFIDENCE else fallback for lang, prob in own]

@@ -249,6 +249,8 @@ def split_sentences(text: str, field: str = "body") -> list[Sentence]:
 def _pieces(words: list[str]) -> list[str]:
     """``words`` joined into pieces of at most MAX_WORDS words and MAX_CHARS characters; a word
     longer than MAX_CHARS (a script written without spaces) is itself cut."""
+    if len(words) <= MAX_WORDS and sum(map(len, words)) + len(words) - 1 <= MAX_CHARS:
+        return [" ".join(words)]  # the usual sentence: within both limits, one piece
     pieces: list[str] = []
     current: list[str] = []
     size = 0
@@ -271,7 +273,8 @@ def report_sentences(text: str, subject: str = "") -> list[Sentence]:
     seen: set[str] = set()
     unique = []
     for sentence in sentences:
-        if sentence.key and sentence.key not in seen:
-            seen.add(sentence.key)
+        key = sentence.key
+        if key and key not in seen:
+            seen.add(key)
             unique.append(sentence)
     return unique[:MAX_SENTENCES]

@@ -1,0 +1,54 @@
+"""The rules' and the sentences' shortcuts (issue 8) give what the long way gives."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stopit_mail.cases.detect import language
+from stopit_mail.cases.detect.sentences import MAX_CHARS, MAX_WORDS, _pieces
+from stopit_mail.cases.textnorm import AnchorIndex
+
+WORDS = st.lists(st.text(alphabet="ab日", min_size=1, max_size=300), min_size=1, max_size=90)
+
+
+@given(WORDS)
+def test_pieces_keep_every_word_within_the_limits(words: list[str]) -> None:
+    pieces = _pieces(words)
+    assert "".join("".join(p.split()) for p in pieces) == "".join(words)
+    assert all(len(p) <= MAX_CHARS and len(p.split()) <= MAX_WORDS for p in pieces)
+    if len(" ".join(words)) <= MAX_CHARS and len(words) <= MAX_WORDS:
+        assert pieces == [" ".join(words)]
+    else:
+        assert len(pieces) > 1
+
+
+def test_anchor_index_selects_the_same_patterns_from_its_memory() -> None:
+    index = AnchorIndex()
+    for key, pattern in enumerate(["kill you", "hurt*", r"re:\b(?:took|swallow\w*) pills", "cut myself"]):
+        index.add(pattern, key)
+    text = "i took pills and swallowed more pills, he wants to kill you and hurts me"
+    first = index.candidates(text)
+    assert first == index.candidates(text)  # the second time from what each word selected
+    assert 0 in first[0] and 1 in first[0] and 3 not in first[0] and set(first[1]) == {2}
+    index.add("more pills", 4)  # a new pattern: what words selected is forgotten
+    assert 4 in index.candidates(text)[0]
+
+
+def test_whole_report_language_only_when_a_sentence_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    judged: list[str] = []
+    real = language._classify
+    monkeypatch.setattr(language, "_classify", lambda text: judged.append(text) or real(text))
+    monkeypatch.setattr(language, "_remembered", functools.lru_cache(maxsize=8)(language._classify))
+    clear = ["This is a long English sentence about the school bus.",
+             "Ceci est une longue phrase en français sur le bus scolaire."]
+    assert language.sentence_languages(clear) == ["en", "fr"]
+    assert judged == clear  # each sentence once, the whole report never
+    judged.clear()
+    found = language.sentence_languages([*clear, "ok"])  # "ok" is too short: the whole report's
+    whole, probability = real(" ".join([*clear, "ok"]))
+    assert judged == [" ".join([*clear, "ok"])]  # the sentences from memory, then the whole report
+    assert found == ["en", "fr", whole if probability >= 0.5 else language.UNDETERMINED]
