@@ -34,7 +34,7 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from stopit_mail.headers import dkim_rsa
+from stopit_mail.headers import dkim_rsa, dkimkeys
 from stopit_mail.headers.authcommon import (
     DKIMPY_LOG,
     FAIL,
@@ -57,6 +57,7 @@ from stopit_mail.headers.dns import DkimDnsFunc, Resolver, vet_key
 from stopit_mail.headers.fields import LinearParseMixin
 
 dkim_rsa.install()
+dkimkeys.install()
 
 # Key type and hash for each algorithm RFC 6376 and RFC 8463 define.
 _ALGORITHMS = {"rsa-sha256": ("rsa", "sha256"), "rsa-sha1": ("rsa", "sha1"),

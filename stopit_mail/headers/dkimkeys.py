@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
@@ -153,7 +154,7 @@ _MAX_CACHED_RECORD = 4096
 def _key_bits(name: str, record: bytes) -> tuple[str, int | None, str]:
     """("ok", bits, ""), ("nacl", None, "") or ("error", None, reason) for a key record."""
     try:
-        _pk, bits, _ktag, _tlsrpt = dkim.evaluate_pk(name, record)
+        _pk, bits, _ktag, _tlsrpt = _DKIMPY_EVALUATE_PK(name, record)
     except dkim.NaClNotFoundError:
         return "nacl", None, ""
     except Exception as exc:
@@ -162,6 +163,25 @@ def _key_bits(name: str, record: bytes) -> tuple[str, int | None, str]:
 
 
 _key_bits_cached = lru_cache(maxsize=_KEY_CACHE_SIZE)(_key_bits)
+
+_DKIMPY_EVALUATE_PK = dkim.evaluate_pk
+_evaluated = lru_cache(maxsize=_KEY_CACHE_SIZE)(_DKIMPY_EVALUATE_PK)
+
+
+def evaluate_pk(name: bytes | str, record: bytes | str) -> tuple[Any, int | None, bytes | None, bool]:
+    """`dkim.evaluate_pk`, remembered per (name, record): dkimpy parses the key again for every
+    signature it checks (base64 and ASN.1 in pure Python), although one key signs many messages.
+    A record dkimpy refuses raises every time, as before (exceptions are not remembered); the
+    RSA key's numbers are handed out as a copy, so a verifier cannot change the remembered one."""
+    if not isinstance(record, bytes) or len(record) > _MAX_CACHED_RECORD or not isinstance(name, (bytes, str)):
+        return _DKIMPY_EVALUATE_PK(name, record)  # type: ignore[no-any-return]
+    pk, bits, ktag, tlsrpt = _evaluated(name, record)
+    return (dict(pk) if isinstance(pk, dict) else pk), bits, ktag, tlsrpt
+
+
+def install() -> None:
+    """Make dkimpy's key loading (`load_pk_from_dns`) use `evaluate_pk` (idempotent)."""
+    dkim.evaluate_pk = evaluate_pk
 
 
 def _key_rule_problem(key: DkimKeyRecord, key_type: str, hash_name: str, algorithm: str,
