@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
+from functools import lru_cache
 
 from stopit_mail.extract.htmltext import html_to_text
 
@@ -162,15 +163,27 @@ def header(message: Message, name: str) -> str:
 def addresses(message: Message, name: str) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header, decoded; never raises."""
     try:
-        values = [_header_text(v)[:MAX_VALUE_CHARS] for v in message.get_all(name, [])]
-        pairs = email.utils.getaddresses(values)
-    except Exception:  # noqa: BLE001 - e.g. group syntax the parser chokes on
+        values = tuple(_header_text(v)[:MAX_VALUE_CHARS] for v in message.get_all(name, []))
+    except Exception:  # noqa: BLE001
         return []
-    result = []
-    for display, addr in pairs:
-        if addr or display:
-            result.append((decode_header_value(display), addr.strip().lower()))
-    return result
+    if sum(map(len, values)) <= MAX_REMEMBERED_ADDRESS_CHARS:
+        return list(_remembered_addresses(values))
+    return list(_read_addresses(values))
+
+
+def _read_addresses(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    try:
+        pairs = email.utils.getaddresses(list(values))
+    except Exception:  # noqa: BLE001 - e.g. group syntax the parser chokes on
+        return ()
+    return tuple((decode_header_value(display), addr.strip().lower()) for display, addr in pairs if addr or display)
+
+
+# The email package reads addresses a character at a time, and the same To, Cc and From values
+# come back all the time (the chain alone reads a report's To and Cc four times; a sender writes
+# many reports): a value's reading is remembered per process.
+MAX_REMEMBERED_ADDRESS_CHARS = 2_000
+_remembered_addresses = lru_cache(maxsize=4096)(_read_addresses)
 
 
 def walk(message: Message, max_depth: int, max_parts: int, defects: list[str]) -> Iterator[WalkedPart]:

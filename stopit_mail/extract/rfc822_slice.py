@@ -27,7 +27,8 @@ import email.parser
 import email.policy
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from itertools import pairwise
 
 from stopit_mail.extract.mime import unfold_hostile
@@ -209,10 +210,45 @@ _CONTENT_FIELD = re.compile(rb"^content-", re.IGNORECASE | re.MULTILINE)
 
 
 def _header_info(block: bytes, default_type: str) -> _HeaderInfo:
-    info = _HeaderInfo(content_type=default_type)
     if not _CONTENT_FIELD.search(block):
         # An attached message's own head (Received, DKIM...) usually: the defaults, unparsed.
-        return info
+        return _HeaderInfo(content_type=default_type)
+    fields = _content_fields(block)
+    if fields is None:
+        return _read_header_info(block, default_type)
+    if len(fields) > _MAX_REMEMBERED_FIELDS:
+        return _read_header_info(fields, default_type)
+    return replace(_remembered_info(fields, default_type))
+
+
+# Only a part's Content-* fields say what the slicer reads (its type, boundary, file name and
+# transfer encoding): parsed alone they read the same, and the same few come back in part after
+# part and report after report, so each is read once per process.
+_FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_MAX_REMEMBERED_FIELDS = 2_048
+
+
+def _content_fields(block: bytes) -> bytes | None:
+    """The Content-* fields of a header block, with their continuation lines; None when a line of
+    the block is not a named field or a continuation: the email package stops reading fields at
+    such a line, or skips a nameless one and adds what continues it to the field before."""
+    kept: list[bytes] = []
+    keep = False
+    for line in block.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if keep:
+                kept.append(line)
+            continue
+        if not _FIELD_START.match(line):
+            return None
+        keep = line[:8].lower() == b"content-"
+        if keep:
+            kept.append(line)
+    return b"".join(kept)
+
+
+def _read_header_info(block: bytes, default_type: str) -> _HeaderInfo:
+    info = _HeaderInfo(content_type=default_type)
     try:
         headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(unfold_hostile(block)[0])
         headers.set_default_type(default_type)
@@ -226,6 +262,9 @@ def _header_info(block: bytes, default_type: str) -> _HeaderInfo:
         # Headers the email package cannot read: treat the part as plain text.
         pass
     return info
+
+
+_remembered_info = lru_cache(maxsize=1024)(_read_header_info)
 
 
 def _decode(body: bytes, encoding: str) -> tuple[bytes, list[str]]:
