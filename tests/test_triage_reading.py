@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from stopit_mail.cases.detect import language
 from stopit_mail.cases.detect.sentences import MAX_CHARS, MAX_WORDS, _pieces
 from stopit_mail.cases.textnorm import AnchorIndex
+from stopit_mail.cases.triage import compile_rules, load_rules, triage
 
 WORDS = st.lists(st.text(alphabet="ab日", min_size=1, max_size=300), min_size=1, max_size=90)
 
@@ -52,3 +54,17 @@ def test_whole_report_language_only_when_a_sentence_needs_it(monkeypatch: pytest
     whole, probability = real(" ".join([*clear, "ok"]))
     assert judged == [" ".join([*clear, "ok"])]  # the sentences from memory, then the whole report
     assert found == ["en", "fr", whole if probability >= 0.5 else language.UNDETERMINED]
+
+
+def test_a_decision_copy_is_equal_and_independent() -> None:
+    rules = compile_rules(load_rules([]))
+    decision = triage("i will kill myself tonight, i took pills", rules, subject="help")
+    decision.notes.append("a note")
+    decision.languages.append("en")
+    copied = decision.copy()
+    assert copied == decision == copy.deepcopy(decision)
+    for name in ("categories", "matches", "resemblances", "languages", "notes"):
+        getattr(copied, name).clear()
+    copied.urgency = "routine"
+    assert decision == copy.deepcopy(decision) and decision.matches and decision.notes == ["a note"]
+    assert decision.urgency == "emergency"

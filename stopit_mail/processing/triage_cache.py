@@ -11,7 +11,6 @@ An organisation's own reviewed examples are weighed later, in `process`, on ever
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections import OrderedDict
 
@@ -34,10 +33,10 @@ def assess(settings: Settings, text: str, subject: str = "") -> TriageDecision:
     found = _VERDICTS.get(key)
     if found is not None and found[0] is detector and found[1] is rules:
         _VERDICTS.move_to_end(key)
-        return copy.deepcopy(found[2])
+        return found[2].copy()
     decision = assess_text(settings, text, rules, subject=subject)
     if decision.model:
-        _VERDICTS[key] = (detector, rules, copy.deepcopy(decision))
+        _VERDICTS[key] = (detector, rules, decision.copy())
         while len(_VERDICTS) > CACHE_SIZE:
             _VERDICTS.popitem(last=False)
     return decision

@@ -9,7 +9,6 @@ text never makes triage raise.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import threading
@@ -168,12 +167,12 @@ class Detector:
             found = self._readings.get(key)
             if found is not None and found.rules is rules:
                 self._readings.move_to_end(key)
-                return copy.deepcopy(found.decision), found.sentences, found.languages
+                return found.decision.copy(), found.sentences, found.languages
         decision = triage(text, rules, subject=subject)
         sentences = report_sentences(text, subject)
         languages = sentence_languages([s.text for s in sentences])
         with self._readings_lock:
-            self._readings[key] = _Reading(rules, copy.deepcopy(decision), sentences, languages)
+            self._readings[key] = _Reading(rules, decision.copy(), sentences, languages)
             while len(self._readings) > READINGS:
                 self._readings.popitem(last=False)
         return decision, sentences, languages
