@@ -84,9 +84,14 @@ def classify(message: Message, mail_from: str | None, rcpt_to: list[str]) -> Arr
     """Classify an arrival; the case layer decides whether hinted cases really exist."""
     if is_bounce(message, mail_from):
         return Arrival(MessageKind.BOUNCE, "delivery status notification")
-    auto = automatic_reason(message, mail_from)
-    if auto:
-        return Arrival(MessageKind.AUTO_REPLY, auto)
+    return classify_not_bounce(message, rcpt_to, automatic_reason(message, mail_from))
+
+
+def classify_not_bounce(message: Message, rcpt_to: list[str], automatic: str | None) -> Arrival:
+    """`classify` of a message already known not to be a bounce, whose `automatic_reason` the
+    caller has (the chain reads both before it classifies: each is read once)."""
+    if automatic:
+        return Arrival(MessageKind.AUTO_REPLY, automatic)
     refs = " ".join(mime.header(message, h) for h in ("In-Reply-To", "References"))
     arrival = Arrival(
         MessageKind.REPORT,

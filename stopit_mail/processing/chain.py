@@ -18,7 +18,7 @@ from stopit_mail.cases.escalation import ACK_PREFIX, codes_in_text, find_by_code
 from stopit_mail.cases.escalation_replies import own_words
 from stopit_mail.cases.replies import file_possible_reply
 from stopit_mail.extract import mime
-from stopit_mail.ingest.classify import alias_codes, automatic_reason, classify, is_bounce
+from stopit_mail.ingest.classify import alias_codes, automatic_reason, classify, classify_not_bounce, is_bounce
 from stopit_mail.models import MessageKind
 from stopit_mail.processing.context import Context, Kind
 
@@ -65,7 +65,8 @@ def decide(ctx: Context) -> Kind:
         return Kind.BOUNCE
     if _page_ack(ctx):
         return Kind.PAGE_ACK
-    arrival = classify(ctx.message, ctx.raw.mail_from, ctx.raw.rcpt_to)
+    # Not a bounce, and `_page_ack` read whether it is automatic: classified without reading either again.
+    arrival = classify_not_bounce(ctx.message, ctx.raw.rcpt_to, ctx.automatic)
     ctx.arrival = arrival
     if arrival.kind is MessageKind.AUTO_REPLY:
         return Kind.AUTO_REPLY
