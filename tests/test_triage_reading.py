@@ -38,6 +38,10 @@ def test_anchor_index_selects_the_same_patterns_from_its_memory() -> None:
     assert 0 in first[0] and 1 in first[0] and 3 not in first[0] and set(first[1]) == {2}
     index.add("more pills", 4)  # a new pattern: what words selected is forgotten
     assert 4 in index.candidates(text)[0]
+    # A hostile run of letters still selects what it starts with, but is not remembered.
+    long_word = "hurt" + "s" * 5000
+    assert 1 in index.candidates(long_word)[0]
+    assert long_word not in index._selected and "hurts" in index._selected
 
 
 def test_whole_report_language_only_when_a_sentence_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:

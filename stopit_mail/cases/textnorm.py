@@ -341,6 +341,7 @@ def compile_alternation(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 # How many distinct text words an index remembers what they select (then it starts again).
 MAX_REMEMBERED_WORDS = 50_000
+MAX_REMEMBERED_WORD_CHARS = 40
 
 
 class AnchorIndex:
@@ -395,9 +396,11 @@ class AnchorIndex:
         for word, positions in starts.items():
             chosen = selected.get(word)
             if chosen is None:
-                if len(selected) >= MAX_REMEMBERED_WORDS:
-                    selected.clear()
-                chosen = selected[word] = self._select(word)
+                chosen = self._select(word)
+                if len(word) <= MAX_REMEMBERED_WORD_CHARS:  # a hostile run of letters is not kept
+                    if len(selected) >= MAX_REMEMBERED_WORDS:
+                        selected.clear()
+                    selected[word] = chosen
             scan.update(chosen[0])
             for key in chosen[1]:
                 at.setdefault(key, []).extend(positions)
