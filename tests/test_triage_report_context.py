@@ -62,6 +62,17 @@ def test_a_rule_emergency_is_held_and_not_a_joke_is_no_joke() -> None:
     assert assess("me voy a matar, no es broma")[0] == "emergency"
 
 
+@pytest.mark.parametrize(("denied", "said"), [
+    ("He said he is not going to kill himself, he was just upset.", "He said he is going to kill himself."),
+    ("mi hermano dice que no quiere morir, solo está triste", "mi hermano dice que quiere morir"),
+])
+def test_a_denied_rule_emergency_goes_to_the_reviewer_and_the_same_words_said_page(denied: str, said: str) -> None:
+    urgency, why = assess(denied)
+    assert urgency == "possible-emergency", why
+    assert 'rule "self-harm-intent-' in why and "(the words of harm are denied" in why
+    assert assess(said)[0] == "emergency"
+
+
 def test_words_of_the_present_inside_a_cue_do_not_cancel_it() -> None:
     context = shipped_report_context()
     cue = context.cue(["Last spring it was scary.", "She is fine now and in therapy now."])
@@ -78,7 +89,7 @@ def test_nothing_below_an_emergency_moves_and_a_reviewed_emergency_word_for_word
 
 def test_every_shipped_kind_compiles_and_explains_itself() -> None:
     context = shipped_report_context()
-    assert {kind for kind, _, _ in context.kinds} == {"past", "discussion", "play", "not-serious"}
+    assert {kind for kind, _, _ in context.kinds} == {"past", "discussion", "play", "not-serious", "denied"}
     assert all(why.strip() for _, why, _ in context.kinds)
 
 

@@ -56,13 +56,14 @@ class ReportContext:
     def cue(self, texts: Iterable[str]) -> Cue | None:
         """The first cue in ``texts`` that no word of the present cancels (None: no hold).
 
-        A cue's own words are not a danger now ("she is fine now" holds; "now" inside it does not
-        cancel), and a cue inside words of the present is no cue ("this is *not a joke*")."""
+        A cue inside words of the present is no cue ("this is *not a joke*"); words of the present
+        sharing words with a cue are the cue's own ("she is fine *now*", "he is not going to *kill
+        himself*") and cancel nothing."""
         norm = normalise("\n".join(texts))
         found = [(kind, why, hit.span()) for kind, why, regex in self.kinds for hit in regex.finditer(norm.text)]
         now = [hit.span() for hit in self.present.finditer(norm.text)]
         holds = [(kind, why, span) for kind, why, span in found if not any(_inside(span, p) for p in now)]
-        if not holds or any(not any(_inside(p, span) for _, _, span in holds) for p in now):
+        if not holds or any(not any(_overlap(p, span) for _, _, span in holds) for p in now):
             return None
         kind, why, span = min(holds, key=lambda h: h[2][0])
         return Cue(kind, why, _original(norm, span))
@@ -70,6 +71,10 @@ class ReportContext:
 
 def _inside(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
     return outer[0] <= inner[0] and inner[1] <= outer[1]
+
+
+def _overlap(one: tuple[int, int], other: tuple[int, int]) -> bool:
+    return one[0] < other[1] and other[0] < one[1]
 
 
 def _original(norm: NormalisedText, span: tuple[int, int]) -> str:
