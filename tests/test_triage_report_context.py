@@ -15,6 +15,7 @@ from stopit_mail.cases.detect.bank_vectors import ShippedVectorsError, read_mani
 from stopit_mail.cases.detect.context import ReportContextError, parse_report_context, shipped_report_context
 from stopit_mail.cases.detect.detector import Detector
 from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder, shared_embedder
+from stopit_mail.cases.detect.sentences import PART_BREAK
 from stopit_mail.cases.triage import compile_rules, load_rules
 
 RULES = compile_rules(load_rules())
@@ -52,6 +53,16 @@ def test_a_model_only_emergency_in_a_report_with_a_cue_goes_to_the_reviewer(cue:
                                  "Hoy otra vez.", "今晚又要去。", "She is not answering."])
 def test_a_danger_now_anywhere_in_the_report_keeps_the_page(now: str) -> None:
     urgency, why = assess(f"{KITE} The police handled it last year. 警察已经处理好了. {now}")
+    assert urgency == "emergency", why
+
+
+def test_only_the_message_holding_the_emergency_can_hold_it() -> None:
+    notice = "Dear families, the drama club rehearsal is on Tuesday. The police handled the parking problem."
+    urgency, why = assess(f"{KITE}\n{PART_BREAK}\n{notice}")
+    assert urgency == "emergency", why
+    urgency, why = assess(f"my son showed me this\n{PART_BREAK}\n{KITE} The police handled it.")
+    assert urgency == "possible-emergency", why
+    urgency, why = assess(f"{KITE} The police handled it.\n{PART_BREAK}\nHe posted it again tonight.")
     assert urgency == "emergency", why
 
 

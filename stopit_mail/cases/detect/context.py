@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from stopit_mail.cases.detect.scoring import Neighbourhood
+from stopit_mail.cases.detect.sentences import Sentence
 from stopit_mail.cases.textnorm import NormalisedText, PhraseError, compile_pattern, normalise
+from stopit_mail.cases.triage_decision import Resemblance, RuleMatch
 
 RESOURCE = "report_context.toml"
 
@@ -53,12 +55,15 @@ class ReportContext:
     kinds: tuple[tuple[str, str, re.Pattern[str]], ...]
     present: re.Pattern[str]
 
-    def cue(self, texts: Iterable[str]) -> Cue | None:
-        """The first cue in ``texts`` that no word of the present cancels (None: no hold).
+    def cue(self, texts: Sequence[str], elsewhere: Sequence[str] = ()) -> Cue | None:
+        """The first cue in ``texts`` that no word of the present there or ``elsewhere`` cancels
+        (None: no hold).
 
         A cue inside words of the present is no cue ("this is *not a joke*"); words of the present
         sharing words with a cue are the cue's own ("she is fine *now*", "he is not going to *kill
         himself*") and cancel nothing."""
+        if not texts or any(self.present.search(normalise(text).text) for text in elsewhere):
+            return None
         norm = normalise("\n".join(texts))
         found = [(kind, why, hit.span()) for kind, why, regex in self.kinds for hit in regex.finditer(norm.text)]
         now = [hit.span() for hit in self.present.finditer(norm.text)]
@@ -82,19 +87,39 @@ def _original(norm: NormalisedText, span: tuple[int, int]) -> str:
     return norm.original[start:end]
 
 
-def hold_for_reviewer(urgency: str, texts: Sequence[str], hoods: Sequence[Neighbourhood],
+def hold_for_reviewer(urgency: str, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
+                      resemblances: Sequence[Resemblance], matches: Sequence[RuleMatch],
                       context: ReportContext | None = None) -> tuple[str, list[str]]:
     """``urgency``, or possible-emergency with a note when an emergency's report carries a cue.
 
-    A sentence that is word for word a reviewed emergency (the organisation's own, or the shipped
-    bank's) keeps the page: a person already judged those words an emergency.
+    Only the message of the report that holds the emergency can hold it: a school newsletter
+    forwarded below a report ("drama club rehearsal", "is there a policy") says nothing about the
+    report above it. Words of the present count from anywhere in the report. A sentence that is
+    word for word a reviewed emergency (the organisation's own, or the shipped bank's) keeps the
+    page: a person already judged those words an emergency.
     """
     if urgency != "emergency" or any(h.same_wording and h.nearest.label == "emergency" for h in hoods):
         return urgency, []
-    cue = (context or shipped_report_context()).cue(texts)
-    if cue is None:
+    parts = _emergency_parts(sentences, resemblances, matches)
+    found = (context or shipped_report_context()).cue(
+        [s.text for s in sentences if s.part in parts], [s.text for s in sentences if s.part not in parts])
+    if found is None:
         return urgency, []
-    return "possible-emergency", [cue.note()]
+    return "possible-emergency", [found.note()]
+
+
+def _emergency_parts(sentences: Sequence[Sentence], resemblances: Sequence[Resemblance],
+                     matches: Sequence[RuleMatch]) -> set[int]:
+    """The parts (messages) of the report with a sentence at the emergency tier or a rule's
+    emergency hit (none when the hit is in text the model does not read: nothing is held then)."""
+    model = {r.sentence for r in resemblances if r.tier == "emergency"}
+    words = [" ".join(m.matched_text.casefold().split()) for m in matches if m.urgency == "emergency"]
+    parts = set()
+    for sentence in sentences:
+        folded = " ".join(sentence.text.casefold().split())
+        if sentence.text[:300] in model or any(w and w in folded for w in words):
+            parts.add(sentence.part)
+    return parts
 
 
 def parse_report_context(data: Any, where: str) -> ReportContext:

@@ -270,7 +270,7 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
         urgency = most_urgent(urgency, verdict.tier)
     resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
     # The report as a whole: a past, handled incident, schoolwork, a game (``context``).
-    urgency, held = hold_for_reviewer(urgency, [s.text for s in sentences], hoods)
+    urgency, held = hold_for_reviewer(urgency, sentences, hoods, resemblances, rules.matches)
     notes += held
     categories = assemble(rules, resemblances, sentences, hoods, urgency)
     unreviewed = unreviewed_language_notes(languages, bank_languages)
