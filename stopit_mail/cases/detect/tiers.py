@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stopit_mail.cases.detect.categories import assemble
+from stopit_mail.cases.detect.context import hold_for_reviewer
 from stopit_mail.cases.detect.language import UNDETERMINED
 from stopit_mail.cases.detect.scoring import Neighbourhood
 from stopit_mail.cases.detect.sentences import Sentence
@@ -268,6 +269,9 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
                          f"({hood.nearest.source}, {hood.nearest.label}): not raised")
         urgency = most_urgent(urgency, verdict.tier)
     resemblances.sort(key=lambda r: (URGENCIES.index(r.tier), -r.score))
+    # The report as a whole: a past, handled incident, schoolwork, a game (``context``).
+    urgency, held = hold_for_reviewer(urgency, sentences, hoods, resemblances, rules.matches)
+    notes += held
     categories = assemble(rules, resemblances, sentences, hoods, urgency)
     unreviewed = unreviewed_language_notes(languages, bank_languages)
     if unreviewed:
