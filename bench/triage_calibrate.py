@@ -19,6 +19,7 @@ held-out sentence's own label never shaped the space it is scored in).
     python bench/triage_calibrate.py --purge 0.90
     python bench/triage_calibrate.py --compare --folds 5
     python bench/triage_calibrate.py --head --folds 5   # the linear head's confident gate
+    python bench/triage_calibrate.py --review --folds 5 # its gate on concern-carried reviewer verdicts
 
 ``--head`` measures the bank's linear head (``detect.head``) as a gate on the confident tier: folds
 are groups of near-duplicates and translations (``--purge``), the metric and the head are fitted on
@@ -27,6 +28,12 @@ gate keeps at the confident tier and the negatives it holds for the reviewer, th
 (in steps of 0.5 log-odds) keeping held-out emergencies at the confident tier at ``REFERENCE``,
 and, to compare, what tightening the confident vote instead would keep. Folds are always groups at
 0.92; ``--purge 0.90`` or ``0.88`` leaves paraphrases out of the vote too (nearer unseen wording).
+
+``--review`` measures the same head as a gate on the model's *reviewer* verdicts that the concern
+vote carried (``Thresholds.review_head`` and ``review_emergency_vote``), on the same folds: for each
+cap on the emergency vote and each gate, the held-out emergencies, concerns and negatives left at the
+reviewer tier, then the pair taking the most held-out negatives off it while costing at most
+``REVIEW_COST`` of the held-out emergencies there.
 """
 
 from __future__ import annotations
@@ -51,6 +58,11 @@ VOTES = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 MARGINS = (-0.015, -0.01, -0.005, 0.0, 0.005, 0.01, 0.02)
 HEAD_GATES = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
 HEAD_PENALTIES = (0.01, 0.03, 0.1, 0.3, 1.0)
+# The reviewer gate (``--review``): caps on the emergency vote, and the share of held-out emergencies
+# at the reviewer tier it may cost: one in 400 (the goal leaves 1% of emergencies below the
+# reviewer, and the vote's thresholds already spend most of it).
+REVIEW_CAPS = (0.3, 0.45, 0.6)
+REVIEW_COST = 0.0025
 GROUP_PURGE = 0.92
 
 
@@ -146,14 +158,16 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((below + tied / 2).sum() / (positive.sum() * len(others)))
 
 
-def head_gates(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int) -> None:
-    """The linear head as a gate on the confident tier, cross-fitted on folds of translation groups."""
+def cross_fitted_heads(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int,
+                       penalties: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, dict[float, np.ndarray]]:
+    """Held-out votes, nearest similarities and head scores (one per penalty) of every example, the
+    metric and the head fitted on the other folds of translation groups only."""
     emergency, negative = LABELS.index("emergency"), LABELS.index("negative")
     # Groups at 0.92 whatever --purge is: below that, chains of e5's crowded cosines join most of
     # the bank into one group. A lower --purge makes the vote's held-out neighbours less alike.
     fold_of = group_folds(vectors, GROUP_PURGE, folds)
     votes, nearest = np.zeros((len(labels), len(LABELS))), np.zeros((len(labels), len(LABELS)))
-    scores = {penalty: np.zeros(len(labels)) for penalty in HEAD_PENALTIES}
+    scores = {penalty: np.zeros(len(labels)) for penalty in penalties}
     for fold in range(folds):
         train, held = fold_of != fold, fold_of == fold
         space = fit_space(vectors[train], labels[train])
@@ -164,6 +178,13 @@ def head_gates(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int
             head = fit_head(vectors[train], labels[train], emergency, negative, penalty)
             assert head is not None
             found[held] = head.score(vectors[held])
+    return votes, nearest, scores
+
+
+def head_gates(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int) -> None:
+    """The linear head as a gate on the confident tier, cross-fitted on folds of translation groups."""
+    emergency, negative = LABELS.index("emergency"), LABELS.index("negative")
+    votes, nearest, scores = cross_fitted_heads(vectors, labels, purge, folds, HEAD_PENALTIES)
     confident = shipped_tiers(votes, nearest)["confident"]
     is_emergency, is_negative = labels == emergency, labels == negative
     print(f"{folds} folds of translation groups; held out at the confident tier without the head: emergencies "
@@ -187,12 +208,44 @@ def head_gates(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int
               f"{tighter[is_emergency].mean():.3f}, negatives confident {tighter[is_negative].sum()}")
 
 
+def review_gates(vectors: np.ndarray, labels: np.ndarray, purge: float, folds: int) -> None:
+    """The head as a gate on the model's own *reviewer* verdicts (``Thresholds.review_head`` with
+    ``review_emergency_vote``), cross-fitted on folds of translation groups: a held-out example the
+    vote puts at the reviewer tier (and not at the confident one) goes to *urgent* when its head
+    score is under the gate and its emergency vote under the cap (its concern vote carried it)."""
+    emergency, concern, negative = (LABELS.index(name) for name in LABELS)
+    votes, nearest, scores = cross_fitted_heads(vectors, labels, purge, folds, (PENALTY,))
+    limits = DEFAULT_THRESHOLDS
+    tiers = shipped_tiers(votes, nearest)
+    voted = (votes[:, 0] >= limits.confident_vote) & (nearest[:, 0] >= limits.confident_similarity)
+    gateable = tiers["reviewer"] & ~voted
+    is_ = {name: labels == LABELS.index(name) for name in LABELS}
+    print(f"{folds} folds of translation groups; held out at the reviewer tier without the gate: emergencies "
+          f"{tiers['reviewer'][is_['emergency']].mean():.4f}, concerns {tiers['reviewer'][is_['concern']].mean():.3f}, "
+          f"negatives {tiers['reviewer'][is_['negative']].sum()}/{is_['negative'].sum()}")
+    base = tiers["reviewer"][labels == emergency].mean()
+    chosen = None
+    for cap in REVIEW_CAPS:
+        for gate in HEAD_GATES:
+            kept = tiers["reviewer"] & ~(gateable & (scores[PENALTY] < gate) & (votes[:, 0] < cap))
+            cost = base - kept[labels == emergency].mean()
+            print(f"emergency vote < {cap:.2f} and head < {gate:+.1f}: emergencies reviewer {kept[labels == emergency].mean():.4f} "
+                  f"(-{(tiers['reviewer'] & ~kept)[labels == emergency].sum()}), concerns {kept[labels == concern].mean():.3f}, "
+                  f"negatives reviewer {kept[labels == negative].sum()} (-{(tiers['reviewer'] & ~kept)[labels == negative].sum()})")
+            removed = int((tiers["reviewer"] & ~kept)[labels == negative].sum())
+            if cost <= REVIEW_COST and (chosen is None or removed > chosen[0]):
+                chosen = (removed, cap, gate)
+    print(f"most held-out negatives off the reviewer tier at a cost of at most {REVIEW_COST:.2%} of held-out "
+          f"emergencies there (negatives, cap, gate): {chosen}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--purge", type=float, default=0.92, help="Leave out examples at least this similar.")
     parser.add_argument("--compare", action="store_true", help="Raw vote alone against the vote with the metric.")
     parser.add_argument("--folds", type=int, default=1, help="With --compare: fit the metric on the other folds.")
     parser.add_argument("--head", action="store_true", help="The linear head's confident gate, cross-fitted.")
+    parser.add_argument("--review", action="store_true", help="The head's reviewer gate, cross-fitted.")
     args = parser.parse_args()
     embedder, status = shared_embedder()
     if embedder is None:
@@ -200,6 +253,9 @@ def main() -> int:
         return 1
     index = index_bank(shipped_bank(), embedder)
     labels = index.labels.astype(np.int64)
+    if args.review:
+        review_gates(index.vectors.astype(np.float32), labels, args.purge, max(args.folds, 2))
+        return 0
     if args.head:
         head_gates(index.vectors.astype(np.float32), labels, args.purge, max(args.folds, 2))
         return 0

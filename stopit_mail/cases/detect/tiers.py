@@ -14,7 +14,9 @@ Safety floors:
   *urgent* (the model's opinion there is not backed by anything a person reviewed);
 - a sentence the model places among emergencies or concerns makes it at least *possible-emergency*;
   the model alone pages the chain only when the bank's linear head (``head``) agrees, else the
-  reviewer confirms first.
+  reviewer confirms first. A reviewer verdict the *concern* vote alone carried, which the head
+  reads as no emergency, is *urgent* instead (``Thresholds.review_head``): short, vague complaints
+  resemble "i can't do this anymore" in e5's crowded space, and paging for them wore the reviewer out.
 """
 
 from __future__ import annotations
@@ -98,14 +100,30 @@ class Thresholds:
     # they are even at 0.90 (68.0% / 30, head 69.7% / 31) and the head is better at 0.88 (44.5% / 12,
     # head 52.7% / 15; the vote would need about 21 negatives to keep 52.7%).
     confident_head: float | None = 0.0
-    # A reviewer verdict whose log-odds fall under ``review_head`` would be *urgent* (None: off).
-    # Measured on the dev set (`bench/triage_metric.py --heads 0:-1,0:0`) and not used: every gate
-    # tried costs emergencies at the reviewer tier, where the dev set has no slack (-1: 676 -> 674 of
-    # 683 for routine reports at the reviewer 23.3% -> 18.9%). Neither did the head as a third vote
-    # averaged into the reviewer vote, a head fitted on emergencies and concerns together, nor
-    # raising urgent sentences the head scores high to the reviewer (each raised routine reports
-    # more than it caught emergencies).
-    review_head: float | None = None
+    # The model's own reviewer verdict goes to *urgent* (a person reads it within the hour; the
+    # unread-report deadline is the net under it) when the head's log-odds fall under
+    # ``review_head``, the emergency vote is under ``review_emergency_vote`` (the concern vote
+    # carried it) and no other sentence of the report has an emergency vote that high
+    # (``emergency_elsewhere``). That is how routine reports reached the on-call reviewer: e5 puts a
+    # short, vague complaint ("I don't think it's OK.", "ya me cansé") at 0.88-0.90 of "i can't do
+    # this anymore", and the concern examples outvote the rest. Gating every reviewer verdict by the
+    # head alone cost dev emergencies (-1: 676 -> 674 of 683); a verdict the *emergency* vote
+    # carries is never gated, nor an organisation's own examples, nor anything the rules raised.
+    # Held out on the bank (`bench/triage_calibrate.py --review --folds 5`, folds of translation
+    # groups; route16's bank): cap 0.45 and gate -0.5 take 16 of 131 negatives off the reviewer tier
+    # for 9 of 3,257 emergencies (0.28%), and held-out concerns there fall 0.871 -> 0.582, which is
+    # what the gate trades (a concern waits for a person within the hour instead of paging).
+    # **Chosen on the dev set, not on the bank**: the bank's rule in that script (the most negatives
+    # off for at most 0.25% of emergencies) picks cap 0.3, gate +1.0 (15 negatives, 2 emergencies,
+    # concerns 0.450), which on the dev set leaves more routine reports at the reviewer (11.6%
+    # against 9.6%) and fewer expected possible-emergencies there (148 against 156 of 191). The
+    # report-level support (``emergency_elsewhere``) was added on the dev set's evidence too (one
+    # emergency, "something is very wrong" after belongings given away). The dev set's reviewer
+    # figures are therefore no clean measurement of these values; holdout15's set is.
+    # Dev (bench/triage_metric.py), route16's bank: routine at the reviewer 14.1% -> 9.6%,
+    # emergencies at the reviewer 677 of 683 unchanged.
+    review_head: float | None = -0.5
+    review_emergency_vote: float = 0.45
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -174,23 +192,41 @@ def confident_or_reviewer(text: str, hood: Neighbourhood, verdict: Verdict, limi
     return verdict, ""
 
 
-def _head_disagrees(hood: Neighbourhood, edge: float | None) -> bool:
+def _head_disagrees(hood: Neighbourhood, edge: float | None, labels: tuple[str, ...] = ("emergency",)) -> bool:
     """Whether the shipped bank's linear head scores the sentence under ``edge`` (None: no gate),
-    unless its closest emergency example is the organisation's own: a person there reviewed it,
-    and the shipped bank's head never vetoes that."""
-    emergency = hood.by_label.get("emergency")
+    unless its closest example of one of ``labels`` is the organisation's own: a person there
+    reviewed it, and the shipped bank's head never vetoes that."""
     if edge is None or hood.head is None or hood.same_wording:
         return False
-    return hood.head < edge and (emergency is None or emergency[0].source == "shipped")
+    own = any(label in hood.by_label and hood.by_label[label][0].source != "shipped" for label in labels)
+    return hood.head < edge and not own
 
 
-def reviewer_or_urgent(hood: Neighbourhood, verdict: Verdict, limits: Thresholds) -> tuple[Verdict, str]:
-    """The model's reviewer verdict, lowered to *urgent* when the head scores the sentence under
-    ``review_head`` (off when None)."""
-    if verdict.tier != "possible-emergency" or not _head_disagrees(hood, limits.review_head):
+def reviewer_or_urgent(hood: Neighbourhood, verdict: Verdict, limits: Thresholds,
+                       supported: bool = False) -> tuple[Verdict, str]:
+    """The model's reviewer verdict, lowered to *urgent* when the concern vote carried it (the
+    emergency vote is under ``review_emergency_vote``), the head scores the sentence under
+    ``review_head`` (off when None) and nothing else in the report leans towards an emergency
+    (``supported``: see ``emergency_elsewhere``). See ``Thresholds.review_head``."""
+    emergency = hood.probability("emergency")
+    if verdict.tier != "possible-emergency" or supported or emergency >= limits.review_emergency_vote \
+            or not _head_disagrees(hood, limits.review_head, ("emergency", "concern")):
         return verdict, ""
     return Verdict("urgent", verdict.label, verdict.probability), \
-        f"the bank's linear head reads the sentence as no emergency (log-odds {hood.head:+.1f})"
+        (f"the bank's linear head reads the sentence as no emergency (log-odds {hood.head:+.1f}) and the emergency "
+         f"vote is {emergency:.0%}: urgent, a person reads it soon")
+
+
+def emergency_elsewhere(index: int, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
+                        limits: Thresholds) -> bool:
+    """Whether another sentence of the report (not a pair containing this one) has an emergency vote
+    of at least ``review_emergency_vote``: then a vague sentence's concern is read in that light and
+    the reviewer is still paged. "Something is very wrong" after "my best friend gave me her hoodie
+    and asked me to look after her cat" is the case (a dev emergency the gate alone left *urgent*)."""
+    text = sentences[index].text
+    return any(other != index and text not in sentence.text
+               and hood.probability("emergency") >= limits.review_emergency_vote
+               for other, (sentence, hood) in enumerate(zip(sentences, hoods, strict=True)))
 
 
 def _looks_negative(hood: Neighbourhood, limits: Thresholds) -> bool:
@@ -256,12 +292,12 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
     """
     urgency, notes = _held_rule_urgency(rules, sentences, hoods, limits, staff_reviewed_only=not hold_rule_emergencies)
     resemblances = []
-    for sentence, language, hood in zip(sentences, languages, hoods, strict=True):
+    for index, (sentence, language, hood) in enumerate(zip(sentences, languages, hoods, strict=True)):
         foreign = language not in bank_languages and language != UNDETERMINED
         verdict = unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0)
         verdict, why = confident_or_reviewer(sentence.text, hood, verdict, limits)
-        if not why:
-            verdict, why = reviewer_or_urgent(hood, verdict, limits)
+        if not why and verdict.tier == "possible-emergency":
+            verdict, why = reviewer_or_urgent(hood, verdict, limits, emergency_elsewhere(index, sentences, hoods, limits))
         if verdict.tier != "routine":
             resemblances.append(_resemblance(sentence, language, hood, verdict, why))
         elif hood.same_wording and hood.nearest.source != "shipped" and len(notes) < 5:
