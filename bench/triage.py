@@ -76,15 +76,20 @@ def rate(hits: int, total: int) -> str:
 
 
 def summarise(title: str, rows: list[dict[str, Any]]) -> str:
-    """One line: emergency recall at both tiers, false alarms of hard negatives and routine reports."""
+    """One line: emergency recall at both tiers, false alarms of hard negatives and routine reports, and
+    how many reports labelled possible-emergency reach the reviewer."""
     emergencies = [r for r in rows if r["tier"] == "emergency"]
     hard = [r for r in rows if r["hard_negative"]]
     routine = [r for r in rows if r["tier"] == "routine" and not r["hard_negative"]]
+    # Reports labelled possible-emergency: the reviewer tier is where they belong, and a gate that
+    # quiets routine reports there may cost these too (they then wait for a person at *urgent*).
+    possible = [r for r in rows if r["tier"] == "possible-emergency"]
     return (f"{title:<28} n={len(rows):<4} emerg>=review {rate(sum(RANK[r['got']] <= 1 for r in emergencies), len(emergencies)):<16}"
             f" emerg=confident {rate(sum(r['got'] == 'emergency' for r in emergencies), len(emergencies)):<16}"
             f" hardneg paged {rate(sum(r['got'] == 'emergency' for r in hard), len(hard)):<14}"
             f" hardneg>=review {rate(sum(RANK[r['got']] <= 1 for r in hard), len(hard)):<14}"
-            f" routine>=review {rate(sum(RANK[r['got']] <= 1 for r in routine), len(routine))}")
+            f" routine>=review {rate(sum(RANK[r['got']] <= 1 for r in routine), len(routine)):<14}"
+            f" possible>=review {rate(sum(RANK[r['got']] <= 1 for r in possible), len(possible))}")
 
 
 def main() -> int:
