@@ -19,7 +19,8 @@ from stopit_mail.cases.triage import compile_rules, load_rules, triage
 from stopit_mail.cases.triage_decision import Resemblance, TriageDecision
 
 RULES = compile_rules(load_rules())
-GROPING = Example("negative", "sexual-harassment", "a boy in my grade keeps grabbing my butt in the hallway", "en")
+# Worded so that no rule names it: these tests are about what the neighbours say.
+GROPING = Example("negative", "sexual-harassment", "a boy in my grade keeps doing gross stuff to me by the lockers", "en")
 BODY = Example("negative", "sexual-harassment", "some boys keep rating the girls' bodies out loud in class", "en")
 YELLING = Example("negative", "misconduct", "the band teacher screams at us until someone cries", "en")
 CANT_GO_ON = Example("concern", "self-harm", "i can't do this anymore", "en")
@@ -118,7 +119,7 @@ def test_danger_categories_come_from_the_vote_only_for_a_report_the_model_or_rul
 
 
 def test_decide_takes_its_categories_from_the_assembly_and_leaves_the_urgency_alone() -> None:
-    text = "she keeps grabbing my butt near the lockers"
+    text = "he keeps doing gross stuff near the lockers"
     rules = triage(text, RULES)
     neighbours = hood((GROPING, 0.91), (BODY, 0.90))
     decision = decide(rules, [Sentence(text)], ["en"], [neighbours], frozenset({"en"}), "test")
@@ -143,7 +144,7 @@ def test_the_detector_with_the_stand_in_model_categorises_a_routine_report_by_it
                       Example("negative", "other", "the cafeteria pizza on friday was cold again", "en")])
     embedder = StandInEmbedder()
     detector = Detector(embedder, ModelStatus(True, embedder.name, "stand-in"), bank=bank)
-    text = "a boy in my grade keeps grabbing my butt in the hallway"
+    text = GROPING.sentence
     decision = detector.assess(text, RULES)
     assert decision.categories == ["sexual-harassment"], decision.explanation()
     assert decision.urgency == "routine"

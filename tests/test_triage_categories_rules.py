@@ -1,0 +1,84 @@
+"""Sexual harassment named by the rules in every language the bank has (issue 9, "categories that help").
+
+Reports rarely use the words "sexual harassment": they describe a hand on a thigh, a nude picture
+made with an app and passed around, dirty jokes sent to younger pupils, remarks on girls' bodies.
+Before these rules, 23 of the dev set's 106 sexual-harassment reports carried the category. The
+sentences here are written for this test (not taken from the dev or holdout sets). The rules set
+the category and the least urgency (*urgent*, as the policy for sexual harassment says); the model
+can only raise it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stopit_mail.cases.triage import CompiledRules, compile_rules, load_rules, triage
+
+
+@pytest.fixture(scope="module")
+def rules() -> CompiledRules:
+    return compile_rules(load_rules())
+
+
+@pytest.mark.parametrize("text", [
+    # unwanted touching described, not named
+    "he keeps putting his hand on my thigh during the movie in class",
+    "el chavo de atrás me puso la mano en la pierna en el camión",
+    "o professor colocou a mão na minha coxa durante a prova",
+    "il a mis sa main sur ma cuisse pendant le trajet",
+    "er hat seine Hand auf meinen Oberschenkel gelegt",
+    "ha messo la mano sulla mia coscia in corridoio",
+    "położył mi rękę na udzie na lekcji",
+    "он положил руку мне на бедро в раздевалке",
+    "otobüste elini bacağıma koydu",
+    "anh ta sờ đùi em trong giờ ra chơi",
+    "hinawakan niya yung hita ko sa jeep",
+    "li mete men l sou kwis mwen nan klas la",
+    "wuxuu gacanta saaray bowdadayda",
+    "كان يحط ايده على فخذي في الباص",
+    "वो मेरी जांघ पर हाथ रखता है",
+    "他在车上摸我大腿",
+    "電車で太ももに手を置いてきた",
+    "버스에서 허벅지를 만졌어요",
+    # sexual images: made, passed around, sent unasked, taken up a skirt
+    "someone made naked pics of my friend with an app and shared them",
+    "quelqu'un fait circuler des photos nues d'une élève",
+    "jemand verschickt Nacktbilder von einer Mitschülerin",
+    "хтось розсилає голі фото однокласниці",
+    "ai đó phát tán ảnh khỏa thân của bạn nữ lớp em",
+    "یکی عکس لخت یه دختر رو پخش کرده",
+    "有人在群里传她的裸照",
+    "반 친구 나체 사진이 돌고 있어요",
+    "he photographs up girls skirts on the stairs",
+    # sexual jokes and remarks on bodies
+    "older guys sent dirty jokes to my little sister on snapchat",
+    "eles mandam piada de putaria pros menores",
+    "шлёт пошлые шутки младшим",
+    "wo bachon ko gande jokes bhejta hai",
+    "他给初一的学生发黄段子",
+    "el profe hace comentarios sobre el cuerpo de las chicas",
+    "der Trainer kommentiert ständig die Figur der Mädchen",
+    "thầy hay nhận xét cơ thể học sinh nữ",
+])
+def test_sexual_harassment_described_rather_than_named_is_categorised(text: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules)
+    assert "sexual-harassment" in decision.categories, (decision.categories, text)
+    assert decision.urgency == "urgent", (decision.urgency, text)
+
+
+@pytest.mark.parametrize("text", [
+    "estoy en sexto grado y la tarea es demasiada",         # "sext*" once matched "sexto" (sixth)
+    "me molesta que nadie me conteste en el grupo",        # "molest*" once matched "molesto" (annoyed)
+    "mi primo es rapero y canta en la escuela",            # "rape*" once matched "rapero" (rapper)
+    "the cake had nude colour frosting for the bake sale",
+    "mi tocca studiare tutto il weekend",                  # "I have to", not "he touches me"
+    "мы пошли домой после уроков",                         # "went", not "vulgar"
+    "er hat mein Handy angefasst ohne zu fragen",
+    "she hurt her thigh in the soccer game",
+    "he put his hand on my shoulder to comfort me",
+    "we had to figure out the body paragraph of the essay",
+    "l'arbitre siffle la fin du match",
+])
+def test_words_that_only_look_sexual_are_not_sexual_harassment(text: str, rules: CompiledRules) -> None:
+    decision = triage(text, rules)
+    assert "sexual-harassment" not in decision.categories, (text, [(m.rule, m.matched_text) for m in decision.matches])
