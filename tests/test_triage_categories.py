@@ -76,11 +76,21 @@ def test_a_sentence_whose_nearest_example_is_not_close_votes_nothing() -> None:
 
 def test_the_rules_categories_stay_and_a_clear_vote_adds_a_more_specific_one() -> None:
     clear = hood((GROPING, 0.92), (BODY, 0.91), (YELLING, 0.86))
-    assert categories(rules_saying("harassment"), [], [clear], "urgent") == ["harassment", "sexual-harassment"]
+    assert categories(rules_saying("bullying"), [], [clear], "urgent") == ["bullying", "sexual-harassment"]
     # A split vote does not add to what the rules named (it would to a report the rules left as "other").
     split = hood((GROPING, 0.91), (YELLING, 0.91))
-    assert categories(rules_saying("harassment"), [], [split], "urgent") == ["harassment"]
+    assert categories(rules_saying("bullying"), [], [split], "urgent") == ["bullying"]
     assert "sexual-harassment" in categories(rules_saying("other"), [], [split], "urgent")
+
+
+def test_a_generic_category_gives_way_to_its_specific_kind_from_the_rules_or_the_vote() -> None:
+    assert categories(rules_saying("bullying", "cyberbullying"), [], [], "routine") == ["cyberbullying"]
+    assert categories(rules_saying("harassment", "sexual-exploitation"), [], [], "urgent") == ["sexual-exploitation"]
+    clear = hood((GROPING, 0.92), (BODY, 0.91), (YELLING, 0.86))
+    assert categories(rules_saying("harassment"), [], [clear], "urgent") == ["sexual-harassment"]
+    # Categories that are not kinds of one another both stay.
+    assert categories(rules_saying("bullying", "discrimination"), [], [], "routine") == ["bullying", "discrimination"]
+    assert categories(rules_saying("harassment", "misconduct"), [], [], "routine") == ["harassment", "misconduct"]
 
 
 def test_other_is_dropped_when_anything_more_specific_is_found_and_kept_when_nothing_is() -> None:

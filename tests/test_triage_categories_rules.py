@@ -82,3 +82,46 @@ def test_sexual_harassment_described_rather_than_named_is_categorised(text: str,
 def test_words_that_only_look_sexual_are_not_sexual_harassment(text: str, rules: CompiledRules) -> None:
     decision = triage(text, rules)
     assert "sexual-harassment" not in decision.categories, (text, [(m.rule, m.matched_text) for m in decision.matches])
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    # a fight arranged for a time, beyond English and Spanish
+    ("demain à la sortie il y a une bagarre prévue entre les 3e et les 4e", "threats-of-violence"),
+    ("morgen nach der Schule gibt es eine Schlägerei am Parkplatz", "threats-of-violence"),
+    ("завтра после уроков драка за гаражами", "threats-of-violence"),
+    ("yarın okul çıkışı kavga olacakmış", "threats-of-violence"),
+    ("明天放学后他们要约架", "threats-of-violence"),
+    ("ngày mai tan học tụi nó đánh nhau ở sau trường", "threats-of-violence"),
+    # hate symbols and the words for discrimination
+    ("quelqu'un a dessiné une croix gammée sur la porte", "discrimination"),
+    ("ktoś narysował swastykę na drzwiach", "discrimination"),
+    ("she keeps deadnaming me on purpose", "discrimination"),
+    ("sınıfta ırkçı şakalar yapıyorlar", "discrimination"),
+    ("인종차별 발언을 했어요", "discrimination"),
+    # staff yelling at or insulting a pupil
+    ("le prof a crié sur mon fils devant toute la classe", "misconduct"),
+    ("l'insegnante ha urlato contro mio figlio", "misconduct"),
+    ("учитель накричал на мою дочь при всех", "misconduct"),
+    ("المعلم صرخ على ابني قدام الطلاب", "misconduct"),
+    ("担任が息子を怒鳴った", "misconduct"),
+    # bullying named or described
+    ("die anderen lachen mich jeden Tag aus", "bullying"),
+    ("в классе меня дразнят и обзывают", "bullying"),
+    ("tụi nó bắt nạt em mỗi ngày", "bullying"),
+    ("الولاد بيتنمروا عليه كل يوم", "bullying"),
+    ("クラスでいじめられてる", "bullying"),
+])
+def test_routine_categories_are_named_beyond_english_and_spanish(text: str, category: str,
+                                                                 rules: CompiledRules) -> None:
+    assert category in triage(text, rules).categories, (text, triage(text, rules).categories)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("we watched fight club after school", "threats-of-violence"),    # a film, not a fight
+    ("the pillow fight at the sleepover was fun", "threats-of-violence"),
+    ("we learned about the nazis in history", "discrimination"),     # the word alone is history class
+    ("my little brother yelled at the dog", "misconduct"),            # no staff member near
+    ("co lap trinh la mon em thich", "bullying"),                     # Vietnamese "programming", not "isolate"
+])
+def test_routine_category_words_out_of_context_name_nothing(text: str, category: str, rules: CompiledRules) -> None:
+    assert category not in triage(text, rules).categories, (text, triage(text, rules).categories)
