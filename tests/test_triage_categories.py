@@ -93,6 +93,18 @@ def test_a_generic_category_gives_way_to_its_specific_kind_from_the_rules_or_the
     assert categories(rules_saying("harassment", "misconduct"), [], [], "routine") == ["harassment", "misconduct"]
 
 
+def test_at_the_emergency_tier_cyberbullying_gives_way_to_the_danger_it_was_posted_with() -> None:
+    # A goodbye or a threat written in the class group chat pages as self-harm or a threat.
+    assert categories(rules_saying("cyberbullying", "self-harm"), [], [], "emergency") == ["self-harm"]
+    assert categories(rules_saying("cyberbullying", "threat-to-group"), [], [], "emergency") == ["threat-to-group"]
+    # Below the emergency tier (a routine report the model paged by mistake) it stays, and so it
+    # does beside a category that is no danger.
+    assert categories(rules_saying("cyberbullying", "self-harm"), [], [], "possible-emergency") \
+        == ["cyberbullying", "self-harm"]
+    assert categories(rules_saying("cyberbullying", "sexual-harassment"), [], [], "emergency") \
+        == ["cyberbullying", "sexual-harassment"]
+
+
 def test_other_is_dropped_when_anything_more_specific_is_found_and_kept_when_nothing_is() -> None:
     assert categories(rules_saying("other"), [], [], "routine") == ["other"]
     assert "other" not in categories(rules_saying("other"), [], [hood((YELLING, 0.92))], "routine")

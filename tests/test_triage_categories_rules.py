@@ -110,6 +110,14 @@ def test_words_that_only_look_sexual_are_not_sexual_harassment(text: str, rules:
     ("tụi nó bắt nạt em mỗi ngày", "bullying"),
     ("الولاد بيتنمروا عليه كل يوم", "bullying"),
     ("クラスでいじめられてる", "bullying"),
+    # what is passed round in a class group chat, and accounts made in someone's name
+    ("quelqu'un a mis mes notes sur le groupe de la classe", "cyberbullying"),
+    ("die Fotos gehen in den Gruppen der Zehner rum", "cyberbullying"),
+    ("ktoś założył fałszywe konto z moim zdjęciem", "cyberbullying"),
+    ("про меня пишут гадости по чатам", "cyberbullying"),
+    ("حد نزل صوري في القروب", "cyberbullying"),
+    ("有人在班级群里骂我", "cyberbullying"),
+    ("단톡에서 저를 욕해요", "cyberbullying"),
 ])
 def test_routine_categories_are_named_beyond_english_and_spanish(text: str, category: str,
                                                                  rules: CompiledRules) -> None:
@@ -122,6 +130,7 @@ def test_routine_categories_are_named_beyond_english_and_spanish(text: str, cate
     ("we learned about the nazis in history", "discrimination"),     # the word alone is history class
     ("my little brother yelled at the dog", "misconduct"),            # no staff member near
     ("co lap trinh la mon em thich", "bullying"),                     # Vietnamese "programming", not "isolate"
+    ("in der Gruppe haben wir das Referat geschrieben", "cyberbullying"),  # a work group, not a chat
 ])
 def test_routine_category_words_out_of_context_name_nothing(text: str, category: str, rules: CompiledRules) -> None:
     assert category not in triage(text, rules).categories, (text, triage(text, rules).categories)

@@ -26,6 +26,10 @@ here; ``tiers`` decides it and this only names what the report is about.
   beside "sexual-harassment" or "sexual-exploitation". The specific one routes the case (the rules
   name "bullying" for "they mock me" and "cyberbullying" for the group chat it happens in), and
   the pair told staff nothing the specific one does not.
+- At the *emergency* tier, "cyberbullying" gives way to a danger category: a goodbye or a threat
+  written in the class group chat is self-harm or a threat, and "cyberbullying" there only said
+  where it was posted. Below that tier it stays (a routine report the model paged by mistake keeps
+  what its rules found).
 
 Measured with `python bench/triage_categories.py` on the dev set's routine and urgent reports (the
 values below were chosen there, so the dev figures are not a clean measurement of them; the
@@ -133,7 +137,10 @@ def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentenc
     for category in voted_categories(votes, urgency, bool(categories), limits):
         if category not in categories:
             categories.append(category)
-    return without_generic(categories) or [OTHER]
+    categories = without_generic(categories)
+    if urgency == "emergency" and any(c in DANGER for c in categories):
+        categories = [c for c in categories if c != "cyberbullying"]
+    return categories or [OTHER]
 
 
 def without_generic(categories: Sequence[str]) -> list[str]:
