@@ -118,6 +118,13 @@ def test_words_that_only_look_sexual_are_not_sexual_harassment(text: str, rules:
     ("حد نزل صوري في القروب", "cyberbullying"),
     ("有人在班级群里骂我", "cyberbullying"),
     ("단톡에서 저를 욕해요", "cyberbullying"),
+    # an adult or an older student adding, following or hearting younger pupils on an app
+    ("an older guy from the high school keeps adding sixth graders on snap", "inappropriate-online-behaviour"),
+    ("un monitor agrega a niñas de primaria en tiktok", "inappropriate-online-behaviour"),
+    ("ein Praktikant folgt auf Instagram vielen Schülerinnen aus der 6", "inappropriate-online-behaviour"),
+    ("старшеклассник добавляет младших в тг", "inappropriate-online-behaviour"),
+    ("一个大学生在抖音加小学生好友", "inappropriate-online-behaviour"),
+    ("선배가 인스타로 중1들한테 친추해요", "inappropriate-online-behaviour"),
 ])
 def test_routine_categories_are_named_beyond_english_and_spanish(text: str, category: str,
                                                                  rules: CompiledRules) -> None:
@@ -131,6 +138,9 @@ def test_routine_categories_are_named_beyond_english_and_spanish(text: str, cate
     ("my little brother yelled at the dog", "misconduct"),            # no staff member near
     ("co lap trinh la mon em thich", "bullying"),                     # Vietnamese "programming", not "isolate"
     ("in der Gruppe haben wir das Referat geschrieben", "cyberbullying"),  # a work group, not a chat
+    ("i follow my favourite girl bands on tiktok", "inappropriate-online-behaviour"),  # a pupil's own follows
+    ("they added me to the group chat on whatsapp to laugh at me", "inappropriate-online-behaviour"),
+    ("he adds younger kids to the team roster every fall", "inappropriate-online-behaviour"),  # no app near
 ])
 def test_routine_category_words_out_of_context_name_nothing(text: str, category: str, rules: CompiledRules) -> None:
     assert category not in triage(text, rules).categories, (text, triage(text, rules).categories)
