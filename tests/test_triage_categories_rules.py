@@ -125,6 +125,11 @@ def test_words_that_only_look_sexual_are_not_sexual_harassment(text: str, rules:
     ("старшеклассник добавляет младших в тг", "inappropriate-online-behaviour"),
     ("一个大学生在抖音加小学生好友", "inappropriate-online-behaviour"),
     ("선배가 인스타로 중1들한테 친추해요", "inappropriate-online-behaviour"),
+    # mocking an accent or a dialect; being followed, or written to again from new accounts
+    ("ils se moquent de mon accent portugais", "discrimination"),
+    ("학교 애들이 제 사투리를 놀려요", "discrimination"),
+    ("он ходит за мной после уроков и пишет с новых аккаунтов", "harassment"),
+    ("隔壁班的男生一直跟着我", "harassment"),
 ])
 def test_routine_categories_are_named_beyond_english_and_spanish(text: str, category: str,
                                                                  rules: CompiledRules) -> None:
@@ -141,6 +146,8 @@ def test_routine_categories_are_named_beyond_english_and_spanish(text: str, cate
     ("i follow my favourite girl bands on tiktok", "inappropriate-online-behaviour"),  # a pupil's own follows
     ("they added me to the group chat on whatsapp to laugh at me", "inappropriate-online-behaviour"),
     ("he adds younger kids to the team roster every fall", "inappropriate-online-behaviour"),  # no app near
+    ("the teacher said my accent is improving", "discrimination"),
+    ("i opened a new account at the bank for my job", "harassment"),
 ])
 def test_routine_category_words_out_of_context_name_nothing(text: str, category: str, rules: CompiledRules) -> None:
     assert category not in triage(text, rules).categories, (text, triage(text, rules).categories)
