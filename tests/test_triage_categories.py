@@ -122,6 +122,21 @@ def test_a_weak_resemblance_adds_no_category() -> None:
     assert categories(rules_saying("other"), [decisive], [elsewhere], "possible-emergency") == ["misconduct"]
 
 
+def test_at_the_reviewer_tier_a_resemblance_names_nothing_beside_a_routine_category_the_rules_found() -> None:
+    near = hood((YELLING, 0.90), (CANT_GO_ON, 0.895), votes=(0.0, 0.7, 0.3))
+    reviewer = resemblance(CANT_GO_ON, "possible-emergency", probability=0.7)
+    assert categories(rules_saying("sexual-harassment"), [reviewer], [near], "possible-emergency") \
+        == ["sexual-harassment"]
+    # Beside a danger the rules found, or with nothing found, it still names its category...
+    assert categories(rules_saying("threats-of-violence"), [reviewer], [near], "possible-emergency") \
+        == ["threats-of-violence", "self-harm"]
+    assert categories(rules_saying("other"), [reviewer], [near], "possible-emergency") == ["self-harm"]
+    # ...and at the emergency tier, where the chain is paged at once, it always does.
+    confident = resemblance(CANT_GO_ON, "emergency", probability=0.7)
+    assert categories(rules_saying("sexual-harassment"), [confident], [near], "emergency") \
+        == ["sexual-harassment", "self-harm"]
+
+
 def test_a_resemblance_below_the_reports_tier_names_nothing() -> None:
     # The rules paged for a threat; a concern resemblance at the urgent tier did not decide anything.
     urgent = resemblance(CANT_GO_ON, "urgent", probability=0.9)

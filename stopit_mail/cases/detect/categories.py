@@ -12,6 +12,9 @@ here; ``tiers`` decides it and this only names what the report is about.
   (``resemblance_support``).
   A routine report whose one vague sentence resembled "i can't do this anymore" no longer also reads
   "self-harm" unless its neighbours say so; the reviewer still sees the resemblance and why.
+  At the reviewer tier (*possible-emergency*) a resemblance names nothing when the rules already
+  named a category that is no danger: the reviewer is asked whether the resemblance is right, and
+  until then a groping report stays "sexual-harassment" without also reading "self-harm".
 - Each sentence's few nearest reviewed examples *of any label* vote for their categories, weighted
   by similarity (``scoring.Neighbourhood.nearest_few``): reviewed negatives carry the routine
   categories (a groping report, a teacher yelling) that emergencies' examples never do. A category
@@ -96,10 +99,11 @@ def sentence_vote(hood: Neighbourhood, limits: CategoryLimits = DEFAULT_LIMITS) 
 
 
 def deciding_categories(resemblances: Sequence[Resemblance], votes: dict[str, dict[str, float]], urgency: str,
-                        limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+                        limits: CategoryLimits = DEFAULT_LIMITS, ruled: Sequence[str] = ()) -> list[str]:
     """Categories of the resemblances that put the report at its ``urgency`` (reviewer or above),
-    each backed by its own sentence's neighbours (``votes``, by sentence as the resemblance quotes it)."""
-    if urgency not in PAGED:
+    each backed by its own sentence's neighbours (``votes``, by sentence as the resemblance quotes it);
+    none at the reviewer tier when the rules' categories (``ruled``) include one that is no danger."""
+    if urgency not in PAGED or (urgency == "possible-emergency" and any(c not in DANGER for c in ruled)):
         return []
     return [r.category for r in resemblances
             if r.label != "negative" and r.tier == urgency and r.probability >= limits.resemblance_vote
@@ -131,7 +135,7 @@ def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentenc
     votes = [sentence_vote(hood, limits) for hood in hoods]
     by_sentence = {s.text[:300]: vote for s, vote in zip(sentences, votes, strict=True)}
     categories = [c for c in rules.categories if c != OTHER]
-    for category in deciding_categories(resemblances, by_sentence, urgency, limits):
+    for category in deciding_categories(resemblances, by_sentence, urgency, limits, ruled=list(categories)):
         if category != OTHER and category not in categories:
             categories.append(category)
     for category in voted_categories(votes, urgency, bool(categories), limits):
