@@ -88,6 +88,9 @@ def test_a_generic_category_gives_way_to_its_specific_kind_from_the_rules_or_the
     assert categories(rules_saying("harassment", "sexual-exploitation"), [], [], "urgent") == ["sexual-exploitation"]
     clear = hood((GROPING, 0.92), (BODY, 0.91), (YELLING, 0.86))
     assert categories(rules_saying("harassment"), [], [clear], "urgent") == ["sexual-harassment"]
+    # Among the rules' own, an app's name ("cyberbullying") gives way to the conduct the rules found.
+    assert categories(rules_saying("cyberbullying", "inappropriate-online-behaviour"), [], [], "routine") \
+        == ["inappropriate-online-behaviour"]
     # Categories that are not kinds of one another both stay.
     assert categories(rules_saying("bullying", "discrimination"), [], [], "routine") == ["bullying", "discrimination"]
     assert categories(rules_saying("harassment", "misconduct"), [], [], "routine") == ["harassment", "misconduct"]

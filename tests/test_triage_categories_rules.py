@@ -130,6 +130,8 @@ def test_words_that_only_look_sexual_are_not_sexual_harassment(text: str, rules:
     ("학교 애들이 제 사투리를 놀려요", "discrimination"),
     ("он ходит за мной после уроков и пишет с новых аккаунтов", "harassment"),
     ("隔壁班的男生一直跟着我", "harassment"),
+    # an account made in someone's name to mock them is cyberbullying, as the class group chat is
+    ("someone made a fake tiktok pretending to be me and posts cringe stuff", "cyberbullying"),
 ])
 def test_routine_categories_are_named_beyond_english_and_spanish(text: str, category: str,
                                                                  rules: CompiledRules) -> None:
@@ -148,6 +150,8 @@ def test_routine_categories_are_named_beyond_english_and_spanish(text: str, cate
     ("he adds younger kids to the team roster every fall", "inappropriate-online-behaviour"),  # no app near
     ("the teacher said my accent is improving", "discrimination"),
     ("i opened a new account at the bank for my job", "harassment"),
+    ("someone made a fake tiktok pretending to be me and posts cringe stuff",  # cyberbullying, not this
+     "inappropriate-online-behaviour"),
 ])
 def test_routine_category_words_out_of_context_name_nothing(text: str, category: str, rules: CompiledRules) -> None:
     assert category not in triage(text, rules).categories, (text, triage(text, rules).categories)

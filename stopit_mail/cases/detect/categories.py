@@ -28,7 +28,8 @@ here; ``tiers`` decides it and this only names what the report is about.
   its specific kind was found too (``SPECIFIC``): "bullying" beside "cyberbullying", "harassment"
   beside "sexual-harassment" or "sexual-exploitation". The specific one routes the case (the rules
   name "bullying" for "they mock me" and "cyberbullying" for the group chat it happens in), and
-  the pair told staff nothing the specific one does not.
+  the pair told staff nothing the specific one does not. Among the rules' own categories,
+  "cyberbullying" (often only an app's name) gives way to "inappropriate-online-behaviour".
 - At the *emergency* tier, "cyberbullying" gives way to a danger category: a goodbye or a threat
   written in the class group chat is self-harm or a threat, and "cyberbullying" there only said
   where it was posted. Below that tier it stays (a routine report the model paged by mistake keeps
@@ -42,7 +43,7 @@ holdout set is).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stopit_mail.cases.detect.scoring import Neighbourhood
@@ -55,6 +56,10 @@ PAGED = ("emergency", "possible-emergency")
 OTHER = "other"
 # A generic category and the specific kinds of it that make it redundant when found beside it.
 SPECIFIC = {"bullying": ("cyberbullying",), "harassment": ("sexual-harassment", "sexual-exploitation")}
+# The same among the rules' own categories only: an app's name makes the rules say "cyberbullying",
+# and when they also found an adult or an older pupil contacting younger ones, that conduct is the
+# report's category (the model's weaker "inappropriate-online-behaviour" does not displace it).
+RULED_SPECIFIC = {"cyberbullying": ("inappropriate-online-behaviour",)}
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentenc
     a generic one only without its specific kind, "other" only when nothing more specific was found."""
     votes = [sentence_vote(hood, limits) for hood in hoods]
     by_sentence = {s.text[:300]: vote for s, vote in zip(sentences, votes, strict=True)}
-    categories = [c for c in rules.categories if c != OTHER]
+    categories = without_generic([c for c in rules.categories if c != OTHER], RULED_SPECIFIC)
     for category in deciding_categories(resemblances, by_sentence, urgency, limits, ruled=list(categories)):
         if category != OTHER and category not in categories:
             categories.append(category)
@@ -147,6 +152,7 @@ def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentenc
     return categories or [OTHER]
 
 
-def without_generic(categories: Sequence[str]) -> list[str]:
-    """``categories`` without a generic one whose specific kind is among them (``SPECIFIC``)."""
-    return [c for c in categories if not any(kind in categories for kind in SPECIFIC.get(c, ()))]
+def without_generic(categories: Sequence[str],
+                    specific: Mapping[str, tuple[str, ...]] = SPECIFIC) -> list[str]:
+    """``categories`` without a generic one whose specific kind is among them (``specific``)."""
+    return [c for c in categories if not any(kind in categories for kind in specific.get(c, ()))]
