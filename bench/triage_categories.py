@@ -4,7 +4,8 @@ Issue 9 asks for categories that help: a report tagged only "other", or "self-ha
 a teacher yelling, sends it to the wrong person. This measures, over the reports labelled *routine*
 or *urgent* that are not hard negatives (the ones staff work through by category), per expected
 category how many reports carry it, which categories they got instead, how many got only "other",
-and how many carry a category none of their expected ones explains (spurious). It uses the fast
+and how many carry a category none of their expected ones explains (spurious); per category given,
+how many of the reports carrying it expected it (precision), and which wrong ones are given most. It uses the fast
 harness of ``bench/triage_metric.py`` (each unit embedded once, cached), so a run costs seconds once
 the set's rows are cached; the tier summary line is printed too, to show urgency did not move.
 
@@ -47,37 +48,66 @@ def decided(rows: list[dict[str, Any]], cache: Path) -> None:
         row["got"], row["got_categories"] = final.urgency, list(final.categories)
 
 
-def report(title: str, rows: list[dict[str, Any]], confusions: int) -> list[dict[str, Any]]:
-    """Print the table for the routine and urgent reports of ``rows``; returns those reports."""
-    from triage import summarise  # noqa: PLC0415 - the same summary line as bench/triage.py
-
-    print(summarise(title, rows))
-    chosen = [r for r in rows if r["tier"] in ("routine", "urgent") and not r["hard_negative"] and r["categories"]]
+def tally(chosen: list[dict[str, Any]]) -> tuple[int, int, int, int, dict[str, list[int]], Counter[str],
+                                                   Counter[tuple[str, tuple[str, ...]]],
+                                                   Counter[tuple[str, tuple[str, ...]]]]:
+    """Found/expected and right/given category counts over ``chosen``, per category, and the
+    frequent misses (expected -> got) and wrong ones (given -> expected)."""
     hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     missed: Counter[tuple[str, tuple[str, ...]]] = Counter()
-    spurious: Counter[str] = Counter()
+    wrong: Counter[tuple[str, tuple[str, ...]]] = Counter()
+    given: Counter[str] = Counter()
     for row in chosen:
         got = set(row["got_categories"])
+        given.update(got)
         for category in row["categories"]:
             hits[category][1] += 1
             hits[category][0] += category in got
             if category not in got:
                 missed[(category, tuple(sorted(got)))] += 1
-        spurious.update(got - set(row["categories"]) - {"other"})
-    exact = sum(set(r["got_categories"]) == set(r["categories"]) for r in chosen)
-    only_other = sum(r["got_categories"] == ["other"] for r in chosen)
+        for category in got - set(row["categories"]) - {"other"}:
+            wrong[(category, tuple(sorted(row["categories"])))] += 1
     found = sum(h for h, _ in hits.values())
     total = sum(n for _, n in hits.values())
+    right = sum(hits[c][0] for c in given if c in hits)
+    return found, total, right, sum(given.values()), hits, given, missed, wrong
+
+
+def report(title: str, rows: list[dict[str, Any]], confusions: int) -> list[dict[str, Any]]:
+    """Print the table for the routine and urgent reports of ``rows``; returns those reports.
+
+    Per category: found (recall: reports expecting it that carry it) and precision (reports
+    carrying it that expected it), so a category given everywhere does not pass for a good one.
+    Danger categories (self-harm, weapons...) that no routine or urgent report expects are listed
+    too: on these reports they are all wrong."""
+    from triage import summarise  # noqa: PLC0415 - the same summary line as bench/triage.py
+
+    print(summarise(title, rows))
+    paged = [r for r in rows if r["tier"] in ("emergency", "possible-emergency") and not r["hard_negative"]]
+    found, total, right, named = tally(paged)[:4]
+    print(f"{len(paged)} emergency/possible-emergency reports (must not get worse): expected categories found "
+          f"{found}/{total} ({100 * found / max(total, 1):.1f}%), precision {right}/{named} "
+          f"({100 * right / max(named, 1):.1f}%)")
+    chosen = [r for r in rows if r["tier"] in ("routine", "urgent") and not r["hard_negative"] and r["categories"]]
+    found, total, right, named, hits, given, missed, wrong = tally(chosen)
+    exact = sum(set(r["got_categories"]) == set(r["categories"]) for r in chosen)
+    only_other = sum(r["got_categories"] == ["other"] for r in chosen)
+    spurious = sum(bool(set(r["got_categories"]) - set(r["categories"]) - {"other"}) for r in chosen)
     print(f"{len(chosen)} routine/urgent reports: expected categories found {found}/{total} "
-          f"({100 * found / max(total, 1):.1f}%), exactly right {exact}, only 'other' {only_other}, "
-          f"reports with a spurious category {sum(bool(set(r['got_categories']) - set(r['categories']) - {'other'}) for r in chosen)}")
-    for category in sorted(hits):
+          f"({100 * found / max(total, 1):.1f}%), categories given that were expected {right}/{named} "
+          f"(precision {100 * right / max(named, 1):.1f}%), exactly right {exact}, only 'other' {only_other}, "
+          f"reports with a spurious category {spurious}")
+    for category in sorted(set(hits) | set(given)):
         got, of = hits[category]
-        print(f"  {category:<32} {got:>3}/{of:<3} spurious elsewhere {spurious.get(category, 0)}")
+        print(f"  {category:<32} found {got:>3}/{of:<3} precision {got:>3}/{given[category]:<3} "
+              f"({100 * got / max(given[category], 1):5.1f}%)")
     if confusions:
         print("  most frequent misses (expected -> got):")
         for (category, got_instead), count in missed.most_common(confusions):
             print(f"    {count:>3}  {category} -> {', '.join(got_instead)}")
+        print("  most frequent wrong categories (given -> where these were expected):")
+        for (category, expected), count in wrong.most_common(confusions):
+            print(f"    {count:>3}  {category} -> {', '.join(expected)}")
     return chosen
 
 

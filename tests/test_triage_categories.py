@@ -19,7 +19,8 @@ from stopit_mail.cases.triage import compile_rules, load_rules, triage
 from stopit_mail.cases.triage_decision import Resemblance, TriageDecision
 
 RULES = compile_rules(load_rules())
-GROPING = Example("negative", "sexual-harassment", "a boy in my grade keeps grabbing my butt in the hallway", "en")
+# Worded so that no rule names it: these tests are about what the neighbours say.
+GROPING = Example("negative", "sexual-harassment", "a boy in my grade keeps doing gross stuff to me by the lockers", "en")
 BODY = Example("negative", "sexual-harassment", "some boys keep rating the girls' bodies out loud in class", "en")
 YELLING = Example("negative", "misconduct", "the band teacher screams at us until someone cries", "en")
 CANT_GO_ON = Example("concern", "self-harm", "i can't do this anymore", "en")
@@ -75,11 +76,36 @@ def test_a_sentence_whose_nearest_example_is_not_close_votes_nothing() -> None:
 
 def test_the_rules_categories_stay_and_a_clear_vote_adds_a_more_specific_one() -> None:
     clear = hood((GROPING, 0.92), (BODY, 0.91), (YELLING, 0.86))
-    assert categories(rules_saying("harassment"), [], [clear], "urgent") == ["harassment", "sexual-harassment"]
+    assert categories(rules_saying("bullying"), [], [clear], "urgent") == ["bullying", "sexual-harassment"]
     # A split vote does not add to what the rules named (it would to a report the rules left as "other").
     split = hood((GROPING, 0.91), (YELLING, 0.91))
-    assert categories(rules_saying("harassment"), [], [split], "urgent") == ["harassment"]
+    assert categories(rules_saying("bullying"), [], [split], "urgent") == ["bullying"]
     assert "sexual-harassment" in categories(rules_saying("other"), [], [split], "urgent")
+
+
+def test_a_generic_category_gives_way_to_its_specific_kind_from_the_rules_or_the_vote() -> None:
+    assert categories(rules_saying("bullying", "cyberbullying"), [], [], "routine") == ["cyberbullying"]
+    assert categories(rules_saying("harassment", "sexual-exploitation"), [], [], "urgent") == ["sexual-exploitation"]
+    clear = hood((GROPING, 0.92), (BODY, 0.91), (YELLING, 0.86))
+    assert categories(rules_saying("harassment"), [], [clear], "urgent") == ["sexual-harassment"]
+    # Among the rules' own, an app's name ("cyberbullying") gives way to the conduct the rules found.
+    assert categories(rules_saying("cyberbullying", "inappropriate-online-behaviour"), [], [], "routine") \
+        == ["inappropriate-online-behaviour"]
+    # Categories that are not kinds of one another both stay.
+    assert categories(rules_saying("bullying", "discrimination"), [], [], "routine") == ["bullying", "discrimination"]
+    assert categories(rules_saying("harassment", "misconduct"), [], [], "routine") == ["harassment", "misconduct"]
+
+
+def test_at_the_emergency_tier_cyberbullying_gives_way_to_the_danger_it_was_posted_with() -> None:
+    # A goodbye or a threat written in the class group chat pages as self-harm or a threat.
+    assert categories(rules_saying("cyberbullying", "self-harm"), [], [], "emergency") == ["self-harm"]
+    assert categories(rules_saying("cyberbullying", "threat-to-group"), [], [], "emergency") == ["threat-to-group"]
+    # Below the emergency tier (a routine report the model paged by mistake) it stays, and so it
+    # does beside a category that is no danger.
+    assert categories(rules_saying("cyberbullying", "self-harm"), [], [], "possible-emergency") \
+        == ["cyberbullying", "self-harm"]
+    assert categories(rules_saying("cyberbullying", "sexual-harassment"), [], [], "emergency") \
+        == ["cyberbullying", "sexual-harassment"]
 
 
 def test_other_is_dropped_when_anything_more_specific_is_found_and_kept_when_nothing_is() -> None:
@@ -97,6 +123,21 @@ def test_a_weak_resemblance_adds_no_category() -> None:
     # A strong label vote whose own sentence's nearest examples are about something else is weak too.
     elsewhere = hood((YELLING, 0.90), (YELLING, 0.89), (CANT_GO_ON, 0.86), votes=(0.0, 0.7, 0.3))
     assert categories(rules_saying("other"), [decisive], [elsewhere], "possible-emergency") == ["misconduct"]
+
+
+def test_at_the_reviewer_tier_a_resemblance_names_nothing_beside_a_routine_category_the_rules_found() -> None:
+    near = hood((YELLING, 0.90), (CANT_GO_ON, 0.895), votes=(0.0, 0.7, 0.3))
+    reviewer = resemblance(CANT_GO_ON, "possible-emergency", probability=0.7)
+    assert categories(rules_saying("sexual-harassment"), [reviewer], [near], "possible-emergency") \
+        == ["sexual-harassment"]
+    # Beside a danger the rules found, or with nothing found, it still names its category...
+    assert categories(rules_saying("threats-of-violence"), [reviewer], [near], "possible-emergency") \
+        == ["threats-of-violence", "self-harm"]
+    assert categories(rules_saying("other"), [reviewer], [near], "possible-emergency") == ["self-harm"]
+    # ...and at the emergency tier, where the chain is paged at once, it always does.
+    confident = resemblance(CANT_GO_ON, "emergency", probability=0.7)
+    assert categories(rules_saying("sexual-harassment"), [confident], [near], "emergency") \
+        == ["sexual-harassment", "self-harm"]
 
 
 def test_a_resemblance_below_the_reports_tier_names_nothing() -> None:
@@ -118,7 +159,7 @@ def test_danger_categories_come_from_the_vote_only_for_a_report_the_model_or_rul
 
 
 def test_decide_takes_its_categories_from_the_assembly_and_leaves_the_urgency_alone() -> None:
-    text = "she keeps grabbing my butt near the lockers"
+    text = "he keeps doing gross stuff near the lockers"
     rules = triage(text, RULES)
     neighbours = hood((GROPING, 0.91), (BODY, 0.90))
     decision = decide(rules, [Sentence(text)], ["en"], [neighbours], frozenset({"en"}), "test")
@@ -143,7 +184,7 @@ def test_the_detector_with_the_stand_in_model_categorises_a_routine_report_by_it
                       Example("negative", "other", "the cafeteria pizza on friday was cold again", "en")])
     embedder = StandInEmbedder()
     detector = Detector(embedder, ModelStatus(True, embedder.name, "stand-in"), bank=bank)
-    text = "a boy in my grade keeps grabbing my butt in the hallway"
+    text = GROPING.sentence
     decision = detector.assess(text, RULES)
     assert decision.categories == ["sexual-harassment"], decision.explanation()
     assert decision.urgency == "routine"

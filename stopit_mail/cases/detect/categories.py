@@ -12,6 +12,9 @@ here; ``tiers`` decides it and this only names what the report is about.
   (``resemblance_support``).
   A routine report whose one vague sentence resembled "i can't do this anymore" no longer also reads
   "self-harm" unless its neighbours say so; the reviewer still sees the resemblance and why.
+  At the reviewer tier (*possible-emergency*) a resemblance names nothing when the rules already
+  named a category that is no danger: the reviewer is asked whether the resemblance is right, and
+  until then a groping report stays "sexual-harassment" without also reading "self-harm".
 - Each sentence's few nearest reviewed examples *of any label* vote for their categories, weighted
   by similarity (``scoring.Neighbourhood.nearest_few``): reviewed negatives carry the routine
   categories (a groping report, a teacher yelling) that emergencies' examples never do. A category
@@ -21,7 +24,16 @@ here; ``tiers`` decides it and this only names what the report is about.
   The danger categories (self-harm, threats, weapons, sexual exploitation) come from the vote only
   for a report at the reviewer tier or above: for the rest they would be what a resemblance too weak
   to raise the tier whispered.
-- "other" is dropped whenever anything more specific was found.
+- "other" is dropped whenever anything more specific was found, and so is a generic category when
+  its specific kind was found too (``SPECIFIC``): "bullying" beside "cyberbullying", "harassment"
+  beside "sexual-harassment" or "sexual-exploitation". The specific one routes the case (the rules
+  name "bullying" for "they mock me" and "cyberbullying" for the group chat it happens in), and
+  the pair told staff nothing the specific one does not. Among the rules' own categories,
+  "cyberbullying" (often only an app's name) gives way to "inappropriate-online-behaviour".
+- At the *emergency* tier, "cyberbullying" gives way to a danger category: a goodbye or a threat
+  written in the class group chat is self-harm or a threat, and "cyberbullying" there only said
+  where it was posted. Below that tier it stays (a routine report the model paged by mistake keeps
+  what its rules found).
 
 Measured with `python bench/triage_categories.py` on the dev set's routine and urgent reports (the
 values below were chosen there, so the dev figures are not a clean measurement of them; the
@@ -31,7 +43,7 @@ holdout set is).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stopit_mail.cases.detect.scoring import Neighbourhood
@@ -42,6 +54,12 @@ from stopit_mail.cases.triage_decision import Resemblance, TriageDecision
 DANGER = frozenset({"self-harm", "threats-of-violence", "threat-to-group", "weapons", "sexual-exploitation"})
 PAGED = ("emergency", "possible-emergency")
 OTHER = "other"
+# A generic category and the specific kinds of it that make it redundant when found beside it.
+SPECIFIC = {"bullying": ("cyberbullying",), "harassment": ("sexual-harassment", "sexual-exploitation")}
+# The same among the rules' own categories only: an app's name makes the rules say "cyberbullying",
+# and when they also found an adult or an older pupil contacting younger ones, that conduct is the
+# report's category (the model's weaker "inappropriate-online-behaviour" does not displace it).
+RULED_SPECIFIC = {"cyberbullying": ("inappropriate-online-behaviour",)}
 
 
 @dataclass(frozen=True)
@@ -86,10 +104,11 @@ def sentence_vote(hood: Neighbourhood, limits: CategoryLimits = DEFAULT_LIMITS) 
 
 
 def deciding_categories(resemblances: Sequence[Resemblance], votes: dict[str, dict[str, float]], urgency: str,
-                        limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+                        limits: CategoryLimits = DEFAULT_LIMITS, ruled: Sequence[str] = ()) -> list[str]:
     """Categories of the resemblances that put the report at its ``urgency`` (reviewer or above),
-    each backed by its own sentence's neighbours (``votes``, by sentence as the resemblance quotes it)."""
-    if urgency not in PAGED:
+    each backed by its own sentence's neighbours (``votes``, by sentence as the resemblance quotes it);
+    none at the reviewer tier when the rules' categories (``ruled``) include one that is no danger."""
+    if urgency not in PAGED or (urgency == "possible-emergency" and any(c not in DANGER for c in ruled)):
         return []
     return [r.category for r in resemblances
             if r.label != "negative" and r.tier == urgency and r.probability >= limits.resemblance_vote
@@ -117,14 +136,23 @@ def voted_categories(votes: Sequence[dict[str, float]], urgency: str, named: boo
 def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentences: Sequence[Sentence],
              hoods: Sequence[Neighbourhood], urgency: str, limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
     """The report's categories: the rules', then the deciding resemblances', then the vote's;
-    "other" only when nothing more specific was found."""
+    a generic one only without its specific kind, "other" only when nothing more specific was found."""
     votes = [sentence_vote(hood, limits) for hood in hoods]
     by_sentence = {s.text[:300]: vote for s, vote in zip(sentences, votes, strict=True)}
-    categories = [c for c in rules.categories if c != OTHER]
-    for category in deciding_categories(resemblances, by_sentence, urgency, limits):
+    categories = without_generic([c for c in rules.categories if c != OTHER], RULED_SPECIFIC)
+    for category in deciding_categories(resemblances, by_sentence, urgency, limits, ruled=list(categories)):
         if category != OTHER and category not in categories:
             categories.append(category)
     for category in voted_categories(votes, urgency, bool(categories), limits):
         if category not in categories:
             categories.append(category)
+    categories = without_generic(categories)
+    if urgency == "emergency" and any(c in DANGER for c in categories):
+        categories = [c for c in categories if c != "cyberbullying"]
     return categories or [OTHER]
+
+
+def without_generic(categories: Sequence[str],
+                    specific: Mapping[str, tuple[str, ...]] = SPECIFIC) -> list[str]:
+    """``categories`` without a generic one whose specific kind is among them (``specific``)."""
+    return [c for c in categories if not any(kind in categories for kind in specific.get(c, ()))]
