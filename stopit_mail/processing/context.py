@@ -23,6 +23,7 @@ from stopit_mail.extract import mime
 from stopit_mail.extract.evidence import Extraction
 from stopit_mail.ingest.classify import Arrival
 from stopit_mail.models import Case
+from stopit_mail.outbound.ack_limits import AckKeys
 from stopit_mail.outbound.redact.errors import message_identities
 from stopit_mail.sealing import Identity
 
@@ -90,6 +91,8 @@ class Context:
     filed: Filed | None = None
     # The language the reporter wrote in (guessed outside the transaction, for the acknowledgement).
     language: str | None = None
+    # The keyed hashes of the reporter's address and domain (computed with the language).
+    ack_keys: AckKeys | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None
