@@ -21,6 +21,7 @@ from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normali
 from stopit_mail.config import Organisation
 from stopit_mail.db import inserts_skipping_taken
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
+from stopit_mail.headers.stored import compact
 from stopit_mail.models import Case, CaseAlias, Evidence, OutboxMessage, Party, Report
 from stopit_mail.rowbuffer import HELD_ROWS_SEEN, buffer_of, insert_rows, write_through
 
@@ -139,7 +140,7 @@ def _evidence_row(case: Case, report_id: int, item: EvidenceItem, keys: tuple[st
         "orig_to": item.to, "orig_cc": item.cc, "orig_date": item.date, "orig_subject": item.subject,
         "orig_message_id": item.message_id, "message_id_key": keys[0],
         "fingerprint": keys[1], "header_block": item.header_block,
-        "body_text": item.body_text, "problems": item.problems, "analysis": item.analysis,
+        "body_text": item.body_text, "problems": item.problems, "analysis": compact(item.analysis),
     }
 
 

@@ -10,6 +10,7 @@ import logging
 
 from stopit_mail.cases.replies import record_mentions
 from stopit_mail.cases.service import open_or_join_case
+from stopit_mail.headers.stored import compact
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import IdentityKeyError, readable_at_rest
@@ -20,6 +21,13 @@ log = logging.getLogger(__name__)
 @register
 class OpenCase(Step):
     name = "open-case"
+
+    def prepare(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        # The analyses' stored form, outside the write transaction (after seal-identity has
+        # scrubbed them: the stored form holds the same values).
+        for item in ctx.extraction.items:
+            item.analysis = compact(item.analysis)
 
     def process(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
