@@ -96,3 +96,14 @@ def test_joining_a_case_without_its_senders_alias_creates_it(any_app: App) -> No
     _process(any_app, [joining_report(2, "reporter2@example.org"), joining_report(3, "reporter3@example.org")])
     with any_app.factory() as session:
         assert list(session.scalars(sender_alias)) == codes
+
+
+def test_reporter_codes_are_random_over_the_whole_alphabet() -> None:
+    """Drawn from one read of 60 random bits: every character of every code from the alphabet,
+    each position taking all 32 characters, and no code twice."""
+    from stopit_mail.cases.codes import _ALPHABET, REPORTER_CODE_LENGTH, new_reporter_code
+
+    codes = [new_reporter_code() for _ in range(3000)]
+    assert len(set(codes)) == len(codes)
+    assert all(len(code) == REPORTER_CODE_LENGTH and set(code) <= set(_ALPHABET) for code in codes)
+    assert all({code[i] for code in codes} == set(_ALPHABET) for i in range(REPORTER_CODE_LENGTH))

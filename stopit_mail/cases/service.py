@@ -203,6 +203,7 @@ _INSERT_PARTIES = inserts_skipping_taken(_PARTIES, "case_id", "role", "address",
 def open_or_join_case(
     session: Session, org: Organisation, raw: StoredReport, extraction: Extraction,
     sealed_identity: str | None = None, sender_address: str = "",
+    keys: list[tuple[str | None, str | None]] | None = None,
 ) -> Filed:
     """File a report: join the case of a duplicate offending message, or open a new one.
 
@@ -211,13 +212,14 @@ def open_or_join_case(
     is the report's sender as received (also for sealed reports, in memory only): when they wrote
     the evidence themselves, the report is filed with sender_role "alleged-sender".
     Every report gets its own alias: joining never discloses another reporter's code.
+    `keys`: the items' `evidence_keys`, when the caller computed them already.
 
     Only the case is an ORM object (later steps change it); the report, its aliases, evidence,
     parties and events are plain inserts, one statement per table.
     """
     sender_role = ALLEGED_SENDER if sender_wrote_the_evidence(
         extraction, sender_address or extraction.reporter_address) else REPORTER
-    keys = evidence_keys(extraction.items)
+    keys = evidence_keys(extraction.items) if keys is None else keys
     case, has_sender_alias = _duplicate(session, extraction.items, org.slug, keys)
     joined = case is not None
     now = datetime.now(UTC)

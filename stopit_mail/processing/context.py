@@ -87,6 +87,9 @@ class Context:
     decision: TriageDecision | None = None
     bounced_ids: list[str] = field(default_factory=list)
     case: Case | None = None
+    # Each evidence item's Message-ID key and fingerprint (the duplicate search's keys, computed
+    # by open-case outside the write transaction).
+    evidence_keys: list[tuple[str | None, str | None]] | None = None
     # Where open-case filed a new report (its row and its sender's alias, for the acknowledgement).
     filed: Filed | None = None
     # The language the reporter wrote in (guessed outside the transaction, for the acknowledgement).
