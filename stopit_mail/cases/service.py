@@ -72,12 +72,16 @@ _MATCHING = union_all(select(_EVIDENCE.c.id).where(_EVIDENCE.c.message_id_key.in
 _ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
 _SENDER_ALIAS = select(_ALIASES.c.id).where(
     _ALIASES.c.case_id == bindparam("case_id"), _ALIASES.c.side == ALLEGED_SENDER, _ALIASES.c.report_id.is_(None))
-# The case itself is loaded by the same statement (a join usually finds a case of an earlier
-# batch), with whether it has its alleged sender's alias: the join path's only read.
-_DUPLICATE = (select(Case, exists().where(_ALIASES.c.case_id == Case.id, _ALIASES.c.side == ALLEGED_SENDER,
-                                          _ALIASES.c.report_id.is_(None)))
-              .join(_EVIDENCE, _EVIDENCE.c.case_id == Case.id)
-              .where(_EVIDENCE.c.id.in_(_MATCHING), Case.organisation == bindparam("organisation"))
+# The case's columns are read by the same statement (a join usually finds a case of an earlier
+# batch), with whether it has its alleged sender's alias: the join path's only read. Core, sent
+# on the session's connection: through the ORM (its expanding IN and entity loading) the search
+# cost twice as much, and every report makes it, most of them finding nothing.
+_HAS_SENDER_ALIAS = "has_sender_alias"
+_DUPLICATE = (select(*_CASES.columns, exists().where(_ALIASES.c.case_id == _CASES.c.id,
+                                                     _ALIASES.c.side == ALLEGED_SENDER,
+                                                     _ALIASES.c.report_id.is_(None)).label(_HAS_SENDER_ALIAS))
+              .join(_EVIDENCE, _EVIDENCE.c.case_id == _CASES.c.id)
+              .where(_EVIDENCE.c.id.in_(_MATCHING), _CASES.c.organisation == bindparam("organisation"))
               .order_by(_EVIDENCE.c.id).limit(1))
 
 
@@ -107,12 +111,14 @@ def _duplicate(session: Session, items: list[EvidenceItem], organisation: str,
         return None, None
     # Evidence written earlier in the same batch may still be held (`rowbuffer`): it is looked at
     # after the database's, as it came after it. A case with held updates is in the session (the
-    # buffer keeps it there), so loading it again keeps its values as written. Aliases are never
-    # held (each is inserted at once), so the alias flag read with it is current.
-    found = session.execute(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
-                            execution_options={HELD_ROWS_SEEN: True}).first()
+    # buffer keeps it there), and that object is the one returned, with its values as written.
+    # Aliases are never held (each is inserted at once), so the alias flag read with it is current.
+    found = session.connection().execute(_DUPLICATE, {"organisation": organisation, "mids": mids,
+                                                      "prints": prints}).first()
     if found is not None:
-        return found[0], bool(found[1])
+        row = found._asdict()
+        has_sender_alias = bool(row.pop(_HAS_SENDER_ALIAS))
+        return _attached(session, row), has_sender_alias
     buffer = buffer_of(session)
     if buffer is not None:
         return _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation), None
@@ -283,7 +289,16 @@ def _insert_case(session: Session, given: dict[str, Any]) -> Case:
             row[column.key] = None
         elif column.default.is_scalar:
             row[column.key] = column.default.arg  # type: ignore[attr-defined]
-    case = Case(id=session.execute(_INSERT_CASE, row).scalar_one(), **row)
+    return _attached(session, {"id": session.execute(_INSERT_CASE, row).scalar_one(), **row})
+
+
+def _attached(session: Session, row: dict[str, Any]) -> Case:
+    """The case of a row read or written with Core: the session's own object when it has one
+    (its values as the batch wrote them), else a new one attached as loaded (no flush, no read)."""
+    found = session.identity_map.get(session.identity_key(Case, row["id"]))
+    if isinstance(found, Case):
+        return found
+    case = Case(**row)
     make_transient_to_detached(case)
     session.add(case)
     return case
