@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import delete, event, select
 
 from stopit_mail.app import App
+from stopit_mail.cases import service
 from stopit_mail.cases.aliases import ALLEGED_SENDER
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.models import Case, CaseAlias, Party, Report
@@ -79,6 +81,18 @@ def test_joining_reports_read_only_the_case_and_write_each_party_once(any_app: A
     others = [("recipient", "friend1@example.org"), ("recipient", "friend2@example.org"),
               ("recipient", "reporter0@example.org"), ("recipient", "reporter6@example.org")]
     assert _parties(any_app) == sorted([("alleged-sender", "bully@webmail.example"), *reporters, *others])
+
+
+def test_a_database_without_insert_on_conflict_reads_the_parties_instead(app: App,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Elsewhere than SQLite and PostgreSQL the case's parties, stored and held, are read first."""
+    monkeypatch.setattr(service, "_INSERT_PARTIES", {})
+    _process(app, [joining_report(0, "reporter0@example.org")])
+    sent = _process(app, [joining_report(n, f"friend{n % 2}@example.org") for n in range(1, 5)])
+    assert len([s for s in sent if s.startswith("SELECT parties.")]) == 4
+    assert _parties(app) == sorted([("alleged-sender", "bully@webmail.example"), ("recipient", "friend0@example.org"),
+                                    ("recipient", "friend1@example.org"),
+                                    *[("reporter", f"reporter{n}@example.org") for n in range(5)]])
 
 
 def test_joining_a_case_without_its_senders_alias_creates_it(any_app: App) -> None:

@@ -195,8 +195,13 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
     # A party the case has already (in the database or held for the batch) is skipped by the
     # INSERT itself (the four columns are unique): joining a case reads none of its parties.
     statement = _INSERT_PARTIES.get(session.get_bind().dialect.name)
-    have: set[tuple[str, str, str]] = set() if new or statement is not None else {
-        (role, address, name) for role, address, name in session.execute(_PARTIES_OF, {"case_id": case.id})}
+    have: set[tuple[str, str, str]] = set()
+    if statement is None and not new:  # another database: read the case's parties, stored and held
+        have = {(role, address, name) for role, address, name in session.execute(
+            _PARTIES_OF, {"case_id": case.id}, execution_options={HELD_ROWS_SEEN: True})}
+        buffer = buffer_of(session)
+        held = buffer.held(_PARTIES) if buffer is not None else []
+        have |= {(r["role"], r["address"], r["display_name"]) for r in held if r["case_id"] == case.id}
     rows = [{"case_id": case.id, "role": role, "address": address, "display_name": name,
              "domain": address.partition("@")[2]}
             for role, address, name in wanted if (role, address, name) not in have]
