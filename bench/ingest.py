@@ -12,6 +12,8 @@ Rates are per core: messages per CPU second of this process, so other load on th
 does not blur the ratio (wall-clock rates are printed too). Goal: ratio >= 0.08.
 
     python bench/ingest.py [N]
+    python bench/ingest.py --new-cases [N] every report opens its own case (by default they come
+                                           from 50 senders of one text: most join one of 50 cases)
     python bench/ingest.py --sealing [N]   the cost of sealing anonymous reports at rest
     python bench/ingest.py --model [N]     the triage model's cost per report: N unique reports,
                                            then N copies of one report (its sentence cache); then
@@ -195,7 +197,10 @@ def main() -> None:
     count = int(numbers[0]) if numbers else 300
     rng = random.Random(42)
     pem, record = signing_key()
-    messages = [make_report(i, rng, pem) for i in range(count)]
+    # By default the reports join one of 50 cases (one text from 50 senders); --new-cases gives
+    # each its own text, so every report opens a case.
+    messages = [make_report(i, rng, pem, text=(f"You should leave this school, nobody wants you here ({i}).\r\n" * 20
+                                              if "--new-cases" in sys.argv else "")) for i in range(count)]
     size = sum(len(m) for m in messages) / count
 
     bare_cpu, bare_wall = bare_parse(messages)

@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -43,6 +46,14 @@ def make_engine(url: str) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def inserts_skipping_taken(table: Table, *columns: str) -> dict[str, Insert]:
+    """An INSERT per dialect (SQLite, PostgreSQL) that skips, without an error, a row whose
+    `columns` (a unique key) are already taken: one statement where a look-up and an insert
+    would be two. Other databases have none (callers look first)."""
+    return {"sqlite": sqlite_insert(table).on_conflict_do_nothing(index_elements=list(columns)),
+            "postgresql": pg_insert(table).on_conflict_do_nothing(index_elements=list(columns))}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Table, TextClause, bindparam, event, insert, update
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.util import find_tables
 
 _KEY = "stopit.rowbuffer"
@@ -45,14 +46,22 @@ class RowBuffer:
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+        # The INSERT of a table whose rows are not inserted plainly (one that skips taken keys).
+        self.inserts: dict[str, Insert] = {}
         # Column values to write, by table and row id (merged: the last value of a column wins).
         self.updates: dict[str, tuple[Table, dict[int, dict[str, Any]]]] = {}
         # The objects they were set on, kept alive so the session's identity map keeps them: a
         # query loading one of those rows again then returns the object with the held values.
         self.objects: list[Any] = []
 
-    def add(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Hold `rows` for `table`."""
+    def add(self, table: Table, rows: list[dict[str, Any]], statement: Insert | None = None) -> None:
+        """Hold `rows` for `table`, to be inserted by `statement` (by default a plain INSERT).
+
+        A table's held rows share one statement (they are sent as one executemany)."""
+        if self.inserts.get(table.name) is not statement and table.name in self.rows:
+            raise ValueError(f"rows of {table.name} held for another INSERT")
+        if statement is not None:
+            self.inserts[table.name] = statement
         self.rows.setdefault(table.name, (table, []))[1].extend(rows)
 
     def update(self, table: Table, row_id: int, values: dict[str, Any]) -> None:
@@ -73,16 +82,20 @@ class RowBuffer:
         held updates, one statement per table and set of columns: of every table, or `only` of
         these (the rest stay held)."""
         pending, self.rows = _split(self.rows, only)
+        inserts, self.inserts = _split(self.inserts, only)
         updates, self.updates = _split(self.updates, only)
         if not pending and not updates:
             return
         connection = session.connection()
-        for table, rows in pending.values():
+        for name, (table, rows) in pending.items():
+            statement = inserts.get(name)
+            if statement is None:
+                statement = insert(table)
             # One statement per run of rows with the same columns, so the order stays as added.
             start = 0
             for end in range(1, len(rows) + 1):
                 if end == len(rows) or rows[end].keys() != rows[start].keys():
-                    connection.execute(insert(table), rows[start:end])
+                    connection.execute(statement, rows[start:end])
                     start = end
         for table, by_id in updates.values():
             shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -107,15 +120,16 @@ def buffer_of(session: Session) -> RowBuffer | None:
     return found
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` into `table`: held in the session's buffer if it has one, else at once."""
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], statement: Insert | None = None) -> None:
+    """Insert `rows` into `table` (by `statement`, by default a plain INSERT): held in the
+    session's buffer if it has one, else at once."""
     if not rows:
         return
     buffer = buffer_of(session)
     if buffer is None:
-        session.execute(insert(table), rows)
+        session.execute(insert(table) if statement is None else statement, rows)
     else:
-        buffer.add(table, rows)
+        buffer.add(table, rows, statement)
 
 
 def write_through(session: Session, obj: Any, values: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ from stopit_mail.cases.queries import case_detail
 from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
+from stopit_mail.headers.stored import expand
 from stopit_mail.models import Case, Event, RawMessage
 from stopit_mail.outbound.redact import redact_file
 from stopit_mail.sealing import open_bytes
@@ -80,7 +81,7 @@ def _evidence(settings: Settings, case: Case, package: PackageWriter, identity: 
     for item in case.evidence:
         record = {"id": item.id, "kind": item.kind, "completeness": item.completeness.value,
                   "sha256": item.sha256, "from": item.orig_from_address, "subject": item.orig_subject,
-                  "date": item.orig_date, "message_id": item.orig_message_id, "analysis": item.analysis}
+                  "date": item.orig_date, "message_id": item.orig_message_id, "analysis": expand(item.analysis)}
         if item.content is not None:
             if item.kind == "attachment":
                 path = f"attachments/{item.id:06d}-{_safe_name(item.filename, 'attachment')}"

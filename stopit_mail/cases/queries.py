@@ -17,6 +17,7 @@ from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.sender_index import senders_matching
 from stopit_mail.cases.staff import Actor
 from stopit_mail.errors import NotFound
+from stopit_mail.headers.stored import expand
 from stopit_mail.models import (
     Case,
     CaseAlias,
@@ -220,7 +221,7 @@ def _evidence_dict(item: Evidence) -> dict[str, Any]:
         "content_type": item.content_type, "filename": item.filename, "size": item.size,
         "sha256": item.sha256, "from": {"name": item.orig_from_name, "address": item.orig_from_address},
         "to": item.orig_to, "cc": item.orig_cc, "date": item.orig_date, "subject": item.orig_subject,
-        "message_id": item.orig_message_id, "problems": item.problems, "analysis": item.analysis,
+        "message_id": item.orig_message_id, "problems": item.problems, "analysis": expand(item.analysis),
         "text": item.body_text,
     }
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, select, union_all
+from sqlalchemy import Table, bindparam, exists, insert, select, union_all
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from stopit_mail import events
@@ -19,7 +19,9 @@ from stopit_mail.cases.anonymity import REDACTED
 from stopit_mail.cases.codes import new_reporter_code, next_case_number
 from stopit_mail.cases.dedup import content_fingerprint, message_id_key, normalise_message_id
 from stopit_mail.config import Organisation
+from stopit_mail.db import inserts_skipping_taken
 from stopit_mail.extract.evidence import EvidenceItem, Extraction
+from stopit_mail.headers.stored import compact
 from stopit_mail.models import Case, CaseAlias, Evidence, OutboxMessage, Party, Report
 from stopit_mail.rowbuffer import HELD_ROWS_SEEN, buffer_of, insert_rows, write_through
 
@@ -67,9 +69,19 @@ _CASES: Table = Case.__table__  # type: ignore[assignment]
 # through every evidence row of every case of the organisation, for every report filed.
 _MATCHING = union_all(select(_EVIDENCE.c.id).where(_EVIDENCE.c.message_id_key.in_(bindparam("mids", expanding=True))),
                       select(_EVIDENCE.c.id).where(_EVIDENCE.c.fingerprint.in_(bindparam("prints", expanding=True))))
-# The case itself is loaded by the same statement (a join usually finds a case of an earlier batch).
-_DUPLICATE = (select(Case).join(_EVIDENCE, _EVIDENCE.c.case_id == Case.id)
-              .where(_EVIDENCE.c.id.in_(_MATCHING), Case.organisation == bindparam("organisation"))
+_ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
+_SENDER_ALIAS = select(_ALIASES.c.id).where(
+    _ALIASES.c.case_id == bindparam("case_id"), _ALIASES.c.side == ALLEGED_SENDER, _ALIASES.c.report_id.is_(None))
+# The case's columns are read by the same statement (a join usually finds a case of an earlier
+# batch), with whether it has its alleged sender's alias: the join path's only read. Core, sent
+# on the session's connection: through the ORM (its expanding IN and entity loading) the search
+# cost twice as much, and every report makes it, most of them finding nothing.
+_HAS_SENDER_ALIAS = "has_sender_alias"
+_DUPLICATE = (select(*_CASES.columns, exists().where(_ALIASES.c.case_id == _CASES.c.id,
+                                                     _ALIASES.c.side == ALLEGED_SENDER,
+                                                     _ALIASES.c.report_id.is_(None)).label(_HAS_SENDER_ALIAS))
+              .join(_EVIDENCE, _EVIDENCE.c.case_id == _CASES.c.id)
+              .where(_EVIDENCE.c.id.in_(_MATCHING), _CASES.c.organisation == bindparam("organisation"))
               .order_by(_EVIDENCE.c.id).limit(1))
 
 
@@ -86,20 +98,31 @@ def find_duplicate_case(session: Session, items: list[EvidenceItem], organisatio
     staff cannot see (nor show this school's staff a report that was not sent to them).
     `keys`: the items' `evidence_keys`, when the caller has them already.
     """
+    return _duplicate(session, items, organisation, keys)[0]
+
+
+def _duplicate(session: Session, items: list[EvidenceItem], organisation: str,
+               keys: list[tuple[str | None, str | None]] | None = None) -> tuple[Case | None, bool | None]:
+    """`find_duplicate_case`, and whether that case has its alleged sender's alias (None: not known)."""
     keys = evidence_keys(items) if keys is None else keys
     mids = [mid for mid, _ in keys if mid]
     prints = [fingerprint for _, fingerprint in keys if fingerprint]
     if not mids and not prints:
-        return None
+        return None, None
     # Evidence written earlier in the same batch may still be held (`rowbuffer`): it is looked at
     # after the database's, as it came after it. A case with held updates is in the session (the
-    # buffer keeps it there), so loading it again keeps its values as written.
-    case = session.scalar(_DUPLICATE, {"organisation": organisation, "mids": mids, "prints": prints},
-                          execution_options={HELD_ROWS_SEEN: True})
+    # buffer keeps it there), and that object is the one returned, with its values as written.
+    # Aliases are never held (each is inserted at once), so the alias flag read with it is current.
+    found = session.connection().execute(_DUPLICATE, {"organisation": organisation, "mids": mids,
+                                                      "prints": prints}).first()
+    if found is not None:
+        row = found._asdict()
+        has_sender_alias = bool(row.pop(_HAS_SENDER_ALIAS))
+        return _attached(session, row), has_sender_alias
     buffer = buffer_of(session)
-    if case is None and buffer is not None:
-        case = _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation)
-    return case
+    if buffer is not None:
+        return _held_duplicate(session, buffer.held(_EVIDENCE), set(mids), set(prints), organisation), None
+    return None, None
 
 
 def _held_duplicate(session: Session, held: list[dict[str, Any]], mids: set[str], prints: set[str],
@@ -123,7 +146,7 @@ def _evidence_row(case: Case, report_id: int, item: EvidenceItem, keys: tuple[st
         "orig_to": item.to, "orig_cc": item.cc, "orig_date": item.date, "orig_subject": item.subject,
         "orig_message_id": item.message_id, "message_id_key": keys[0],
         "fingerprint": keys[1], "header_block": item.header_block,
-        "body_text": item.body_text, "problems": item.problems, "analysis": item.analysis,
+        "body_text": item.body_text, "problems": item.problems, "analysis": compact(item.analysis),
     }
 
 
@@ -169,21 +192,29 @@ def record_parties(session: Session, case: Case, extraction: Extraction, mailbox
                 add("recipient", address, name)
     if not wanted:
         return
-    have: set[tuple[str, str, str]] = set() if new else {
-        (role, address, name) for role, address, name in session.execute(
+    # A party the case has already (in the database or held for the batch) is skipped by the
+    # INSERT itself (the four columns are unique): joining a case reads none of its parties.
+    statement = _INSERT_PARTIES.get(session.get_bind().dialect.name)
+    have: set[tuple[str, str, str]] = set()
+    if statement is None and not new:  # another database: read the case's parties, stored and held
+        have = {(role, address, name) for role, address, name in session.execute(
             _PARTIES_OF, {"case_id": case.id}, execution_options={HELD_ROWS_SEEN: True})}
-    buffer = buffer_of(session)
-    if buffer is not None and not new:
-        have |= {(r["role"], r["address"], r["display_name"]) for r in buffer.held(_PARTIES) if r["case_id"] == case.id}
+        buffer = buffer_of(session)
+        held = buffer.held(_PARTIES) if buffer is not None else []
+        have |= {(r["role"], r["address"], r["display_name"]) for r in held if r["case_id"] == case.id}
     rows = [{"case_id": case.id, "role": role, "address": address, "display_name": name,
              "domain": address.partition("@")[2]}
             for role, address, name in wanted if (role, address, name) not in have]
-    insert_rows(session, _PARTIES, rows)
+    insert_rows(session, _PARTIES, rows, statement)
+
+
+_INSERT_PARTIES = inserts_skipping_taken(_PARTIES, "case_id", "role", "address", "display_name")
 
 
 def open_or_join_case(
     session: Session, org: Organisation, raw: StoredReport, extraction: Extraction,
     sealed_identity: str | None = None, sender_address: str = "",
+    keys: list[tuple[str | None, str | None]] | None = None,
 ) -> Filed:
     """File a report: join the case of a duplicate offending message, or open a new one.
 
@@ -192,14 +223,15 @@ def open_or_join_case(
     is the report's sender as received (also for sealed reports, in memory only): when they wrote
     the evidence themselves, the report is filed with sender_role "alleged-sender".
     Every report gets its own alias: joining never discloses another reporter's code.
+    `keys`: the items' `evidence_keys`, when the caller computed them already.
 
     Only the case is an ORM object (later steps change it); the report, its aliases, evidence,
     parties and events are plain inserts, one statement per table.
     """
     sender_role = ALLEGED_SENDER if sender_wrote_the_evidence(
         extraction, sender_address or extraction.reporter_address) else REPORTER
-    keys = evidence_keys(extraction.items)
-    case = find_duplicate_case(session, extraction.items, org.slug, keys)
+    keys = evidence_keys(extraction.items) if keys is None else keys
+    case, has_sender_alias = _duplicate(session, extraction.items, org.slug, keys)
     joined = case is not None
     now = datetime.now(UTC)
     log: list[dict[str, Any]] = []
@@ -221,7 +253,7 @@ def open_or_join_case(
     # told every reporter); anyone joining, and an alleged sender, gets a code of their own.
     wanted: list[tuple[str, int | None, str | None]] = [
         (sender_role, report_id, case.reporter_code if not joined and sender_role == REPORTER else None)]
-    if not joined or not _has_sender_alias(session, case):
+    if not joined or not (has_sender_alias if has_sender_alias is not None else _has_sender_alias(session, case)):
         if not case.sender_code:
             case.sender_code = new_reporter_code()
         wanted.append((ALLEGED_SENDER, None, case.sender_code))
@@ -262,7 +294,16 @@ def _insert_case(session: Session, given: dict[str, Any]) -> Case:
             row[column.key] = None
         elif column.default.is_scalar:
             row[column.key] = column.default.arg  # type: ignore[attr-defined]
-    case = Case(id=session.execute(_INSERT_CASE, row).scalar_one(), **row)
+    return _attached(session, {"id": session.execute(_INSERT_CASE, row).scalar_one(), **row})
+
+
+def _attached(session: Session, row: dict[str, Any]) -> Case:
+    """The case of a row read or written with Core: the session's own object when it has one
+    (its values as the batch wrote them), else a new one attached as loaded (no flush, no read)."""
+    found = session.identity_map.get(session.identity_key(Case, row["id"]))
+    if isinstance(found, Case):
+        return found
+    case = Case(**row)
     make_transient_to_detached(case)
     session.add(case)
     return case
@@ -271,10 +312,6 @@ def _insert_case(session: Session, given: dict[str, Any]) -> Case:
 def _has_sender_alias(session: Session, case: Case) -> bool:
     return session.scalar(_SENDER_ALIAS, {"case_id": case.id}) is not None
 
-
-_ALIASES: Table = CaseAlias.__table__  # type: ignore[assignment]
-_SENDER_ALIAS = select(_ALIASES.c.id).where(
-    _ALIASES.c.case_id == bindparam("case_id"), _ALIASES.c.side == ALLEGED_SENDER, _ALIASES.c.report_id.is_(None))
 
 
 def case_of_sent_message(session: Session, referenced_ids: list[str]) -> Case | None:

@@ -29,10 +29,11 @@ def apply_report_triage(session: Session, case: Case, decision: TriageDecision) 
     categories = sorted(set(case.categories or []) | set(decision.categories)) if previous else decision.categories
     if len(categories) > 1 and "other" in categories:
         categories.remove("other")
-    explanation = decision.explanation()
+    automatic = decision.to_dict()
+    explanation = automatic["explanation"]  # written out once (the dict holds it)
     # Written with Core (held for the batch in the worker): the case object takes the values as is.
     values: dict[str, object] = {"urgency": urgency, "categories": categories,
-                                 "triage": {**previous, "automatic": decision.to_dict(), "explanation": explanation}}
+                                 "triage": {**previous, "automatic": automatic, "explanation": explanation}}
     if case.status is CaseStatus.NEW:
         values["status"] = CaseStatus.TRIAGED
     write_through(session, case, values)

@@ -23,6 +23,7 @@ from stopit_mail.extract import mime
 from stopit_mail.extract.evidence import Extraction
 from stopit_mail.ingest.classify import Arrival
 from stopit_mail.models import Case
+from stopit_mail.outbound.ack_limits import AckKeys
 from stopit_mail.outbound.redact.errors import message_identities
 from stopit_mail.sealing import Identity
 
@@ -86,10 +87,15 @@ class Context:
     decision: TriageDecision | None = None
     bounced_ids: list[str] = field(default_factory=list)
     case: Case | None = None
+    # Each evidence item's Message-ID key and fingerprint (the duplicate search's keys, computed
+    # by open-case outside the write transaction).
+    evidence_keys: list[tuple[str | None, str | None]] | None = None
     # Where open-case filed a new report (its row and its sender's alias, for the acknowledgement).
     filed: Filed | None = None
     # The language the reporter wrote in (guessed outside the transaction, for the acknowledgement).
     language: str | None = None
+    # The keyed hashes of the reporter's address and domain (computed with the language).
+    ack_keys: AckKeys | None = None
     # The reporter as they wrote to us; kept in memory for the acknowledgement even when the
     # stored copy is sealed (anonymous reports).
     reporter: Identity | None = None

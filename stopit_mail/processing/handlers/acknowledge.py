@@ -21,14 +21,14 @@ from stopit_mail.cases.acknowledgement import (
 from stopit_mail.cases.aliases import ALLEGED_SENDER, alias_address
 from stopit_mail.cases.codes import format_code
 from stopit_mail.cases.notices import template_dirs
-from stopit_mail.outbound.ack_limits import domain_key, refusal
+from stopit_mail.outbound.ack_limits import ack_keys, refusal
 from stopit_mail.outbound.compose import Draft
 from stopit_mail.outbound.outbox import URGENT_DELIVERY, queue
 from stopit_mail.outbound.render import make_environment
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.rowbuffer import write_through
-from stopit_mail.sealing import IdentityKeyError, recipient_key, sealed_recipient
+from stopit_mail.sealing import IdentityKeyError, sealed_recipient
 
 
 @register
@@ -40,8 +40,14 @@ class Acknowledge(Step):
 
     def prepare(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
-        # Outside the write transaction: guessing the language is the costliest part of it.
+        # Outside the write transaction: guessing the language is the costliest part of it; the
+        # keyed hashes the limits count by are computed here too (once, not once per use).
         ctx.language = report_language(ctx.extraction.wrapper_text)
+        if ctx.reporter is not None and ctx.reporter.address:
+            try:
+                ctx.ack_keys = ack_keys(ctx.settings, ctx.reporter.address)
+            except IdentityKeyError:
+                ctx.ack_keys = None  # no key at all: `process` says so, as a side step
 
     def process(self, ctx: Context) -> None:
         assert ctx.case is not None, "open-case must run first"
@@ -77,8 +83,9 @@ class Acknowledge(Step):
             subject=rendered.subject, body=rendered.body, reply_to=alias,
             in_reply_to=original_id, references=[original_id] if original_id else [],
         )
+        keys = ctx.ack_keys or ack_keys(ctx.settings, address)
         queue(ctx.session, draft, "acknowledgement", f"ack:{ctx.raw.id}", ctx.case.id, envelope_from="",
-                recipient_key=recipient_key(ctx.settings, address), domain_key=domain_key(ctx.settings, address),
+                recipient_key=keys.recipient, domain_key=keys.domain,
                 alias_id=alias_row.id, priority=URGENT_DELIVERY if emergency else 0)
 
     @staticmethod
@@ -91,7 +98,7 @@ class Acknowledge(Step):
                       else "the sender wrote the offending message themselves"
                       if ctx.filed.sender_role == ALLEGED_SENDER
                       else refusal(ctx.session, ctx.settings, address, ctx.case.id,
-                                   has_evidence=bool(ctx.extraction.items), emergency=emergency))
+                                   has_evidence=bool(ctx.extraction.items), emergency=emergency, keys=ctx.ack_keys))
             recipient = sealed_recipient(ctx.settings, address) if ctx.sealed_identity else address
         except IdentityKeyError as exc:
             # A side step: the case and its page must not go down with it.

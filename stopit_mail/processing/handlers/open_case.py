@@ -9,7 +9,8 @@ readable they would read as sealed (`readable_at_rest`).
 import logging
 
 from stopit_mail.cases.replies import record_mentions
-from stopit_mail.cases.service import open_or_join_case
+from stopit_mail.cases.service import evidence_keys, open_or_join_case
+from stopit_mail.headers.stored import compact
 from stopit_mail.processing.context import Context, Step
 from stopit_mail.processing.registry import register
 from stopit_mail.sealing import IdentityKeyError, readable_at_rest
@@ -20,6 +21,14 @@ log = logging.getLogger(__name__)
 @register
 class OpenCase(Step):
     name = "open-case"
+
+    def prepare(self, ctx: Context) -> None:
+        assert ctx.extraction is not None, "extract-evidence must run first"
+        # The analyses' stored form, outside the write transaction (after seal-identity has
+        # scrubbed them: the stored form holds the same values).
+        for item in ctx.extraction.items:
+            item.analysis = compact(item.analysis)
+        ctx.evidence_keys = evidence_keys(ctx.extraction.items)
 
     def process(self, ctx: Context) -> None:
         assert ctx.extraction is not None, "extract-evidence must run first"
@@ -32,7 +41,7 @@ class OpenCase(Step):
                         ctx.defects.append(f"evidence-looks-sealed: {exc}"[:200])
         ctx.filed = open_or_join_case(
             ctx.session, ctx.organisation, ctx.raw, ctx.extraction, sealed_identity=ctx.sealed_identity,
-            sender_address=ctx.reporter.address if ctx.reporter else "")
+            sender_address=ctx.reporter.address if ctx.reporter else "", keys=ctx.evidence_keys)
         ctx.case = ctx.filed.case
         ctx.updates["case_id"] = ctx.case.id
         record_mentions(ctx.session, ctx.mentioned_case_ids, ctx.raw.id)
