@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -48,12 +49,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
-def inserts_skipping_taken(table: Table, *columns: str) -> dict[str, Insert]:
+def inserts_skipping_taken(table: Table, *columns: str, returning: tuple[Any, ...] = ()) -> dict[str, Insert]:
     """An INSERT per dialect (SQLite, PostgreSQL) that skips, without an error, a row whose
     `columns` (a unique key) are already taken: one statement where a look-up and an insert
-    would be two. Other databases have none (callers look first)."""
-    return {"sqlite": sqlite_insert(table).on_conflict_do_nothing(index_elements=list(columns)),
-            "postgresql": pg_insert(table).on_conflict_do_nothing(index_elements=list(columns))}
+    would be two. With `returning`, only the rows inserted come back (a taken row returns none).
+    Other databases have none (callers look first)."""
+    statements = {"sqlite": sqlite_insert(table).on_conflict_do_nothing(index_elements=list(columns)),
+                  "postgresql": pg_insert(table).on_conflict_do_nothing(index_elements=list(columns))}
+    return {name: statement.returning(*returning) if returning else statement for name, statement in statements.items()}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import case_alias as alias_address
 from stopit_mail.cases.codes import new_reporter_code, normalise_code
 from stopit_mail.cases.dedup import normalise_message_id
+from stopit_mail.db import inserts_skipping_taken
 from stopit_mail.models import Case, CaseAlias, OutboxMessage, Report
 
 __all__ = ["ALLEGED_SENDER", "OFFICE", "REPORTER", "NewAlias", "ReplyTarget", "alias_address", "create_aliases",
@@ -77,12 +76,7 @@ _TAKEN = select(_ALIASES.c.code).where(_ALIASES.c.code.in_(bindparam("codes", ex
 _INSERT_RETURNING = insert(_ALIASES).returning(_ALIASES.c.id, _ALIASES.c.code)
 # Codes are unique: a row whose code is taken is not inserted (and not returned), so checking
 # the codes and inserting the rows is one statement where the database can say so.
-_INSERT_UNTAKEN = {
-    "sqlite": sqlite_insert(_ALIASES).on_conflict_do_nothing(index_elements=["code"])
-    .returning(_ALIASES.c.id, _ALIASES.c.code),
-    "postgresql": pg_insert(_ALIASES).on_conflict_do_nothing(index_elements=["code"])
-    .returning(_ALIASES.c.id, _ALIASES.c.code),
-}
+_INSERT_UNTAKEN = inserts_skipping_taken(_ALIASES, "code", returning=(_ALIASES.c.id, _ALIASES.c.code))
 
 
 def create_aliases(session: Session, case_id: int, wanted: list[tuple[str, int | None, str | None]]) -> list[NewAlias]:

@@ -11,11 +11,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from stopit_mail import events
+from stopit_mail.db import inserts_skipping_taken
 from stopit_mail.models import OutboxMessage, OutboxStatus
 from stopit_mail.outbound.compose import Draft, compose, new_message_id
 from stopit_mail.outbound.redact.errors import redact_error
@@ -33,10 +32,7 @@ _ID_BY_DEDUP_KEY = select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("
 _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 # The hot path's insert: a repeat of a dedup key inserts nothing and returns no row, so a new
 # message costs one statement instead of a look-up and an insert (the key is a unique column).
-_INSERT_NEW = {
-    "sqlite": sqlite_insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(_OUTBOX.c.id),
-    "postgresql": pg_insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(_OUTBOX.c.id),
-}
+_INSERT_NEW = inserts_skipping_taken(_OUTBOX, "dedup_key", returning=(_OUTBOX.c.id,))
 
 
 def enqueue(
