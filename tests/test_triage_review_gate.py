@@ -68,6 +68,17 @@ def test_a_verdict_the_emergency_vote_carries_is_never_gated() -> None:
     assert _decided(_hood(emergency=cap - 0.01, concern=0.3, head=-50.0))[0] == "urgent"
 
 
+def test_a_sentence_whose_closest_example_is_an_emergency_is_never_gated() -> None:
+    """The gate is for what the concern examples carried: when the single closest reviewed example
+    is an emergency, that example carried the verdict, whatever the head says."""
+    hood = _hood(head=-50.0)
+    closest_emergency = replace(hood, nearest=hood.by_label["emergency"][0], similarity=0.91,
+                                by_label={**hood.by_label, "emergency": (hood.by_label["emergency"][0], 0.91)})
+    assert unit_verdict(closest_emergency).tier == "possible-emergency"
+    assert _decided(closest_emergency)[0] == "possible-emergency"
+    assert _decided(hood)[0] == "urgent"
+
+
 def test_rules_word_for_word_reviews_and_an_organisations_own_examples_are_never_gated() -> None:
     text = "I am going to kill myself tonight"
     assert triage(text, RULES).urgency == "emergency"
