@@ -274,6 +274,16 @@ def test_explanation_names_rule_and_words(rules: CompiledRules) -> None:
     assert text[match.start:match.end] == match.matched_text == "kill herself"
 
 
+def test_explanation_names_each_wording_once_with_how_often(rules: CompiledRules) -> None:
+    decision = triage("you'll regret this. i said you'll regret it! you'll regret", rules)
+    assert len(decision.matches) == 3
+    explanation = decision.explanation()
+    assert explanation.count("regret") == 1 and '"you\'ll regret" (3 times)' in explanation, explanation
+    # Wordings that differ (here in case) are each quoted; one seen once says no count.
+    mixed = triage("You'll regret this. you'll regret it", rules).explanation()
+    assert '"You\'ll regret", "you\'ll regret"' in mixed and "times" not in mixed, mixed
+
+
 def test_offsets_point_into_the_original_text(rules: CompiledRules) -> None:
     text = "Straße ‘quote’ — I DON’T want to be here anymore"
     match = triage(text, rules).matches[0]

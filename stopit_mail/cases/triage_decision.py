@@ -99,7 +99,12 @@ class TriageDecision:
             by_rule.setdefault(match.rule, []).append(match)
         parts: list[str] = []
         for rule, found in by_rule.items():
-            quoted = ", ".join(f'"{m.matched_text}"' for m in found)
+            # Each wording once, with how often it matched: a phrase repeated in the subject, the
+            # reporter's words and the forwarded message read "you'll regret" three times over.
+            counts: dict[str, int] = {}
+            for m in found:
+                counts[m.matched_text] = counts.get(m.matched_text, 0) + 1
+            quoted = ", ".join(f'"{text}"' + (f" ({n} times)" if n > 1 else "") for text, n in counts.items())
             where = " in subject" if all(m.field == "subject" for m in found) else ""
             held = f' (held for the reviewer by "{found[0].held_by}")' if found[0].held_by else ""
             parts.append(f'rule "{rule}" ({found[0].category}, {found[0].urgency}) '
