@@ -178,6 +178,18 @@ def test_with_the_real_model_a_forwarded_dated_notice_does_not_raise_the_report(
         assert RANK[_tier(detector, _forward(report, original))] >= RANK[plain], (report, original)
 
 
+@pytest.mark.skipif(not _built_for_this_bank(), reason="no precomputed bank embeddings for this bank: "
+                    "python bench/triage_bank_vectors.py")
+@pytest.mark.parametrize("framing", ["I got this overnight.", "This came in at 2am.", "My daughter got this last night."])
+def test_with_the_real_model_a_line_saying_when_the_message_arrived_pages_nobody(framing: str) -> None:
+    """How a reporter introduces what they forward is no emergency: "I got this overnight." sat 0.89
+    from "tonight's the night, goodbye" and paged the whole chain for the README's third example."""
+    embedder, status = shared_embedder()
+    assert embedder is not None, status.detail
+    detector = Detector(embedder, status)
+    assert RANK[detector.assess(framing, RULES).urgency] >= RANK["urgent"], framing
+
+
 def test_a_sign_off_hides_nothing_of_the_next_message() -> None:
     """The reporter's phone signature ends *their* text; the forwarded message after the part break
     is evidence and must reach the model (a sign-off once hid every line after it)."""
