@@ -301,6 +301,7 @@ def separate_worker(app: App, supervised: bool = False) -> Worker:
     listener's host it leaves the CPU to accepting mail as serve's own worker does
     (`server.pace_separate_worker`)."""
     worker = Worker(app)
+    worker.exit_on_memory_error = supervised
     if not supervised and app.settings.server.pace_separate_worker:
         worker.flood_probe = StoredRate(app.factory, FLOOD_WAKES_PER_SECOND)
     return worker

@@ -278,6 +278,36 @@ def test_a_message_over_its_time_budget_is_abandoned_and_the_rest_flows(
         assert session.get(RawMessage, slow).status is RawStatus.QUARANTINED  # type: ignore[union-attr]
 
 
+def test_a_memory_error_outside_the_handlers_ends_serves_worker_child_so_a_fresh_one_continues(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In CI a child under the memory cap kept failing with MemoryError once a message had
+    exhausted it (even writing the quarantine failed), and retried forever. serve's child now
+    stops its worker (serve starts a fresh process); a worker in the listener's process retries."""
+    from stopit_mail.server import separate_worker
+
+    stored = store(app, report_message(0))
+    failing = {"left": 1}
+
+    def out_of_memory(*_args: object, **_kwargs: object) -> list[object]:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise MemoryError
+        return real(*_args, **_kwargs)  # type: ignore[arg-type]
+
+    real = runner.process_batch
+    monkeypatch.setattr("stopit_mail.processing.worker.process_batch", out_of_memory)
+    child = separate_worker(app, supervised=True)
+    assert child.run_once().errors == 1 and child.stopping
+    failing["left"] = 1
+    in_process = Worker(app)
+    assert in_process.run_once().errors == 1 and not in_process.stopping
+    while in_process.run_once().busy:
+        pass
+    with app.factory() as session:
+        assert session.get(RawMessage, stored).status is RawStatus.PROCESSED  # type: ignore[union-attr]
+
+
 def memory_hog(megabytes: int, subject: bytes = b"see attached") -> bytes:
     """A report under the size limit whose attachment takes many times its size to process."""
     blob = base64.encodebytes(os.urandom(megabytes * 1024 * 1024 * 3 // 4)).replace(b"\n", b"\r\n")

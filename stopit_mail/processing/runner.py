@@ -20,6 +20,7 @@ error, so a person can look and `stopit quarantine retry` it after a fix.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -107,7 +108,13 @@ def prepare(factory: sessionmaker[Session], settings: Settings, stored: StoredMe
                                            stored.rcpt_to)
         return compute(factory, settings, stored, reader)
     except Quarantine as exc:
-        return outcomes.quarantine(factory, settings, stored.id, str(exc))
+        reason, out_of_memory = str(exc), isinstance(exc.__cause__, MemoryError)
+    # Quarantined outside the except block: the exception's traceback holds the frames of the
+    # failed step, and with them a message too big for the memory budget; writing the quarantine
+    # while they are alive failed with MemoryError in turn, and the message was retried forever.
+    if out_of_memory:
+        gc.collect()
+    return outcomes.quarantine(factory, settings, stored.id, reason)
 
 
 def run(factory: sessionmaker[Session], settings: Settings, stored: StoredMessage) -> Outcome:

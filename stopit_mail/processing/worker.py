@@ -25,6 +25,7 @@ against PostgreSQL (claims use SKIP LOCKED); on SQLite run one.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -110,6 +111,9 @@ class Worker:
         self.idle_seconds = idle_seconds
         self.batch = batch
         self.transport = transport
+        # Set for serve's worker child (a process of its own under the memory cap): a MemoryError
+        # the batch could not contain ends this worker, and serve starts a fresh process.
+        self.exit_on_memory_error = False
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:120]
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -266,6 +270,15 @@ class Worker:
                 # that keeps failing is quarantined after limits.max_attempts.
                 report.errors += 1
                 log.error("processing failed: %r", exc)
+                out_of_memory = isinstance(exc, MemoryError)
+                del exc, future  # the failed batch's frames (and the message they hold) go with them
+                if out_of_memory:
+                    gc.collect()
+                    if self.exit_on_memory_error:
+                        # serve's child under the memory cap: a fresh process continues from clean
+                        # memory (each attempt was counted at its claim); retrying here kept failing.
+                        log.error("out of memory: this worker process stops and serve starts a new one")
+                        self.stop()
                 for stored, _started in claimed:
                     self._release(stored.id)
                 return 0, False
