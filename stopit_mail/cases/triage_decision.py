@@ -7,6 +7,7 @@ every reader of a case (the worker, `cases show`, pages, statistics) consumes it
 from __future__ import annotations
 
 import copy as _copy
+from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from dataclasses import field as _field
 from typing import Any
@@ -101,9 +102,7 @@ class TriageDecision:
         for rule, found in by_rule.items():
             # Each wording once, with how often it matched: a phrase repeated in the subject, the
             # reporter's words and the forwarded message read "you'll regret" three times over.
-            counts: dict[str, int] = {}
-            for m in found:
-                counts[m.matched_text] = counts.get(m.matched_text, 0) + 1
+            counts = Counter(m.matched_text for m in found)  # first-seen order
             quoted = ", ".join(f'"{text}"' + (f" ({n} times)" if n > 1 else "") for text, n in counts.items())
             where = " in subject" if all(m.field == "subject" for m in found) else ""
             held = f' (held for the reviewer by "{found[0].held_by}")' if found[0].held_by else ""
