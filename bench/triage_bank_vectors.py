@@ -5,13 +5,19 @@ Run after any edit of ``stopit_mail/cases/triage_bank/*.tsv`` or a change of the
 come from the pinned model itself (through the per-user sentence cache, never from the shipped file,
 so quantisation never compounds); only sentences not seen before are embedded.
 
-    python bench/triage_bank_vectors.py
+    python bench/triage_bank_vectors.py [--jobs N]
+
+The model runs on one core; ``--jobs`` embeds in N processes (default: every core), which is what
+the test command (`.ci/run`) does before the suite so that the tests of the real model run there too.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +27,29 @@ from stopit_mail.cases.detect.bank_vectors import bank_folder, sentence_key, wri
 from stopit_mail.cases.detect.model import shared_embedder
 
 
+def _embed_share(texts: list[str]) -> np.ndarray:
+    """One process's share of the sentences (it loads and checks the model itself)."""
+    embedder, status = shared_embedder()
+    if embedder is None:
+        raise RuntimeError(f"model unavailable: {status.detail}")
+    return embed_in_batches(embedder, texts)
+
+
+def embed_all(texts: list[str], jobs: int) -> np.ndarray:
+    """Rows for ``texts`` in order, embedded in ``jobs`` processes (in this one when 1)."""
+    if jobs <= 1 or len(texts) < 256:
+        return _embed_share(texts)
+    size = -(-len(texts) // jobs)
+    shares = [texts[i:i + size] for i in range(0, len(texts), size)]
+    with ProcessPoolExecutor(max_workers=len(shares)) as pool:
+        return np.vstack(list(pool.map(_embed_share, shares)))
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="processes embedding new sentences (default: every core)")
+    jobs = parser.parse_args().jobs
     embedder, status = shared_embedder()
     if embedder is None:
         print(f"model unavailable: {status.detail}", file=sys.stderr)
@@ -32,7 +60,7 @@ def main() -> int:
     keys = [sentence_key(e.sentence) for e in bank.examples]
     texts = {sentence_key(e.sentence): e.sentence for e in bank.examples}
     missing = [k for k in dict.fromkeys(keys) if k not in known]
-    for key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
+    for key, row in zip(missing, embed_all([texts[k] for k in missing], jobs), strict=True):
         known[key] = row
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32)
     if missing:
@@ -40,7 +68,8 @@ def main() -> int:
     unique = list(dict.fromkeys(keys))
     rows = np.vstack([known[k] for k in unique]).astype(np.float32)
     manifest = write_shipped(Path(str(bank_folder())), unique, rows, embedder.name, bank.digest)
-    print(f"{manifest.rows} rows ({len(missing)} embedded now, {time.perf_counter() - started:.1f} s); "
+    print(f"{manifest.rows} rows ({len(missing)} embedded now in {min(jobs, max(len(missing), 1))} "
+          f"process(es), {time.perf_counter() - started:.1f} s); "
           f"sha256 {manifest.sha256}")
     return 0
 

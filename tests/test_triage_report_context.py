@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from bank_embeddings import needs_bank_embeddings
 
-from stopit_mail.cases.detect.bank import Example, make_bank, shipped_bank
-from stopit_mail.cases.detect.bank_vectors import ShippedVectorsError, read_manifest
+from stopit_mail.cases.detect.bank import Example, make_bank
 from stopit_mail.cases.detect.context import ReportContextError, parse_report_context, shipped_report_context
 from stopit_mail.cases.detect.detector import Detector
 from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder, shared_embedder
@@ -122,15 +122,7 @@ def test_a_malformed_cue_file_is_refused(data: dict[str, Any], message: str) -> 
     assert parse_report_context(GOOD, "test").cue(["it was handled"]) is not None
 
 
-def _built_for_this_bank() -> bool:
-    try:
-        return read_manifest().bank_digest == shipped_bank().digest
-    except (ShippedVectorsError, OSError, ValueError, KeyError):  # none built (CI), or for another bank
-        return False
-
-
-@pytest.mark.skipif(not _built_for_this_bank(), reason="no precomputed bank embeddings for this bank: "
-                    "python bench/triage_bank_vectors.py")
+@needs_bank_embeddings
 def test_with_the_real_model_a_handled_threat_goes_to_the_reviewer_and_a_new_one_pages() -> None:
     embedder, status = shared_embedder()
     assert embedder is not None, status.detail

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
+from bank_embeddings import needs_bank_embeddings
 
-from stopit_mail.cases.detect.bank import Example, shipped_bank
-from stopit_mail.cases.detect.bank_vectors import ShippedVectorsError, read_manifest
+from stopit_mail.cases.detect.bank import Example
 from stopit_mail.cases.detect.scoring import Neighbourhood
 from stopit_mail.cases.detect.sentences import Sentence
 from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide, reviewer_or_urgent, unit_verdict
@@ -101,13 +100,6 @@ def test_the_gate_never_lowers_below_urgent_and_leaves_other_tiers_alone() -> No
     assert reviewer_or_urgent(confident, verdict, DEFAULT_THRESHOLDS) == (verdict, "")
 
 
-def _built_for_this_bank() -> bool:
-    try:
-        return read_manifest().bank_digest == shipped_bank().digest
-    except (ShippedVectorsError, OSError, ValueError, KeyError):  # none built (CI), or for another bank
-        return False
-
-
 # Written for this test: vague complaints in the ordinary register of routine reports, and crises.
 ROUTINE = ("A boy took my son's cap again today. We are tired of this.", "Hindi ito patas.",
            "I'm so done with them.")
@@ -115,8 +107,7 @@ CRISES = ("I can't do this anymore, nobody would care if I was gone.",
           "my friend posted goodbye everyone and now she is not answering, she has been cutting")
 
 
-@pytest.mark.skipif(not _built_for_this_bank(), reason="no precomputed bank embeddings for this bank: "
-                    "python bench/triage_bank_vectors.py")
+@needs_bank_embeddings
 def test_with_the_real_model_vague_complaints_wait_and_crises_still_page() -> None:
     from stopit_mail.cases.detect.detector import Detector
     from stopit_mail.cases.detect.model import shared_embedder

@@ -13,9 +13,9 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
+from bank_embeddings import needs_bank_embeddings
 
 from stopit_mail.cases.detect.bank import shipped_bank
-from stopit_mail.cases.detect.bank_vectors import ShippedVectorsError, read_manifest
 from stopit_mail.cases.detect.detector import Detector, with_neighbours
 from stopit_mail.cases.detect.model import ModelStatus, StandInEmbedder, shared_embedder
 from stopit_mail.cases.detect.sentences import PART_BREAK, clean_text, report_sentences
@@ -149,13 +149,6 @@ def test_a_writer_speaking_of_logging_off_for_good_is_never_taken_for_a_footer()
         assert clean_text(f"{line}\nshe isn't answering") == f"{line}\nshe isn't answering"
 
 
-def _built_for_this_bank() -> bool:
-    try:
-        return read_manifest().bank_digest == shipped_bank().digest
-    except (ShippedVectorsError, OSError, ValueError, KeyError):  # none built (CI), or for another bank
-        return False
-
-
 LOGISTICS = (
     # Dated school notices a parent forwards below a report (written for this test).
     NEWSLETTER,
@@ -166,8 +159,7 @@ LOGISTICS = (
 )
 
 
-@pytest.mark.skipif(not _built_for_this_bank(), reason="no precomputed bank embeddings for this bank: "
-                    "python bench/triage_bank_vectors.py")
+@needs_bank_embeddings
 @pytest.mark.parametrize("original", LOGISTICS)
 def test_with_the_real_model_a_forwarded_dated_notice_does_not_raise_the_report(original: str) -> None:
     embedder, status = shared_embedder()
@@ -178,8 +170,7 @@ def test_with_the_real_model_a_forwarded_dated_notice_does_not_raise_the_report(
         assert RANK[_tier(detector, _forward(report, original))] >= RANK[plain], (report, original)
 
 
-@pytest.mark.skipif(not _built_for_this_bank(), reason="no precomputed bank embeddings for this bank: "
-                    "python bench/triage_bank_vectors.py")
+@needs_bank_embeddings
 @pytest.mark.parametrize("framing", ["I got this overnight.", "This came in at 2am.", "My daughter got this last night."])
 def test_with_the_real_model_a_line_saying_when_the_message_arrived_pages_nobody(framing: str) -> None:
     """How a reporter introduces what they forward is no emergency: "I got this overnight." sat 0.89
