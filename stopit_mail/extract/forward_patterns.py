@@ -28,7 +28,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Date", "Sent", "Datum", "Dato", "Fecha", "Päivämäärä", "Päiväys", "Dátum", "Data",
         "Dată", "Дата", "Tarih", "Sendt", "Gesendet", "Enviado", "Enviada", "Enviado el",
         "Enviada em", "Envoyé", "Envoyé le", "Lähetetty", "Elküldve", "Inviato", "Verzonden",
-        "Wysłano", "Trimis", "Отправлено", "Odoslané", "Odesláno", "Skickat", "Gönderilen",
+        "Wysłano", "Wysłane", "Trimis", "Отправлено", "Odoslané", "Odesláno", "Skickat", "Gönderilen",
         "Відправлено", "Надіслано", "Изпратено", "Poslano", "Poslato", "Datums", "Kuupäev",
         "Saadetud", "Dagsetning", "Tanggal", "Ngày", "Ημερομηνία", "Στάλθηκε", "תאריך", "נשלח",
         "التاريخ", "日付", "送信日時", "日期", "发送时间", "發送時間", "寄件日期", "时间", "時間",

@@ -1,0 +1,37 @@
+"""Inline forwards of every common client, in the UI languages reporters use.
+
+The fixtures in tests/fixtures/forwards/clients/ were written for this project from the layouts
+the clients print (see SOURCES.md there): the shared corpus has real forwards of many clients but
+few of their localised labels. Each forwards the same message, so one expectation checks them all:
+the offending sender, date, subject, recipient and body must come out of every one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stopit_mail.extract.forwards import find_inline_forwards
+
+CLIENTS = Path(__file__).parent / "fixtures" / "forwards" / "clients"
+# The forwarding subject each UI language's clients write ("WG:", "TR:", "RV:"...).
+SUBJECTS = {"de": "WG: te espero", "fr": "TR: te espero", "es": "RV: te espero", "it": "I: te espero",
+            "pt": "ENC: te espero", "nl": "FW: te espero", "zh": "转发: te espero", "ja": "FW: te espero",
+            "pl": "PD: te espero"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CLIENTS.glob("*.txt")))
+def test_every_client_layout_yields_the_offending_message(name: str) -> None:
+    text = (CLIENTS / f"{name}.txt").read_text(encoding="utf-8")
+    language = name.rsplit("_", 1)[1].rstrip("0123456789")
+    found = find_inline_forwards(text, SUBJECTS.get(language, "Fwd: te espero"))
+    assert len(found) == 1, found
+    forward = found[0]
+    assert forward.from_ is not None and forward.from_.address == "max.muster@example.net"
+    assert forward.from_.name == "Max Muster"
+    assert forward.subject == "te espero"
+    assert forward.date is not None and "10:32" in forward.date
+    assert [to.address for to in forward.to] == ["kim.lee@example.edu"]
+    assert forward.body.strip().startswith("Ich weiß, wo du wohnst.")
+    assert not forward.nested
