@@ -22,6 +22,7 @@ from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
 from stopit_mail.extract.outlook_msg import MSG_TYPES, MsgContent, looks_like_msg, named_msg, read_msg
 from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
 from stopit_mail.extract.rfc822_slice import slice_attached_messages
+from stopit_mail.extract.tnef import looks_like_tnef, read_tnef
 from stopit_mail.models import Completeness
 
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
@@ -145,6 +146,10 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
             outlook_read += 1
             items.extend(_outlook_items(payload, walked.path, content_type, filename, limits))
             continue
+        if looks_like_tnef(payload, content_type, filename) and outlook_read < MAX_MSG_PER_REPORT:
+            outlook_read += 1
+            items.extend(_tnef_items(payload, walked.path, content_type, filename, limits))
+            continue
         facts = describe_file(payload, content_type, filename)
         problems = list(facts.problems)
         if facts.sniffed_type not in (None, content_type):
@@ -168,6 +173,22 @@ def _outlook_items(payload: bytes, path: str, content_type: str, filename: str |
     item = EvidenceItem(kind="attached-msg", completeness=Completeness.HEADERS, mime_path=path,
                         content_type=content_type, filename=filename, content=payload)
     return _msg_items(read_msg(payload), item, limits)
+
+
+def _tnef_items(payload: bytes, path: str, content_type: str, filename: str | None,
+                limits: tuple[int, int]) -> list[EvidenceItem]:
+    """An Outlook winmail.dat: kept as the file it is, followed by the files and Outlook items
+    (offending messages forwarded as attachments) inside it. Its own subject and body are the
+    reporter's message, already read from the MIME text beside it, so they are not repeated."""
+    found = read_tnef(payload)
+    found.subject = found.body = ""
+    found.header_block = ""
+    item = EvidenceItem(kind="attachment", completeness=Completeness.FILE, mime_path=path,
+                        content_type=content_type, filename=filename, content=payload)
+    items = _msg_items(found, item, limits)
+    item.problems.insert(0, f"Outlook TNEF holding {len(found.attachments)} file(s) and "
+                            f"{len(found.embedded)} Outlook item(s), each listed after it")
+    return items
 
 
 def _msg_items(found: MsgContent, item: EvidenceItem, limits: tuple[int, int]) -> list[EvidenceItem]:
