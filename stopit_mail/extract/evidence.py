@@ -15,7 +15,7 @@ from email.message import Message
 from typing import Any
 
 from stopit_mail.extract import mime
-from stopit_mail.extract.attached_parse import parse_original, parsed_originals
+from stopit_mail.extract.attached_parse import parse_original, parsed_originals, readable_copy
 from stopit_mail.extract.attachments import describe_file
 from stopit_mail.extract.forward_checks import imitation_reason, thread_notes
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
@@ -112,6 +112,10 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
     originals = parsed_originals(parsed) if slices else {}
     for slc in slices:
         sub = parse_original(slc, originals)
+        repaired = readable_copy(slc.bytes) if _misread(sub) else None
+        if repaired is not None:
+            sub = mime.parse_bytes(repaired[0])
+            sub.defects[:0] = repaired[1]
         item = EvidenceItem(
             kind="attached-message" if slc.content_type in _MESSAGE_TYPES else "attached-eml",
             completeness=Completeness.FULL,
@@ -125,6 +129,17 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
         _message_fields(item, sub.message, item.problems, limits)
         items.append(item)
     return items
+
+
+def _misread(parsed: mime.ParsedMessage) -> bool:
+    """The email package's reading of an attached original lost its header (see `readable_copy`)."""
+    message = parsed.message
+    if "MissingHeaderBodySeparatorDefect" in parsed.defects or not message.keys():
+        return True
+    if message.get("Content-Type") is not None or message.is_multipart():
+        return False
+    payload = message.get_payload()
+    return isinstance(payload, str) and payload.lstrip("\r\n")[:40].lower().startswith(("content-", "mime-version"))
 
 
 def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
