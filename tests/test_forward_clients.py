@@ -8,13 +8,17 @@ the offending sender, date, subject, recipient and body must come out of every o
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 import pytest
 
+from stopit_mail.extract.evidence import extract_evidence
 from stopit_mail.extract.forwards import find_inline_forwards
 
 CLIENTS = Path(__file__).parent / "fixtures" / "forwards" / "clients"
+CLIENTS_HTML = Path(__file__).parent / "fixtures" / "forwards" / "clients_html"
 # The forwarding subject each UI language's clients write ("WG:", "TR:", "RV:"...).
 SUBJECTS = {"de": "WG: te espero", "fr": "TR: te espero", "es": "RV: te espero", "it": "I: te espero",
             "pt": "ENC: te espero", "nl": "FW: te espero", "zh": "转发: te espero", "ja": "FW: te espero",
@@ -35,3 +39,20 @@ def test_every_client_layout_yields_the_offending_message(name: str) -> None:
     assert [to.address for to in forward.to] == ["kim.lee@example.edu"]
     assert forward.body.strip().startswith("Ich weiß, wo du wohnst.")
     assert not forward.nested
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CLIENTS_HTML.glob("*.html")))
+def test_html_only_forwards_yield_the_offending_message(name: str) -> None:
+    # Yahoo writes each header line as a <div>, Thunderbird as a table row: the text must keep
+    # them on consecutive lines, as a reader sees them, or the header block ends at "From:".
+    message = EmailMessage(policy=SMTP)
+    message["From"], message["To"], message["Subject"] = "kim.lee@example.edu", "stopit@example.edu", "Fwd: te espero"
+    message.set_content((CLIENTS_HTML / f"{name}.html").read_text(encoding="utf-8"), subtype="html")
+    found = [item for item in extract_evidence(message.as_bytes()).items if item.kind == "inline-forward"]
+    assert len(found) == 1, found
+    forward = found[0]
+    assert (forward.from_name, forward.from_address) == ("Max Muster", "max.muster@example.net")
+    assert forward.subject == "te espero"
+    assert forward.date is not None and "10:32" in forward.date
+    assert forward.to == [["Kim Lee", "kim.lee@example.edu"]]
+    assert (forward.body_text or "").strip().startswith("Ich weiß, wo du wohnst.")

@@ -3,6 +3,13 @@
 Forward separators and header blocks ("From: ... Sent: ...") sit on their own lines in the
 HTML that Outlook and webmail send; the text must keep those line breaks for extraction to
 find them. Scripts and styles are dropped, entities decoded.
+
+Line breaks follow what a reader sees (the "required line breaks" of the HTML standard's
+innerText): the edges of block elements ask for one line break, a paragraph for a blank line,
+and runs of such requests collapse into the largest one, while each <br> is a line break of its
+own. Yahoo writes each line of a forwarded header block as a <div>, Thunderbird as a table row:
+a break at both edges of each made a blank line between "From:" and "To:", which ends a header
+block, so the forwarded sender's date and recipients were lost.
 """
 
 from __future__ import annotations
@@ -10,9 +17,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 _BLOCK_TAGS = {
-    "p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr",
+    "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr",
     "table", "ul", "ol", "pre", "section", "article", "header", "footer",
 }
+_PARAGRAPH_TAGS = {"p"}
 _SKIP_TAGS = {"script", "style", "head", "title"}
 
 
@@ -21,12 +29,26 @@ class _TextCollector(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.chunks: list[str] = []
         self.skip_depth = 0
+        self.wanted = 0  # line breaks asked for by block edges since the last text or <br>
+
+    def _want(self, breaks: int) -> None:
+        self.wanted = max(self.wanted, breaks)
+
+    def _flush(self) -> None:
+        if self.wanted and self.chunks:
+            self.chunks.append("\n" * self.wanted)
+        self.wanted = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self.skip_depth += 1
-        elif tag in _BLOCK_TAGS:
+        elif tag == "br":
+            self._flush()
             self.chunks.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self._want(1)
+        elif tag in _PARAGRAPH_TAGS:
+            self._want(2)
         elif tag in ("td", "th"):
             self.chunks.append(" ")
 
@@ -34,10 +56,13 @@ class _TextCollector(HTMLParser):
         if tag in _SKIP_TAGS and self.skip_depth:
             self.skip_depth -= 1
         elif tag in _BLOCK_TAGS:
-            self.chunks.append("\n")
+            self._want(1)
+        elif tag in _PARAGRAPH_TAGS:
+            self._want(2)
 
     def handle_data(self, data: str) -> None:
         if not self.skip_depth:
+            self._flush()
             self.chunks.append(data.replace("\r", "").replace("\n", " "))
 
 
