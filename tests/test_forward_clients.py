@@ -22,7 +22,7 @@ CLIENTS_HTML = Path(__file__).parent / "fixtures" / "forwards" / "clients_html"
 # The forwarding subject each UI language's clients write ("WG:", "TR:", "RV:"...).
 SUBJECTS = {"de": "WG: te espero", "fr": "TR: te espero", "es": "RV: te espero", "it": "I: te espero",
             "pt": "ENC: te espero", "nl": "FW: te espero", "zh": "转发: te espero", "ja": "FW: te espero",
-            "pl": "PD: te espero"}
+            "pl": "PD: te espero", "ko": "FW: te espero", "ca": "RV: te espero"}
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CLIENTS.glob("*.txt")))

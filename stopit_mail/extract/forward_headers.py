@@ -106,6 +106,19 @@ def _wrapped_list(block: HeaderBlock, last: str, text: str) -> bool:
     return last in ("to", "cc") and block.fields.get(last, "").endswith((",", ";")) and "@" in text
 
 
+def _lone_subject_below(lines: list[str], blank: int, depth: int, block: HeaderBlock) -> bool:
+    """A subject line alone between blank lines right under a block that has a sender and no
+    subject yet: still the block's (QQ Mail and Foxmail print "主题:" so, below the recipients)."""
+    if "subject" in block.fields or "from" not in block.fields or blank + 1 >= len(lines):
+        return False
+    line_depth, text = split_quote(lines[blank + 1])
+    known = _known_field(text) if line_depth == depth else None
+    if known is None or known[0] != "subject":
+        return False
+    after = split_quote(lines[blank + 2])[1] if blank + 2 < len(lines) else ""
+    return is_blank(after)
+
+
 def read_block(lines: list[str], start: int) -> HeaderBlock | None:
     """Read "Label: value" lines with known labels from `start`; None if the first is not one."""
     depth, _ = split_quote(lines[start])
@@ -115,6 +128,9 @@ def read_block(lines: list[str], start: int) -> HeaderBlock | None:
     limit = min(len(lines), start + _MAX_BLOCK_LINES)
     while index < limit:
         line_depth, text = split_quote(lines[index])
+        if line_depth == depth and is_blank(text) and _lone_subject_below(lines, index, depth, block):
+            index += 1  # QQ Mail and Foxmail leave a blank line above the subject
+            continue
         if line_depth != depth or is_blank(text):
             break
         known = _known_field(text)
