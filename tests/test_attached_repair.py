@@ -75,3 +75,40 @@ def test_the_corpus_originals_of_those_shapes(path: str, index: int, sender: str
     items = [item for item in extract_evidence(corpus_or_skip(path).read_bytes()).items if item.kind == "attached-message"]
     assert items[index].from_address == sender
     assert (items[index].body_text or "").strip().startswith(body_start)
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_report_saved_with_a_byte_order_mark_is_read_whole() -> None:
+    # Windows tools save .eml files with a UTF-8 byte order mark: the parser took the whole
+    # header for body, so the reporter, the subject and the attached original were lost.
+    extraction = extract_evidence(BOM + report(MBOX_LINE.split(b"\r\n", 1)[1]))
+    assert (extraction.reporter_address, extraction.subject) == ("kim.lee@example.edu", "Fwd: look")
+    assert [(item.kind, item.from_address) for item in extraction.items] == [("attached-message", "sam@granigo.art")]
+    assert any(defect.startswith("ByteOrderMark") for defect in extraction.defects)
+
+
+def test_a_signed_message_saved_with_a_byte_order_mark_still_verifies() -> None:
+    import base64
+    from datetime import timedelta
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from stopit_mail.headers.analysis import HeaderPolicy, analyse
+    from stopit_mail.headers.dns import StaticResolver
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    public = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    message = (b"From: Sam <sam@granigo.art>\r\nTo: kim.lee@example.edu\r\nSubject: friday\r\n"
+               b"Date: Mon, 16 Nov 2026 21:14:03 +0000\r\n\r\n" + THREAT)
+    signed = dkim.sign(message, b"sel", b"granigo.art", private, include_headers=[b"from", b"to", b"subject"]) + message
+    policy = HeaderPolicy(None, (), timedelta(seconds=300),
+                          StaticResolver({"sel._domainkey.granigo.art": "v=DKIM1; k=rsa; p=" + public}))
+    verdicts = [signature["verdict"] for signature in analyse(BOM + signed, policy)["auth"]["dkim"]]
+    assert verdicts == ["pass"]

@@ -56,3 +56,22 @@ def test_html_only_forwards_yield_the_offending_message(name: str) -> None:
     assert forward.date is not None and "10:32" in forward.date
     assert forward.to == [["Kim Lee", "kim.lee@example.edu"]]
     assert (forward.body_text or "").strip().startswith("Ich weiß, wo du wohnst.")
+
+
+def test_raw_header_fields_below_a_separator_are_read_by_name_never_guessed() -> None:
+    # A bounce (or a client) printing the original's own fields: "MIME-Version: 1.0" was taken
+    # for the subject by the guess for labels of unknown languages.
+    text = ("Delivery failed.\n\n----- Original message -----\n\nMIME-Version: 1.0\n"
+            "Date: Mon, 16 Nov 2026 10:32:11 +0100\nSubject: te espero\nFrom: max.muster@example.net\n"
+            "To: kim.lee@example.edu\nContent-Type: text/plain; charset=UTF-8\n\nIch weiß, wo du wohnst.\n")
+    forward = find_inline_forwards(text, "Delivery Status Notification (Failure)")[0]
+    assert (forward.subject, forward.date) == ("te espero", "Mon, 16 Nov 2026 10:32:11 +0100")
+    assert forward.body.strip() == "Ich weiß, wo du wohnst."
+
+
+def test_mime_source_text_is_no_forward() -> None:
+    # A broken message shown as its MIME source: a part's Content-ID is no sender.
+    text = ("------- =_aaaaaaaaaa2\nContent-Type: application/octet-stream\n"
+            "Content-ID: <20592.1022586929.4@example.com>\nContent-Description: patch2\n"
+            "Content-Transfer-Encoding: base64\n\nXXX\n")
+    assert find_inline_forwards(text, None) == []

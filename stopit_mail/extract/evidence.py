@@ -105,7 +105,8 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
     from the report's parse where it read the same bytes (`attached_parse`), not parsed again."""
     items: list[EvidenceItem] = []
     try:
-        slices = slice_attached_messages(content, max_depth=limits[0])
+        body = content[len(mime.UTF8_BOM):] if content.startswith(mime.UTF8_BOM) else content
+        slices = slice_attached_messages(body, max_depth=limits[0])
     except Exception as exc:  # noqa: BLE001 - the slicer must not take the report down
         parsed.defects.append(f"SliceFailed: {exc.__class__.__name__}")
         slices = []

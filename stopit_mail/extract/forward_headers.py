@@ -207,6 +207,8 @@ def infer_block(lines: list[str], start: int) -> HeaderBlock | None:
         parts = split_label(text) if line_depth == depth else None
         if parts is None:
             break
+        if parts[0].lower().startswith(("content-", "mime-version")):
+            return None  # MIME source (a part's own fields), not a header block a client printed
         value = parts[1]
         words = re.split(r"[\s<>\[\](),;]", value[:_LABEL_SPAN * 25])
         has_address = "@" in value and any(normalise_address(word) for word in words)

@@ -68,6 +68,11 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Allegati", "Bijlagen", "Załączniki", "Bilagor", "Vedlegg", "Vedhæftede filer", "Liitteet",
         "Mellékletek", "Přílohy", "Prílohy", "Anexos", "Sender", "Organization", "Message-ID",
         "Sensitivity", "Categories", "Kategorien",
+        # A message's own header fields, when a bounce or a client prints them raw below a
+        # separator: kept out of the fields, never guessed at (MIME-Version's "1.0" is no subject).
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-ID",
+        "Content-Description", "Content-Disposition", "Content-Language", "Return-Path",
+        "In-Reply-To", "References",
     ),
 }
 
