@@ -75,3 +75,11 @@ def test_mime_source_text_is_no_forward() -> None:
             "Content-ID: <20592.1022586929.4@example.com>\nContent-Description: patch2\n"
             "Content-Transfer-Encoding: base64\n\nXXX\n")
     assert find_inline_forwards(text, None) == []
+
+
+def test_pine_resent_fields_stay_in_the_header_block() -> None:
+    text = ("Look.\n\n---------- Forwarded message ----------\nDate: Mon, 16 Nov 2026 10:32:11 +0100\n"
+            "From: max.muster@example.net\nTo: kim.lee@example.edu\nSubject: te espero\n"
+            "Resent-Date: Mon, 16 Nov 2026 10:40:00 +0100\nResent-From: list@example.org\n\nIch weiß, wo du wohnst.\n")
+    forward = find_inline_forwards(text, "te espero (fwd)")[0]
+    assert forward.body.strip() == "Ich weiß, wo du wohnst."

@@ -72,7 +72,8 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         # separator: kept out of the fields, never guessed at (MIME-Version's "1.0" is no subject).
         "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-ID",
         "Content-Description", "Content-Disposition", "Content-Language", "Return-Path",
-        "In-Reply-To", "References",
+        "In-Reply-To", "References", "Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
+        "Resent-Sender", "Resent-Message-ID",
     ),
 }
 
