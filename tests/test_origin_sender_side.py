@@ -36,3 +36,12 @@ def test_hops_below_the_boundary_that_do_not_follow_on_name_no_client() -> None:
     # The made-up Gmail hop was "recorded by" our own MX, not by the real first external hop.
     origin = origin_of("forged_below_boundary.txt")
     assert origin["ip"] == "93.184.1.2" and origin["client_ips"] == []
+
+
+def test_a_message_fetched_from_the_recipients_own_mailbox_is_traced_through_it() -> None:
+    # fetchmail's "from dogma.slashnull.org by localhost with IMAP" names the recipient's own
+    # mailbox server, not the sender: the origin is what that server recorded (real chain,
+    # tests/fixtures/received/fetchmail.txt).
+    trace = trace_message((WRITTEN.parent / "fetchmail.txt").read_bytes())
+    assert (trace.origin.ip, trace.origin.confidence) == ("193.120.149.226", "confirmed")
+    assert trace.origin.recorded_by == "dogma.slashnull.org"
