@@ -45,3 +45,11 @@ def test_a_message_fetched_from_the_recipients_own_mailbox_is_traced_through_it(
     trace = trace_message((WRITTEN.parent / "fetchmail.txt").read_bytes())
     assert (trace.origin.ip, trace.origin.confidence) == ("193.120.149.226", "confirmed")
     assert trace.origin.recorded_by == "dogma.slashnull.org"
+
+
+def test_an_example_range_client_is_called_made_up_not_an_internal_machine() -> None:
+    raw = (b"Received: from mail.example.net (mail.example.net [192.0.2.1])\r\n\tby mx.example.edu (Postfix)"
+           b" with ESMTP id 1; Mon, 16 Nov 2026 21:14:09 +0000\r\nFrom: a@example.net\r\n\r\nx\r\n")
+    origin = trace_message(raw).origin
+    assert origin.confidence == "unknown" and "made up" in origin.explanation
+    assert "inside the receiving network" not in origin.explanation

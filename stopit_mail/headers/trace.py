@@ -159,6 +159,10 @@ def _claimed_origin(top_first: list[ReceivedHop], flags: list[bool],
     return None
 
 
+# Address classes no connection can come from (example ranges, multicast, reserved, malformed).
+_NOT_ROUTED = frozenset({"documentation", "multicast", "reserved", "unspecified", "invalid"})
+
+
 def _decide_origin(top_first: list[ReceivedHop], found: Boundary,
                    claims: list[dict[str, Any]], configured: bool) -> OriginVerdict:
     flags, boundary = found.flags, found.index
@@ -176,9 +180,15 @@ def _decide_origin(top_first: list[ReceivedHop], found: Boundary,
     if claimed is not None:
         return claimed
     if hop is not None and network_client and (hop.from_ip or hop.from_host):
-        what = (f"the {classify_ip(hop.from_ip)} address {hop.from_ip}, which names a machine "
-                "inside the receiving network, not an Internet sender" if hop.from_ip
-                else f"the name {hop.from_host}, with no address")
+        ip_class = classify_ip(hop.from_ip) if hop.from_ip else ""
+        if not hop.from_ip:
+            what = f"the name {hop.from_host}, with no address"
+        elif ip_class in _NOT_ROUTED:
+            what = (f"the {ip_class} address {hop.from_ip}, which no machine on the Internet can have: "
+                    "made up, anonymised or mistyped")
+        else:
+            what = (f"the {ip_class} address {hop.from_ip}, which names a machine inside the receiving "
+                    "network, not an Internet sender")
         return _origin_from_hop(hop, "unknown", f"Hop {hop.position} records only {what}.")
     if not top_first:
         why = "The message has no Received headers, so its path cannot be traced."
