@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from stopit_mail.app import App
 from stopit_mail.extract.evidence import extract_evidence
 from stopit_mail.headers.analysis import HeaderPolicy, analyse
 from stopit_mail.headers.dns import OfflineResolver
 from stopit_mail.models import Completeness
+
+from casework_helpers import ingest, latest_case
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tnef"
 WINMAIL = (FIXTURES / "winmail.dat").read_bytes()
@@ -85,3 +88,12 @@ def test_a_stream_of_many_tiny_attributes_is_not_read_and_costs_nothing() -> Non
 def test_octet_stream_named_winmail_dat_is_read_too() -> None:
     items = extract_evidence(report_with(WINMAIL, subtype="octet-stream")).items
     assert [item.kind for item in items] == ["attachment", "attachment", "attached-msg"]
+
+
+def test_the_item_inside_winmail_dat_is_stored_and_traced_at_intake(app: App) -> None:
+    ingest(app, (FIXTURES / "report-with-winmail.eml").read_bytes())
+    case = latest_case(app)
+    item = next(e for e in case.evidence if e.kind == "attached-msg")
+    assert item.completeness is Completeness.HEADERS and item.orig_from_address == "sam@granigo.art"
+    assert item.analysis["trace"]["origin"]["ip"] == "203.0.113.77" and item.analysis["verifiable"] is False
+    assert {e.filename for e in case.evidence if e.kind == "attachment"} == {"winmail.dat", "screenshot.png"}
