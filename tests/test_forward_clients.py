@@ -83,3 +83,23 @@ def test_pine_resent_fields_stay_in_the_header_block() -> None:
             "Resent-Date: Mon, 16 Nov 2026 10:40:00 +0100\nResent-From: list@example.org\n\nIch weiß, wo du wohnst.\n")
     forward = find_inline_forwards(text, "te espero (fwd)")[0]
     assert forward.body.strip() == "Ich weiß, wo du wohnst."
+
+
+@pytest.mark.parametrize(("line", "date", "name"), [
+    # Yahoo Mail for iOS under "Begin forwarded message:", Gmail's replies in English and German.
+    ("On Monday, November 16, 2026, 10:32, Max Muster <max.muster@example.net> wrote:",
+     "Monday, November 16, 2026, 10:32", "Max Muster"),
+    ("On Mon, Nov 16, 2026 at 10:32 AM Max Muster <max.muster@example.net> wrote:",
+     "Mon, Nov 16, 2026 at 10:32 AM", "Max Muster"),
+    ("Am Mo., 16. Nov. 2026 um 10:32 Uhr schrieb Max Muster <max.muster@example.net>:",
+     "Mo., 16. Nov. 2026 um 10:32", "Max Muster"),
+    ("Le lun. 16 nov. 2026 à 10:32, Max Muster <max.muster@example.net> a écrit :",
+     "lun. 16 nov. 2026 à 10:32", "Max Muster"),
+    ("2026年11月16日(月) 10:32 Max Muster <max.muster@example.net>:", "2026年11月16日(月) 10:32", "Max Muster"),
+])
+def test_attribution_dates_keep_the_month_written_before_the_day(line: str, date: str, name: str) -> None:
+    # The date ran from the first digit: "November 16" came out as "16", the month lost.
+    from stopit_mail.extract.forward_headers import parse_attribution
+
+    found = parse_attribution(line)
+    assert found is not None and (found.date, found.name, found.address) == (date, name, "max.muster@example.net")

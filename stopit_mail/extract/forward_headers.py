@@ -239,7 +239,7 @@ class Attribution:
 _ATTRIBUTION_MAILBOX = re.compile(
     r"[<\[(][ \t]*<?(?:mailto:)?([^\s<>()\[\]@]{1,64}@[^\s<>()\[\]]{1,255}?)>?[ \t]*[>\])]")
 _CLOSING_QUOTES = {'"': '"', "»": "«", "”": "„“", "'": "'", "“": "„"}
-_CLOCK_WORDS = {"am", "pm", "a.m.", "p.m.", "at", "um", "à", "a", "o"}
+_CLOCK_WORDS = {"am", "pm", "a.m.", "p.m.", "at", "um", "uhr", "à", "a", "o"}
 
 
 def _quoted_name(before: str) -> tuple[str, str] | None:
@@ -270,16 +270,25 @@ def _trailing_name(before: str) -> tuple[str, str]:
     return " ".join(name_words), f"{head}, {rest}" if head else rest
 
 
-def _date_span(text: str) -> str | None:
-    """The stretch of `text` from its first to its last digit, with a trailing AM/PM."""
+def _date_span(text: str, lead: bool = False) -> str | None:
+    """The stretch of `text` from its first to its last digit, with a trailing AM/PM.
+
+    With `lead`, `text` is what an attribution says before the sender ("On Monday, November 16,
+    2026, 10:32"): the date then starts after its first word ("On", "Le", "Am", "El"), so that a
+    month or weekday written before the first digit is kept ("November 16", not "16")."""
     digits = [i for i, ch in enumerate(text) if ch.isdigit()]
     if not digits:
         return None
+    start = digits[0]
+    if lead:
+        first = re.match(r"\s*\S+\s+", text)
+        if first and first.end() < start and not any(ch.isdigit() for ch in first.group()):
+            start = first.end()
     end = digits[-1] + 1
     tail = re.match(r"\s?(?:[AaPp]\.?[Mm]\.?)(?!\w)", text[end:end + 6])
     if tail:
         end += tail.end()
-    return text[digits[0]:end].strip() or None
+    return text[start:end].strip(" ,") or None
 
 
 def parse_attribution(text: str) -> Attribution | None:
@@ -298,4 +307,4 @@ def parse_attribution(text: str) -> Attribution | None:
     name, rest = quoted if quoted else _trailing_name(before)
     if normalise_address(name) == address:
         name = ""
-    return Attribution(name=name, address=address, date=_date_span(rest) or _date_span(after))
+    return Attribution(name=name, address=address, date=_date_span(rest, lead=True) or _date_span(after))
