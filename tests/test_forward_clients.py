@@ -103,3 +103,13 @@ def test_attribution_dates_keep_the_month_written_before_the_day(line: str, date
 
     found = parse_attribution(line)
     assert found is not None and (found.date, found.name, found.address) == (date, name, "max.muster@example.net")
+
+
+def test_proton_mails_older_forward_with_local_and_utc_times() -> None:
+    text = ("See\n\n-------- Original Message --------\nSubject: te espero\nLocal Time: November 16, 2026 10:32 AM\n"
+            "UTC Time: November 16, 2026 9:32 AM\nFrom: max.muster@example.net\nTo: Kim Lee <kim.lee@example.edu>\n\n"
+            "Ich weiß, wo du wohnst.\n")
+    forward = find_inline_forwards(text, "Fwd: te espero")[0]
+    assert forward.from_ is not None and forward.from_.address == "max.muster@example.net"
+    assert (forward.date, forward.subject) == ("November 16, 2026 10:32 AM", "te espero")
+    assert forward.body.strip() == "Ich weiß, wo du wohnst."

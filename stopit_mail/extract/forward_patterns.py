@@ -34,6 +34,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "التاريخ", "日付", "送信日時", "日期", "发送时间", "發送時間", "发送日期", "發送日期", "寄件日期", "时间", "時間",
         "날짜", "보낸 날짜", "Sent at", "Sent on", "Gönderildi", "تم الإرسال", "Đã gửi", "Dikirim",
         "Dihantar", "Enviat", "Išsiųsta", "Nosūtīts", "भेजा गया", "ส่ง", "วันที่",
+        "Local Time",  # Proton Mail's older forwards, above a "UTC Time" line
     ),
     "subject": (
         "Subject", "Předmět", "Emne", "Betreff", "Asunto", "Aihe", "Objet", "Predmet", "Tárgy",
@@ -73,7 +74,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-ID",
         "Content-Description", "Content-Disposition", "Content-Language", "Return-Path",
         "In-Reply-To", "References", "Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
-        "Resent-Sender", "Resent-Message-ID",
+        "Resent-Sender", "Resent-Message-ID", "UTC Time",
     ),
 }
 
