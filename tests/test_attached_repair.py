@@ -112,3 +112,17 @@ def test_a_signed_message_saved_with_a_byte_order_mark_still_verifies() -> None:
                           StaticResolver({"sel._domainkey.granigo.art": "v=DKIM1; k=rsa; p=" + public}))
     verdicts = [signature["verdict"] for signature in analyse(BOM + signed, policy)["auth"]["dkim"]]
     assert verdicts == ["pass"]
+
+
+def test_a_forward_inside_an_attached_original_names_the_offender() -> None:
+    # A friend forwarded the offending message inline; the reporter attached the friend's mail.
+    friend = (b"From: Lena <lena@example.org>\r\nTo: kim.lee@example.edu\r\nSubject: Fwd: friday\r\n"
+              b"Date: Mon, 16 Nov 2026 22:00:00 +0000\r\n\r\nLook what Sam sent me\r\n\r\n"
+              b"---------- Forwarded message ---------\r\nFrom: Sam <sam@granigo.art>\r\n"
+              b"Date: Mon, Nov 16, 2026 at 9:14 PM\r\nSubject: friday\r\nTo: Lena <lena@example.org>\r\n\r\n\r\n" + THREAT)
+    carrier, inner = extract_evidence(report(friend)).items
+    assert (carrier.kind, carrier.from_address) == ("attached-message", "lena@example.org")
+    assert (inner.kind, inner.from_address, inner.subject) == ("inline-forward", "sam@granigo.art", "friday")
+    assert (inner.body_text or "").strip() == "You will regret this on Friday."
+    assert inner.problems[0] == "forwarded inside the attached message from lena@example.org"
+    assert "it forwards a message from sam@granigo.art, listed as evidence after it" in carrier.problems

@@ -259,6 +259,29 @@ def _forward_items(forwards: list[InlineForward]) -> list[EvidenceItem]:
     return items
 
 
+_CARRIERS = ("attached-message", "attached-eml", "attached-msg")
+
+
+def _forwards_inside(items: list[EvidenceItem]) -> list[EvidenceItem]:
+    """Inline forwards inside attached originals: a friend's forward of the offending message,
+    attached by the reporter, names the offender only in its body. Each becomes `summary`
+    evidence like a forward in the report's own text, noted with the message it came in."""
+    found: list[EvidenceItem] = []
+    for carrier in [item for item in items if item.kind in _CARRIERS and item.body_text]:
+        inner = _forward_items(find_inline_forwards(carrier.body_text or "", carrier.subject))
+        if not inner:
+            continue
+        where = f"forwarded inside the attached message from {carrier.from_address or 'an unknown sender'}"
+        for item in inner:
+            item.mime_path = carrier.mime_path
+            item.problems.insert(0, where)
+        deepest = inner[-1]
+        carrier.problems.append(f"it forwards a message from {deepest.from_address or deepest.from_name or 'an unknown sender'}"
+                                ", listed as evidence after it")
+        found.extend(inner)
+    return found
+
+
 def _imitated_forward(content: bytes, message: Message, forwards: list[InlineForward],
                       items: list[EvidenceItem], limits: tuple[int, int]) -> EvidenceItem | None:
     """The mail itself as evidence when its forward is an imitation (see forward_checks)."""
@@ -340,6 +363,7 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000,
     items.extend(forwards)
     items.extend(_pasted_items(found_pasted, forwards))
     items.extend(_file_items(parsed, limits))
+    items.extend(_forwards_inside(items))
     wrapper = _wrapper_text(text, found_forwards, found_pasted)
     return Extraction(
         reporter_name=name, reporter_address=address, subject=subject,
