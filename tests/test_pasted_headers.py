@@ -286,3 +286,43 @@ def test_huge_input_is_fast(text):
     started = time.perf_counter()
     find_pasted_headers(text)
     assert time.perf_counter() - started < 8
+
+
+# --- pasted into an HTML report (written for these tests) ---------------------------------------
+
+def _html_report(body: str) -> bytes:
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    message = EmailMessage(policy=SMTP)
+    message["From"], message["To"], message["Subject"] = "vic.tim@example.edu", "stopit@example.edu", "headers"
+    message.set_content(body, subtype="html")
+    return message.as_bytes()
+
+
+_PASTE = [line for line in GMAIL_HEADERS.splitlines() if line]
+
+
+@pytest.mark.parametrize("layout", ["outlook_paragraphs", "preformatted"])
+def test_headers_pasted_into_an_html_report_are_one_block(layout: str) -> None:
+    # Outlook desktop makes each pasted line a margin-less Word paragraph (class MsoNormal);
+    # a <pre> paste keeps the lines and their folding only in the HTML's own line breaks.
+    import html as html_module
+
+    from stopit_mail.extract.evidence import extract_evidence
+
+    if layout == "outlook_paragraphs":
+        body = '<div class="WordSection1"><p class="MsoNormal">Headers below:<o:p></o:p></p>' + "".join(
+            f'<p class="MsoNormal">{"&nbsp;" * (len(line) - len(line.lstrip()))}'
+            f"{html_module.escape(line.strip())}<o:p></o:p></p>" for line in _PASTE) + "</div>"
+    else:
+        body = "<p>Headers below:</p><pre>" + html_module.escape("\n".join(_PASTE)) + "</pre>"
+    items = [item for item in extract_evidence(_html_report(body)).items if item.kind == "pasted-headers"]
+    as_text = find_pasted_headers("Headers below:\n\n" + "\n".join(_PASTE))
+    assert len(items) == 1 and len(as_text) == 1
+    def fields(block: str | None) -> list[tuple[str, str]]:
+        parsed = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(block or "")
+        return [(name, " ".join(str(value).split())) for name, value in parsed.items()]
+
+    assert fields(items[0].header_block) == fields(as_text[0].header_block)  # the same fields, in order
+    assert items[0].from_address == "hello@example.com"

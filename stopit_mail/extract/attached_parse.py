@@ -22,6 +22,7 @@ Everything else is parsed from the slice's bytes as before, so the fields never 
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 
 from stopit_mail.extract import mime
@@ -29,6 +30,12 @@ from stopit_mail.extract.rfc822_slice import MESSAGE_TYPES, AttachedOriginal, sp
 
 # The transfer encodings under which the slicer keeps a part's bytes as they are.
 _AS_IS = ("", "7bit", "8bit", "binary")
+# A header field's first line: a name (printable ASCII without spaces or colon), then a colon.
+_FIELD_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+# Fields whose absence above a blank line, and presence below it, says the header goes on there.
+_MAIN_FIELDS = frozenset({b"from", b"to", b"subject", b"date", b"content-type", b"mime-version"})
+_MAX_BLANKS_INSIDE = 2
+_REPAIR_LOOK = 256 * 1024  # header sections are read within this many bytes
 
 
 def parsed_originals(parsed: mime.ParsedMessage) -> dict[str, Message]:
@@ -90,3 +97,84 @@ def parse_original(slc: AttachedOriginal, originals: dict[str, Message]) -> mime
             defects.append("NulByte")
         return mime.ParsedMessage(message, defects)
     return mime.parse_bytes(slc.bytes)
+
+
+def _field_name(line: bytes) -> bytes | None:
+    match = _FIELD_LINE.match(line)
+    return match.group(1).lower() if match else None
+
+
+def _continues(line: bytes) -> bool:
+    return line[:1] in (b" ", b"\t")
+
+
+def _blank(line: bytes) -> bool:
+    return not line.strip(b"\r")
+
+
+def _fields_below(lines: list[bytes], start: int, seen: set[bytes]) -> int | None:
+    """Where the block of header fields starting at `start` ends, if it is one (a field, then
+    fields and folds up to a blank line) and brings a main field the header above lacks."""
+    names: set[bytes] = set()
+    end = start
+    while end < len(lines) and not _blank(lines[end]):
+        name = _field_name(lines[end])
+        if name is None and end == start:  # a block of fields starts with one (later lines may be folds)
+            return None
+        if name is not None:
+            names.add(name)
+        end += 1
+    return end if end > start and (names & _MAIN_FIELDS) - seen else None
+
+
+def readable_copy(raw: bytes) -> tuple[bytes, list[str]] | None:
+    """A copy of an attached original that the email package reads as its sender's client meant,
+    with what was repaired; None when nothing needs repairing. The original bytes are never
+    changed (DKIM and the evidence package keep them); only the fields shown are read from this.
+
+    Shapes seen in real attached originals that make the email package lose the sender, subject
+    and date, or show the MIME source as the body:
+    - a line before the first field: Yahoo's feedback reports start the original with an
+      escaped mbox line (">From ..."), which the package takes for the body;
+    - a folded line that lost its indentation ("(using TLSv1.3 ...)" under a Received field,
+      from a client that rewrapped the headers): the package ends the header section there;
+    - a blank line inside the header section: Outlook's attached items put Content-Type and
+      MIME-Version after one, and rewrapped headers gain them. The header goes on below a blank
+      line only when the lines below are all fields and bring a main one (From, To, Subject,
+      Date, Content-Type, MIME-Version) that the header above lacks.
+    """
+    head = raw[:_REPAIR_LOOK]
+    lines = head.split(b"\n")
+    notes: list[str] = []
+    first = 0
+    while first < min(len(lines), 3) and _field_name(lines[first]) is None:
+        first += 1
+    if first and first < len(lines) and _field_name(lines[first]) is not None:
+        notes.append("a line before the header fields was read past")
+    else:
+        first = 0
+    out: list[bytes] = []
+    seen: set[bytes] = set()
+    index, blanks = first, 0
+    while index < len(lines):
+        line = lines[index]
+        if _blank(line):
+            below = _fields_below(lines, index + 1, seen) if blanks < _MAX_BLANKS_INSIDE else None
+            if below is None:
+                break
+            blanks += 1
+            notes.append("a blank line inside the header section was read past")
+            index += 1
+            continue
+        name = _field_name(line)
+        if name is None and not _continues(line) and out:
+            if "a folded header line that lost its indentation was read as a fold" not in notes:
+                notes.append("a folded header line that lost its indentation was read as a fold")
+            line = b" " + line
+        if name is not None:
+            seen.add(name)
+        out.append(line)
+        index += 1
+    if not notes:
+        return None
+    return b"\n".join(out + lines[index:]) + raw[len(head):], notes

@@ -15,13 +15,14 @@ from email.message import Message
 from typing import Any
 
 from stopit_mail.extract import mime
-from stopit_mail.extract.attached_parse import parse_original, parsed_originals
+from stopit_mail.extract.attached_parse import parse_original, parsed_originals, readable_copy
 from stopit_mail.extract.attachments import describe_file
 from stopit_mail.extract.forward_checks import imitation_reason, thread_notes
 from stopit_mail.extract.forwards import InlineForward, find_inline_forwards
 from stopit_mail.extract.outlook_msg import MSG_TYPES, MsgContent, looks_like_msg, named_msg, read_msg
 from stopit_mail.extract.pasted_headers import PastedHeaders, find_pasted_headers
 from stopit_mail.extract.rfc822_slice import slice_attached_messages
+from stopit_mail.extract.tnef import looks_like_tnef, read_tnef
 from stopit_mail.models import Completeness
 
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
@@ -104,13 +105,18 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
     from the report's parse where it read the same bytes (`attached_parse`), not parsed again."""
     items: list[EvidenceItem] = []
     try:
-        slices = slice_attached_messages(content, max_depth=limits[0])
+        body = content[len(mime.UTF8_BOM):] if content.startswith(mime.UTF8_BOM) else content
+        slices = slice_attached_messages(body, max_depth=limits[0])
     except Exception as exc:  # noqa: BLE001 - the slicer must not take the report down
         parsed.defects.append(f"SliceFailed: {exc.__class__.__name__}")
         slices = []
     originals = parsed_originals(parsed) if slices else {}
     for slc in slices:
         sub = parse_original(slc, originals)
+        repaired = readable_copy(slc.bytes) if _misread(sub) else None
+        if repaired is not None:
+            sub = mime.parse_bytes(repaired[0])
+            sub.defects[:0] = repaired[1]
         item = EvidenceItem(
             kind="attached-message" if slc.content_type in _MESSAGE_TYPES else "attached-eml",
             completeness=Completeness.FULL,
@@ -124,6 +130,17 @@ def _attached_messages(content: bytes, parsed: mime.ParsedMessage, limits: tuple
         _message_fields(item, sub.message, item.problems, limits)
         items.append(item)
     return items
+
+
+def _misread(parsed: mime.ParsedMessage) -> bool:
+    """The email package's reading of an attached original lost its header (see `readable_copy`)."""
+    message = parsed.message
+    if "MissingHeaderBodySeparatorDefect" in parsed.defects or not message.keys():
+        return True
+    if message.get("Content-Type") is not None or message.is_multipart():
+        return False
+    payload = message.get_payload()
+    return isinstance(payload, str) and payload.lstrip("\r\n")[:40].lower().startswith(("content-", "mime-version"))
 
 
 def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[EvidenceItem]:
@@ -144,6 +161,10 @@ def _file_items(parsed: mime.ParsedMessage, limits: tuple[int, int]) -> list[Evi
         if looks_like_msg(payload, content_type, filename) and outlook_read < MAX_MSG_PER_REPORT:
             outlook_read += 1
             items.extend(_outlook_items(payload, walked.path, content_type, filename, limits))
+            continue
+        if looks_like_tnef(payload, content_type, filename) and outlook_read < MAX_MSG_PER_REPORT:
+            outlook_read += 1
+            items.extend(_tnef_items(payload, walked.path, content_type, filename, limits))
             continue
         facts = describe_file(payload, content_type, filename)
         problems = list(facts.problems)
@@ -168,6 +189,22 @@ def _outlook_items(payload: bytes, path: str, content_type: str, filename: str |
     item = EvidenceItem(kind="attached-msg", completeness=Completeness.HEADERS, mime_path=path,
                         content_type=content_type, filename=filename, content=payload)
     return _msg_items(read_msg(payload), item, limits)
+
+
+def _tnef_items(payload: bytes, path: str, content_type: str, filename: str | None,
+                limits: tuple[int, int]) -> list[EvidenceItem]:
+    """An Outlook winmail.dat: kept as the file it is, followed by the files and Outlook items
+    (offending messages forwarded as attachments) inside it. Its own subject and body are the
+    reporter's message, already read from the MIME text beside it, so they are not repeated."""
+    found = read_tnef(payload)
+    found.subject = found.body = ""
+    found.header_block = ""
+    item = EvidenceItem(kind="attachment", completeness=Completeness.FILE, mime_path=path,
+                        content_type=content_type, filename=filename, content=payload)
+    items = _msg_items(found, item, limits)
+    item.problems.insert(0, f"Outlook TNEF holding {len(found.attachments)} file(s) and "
+                            f"{len(found.embedded)} Outlook item(s), each listed after it")
+    return items
 
 
 def _msg_items(found: MsgContent, item: EvidenceItem, limits: tuple[int, int]) -> list[EvidenceItem]:
@@ -220,6 +257,29 @@ def _forward_items(forwards: list[InlineForward]) -> list[EvidenceItem]:
             date=fwd.date, subject=fwd.subject, body_text=fwd.body, problems=[note] if note else [],
         ))
     return items
+
+
+_CARRIERS = ("attached-message", "attached-eml", "attached-msg")
+
+
+def _forwards_inside(items: list[EvidenceItem]) -> list[EvidenceItem]:
+    """Inline forwards inside attached originals: a friend's forward of the offending message,
+    attached by the reporter, names the offender only in its body. Each becomes `summary`
+    evidence like a forward in the report's own text, noted with the message it came in."""
+    found: list[EvidenceItem] = []
+    for carrier in [item for item in items if item.kind in _CARRIERS and item.body_text]:
+        inner = _forward_items(find_inline_forwards(carrier.body_text or "", carrier.subject))
+        if not inner:
+            continue
+        where = f"forwarded inside the attached message from {carrier.from_address or 'an unknown sender'}"
+        for item in inner:
+            item.mime_path = carrier.mime_path
+            item.problems.insert(0, where)
+        deepest = inner[-1]
+        carrier.problems.append(f"it forwards a message from {deepest.from_address or deepest.from_name or 'an unknown sender'}"
+                                ", listed as evidence after it")
+        found.extend(inner)
+    return found
 
 
 def _imitated_forward(content: bytes, message: Message, forwards: list[InlineForward],
@@ -303,6 +363,7 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000,
     items.extend(forwards)
     items.extend(_pasted_items(found_pasted, forwards))
     items.extend(_file_items(parsed, limits))
+    items.extend(_forwards_inside(items))
     wrapper = _wrapper_text(text, found_forwards, found_pasted)
     return Extraction(
         reporter_name=name, reporter_address=address, subject=subject,

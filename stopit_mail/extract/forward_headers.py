@@ -106,6 +106,19 @@ def _wrapped_list(block: HeaderBlock, last: str, text: str) -> bool:
     return last in ("to", "cc") and block.fields.get(last, "").endswith((",", ";")) and "@" in text
 
 
+def _lone_subject_below(lines: list[str], blank: int, depth: int, block: HeaderBlock) -> bool:
+    """A subject line alone between blank lines right under a block that has a sender and no
+    subject yet: still the block's (QQ Mail and Foxmail print "主题:" so, below the recipients)."""
+    if "subject" in block.fields or "from" not in block.fields or blank + 1 >= len(lines):
+        return False
+    line_depth, text = split_quote(lines[blank + 1])
+    known = _known_field(text) if line_depth == depth else None
+    if known is None or known[0] != "subject":
+        return False
+    after = split_quote(lines[blank + 2])[1] if blank + 2 < len(lines) else ""
+    return is_blank(after)
+
+
 def read_block(lines: list[str], start: int) -> HeaderBlock | None:
     """Read "Label: value" lines with known labels from `start`; None if the first is not one."""
     depth, _ = split_quote(lines[start])
@@ -115,6 +128,9 @@ def read_block(lines: list[str], start: int) -> HeaderBlock | None:
     limit = min(len(lines), start + _MAX_BLOCK_LINES)
     while index < limit:
         line_depth, text = split_quote(lines[index])
+        if line_depth == depth and is_blank(text) and _lone_subject_below(lines, index, depth, block):
+            index += 1  # QQ Mail and Foxmail leave a blank line above the subject
+            continue
         if line_depth != depth or is_blank(text):
             break
         known = _known_field(text)
@@ -191,6 +207,8 @@ def infer_block(lines: list[str], start: int) -> HeaderBlock | None:
         parts = split_label(text) if line_depth == depth else None
         if parts is None:
             break
+        if parts[0].lower().startswith(("content-", "mime-version")):
+            return None  # MIME source (a part's own fields), not a header block a client printed
         value = parts[1]
         words = re.split(r"[\s<>\[\](),;]", value[:_LABEL_SPAN * 25])
         has_address = "@" in value and any(normalise_address(word) for word in words)
@@ -221,7 +239,7 @@ class Attribution:
 _ATTRIBUTION_MAILBOX = re.compile(
     r"[<\[(][ \t]*<?(?:mailto:)?([^\s<>()\[\]@]{1,64}@[^\s<>()\[\]]{1,255}?)>?[ \t]*[>\])]")
 _CLOSING_QUOTES = {'"': '"', "»": "«", "”": "„“", "'": "'", "“": "„"}
-_CLOCK_WORDS = {"am", "pm", "a.m.", "p.m.", "at", "um", "à", "a", "o"}
+_CLOCK_WORDS = {"am", "pm", "a.m.", "p.m.", "at", "um", "uhr", "à", "a", "o"}
 
 
 def _quoted_name(before: str) -> tuple[str, str] | None:
@@ -252,16 +270,25 @@ def _trailing_name(before: str) -> tuple[str, str]:
     return " ".join(name_words), f"{head}, {rest}" if head else rest
 
 
-def _date_span(text: str) -> str | None:
-    """The stretch of `text` from its first to its last digit, with a trailing AM/PM."""
+def _date_span(text: str, lead: bool = False) -> str | None:
+    """The stretch of `text` from its first to its last digit, with a trailing AM/PM.
+
+    With `lead`, `text` is what an attribution says before the sender ("On Monday, November 16,
+    2026, 10:32"): the date then starts after its first word ("On", "Le", "Am", "El"), so that a
+    month or weekday written before the first digit is kept ("November 16", not "16")."""
     digits = [i for i, ch in enumerate(text) if ch.isdigit()]
     if not digits:
         return None
+    start = digits[0]
+    if lead:
+        first = re.match(r"\s*\S+\s+", text)
+        if first and first.end() < start and not any(ch.isdigit() for ch in first.group()):
+            start = first.end()
     end = digits[-1] + 1
     tail = re.match(r"\s?(?:[AaPp]\.?[Mm]\.?)(?!\w)", text[end:end + 6])
     if tail:
         end += tail.end()
-    return text[digits[0]:end].strip() or None
+    return text[start:end].strip(" ,") or None
 
 
 def parse_attribution(text: str) -> Attribution | None:
@@ -280,4 +307,4 @@ def parse_attribution(text: str) -> Attribution | None:
     name, rest = quoted if quoted else _trailing_name(before)
     if normalise_address(name) == address:
         name = ""
-    return Attribution(name=name, address=address, date=_date_span(rest) or _date_span(after))
+    return Attribution(name=name, address=address, date=_date_span(rest, lead=True) or _date_span(after))

@@ -26,14 +26,15 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "date": (
         "Date", "Sent", "Datum", "Dato", "Fecha", "Päivämäärä", "Päiväys", "Dátum", "Data",
-        "Dată", "Дата", "Tarih", "Sendt", "Gesendet", "Enviado", "Enviada", "Enviado el",
+        "Dată", "Дата", "Tarih", "Sendt", "Gesendet", "Enviado", "Enviada", "Enviado el", "Enviat el",
         "Enviada em", "Envoyé", "Envoyé le", "Lähetetty", "Elküldve", "Inviato", "Verzonden",
-        "Wysłano", "Trimis", "Отправлено", "Odoslané", "Odesláno", "Skickat", "Gönderilen",
+        "Wysłano", "Wysłane", "Trimis", "Отправлено", "Odoslané", "Odesláno", "Skickat", "Gönderilen",
         "Відправлено", "Надіслано", "Изпратено", "Poslano", "Poslato", "Datums", "Kuupäev",
         "Saadetud", "Dagsetning", "Tanggal", "Ngày", "Ημερομηνία", "Στάλθηκε", "תאריך", "נשלח",
-        "التاريخ", "日付", "送信日時", "日期", "发送时间", "發送時間", "寄件日期", "时间", "時間",
+        "التاريخ", "日付", "送信日時", "日期", "发送时间", "發送時間", "发送日期", "發送日期", "寄件日期", "时间", "時間",
         "날짜", "보낸 날짜", "Sent at", "Sent on", "Gönderildi", "تم الإرسال", "Đã gửi", "Dikirim",
         "Dihantar", "Enviat", "Išsiųsta", "Nosūtīts", "भेजा गया", "ส่ง", "วันที่",
+        "Local Time",  # Proton Mail's older forwards, above a "UTC Time" line
     ),
     "subject": (
         "Subject", "Předmět", "Emne", "Betreff", "Asunto", "Aihe", "Objet", "Predmet", "Tárgy",
@@ -68,6 +69,12 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Allegati", "Bijlagen", "Załączniki", "Bilagor", "Vedlegg", "Vedhæftede filer", "Liitteet",
         "Mellékletek", "Přílohy", "Prílohy", "Anexos", "Sender", "Organization", "Message-ID",
         "Sensitivity", "Categories", "Kategorien",
+        # A message's own header fields, when a bounce or a client prints them raw below a
+        # separator: kept out of the fields, never guessed at (MIME-Version's "1.0" is no subject).
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-ID",
+        "Content-Description", "Content-Disposition", "Content-Language", "Return-Path",
+        "In-Reply-To", "References", "Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
+        "Resent-Sender", "Resent-Message-ID", "UTC Time",
     ),
 }
 

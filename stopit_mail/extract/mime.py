@@ -38,6 +38,8 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
 
 
+#: What Notepad and other Windows tools put in front of a saved .eml (never part of mail).
+UTF8_BOM = b"\xef\xbb\xbf"
 #: A header field folded into more lines than this is read unfolded (see unfold_hostile).
 MAX_FOLD_LINES = 1000
 # A header field (a name, a colon) followed by more than MAX_FOLD_LINES continuation lines.
@@ -72,9 +74,13 @@ def unfold_hostile(content: bytes) -> tuple[bytes, int]:
 
 def parse_bytes(content: bytes) -> ParsedMessage:
     """Parse with the lenient compat32 policy (the modern policy raises on real-world headers)."""
-    readable, hostile = unfold_hostile(content)
+    bom = content.startswith(UTF8_BOM)
+    readable, hostile = unfold_hostile(content[len(UTF8_BOM):] if bom else content)
     message = email.message_from_bytes(readable, policy=compat32)
     defects = [f"{type(d).__name__}" for d in message.defects]
+    if bom:
+        # Windows tools save .eml files with one; the parser took the whole header for body.
+        defects.append("ByteOrderMark: a UTF-8 byte order mark before the header was read past")
     if hostile:
         defects.append(f"HostileFolding: {hostile} header field(s) folded into more than "
                        f"{MAX_FOLD_LINES} lines were read unfolded")

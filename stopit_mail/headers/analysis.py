@@ -21,6 +21,7 @@ from stopit_mail.headers.fields import read_header_fields
 from stopit_mail.headers.trace import TrustedRelays, trace_headers
 
 ANALYSIS_VERSION = 1
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def analyse(raw: bytes, policy: HeaderPolicy, *, verifiable: bool = True, source
             now: datetime | None = None) -> dict[str, Any]:
     """Trace and authentication of one message as a JSON-ready dict; never raises."""
     now = now or datetime.now(UTC)
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[len(_UTF8_BOM):]  # a saved file's byte order mark: never part of the signed mail
     fields = read_header_fields(raw)  # one split of the header section, for the trace and auth
     trace = trace_headers(fields, policy.trusted, clock_skew=policy.clock_skew, now=now)
     auth = analyse_authentication(raw, policy.resolver, trusted_authserv_ids=policy.trusted_authserv_ids,

@@ -2,7 +2,7 @@
 
 Walking from the topmost (newest) hop down, trust passes to the next older hop while the
 current hop's client is part of the receiving side: a configured organisation relay, a local
-hand-over, a non-public address (with no configuration), an internal relay of the provider
+hand-over, the mailbox a fetchmail-style client fetched the message from, a non-public address (with no configuration), an internal relay of the provider
 that wrote the hop (Microsoft 365's frontends on public 2603:10xx:: addresses, Gmail's
 ``by 2002:...`` hand-overs), or a mail gateway (Mimecast, Proofpoint...) handing mail on to
 its customer. The last trusted hop is the boundary; its client is the first external hop.
@@ -38,10 +38,16 @@ class Boundary:
     why: str
 
 
+def _retrieval(hop: ReceivedHop) -> bool:
+    """The recipient fetched the message from their own mailbox (fetchmail, getmail: "with IMAP",
+    "with POP3"): that mailbox server is the receiving side, and its hops are the ones to read."""
+    return (hop.protocol or "").upper().startswith(("IMAP", "POP"))
+
+
 def _client_trusted(hop: ReceivedHop, relays: TrustedRelays | None, catalog: Catalog,
                     writer: Provider | None) -> tuple[bool, str]:
     """Whether trust passes from ``hop`` to the hop before it, and the role of that one."""
-    if is_local_handover(hop):
+    if is_local_handover(hop) or _retrieval(hop):
         return True, RECEIVING if writer else ORGANISATION
     if relays is not None and (relays.has_ip(hop.from_ip) or relays.has_host(hop.from_rdns)
                                or (relays.trust_helo and relays.has_host(hop.from_helo))):

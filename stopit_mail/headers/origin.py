@@ -6,6 +6,12 @@ provider and the account, plus the client's address where the provider shows one
 header it adds (X-Originating-IP), in its own submission hop below the boundary, or in an
 Authentication-Results or ARC field it wrote. Those come from the sending provider, not from
 the relay we trust, and are labelled so.
+
+When the first external hop is any other server (a school's or a company's own, an ISP's, a
+small webmail), the client behind it is read the same way from the hops that server and the
+servers before it recorded, as long as each names the one after it (a webmail on a public
+address handing to its outbound relay), and from the X-Originating-IP-style fields: the sending
+side's word, labelled so, never the origin itself.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ from .received import ReceivedHop
 if TYPE_CHECKING:
     from .trace import OriginVerdict
 
+#: Headers in which webmail front ends and proxies name the submitting client.
+#: They are written by whoever composed the message, so they are claims only.
+CLAIM_HEADERS = (
+    "x-originating-ip", "x-forwarded-for", "x-sender-ip", "x-yahoo-post-ip",
+    "x-client-ip", "x-real-ip", "x-remote-ip", "x-source-ip", "x-aol-ip",
+    "x-originating-client-ip", "x-ms-exchange-organization-originalclientipaddress",
+)
 _AR_NAMES = ("authentication-results", "arc-authentication-results")
 _AR_CLIENT = re.compile(r"(?:client-ip|smtp\.remote-ip|policy\.iprev|sender IP is)\s*[=:]?\s*\[?([0-9A-Fa-f.:]{7,45})",
                         re.I)
@@ -78,6 +91,44 @@ def _client_ips(sending: Provider, found: Boundary, top_first: Sequence[Received
     return found_ips
 
 
+def _linked(newer: ReceivedHop, older: ReceivedHop) -> bool:
+    """The older hop was recorded by the machine the newer hop names as its client."""
+    names = {name.lower().rstrip(".") for name in (newer.from_rdns, newer.from_helo) if name}
+    by = (older.by_host or "").lower().rstrip(".")
+    return bool(by and by in names) or bool(older.by_ip and older.by_ip == newer.from_ip)
+
+
+def _sender_side_clients(boundary: int, top_first: Sequence[ReceivedHop],
+                         headers: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Public client addresses the sending server's side recorded below the first external hop,
+    through hops that each name the next, and in the claim fields (see the module docstring)."""
+    found_ips: list[dict[str, Any]] = []
+    sender = top_first[boundary].from_host or top_first[boundary].from_ip or "the sending server"
+
+    def add(ip: str | None, source: str, label: str) -> None:
+        if ip and classify_ip(ip) == PUBLIC and ip != top_first[boundary].from_ip \
+                and all(entry["ip"] != ip for entry in found_ips):
+            found_ips.append({"ip": ip, "source": source, "label": label})
+
+    # The oldest public client of the linked hops: the sender's relays in between are not it.
+    newer, deepest = top_first[boundary], None
+    for hop in top_first[boundary + 1:]:
+        if not hop.parsed_ok or not _linked(newer, hop):
+            break
+        if hop.from_ip and classify_ip(hop.from_ip) == PUBLIC:
+            deepest = hop
+        newer = hop
+    if deepest is not None:
+        add(deepest.from_ip, f"hop {deepest.position}",
+            f"the client {deepest.by_host or 'a relay'} recorded, on {sender}'s side (not verified by us)")
+    for name, value in headers:
+        if name.strip().lower() in CLAIM_HEADERS:
+            for word in re.split(r"[\s,;\[\]]+", value[:_MAX_VALUE]):
+                add(normalise_ip(word.strip("\"'")), name.strip(),
+                    f"named by the {name.strip()} field {sender}'s side wrote (not verified by us)")
+    return found_ips
+
+
 def describe_origin(origin: OriginVerdict, found: Boundary, top_first: Sequence[ReceivedHop],
                     headers: Sequence[tuple[str, str]]) -> None:
     """Add the provider, account, client addresses and reasons to ``origin`` (in place)."""
@@ -98,6 +149,10 @@ def describe_origin(origin: OriginVerdict, found: Boundary, top_first: Sequence[
         for entry in origin.client_ips:
             origin.reasons.append(f"client address {entry['ip']}: {entry['label']}, from {entry['source']}")
         origin.explanation += f" {said[0].upper()}{said[1:]}."
+    elif boundary_hop is not None and origin.confidence == "confirmed" and origin.hop_position == boundary_hop.position:
+        origin.client_ips = _sender_side_clients(found.index or 0, top_first, headers)
+        for entry in origin.client_ips:
+            origin.reasons.append(f"client address {entry['ip']}: {entry['label']}, from {entry['source']}")
     forged = [hop.position for hop, role in zip(top_first, found.roles, strict=True)
               if role == SENDER_WRITTEN and found.index is not None and hop.position > found.index]
     if forged:

@@ -26,7 +26,8 @@ the message, so a field is only as honest as its writer. We walk from the top
 
 When the first external hop is itself a big sending provider (Gmail, Outlook.com...),
 the origin names that provider, the account and any client address the provider
-shows (:mod:`stopit_mail.headers.origin`).
+shows (:mod:`stopit_mail.headers.origin`); behind any other server, the client its side
+recorded in linked hops below it and in X-Originating-IP-style fields, as its word only.
 
 If the boundary gives no usable address, the origin falls back to the newest
 untrusted hop with a public client address, then to webmail headers such as
@@ -49,18 +50,12 @@ from .anomalies import registered_domain as registered_domain
 from .boundary import Boundary, find_boundary
 from .fields import read_header_fields
 from .ipclass import PUBLIC, classify_ip, normalise_ip
+from .origin import CLAIM_HEADERS as CLAIM_HEADERS
 from .origin import describe_origin
 from .providers import shipped_catalog
 from .received import ReceivedHop, is_local_handover, parse_received_headers
 from .relays import TrustedRelays as TrustedRelays
 
-#: Headers in which webmail front ends and proxies name the submitting client.
-#: They are written by whoever composed the message, so they are claims only.
-CLAIM_HEADERS = (
-    "x-originating-ip", "x-forwarded-for", "x-sender-ip", "x-yahoo-post-ip",
-    "x-client-ip", "x-real-ip", "x-remote-ip", "x-source-ip", "x-aol-ip",
-    "x-originating-client-ip", "x-ms-exchange-organization-originalclientipaddress",
-)
 
 @dataclass
 class OriginVerdict:
@@ -164,6 +159,10 @@ def _claimed_origin(top_first: list[ReceivedHop], flags: list[bool],
     return None
 
 
+# Address classes no connection can come from (example ranges, multicast, reserved, malformed).
+_NOT_ROUTED = frozenset({"documentation", "multicast", "reserved", "unspecified", "invalid"})
+
+
 def _decide_origin(top_first: list[ReceivedHop], found: Boundary,
                    claims: list[dict[str, Any]], configured: bool) -> OriginVerdict:
     flags, boundary = found.flags, found.index
@@ -181,9 +180,15 @@ def _decide_origin(top_first: list[ReceivedHop], found: Boundary,
     if claimed is not None:
         return claimed
     if hop is not None and network_client and (hop.from_ip or hop.from_host):
-        what = (f"the {classify_ip(hop.from_ip)} address {hop.from_ip}, which names a machine "
-                "inside the receiving network, not an Internet sender" if hop.from_ip
-                else f"the name {hop.from_host}, with no address")
+        ip_class = classify_ip(hop.from_ip) if hop.from_ip else ""
+        if not hop.from_ip:
+            what = f"the name {hop.from_host}, with no address"
+        elif ip_class in _NOT_ROUTED:
+            what = (f"the {ip_class} address {hop.from_ip}, which no machine on the Internet can have: "
+                    "made up, anonymised or mistyped")
+        else:
+            what = (f"the {ip_class} address {hop.from_ip}, which names a machine inside the receiving "
+                    "network, not an Internet sender")
         return _origin_from_hop(hop, "unknown", f"Hop {hop.position} records only {what}.")
     if not top_first:
         why = "The message has no Received headers, so its path cannot be traced."
