@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 
 REDACTED = "[reporter]"
@@ -30,9 +31,15 @@ def written_addresses(text: str) -> list[str]:
 
 
 def fold(text: str) -> str:
-    """NFKC, case-folded, accents removed: the form every comparison uses."""
+    """NFKC, case-folded, accents and invisible format characters removed: the form every
+    comparison uses (a zero-width space or soft hyphen inside a name is shown as the name)."""
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+
+
+def _url_decoded(text: str) -> str:
+    """`text` with %-escapes decoded, as a link is followed ("%6Bim%2Epark%40..."), or "" if none."""
+    return urllib.parse.unquote(text) if "%" in text else ""
 
 
 def _domain_forms(domain: str) -> set[str]:
@@ -111,7 +118,7 @@ class Traces:
         pattern = self.pattern()
         if pattern is None or not text:
             return None
-        match = pattern.search(fold(text))
+        match = pattern.search(fold(text)) or pattern.search(fold(_url_decoded(text)))
         return match.group(0) if match else None
 
     def scrub(self, text: str) -> str:
@@ -125,7 +132,10 @@ class Traces:
             return text
         folded = fold(text)
         if not pattern.search(folded):
-            return text
+            decoded = _url_decoded(text)
+            if not pattern.search(fold(decoded)):
+                return text
+            text, folded = decoded, fold(decoded)  # hidden only by %-escapes: the decoded text is scrubbed
         if len(folded) != len(text):
             return pattern.sub(REDACTED, folded)
         pieces, last = [], 0

@@ -1,0 +1,97 @@
+"""A reporter's name or address hidden in ways a mail client undoes never reaches an office.
+
+Red team (non-negotiable 2). The offending message was written to the reporter, so it names
+them; the referral's body quotes its text and attaches it redacted. What the office's mail
+client shows joins what the bytes split: a zero-width space or soft hyphen inside a name, a name
+split by an empty tag or a comment in HTML, an address entity-encoded in a mailto link, an
+address percent-encoded in a link. The checker here renders independently of the code under
+test: format characters dropped, HTML shown with tags removed, markup unescaped, URLs decoded.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+import urllib.parse
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+
+import pytest
+from sqlalchemy import select
+
+from stopit_mail.app import App
+from stopit_mail.cases.referrals import prepare_referral
+from stopit_mail.config import Office
+from stopit_mail.extract.htmltext import html_to_text
+from stopit_mail.models import Case
+from stopit_mail.outbound.compose import compose
+
+from casework_helpers import ingest, report
+
+KIM = "kim.park@example.edu"
+HIDDEN = {
+    "zero-width space": ("Hi Ki\u200bm Pa\u200brk, everyone knows.", None),
+    "soft hyphen": ("Hi Ki\u00adm Pa\u00adrk, everyone knows.", None),
+    "empty tag": ("everyone knows.", "<p>Hi Ki<b></b>m Pa<span></span>rk, everyone knows.</p>"),
+    "comment": ("everyone knows.", "<p>Hi Ki<!-- x -->m Pa<!-- y -->rk, everyone knows.</p>"),
+    "soft hyphen entity": ("everyone knows.", "<p>Hi Ki&shy;m Pa&shy;rk, everyone knows.</p>"),
+    "entity mailto": ("everyone knows.", "<p><a href=\"mailto:&#107;im.p&#97;rk&#64;example.edu\">write</a> "
+                                         "everyone knows.</p>"),
+    "percent link": ("see https://bad.example/u?who=%6Bim%2Epark%40example.edu everyone knows.", None),
+}
+
+
+def _shown(part: Message) -> list[str]:
+    """What a mail client can show of one part, rendered here independently."""
+    text = part.get_content()  # type: ignore[attr-defined]
+    forms = [text]
+    if part.get_content_subtype() == "html":
+        forms += [html_to_text(re.sub(r"<!--.*?-->", "", text, flags=re.S)), html.unescape(text)]
+    forms += [urllib.parse.unquote(f) for f in forms]
+    return ["".join(c for c in f if unicodedata.category(c) != "Cf") for f in forms]
+
+
+def _all_shown(message: Message) -> str:
+    """Every header and text part, also of attached messages (message/rfc822 or an .eml file)."""
+    texts = [str(v) for _k, v in message.items()]
+    if message.get_content_type() == "message/rfc822":
+        return "\n".join(texts + [_all_shown(inner) for inner in message.get_payload()])  # type: ignore[union-attr]
+    if message.is_multipart():
+        return "\n".join(texts + [_all_shown(child) for child in message.get_payload()])  # type: ignore[union-attr]
+    if message.get_content_maintype() == "text":
+        texts += _shown(message)
+    elif (message.get_filename() or "").endswith(".eml"):
+        texts.append(_all_shown(BytesParser(policy=policy.default).parsebytes(message.get_payload(decode=True))))  # type: ignore[arg-type]
+    return "\n".join(texts).casefold()
+
+
+def _original(plain: str, markup: str | None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Some One <offender@example.net>"
+    msg["To"] = "someone@example.org"
+    msg["Subject"] = "you"
+    msg["Date"] = "Mon, 16 Nov 2026 04:41:03 +0000"
+    msg["Message-ID"] = "<hidden-1@example.net>"
+    msg.set_content(plain)
+    if markup:
+        msg.add_alternative(markup, subtype="html")
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("how", list(HIDDEN))
+def test_a_name_or_address_hidden_from_matching_but_shown_by_a_client_never_reaches_an_office(app: App, how: str) -> None:
+    app.settings.organisations[0].offices = [Office(name="title-ix", title="Title IX Office",
+                                                    addresses=["titleix@example.edu"], categories=["harassment"])]
+    plain, markup = HIDDEN[how]
+    ingest(app, report(reporter=KIM, name="Kim Park", wrapper="He keeps writing to me.",
+                       original=_original(plain, markup)))
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        referral = prepare_referral(app.settings, case, "title-ix")
+        shown = _all_shown(BytesParser(policy=policy.default).parsebytes(compose(referral.draft, "<t@stopit>")))
+    assert "everyone knows" in shown  # the evidence itself reached the office
+    for trace in ("kim", "park"):
+        assert not re.search(rf"(?<![^\W_]){trace}(?![^\W_])", shown), (how, trace)
+
