@@ -95,3 +95,31 @@ def test_a_name_or_address_hidden_from_matching_but_shown_by_a_client_never_reac
     for trace in ("kim", "park"):
         assert not re.search(rf"(?<![^\W_]){trace}(?![^\W_])", shown), (how, trace)
 
+
+
+def test_the_reporters_signature_block_never_reaches_an_office(app: App) -> None:
+    """Below "-- " a reporter's mail client signs for them: name, class, room, phone. The office
+    reads their words, never that block (their name alone was scrubbed; the rest was not)."""
+    app.settings.organisations[0].offices = [Office(name="title-ix", title="Title IX Office",
+                                                    addresses=["titleix@example.edu"], categories=["harassment"])]
+    wrapper = ("He keeps writing to me after school.\n\n-- \nKim Park\nGrade 11, homeroom 204B\n"
+               "Mobile +1 555 0100\n")
+    ingest(app, report(reporter=KIM, name="Kim Park", wrapper=wrapper,
+                       original=_original("everyone knows.", None)))
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        shown = _all_shown(BytesParser(policy=policy.default).parsebytes(
+            compose(prepare_referral(app.settings, case, "title-ix").draft, "<t@stopit>")))
+    assert "he keeps writing to me after school." in shown
+    assert "homeroom 204b" not in shown and "555 0100" not in shown
+
+
+def test_a_signature_naming_the_organisation_does_not_block_the_referral(app: App) -> None:
+    app.settings.organisations[0].offices = [Office(name="title-ix", title="Title IX Office",
+                                                    addresses=["titleix@example.edu"], categories=["harassment"])]
+    org = app.settings.organisations[0].name
+    ingest(app, report(reporter=KIM, name="Kim Park", wrapper=f"He keeps writing to me.\n\n-- \nKim Park\n{org}\n",
+                       original=_original("everyone knows.", None)))
+    with app.factory() as session:
+        draft = prepare_referral(app.settings, session.scalars(select(Case)).one(), "title-ix").draft
+    assert "He keeps writing to me." in draft.body

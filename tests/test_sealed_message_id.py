@@ -1,4 +1,4 @@
-"""An anonymous reporter's Message-IDs are sealed at rest like the rest of their message.
+"""An anonymous reporter's Message-IDs and signature block are sealed at rest like the rest of them.
 
 Red team (non-negotiable 2). A Message-ID is written by the reporter's mail client, and many
 name them: their own domain, their machine ("@zebulons-macbook.home.example.org"), their
@@ -63,3 +63,19 @@ def test_an_anonymous_reporters_message_ids_are_not_stored_readable(app: App) ->
         assert session.scalars(select(RawMessage.case_id)).all() == [1, 1]  # the reply joined the case
     stored = _database_text(app).lower()
     assert TOKEN.encode() not in stored and b"zquaxley" not in stored
+
+
+def test_an_anonymous_reporters_signature_block_is_not_stored_readable(app: App) -> None:
+    """Their name was scrubbed from their words at rest; the lines under "-- " beside it (phone,
+    class, room) were kept readable."""
+    msg = EmailMessage()
+    msg["From"] = f"Zebulon Quaxley <{SECRET}>"
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "Fwd: anonymous please"
+    msg.set_content("Please keep this anonymous, I am scared.\n\n-- \nZebulon Quaxley\nHomeroom 11-204B\n"
+                    "Mobile +1 555 0188\n")
+    msg.add_attachment(offending_message(to="someone@example.edu"), maintype="message", subtype="rfc822")
+    ingest(app, msg.as_bytes(), mail_from=SECRET)
+    stored = _database_text(app).lower()
+    assert b"i am scared" in stored  # their words are readable to staff
+    assert b"11-204b" not in stored and b"555 0188" not in stored

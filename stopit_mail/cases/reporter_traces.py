@@ -3,7 +3,8 @@
 Besides each reporter's address and name (unsealed in memory for anonymous ones), it collects
 their other likely addresses: the recipients of the evidence they forwarded (a message sent to
 their school address, forwarded from a personal one), with those recipients' display names,
-the reporters' own alias codes and the lines of their own words. The alleged senders, our own
+the reporters' own alias codes, the lines of their signature block (always) and the lines of
+their own words. The alleged senders, our own
 mailboxes and the offices being written to are never traces (they are the addressees).
 """
 
@@ -16,7 +17,8 @@ from stopit_mail.cases.aliases import ALLEGED_SENDER, REPORTER
 from stopit_mail.cases.codes import format_code
 from stopit_mail.config import Settings
 from stopit_mail.models import Case, CaseAlias
-from stopit_mail.outbound.redact import Traces
+from stopit_mail.outbound.redact import Traces, signature_lines
+from stopit_mail.outbound.redact.traces import fold
 from stopit_mail.sealing import unseal
 
 
@@ -31,6 +33,8 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
     ours = {m.lower() for org in settings.organisations for m in org.mailboxes}
     ours |= {a.lower() for org in settings.organisations for office in org.offices for a in office.addresses}
     excluded = senders | ours | {k.lower() for k in (keep or set())}
+    our_names = [org.name for org in settings.organisations] + [
+        office.title for org in settings.organisations for office in org.offices]
     reporter_reports = [r for r in case.reports if r.sender_role != ALLEGED_SENDER]
     for report in reporter_reports:
         if report.sealed_identity:
@@ -45,6 +49,9 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
         if address.lower() not in excluded:
             traces.add_address(address)
             traces.add_name(name)
+        for line in signature_lines(report.wrapper_text or ""):  # who they are, not their words
+            if not any(fold(line) in fold(title) for title in our_names):  # "Example University" signs us too
+                traces.add_phrase(line)
         for line in (report.wrapper_text or "").splitlines() if words else ():
             if len(line.strip()) >= 16:
                 traces.add_phrase(line.strip())

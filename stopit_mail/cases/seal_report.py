@@ -14,7 +14,7 @@ from typing import Any
 
 from stopit_mail.config import Settings
 from stopit_mail.extract.evidence import Extraction
-from stopit_mail.outbound.redact import Traces, written_addresses
+from stopit_mail.outbound.redact import Traces, signature_lines, written_addresses
 from stopit_mail.sealing import Identity, seal, seal_bytes
 
 REDACTED = "[reporter]"
@@ -53,6 +53,8 @@ def scrub_report(extraction: Extraction, reporter: Identity, ours: set[str]) -> 
     for name, address in others:
         traces.add_address(address)
         traces.add_name(name)
+    for line in signature_lines(extraction.wrapper_text):  # their phone, class, room: who they are
+        traces.add_phrase(line)
     extraction.reporter_address = ""
     extraction.reporter_name = ""
     extraction.wrapper_text = traces.scrub(extraction.wrapper_text)

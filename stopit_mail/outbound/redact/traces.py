@@ -30,6 +30,25 @@ def written_addresses(text: str) -> list[str]:
     return found
 
 
+_SIGNATURE_LINES = 8
+
+
+def signature_lines(text: str) -> list[str]:
+    """The lines of the signature block under a "-- " delimiter (RFC 3676), where a mail client
+    signs for its user: name, class or room, phone. They identify whoever wrote the text."""
+    lines = (text or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "--"), None)
+    if start is None:
+        return []
+    found: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith(">") or line.startswith("-----") or len(found) >= _SIGNATURE_LINES:
+            break
+        if len(line.strip()) >= 6:
+            found.append(line.strip())
+    return found
+
+
 def fold(text: str) -> str:
     """NFKC, case-folded, accents and invisible format characters removed: the form every
     comparison uses (a zero-width space or soft hyphen inside a name is shown as the name)."""
