@@ -22,6 +22,12 @@ def terminal_safe(text: str | None) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
 
 
+def json_escaped(text: str) -> str:
+    """JSON text with every control character and bidi override written as a \\u escape: the same
+    data to a parser, but nothing a report wrote can drive the terminal it is printed to."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def checked_header(value: str) -> str:
     """Return `value` unchanged, or raise HeaderInjection if it could start a new header line."""
     if "\r" in value or "\n" in value:
