@@ -123,3 +123,23 @@ def test_a_signature_naming_the_organisation_does_not_block_the_referral(app: Ap
     with app.factory() as session:
         draft = prepare_referral(app.settings, session.scalars(select(Case)).one(), "title-ix").draft
     assert "He keeps writing to me." in draft.body
+
+
+def test_a_mailbox_only_the_delivery_headers_name_never_reaches_an_office(app: App) -> None:
+    """The harasser Bcc'd the reporter's school mailbox: only Delivered-To, X-Original-To and a
+    Received "for <...>" name it, and the reporter forwarded it from another address."""
+    app.settings.organisations[0].offices = [Office(name="title-ix", title="Title IX Office",
+                                                    addresses=["titleix@example.edu"], categories=["harassment"])]
+    original = (b"Return-Path: <offender@example.net>\r\nDelivered-To: sq1234@school.example.edu\r\n"
+                b"X-Original-To: sq1234@school.example.edu\r\n"
+                b"Received: from mx.example.net (mx.example.net [198.51.100.7]) by mx.school.example.edu "
+                b"with ESMTPS id 4F1; for <sq1234@school.example.edu>; Mon, 16 Nov 2026 04:41:05 +0000\r\n"
+                b"From: Some One <offender@example.net>\r\nTo: undisclosed-recipients:;\r\nSubject: you\r\n"
+                b"Date: Mon, 16 Nov 2026 04:41:03 +0000\r\nMessage-ID: <bcc-1@example.net>\r\n\r\neveryone knows.\r\n")
+    ingest(app, report(reporter=KIM, name="Kim Park", wrapper="He keeps writing to me.", original=original))
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        out = compose(prepare_referral(app.settings, case, "title-ix").draft, "<t@stopit>")
+    shown = _all_shown(BytesParser(policy=policy.default).parsebytes(out))
+    assert "with esmtps id 4f1" in shown  # the attached evidence keeps its trace
+    assert "sq1234" not in shown

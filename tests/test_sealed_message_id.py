@@ -79,3 +79,23 @@ def test_an_anonymous_reporters_signature_block_is_not_stored_readable(app: App)
     stored = _database_text(app).lower()
     assert b"i am scared" in stored  # their words are readable to staff
     assert b"11-204b" not in stored and b"555 0188" not in stored
+
+
+def test_an_anonymous_reporters_mailbox_named_only_by_delivery_headers_is_not_stored_readable(app: App) -> None:
+    """Mail that reached them by Bcc names their school mailbox only in Delivered-To and a
+    Received "for <...>"; the header block and analysis staff read kept it."""
+    original = (b"Delivered-To: zq4411@school.example.edu\r\n"
+                b"Received: from mx.example.net (mx.example.net [198.51.100.7]) by mx.school.example.edu\r\n"
+                b" with ESMTPS id 4F1 for <zq4411@school.example.edu>; Mon, 16 Nov 2026 04:41:05 +0000\r\n"
+                b"From: Some One <offender@example.net>\r\nTo: undisclosed-recipients:;\r\nSubject: you\r\n"
+                b"Date: Mon, 16 Nov 2026 04:41:03 +0000\r\nMessage-ID: <bcc-9@example.net>\r\n\r\nloser\r\n")
+    msg = EmailMessage()
+    msg["From"] = f"Zebulon Quaxley <{SECRET}>"
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "Fwd: anonymous please"
+    msg.set_content("Please keep this anonymous.")
+    msg.add_attachment(original, maintype="message", subtype="rfc822")
+    ingest(app, msg.as_bytes(), mail_from=SECRET)
+    stored = _database_text(app).lower()
+    assert b"mx.school.example.edu" in stored  # the trace itself is kept for staff
+    assert b"zq4411" not in stored

@@ -30,7 +30,24 @@ def written_addresses(text: str) -> list[str]:
     return found
 
 
+_DELIVERY_FIELD = re.compile(r"^(?:delivered-to|x-original-to|envelope-to|x-envelope-to|x-delivered-to|x-rcpt-to|"
+                             r"x-apparently-to|original-recipient|x-resolved-to)[ \t]*:(.*)$", re.I | re.M)
+_RECEIVED_FOR = re.compile(r"^received[ \t]*:.*?\bfor\s+<?([^\s<>;]+@[^\s<>;]+?)>?(?=[;\s]|$)", re.I | re.M)
 _SIGNATURE_LINES = 8
+
+
+def delivery_addresses(header_block: str) -> list[str]:
+    """The mailboxes a message's header block says it was delivered to (Delivered-To,
+    X-Original-To, Envelope-To, a Received "for <...>"), in order, once each. Mail that reached a
+    reporter by Bcc names them only there: these are their addresses as likely as its To."""
+    text = re.sub(r"\r?\n[ \t]+", " ", header_block or "")
+    found: list[str] = []
+    for address in [a for value in _DELIVERY_FIELD.findall(text) for a in written_addresses(value)] + \
+            _RECEIVED_FOR.findall(text):
+        address = address.strip(".").lower()
+        if address not in found:
+            found.append(address)
+    return found
 
 
 def signature_lines(text: str) -> list[str]:
