@@ -27,6 +27,7 @@ from stopit_mail.config import Office
 from stopit_mail.extract.htmltext import html_to_text
 from stopit_mail.models import Case
 from stopit_mail.outbound.compose import compose
+from stopit_mail.outbound.redact import Traces
 
 from casework_helpers import ingest, report
 
@@ -143,3 +144,12 @@ def test_a_mailbox_only_the_delivery_headers_name_never_reaches_an_office(app: A
     shown = _all_shown(BytesParser(policy=policy.default).parsebytes(out))
     assert "with esmtps id 4f1" in shown  # the attached evidence keeps its trace
     assert "sq1234" not in shown
+
+
+def test_scrubbing_replaces_only_the_trace_and_keeps_the_rest_as_written() -> None:
+    """A text whose folded form has another length (an invisible character, a ligature, ß) is
+    scrubbed in place: what the office reads keeps its capitals, accents, emoji and joiners."""
+    traces = Traces()
+    traces.add_name("Zoë Ward")
+    text = "Ça va, Zo\u200bë? 👨\u200d👩\u200d👧 Straße ﬁne WA\u00adRD سلام\u200cخوبی"
+    assert traces.scrub(text) == "Ça va, [reporter]? 👨\u200d👩\u200d👧 Straße ﬁne [reporter] سلام\u200cخوبی"

@@ -66,11 +66,28 @@ def signature_lines(text: str) -> list[str]:
     return found
 
 
-def fold(text: str) -> str:
+def fold(text: str, drop_invisible: bool = True) -> str:
     """NFKC, case-folded, accents and invisible format characters removed: the form every
-    comparison uses (a zero-width space or soft hyphen inside a name is shown as the name)."""
+    comparison uses (a zero-width space or soft hyphen inside a name is shown as the name).
+    `drop_invisible=False` keeps them, as word breaks (a zero-width non-joiner between words)."""
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _visible(kept) if drop_invisible else kept
+
+
+def _visible(folded: str) -> str:
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
+def _folded_with_origins(text: str, drop_invisible: bool) -> tuple[str, list[int]]:
+    """`text` folded a character at a time, and for each folded character the index it came from."""
+    pieces: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        piece = fold(char, drop_invisible)
+        pieces.append(piece)
+        origins += [index] * len(piece)
+    return "".join(pieces), origins
 
 
 def _url_decoded(text: str) -> str:
@@ -154,30 +171,39 @@ class Traces:
         pattern = self.pattern()
         if pattern is None or not text:
             return None
-        match = pattern.search(fold(text)) or pattern.search(fold(_url_decoded(text)))
+        kept = fold(text, False)
+        visible = _visible(kept)
+        match = pattern.search(visible) or (pattern.search(kept) if kept != visible else None) \
+            or pattern.search(fold(_url_decoded(text)))
         return match.group(0) if match else None
 
     def scrub(self, text: str) -> str:
-        """`text` with every trace replaced by [reporter].
+        """`text` with every trace replaced by [reporter], the rest exactly as written.
 
-        Matching runs on the folded text; folding can change lengths (ligatures, ß), so the text
-        is scrubbed character-aligned when lengths agree and replaced by its folded form otherwise.
+        Matching runs on the folded text, which can be shorter or longer than the text (an
+        invisible character dropped, a ligature or ß expanded): each folded character is traced
+        back to the character it came from, so only the trace itself is replaced.
         """
         pattern = self.pattern()
         if pattern is None or not text:
             return text
-        folded = fold(text)
-        if not pattern.search(folded):
-            decoded = _url_decoded(text)
-            if not pattern.search(fold(decoded)):
-                return text
-            text, folded = decoded, fold(decoded)  # hidden only by %-escapes: the decoded text is scrubbed
-        if len(folded) != len(text):
-            return pattern.sub(REDACTED, folded)
+        if not self.find(text):
+            return text
+        if not pattern.search(fold(text)) and not pattern.search(fold(text, False)):
+            text = _url_decoded(text)  # hidden only by %-escapes: the decoded text is scrubbed
+        return self._scrub_pass(self._scrub_pass(text, pattern, True), pattern, False)
+
+    @staticmethod
+    def _scrub_pass(text: str, pattern: re.Pattern[str], drop_invisible: bool) -> str:
+        folded, origins = _folded_with_origins(text, drop_invisible)
         pieces, last = [], 0
         for match in pattern.finditer(folded):
-            pieces.append(text[last:match.start()])
-            pieces.append(REDACTED)
-            last = match.end()
+            if match.end() == match.start():
+                continue
+            start, end = max(origins[match.start()], last), origins[match.end() - 1] + 1
+            while end < len(text) and not fold(text[end]):  # its accents and invisible characters too
+                end += 1
+            pieces += [text[last:start], REDACTED]
+            last = end
         pieces.append(text[last:])
         return "".join(pieces)
