@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from stopit_mail.cli import main
+from stopit_mail.textsafe import terminal_safe
 
 from conftest import EXAMPLES, offline_dns
 
@@ -97,6 +99,14 @@ def test_hostile_text_cannot_drive_the_terminal(home: Path, tmp_path: Path) -> N
     out = result.output
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b" in out and "[bold]markup[/bold]" in out
+
+
+def test_every_bidirectional_control_is_shown_escaped() -> None:
+    """Each character Unicode classes as a bidi embedding, override, isolate or mark (the Arabic
+    letter mark U+061C was missed) is made visible, so no report reorders what staff read."""
+    controls = [chr(c) for c in range(0x110000) if unicodedata.bidirectional(chr(c)) in
+                ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI")] + ["\u200e", "\u200f", "\u061c"]
+    assert [hex(ord(c)) for c in controls if terminal_safe(c) == c] == []
 
 
 def test_json_output_cannot_drive_the_terminal_and_keeps_the_data(home: Path, tmp_path: Path) -> None:
