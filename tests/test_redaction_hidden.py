@@ -4,8 +4,9 @@ Red team (non-negotiable 2). The offending message was written to the reporter, 
 them; the referral's body quotes its text and attaches it redacted. What the office's mail
 client shows joins what the bytes split: a zero-width space or soft hyphen inside a name, a name
 split by an empty tag or a comment in HTML, an address entity-encoded in a mailto link, an
-address percent-encoded in a link. The checker here renders independently of the code under
-test: format characters dropped, HTML shown with tags removed, markup unescaped, URLs decoded.
+address percent-encoded in a link (as Microsoft 365 Safe Links name the mailbox in every
+link). The checker here renders independently of the code under test: format characters
+dropped, HTML shown with tags removed, markup unescaped, URLs decoded.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ HIDDEN = {
     "entity mailto": ("everyone knows.", "<p><a href=\"mailto:&#107;im.p&#97;rk&#64;example.edu\">write</a> "
                                          "everyone knows.</p>"),
     "percent link": ("see https://bad.example/u?who=%6Bim%2Epark%40example.edu everyone knows.", None),
+    # Microsoft 365 Safe Links rewrite every link in mail a mailbox receives, naming the mailbox.
+    "safe links": ("see https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fbad.example%2F&data=05"
+                   "%7C02%7Ckim.park%40example.edu%7C1a2b3c%7C0%7C0%7C638 everyone knows.", None),
 }
 
 

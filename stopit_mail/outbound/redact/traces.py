@@ -189,9 +189,11 @@ class Traces:
             return text
         if not self.find(text):
             return text
-        if not pattern.search(fold(text)) and not pattern.search(fold(text, False)):
-            text = _url_decoded(text)  # hidden only by %-escapes: the decoded text is scrubbed
-        return self._scrub_pass(self._scrub_pass(text, pattern, True), pattern, False)
+        scrubbed = self._scrub_pass(self._scrub_pass(text, pattern, True), pattern, False)
+        decoded = _url_decoded(scrubbed)
+        if decoded and pattern.search(fold(decoded)):  # still there behind %-escapes: scrub it decoded
+            scrubbed = self._scrub_pass(self._scrub_pass(decoded, pattern, True), pattern, False)
+        return scrubbed
 
     @staticmethod
     def _scrub_pass(text: str, pattern: re.Pattern[str], drop_invisible: bool) -> str:
