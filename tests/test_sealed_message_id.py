@@ -63,6 +63,7 @@ def test_an_anonymous_reporters_message_ids_are_not_stored_readable(app: App) ->
         assert session.scalars(select(RawMessage.case_id)).all() == [1, 1]  # the reply joined the case
     stored = _database_text(app).lower()
     assert TOKEN.encode() not in stored and b"zquaxley" not in stored
+    assert b"quaxley" not in stored and SECRET.encode() not in stored
 
 
 def test_an_anonymous_reporters_signature_block_is_not_stored_readable(app: App) -> None:
