@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 import unicodedata
 import urllib.parse
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from itertools import accumulate
 
 REDACTED = "[reporter]"
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
@@ -75,19 +78,30 @@ def fold(text: str, drop_invisible: bool = True) -> str:
     return _visible(kept) if drop_invisible else kept
 
 
+@cache
+def _invisible_table() -> dict[int, None]:
+    """Every format character (category Cf: planes 0, 1 and the tags of plane 14), to be deleted
+    with `str.translate`."""
+    planes = (range(0x20000), range(0xE0000, 0xE1000))
+    return {cp: None for plane in planes for cp in plane if unicodedata.category(chr(cp)) == "Cf"}
+
+
 def _visible(folded: str) -> str:
-    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return folded if folded.isascii() else folded.translate(_invisible_table())
 
 
-def _folded_with_origins(text: str, drop_invisible: bool) -> tuple[str, list[int]]:
-    """`text` folded a character at a time, and for each folded character the index it came from."""
-    pieces: list[str] = []
-    origins: list[int] = []
-    for index, char in enumerate(text):
-        piece = fold(char, drop_invisible)
-        pieces.append(piece)
-        origins += [index] * len(piece)
-    return "".join(pieces), origins
+@lru_cache(maxsize=65536)
+def _fold_char(char: str, drop_invisible: bool) -> str:
+    return fold(char, drop_invisible)
+
+
+def _folded_with_ends(text: str, drop_invisible: bool) -> tuple[str, list[int]]:
+    """`text` folded a character at a time, and where in the folded text each character ends
+    (the character a folded index came from is `bisect_right(ends, index)`)."""
+    if text.isascii():
+        return text.lower(), list(range(1, len(text) + 1))
+    pieces = [_fold_char(char, drop_invisible) for char in text]
+    return "".join(pieces), list(accumulate(map(len, pieces)))
 
 
 def _url_decoded(text: str) -> str:
@@ -189,21 +203,28 @@ class Traces:
             return text
         if not self.find(text):
             return text
-        scrubbed = self._scrub_pass(self._scrub_pass(text, pattern, True), pattern, False)
+        scrubbed = self._scrub_passes(text, pattern)
         decoded = _url_decoded(scrubbed)
         if decoded and pattern.search(fold(decoded)):  # still there behind %-escapes: scrub it decoded
-            scrubbed = self._scrub_pass(self._scrub_pass(decoded, pattern, True), pattern, False)
+            scrubbed = self._scrub_passes(decoded, pattern)
         return scrubbed
+
+    @classmethod
+    def _scrub_passes(cls, text: str, pattern: re.Pattern[str]) -> str:
+        """Invisible characters dropped (a name split by them), then kept (as word breaks)."""
+        scrubbed = cls._scrub_pass(text, pattern, True)
+        return scrubbed if scrubbed.isascii() else cls._scrub_pass(scrubbed, pattern, False)
 
     @staticmethod
     def _scrub_pass(text: str, pattern: re.Pattern[str], drop_invisible: bool) -> str:
-        folded, origins = _folded_with_origins(text, drop_invisible)
+        folded, ends = _folded_with_ends(text, drop_invisible)
         pieces, last = [], 0
         for match in pattern.finditer(folded):
             if match.end() == match.start():
                 continue
-            start, end = max(origins[match.start()], last), origins[match.end() - 1] + 1
-            while end < len(text) and not fold(text[end]):  # its accents and invisible characters too
+            start = max(bisect_right(ends, match.start()), last)
+            end = bisect_right(ends, match.end() - 1) + 1
+            while end < len(text) and not _fold_char(text[end], True):  # its accents and invisible characters too
                 end += 1
             pieces += [text[last:start], REDACTED]
             last = end
