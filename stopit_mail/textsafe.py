@@ -12,7 +12,7 @@ import re
 
 from stopit_mail.errors import HeaderInjection
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_safe(text: str | None) -> str:
@@ -20,6 +20,12 @@ def terminal_safe(text: str | None) -> str:
     if not text:
         return ""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
+def json_escaped(text: str) -> str:
+    """JSON text with every control character and bidi override written as a \\u escape: the same
+    data to a parser, but nothing a report wrote can drive the terminal it is printed to."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def checked_header(value: str) -> str:

@@ -149,3 +149,19 @@ def test_a_malformed_abuse_desk_entry_is_a_configuration_error() -> None:
     assert [p for p in info.value.problems if "abuse_desks" in p] == [
         "headers.abuse_desks[0]: found 'google', expected 'KEY=abuse@example.net'",
         "headers.abuse_desks[1]: found 'x=not-an-address', expected 'KEY=abuse@example.net'"]
+
+
+def test_a_reporter_reached_by_bcc_is_redacted_from_the_header_section(app: App) -> None:
+    """Red team: the harasser Bcc'd the reporter's school mailbox, which only the delivery headers
+    name (Delivered-To, X-Original-To, Received "for"); the reporter forwarded it from home. The
+    header section sent to the provider named that mailbox."""
+    school = "jl77@example.edu"
+    original = (ORIGINAL.replace(f"<{REPORTER}>".encode(), f"<{school}>".encode())
+                .replace(f"To: Jordan Lee <{school}>".encode(), b"To: undisclosed-recipients:;"))
+    original = f"Delivered-To: {school}\r\nX-Original-To: {school}\r\n".encode() + original
+    ingest(app, report(reporter="jordan.home@home.example.org", name="Jordan Lee", original=original))
+    with open_case(app) as (_session, case):
+        prepared = prepare_abuse_report(app.settings, case)
+    text = prepared.preview().lower()
+    assert "received: from mail-ej1-f45.google.com (209.85.218.45)" in text  # the trace is kept
+    assert "jl77" not in text

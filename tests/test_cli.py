@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from stopit_mail.cli import main
+from stopit_mail.textsafe import terminal_safe
 
 from conftest import EXAMPLES, offline_dns
 
@@ -97,6 +99,29 @@ def test_hostile_text_cannot_drive_the_terminal(home: Path, tmp_path: Path) -> N
     out = result.output
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b" in out and "[bold]markup[/bold]" in out
+
+
+def test_every_bidirectional_control_is_shown_escaped() -> None:
+    """Each character Unicode classes as a bidi embedding, override, isolate or mark (the Arabic
+    letter mark U+061C was missed) is made visible, so no report reorders what staff read."""
+    controls = [chr(c) for c in range(0x110000) if unicodedata.bidirectional(chr(c)) in
+                ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI")] + ["\u200e", "\u200f", "\u061c"]
+    assert [hex(ord(c)) for c in controls if terminal_safe(c) == c] == []
+
+
+def test_json_output_cannot_drive_the_terminal_and_keeps_the_data(home: Path, tmp_path: Path) -> None:
+    """--json wrote a report's bidi override and C1 controls (U+009B is a one-character CSI) raw to
+    the terminal; they are now \\u escapes: the same JSON to a parser."""
+    evil = tmp_path / "evil.eml"
+    evil.write_bytes(b"From: x@example.org\r\nTo: stopit@example.edu\r\n"
+                     b"Subject: =?utf-8?q?hi_=C2=9B31m_=E2=80=AEgnp.exe_=D1=84?=\r\n\r\nbody\r\n")
+    run(home, "ingest", str(evil))
+    listed = run(home, "cases", "list", "--json")
+    shown = run(home, "cases", "show", json.loads(listed)[0]["number"], "--json")
+    for out in (listed, shown):
+        assert "\u202e" not in out and "\x9b" not in out and "\u0444" in out  # Cyrillic stays readable
+        assert "\\u202e" in out and "\\u009b" in out
+    assert json.loads(listed)[0]["title"] == "hi \x9b31m \u202egnp.exe \u0444"
 
 
 def test_show_prints_the_reporters_words_and_the_evidence_text(home: Path) -> None:

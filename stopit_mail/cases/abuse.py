@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from stopit_mail.cases.codes import case_alias
 from stopit_mail.cases.notices import NoticeError, guard, organisation_of, reporter_needles, template_dirs
+from stopit_mail.cases.reporter_traces import reporter_traces
 from stopit_mail.cases.staff import Actor
 from stopit_mail.config import Settings
 from stopit_mail.extract.mime import decode_header_value
@@ -125,6 +126,9 @@ def prepare_abuse_report(settings: Settings, case: Case, recipient: str | None =
     org = organisation_of(settings, case)
     alias = case_alias(case.sender_code or case.reporter_code, org.mailboxes[0])
     headers, redacted = _redact(_header_section(item), reporter_needles(settings, case))
+    # Every trace the leak guard knows, too: a mailbox that only the delivery headers name (Bcc).
+    scrubbed = reporter_traces(settings, case, keep={desk}).scrub(headers)
+    headers, redacted = scrubbed, redacted or scrubbed != headers
     sender = item.orig_from_address or ""
     rendered = render(
         make_environment(template_dirs(settings, org)), "provider/abuse-report.txt.j2",

@@ -3,21 +3,32 @@
 Besides each reporter's address and name (unsealed in memory for anonymous ones), it collects
 their other likely addresses: the recipients of the evidence they forwarded (a message sent to
 their school address, forwarded from a personal one), with those recipients' display names,
-the reporters' own alias codes and the lines of their own words. The alleged senders, our own
+and the mailboxes its delivery headers name (a message that reached them by Bcc),
+the reporters' own alias codes, the lines of their signature block (always) and the lines of
+their own words. The alleged senders, our own
 mailboxes and the offices being written to are never traces (they are the addressees).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from stopit_mail.cases.aliases import ALLEGED_SENDER, REPORTER
 from stopit_mail.cases.codes import format_code
 from stopit_mail.config import Settings
-from stopit_mail.models import Case, CaseAlias
-from stopit_mail.outbound.redact import Traces
+from stopit_mail.models import Case, CaseAlias, Evidence
+from stopit_mail.outbound.redact import Traces, delivery_addresses, signature_lines
+from stopit_mail.outbound.redact.traces import fold
 from stopit_mail.sealing import unseal
+
+
+def _header_block(item: Evidence) -> str:
+    """The evidence's header block; "" when it was never loaded and the case is detached (a
+    preview built outside a session: nothing it renders carries the evidence's headers)."""
+    if "header_block" in inspect(item).unloaded and Session.object_session(item) is None:
+        return ""
+    return item.header_block or ""
 
 
 def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None, words: bool = True) -> Traces:
@@ -31,6 +42,8 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
     ours = {m.lower() for org in settings.organisations for m in org.mailboxes}
     ours |= {a.lower() for org in settings.organisations for office in org.offices for a in office.addresses}
     excluded = senders | ours | {k.lower() for k in (keep or set())}
+    our_names = [org.name for org in settings.organisations] + [
+        office.title for org in settings.organisations for office in org.offices]
     reporter_reports = [r for r in case.reports if r.sender_role != ALLEGED_SENDER]
     for report in reporter_reports:
         if report.sealed_identity:
@@ -45,6 +58,9 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
         if address.lower() not in excluded:
             traces.add_address(address)
             traces.add_name(name)
+        for line in signature_lines(report.wrapper_text or ""):  # who they are, not their words
+            if not any(fold(line) in fold(title) for title in our_names):  # "Example University" signs us too
+                traces.add_phrase(line)
         for line in (report.wrapper_text or "").splitlines() if words else ():
             if len(line.strip()) >= 16:
                 traces.add_phrase(line.strip())
@@ -57,6 +73,9 @@ def reporter_traces(settings: Settings, case: Case, keep: set[str] | None = None
             if address and address.lower() not in excluded:
                 traces.add_address(address)
                 traces.add_name(name if name != "[reporter]" else "")
+        for address in delivery_addresses(_header_block(item)):  # reached them by Bcc
+            if address not in excluded:
+                traces.add_address(address)
     session = Session.object_session(case)
     if session is not None:
         for code in session.scalars(select(CaseAlias.code).where(

@@ -14,7 +14,7 @@ from typing import Any
 
 from stopit_mail.config import Settings
 from stopit_mail.extract.evidence import Extraction
-from stopit_mail.outbound.redact import Traces, written_addresses
+from stopit_mail.outbound.redact import Traces, delivery_addresses, signature_lines, written_addresses
 from stopit_mail.sealing import Identity, seal, seal_bytes
 
 REDACTED = "[reporter]"
@@ -41,6 +41,10 @@ def scrub_report(extraction: Extraction, reporter: Identity, ours: set[str]) -> 
             if address and address.lower() not in keep and address.lower() != reporter.address.lower() \
                     and (name, address) not in others:
                 others.append((name, address))
+        for address in delivery_addresses(item.header_block or ""):  # a message that reached them by Bcc
+            if address not in keep and address != reporter.address.lower() \
+                    and not any(address == other.lower() for _n, other in others):
+                others.append(("", address))
     # An address the reporter wrote in their own words (a signature, "my home address is ...")
     # is theirs as likely as not: sealed with them, scrubbed from what staff read (safe side).
     for address in written_addresses(extraction.wrapper_text):
@@ -53,6 +57,8 @@ def scrub_report(extraction: Extraction, reporter: Identity, ours: set[str]) -> 
     for name, address in others:
         traces.add_address(address)
         traces.add_name(name)
+    for line in signature_lines(extraction.wrapper_text):  # their phone, class, room: who they are
+        traces.add_phrase(line)
     extraction.reporter_address = ""
     extraction.reporter_name = ""
     extraction.wrapper_text = traces.scrub(extraction.wrapper_text)

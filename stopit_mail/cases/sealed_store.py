@@ -80,12 +80,13 @@ def scrub_log_after_commit(session: Session) -> None:
 
 
 def sealed_row(session: Session, settings: Settings, content: bytes, mail_from: str | None) -> dict[str, object]:
-    """Column values that seal a stored message at rest: sealed bytes, no envelope sender, no peer.
+    """Column values that seal a stored message at rest: sealed bytes, no envelope sender, no peer,
+    no Message-ID (their client writes it, and it can name them: their domain, their machine).
 
     The caller writes them on the row; the write-ahead log is scrubbed after that commit.
     """
     scrub_log_after_commit(session)
-    return {"content": seal_stored_message(settings, content), "peer": None,
+    return {"content": seal_stored_message(settings, content), "peer": None, "message_id": None,
             "mail_from": "[sealed]" if mail_from else mail_from}
 
 

@@ -9,7 +9,7 @@ import click
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.columns import table
-from stopit_mail.commands.output import parse_since
+from stopit_mail.commands.output import json_text, parse_since
 
 # The whole log (no CASE) shows this many newest events unless told otherwise: at a million
 # cases it holds millions, which took minutes to print and ran past the client's time limit.
@@ -49,7 +49,7 @@ def audit_command(state: Context, number: str | None, by: str | None, since: str
         click.echo(f"showing the newest {cap:,} events; --limit N or --all for more, --since or CASE to narrow",
                    err=True)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        click.echo(json_text(rows))
         return
     if not rows:
         click.echo("No events.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import click
 from stopit_mail.case_status import CaseStatus
 from stopit_mail.cli import Context, LazyCasesGroup, handle_errors, pass_ctx
 from stopit_mail.commands.columns import table
-from stopit_mail.commands.output import parse_since
+from stopit_mail.commands.output import json_text, parse_since
 
 
 @click.group("cases", cls=LazyCasesGroup)
@@ -44,7 +43,7 @@ def list_command(state: Context, status: str | None, urgency: str | None, catego
                          since=since_at.isoformat() if since_at else None)
     rows, total = page_of["cases"], page_of["total"]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json_text(rows))
         return
     if not rows:
         click.echo("No cases." if total == 0 else f"No cases on page {page}: {total:,} in all.")
@@ -84,7 +83,7 @@ def show_command(state: Context, number: str, as_json: bool, raw_id: int | None,
             Path(output).write_bytes(content)
         return
     if as_json:
-        click.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
+        click.echo(json_text(detail))
         return
     from stopit_mail.commands.case_view import render_case
 

@@ -6,7 +6,6 @@ clocks. The rules live in `cases.escalation*`; these commands only call them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
-from stopit_mail.commands.output import JSON_OPTION, report
+from stopit_mail.commands.output import JSON_OPTION, json_text, report
 from stopit_mail.textsafe import markup_safe as safe
 
 
@@ -90,7 +89,7 @@ def escalations_command(state: Context, include_all: bool, as_json: bool) -> Non
     """List open escalations with their clocks (impossible ones first, flagged)."""
     rows = state.call("escalations.list", all=include_all)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json_text(rows))
         return
     console = Console(highlight=False)
     for line in _alerts(rows):

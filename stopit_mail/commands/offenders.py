@@ -8,7 +8,7 @@ import click
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.columns import table
-from stopit_mail.commands.output import JSON_OPTION, report
+from stopit_mail.commands.output import JSON_OPTION, json_text, report
 from stopit_mail.textsafe import terminal_safe as safe
 
 
@@ -46,7 +46,7 @@ def show_command(state: Context, address: str, as_json: bool) -> None:
     """One alleged sender's cases, the names they used, and every notice sent to them."""
     history = state.call("offenders.show", address=address)
     if as_json:
-        click.echo(json.dumps(history, indent=2, ensure_ascii=False))
+        click.echo(json_text(history))
         return
     click.echo(f"{click.style(safe(history['address']), bold=True)}  names used: "
                f"{safe(', '.join(history['names']) or '-')}\n")

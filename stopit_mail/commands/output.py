@@ -9,12 +9,20 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from stopit_mail.textsafe import json_escaped
+
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the API result as JSON (docs/api.md).")
+
+
+def json_text(value: object) -> str:
+    """`value` as indented JSON for a terminal: letters of every script kept, control characters
+    and bidi overrides from reports escaped (`textsafe.json_escaped`)."""
+    return json_escaped(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 def report(result: object, as_json: bool, line: str) -> None:
     """The API result as JSON, or the line a person reads."""
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str) if as_json else line)
+    click.echo(json_text(result) if as_json else line)
 
 
 def parse_since(text: str | None) -> datetime | None:

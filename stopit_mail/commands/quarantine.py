@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.commands.output import JSON_OPTION, report
+from stopit_mail.commands.output import JSON_OPTION, json_text, report
 from stopit_mail.textsafe import markup_safe, terminal_safe
 
 
@@ -59,7 +59,7 @@ def show_command(state: Context, message_id: int, reason: str | None, as_json: b
     """Show a stored message: sender, subject, date, size, why it was set aside, first words."""
     detail = state.call("quarantine.show", message=message_id, reason=reason)
     if as_json:
-        click.echo(terminal_safe(json.dumps(detail, indent=2, ensure_ascii=False)))
+        click.echo(json_text(detail))
         return
     lines = ["POSSIBLE EMERGENCY (pre-triage matched an emergency rule): read it now" if detail["possible_emergency"]
              else "", f"message {detail['id']}: {detail['status']} ({detail['kind']}), {detail['attempts']} attempt(s)",

@@ -6,13 +6,12 @@ Apart from the casework commands so that a search loads nothing but click and th
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.cases import cases_group
 from stopit_mail.commands.columns import table
+from stopit_mail.commands.output import json_text
 
 
 @cases_group.command("search")
@@ -25,7 +24,7 @@ def search_command(state: Context, text: str, limit: int, as_json: bool) -> None
     """Find cases by words in titles, reports, evidence subjects and bodies, senders and notes."""
     rows = state.call("cases.search", text=text, limit=limit)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json_text(rows))
         return
     if not rows:
         click.echo("No matching cases.")

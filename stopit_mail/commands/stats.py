@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import click
 
 from stopit_mail.cli import Context, handle_errors, pass_ctx
 from stopit_mail.commands.columns import table
-from stopit_mail.commands.output import parse_since
+from stopit_mail.commands.output import json_text, parse_since
 
 
 def _shares(title: str, rows: list[dict[str, Any]]) -> str:
@@ -81,7 +80,7 @@ def stats_command(state: Context, since: str | None, organisation: str | None, a
         heading = f"stopit statistics: {org.name}" if org else "stopit statistics"
         Path(chart).write_text(render_html(stats, heading), encoding="utf-8")
     if as_json:
-        click.echo(json.dumps(stats, indent=2, ensure_ascii=False))
+        click.echo(json_text(stats))
         return
     blocks = ["\n".join(summary_lines(stats)), _shares("category", stats["categories"]),
               _shares("urgency", stats["urgency"]),

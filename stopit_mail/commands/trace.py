@@ -16,6 +16,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from stopit_mail.commands.output import json_text
 from stopit_mail.config import HeaderSettings
 from stopit_mail.headers.analysis import HeaderPolicy
 from stopit_mail.headers.report_trace import trace_report
@@ -110,7 +111,7 @@ def trace_command(source: str, as_json: bool, offline: bool, trusted: tuple[str,
     analyses = trace_report(raw, policy, wrapper=wrapper)
     if as_json:
         payload: Any = analyses[0] if len(analyses) == 1 else analyses
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+        click.echo(json_text(payload))
         return
     console = Console(highlight=False)
     for analysis in analyses:

@@ -7,8 +7,6 @@ alarm becomes a *negative* example in one command.
 
 from __future__ import annotations
 
-import json
-
 import click
 from rich.console import Console
 from rich.table import Table
@@ -16,7 +14,7 @@ from rich.table import Table
 from stopit_mail.cases.detect.bank import LABELS
 from stopit_mail.cases.triage import CATEGORIES
 from stopit_mail.cli import Context, handle_errors, pass_ctx
-from stopit_mail.commands.output import JSON_OPTION, report
+from stopit_mail.commands.output import JSON_OPTION, json_text, report
 from stopit_mail.textsafe import markup_safe as safe
 from stopit_mail.textsafe import terminal_safe
 
@@ -63,7 +61,7 @@ def list_command(state: Context, organisation: str | None, as_json: bool) -> Non
     """The organisation examples you may see, oldest first."""
     rows = state.call("triage.examples.list", organisation=organisation)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json_text(rows))
         return
     table = Table("#", "org", "label", "category", "lang", "sentence", "added by", "case")
     for row in rows:

@@ -7,6 +7,7 @@ parts, attached messages, files), `guard` (the final check on the decoded tree o
 
 from stopit_mail.outbound.redact.guard import LeakFound, find_leaks
 from stopit_mail.outbound.redact.message import Redacted, redact_file, redact_message
-from stopit_mail.outbound.redact.traces import Traces, written_addresses
+from stopit_mail.outbound.redact.traces import Traces, delivery_addresses, signature_lines, written_addresses
 
-__all__ = ["LeakFound", "Redacted", "Traces", "find_leaks", "redact_file", "redact_message", "written_addresses"]
+__all__ = ["LeakFound", "Redacted", "Traces", "delivery_addresses", "find_leaks", "redact_file", "redact_message",
+           "signature_lines", "written_addresses"]

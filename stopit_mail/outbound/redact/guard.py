@@ -9,17 +9,15 @@ of any other attachment in UTF-8, Latin-1 and UTF-16.
 
 from __future__ import annotations
 
-import html
-import re
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
 from stopit_mail.outbound.redact.images import metadata
+from stopit_mail.outbound.redact.shown import html_forms
 from stopit_mail.outbound.redact.traces import Traces
 
-_TAG = re.compile(r"<[^>]*>")
 _FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")
 
 
@@ -51,7 +49,7 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
             text = data.decode("utf-8", "replace")
         found.append((content_type, text))
         if part.get_content_subtype() == "html":
-            found.append((content_type + " (rendered)", html.unescape(_TAG.sub(" ", text))))
+            found += [(content_type + " (rendered)", form) for form in html_forms(text)]
         return found
     name = (part.get_filename() or "").lower()
     if name.endswith(".eml") or data[:200].lower().startswith((b"from:", b"received:", b"return-path:",

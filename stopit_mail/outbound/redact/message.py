@@ -11,17 +11,15 @@ left out and listed, so the referral can say so. DKIM signatures no longer verif
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
+from stopit_mail.outbound.redact.shown import html_forms, html_shown
 from stopit_mail.outbound.redact.traces import Traces
 
-_TAG = re.compile(r"<[^>]*>")
 MAX_DEPTH = 8
 
 
@@ -67,10 +65,6 @@ def _redact_headers(part: Message, traces: Traces) -> bool:
     return changed
 
 
-def _html_to_text(markup: str) -> str:
-    return html.unescape(_TAG.sub(" ", markup))
-
-
 def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
     try:
         text = part.get_content()
@@ -80,9 +74,9 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         text = str(text)
     subtype = part.get_content_subtype()
     scrubbed = traces.scrub(text)
-    if subtype == "html" and traces.find(_html_to_text(scrubbed)):
-        # A trace hides behind entities or markup: keep the words, drop the markup.
-        scrubbed, subtype = traces.scrub(_html_to_text(scrubbed)), "plain"
+    if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
+        # A trace hides behind entities, comments, split tags or a link: keep the words shown.
+        scrubbed, subtype = traces.scrub(html_shown(scrubbed)), "plain"
     if scrubbed == text and subtype == part.get_content_subtype():
         return False
     disposition = part.get("Content-Disposition")

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from itertools import accumulate
 
 REDACTED = "[reporter]"
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
@@ -29,10 +33,80 @@ def written_addresses(text: str) -> list[str]:
     return found
 
 
-def fold(text: str) -> str:
-    """NFKC, case-folded, accents removed: the form every comparison uses."""
+_DELIVERY_FIELD = re.compile(r"^(?:delivered-to|x-original-to|envelope-to|x-envelope-to|x-delivered-to|x-rcpt-to|"
+                             r"x-apparently-to|original-recipient|x-resolved-to)[ \t]*:(.*)$", re.I | re.M)
+_RECEIVED_FOR = re.compile(r"^received[ \t]*:.*?\bfor\s+<?([^\s<>;]+@[^\s<>;]+?)>?(?=[;\s]|$)", re.I | re.M)
+_SIGNATURE_LINES = 8
+
+
+def delivery_addresses(header_block: str) -> list[str]:
+    """The mailboxes a message's header block says it was delivered to (Delivered-To,
+    X-Original-To, Envelope-To, a Received "for <...>"), in order, once each. Mail that reached a
+    reporter by Bcc names them only there: these are their addresses as likely as its To."""
+    text = re.sub(r"\r?\n[ \t]+", " ", header_block or "")
+    found: list[str] = []
+    for address in [a for value in _DELIVERY_FIELD.findall(text) for a in written_addresses(value)] + \
+            _RECEIVED_FOR.findall(text):
+        address = address.strip(".").lower()
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def signature_lines(text: str) -> list[str]:
+    """The lines of the signature block under a "-- " delimiter (RFC 3676), where a mail client
+    signs for its user: name, class or room, phone. They identify whoever wrote the text."""
+    lines = (text or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "--"), None)
+    if start is None:
+        return []
+    found: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith(">") or line.startswith("-----") or len(found) >= _SIGNATURE_LINES:
+            break
+        if len(line.strip()) >= 6:
+            found.append(line.strip())
+    return found
+
+
+def fold(text: str, drop_invisible: bool = True) -> str:
+    """NFKC, case-folded, accents and invisible format characters removed: the form every
+    comparison uses (a zero-width space or soft hyphen inside a name is shown as the name).
+    `drop_invisible=False` keeps them, as word breaks (a zero-width non-joiner between words)."""
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _visible(kept) if drop_invisible else kept
+
+
+@cache
+def _invisible_table() -> dict[int, None]:
+    """Every format character (category Cf: planes 0, 1 and the tags of plane 14), to be deleted
+    with `str.translate`."""
+    planes = (range(0x20000), range(0xE0000, 0xE1000))
+    return {cp: None for plane in planes for cp in plane if unicodedata.category(chr(cp)) == "Cf"}
+
+
+def _visible(folded: str) -> str:
+    return folded if folded.isascii() else folded.translate(_invisible_table())
+
+
+@lru_cache(maxsize=65536)
+def _fold_char(char: str, drop_invisible: bool) -> str:
+    return fold(char, drop_invisible)
+
+
+def _folded_with_ends(text: str, drop_invisible: bool) -> tuple[str, list[int]]:
+    """`text` folded a character at a time, and where in the folded text each character ends
+    (the character a folded index came from is `bisect_right(ends, index)`)."""
+    if text.isascii():
+        return text.lower(), list(range(1, len(text) + 1))
+    pieces = [_fold_char(char, drop_invisible) for char in text]
+    return "".join(pieces), list(accumulate(map(len, pieces)))
+
+
+def _url_decoded(text: str) -> str:
+    """`text` with %-escapes decoded, as a link is followed ("%6Bim%2Epark%40..."), or "" if none."""
+    return urllib.parse.unquote(text) if "%" in text else ""
 
 
 def _domain_forms(domain: str) -> set[str]:
@@ -111,27 +185,48 @@ class Traces:
         pattern = self.pattern()
         if pattern is None or not text:
             return None
-        match = pattern.search(fold(text))
+        kept = fold(text, False)
+        visible = _visible(kept)
+        match = pattern.search(visible) or (pattern.search(kept) if kept != visible else None) \
+            or pattern.search(fold(_url_decoded(text)))
         return match.group(0) if match else None
 
     def scrub(self, text: str) -> str:
-        """`text` with every trace replaced by [reporter].
+        """`text` with every trace replaced by [reporter], the rest exactly as written.
 
-        Matching runs on the folded text; folding can change lengths (ligatures, ß), so the text
-        is scrubbed character-aligned when lengths agree and replaced by its folded form otherwise.
+        Matching runs on the folded text, which can be shorter or longer than the text (an
+        invisible character dropped, a ligature or ß expanded): each folded character is traced
+        back to the character it came from, so only the trace itself is replaced.
         """
         pattern = self.pattern()
         if pattern is None or not text:
             return text
-        folded = fold(text)
-        if not pattern.search(folded):
+        if not self.find(text):
             return text
-        if len(folded) != len(text):
-            return pattern.sub(REDACTED, folded)
+        scrubbed = self._scrub_passes(text, pattern)
+        decoded = _url_decoded(scrubbed)
+        if decoded and pattern.search(fold(decoded)):  # still there behind %-escapes: scrub it decoded
+            scrubbed = self._scrub_passes(decoded, pattern)
+        return scrubbed
+
+    @classmethod
+    def _scrub_passes(cls, text: str, pattern: re.Pattern[str]) -> str:
+        """Invisible characters dropped (a name split by them), then kept (as word breaks)."""
+        scrubbed = cls._scrub_pass(text, pattern, True)
+        return scrubbed if scrubbed.isascii() else cls._scrub_pass(scrubbed, pattern, False)
+
+    @staticmethod
+    def _scrub_pass(text: str, pattern: re.Pattern[str], drop_invisible: bool) -> str:
+        folded, ends = _folded_with_ends(text, drop_invisible)
         pieces, last = [], 0
         for match in pattern.finditer(folded):
-            pieces.append(text[last:match.start()])
-            pieces.append(REDACTED)
-            last = match.end()
+            if match.end() == match.start():
+                continue
+            start = max(bisect_right(ends, match.start()), last)
+            end = bisect_right(ends, match.end() - 1) + 1
+            while end < len(text) and not _fold_char(text[end], True):  # its accents and invisible characters too
+                end += 1
+            pieces += [text[last:start], REDACTED]
+            last = end
         pieces.append(text[last:])
         return "".join(pieces)

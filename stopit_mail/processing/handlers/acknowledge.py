@@ -76,7 +76,8 @@ class Acknowledge(Step):
             emergency_numbers=ctx.organisation.emergency_numbers, needs_headers=needs_full_headers(ctx.extraction),
             urgency=ctx.case.urgency,
         )
-        original_id = ctx.extraction.message_id
+        # An anonymous reporter's Message-ID can name them, and the outbox keeps this mail readable.
+        original_id = "" if ctx.sealed_identity else ctx.extraction.message_id
         draft = Draft(
             from_address=alias, from_name=f"{ctx.organisation.name} stopit",
             to=[recipient],

@@ -44,6 +44,7 @@ class SealIdentity(Step):
             scrub_report(ctx.extraction, ctx.reporter, ours)
         ctx.updates["mail_from"] = "[sealed]" if ctx.raw.mail_from else ctx.raw.mail_from
         ctx.updates["peer"] = None
+        ctx.updates["message_id"] = None  # written by their client, it can name them (domain, machine)
         ctx.updates["subject"] = ctx.extraction.subject[:500] or None
         if ctx.sealed_identity != WITHHELD:
             ctx.updates["content"] = seal_stored_message(ctx.settings, ctx.raw.content)
