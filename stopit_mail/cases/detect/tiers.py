@@ -17,6 +17,9 @@ Safety floors:
   reviewer confirms first. A reviewer verdict the *concern* vote alone carried, which the head
   reads as no emergency, is *urgent* instead (``Thresholds.review_head``): short, vague complaints
   resemble "i can't do this anymore" in e5's crowded space, and paging for them wore the reviewer out.
+  So is a reviewer verdict on a report the rules read as ordinary when no sentence has even a weak
+  emergency vote (``Thresholds.routine_rules_emergency_vote``); the head and the emergency vote
+  agreeing raise a sentence to the reviewer (``Thresholds.raise_head``).
 """
 
 from __future__ import annotations
