@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,19 @@ def summarise(title: str, rows: list[dict[str, Any]]) -> str:
             f" possible>=review {rate(sum(RANK[r['got']] <= 1 for r in possible), len(possible))}")
 
 
+# The note ``tiers.routine_by_rules`` leaves when it lowers a reviewer verdict to *urgent*.
+ORDINARY_NOTE = "the rules read an ordinary report"
+
+
+def ordinary_line(rows: list[dict[str, Any]]) -> str:
+    """What the rules' ordinary reading cost and gained: the reports it took from the reviewer tier
+    to *urgent*, per expected tier (a path below the reviewer shows its cost in every summary)."""
+    lowered = Counter(r["tier"] + ("/hard-negative" if r["hard_negative"] else "")
+                      for r in rows if ORDINARY_NOTE in r.get("why", ""))
+    return "lowered to urgent by the rules' ordinary reading: " + (
+        ", ".join(f"{tier} {count}" for tier, count in sorted(lowered.items())) or "none")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path)
@@ -134,6 +147,7 @@ def main() -> int:
         row["got"], row["got_categories"] = decision.urgency, decision.categories
         row["why"] = decision.explanation()
     print(summarise("ALL", rows))
+    print(ordinary_line(rows))
     for key in ("lang", "kind"):
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:

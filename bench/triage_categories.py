@@ -29,7 +29,7 @@ from triage import DEV, load  # noqa: E402
 from triage_metric import CACHE, CachedOnly, cached_rows, prepared, scored  # noqa: E402
 
 from stopit_mail.cases.detect.bank import index_bank, shipped_bank  # noqa: E402
-from stopit_mail.cases.detect.detector import pair_members  # noqa: E402
+from stopit_mail.cases.detect.detector import judged_units  # noqa: E402
 from stopit_mail.cases.detect.tiers import decide  # noqa: E402
 
 
@@ -41,8 +41,7 @@ def decided(rows: list[dict[str, Any]], cache: Path) -> None:
     hoods = scored(known, index, reports)
     for row, (decision, sentences, units, unit_languages) in zip(rows, reports, strict=True):
         unit_hoods = [hoods[u.key] for u in units]
-        kept = [i for i in range(len(units)) if i < len(sentences) or not any(
-            unit_hoods[j].same_wording for j in pair_members(sentences, i - len(sentences)))]
+        kept = judged_units(sentences, units, unit_hoods)
         final = decide(decision, [units[i] for i in kept], [unit_languages[i] for i in kept],
                        [unit_hoods[i] for i in kept], index.bank.languages, "dev cache")
         row["got"], row["got_categories"] = final.urgency, list(final.categories)

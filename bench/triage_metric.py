@@ -32,11 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from triage import DEV, RANK, load, summarise  # noqa: E402
+from triage import DEV, RANK, load, ordinary_line, summarise  # noqa: E402
 
 from stopit_mail.cases.detect import scoring  # noqa: E402
 from stopit_mail.cases.detect.bank import BankIndex, index_bank, shipped_bank  # noqa: E402
-from stopit_mail.cases.detect.detector import pair_members, with_neighbours  # noqa: E402
+from stopit_mail.cases.detect.detector import judged_units, with_neighbours  # noqa: E402
 from stopit_mail.cases.detect.language import sentence_languages  # noqa: E402
 from stopit_mail.cases.detect.model import shared_embedder  # noqa: E402
 from stopit_mail.cases.detect.scoring import Neighbourhood, score_vectors  # noqa: E402
@@ -128,8 +128,7 @@ def measure(rows: list[dict[str, Any]], known: dict[str, np.ndarray], index: Ban
     hoods = hoods if hoods is not None else scored(known, index, reports)
     for row, (decision, sentences, units, unit_languages) in zip(rows, reports, strict=True):
         unit_hoods = [hoods[u.key] for u in units]
-        kept = [i for i in range(len(units)) if i < len(sentences) or not any(
-            unit_hoods[j].same_wording for j in pair_members(sentences, i - len(sentences)))]
+        kept = judged_units(sentences, units, unit_hoods)
         final = decide(decision, [units[i] for i in kept], [unit_languages[i] for i in kept],
                        [unit_hoods[i] for i in kept], index.bank.languages, "dev cache", limits)
         row["got"] = final.urgency
@@ -168,6 +167,7 @@ def main() -> int:
             limits = head_limits(gate)
             title = f"weight {weight:<4} head {gate:<9}"
             print(measure(rows, known, index, reports, limits, hoods).replace("ALL" + " " * 25, title))
+            print(f"  {ordinary_line(rows)}")
     if args.misses:
         for row in rows:
             if (row["tier"] == "emergency" and RANK[row["got"]] > 1) or (row["hard_negative"] and row["got"] == "emergency"):

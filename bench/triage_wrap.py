@@ -37,7 +37,7 @@ from triage_metric import CACHE as DEV_CACHE  # noqa: E402
 from triage_metric import CachedOnly, embed_missing  # noqa: E402
 
 from stopit_mail.cases.detect.bank import BankIndex, index_bank, shipped_bank  # noqa: E402
-from stopit_mail.cases.detect.detector import pair_members, with_neighbours, within_budget  # noqa: E402
+from stopit_mail.cases.detect.detector import judged_units, pair_members, with_neighbours, within_budget  # noqa: E402
 from stopit_mail.cases.detect.language import sentence_languages  # noqa: E402
 from stopit_mail.cases.detect.scoring import Neighbourhood, score_vectors  # noqa: E402
 from stopit_mail.cases.detect.sentences import MAX_SENTENCES, MODEL_BUDGET_BYTES, report_sentences  # noqa: E402
@@ -69,8 +69,7 @@ class Reading:
     def decide(self, hoods: dict[str, Neighbourhood], index: BankIndex, keep: list[int] | None = None) -> TriageDecision:
         """``Detector.assess`` from here on, over the units ``keep`` (all by default)."""
         unit_hoods = [hoods[u.key] for u in self.units]
-        kept = [i for i in range(len(self.units)) if (keep is None or i in keep) and (i < self.read or not any(
-            unit_hoods[j].same_wording for j in pair_members(self.sentences[:self.read], i - self.read)))]
+        kept = [i for i in judged_units(self.sentences[:self.read], self.units, unit_hoods) if keep is None or i in keep]
         decided = decide(copy.deepcopy(self.decision), [self.units[i] for i in kept], [self.languages[i] for i in kept],
                          [unit_hoods[i] for i in kept], index.bank.languages, "cache")
         if self.long:

@@ -116,9 +116,10 @@ def test_tier_mix_per_language(name: str, possible: int, urgent: int) -> None:
         by_lang[report["lang"]]["hard"] += report["hard_negative"]
     for lang, counts in by_lang.items():
         total = sum(counts[t] for t in TIERS)
-        assert 0.28 <= counts["emergency"] / total <= 0.42, lang
+        # route17 appended ~14 ordinary routine reports per language (issue 9: routine at the reviewer).
+        assert 0.25 <= counts["emergency"] / total <= 0.42, lang
         assert counts["possible-emergency"] >= possible and counts["urgent"] >= urgent, lang
-        assert counts["hard"] * 2 >= counts["routine"], lang
+        assert counts["hard"] * 3 >= counts["routine"], lang
 
 
 def _norm(text: str) -> str:

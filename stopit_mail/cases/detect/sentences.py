@@ -278,3 +278,15 @@ def report_sentences(text: str, subject: str = "") -> list[Sentence]:
             seen.add(key)
             unique.append(sentence)
     return unique[:MAX_SENTENCES]
+
+
+# Han, kana and hangul: a word is about 2.5 of these characters (zh/ja write no spaces between words).
+_DENSE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_WORD = re.compile(r"\w+")
+
+
+def word_count(text: str) -> float:
+    """About how many words ``text`` holds, in any script: words between spaces and punctuation, or
+    for text mostly in Han, kana or hangul its characters over 2.5."""
+    dense = len(_DENSE_SCRIPT.findall(text))
+    return dense / 2.5 if dense >= 3 else float(len(_WORD.findall(text)))

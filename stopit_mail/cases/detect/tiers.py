@@ -17,6 +17,9 @@ Safety floors:
   reviewer confirms first. A reviewer verdict the *concern* vote alone carried, which the head
   reads as no emergency, is *urgent* instead (``Thresholds.review_head``): short, vague complaints
   resemble "i can't do this anymore" in e5's crowded space, and paging for them wore the reviewer out.
+  So is a reviewer verdict on a report the rules read as ordinary when no sentence has even a weak
+  emergency vote (``Thresholds.routine_rules_emergency_vote``); the head and the emergency vote
+  agreeing raise a sentence to the reviewer (``Thresholds.raise_head``).
 """
 
 from __future__ import annotations
@@ -124,6 +127,22 @@ class Thresholds:
     # emergencies at the reviewer 677 of 683 unchanged.
     review_head: float | None = -0.5
     review_emergency_vote: float = 0.45
+    # A report the rules read as an ordinary matter (they matched, all at *routine*: bullying, a fake
+    # account, a teacher shouting) that the model put at the reviewer tier with no sentence at this
+    # emergency vote is *urgent* (``routine_by_rules``; None: off). On route17's new routine reports
+    # the reviewer tier was mostly a concern vote on the complaint's own register ("i cant stop crying
+    # honestly i dont want to go tomorrow", "estoy cansado de esto"); an emergency in a bullying
+    # report has its emergency sentence. Dev (bench/triage_metric.py, route17's bank): new routine
+    # reports at the reviewer 50 -> 42 of 247, older ones 24 -> 21 of 249, labelled
+    # possible-emergencies 159 -> 158 of 191, emergencies unchanged (0.45 cost one, 0.5 three).
+    routine_rules_emergency_vote: float | None = 0.4
+    # A sentence the bank's linear head reads as an emergency with at least these log-odds, and with
+    # at least ``raise_emergency_vote`` of its neighbours' vote, is at least *possible-emergency*
+    # (``head_raises``; None: off): two readings of the same vector agree, so a person looks. It
+    # only ever raises. ur-066 ("... painkiller ka poora patta ... pi liya", head +4.0, vote 0.49)
+    # was the case; on dev it lifts one emergency and puts one more routine report at the reviewer.
+    raise_head: float | None = 3.0
+    raise_emergency_vote: float = 0.45
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -223,6 +242,35 @@ def reviewer_or_urgent(hood: Neighbourhood, verdict: Verdict, limits: Thresholds
          f"vote is {emergency:.0%}: urgent, a person reads it soon")
 
 
+def head_raises(hood: Neighbourhood, verdict: Verdict, limits: Thresholds) -> tuple[Verdict, str]:
+    """The sentence's verdict, raised to *possible-emergency* when the head and the emergency vote
+    both lean that way (``Thresholds.raise_head``); never lowered."""
+    emergency = hood.probability("emergency")
+    if limits.raise_head is None or hood.head is None or verdict.tier not in ("routine", "urgent") \
+            or hood.head < limits.raise_head or emergency < limits.raise_emergency_vote:
+        return verdict, ""
+    return Verdict("possible-emergency", "emergency", emergency), \
+        (f"the bank's linear head reads the sentence as an emergency (log-odds {hood.head:+.1f}) and the emergency "
+         f"vote is {emergency:.0%}: the reviewer looks")
+
+
+def routine_by_rules(urgency: str, rules: TriageDecision, hoods: Sequence[Neighbourhood],
+                     limits: Thresholds) -> tuple[str, list[str]]:
+    """*urgent* for a reviewer verdict on a report the rules read as ordinary (every match at
+    *routine*) when no sentence has ``routine_rules_emergency_vote`` of emergency vote and none is
+    an emergency or concern someone reviewed word for word. See the threshold."""
+    edge = limits.routine_rules_emergency_vote
+    if edge is None or urgency != "possible-emergency" or rules.urgency != "routine" or not rules.matches \
+            or any(hood.same_wording and hood.nearest.label != "negative" for hood in hoods):
+        return urgency, []
+    highest = max((hood.probability("emergency") for hood in hoods), default=0.0)
+    if highest >= edge:
+        return urgency, []
+    named = ", ".join(sorted({f'"{m.rule}"' for m in rules.matches})[:3])
+    return "urgent", [f"the rules read an ordinary report (rule {named}, routine) and no sentence has an emergency "
+                      f"vote of {edge:.0%} (highest {highest:.0%}): urgent, a person reads it soon"]
+
+
 def emergency_elsewhere(index: int, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
                         limits: Thresholds) -> bool:
     """Whether another sentence of the report (not a pair containing this one) has an emergency vote
@@ -300,8 +348,10 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
     resemblances = []
     for index, (sentence, language, hood) in enumerate(zip(sentences, languages, hoods, strict=True)):
         foreign = language not in bank_languages and language != UNDETERMINED
-        verdict = unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0)
+        verdict, raised = head_raises(hood, unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0),
+                                      limits)
         verdict, why = confident_or_reviewer(sentence.text, hood, verdict, limits)
+        why = why or raised
         if not why and verdict.tier == "possible-emergency":
             verdict, why = reviewer_or_urgent(hood, verdict, limits, emergency_elsewhere(index, sentences, hoods, limits))
         if verdict.tier != "routine":
@@ -314,6 +364,8 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
     # The report as a whole: a past, handled incident, schoolwork, a game (``context``).
     urgency, held = hold_for_reviewer(urgency, sentences, hoods, resemblances, rules.matches)
     notes += held
+    urgency, ordinary = routine_by_rules(urgency, rules, hoods, limits)
+    notes += ordinary
     categories = assemble(rules, resemblances, sentences, hoods, urgency)
     unreviewed = unreviewed_language_notes(languages, bank_languages)
     if unreviewed:
