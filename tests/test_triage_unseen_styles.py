@@ -91,6 +91,25 @@ def test_a_threat_near_a_game_with_a_time_still_pages_the_chain() -> None:
         assert triage(text, RULES).urgency == "emergency", triage(text, RULES).explanation()
 
 
+@pytest.mark.parametrize("blackmailed", [
+    'un perfil falso tiene videos de mi prima y le pide dinero para mañana, ella dice "si los publican me mato"',
+    "jemand erpresst meinen bruder mit nacktfotos, er meinte er bringt sich dann eben um wenn die rauskommen",
+    "quelquun fait chanter ma copine avec ses photos, elle dit que si ça sort je me tue",
+])
+def test_sextortion_with_a_risk_of_self_harm_pages_in_any_language(blackmailed: str) -> None:
+    decision = triage(blackmailed, RULES)
+    assert decision.urgency == "emergency", decision.explanation()
+    assert "sextortion-self-harm" in {m.rule for m in decision.matches}, decision.explanation()
+
+
+@pytest.mark.parametrize("hyperbole", [
+    "si repruebo me mato", "si mi mamá ve las fotos del viaje me mata jaja",
+    "si publican mis fotos de la fiesta me muero de vergüenza",
+])
+def test_me_mato_without_blackmail_or_images_is_not_the_sextortion_rule(hyperbole: str) -> None:
+    assert "sextortion-self-harm" not in {m.rule for m in triage(hyperbole, RULES).matches}
+
+
 @pytest.mark.skipif(not bank_embeddings_built(), reason="no precomputed bank embeddings for this bank: "
                     "python bench/triage_bank_vectors.py")
 def test_with_the_real_model_an_emoji_goodbye_reaches_a_person() -> None:
