@@ -298,3 +298,15 @@ def _pick(ident: str, salt: str, n: int) -> int:
 
 def _digest(ident: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{ident}".encode()).hexdigest()
+
+
+def bank_embeddings_built() -> bool:
+    """Whether the shipped bank's precomputed embeddings exist for the bank as it is now: tests that
+    run the real model skip without them (CI builds none; ``python bench/triage_bank_vectors.py``)."""
+    from stopit_mail.cases.detect.bank import shipped_bank  # noqa: PLC0415 - only for the real-model tests
+    from stopit_mail.cases.detect.bank_vectors import ShippedVectorsError, read_manifest  # noqa: PLC0415
+
+    try:
+        return read_manifest().bank_digest == shipped_bank().digest
+    except (ShippedVectorsError, OSError, ValueError, KeyError):  # none built, or for another bank
+        return False

@@ -141,7 +141,22 @@ def is_closing(line: str) -> bool:
 _TITLE_STOP = (r"(?<!\b[Mm]r\.)(?<!\b[Mm]rs\.)(?<!\b[Mm]s\.)(?<!\b[Dd]r\.)(?<!\bProf\.)(?<!\bSt\.)"
                r"(?<!\bMme\.)(?<!\bMlle\.)(?<!\bSra\.)(?<!\bSr\.)(?<!\bHr\.)(?<!\bFr\.)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？؟।။])" + _TITLE_STOP + r"[\"'”’)\]]*\s+|(?<=[。！？])|\n+")
-_FOLD = re.compile(r"[\W_]+", re.UNICODE)
+# Punctuation and spacing fold away in a cache key; pictographs and emoji do not. They are words in
+# a teen's report: "💊💊 bye" and "bye", or "he sent 🔫🏫" and "he sent", are not the same sentence,
+# and folding them together let whichever came first decide the other's vote (and dropped the
+# second as a repeat within one report).
+_PICTOGRAPHS = "\u2190-\u2bff\U0001f000-\U0001faff"
+_FOLD = re.compile(rf"(?:(?![{_PICTOGRAPHS}])[\W_])+", re.UNICODE)
+# Emoji that carry the danger in a report of one line ("🪦🔪🩸 gn forever", "🔫🏫 tmrw"), glossed in
+# words for the model: e5 reads them as noise (alone, "🪦🔪🩸" and "he sent 🔫🏫" came out routine),
+# while "grave knife blood" sits among the reviewed self-harm examples. Only unambiguous pictures of
+# a means or a place: 💀, ☠️ and 😭 are how teens laugh, 🔥 and 💥 how they cheer, 💣 and 🧨 how they
+# praise food ("the bomb 💣😂", glossed it reached the reviewer), and stay as written.
+_EMOJI_WORDS = {
+    "🔫": "gun", "🔪": "knife", "🗡": "dagger", "💊": "pills",
+    "🩸": "blood", "🪦": "grave", "⚰": "coffin", "⚱": "funeral urn", "🪢": "rope", "🏫": "school",
+}
+_EMOJI_RUN = re.compile("(?:[" + "".join(_EMOJI_WORDS) + "][\ufe0f\u200d]*)+")
 
 
 # A line holding only this ends one message's text and begins another's: the reporter's own words,
@@ -171,6 +186,15 @@ def cache_key(text: str) -> str:
     """Case, spacing and punctuation folded: "I'll do it TONIGHT!!" == "ill do it tonight"."""
     folded = unicodedata.normalize("NFKC", text).casefold().replace("'", "").replace("’", "")
     return _FOLD.sub(" ", folded).strip()
+
+
+def gloss_emoji(text: str) -> str:
+    """``text`` with each run of danger emoji followed by its words: "sent 🪦🔪 and" -> "sent 🪦🔪 (grave
+    knife) and". What the model reads and staff see quoted; the rules read the report as written."""
+    def words(run: re.Match[str]) -> str:
+        glossed = [_EMOJI_WORDS[ch] for ch in run.group() if ch in _EMOJI_WORDS]
+        return f"{run.group()} ({' '.join(dict.fromkeys(glossed))})"
+    return _EMOJI_RUN.sub(words, text)
 
 
 def clean_text(text: str) -> str:
@@ -240,7 +264,7 @@ def split_sentences(text: str, field: str = "body") -> list[Sentence]:
             if not words or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in piece):
                 continue
             for cut in _pieces(words):
-                found.append(Sentence(cut, field, part))
+                found.append(Sentence(gloss_emoji(cut), field, part))
                 if len(found) >= MAX_SENTENCES:
                     return found
     return found
