@@ -11,6 +11,7 @@ cache, and a corrupt file is recomputed.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from stopit_mail.cases.detect.bank_vectors import sentence_key, shipped_rows
+from stopit_mail.cases.detect.fit_cache import FittedArrays, fit_key, fitting_source, load_fit, store_fit
 from stopit_mail.cases.detect.head import Head, fit_head
 from stopit_mail.cases.detect.model import Embedder
 from stopit_mail.cases.detect.space import Space, fit_space
@@ -139,15 +141,43 @@ class BankIndex:
         return space.project(self.vectors)
 
 
-def fitted_index(bank: Bank, vectors: np.ndarray) -> BankIndex:
-    """``bank`` with its rows and hubness, and the space and the head fitted on them."""
+def fitted_index(bank: Bank, vectors: np.ndarray, cache_dirs: Sequence[Path] = ()) -> BankIndex:
+    """``bank`` with its rows and hubness, and the space and the head fitted on them.
+
+    The fit is read from the first of ``cache_dirs`` that holds it for these rows, labels and
+    fitting code (``fit_cache``), else computed and stored in each of them.
+    """
     labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
+    key = fit_key(vectors, labels, _fitting_code())
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    fitted = next((found for folder in cache_dirs
+                   if (found := load_fit(folder, key, len(vectors), dim)) is not None), None)
+    if fitted is None:
+        fitted = _fit(vectors, labels)
+        for folder in cache_dirs:
+            store_fit(folder, key, fitted)
+    head = None if fitted.head_weights is None or fitted.head_mean is None or fitted.head_bias is None \
+        else Head(fitted.head_mean, fitted.head_weights, fitted.head_bias)
+    if fitted.space_mean is None or fitted.space_matrix is None:
+        return BankIndex(bank, vectors, labels, fitted.hubs, head=head)
+    space = Space(fitted.space_mean, fitted.space_matrix)
+    return BankIndex(bank, vectors, labels, fitted.hubs, space, space.project(vectors), fitted.projected_hubs, head)
+
+
+def _fit(vectors: np.ndarray, labels: np.ndarray) -> FittedArrays:
     space = fit_space(vectors, labels)
     head = fit_head(vectors, labels, LABELS.index("emergency"), LABELS.index("negative"))
-    if space is None:
-        return BankIndex(bank, vectors, labels, hubness(vectors), head=head)
-    projected = space.project(vectors)
-    return BankIndex(bank, vectors, labels, hubness(vectors), space, projected, hubness(projected), head)
+    projected_hubs = None if space is None else hubness(space.project(vectors))
+    return FittedArrays(hubness(vectors), None if space is None else space.mean,
+                        None if space is None else space.matrix, projected_hubs,
+                        None if head is None else head.mean, None if head is None else head.weights,
+                        None if head is None else head.bias)
+
+
+@lru_cache(maxsize=1)
+def _fitting_code() -> bytes:
+    """What a stored fit must have been made by (read once per process)."""
+    return fitting_source(inspect.getsource(hubness), str(HUB_NEIGHBOURS))
 
 
 # Neighbours averaged for an example's hubness (the usual CSLS choice).
@@ -170,8 +200,8 @@ def hubness(vectors: np.ndarray, neighbours: int = HUB_NEIGHBOURS, block: int = 
     rows = vectors.astype(np.float32)
     for start in range(0, count, block):
         sims = rows[start:start + block] @ rows.T
-        for offset in range(len(sims)):
-            sims[offset, start + offset] = -1.0
+        within = np.arange(len(sims))
+        sims[within, start + within] = -1.0  # a row is not its own neighbour
         found[start:start + block] = np.sort(np.partition(sims, count - neighbours, axis=1)[:, -neighbours:],
                                              axis=1).mean(axis=1)
     return (found - np.float32(np.median(found))).astype(np.float32)
@@ -210,12 +240,15 @@ def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None,
         log.warning("embedding %d triage bank sentences not seen before; on a first start this takes a while",
                     len(missing))
         texts = {sentence_key(e.sentence): e.sentence for e in bank.examples}
-        for fresh_key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
+        fresh = embed_in_batches(embedder, [texts[k] for k in missing])
+        # Rounded as the per-user cache stores them, so this start and every later one (reading
+        # the cache) see the same rows, score alike and share one stored fit (``fit_cache``).
+        for fresh_key, row in zip(missing, fresh.astype(np.float16).astype(np.float32), strict=True):
             known[fresh_key] = row
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
     for folder in folders if missing else ():
         _store_cached(embedder, folder, keys, vectors)
-    index = fitted_index(bank, vectors)
+    index = fitted_index(bank, vectors, folders)
     if len(_INDEXES) > 8:
         _INDEXES.clear()
     _INDEXES[key] = index
