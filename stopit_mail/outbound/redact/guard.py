@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
+from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import metadata
 from stopit_mail.outbound.redact.shown import html_forms
 from stopit_mail.outbound.redact.traces import Traces
@@ -48,6 +49,8 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
         except (LookupError, ValueError):
             text = data.decode("utf-8", "replace")
         found.append((content_type, text))
+        if "\x00" in text or "\ufffd" in text:  # a text file in another charset than labelled
+            found.append((f"{content_type} (as a file)", decode_text_file(data, part.get_content_charset())))
         if part.get_content_subtype() == "html":
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]
         return found

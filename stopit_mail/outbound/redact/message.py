@@ -16,6 +16,7 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
+from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
 from stopit_mail.outbound.redact.shown import html_forms, html_shown
 from stopit_mail.outbound.redact.traces import Traces
@@ -69,9 +70,14 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
     try:
         text = part.get_content()
     except (LookupError, ValueError, AssertionError):
-        text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")  # type: ignore[union-attr]
+        text = "\ufffd"
     if not isinstance(text, str):
         text = str(text)
+    if "\x00" in text or "\ufffd" in text:
+        # Not in the charset it names (UTF-16 or Windows-1252 without a label, an unknown one): a
+        # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
+        payload = part.get_payload(decode=True)
+        text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
     subtype = part.get_content_subtype()
     scrubbed = traces.scrub(text)
     if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
@@ -151,7 +157,7 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
         except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
     if maintype == "text":
-        text = traces.scrub(content.decode("utf-8", "replace"))
+        text = traces.scrub(decode_text_file(content))
         return Redacted(text.encode("utf-8"), "text/plain", traces.scrub(filename), [], True)
     if maintype == "image":
         try:
