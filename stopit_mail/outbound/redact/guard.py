@@ -16,7 +16,7 @@ from email.parser import BytesParser
 from stopit_mail.errors import StopitError
 from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import metadata
-from stopit_mail.outbound.redact.shown import html_forms
+from stopit_mail.outbound.redact.shown import content_line_forms, html_forms
 from stopit_mail.outbound.redact.traces import Traces
 
 _FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")
@@ -51,6 +51,7 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
         found.append((content_type, text))
         if "\x00" in text or "\ufffd" in text:  # a text file in another charset than labelled
             found.append((f"{content_type} (as a file)", decode_text_file(data, part.get_content_charset())))
+        found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type)]
         if part.get_content_subtype() == "html":
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]
         return found

@@ -18,7 +18,7 @@ from email.parser import BytesParser
 
 from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
-from stopit_mail.outbound.redact.shown import html_forms, html_shown
+from stopit_mail.outbound.redact.shown import content_lines_shown, html_forms, html_shown
 from stopit_mail.outbound.redact.traces import Traces
 
 MAX_DEPTH = 8
@@ -78,6 +78,7 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
         payload = part.get_payload(decode=True)
         text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+    text = content_lines_shown(text, part.get_content_type())
     subtype = part.get_content_subtype()
     scrubbed = traces.scrub(text)
     if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
@@ -157,7 +158,7 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
         except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
     if maintype == "text":
-        text = traces.scrub(decode_text_file(content))
+        text = traces.scrub(content_lines_shown(decode_text_file(content), content_type))
         return Redacted(text.encode("utf-8"), "text/plain", traces.scrub(filename), [], True)
     if maintype == "image":
         try:

@@ -1,4 +1,4 @@
-"""What a mail client shows of an HTML part, which matching on its bytes would not see.
+"""What a mail client shows of an HTML part or a calendar entry, which matching on its bytes would not see.
 
 A client joins what the markup splits: "Ki<b></b>m" and "Ki<!-- x -->m" read "Kim", and a
 mailto link written with character references ("&#107;im@...") opens the address. Comments are
@@ -9,6 +9,7 @@ markup is also read whole with its references decoded, so attributes (links, alt
 from __future__ import annotations
 
 import html
+import quopri
 import re
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
@@ -25,3 +26,23 @@ def html_shown(markup: str) -> str:
 def html_forms(markup: str) -> list[str]:
     """Every reading of an HTML part a trace could hide in: shown, tags as gaps, the whole markup."""
     return [html_shown(markup), html.unescape(_TAG.sub(" ", markup)), html.unescape(markup)]
+
+
+# Types made of content lines (RFC 5545 iCalendar, RFC 6350 vCard) are folded every 75 octets
+# wherever that falls, inside a name or an address ("CN=Kim Pa\r\n rk"); their readers unfold them.
+CONTENT_LINE_TYPES = frozenset({"text/calendar", "text/x-vcalendar", "text/vcard", "text/x-vcard", "text/directory"})
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def content_lines_shown(text: str, content_type: str) -> str:
+    """A calendar entry or contact card unfolded, as its reader shows it; any other text as it is."""
+    return _FOLD.sub("", text) if content_type in CONTENT_LINE_TYPES else text
+
+
+def content_line_forms(text: str, content_type: str) -> list[str]:
+    """Every reading of a calendar entry or card a trace could hide in: unfolded, and with vCard
+    2.1's quoted-printable values decoded ("N;ENCODING=QUOTED-PRINTABLE:=C3=85sa")."""
+    if content_type not in CONTENT_LINE_TYPES:
+        return []
+    unfolded = content_lines_shown(text, content_type)
+    return [unfolded, quopri.decodestring(unfolded.encode("utf-8", "replace")).decode("utf-8", "replace")]
