@@ -23,7 +23,7 @@ from test_referrals import _installation, _referrals
 from stopit_mail.app import App
 from stopit_mail.cases.notices import NoticeError, prepare_notice
 from stopit_mail.cases.referrals import prepare_referral
-from stopit_mail.models import Case, Event
+from stopit_mail.models import Case, Event, OutboxMessage
 from stopit_mail.outbound.compose import Attachment, Draft, compose
 from stopit_mail.outbound.redact import Traces, find_leaks
 
@@ -37,22 +37,30 @@ def _shown(content: bytes) -> str:
     return "\n".join(texts)
 
 
+def emergency_referral(app: App, sender: str, words: str, original: bytes | None = None) -> OutboxMessage:
+    """Report a friend's overdose from `sender`; the automatic referral to the dean on call."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "please help"
+    msg.set_content("My friend took pills tonight and says she wants to kill herself. "
+                    f"She is in Baker House room 312 right now. {words}")
+    if original is not None:
+        msg.add_attachment(original, maintype="message", subtype="rfc822")
+    ingest(app, msg.as_bytes())
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.urgency == "emergency"
+        assert not session.scalars(select(Event).where(Event.action == "side-step-failed")).all()
+    (referral,) = _referrals(app, case.number)
+    assert referral.recipients == ["dean@example.edu"]
+    return referral
+
+
 def test_jordan_cases_emergency_is_referred_automatically_without_naming_them(app: App) -> None:
     _config, app = _installation(app, chains=True)
     try:
-        msg = EmailMessage()
-        msg["From"] = "Jordan Case <jordan.case@example.edu>"
-        msg["To"] = "stopit@example.edu"
-        msg["Subject"] = "please help"
-        msg.set_content("My friend took pills tonight and says she wants to kill herself. "
-                        "She is in Baker House room 312 right now. This is Jordan Case, call me.")
-        ingest(app, msg.as_bytes())
-        with app.factory() as session:
-            case = session.scalars(select(Case)).one()
-            assert case.urgency == "emergency"
-            assert not session.scalars(select(Event).where(Event.action == "side-step-failed")).all()
-        (referral,) = _referrals(app, case.number)
-        assert referral.recipients == ["dean@example.edu"]
+        referral = emergency_referral(app, "Jordan Case <jordan.case@example.edu>", "This is Jordan Case, call me.")
         text = _shown(referral.content)
         assert "stopit refers case" in text and "took pills tonight" in text
         # Their words are scrubbed: both of their name's words, wherever the report says them.

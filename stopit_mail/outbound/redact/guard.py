@@ -16,7 +16,7 @@ from email.parser import BytesParser
 from stopit_mail.errors import StopitError
 from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import metadata
-from stopit_mail.outbound.redact.shown import content_line_forms, html_forms
+from stopit_mail.outbound.redact.shown import content_line_forms, header_shown, html_forms
 from stopit_mail.outbound.redact.traces import Traces
 
 _FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")
@@ -28,7 +28,7 @@ class LeakFound(StopitError):
 
 def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
     """(where, decoded text) for everything visible in this part and below."""
-    found = [(f"header {name}", str(value)) for name, value in part.items()]
+    found = [(f"header {name}", header_shown(part, name, raw)[0]) for name, raw in part.raw_items()]
     if depth > 10:
         return found
     content_type = part.get_content_type()

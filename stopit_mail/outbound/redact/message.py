@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email import policy
+from email.header import Header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
-from stopit_mail.outbound.redact.shown import content_lines_shown, html_forms, html_shown
+from stopit_mail.outbound.redact.shown import content_lines_shown, header_shown, html_forms, html_shown
 from stopit_mail.outbound.redact.traces import Traces
 
 MAX_DEPTH = 8
@@ -41,27 +42,30 @@ def _parse(content: bytes) -> EmailMessage:
     return message
 
 
-def _header_text(value: object) -> str:
-    try:
-        return str(value)
-    except (ValueError, IndexError, TypeError, LookupError):
-        return ""
+def _set_header(part: Message, name: str, text: str, readable: bool) -> None:
+    """Add a header field; one Python cannot parse (or a second Subject) is written as encoded
+    words in short lines, which serialising never parses again."""
+    if readable:
+        try:
+            part[name] = text
+            return
+        except Exception:  # noqa: BLE001, S110 - the parser's bugs raise anything; written raw below
+            pass
+    part.set_raw(name, Header(text, "utf-8", header_name=name).encode(linesep="\r\n"))
 
 
 def _redact_headers(part: Message, traces: Traces) -> bool:
+    """Scrub every header field holding a trace, and rewrite those Python cannot parse (which would
+    otherwise fail the whole redaction, or its serialising, and so the referral)."""
+    fields = [(name, *header_shown(part, name, raw)) for name, raw in part.raw_items()]
     changed = False
-    for name in dict.fromkeys(k for k in part.keys()):
-        values = part.get_all(name) or []
-        texts = [_header_text(v) for v in values]
-        if not any(traces.find(t) for t in texts):
+    for name in {name.lower(): name for name, _text, _readable in reversed(fields)}.values():
+        mine = [(text, readable) for other, text, readable in fields if other.lower() == name.lower()]
+        if all(readable for _text, readable in mine) and not any(traces.find(text) for text, _r in mine):
             continue
         del part[name]
-        for text in texts:
-            scrubbed = " ".join(traces.scrub(text).split())
-            try:
-                part[name] = scrubbed
-            except (ValueError, TypeError, IndexError):
-                part[name] = "[redacted]"
+        for text, readable in mine:
+            _set_header(part, name, " ".join(traces.scrub(text).split()), readable)
         changed = True
     return changed
 
@@ -155,7 +159,8 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
     if content_type in ("message/rfc822", "message/global") or filename.lower().endswith(".eml"):
         try:
             return redact_message(content, traces, depth)
-        except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError):
+        # The email package's own bugs on hostile structure (TypeError, AttributeError) leave it out too.
+        except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError, TypeError, AttributeError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
     if maintype == "text":
         text = traces.scrub(content_lines_shown(decode_text_file(content), content_type))

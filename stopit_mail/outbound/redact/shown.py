@@ -11,6 +11,9 @@ from __future__ import annotations
 import html
 import quopri
 import re
+from email.message import Message
+
+from stopit_mail.extract.mime import decode_header_value
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
 _BLOCK = re.compile(r"</?(?:p|div|br|tr|td|th|li|h[1-6]|blockquote|hr|table|ul|ol|pre|section|article|"
@@ -46,3 +49,13 @@ def content_line_forms(text: str, content_type: str) -> list[str]:
         return []
     unfolded = content_lines_shown(text, content_type)
     return [unfolded, quopri.decodestring(unfolded.encode("utf-8", "replace")).decode("utf-8", "replace")]
+
+
+def header_shown(part: Message, name: str, raw: str) -> tuple[str, bool]:
+    """A header field as a mail client shows it (encoded words decoded), and whether Python's
+    parser reads it. A harasser's own header ("To: a@[", "To: undisclosed-recipients:; a@b")
+    makes the parser raise AttributeError or IndexError, on reading and on writing alike."""
+    try:
+        return str(part.policy.header_fetch_parse(name, raw)), True  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - the parser's bugs raise anything; the text is still shown
+        return decode_header_value(raw), False
