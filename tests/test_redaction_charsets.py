@@ -5,12 +5,16 @@ log exports) as UTF-16; older tools write Windows-1252 without saying so. Attach
 such a file reached the office in a referral with the reporter's name intact: redaction read
 it as UTF-8, where UTF-16's letters are split by NUL bytes and Windows-1252's accented letters
 are replacement characters, so the name matched nothing, and any editor showed it. The same
-held for a text part of an attached message without a charset. The checker here decodes
-independently: by the byte order mark, or as the charset the test wrote.
+held for a text part of an attached message without a charset. An HTML file (a saved chat or
+account export) was scrubbed as plain text and sent on as text/plain: a name written with
+character references ("&#197;sa &Ouml;berg") reached the office, whose browser shows it. The
+checker here decodes independently: by the byte order mark, as the charset the test wrote, or
+with HTML's references unescaped.
 """
 
 from __future__ import annotations
 
+import html
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -72,3 +76,25 @@ def test_the_guard_reads_a_text_attachment_in_its_real_charset() -> None:
         draft = Draft(from_address="stopit@example.edu", to=["titleix@example.edu"], subject="Referral",
                       body="See the attached file.\n", attachments=[Attachment(name, "text/plain", data)])
         assert find_leaks(compose(draft, "<x@example.edu>"), traces), name
+
+
+def test_an_html_file_naming_the_reporter_behind_entities_is_redacted_as_a_browser_shows_it(app: App) -> None:
+    # A chat or account export saved as HTML: the browser the office opens it in decodes entities.
+    _with_office(app)
+    export = ("<html><head><title>Messages with &Aring;sa &#214;berg</title></head><body>"
+              "<p>&#197;sa &Ouml;berg: stop writing to me</p><p>Alex: never</p></body></html>")
+    msg = EmailMessage()
+    msg["From"] = f"{ASA} <asa.oberg@example.se>"
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "Fwd: hey"
+    msg.set_content("He keeps writing, the export is attached.")
+    msg.add_attachment(export.encode(), maintype="text", subtype="html", filename="messages.html")
+    msg.add_attachment(export.encode(), maintype="text", subtype="plain", filename="messages2.html")
+    ingest(app, msg.as_bytes())
+    with open_case(app) as (_session, case):
+        case.categories = ["sexual-harassment"]
+        referral = prepare_referral(app.settings, case, "title-ix")
+    for attached in referral.draft.attachments:
+        shown = html.unescape(attached.content.decode("utf-8"))
+        assert "stop writing to me" in shown and "Alex: never" in shown, attached.filename
+        assert "sa" not in shown.replace("Messages", "") and "berg" not in shown, attached.filename

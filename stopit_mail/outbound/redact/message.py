@@ -70,6 +70,15 @@ def _redact_headers(part: Message, traces: Traces) -> bool:
     return changed
 
 
+def _scrubbed(text: str, subtype: str, traces: Traces) -> tuple[str, str]:
+    """(text scrubbed, its subtype): HTML in which a trace hides behind entities, comments, split
+    tags or a link becomes the plain words it shows, scrubbed."""
+    scrubbed = traces.scrub(text)
+    if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
+        return traces.scrub(html_shown(scrubbed)), "plain"
+    return scrubbed, subtype
+
+
 def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
     try:
         text = part.get_content()
@@ -83,11 +92,7 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         payload = part.get_payload(decode=True)
         text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
     text = content_lines_shown(text, part.get_content_type())
-    subtype = part.get_content_subtype()
-    scrubbed = traces.scrub(text)
-    if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
-        # A trace hides behind entities, comments, split tags or a link: keep the words shown.
-        scrubbed, subtype = traces.scrub(html_shown(scrubbed)), "plain"
+    scrubbed, subtype = _scrubbed(text, part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():
         return False
     disposition = part.get("Content-Disposition")
@@ -163,8 +168,11 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
         except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError, TypeError, AttributeError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
     if maintype == "text":
-        text = traces.scrub(content_lines_shown(decode_text_file(content), content_type))
-        return Redacted(text.encode("utf-8"), "text/plain", traces.scrub(filename), [], True)
+        # An HTML file (a saved page, a chat export) is read as HTML whatever its label says.
+        html = content_type == "text/html" or filename.lower().endswith((".html", ".htm"))
+        text, subtype = _scrubbed(content_lines_shown(decode_text_file(content), content_type),
+                                  "html" if html else "plain", traces)
+        return Redacted(text.encode("utf-8"), f"text/{subtype}", traces.scrub(filename), [], True)
     if maintype == "image":
         try:
             clean, clean_type = strip_metadata(content)
