@@ -8,7 +8,6 @@ cannot stop the pipeline.
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.header
 import email.utils
@@ -157,30 +156,6 @@ def decode_bytes(payload: bytes, charset: str | None) -> str:
         except (LookupError, UnicodeDecodeError, ValueError):
             continue
     return payload.decode("cp1252", errors="replace") if candidates else payload.decode("latin-1")
-
-
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
-         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-
-
-def decode_text_file(data: bytes, charset: str | None = None) -> str:
-    """A text file's bytes as its reader's editor shows them, whatever the charset label says.
-
-    Windows writes "Unicode" text (Notepad, PowerShell, many exports) as UTF-16 with a byte order
-    mark, and some tools without one: read as UTF-8 its letters are split by NUL bytes, so a
-    name in it matched nothing. A byte order mark decides; else NUL bytes on one side of most
-    pairs say UTF-16; else the declared charset, UTF-8, then Windows-1252 (`decode_bytes`).
-    """
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return data[len(bom):].decode(codec, errors="replace")
-    head = data[:4096]
-    pairs = len(head) // 2
-    if pairs >= 2 and b"\x00" in head:
-        odd, even = head[1::2].count(0), head[0::2].count(0)
-        if max(odd, even) * 10 >= pairs * 3 and min(odd, even) * 10 < pairs:
-            return data.decode("utf-16-le" if odd > even else "utf-16-be", errors="replace")
-    return decode_bytes(data, charset)
 
 
 def header(message: Message, name: str) -> str:

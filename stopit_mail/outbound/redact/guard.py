@@ -14,9 +14,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
-from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import metadata
-from stopit_mail.outbound.redact.shown import content_line_forms, header_shown, html_forms
+from stopit_mail.outbound.redact.shown import content_line_forms, decode_text_file, header_shown, html_forms
 from stopit_mail.outbound.redact.traces import Traces
 
 _FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")

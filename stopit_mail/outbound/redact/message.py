@@ -17,9 +17,14 @@ from email.header import Header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
-from stopit_mail.extract.mime import decode_text_file
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
-from stopit_mail.outbound.redact.shown import content_lines_shown, header_shown, html_forms, html_shown
+from stopit_mail.outbound.redact.shown import (
+    content_lines_shown,
+    decode_text_file,
+    header_shown,
+    html_forms,
+    html_shown,
+)
 from stopit_mail.outbound.redact.traces import Traces
 
 MAX_DEPTH = 8

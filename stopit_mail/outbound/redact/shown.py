@@ -8,12 +8,13 @@ markup is also read whole with its references decoded, so attributes (links, alt
 
 from __future__ import annotations
 
+import codecs
+import email.errors
+import email.header
 import html
 import quopri
 import re
 from email.message import Message
-
-from stopit_mail.extract.mime import decode_header_value
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
 _BLOCK = re.compile(r"</?(?:p|div|br|tr|td|th|li|h[1-6]|blockquote|hr|table|ul|ol|pre|section|article|"
@@ -58,4 +59,41 @@ def header_shown(part: Message, name: str, raw: str) -> tuple[str, bool]:
     try:
         return str(part.policy.header_fetch_parse(name, raw)), True  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - the parser's bugs raise anything; the text is still shown
-        return decode_header_value(raw), False
+        return _decoded_words(raw), False
+
+
+def _decoded_words(raw: str) -> str:
+    """A raw header value with its encoded words decoded as far as they decode."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        return raw
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def decode_text_file(data: bytes, charset: str | None = None) -> str:
+    """A text file's bytes as its reader's editor shows them, whatever the charset label says.
+
+    Windows writes "Unicode" text (Notepad, PowerShell, many exports) as UTF-16 with a byte order
+    mark, and some tools without one: read as UTF-8 its letters are split by NUL bytes, so a
+    name in it matched nothing. A byte order mark decides; else NUL bytes on one side of most
+    pairs say UTF-16; else the declared charset, UTF-8, then Windows-1252.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(codec, errors="replace")
+    head = data[:4096]
+    pairs = len(head) // 2
+    if pairs >= 2 and b"\x00" in head:
+        odd, even = head[1::2].count(0), head[0::2].count(0)
+        if max(odd, even) * 10 >= pairs * 3 and min(odd, even) * 10 < pairs:
+            return data.decode("utf-16-le" if odd > even else "utf-16-be", errors="replace")
+    for candidate in (charset, "utf-8"):
+        try:
+            return data.decode(candidate) if candidate else data.decode("utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace")
