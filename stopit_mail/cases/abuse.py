@@ -144,7 +144,8 @@ def prepare_abuse_report(settings: Settings, case: Case, recipient: str | None =
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=[desk], subject=rendered.subject,
                   body=rendered.body, reply_to=alias, automatic=False, feedback=feedback)
     # The leak guard reads attachments: show it the evidence exactly as it will be sent.
-    guard(settings, case, replace(draft, attachments=[Attachment("evidence.txt", "text/plain", feedback.evidence)]))
+    guard(settings, case, replace(draft, attachments=[Attachment("evidence.txt", "text/plain", feedback.evidence)]),
+          template="provider/abuse-report.txt.j2")
     return PreparedAbuseReport(draft, desk, item.id, origin)
 
 

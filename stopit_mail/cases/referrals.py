@@ -193,7 +193,7 @@ def prepare_referral(settings: Settings, case: Case, office_name: str, with_iden
     draft = Draft(from_address=alias, from_name=f"{org.name} stopit", to=list(office.addresses),
                   subject=rendered.subject, body=rendered.body, reply_to=alias, automatic=False,
                   attachments=attachments)
-    guard(settings, case, draft, allow_identity=with_identity, words=False)
+    guard(settings, case, draft, allow_identity=with_identity, words=False, template="office/referral.txt.j2")
     return PreparedMail(draft, "office/referral.txt.j2", ", ".join(office.addresses))
 
 

@@ -64,6 +64,25 @@ def _environment(override_dirs: tuple[str, ...]) -> jinja2.Environment:
     )
 
 
+def fixed_text(env: jinja2.Environment, name: str) -> str:
+    """The words template `name` itself writes (its literal text, without any `{{ ... }}`): what
+    every message rendered from it says, whoever the case is about."""
+    import jinja2  # noqa: PLC0415
+
+    try:
+        source = env.loader.get_source(env, name)[0] if env.loader is not None else ""
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"template {name!r} not found") from exc
+    return _literal_text(env, source)
+
+
+@lru_cache(maxsize=64)
+def _literal_text(env: jinja2.Environment, source: str) -> str:
+    from jinja2 import nodes  # noqa: PLC0415
+
+    return "\n".join(node.data for node in env.parse(source).find_all(nodes.TemplateData))
+
+
 def render(env: jinja2.Environment, name: str, **variables: Any) -> Rendered:
     """Render template `name`; its first line is 'Subject: ...', the rest (after a blank line) the body."""
     import jinja2  # noqa: PLC0415

@@ -13,11 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email import policy
+from email.header import Header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
-from stopit_mail.outbound.redact.shown import html_forms, html_shown
+from stopit_mail.outbound.redact.shown import (
+    content_lines_shown,
+    decode_text_file,
+    header_shown,
+    html_forms,
+    html_shown,
+)
 from stopit_mail.outbound.redact.traces import Traces
 
 MAX_DEPTH = 8
@@ -40,43 +47,57 @@ def _parse(content: bytes) -> EmailMessage:
     return message
 
 
-def _header_text(value: object) -> str:
-    try:
-        return str(value)
-    except (ValueError, IndexError, TypeError, LookupError):
-        return ""
+def _set_header(part: Message, name: str, text: str, readable: bool) -> None:
+    """Add a header field; one Python cannot parse (or a second Subject) is written as encoded
+    words in short lines, which serialising never parses again."""
+    if readable:
+        try:
+            part[name] = text
+            return
+        except Exception:  # noqa: BLE001, S110 - the parser's bugs raise anything; written raw below
+            pass
+    part.set_raw(name, Header(text, "utf-8", header_name=name).encode(linesep="\r\n"))
 
 
 def _redact_headers(part: Message, traces: Traces) -> bool:
+    """Scrub every header field holding a trace, and rewrite those Python cannot parse (which would
+    otherwise fail the whole redaction, or its serialising, and so the referral)."""
+    fields = [(name, *header_shown(part, name, raw)) for name, raw in part.raw_items()]
     changed = False
-    for name in dict.fromkeys(k for k in part.keys()):
-        values = part.get_all(name) or []
-        texts = [_header_text(v) for v in values]
-        if not any(traces.find(t) for t in texts):
+    for name in {name.lower(): name for name, _text, _readable in reversed(fields)}.values():
+        mine = [(text, readable) for other, text, readable in fields if other.lower() == name.lower()]
+        if all(readable for _text, readable in mine) and not any(traces.find(text) for text, _r in mine):
             continue
         del part[name]
-        for text in texts:
-            scrubbed = " ".join(traces.scrub(text).split())
-            try:
-                part[name] = scrubbed
-            except (ValueError, TypeError, IndexError):
-                part[name] = "[redacted]"
+        for text, readable in mine:
+            _set_header(part, name, " ".join(traces.scrub(text).split()), readable)
         changed = True
     return changed
+
+
+def _scrubbed(text: str, subtype: str, traces: Traces) -> tuple[str, str]:
+    """(text scrubbed, its subtype): HTML in which a trace hides behind entities, comments, split
+    tags or a link becomes the plain words it shows, scrubbed."""
+    scrubbed = traces.scrub(text)
+    if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
+        return traces.scrub(html_shown(scrubbed)), "plain"
+    return scrubbed, subtype
 
 
 def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
     try:
         text = part.get_content()
     except (LookupError, ValueError, AssertionError):
-        text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")  # type: ignore[union-attr]
+        text = "\ufffd"
     if not isinstance(text, str):
         text = str(text)
-    subtype = part.get_content_subtype()
-    scrubbed = traces.scrub(text)
-    if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
-        # A trace hides behind entities, comments, split tags or a link: keep the words shown.
-        scrubbed, subtype = traces.scrub(html_shown(scrubbed)), "plain"
+    if "\x00" in text or "\ufffd" in text:
+        # Not in the charset it names (UTF-16 or Windows-1252 without a label, an unknown one): a
+        # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
+        payload = part.get_payload(decode=True)
+        text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+    text = content_lines_shown(text, part.get_content_type())
+    scrubbed, subtype = _scrubbed(text, part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():
         return False
     disposition = part.get("Content-Disposition")
@@ -148,11 +169,15 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
     if content_type in ("message/rfc822", "message/global") or filename.lower().endswith(".eml"):
         try:
             return redact_message(content, traces, depth)
-        except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError):
+        # The email package's own bugs on hostile structure (TypeError, AttributeError) leave it out too.
+        except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError, TypeError, AttributeError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
     if maintype == "text":
-        text = traces.scrub(content.decode("utf-8", "replace"))
-        return Redacted(text.encode("utf-8"), "text/plain", traces.scrub(filename), [], True)
+        # An HTML file (a saved page, a chat export) is read as HTML whatever its label says.
+        html = content_type == "text/html" or filename.lower().endswith((".html", ".htm"))
+        text, subtype = _scrubbed(content_lines_shown(decode_text_file(content), content_type),
+                                  "html" if html else "plain", traces)
+        return Redacted(text.encode("utf-8"), f"text/{subtype}", traces.scrub(filename), [], True)
     if maintype == "image":
         try:
             clean, clean_type = strip_metadata(content)

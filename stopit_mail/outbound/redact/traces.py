@@ -69,6 +69,11 @@ def signature_lines(text: str) -> list[str]:
     return found
 
 
+def name_words(text: str) -> set[str]:
+    """The folded words of three letters or more in `text`: how a name is looked for word by word."""
+    return {fold(w) for w in _WORD.findall(text or "")}
+
+
 def fold(text: str, drop_invisible: bool = True) -> str:
     """NFKC, case-folded, accents and invisible format characters removed: the form every
     comparison uses (a zero-width space or soft hyphen inside a name is shown as the name).
@@ -130,6 +135,8 @@ class Traces:
     addresses: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     phrases: set[str] = field(default_factory=set)  # case codes, the reporter's own words
+    #: Folded name words not looked for on their own (`without_words`); whole names still are.
+    unsought: frozenset[str] = frozenset()
     _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def add_address(self, address: str) -> None:
@@ -155,13 +162,24 @@ class Traces:
 
     def words(self) -> set[str]:
         """Folded name words and address local parts (the parts that identify on their own)."""
-        found = {fold(w) for name in self.names for w in _WORD.findall(name)}
+        found = {w for name in self.names for w in name_words(name)}
         for address in self.addresses:
             local = fold(address.rpartition("@")[0].split("+")[0])
             if len(local) >= 3:
                 found.add(local)
-                found.update(fold(w) for w in _WORD.findall(local))
-        return found
+                found.update(name_words(local))
+        return found - self.unsought
+
+    def without_words(self, words: set[str]) -> Traces:
+        """These traces, except that the name words among `words` (folded) are not looked for
+        alone: for text we wrote ourselves, where a reporter called Jordan Case or Sam Brown of
+        Brown University shares a word with the template or the organisation's name. A whole
+        name ("Jordan Case"), an address and a phrase are still looked for."""
+        shared = frozenset(self.words() & words)
+        if not shared:
+            return self
+        return Traces(set(self.addresses), set(self.names), self.phrases | {
+            name for name in self.names if len(name.split()) > 1}, self.unsought | shared)
 
     def pattern(self) -> re.Pattern[str] | None:
         """One regex over folded text matching any trace (None when there is nothing to find)."""
