@@ -177,9 +177,25 @@ def addresses(message: Message, name: str) -> list[tuple[str, str]]:
     return list(_read_addresses(values))
 
 
+# A display name that is itself an address, left unquoted: a phisher's "purchasing@supplier.com
+# <do-not-reply@elsewhere>", Outlook's cut-off "jang.abcdef@xyzlinu <jang.abcdef@xyzlinux...it>".
+# The email package reads two mailboxes there, the name first, so the name became the sender;
+# mail clients show it as the name and reply to the bracketed address. Each '@' and delimiter is
+# excluded from the part before the first '@', so the match stays linear in the value.
+_ADDRESS_AS_NAME = re.compile(r'(^|,)(\s*)([^,"<>;:()\\@]*@[^,"<>;:()\\]*)<')
+
+
+def quote_address_names(value: str) -> str:
+    """`value` with each unquoted display name that holds an '@' quoted, so that it is read as the
+    name of the address in angle brackets after it."""
+    if "<" not in value or "@" not in value:
+        return value
+    return _ADDRESS_AS_NAME.sub(lambda m: f'{m[1]}{m[2]}"{m[3].rstrip()}" <', value)
+
+
 def _read_addresses(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     try:
-        pairs = email.utils.getaddresses(list(values))
+        pairs = email.utils.getaddresses([quote_address_names(v) for v in values])
     except Exception:  # noqa: BLE001 - e.g. group syntax the parser chokes on
         return ()
     return tuple((decode_header_value(display), addr.strip().lower()) for display, addr in pairs if addr or display)
