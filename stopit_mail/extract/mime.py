@@ -141,6 +141,14 @@ def decode_header_value(value: object) -> str:
     return _clean("".join(out))
 
 
+def decode_words(text: str) -> str:
+    """Text a client printed with RFC 2047 encoded-words still in it, decoded; other text as is.
+
+    Pasted "Show original" headers and some clients' forwards print From and Subject as they
+    travel ("=?UTF-8?B?0L/QuNGB0YzQvNC+?="): no reader sees that in their mailbox."""
+    return decode_header_value(text) if "=?" in text and "?=" in text else text
+
+
 def _clean(text: str) -> str:
     """Unfold and drop control characters that have no place in a header value."""
     text = text.replace("\r", " ").replace("\n", " ").replace("\x00", "")
