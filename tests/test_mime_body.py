@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -33,3 +34,32 @@ def test_html_only_body_is_still_converted() -> None:
     raw = (b"From: x@example.net\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
            b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Leave <b>this</b> school.</p>\r\n")
     assert mime.body_text(mime.parse_bytes(raw).message, 20, 5000, []).strip() == "Leave this school."
+
+
+def _text_part(payload: bytes, charset: str) -> str:
+    raw = (f"From: x@example.net\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode()
+    return mime.body_text(mime.parse_bytes(raw + payload).message, 20, 5000, []).strip()
+
+
+@pytest.mark.parametrize(("text", "written_as", "label"), [
+    # Windows text labelled Latin-1: the quotes and dashes at 0x80-0x9F were control characters.
+    ("“Stop” – you’re next", "cp1252", "iso-8859-1"),
+    # Chinese mail labelled GB2312 is GBK (堃 is not in GB2312).
+    ("堃你别再发了", "gbk", "gb2312"),
+    # Korean Outlook's ks_c_5601-1987 is cp949 (갂 is one of its extra syllables).
+    ("갂 그만해", "cp949", "ks_c_5601-1987"),
+    # Japanese mail labelled Shift_JIS is cp932 (① is an NEC extension).
+    ("① もうやめて", "cp932", "shift_jis"),
+    # A list converted ISO-2022-JP to EUC-JP and kept the label (SpamAssassin's iso-2022-jp.2).
+    ("ああ、困ります", "euc-jp", "iso-2022-jp"),
+])
+def test_a_narrow_charset_label_reads_the_text_its_writer_sent(text: str, written_as: str, label: str) -> None:
+    payload = text.encode(written_as)
+    assert payload.decode(label, errors="replace") != text  # the label alone misreads it
+    assert _text_part(payload, label) == text
+
+
+def test_encoded_words_read_with_the_wider_charset() -> None:
+    word = base64.b64encode("堃你好".encode("gbk")).decode()
+    assert mime.decode_header_value(f"=?gb2312?B?{word}?=") == "堃你好"

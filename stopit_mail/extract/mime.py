@@ -155,9 +155,32 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
+# Labels that mail clients write for a larger charset than the label names, read as browsers
+# read them (the WHATWG Encoding Standard): 'iso-8859-1' text from Windows has its curly quotes
+# and dashes at 0x80-0x9F, which Latin-1 makes invisible control characters; 'gb2312' Chinese
+# mail is GBK, 'ks_c_5601-1987' Korean mail is cp949 and 'shift_jis' Japanese mail is cp932, and
+# each of the narrow codecs failed on their extra characters, so the whole text came out as
+# cp1252 mojibake. Each superset reads the narrow charset's bytes the same way.
+_SUPERSETS = {
+    "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
+    "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-9": "cp1254", "latin5": "cp1254",
+    "tis-620": "cp874", "iso-8859-11": "cp874",
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030", "cp936": "gb18030",
+    "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "euc-kr": "cp949",
+    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
+    "big5": "big5hkscs",
+}
+# 8-bit text under a 7-bit Japanese label: mailing lists converted ISO-2022-JP to EUC-JP and
+# kept the label (SpamAssassin's iso-2022-jp.2).
+_EIGHT_BIT_FOR = {"iso-2022-jp": ("euc-jp", "cp932")}
+
+
 def decode_bytes(payload: bytes, charset: str | None) -> str:
     """Bytes to text with the declared charset, falling back when it is unknown or lies."""
-    candidates = [c for c in (charset, "utf-8") if c and c.lower() not in ("x-unknown", "unknown-8bit")]
+    label = (charset or "").strip().lower()
+    charset = _SUPERSETS.get(label, charset)
+    candidates = [c for c in (charset, *_EIGHT_BIT_FOR.get(label, ()), "utf-8")
+                  if c and c.lower() not in ("x-unknown", "unknown-8bit")]
     for candidate in candidates:
         try:
             return payload.decode(candidate)
