@@ -63,3 +63,8 @@ def test_a_narrow_charset_label_reads_the_text_its_writer_sent(text: str, writte
 def test_encoded_words_read_with_the_wider_charset() -> None:
     word = base64.b64encode("堃你好".encode("gbk")).decode()
     assert mime.decode_header_value(f"=?gb2312?B?{word}?=") == "堃你好"
+
+
+def test_utf8_under_a_us_ascii_label_is_still_read_as_utf8() -> None:
+    word = base64.b64encode("Léa".encode()).decode()
+    assert mime.decode_header_value(f"=?us-ascii?B?{word}?=") == "Léa"

@@ -160,10 +160,11 @@ def _clean(text: str) -> str:
 # and dashes at 0x80-0x9F, which Latin-1 makes invisible control characters; 'gb2312' Chinese
 # mail is GBK, 'ks_c_5601-1987' Korean mail is cp949 and 'shift_jis' Japanese mail is cp932, and
 # each of the narrow codecs failed on their extra characters, so the whole text came out as
-# cp1252 mojibake. Each superset reads the narrow charset's bytes the same way.
+# cp1252 mojibake. Each superset reads the narrow charset's bytes the same way. 'us-ascii' is
+# not widened: 8-bit text under it is far more often UTF-8, which the fallback below tries.
 _SUPERSETS = {
     "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
-    "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-9": "cp1254", "latin5": "cp1254",
+    "iso-8859-9": "cp1254", "latin5": "cp1254",
     "tis-620": "cp874", "iso-8859-11": "cp874",
     "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030", "cp936": "gb18030",
     "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "euc-kr": "cp949",
