@@ -314,10 +314,23 @@ def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem]) -> 
         if twin is not None:
             twin.completeness = Completeness.HEADERS
             twin.header_block = block.header_block
+            # The paste is read as RFC 5322 (folds joined, encoded-words decoded), the forward's
+            # lines only as printed: a subject folded below a long signature was not in the block.
+            twin.subject = item.subject or twin.subject
+            twin.date = item.date or twin.date
             twin.message_id = twin.message_id or item.message_id
+            if item.body_text and _starts_inside(twin.body_text, block.header_block):
+                twin.body_text = item.body_text  # the forward's "body" began with the paste's other fields
             continue
         items.append(item)
     return items
+
+
+def _starts_inside(body: str | None, header_block: str) -> bool:
+    """True when a forward's body begins with a line of the pasted header block: the forward was
+    read from the paste's From/Date/Subject lines, and its body is the rest of the paste."""
+    first = (body or "").lstrip().split("\n", 1)[0].strip()[:60]
+    return len(first) >= 6 and first in header_block
 
 
 def _matching_forward(item: EvidenceItem, forwards: list[EvidenceItem]) -> EvidenceItem | None:

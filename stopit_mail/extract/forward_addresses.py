@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from stopit_mail.extract.mime import decode_words
+
 # Outlook renders a link after each address: "addr<mailto:addr>". It carries nothing new.
 _MAILTO_ARTEFACT = re.compile(r"(?<=\S)<mailto:[^<>\s]{0,320}>", re.IGNORECASE)
 _QUOTES = "\"'«»„“”‚‘’「」"
@@ -58,7 +60,7 @@ def _domain_only(text: str) -> str:
 
 def _clean_name(text: str) -> str:
     """A display name without surrounding quotes, commas or spaces."""
-    name = " ".join(text.split())
+    name = " ".join(decode_words(text).split())
     previous = None
     while name != previous:
         previous = name

@@ -22,7 +22,9 @@ _LABEL_SPAN = 40  # a label and its colon sit within this many characters of the
 _MAX_BLOCK_LINES = 40  # no real header block is longer; bounds the work per candidate line
 _GLUED_SPAN = 4000
 _ATTRIBUTION_SPAN = 400
-_CONTINUED_FIELDS = ("to", "cc", "subject", "reply_to")
+# A field whose value goes on, indented, on the next line: wrapped recipients, a long subject,
+# and a From folded before its address (raw headers pasted from "Show original").
+_CONTINUED_FIELDS = ("from", "to", "cc", "subject", "reply_to")
 _BLANKISH = " \t\u00a0\u202f\u200b\ufeff"
 _NOT_A_LABEL = re.compile(r"[\d@<>/\\=]")
 

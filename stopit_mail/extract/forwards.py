@@ -42,6 +42,7 @@ from stopit_mail.extract.forward_patterns import (
     subject_intent,
 )
 from stopit_mail.extract.forward_starts import Cue, ForwardStart, find_start
+from stopit_mail.extract.mime import decode_words
 
 __all__ = ["InlineForward", "MailAddress", "find_inline_forwards"]
 
@@ -146,7 +147,7 @@ def _forward(text: str, lines: list[str], start: ForwardStart, offset: int, dept
         to=parse_mailbox_list(fields.get("to", "")),
         cc=parse_mailbox_list(fields.get("cc", "")),
         date=fields.get("date") or None,
-        subject=fields.get("subject"),
+        subject=decode_words(fields["subject"]) if "subject" in fields else None,
         body=body,
         separator=separator,
         client_hint=start.hint,

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
+from stopit_mail.extract.mime import quote_address_names
+
 
 @dataclass(frozen=True)
 class Alignment:
@@ -134,7 +136,8 @@ def _addresses(value: str) -> list[str]:
 
 def _parse_addresses(value: str) -> tuple[str, ...]:
     try:
-        return tuple(addr for _name, addr in email.utils.getaddresses([value]) if addr)
+        # An unquoted name holding an '@' is the name, as the extractor reads it (see mime).
+        return tuple(addr for _name, addr in email.utils.getaddresses([quote_address_names(value)]) if addr)
     except Exception:
         # The email package trips on some hostile input; an unreadable From has no domain.
         return ()

@@ -1,0 +1,70 @@
+"""The readable body of a message (`mime.body_text`): what the forward finder and staff read."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from stopit_mail.extract import mime
+
+
+def _alternative(html_parts: int) -> bytes:
+    """A multipart/alternative with one text/plain and many HTML alternatives (the shape of
+    flanker's enclosed-endless.eml, whose attached message has 3,038 of them)."""
+    html = "<html><body>" + "<div><p>Leave this school <b>now</b>.</p></div>" * 20 + "</body></html>"
+    parts = ["--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLeave this school now.\r\n"]
+    parts += [f"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n"] * html_parts
+    return ("From: x@example.net\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/alternative; boundary=b\r\n\r\n" + "".join(parts) + "--b--\r\n").encode()
+
+
+@pytest.mark.serial  # timed: another test on the other core would skew it
+def test_html_alternatives_beside_plain_text_are_not_converted() -> None:
+    parsed = mime.parse_bytes(_alternative(3000))
+    started = time.perf_counter()
+    text = mime.body_text(parsed.message, 20, 5000, [])
+    # Converting the 3,000 HTML parts took about 2 s; the text/plain is all that is shown.
+    assert time.perf_counter() - started < 0.5
+    assert text.strip() == "Leave this school now."
+
+
+def test_html_only_body_is_still_converted() -> None:
+    raw = (b"From: x@example.net\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Leave <b>this</b> school.</p>\r\n")
+    assert mime.body_text(mime.parse_bytes(raw).message, 20, 5000, []).strip() == "Leave this school."
+
+
+def _text_part(payload: bytes, charset: str) -> str:
+    raw = (f"From: x@example.net\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode()
+    return mime.body_text(mime.parse_bytes(raw + payload).message, 20, 5000, []).strip()
+
+
+@pytest.mark.parametrize(("text", "written_as", "label"), [
+    # Windows text labelled Latin-1: the quotes and dashes at 0x80-0x9F were control characters.
+    ("“Stop” – you’re next", "cp1252", "iso-8859-1"),
+    # Chinese mail labelled GB2312 is GBK (堃 is not in GB2312).
+    ("堃你别再发了", "gbk", "gb2312"),
+    # Korean Outlook's ks_c_5601-1987 is cp949 (갂 is one of its extra syllables).
+    ("갂 그만해", "cp949", "ks_c_5601-1987"),
+    # Japanese mail labelled Shift_JIS is cp932 (① is an NEC extension).
+    ("① もうやめて", "cp932", "shift_jis"),
+    # A list converted ISO-2022-JP to EUC-JP and kept the label (SpamAssassin's iso-2022-jp.2).
+    ("ああ、困ります", "euc-jp", "iso-2022-jp"),
+])
+def test_a_narrow_charset_label_reads_the_text_its_writer_sent(text: str, written_as: str, label: str) -> None:
+    payload = text.encode(written_as)
+    assert payload.decode(label, errors="replace") != text  # the label alone misreads it
+    assert _text_part(payload, label) == text
+
+
+def test_encoded_words_read_with_the_wider_charset() -> None:
+    word = base64.b64encode("堃你好".encode("gbk")).decode()
+    assert mime.decode_header_value(f"=?gb2312?B?{word}?=") == "堃你好"
+
+
+def test_utf8_under_a_us_ascii_label_is_still_read_as_utf8() -> None:
+    word = base64.b64encode("Léa".encode()).decode()
+    assert mime.decode_header_value(f"=?us-ascii?B?{word}?=") == "Léa"

@@ -1,0 +1,68 @@
+"""Raw headers pasted into a report ("Show original") are shown to staff as the mail client
+showed them: encoded-words decoded, a folded From joined, and the paste's own reading of the
+subject, date and body kept on the forward its From/Date/Subject lines also made.
+
+The paste below is shaped like spamscope's mail_test_17 (Apache-2.0, SpamScope/mail-parser
+tests/mails/mail_test_17): a bank phish whose From name is an encoded address folded onto a
+second line, and whose Subject is an encoded-word, under an IronPort field that a forward's
+header block cannot read past.
+"""
+
+from __future__ import annotations
+
+from stopit_mail.extract.evidence import extract_evidence
+from stopit_mail.extract.forwards import find_inline_forwards
+
+PASTE = """\
+Received: from apiron13.triara.com (apiron13.triara.com [200.57.129.98])
+ by mx.school.example (Postfix) with ESMTPS id 4F2A1
+ for <kim@school.example>; Mon, 10 Oct 2022 20:11:35 +0000
+Date: Mon, 10 Oct 2022 20:11:32 +0000
+Message-ID: <a1b2c3@banco.example>
+To: kim@school.example
+From: =?UTF-8?B?bm90aWZpY2FjY2lvbi1jbGllbnRlc0BiYnZhLm14?=
+\t<notificaciones@banco.example>
+X-IronPort-AV: E=Sophos;i="5.95,173,1661835600";
+   d="html'217?zip'217,48?scan'217,48,208,48,217";a="1030153556"
+Subject: =?UTF-8?B?VHJhbnNmZXJlbmNpYSBJbnRlcmJhbmNhcmlhIEJhbmNhIGVuIEzDrW5lYQ==?=
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Su transferencia fue rechazada. Confirme sus datos en el enlace.
+"""
+
+
+def _report(body: str) -> bytes:
+    return ("From: Kim <kim@school.example>\r\nTo: report@stopit.example\r\nSubject: Fwd: Transferencia\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Got this today, the full headers are below.\r\n\r\n" + body).replace("\r\n", "\n").replace(
+                "\n", "\r\n").encode()
+
+
+def test_pasted_raw_headers_give_one_decoded_message() -> None:
+    messages = [item for item in extract_evidence(_report(PASTE)).items if item.is_message]
+    assert len(messages) == 1
+    item = messages[0]
+    assert item.from_address == "notificaciones@banco.example"
+    assert item.subject == "Transferencia Interbancaria Banca en Línea"
+    assert item.date == "Mon, 10 Oct 2022 20:11:32 +0000"
+    assert item.body_text == "Su transferencia fue rechazada. Confirme sus datos en el enlace."
+    assert item.header_block and "X-IronPort-AV" in item.header_block
+
+
+def test_a_forward_printing_encoded_words_is_decoded() -> None:
+    body = ("---------- Forwarded message ---------\n"
+            "From: =?UTF-8?B?0YHQu9GD0LbQsdCwINCk0J3QoQ==?= <suvorov@nalog.example>\n"
+            "Date: Tue, 3 Sep 2019 10:00:00 +0300\n"
+            "Subject: =?UTF-8?B?0L/QuNGB0YzQvNC+INGD0LLQtdC00L7QvC3QtQ==?=\n"
+            "To: kim@school.example\n\nPay now.\n")
+    forward = find_inline_forwards(body, "Fwd: x")[0]
+    assert forward.from_ is not None
+    assert (forward.from_.name, forward.from_.address) == ("служба ФНС", "suvorov@nalog.example")
+    assert forward.subject == "письмо уведом-е"
+
+
+def test_subjects_without_encoded_words_are_kept_as_written() -> None:
+    body = ("---------- Forwarded message ---------\nFrom: A <a@x.example>\n"
+            "Subject: price  =?  two  spaces\nTo: kim@school.example\n\nhi\n")
+    assert find_inline_forwards(body, "Fwd: x")[0].subject == "price  =?  two  spaces"
