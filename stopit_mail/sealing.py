@@ -59,8 +59,16 @@ class Identity:
 
 def key_path(settings: Settings) -> Path:
     """Where the secret key file lives when the environment does not provide the key."""
-    path = Path(settings.casework.identity_key_file)
-    return path if path.is_absolute() else settings.data_path / path
+    return _key_path(settings.casework.identity_key_file, settings.data_path)
+
+
+@lru_cache(maxsize=64)
+def _key_path(key_file: str, data_path: Path) -> Path:
+    # Built once per configuration: the worker needs the key twice per message, and building
+    # the path cost more than checking the file (a stat). The same object each time also keeps
+    # its hash, which the kept key file bytes (`_KEY_FILES`) are looked up by.
+    path = Path(key_file)
+    return path if path.is_absolute() else data_path / path
 
 
 def public_key_path(settings: Settings) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -113,3 +114,25 @@ def test_casework_mistakes_are_reported() -> None:
     ]
     for fragment in expected:
         assert any(p.startswith(fragment) for p in problems), (fragment, problems)
+
+
+def test_data_folder_and_key_file_are_built_once_unless_they_follow_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker reaches both several times per message: building them anew cost more than the
+    # key file's stat. A relative base still follows the working directory, every time.
+    from stopit_mail.sealing import key_path
+
+    (tmp_path / "stopit.toml").write_text(default_config_text("Example U", "stopit@example.edu"))
+    settings = load_settings(tmp_path)
+    assert settings.data_path == (tmp_path / "data").resolve()
+    assert settings.data_path is settings.data_path
+    assert key_path(settings) is key_path(settings)
+    assert key_path(settings) == settings.data_path / "identity.key"
+    absolute = replace(settings, data_dir=str(tmp_path / "elsewhere"))
+    assert absolute.data_path == tmp_path / "elsewhere"
+    relative = replace(settings, base_dir=Path("base"), data_dir="data")
+    for folder in (tmp_path / "one", tmp_path / "two"):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        assert relative.data_path == folder.resolve() / "base" / "data"
+        assert key_path(relative) == folder.resolve() / "base" / "data" / "identity.key"

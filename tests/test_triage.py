@@ -426,11 +426,16 @@ def test_no_rule_context_is_satisfied_by_its_own_pattern() -> None:
     (r"re:\bwraps?\b", ("wrap",)),
     (r"re:\bcall(?:s|ed)?\b", ("call",)),
     (r"re:\b(?:mamá|Papa)s?\b", ("mama", "papa")),
+    # A first group whose alternatives begin with word lists of their own (nested once or more).
+    (r"re:\b(?:(?:going|gonna)\W+to|(?:ill|will)\W+|quier\w*)\W*kill", ("going", "gonna", "ill", "quier", "will")),
+    (r"re:\b(?:(?:(?:va|vamos)\W+a)|ir)\b", ("ir", "va", "vamos")),
     # Shapes that are not understood run on every text.
     (r"re:\bfoo|\bbar", ()),
     (r"re:\b(?:ab|cd)?x", ()),
     (r"re:\b(?:a(?:b|c)|de)x", ()),
     (r"re:\b(?:[ab]c|de)", ()),
+    (r"re:\b(?:(?:ab|cd)?x|de)", ()),
+    (r"re:\b(?:(?:ab|c)x|de)", ()),
     (r"re:\b\w+ gun", ()),
     (r"re:gun", ()),
 ])

@@ -209,35 +209,50 @@ def regex_anchors(pattern: str) -> tuple[str, ...]:
     """Word prefixes, one of which starts a word in any text the ``re:`` pattern matches.
 
     Only the common shapes are understood: ``\\bword...`` and ``\\b(?:word1|word2...)...``,
-    where every alternative begins with at least two literal letters or digits. Anything else
-    (a top-level ``|``, an optional first group, an escape first...) gives ``()``, meaning "no
-    anchor: always run". The result only lets triage skip a regex that cannot match, so being
-    conservative costs speed, never a match.
+    where every alternative begins with at least two literal letters or digits, or itself with
+    such a group (``\\b(?:(?:going|gonna)\\s+to|will\\s+)kill``). Anything else (a top-level
+    ``|``, an optional first group, an escape first...) gives ``()``, meaning "no anchor: always
+    run". The result only lets triage skip a regex that cannot match, so being conservative
+    costs speed, never a match.
     """
     source = regex_source(pattern[len(REGEX_PREFIX):])
     if not source.startswith(_REGEX_WORD_START) or _has_top_level_bar(source):
         return ()
-    rest = source[len(_REGEX_WORD_START):]
+    anchors = _leading_words(source[len(_REGEX_WORD_START):])
+    return tuple(sorted(set(anchors))) if anchors else ()
+
+
+def _leading_words(rest: str) -> list[str] | None:
+    """The literal word prefixes one of which begins any match of ``rest`` (None: not known).
+
+    A first group that is not quantified is read alternative by alternative, and an alternative
+    that begins with such a group in turn (so a regex of nested word lists is anchored too)."""
     if rest.startswith("(?:"):
         end = _group_end(rest, 0)
         if end is None or rest[end + 1:end + 2] in ("?", "*", "{"):
-            return ()
+            return None
         alternatives = _split_top_level(rest[3:end])
     else:
         alternatives = [rest]
-    anchors = []
+    anchors: list[str] = []
     for alternative in alternatives:
+        if alternative.startswith("(?:"):
+            nested = _leading_words(alternative)
+            if nested is None:
+                return None
+            anchors.extend(nested)
+            continue
         literal = _LITERAL_RE.match(alternative.lower())
         if literal is None:
-            return ()
+            return None
         word = literal.group()
         # "lots?" or "x{0,1}": the last letter is optional, so only the letters before it count.
         if alternative[len(word):len(word) + 1] in ("?", "*", "{"):
             word = word[:-1]
         if len(word) < 2:
-            return ()
+            return None
         anchors.append(word)
-    return tuple(sorted(set(anchors)))
+    return anchors
 
 
 def _skip_class(source: str, i: int) -> int:

@@ -134,11 +134,9 @@ class Settings:
     @property
     def data_path(self) -> Path:
         """Absolute data folder."""
-        path = Path(self.data_dir)
-        if path.is_absolute():
-            return path
+        fixed = _fixed_data_path(self.base_dir, self.data_dir)
         # A relative base depends on the working directory: resolved each time.
-        return _resolved(self.base_dir / path) if self.base_dir.is_absolute() else (self.base_dir / path).resolve()
+        return fixed if fixed is not None else (self.base_dir / self.data_dir).resolve()
 
     @property
     def effective_database_url(self) -> str:
@@ -174,7 +172,11 @@ class Settings:
 
 
 @lru_cache(maxsize=64)
-def _resolved(path: Path) -> Path:
-    """An absolute path resolved once per process: every message reaches the data folder
-    several times, and resolving walks the file system each time."""
-    return path.resolve()
+def _fixed_data_path(base_dir: Path, data_dir: str) -> Path | None:
+    """The data folder once per process when it does not depend on the working directory (None
+    when it does): every message reaches it several times, resolving walks the file system, and
+    even building the path anew cost more than the key file's stat that follows it."""
+    path = Path(data_dir)
+    if path.is_absolute():
+        return path
+    return (base_dir / path).resolve() if base_dir.is_absolute() else None
