@@ -4,7 +4,8 @@ Runs the detector (rules + the pinned model + the shipped bank) over labelled re
 - emergencies reaching at least the reviewer tier (possible-emergency) and the confident tier;
 - hard negatives paged at the confident tier (and at the reviewer tier);
 - routine reports reaching the reviewer tier;
-- the same per language and per kind; category hits; per-report time and the model's cost per
+- the same per language and per kind; category hits, per expected category of the routine and
+  urgent reports with how many got only "other"; per-report time and the model's cost per
   message, next to the rules alone (the bare reference).
 
 Targets on the dev set: emergencies >= reviewer 99%, >= confident 90%; hard negatives confident
@@ -105,6 +106,22 @@ def ordinary_line(rows: list[dict[str, Any]]) -> str:
         ", ".join(f"{tier} {count}" for tier, count in sorted(lowered.items())) or "none")
 
 
+def category_lines(rows: list[dict[str, Any]]) -> str:
+    """Per expected category of ``rows``: how many reports expecting it carry it, and how many of
+    them were given only "other" (what staff cannot route); ``bench/triage_categories.py`` has more."""
+    found: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        for category in row["categories"]:
+            found[category][0] += category in row["got_categories"]
+            found[category][1] += 1
+            found[category][2] += list(row["got_categories"]) == ["other"] and category != "other"
+    only_other = sum(list(r["got_categories"]) == ["other"] for r in rows)
+    lines = [f"-- categories of routine/urgent reports (only 'other' given: {rate(only_other, len(rows))})"]
+    lines += [f"{category:<32} found {rate(hit, total):<16} only 'other' {other}"
+              for category, (hit, total, other) in sorted(found.items())]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path)
@@ -166,6 +183,7 @@ def main() -> int:
     routine_cat = [r for r in categorised if r["tier"] in ("routine", "urgent")]
     print(f"category hit (any expected category found): {rate(hits, len(categorised))}; routine/urgent reports: "
           f"{rate(sum(bool(set(r['categories']) & set(r['got_categories'])) for r in routine_cat), len(routine_cat))}")
+    print(category_lines(routine_cat))
     mean, p95 = statistics.mean(times), sorted(times)[int(0.95 * (len(times) - 1))]
     rules_mean = statistics.mean(rule_times)
     print(f"per report: {1000 * mean:.1f} ms mean, {1000 * p95:.1f} ms p95 (rules alone {1000 * rules_mean:.2f} ms; "

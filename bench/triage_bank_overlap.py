@@ -1,5 +1,7 @@
 """The bank's near-duplicate guard: bank sentences within ``--limit`` cosine of a dev-set sentence.
 
+The category examples (``triage_categories/*.tsv``) are checked with the bank's lines.
+
 The dev set (``tests/fixtures/triage/dev``) only measures; a bank line that the model places almost on
 top of a dev sentence (or a whole dev report) makes the dev figures measure overlap instead of
 generalisation, even when it was written independently. The sentences the dev set's mail wrapping
@@ -35,6 +37,7 @@ import numpy as np
 
 from stopit_mail.cases.detect.bank import embed_in_batches, index_bank, shipped_bank
 from stopit_mail.cases.detect.bank_vectors import bank_folder
+from stopit_mail.cases.detect.category_bank import CATEGORY_FOLDER, category_index, shipped_category_examples
 from stopit_mail.cases.detect.model import Embedder, shared_embedder
 from stopit_mail.cases.detect.sentences import report_sentences
 
@@ -81,12 +84,18 @@ def dev_vectors(embedder: Embedder, units: list[str]) -> np.ndarray:
 
 
 def added_lines(since: str) -> set[str]:
-    """Bank lines (label, category, sentence) added since git revision ``since``."""
+    """Bank lines (label, category, sentence) and category examples (category, sentence) added
+    since git revision ``since`` (a new, untracked category file counts whole)."""
     folder = Path(str(bank_folder()))
-    diff = subprocess.run(["git", "-C", str(ROOT), "diff", since, "--", str(folder)],
+    categories = folder.parent / CATEGORY_FOLDER
+    diff = subprocess.run(["git", "-C", str(ROOT), "diff", since, "--", str(folder), str(categories)],
                           capture_output=True, text=True, check=True).stdout
-    return {line[1:].split("\t")[2] for line in diff.splitlines()
-            if line.startswith("+") and not line.startswith("+++") and line.count("\t") == 2}
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    untracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--others", "--exclude-standard", "--",
+                                str(categories)], capture_output=True, text=True, check=True).stdout.split()
+    added += [line for name in untracked if name.endswith(".tsv")
+              for line in (ROOT / name).read_text(encoding="utf-8").splitlines()]
+    return {line.split("\t")[-1] for line in added if not line.startswith("#") and line.count("\t") in (1, 2)}
 
 
 def main() -> int:
@@ -103,7 +112,9 @@ def main() -> int:
         print(f"model unavailable: {status.detail}", file=sys.stderr)
         return 2
     index = index_bank(shipped_bank(), embedder)
-    examples = index.bank.examples
+    categories = category_index(shipped_category_examples(), embedder)
+    examples = index.bank.examples + categories.examples
+    bank_vectors = np.vstack([index.vectors, categories.vectors])
     rows = list(range(len(examples)))
     if args.since:
         wanted = added_lines(args.since)
@@ -112,7 +123,7 @@ def main() -> int:
     units, wrapping = list(sources), wrapper_units()
     vectors = np.vstack([dev_vectors(embedder, units), embed_in_batches(embedder, wrapping).astype(np.float32)])
     units += [f"(mail wrapping) {text}" for text in wrapping]
-    sims = index.vectors[rows].astype(np.float32) @ vectors.T
+    sims = bank_vectors[rows].astype(np.float32) @ vectors.T
     found = 0
     for position, (row, best) in enumerate(zip(rows, sims.argmax(axis=1), strict=True)):
         score = float(sims[position, best])

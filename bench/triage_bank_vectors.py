@@ -1,6 +1,7 @@
 """Rebuild the shipped bank's precomputed embeddings (``triage_bank/embeddings.npz`` + ``.json``).
 
-Run after any edit of ``stopit_mail/cases/triage_bank/*.tsv`` or a change of the pinned model;
+Run after any edit of ``stopit_mail/cases/triage_bank/*.tsv`` (or of the category examples,
+``triage_categories/*.tsv``, whose rows ship in the same file) or a change of the pinned model;
 ``tests/test_triage_bank_vectors.py`` fails until the file matches the bank and the model. Rows
 come from the pinned model itself (through the per-user sentence cache, never from the shipped file,
 so quantisation never compounds); only sentences not seen before are embedded.
@@ -24,6 +25,7 @@ import numpy as np
 
 from stopit_mail.cases.detect.bank import _load_cached, _store_cached, embed_in_batches, shipped_bank, user_cache_dir
 from stopit_mail.cases.detect.bank_vectors import bank_folder, sentence_key, write_shipped
+from stopit_mail.cases.detect.category_bank import shipped_category_examples
 from stopit_mail.cases.detect.model import shared_embedder
 
 
@@ -55,10 +57,12 @@ def main() -> int:
         print(f"model unavailable: {status.detail}", file=sys.stderr)
         return 1
     bank = shipped_bank()
+    # The category examples' rows ship in the same file (looked up per sentence, as the bank's).
+    examples = bank.examples + shipped_category_examples()
     started = time.perf_counter()
     known = _load_cached(embedder, user_cache_dir())
-    keys = [sentence_key(e.sentence) for e in bank.examples]
-    texts = {sentence_key(e.sentence): e.sentence for e in bank.examples}
+    keys = [sentence_key(e.sentence) for e in examples]
+    texts = {sentence_key(e.sentence): e.sentence for e in examples}
     missing = [k for k in dict.fromkeys(keys) if k not in known]
     for key, row in zip(missing, embed_all([texts[k] for k in missing], jobs), strict=True):
         known[key] = row

@@ -29,6 +29,7 @@ from triage import DEV, load  # noqa: E402
 from triage_metric import CACHE, CachedOnly, cached_rows, prepared, scored  # noqa: E402
 
 from stopit_mail.cases.detect.bank import index_bank, shipped_bank  # noqa: E402
+from stopit_mail.cases.detect.category_bank import with_category_examples  # noqa: E402
 from stopit_mail.cases.detect.detector import judged_units  # noqa: E402
 from stopit_mail.cases.detect.tiers import decide  # noqa: E402
 
@@ -36,7 +37,7 @@ from stopit_mail.cases.detect.tiers import decide  # noqa: E402
 def decided(rows: list[dict[str, Any]], cache: Path) -> None:
     """Decide every report as ``Detector.assess`` would; sets ``got`` and ``got_categories``."""
     name, known = cached_rows(rows, cache)
-    index = index_bank(shipped_bank(), CachedOnly(name))  # type: ignore[arg-type]
+    index = with_category_examples(index_bank(shipped_bank(), CachedOnly(name)), CachedOnly(name))  # type: ignore[arg-type]
     reports = prepared(rows)
     hoods = scored(known, index, reports)
     for row, (decision, sentences, units, unit_languages) in zip(rows, reports, strict=True):

@@ -36,6 +36,7 @@ from triage import DEV, RANK, load, ordinary_line, summarise  # noqa: E402
 
 from stopit_mail.cases.detect import scoring  # noqa: E402
 from stopit_mail.cases.detect.bank import BankIndex, index_bank, shipped_bank  # noqa: E402
+from stopit_mail.cases.detect.category_bank import with_category_examples  # noqa: E402
 from stopit_mail.cases.detect.detector import judged_units, with_neighbours  # noqa: E402
 from stopit_mail.cases.detect.language import sentence_languages  # noqa: E402
 from stopit_mail.cases.detect.model import shared_embedder  # noqa: E402
@@ -158,7 +159,7 @@ def main() -> int:
     args = parser.parse_args()
     rows = load(args.files or sorted(DEV.glob("*.jsonl")))
     name, known = cached_rows(rows, args.cache)
-    index = index_bank(shipped_bank(), CachedOnly(name))  # type: ignore[arg-type]
+    index = with_category_examples(index_bank(shipped_bank(), CachedOnly(name)), CachedOnly(name))  # type: ignore[arg-type]
     reports = prepared(rows)
     for weight in (float(w) for w in args.weights.split(",")):
         scoring.METRIC_WEIGHT = weight

@@ -37,6 +37,7 @@ from triage_metric import CACHE as DEV_CACHE  # noqa: E402
 from triage_metric import CachedOnly, embed_missing  # noqa: E402
 
 from stopit_mail.cases.detect.bank import BankIndex, index_bank, shipped_bank  # noqa: E402
+from stopit_mail.cases.detect.category_bank import with_category_examples  # noqa: E402
 from stopit_mail.cases.detect.detector import judged_units, pair_members, with_neighbours, within_budget  # noqa: E402
 from stopit_mail.cases.detect.language import sentence_languages  # noqa: E402
 from stopit_mail.cases.detect.scoring import Neighbourhood, score_vectors  # noqa: E402
@@ -106,7 +107,7 @@ def main() -> int:
         mail.append(Reading(*as_mail_text(row), rules, {s.key for s in own.sentences}))
     units = {u.key: u.text for reading in plain + mail for u in reading.units}
     name, known = embedded(units, args.cache)
-    index = index_bank(shipped_bank(), CachedOnly(name))  # type: ignore[arg-type]
+    index = with_category_examples(index_bank(shipped_bank(), CachedOnly(name)), CachedOnly(name))  # type: ignore[arg-type]
     keys = sorted(units)
     hoods: dict[str, Neighbourhood] = {}
     for start in range(0, len(keys), 500):

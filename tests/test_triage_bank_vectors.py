@@ -70,6 +70,18 @@ def test_a_first_start_embeds_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (tmp_path / "data-cache").exists()
 
 
+@needs_built
+def test_the_category_examples_ship_in_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stopit_mail.cases.detect import category_bank
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setattr(category_bank, "_INDEXES", {})
+    examples = category_bank.shipped_category_examples()
+    index = category_bank.category_index(examples, RefusingEmbedder(), tmp_path / "data-cache")  # type: ignore[arg-type]
+    assert index.vectors.shape == (len(examples), 384)
+    assert not (tmp_path / "data-cache").exists()
+
+
 def _copy_of_the_bank(tmp_path: Path) -> Path:
     """A file of the shipped format for a few sentences (written as the build script writes it)."""
     copy = tmp_path / "bank"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from stopit_mail.cases.detect.head import Head, fit_head
 from stopit_mail.cases.detect.model import Embedder
 from stopit_mail.cases.detect.space import Space, fit_space
 from stopit_mail.cases.triage import CATEGORIES
+
+if TYPE_CHECKING:
+    from stopit_mail.cases.detect.category_bank import CategoryIndex
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +97,24 @@ def make_bank(examples: Iterable[Example]) -> Bank:
 @lru_cache(maxsize=1)
 def shipped_bank() -> Bank:
     """Every shipped ``<lang>.tsv``, validated (a malformed shipped file is a bug: it raises)."""
-    folder = resources.files(BANK_PACKAGE).joinpath(BANK_FOLDER)
+    return make_bank(read_shipped(BANK_FOLDER, lambda line, where, language:
+                                  parse_line(line, where, language, CATEGORIES)))
+
+
+def read_shipped(folder_name: str, parse: Callable[[str, str, str], Example | None]) -> list[Example]:
+    """The examples of every ``<lang>.tsv`` in the package's ``folder_name``, each line read with
+    ``parse(line, where, language)`` (None for a comment)."""
+    folder = resources.files(BANK_PACKAGE).joinpath(folder_name)
     examples = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".tsv"):
             continue
         language = entry.name.removesuffix(".tsv")
         for number, line in enumerate(entry.read_text(encoding="utf-8").splitlines(), 1):
-            example = parse_line(line, f"{BANK_FOLDER}/{entry.name}:{number}", language, CATEGORIES)
+            example = parse(line, f"{folder_name}/{entry.name}:{number}", language)
             if example is not None:
                 examples.append(example)
-    return make_bank(examples)
+    return examples
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,8 @@ class BankIndex:
     the rows in it and ``projected_hubs`` their hubness there. An organisation's examples have
     none of these: scoring projects them with the shipped bank's space, and they are no hubs.
     ``head`` is the linear head fitted on the shipped bank (``head.fit_head``); an organisation's
-    examples have none and refit nothing.
+    examples have none and refit nothing. ``categories`` are the category examples
+    (``category_bank``): they join each sentence's nearest examples for its category only.
     """
 
     bank: Bank
@@ -127,6 +139,7 @@ class BankIndex:
     projected: np.ndarray | None = None
     projected_hubs: np.ndarray | None = None
     head: Head | None = None
+    categories: CategoryIndex | None = None
 
     def hub_penalty(self, projected: bool = False) -> np.ndarray:
         """What scoring subtracts from each example's similarities (CSLS: half the hubness), for

@@ -24,6 +24,13 @@ here; ``tiers`` decides it and this only names what the report is about.
   The danger categories (self-harm, threats, weapons, sexual exploitation) come from the vote only
   for a report at the reviewer tier or above: for the rest they would be what a resemblance too weak
   to raise the tier whispered.
+- The category examples (``category_bank``: ordinary reports written per category, in every bank
+  language) join the nearest examples for this vote only, never the urgency's, and only for a report
+  below the reviewer tier. For such a report that nothing else named, a sentence whose neighbours are
+  not mostly about a danger votes again without the danger examples (which it cannot be given): an
+  emergency example nearest to "they push him at recess" only diluted the "bullying" the rest agreed
+  on. Each category the vote gives comes with its reason (``vote_reason``): the sentence, the
+  example it resembles and its share of the vote.
 - "other" is dropped whenever anything more specific was found, and so is a generic category when
   its specific kind was found too (``SPECIFIC``): "bullying" beside "cyberbullying", "harassment"
   beside "sexual-harassment" or "sexual-exploitation". The specific one routes the case (the rules
@@ -54,6 +61,8 @@ from stopit_mail.cases.triage_decision import Resemblance, TriageDecision
 DANGER = frozenset({"self-harm", "threats-of-violence", "threat-to-group", "weapons", "sexual-exploitation"})
 PAGED = ("emergency", "possible-emergency")
 OTHER = "other"
+# The source of the category examples (``category_bank``): ordinary reports, never a paged one's voters.
+ORDINARY_SOURCE = "category examples"
 # A generic category and the specific kinds of it that make it redundant when found beside it.
 SPECIFIC = {"bullying": ("cyberbullying",), "harassment": ("sexual-harassment", "sexual-exploitation")}
 # The same among the rules' own categories only: an app's name makes the rules say "cyberbullying",
@@ -85,19 +94,34 @@ class CategoryLimits:
     specific_share: float = 0.75
     # A danger category needs this share, and a report at the reviewer tier or above.
     danger_share: float = 0.6
+    # How many of a sentence's nearest examples vote.
+    voters: int = 5
+    # A sentence whose vote gives the danger categories this share together is about a danger: its
+    # vote is not taken again without them for a report nothing named.
+    danger_majority: float = 0.5
 
 
 DEFAULT_LIMITS = CategoryLimits()
 
 
-def sentence_vote(hood: Neighbourhood, limits: CategoryLimits = DEFAULT_LIMITS) -> dict[str, float]:
-    """Each category's share of the similarity-weighted vote of the sentence's nearest examples
-    ({} when the nearest is not close enough to say anything)."""
-    if not hood.nearest_few or hood.nearest_few[0][1] < limits.similarity:
+def sentence_vote(hood: Neighbourhood, limits: CategoryLimits = DEFAULT_LIMITS, danger: bool = True,
+                  ordinary: bool = True) -> dict[str, float]:
+    """Each category's share of the similarity-weighted vote of the sentence's ``limits.voters``
+    nearest examples ({} when the nearest is not close enough to say anything).
+
+    Without ``danger`` (a report below the reviewer tier that nothing else named, which the vote
+    cannot give a danger category) the voters are the nearest examples of the other categories: an
+    emergency example among them only diluted the share of the ordinary category the rest agreed
+    on. Without ``ordinary`` (a paged report) the category examples (``category_bank``, ordinary
+    reports written for their category) do not vote: an overdose told in a pupil's words resembles
+    a pupil's complaint about vaping, and "substance-use" would be wrong there."""
+    voters = [(e, s) for e, s in hood.nearest_few
+              if (danger or e.category not in DANGER) and (ordinary or e.source != ORDINARY_SOURCE)][:limits.voters]
+    if not voters or voters[0][1] < limits.similarity:
         return {}
-    best = hood.nearest_few[0][1]
+    best = voters[0][1]
     votes: dict[str, float] = {}
-    for example, score in hood.nearest_few:
+    for example, score in voters:
         votes[example.category] = votes.get(example.category, 0.0) + math.exp((score - best) / limits.temperature)
     total = sum(votes.values())
     return {category: weight / total for category, weight in votes.items()}
@@ -135,21 +159,45 @@ def voted_categories(votes: Sequence[dict[str, float]], urgency: str, named: boo
 
 def assemble(rules: TriageDecision, resemblances: Sequence[Resemblance], sentences: Sequence[Sentence],
              hoods: Sequence[Neighbourhood], urgency: str, limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
+    """The report's categories (``explained_categories`` without the reasons)."""
+    return explained_categories(rules, resemblances, sentences, hoods, urgency, limits)[0]
+
+
+def explained_categories(rules: TriageDecision, resemblances: Sequence[Resemblance], sentences: Sequence[Sentence],
+                         hoods: Sequence[Neighbourhood], urgency: str,
+                         limits: CategoryLimits = DEFAULT_LIMITS) -> tuple[list[str], list[str]]:
     """The report's categories: the rules', then the deciding resemblances', then the vote's;
-    a generic one only without its specific kind, "other" only when nothing more specific was found."""
-    votes = [sentence_vote(hood, limits) for hood in hoods]
+    a generic one only without its specific kind, "other" only when nothing more specific was found.
+    With them, a reason for each category the vote alone gave (the rules' and the resemblances'
+    explain themselves in the decision): the sentence and the reviewed example it resembles."""
+    paged = urgency in PAGED
+    votes = [sentence_vote(hood, limits, ordinary=not paged) for hood in hoods]
     by_sentence = {s.text[:300]: vote for s, vote in zip(sentences, votes, strict=True)}
     categories = without_generic([c for c in rules.categories if c != OTHER], RULED_SPECIFIC)
     for category in deciding_categories(resemblances, by_sentence, urgency, limits, ruled=list(categories)):
         if category != OTHER and category not in categories:
             categories.append(category)
-    for category in voted_categories(votes, urgency, bool(categories), limits):
-        if category not in categories:
-            categories.append(category)
-    categories = without_generic(categories)
+    if not categories and not paged:
+        # A sentence whose neighbours are mostly about a danger keeps its vote (which names no
+        # danger category below the reviewer tier): a missed overdose is no "bullying".
+        votes = [vote if sum(vote.get(c, 0.0) for c in DANGER) >= limits.danger_majority
+                 else sentence_vote(hood, limits, danger=False) for vote, hood in zip(votes, hoods, strict=True)]
+    voted = [c for c in voted_categories(votes, urgency, bool(categories), limits) if c not in categories]
+    categories = without_generic(categories + voted)
     if urgency == "emergency" and any(c in DANGER for c in categories):
         categories = [c for c in categories if c != "cyberbullying"]
-    return categories or [OTHER]
+    reasons = [vote_reason(category, sentences, hoods, votes) for category in voted if category in categories]
+    return categories or [OTHER], reasons
+
+
+def vote_reason(category: str, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
+                votes: Sequence[dict[str, float]]) -> str:
+    """Why the vote gave ``category``: the sentence voting for it most and its nearest example of it."""
+    share, index = max((vote.get(category, 0.0), i) for i, vote in enumerate(votes))
+    example, score = next((e, s) for e, s in hoods[index].nearest_few if e.category == category)
+    return (f'category "{category}": sentence "{sentences[index].text[:200]}" resembles reviewed example '
+            f'"{example.sentence}" ({example.source}; similarity {score:.2f}, {share:.0%} of its neighbours\' '
+            f"category vote)")
 
 
 def without_generic(categories: Sequence[str],

@@ -22,6 +22,7 @@ import numpy as np
 
 from stopit_mail.cases.detect import bank_state
 from stopit_mail.cases.detect.bank import LABELS, Bank, BankIndex, Example, index_bank, make_bank, shipped_bank
+from stopit_mail.cases.detect.category_bank import with_category_examples
 from stopit_mail.cases.detect.language import sentence_languages
 from stopit_mail.cases.detect.model import Embedder, ModelStatus, StandInEmbedder, shared_embedder
 from stopit_mail.cases.detect.scoring import Neighbourhood, score_vectors
@@ -50,8 +51,10 @@ class Detector:
 
     def __init__(self, embedder: Embedder | None, status: ModelStatus, bank: Bank | None = None,
                  cache_dir: Path | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                 hold_rule_emergencies: bool = False) -> None:
+                 hold_rule_emergencies: bool = False, category_examples: tuple[Example, ...] | None = None) -> None:
         self.embedder = embedder
+        # The examples that only name categories (``category_bank``; None: the shipped ones).
+        self.category_examples = category_examples
         self.status = status
         self.bank = bank if bank is not None else shipped_bank()
         self.cache_dir = cache_dir
@@ -71,7 +74,8 @@ class Detector:
         with self._index_lock:
             if self._index is None:
                 assert self.embedder is not None
-                self._index = index_bank(self.bank, self.embedder, self.cache_dir, on_embedding)
+                self._index = with_category_examples(index_bank(self.bank, self.embedder, self.cache_dir, on_embedding),
+                                                     self.embedder, self.cache_dir, self.category_examples)
             return self._index
 
     def warm(self, background: bool = False) -> None:

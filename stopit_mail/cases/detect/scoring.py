@@ -40,8 +40,10 @@ METRIC_WEIGHT = 0.5
 # An example this close to a sentence is the same wording a person reviewed (for an organisation's
 # own, typically a dismissed false alarm): its label decides alone.
 SAME_WORDING = 0.97
-# How many of a sentence's nearest examples (of any label) ride along for its category (``categories``).
-NEAREST_KEPT = 5
+# How many of a sentence's nearest examples (of any label) ride along for its category (``categories``):
+# twice the five that vote, so that a report below the reviewer tier, whose vote skips the danger
+# categories it cannot be given, still has five voters.
+NEAREST_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,18 @@ def score_vectors(vectors: np.ndarray, indexes: list[BankIndex]) -> list[Neighbo
         top = int(nearest[row])
         found.append(Neighbourhood(probabilities, examples[top], float(sims[row, top]), by_label, False,
                                    _logit(heads[row])))
-    return _with_nearest_few(found, sims, examples)
+    found = _with_nearest_few(found, sims, examples)
+    categories = indexes[0].categories
+    if categories is not None and len(categories.examples):
+        # The category examples join the nearest few only (never the label vote above).
+        category_sims = _similarities(vectors, categories.vectors) - categories.hubs[None, :] * np.float32(0.5)
+        found = _with_nearest_few(found, category_sims, categories.examples)
+    return found
 
 
 def _with_nearest_few(hoods: list[Neighbourhood], sims: np.ndarray, examples: Sequence[Example]) -> list[Neighbourhood]:
-    """``hoods`` with each sentence's ``NEAREST_KEPT`` most similar examples (any label)."""
+    """``hoods`` with each sentence's ``NEAREST_KEPT`` most similar of ``examples`` (any label) merged
+    into the nearest few it already has, most similar first."""
     kept = min(NEAREST_KEPT, sims.shape[1])
     tops = np.argpartition(-sims, kept - 1, axis=1)[:, :kept]
     found = []
@@ -144,8 +153,9 @@ def _with_nearest_few(hoods: list[Neighbourhood], sims: np.ndarray, examples: Se
         if hood.same_wording:
             found.append(replace(hood, nearest_few=((hood.nearest, hood.similarity),)))
             continue
-        order = sorted(tops[row], key=lambda slot: -sims[row, slot])
-        found.append(replace(hood, nearest_few=tuple((examples[int(s)], float(sims[row, s])) for s in order)))
+        merged = list(hood.nearest_few) + [(examples[int(s)], float(sims[row, s])) for s in tops[row]]
+        merged.sort(key=lambda pair: -pair[1])
+        found.append(replace(hood, nearest_few=tuple(merged[:NEAREST_KEPT])))
     return found
 
 

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stopit_mail.cases.detect.categories import assemble
+from stopit_mail.cases.detect.categories import explained_categories
 from stopit_mail.cases.detect.context import hold_for_reviewer
 from stopit_mail.cases.detect.language import UNDETERMINED
 from stopit_mail.cases.detect.scoring import Neighbourhood
@@ -366,7 +366,8 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
     notes += held
     urgency, ordinary = routine_by_rules(urgency, rules, hoods, limits)
     notes += ordinary
-    categories = assemble(rules, resemblances, sentences, hoods, urgency)
+    categories, reasons = explained_categories(rules, resemblances, sentences, hoods, urgency)
+    notes += reasons
     unreviewed = unreviewed_language_notes(languages, bank_languages)
     if unreviewed:
         urgency = most_urgent(urgency, "urgent")
