@@ -64,7 +64,10 @@ def main() -> int:
     keys = [sentence_key(e.sentence) for e in examples]
     texts = {sentence_key(e.sentence): e.sentence for e in examples}
     missing = [k for k in dict.fromkeys(keys) if k not in known]
-    for key, row in zip(missing, embed_all([texts[k] for k in missing], jobs), strict=True):
+    # Rounded as the per-user cache keeps them: a build that reads the cache and one that embeds
+    # everything afresh write the same file (the same sha256), whatever the cache held.
+    fresh = embed_all([texts[k] for k in missing], jobs).astype(np.float16).astype(np.float32)
+    for key, row in zip(missing, fresh, strict=True):
         known[key] = row
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32)
     if missing:

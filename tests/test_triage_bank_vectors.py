@@ -66,8 +66,10 @@ def test_a_first_start_embeds_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     index = index_bank(shipped_bank(), RefusingEmbedder(), tmp_path / "data-cache")  # type: ignore[arg-type]
     assert index.vectors.shape == (len(shipped_bank().examples), 384)
     assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-3)
-    # Nothing was embedded, so nothing needed caching either.
-    assert not (tmp_path / "data-cache").exists()
+    # Nothing was embedded, so no sentence needed caching either (the bank's fit is kept there:
+    # test_triage_fit_cache.py).
+    assert not list((tmp_path / "data-cache").glob("triage-bank-*.npz"))
+    assert not list((tmp_path / "user-cache").glob("**/triage-bank-*.npz"))
 
 
 @needs_built
