@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from stopit_mail.app import App, init_installation, open_app
-from stopit_mail.config import Office
+from stopit_mail.cases import referrals
+from stopit_mail.cases.notices import NoticeError, PreparedMail
+from stopit_mail.config import Office, Settings
 from stopit_mail.models import Case, CaseStatus, Event, OutboxMessage
 
 from casework_helpers import ingest
@@ -64,3 +68,33 @@ case_prefix = "SH"
     # Each acknowledgement comes from its own organisation's case alias.
     assert senders == {b"south.example.edu>", b"north.example.edu>"}
     app.close()
+
+
+def test_one_offices_failed_referral_does_not_stop_or_undo_the_others(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Automatic referrals go office by office: the first office's referral failing (here its
+    rendering raises, as a broken template or a refusal would) is recorded on the case, and the
+    dean on call after it is still referred; before, the whole routing step was rolled back."""
+    app.settings.organisations[0].offices = [
+        Office(name="police", title="Police liaison", addresses=["police@example.edu"],
+               categories=["self-harm"], urgencies=["emergency"], auto_refer=True),
+        Office(name="dean-on-call", title="Dean on call", addresses=["dean@example.edu"],
+               categories=["self-harm"], urgencies=["emergency"], auto_refer=True),
+    ]
+    real = referrals.prepare_referral
+
+    def failing_for_police(settings: Settings, case: Case, office_name: str, *args: Any, **kwargs: Any) -> PreparedMail:
+        if office_name == "police":
+            raise NoticeError("the police office's template cannot be rendered")
+        return real(settings, case, office_name, *args, **kwargs)
+
+    monkeypatch.setattr(referrals, "prepare_referral", failing_for_police)
+    ingest(app, _report("My friend told me she wants to kill herself this weekend, she said goodbye to everyone."))
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.urgency == "emergency" and case.status is CaseStatus.REFERRED
+        sent = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "referral")).all()
+        assert [o.recipients for o in sent] == [["dean@example.edu"]]
+        failed = session.scalars(select(Event).where(Event.action == "referral-failed")).all()
+        assert [e.detail["office"] for e in failed] == ["police"]
+        assert "template cannot be rendered" in failed[0].detail["error"]
+        assert not session.scalars(select(Event).where(Event.action == "side-step-failed")).all()

@@ -36,6 +36,7 @@ from stopit_mail.models import Case, CaseAlias, CaseStatus, Event, Evidence, Out
 from stopit_mail.outbound.compose import Attachment, Draft
 from stopit_mail.outbound.outbox import enqueue
 from stopit_mail.outbound.redact import Traces, redact_file
+from stopit_mail.outbound.redact.errors import redact_error
 from stopit_mail.outbound.render import make_environment, render
 from stopit_mail.sealing import open_bytes
 from stopit_mail.textsafe import terminal_safe
@@ -271,13 +272,27 @@ def route(session: Session, settings: Settings, case: Case) -> list[str]:
         if office.auto_refer:
             # Automatic referrals go once per office; a later report on the case is for staff to pass on.
             if prior_referral(session, case, office.name) is None:
-                refer(session, settings, None, case, office.name)
-                done.append(f"referred:{office.name}")
+                done.append(_refer_automatically(session, settings, case, office.name))
         else:
             events.record(session, "referral-suggested", case.id, office=office.name,
                           categories=sorted(set(case.categories or []) & set(office.categories)))
             done.append(f"suggested:{office.name}")
     return done
+
+
+def _refer_automatically(session: Session, settings: Settings, case: Case, office_name: str) -> str:
+    """Refer to one office in its own savepoint: one office's failure (a refusal of the leak guard,
+    a broken template) is recorded on the case for staff and never stops the offices after it (the
+    dean on call after the police) nor undoes the ones before it."""
+    try:
+        with session.begin_nested():
+            refer(session, settings, None, case, office_name)
+    except Exception as exc:  # noqa: BLE001 - recorded on the case; the next office still goes
+        session.expire(case)
+        events.record(session, "referral-failed", case.id, office=office_name, automatic=True,
+                      error=redact_error(f"{exc.__class__.__name__}: {exc}")[:1000])
+        return f"failed:{office_name}"
+    return f"referred:{office_name}"
 
 
 def record_consent(session: Session, actor: Actor, case: Case, reason: str) -> None:
