@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stopit_mail.cases.detect.bank import _load_cached, _store_cached, embed_in_batches, shipped_bank, user_cache_dir
+from stopit_mail.cases.detect.bank import (
+    _load_cached,
+    _store_cached,
+    as_cached,
+    embed_in_batches,
+    shipped_bank,
+    user_cache_dir,
+)
 from stopit_mail.cases.detect.bank_vectors import bank_folder, sentence_key, write_shipped
 from stopit_mail.cases.detect.category_bank import shipped_category_examples
 from stopit_mail.cases.detect.model import shared_embedder
@@ -64,9 +71,8 @@ def main() -> int:
     keys = [sentence_key(e.sentence) for e in examples]
     texts = {sentence_key(e.sentence): e.sentence for e in examples}
     missing = [k for k in dict.fromkeys(keys) if k not in known]
-    # Rounded as the per-user cache keeps them: a build that reads the cache and one that embeds
-    # everything afresh write the same file (the same sha256), whatever the cache held.
-    fresh = embed_all([texts[k] for k in missing], jobs).astype(np.float16).astype(np.float32)
+    # Rounded as the cache keeps them: a build from the cache and a fresh one write the same file.
+    fresh = as_cached(embed_all([texts[k] for k in missing], jobs))
     for key, row in zip(missing, fresh, strict=True):
         known[key] = row
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stopit_mail.cases.detect.bank_vectors import sentence_key, shipped_rows
-from stopit_mail.cases.detect.fit_cache import FittedArrays, fit_key, fitting_source, load_fit, store_fit
+from stopit_mail.cases.detect.fit_cache import Fit, fit_key, fitting_source, load_fit, store_fit
 from stopit_mail.cases.detect.head import Head, fit_head
 from stopit_mail.cases.detect.model import Embedder
 from stopit_mail.cases.detect.space import Space, fit_space
@@ -163,28 +163,15 @@ def fitted_index(bank: Bank, vectors: np.ndarray, cache_dirs: Sequence[Path] = (
     labels = np.array([LABELS.index(e.label) for e in bank.examples], dtype=np.int8)
     key = fit_key(vectors, labels, _fitting_code())
     dim = vectors.shape[1] if vectors.ndim == 2 else 0
-    fitted = next((found for folder in cache_dirs
-                   if (found := load_fit(folder, key, len(vectors), dim)) is not None), None)
-    if fitted is None:
-        fitted = _fit(vectors, labels)
+    fit = next((found for folder in cache_dirs if (found := load_fit(folder, key, len(vectors), dim)) is not None), None)
+    space = fit.space if fit is not None else fit_space(vectors, labels)
+    projected = None if space is None else space.project(vectors)
+    if fit is None:
+        head = fit_head(vectors, labels, LABELS.index("emergency"), LABELS.index("negative"))
+        fit = Fit(hubness(vectors), space, None if projected is None else hubness(projected), head)
         for folder in cache_dirs:
-            store_fit(folder, key, fitted)
-    head = None if fitted.head_weights is None or fitted.head_mean is None or fitted.head_bias is None \
-        else Head(fitted.head_mean, fitted.head_weights, fitted.head_bias)
-    if fitted.space_mean is None or fitted.space_matrix is None:
-        return BankIndex(bank, vectors, labels, fitted.hubs, head=head)
-    space = Space(fitted.space_mean, fitted.space_matrix)
-    return BankIndex(bank, vectors, labels, fitted.hubs, space, space.project(vectors), fitted.projected_hubs, head)
-
-
-def _fit(vectors: np.ndarray, labels: np.ndarray) -> FittedArrays:
-    space = fit_space(vectors, labels)
-    head = fit_head(vectors, labels, LABELS.index("emergency"), LABELS.index("negative"))
-    projected_hubs = None if space is None else hubness(space.project(vectors))
-    return FittedArrays(hubness(vectors), None if space is None else space.mean,
-                        None if space is None else space.matrix, projected_hubs,
-                        None if head is None else head.mean, None if head is None else head.weights,
-                        None if head is None else head.bias)
+            store_fit(folder, key, fit)
+    return BankIndex(bank, vectors, labels, fit.hubs, space, projected, fit.projected_hubs, fit.head)
 
 
 @lru_cache(maxsize=1)
@@ -253,10 +240,8 @@ def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None,
         log.warning("embedding %d triage bank sentences not seen before; on a first start this takes a while",
                     len(missing))
         texts = {sentence_key(e.sentence): e.sentence for e in bank.examples}
-        fresh = embed_in_batches(embedder, [texts[k] for k in missing])
-        # Rounded as the per-user cache stores them, so this start and every later one (reading
-        # the cache) see the same rows, score alike and share one stored fit (``fit_cache``).
-        for fresh_key, row in zip(missing, fresh.astype(np.float16).astype(np.float32), strict=True):
+        fresh = as_cached(embed_in_batches(embedder, [texts[k] for k in missing]))
+        for fresh_key, row in zip(missing, fresh, strict=True):
             known[fresh_key] = row
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
     for folder in folders if missing else ():
@@ -266,6 +251,13 @@ def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None,
         _INDEXES.clear()
     _INDEXES[key] = index
     return index
+
+
+def as_cached(rows: np.ndarray) -> np.ndarray:
+    """``rows`` rounded as the sentence cache stores them (float16), back in float32: a process that
+    embeds a sentence and every later one reading it from the cache see the same row, so they score
+    alike, share one stored fit (``fit_cache``) and build the same shipped file."""
+    return rows.astype(np.float16).astype(np.float32)
 
 
 def embed_in_batches(embedder: Embedder, sentences: Sequence[str], batch: int = 64) -> np.ndarray:

@@ -21,6 +21,8 @@ import numpy as np
 
 from stopit_mail.cases.detect import head as head_module
 from stopit_mail.cases.detect import space as space_module
+from stopit_mail.cases.detect.head import Head
+from stopit_mail.cases.detect.space import Space
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +32,13 @@ KEEP = 4
 
 
 @dataclass(frozen=True)
-class FittedArrays:
-    """The fitted pieces as plain arrays (``None`` where the bank was too small to fit one)."""
+class Fit:
+    """What is fitted on a bank (``space`` and ``head`` are None where it was too small for one)."""
 
     hubs: np.ndarray
-    space_mean: np.ndarray | None
-    space_matrix: np.ndarray | None
+    space: Space | None
     projected_hubs: np.ndarray | None
-    head_mean: np.ndarray | None
-    head_weights: np.ndarray | None
-    head_bias: float | None
+    head: Head | None
 
 
 def fit_key(vectors: np.ndarray, labels: np.ndarray, fitting_source: bytes) -> str:
@@ -62,7 +61,7 @@ def _path(folder: Path, key: str) -> Path:
     return folder / f"triage-fit-{key[:32]}.npz"
 
 
-def load_fit(folder: Path, key: str, count: int, dim: int) -> FittedArrays | None:
+def load_fit(folder: Path, key: str, count: int, dim: int) -> Fit | None:
     """The fit stored under ``key`` in ``folder``, or None (absent, unreadable or inconsistent)."""
     path = _path(folder, key)
     try:
@@ -77,38 +76,31 @@ def load_fit(folder: Path, key: str, count: int, dim: int) -> FittedArrays | Non
     if str(stored.get("key", "")) != key or not _consistent(stored, count, dim):
         log.warning("triage fit cache %s does not match this bank; fitting again", path)
         return None
-
-    def optional(name: str) -> np.ndarray | None:
-        return stored[name] if name in stored else None
-
-    bias = optional("head_bias")
-    return FittedArrays(stored["hubs"], optional("space_mean"), optional("space_matrix"),
-                        optional("projected_hubs"), optional("head_mean"), optional("head_weights"),
-                        None if bias is None else float(bias))
+    space = Space(stored["space_mean"], stored["space_matrix"]) if "space_mean" in stored else None
+    head = Head(stored["head_mean"], stored["head_weights"], float(stored["head_bias"])) \
+        if "head_mean" in stored else None
+    return Fit(stored["hubs"], space, stored.get("projected_hubs"), head)
 
 
 def _consistent(stored: dict[str, np.ndarray], count: int, dim: int) -> bool:
     shapes = {"hubs": (count,), "space_mean": (dim,), "space_matrix": (dim, dim), "projected_hubs": (count,),
               "head_mean": (dim,), "head_weights": (dim,), "head_bias": ()}
-    if "hubs" not in stored or ("space_mean" in stored) != ("space_matrix" in stored):
+    together = [("space_mean", "space_matrix", "projected_hubs"), ("head_mean", "head_weights", "head_bias")]
+    if "hubs" not in stored or any(len({name in stored for name in group}) > 1 for group in together):
         return False
-    for name, array in stored.items():
-        if name == "key":
-            continue
-        if name not in shapes or array.shape != shapes[name] or not np.isfinite(array).all():
-            return False
-    return True
+    return all(name == "key" or (name in shapes and array.shape == shapes[name] and np.isfinite(array).all())
+               for name, array in stored.items())
 
 
-def store_fit(folder: Path, key: str, fitted: FittedArrays) -> None:
-    """Keep ``fitted`` under ``key`` (written whole then renamed; an error is logged, not raised)."""
-    arrays: dict[str, np.ndarray] = {"key": np.array(key), "hubs": fitted.hubs}
-    for name in ("space_mean", "space_matrix", "projected_hubs", "head_mean", "head_weights"):
-        value = getattr(fitted, name)
-        if value is not None:
-            arrays[name] = value
-    if fitted.head_bias is not None:
-        arrays["head_bias"] = np.array(fitted.head_bias, dtype=np.float64)
+def store_fit(folder: Path, key: str, fit: Fit) -> None:
+    """Keep ``fit`` under ``key`` (written whole then renamed; an error is logged, not raised)."""
+    arrays: dict[str, np.ndarray] = {"key": np.array(key), "hubs": fit.hubs}
+    if fit.space is not None and fit.projected_hubs is not None:
+        arrays |= {"space_mean": fit.space.mean, "space_matrix": fit.space.matrix,
+                   "projected_hubs": fit.projected_hubs}
+    if fit.head is not None:
+        arrays |= {"head_mean": fit.head.mean, "head_weights": fit.head.weights,
+                   "head_bias": np.array(fit.head.bias, dtype=np.float64)}
     path = _path(folder, key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
