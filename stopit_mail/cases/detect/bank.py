@@ -228,29 +228,37 @@ def index_bank(bank: Bank, embedder: Embedder, cache_dir: Path | None = None,
     if key in _INDEXES:
         return _INDEXES[key]
     folders = [f for f in (cache_dir, user_cache_dir()) if f is not None]
-    known: dict[str, np.ndarray] = dict(shipped_rows(embedder.name))
-    for folder in folders:
-        for cached_key, row in _load_cached(embedder, folder).items():
-            known.setdefault(cached_key, row)
-    keys = [sentence_key(e.sentence) for e in bank.examples]
-    missing = list(dict.fromkeys(k for k in keys if k not in known))
-    if missing and on_embedding is not None:
-        on_embedding(len(missing))
-    if missing:
-        log.warning("embedding %d triage bank sentences not seen before; on a first start this takes a while",
-                    len(missing))
-        texts = {sentence_key(e.sentence): e.sentence for e in bank.examples}
-        fresh = as_cached(embed_in_batches(embedder, [texts[k] for k in missing]))
-        for fresh_key, row in zip(missing, fresh, strict=True):
-            known[fresh_key] = row
-    vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
-    for folder in folders if missing else ():
-        _store_cached(embedder, folder, keys, vectors)
+    vectors = embedded_rows([e.sentence for e in bank.examples], embedder, folders, "triage bank", on_embedding)
     index = fitted_index(bank, vectors, folders)
     if len(_INDEXES) > 8:
         _INDEXES.clear()
     _INDEXES[key] = index
     return index
+
+
+def embedded_rows(sentences: Sequence[str], embedder: Embedder, folders: Sequence[Path], what: str,
+                  on_embedding: Callable[[int], None] | None = None) -> np.ndarray:
+    """One row per sentence: from the shipped precomputed file, else from the sentence caches in
+    ``folders``, else embedded now (and then stored in every folder): after an edit only the new
+    sentences are embedded (a whole bank takes minutes on one busy core)."""
+    known: dict[str, np.ndarray] = dict(shipped_rows(embedder.name))
+    for folder in folders:
+        for cached_key, row in _load_cached(embedder, folder).items():
+            known.setdefault(cached_key, row)
+    keys = [sentence_key(s) for s in sentences]
+    missing = list(dict.fromkeys(k for k in keys if k not in known))
+    if missing:
+        if on_embedding is not None:
+            on_embedding(len(missing))
+        log.warning("embedding %d %s sentences not seen before; on a first start this takes a while",
+                    len(missing), what)
+        texts = dict(zip(keys, sentences, strict=True))
+        fresh = as_cached(embed_in_batches(embedder, [texts[k] for k in missing]))
+        known.update(zip(missing, fresh, strict=True))
+    vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
+    for folder in folders if missing else ():
+        _store_cached(embedder, folder, keys, vectors)
+    return vectors
 
 
 def as_cached(rows: np.ndarray) -> np.ndarray:

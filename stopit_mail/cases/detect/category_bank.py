@@ -29,14 +29,11 @@ from stopit_mail.cases.detect.bank import (
     BankError,
     BankIndex,
     Example,
-    _load_cached,
-    _store_cached,
-    embed_in_batches,
+    embedded_rows,
     hubness,
     read_shipped,
     user_cache_dir,
 )
-from stopit_mail.cases.detect.bank_vectors import sentence_key, shipped_rows
 from stopit_mail.cases.detect.categories import DANGER, ORDINARY_SOURCE
 from stopit_mail.cases.detect.model import Embedder
 from stopit_mail.cases.triage import CATEGORIES
@@ -92,20 +89,7 @@ def category_index(examples: tuple[Example, ...], embedder: Embedder, cache_dir:
     if key in _INDEXES:
         return _INDEXES[key]
     folders = [f / "categories" for f in (cache_dir, user_cache_dir()) if f is not None]
-    known: dict[str, np.ndarray] = dict(shipped_rows(embedder.name))
-    for folder in folders:
-        for cached_key, row in _load_cached(embedder, folder).items():
-            known.setdefault(cached_key, row)
-    keys = [sentence_key(e.sentence) for e in examples]
-    texts = {sentence_key(e.sentence): e.sentence for e in examples}
-    missing = list(dict.fromkeys(k for k in keys if k not in known))
-    if missing:
-        log.warning("embedding %d category example sentences not seen before", len(missing))
-        for fresh_key, row in zip(missing, embed_in_batches(embedder, [texts[k] for k in missing]), strict=True):
-            known[fresh_key] = row
-    vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
-    for folder in folders if missing else ():
-        _store_cached(embedder, folder, keys, vectors)
+    vectors = embedded_rows([e.sentence for e in examples], embedder, folders, "category example")
     index = CategoryIndex(examples, vectors, hubness(vectors), digest)
     _INDEXES[key] = index
     return index
