@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from stopit_mail.cases.first_chars import first_chars
+
 __all__ = [
     "AnchorIndex",
     "GAP_WORDS",
@@ -376,6 +378,8 @@ class AnchorIndex:
         # key letters -> prefix -> (keys to scan the text with, regex keys to try at word starts)
         self._by_prefix: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
         self._always: list[int] = []
+        # Unanchored regexes' possible first characters: one the text lacks skips the scan.
+        self._always_first: dict[int, frozenset[str]] = {}
         # text word -> what it selects (keys to scan with, regex keys to try where it starts):
         # a report's words are mostly words seen before, so each is looked up once per process.
         self._selected: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
@@ -387,6 +391,9 @@ class AnchorIndex:
             anchors = regex_anchors(pattern)
             if not anchors:
                 self._always.append(key)
+                starts = first_chars(compile_pattern(pattern))
+                if starts is not None:
+                    self._always_first[key] = starts
             for prefix in anchors:
                 self._prefix_entry(prefix)[1].append(key)
             return
@@ -405,7 +412,9 @@ class AnchorIndex:
         starts: dict[str, list[int]] = {}
         for found in _TEXT_WORD_RE.finditer(text):
             starts.setdefault(found.group(), []).append(found.start())
-        scan = set(self._always)
+        present = set(text) if self._always_first else set()
+        scan = {key for key in self._always
+                if key not in self._always_first or not self._always_first[key].isdisjoint(present)}
         at: dict[int, list[int]] = {}
         selected = self._selected
         for word, positions in starts.items():
