@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stopit_mail.headers.received import ReceivedHop, parse_received, parse_received_headers
+from stopit_mail.headers.received_tokens import tokenise
 from stopit_mail.headers.trace import read_header_fields
 
 FIXTURES = Path(__file__).parent / "fixtures" / "received"
@@ -323,6 +324,20 @@ def test_nested_comments_and_folding() -> None:
     assert hop.from_ip == "192.0.2.9" and hop.by_host == "y.example"
     assert hop.tls is not None and hop.tls.startswith("using TLSv1.3")
     assert hop.timestamp == utc(2024, 3, 4, 10)
+
+
+def test_comments_of_every_shape_read_whole() -> None:
+    # Flat comments are read in one step, the others by counting parentheses: same tokens.
+    tokens = tokenise(r"a (flat one) b (nested (inner) end) (escaped \) paren) [1.2.3.4] (unclosed (x")
+    assert [(t.kind, t.text) for t in tokens] == [
+        ("word", "a"), ("comment", "flat one"), ("word", "b"), ("comment", "nested (inner) end"),
+        ("comment", r"escaped \) paren"), ("literal", "1.2.3.4"), ("comment", "unclosed (x")]
+
+
+def test_a_zone_note_is_given_for_every_hop_that_needs_it() -> None:
+    # The zone is read once per process and text; its note still goes on every hop.
+    hops = parse_received_headers(["from a by b; Fri, 1 Jan 2010 10:00:00 XYZ"] * 3)
+    assert all(any("unknown timezone" in w for w in hop.warnings) for hop in hops)
 
 
 def test_qmail_scanner_names_a_mailbox_not_a_host() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 _MONTHS = {
     name: number
@@ -89,6 +90,19 @@ def _year(text: str) -> int:
 
 def _zone(text: str | None, comment: str | None, notes: list[str]) -> timezone:
     """Turn a numeric offset or a zone name into a fixed-offset timezone."""
+    zone, found = _read_zone(text, comment)
+    notes.extend(found)
+    return zone
+
+
+@lru_cache(maxsize=1024)
+def _read_zone(text: str | None, comment: str | None) -> tuple[timezone, tuple[str, ...]]:
+    """The zone and the notes on it: remembered, as a message's hops mostly share one or two zones."""
+    notes: list[str] = []
+    return _zone_of(text, comment, notes), tuple(notes)
+
+
+def _zone_of(text: str | None, comment: str | None, notes: list[str]) -> timezone:
     raw = (text or "").strip().strip("()").replace(" ", "")
     raw = _ZONE_PREFIX.sub("", raw)
     if raw and raw[0] in "+-":

@@ -34,11 +34,13 @@ class Token:
 # and the character loops were most of the trace's cost.
 _PAREN_SCAN = re.compile(r"\\.|[()]", re.S)  # an escaped character, or a parenthesis
 # One match per token, with the separators before it (a stray ")" among them, so
-# the scan always advances). "(" is only found here: its nested end is found by
-# _closing_paren. "[...]", "<...>" and "..." run to their first closer or, when
+# the scan always advances). A comment with no parenthesis or backslash inside (nearly
+# all of them) is read whole here; any other "(" is only found here: its nested end
+# is found by _closing_paren. "[...]", "<...>" and "..." run to their first closer or, when
 # there is none, to the end of the text. Only trailing separators match no group.
 _TOKEN = re.compile(r"""[\s;,)]*
-    (?: (?P<comment>\()
+    (?: \((?P<flat>[^()\\]*)\)
+      | (?P<comment>\()
       | \[(?P<literal>[^\]]*)\]?
       | <(?P<angle>[^>]*)>?
       | "(?P<quoted>[^"]*)"?
@@ -68,24 +70,27 @@ def tokenise(text: str) -> list[Token]:
     tokens: list[Token] = []
     i = 0
     length = len(text)
-    match_token = _TOKEN.match
+    # One pass of finditer over the text; it is restarted only after a comment whose end
+    # _closing_paren finds (nested, escaped or unclosed). Every match is non-empty except
+    # the last: at any position before the end there is a separator or a token's start.
     while i < length:
-        # Always a match (every part is optional), and never an empty one here:
-        # at i < length there is a separator or the start of a token.
-        match = match_token(text, i)
-        kind = match.lastgroup  # type: ignore[union-attr]
-        if kind == "comment":
-            start = match.start(kind)  # type: ignore[union-attr]
-            end = _closing_paren(text, start)
-            closed = text[end - 1:end] == ")"
-            tokens.append(Token(kind, text[start + 1:end - 1] if closed else text[start + 1:]))
-            i = end
-            continue
-        i = match.end()  # type: ignore[union-attr]
-        if kind == "word":
-            tokens.append(Token(kind, match.group(kind).rstrip(",")))  # type: ignore[union-attr]
-        elif kind is not None:
-            tokens.append(Token(kind, match.group(kind)))  # type: ignore[union-attr]
+        for match in _TOKEN.finditer(text, i):
+            kind = match.lastgroup
+            if kind == "comment":
+                start = match.start(kind)
+                end = _closing_paren(text, start)
+                closed = text[end - 1:end] == ")"
+                tokens.append(Token(kind, text[start + 1:end - 1] if closed else text[start + 1:]))
+                i = end
+                break
+            if kind == "word":
+                tokens.append(Token(kind, match.group(kind).rstrip(",")))
+            elif kind == "flat":
+                tokens.append(Token("comment", match.group(kind)))
+            elif kind is not None:
+                tokens.append(Token(kind, match.group(kind)))
+        else:
+            break
     return tokens
 
 
