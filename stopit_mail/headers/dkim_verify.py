@@ -128,6 +128,20 @@ class StrictDKIM(LinearParseMixin, RelaxedBodyMixin, dkim.DKIM):  # type: ignore
         self.include_headers = tuple(include)
         return sig, include, self.signature_headers
 
+    def verify_sig_process(self, sig: dict[bytes, bytes], include_headers: list[bytes], *args: Any) -> Any:
+        # dkimpy canonicalises every field of the header section, then hashes only those named
+        # in h= (the last ones of each name): a forward's eight Received fields were unfolded and
+        # compressed for nothing. Only the fields of those names are handed to it, in their
+        # order, every one of each name (so an added second From still fails); under both
+        # canonicalisations a field is selected by its lower-cased name, "relaxed" stripped.
+        wanted = set(include_headers)
+        every = self.headers
+        self.headers = [pair for pair in every if pair[0].lower() in wanted or pair[0].lower().rstrip() in wanted]
+        try:
+            return super().verify_sig_process(sig, include_headers, *args)
+        finally:
+            self.headers = every
+
 
 def verify_dkim(raw: bytes, resolver: Resolver, now: datetime | None = None
                 ) -> list[DkimSignatureResult]:
