@@ -50,7 +50,7 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
         found.append((content_type, text))
         if "\x00" in text or "\ufffd" in text:  # a text file in another charset than labelled
             found.append((f"{content_type} (as a file)", decode_text_file(data, part.get_content_charset())))
-        found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type)]
+        found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type, part.get_filename())]
         if part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm")):
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]
         return found

@@ -96,7 +96,7 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
         payload = part.get_payload(decode=True)
         text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
-    text = content_lines_shown(text, part.get_content_type())
+    text = content_lines_shown(text, part.get_content_type(), part.get_filename())
     scrubbed, subtype = _scrubbed(text, part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():
         return False
@@ -175,7 +175,7 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
     if maintype == "text":
         # An HTML file (a saved page, a chat export) is read as HTML whatever its label says.
         html = content_type == "text/html" or filename.lower().endswith((".html", ".htm"))
-        text, subtype = _scrubbed(content_lines_shown(decode_text_file(content), content_type),
+        text, subtype = _scrubbed(content_lines_shown(decode_text_file(content), content_type, filename),
                                   "html" if html else "plain", traces)
         return Redacted(text.encode("utf-8"), f"text/{subtype}", traces.scrub(filename), [], True)
     if maintype == "image":

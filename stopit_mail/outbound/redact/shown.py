@@ -35,21 +35,54 @@ def html_forms(markup: str) -> list[str]:
 # Types made of content lines (RFC 5545 iCalendar, RFC 6350 vCard) are folded every 75 octets
 # wherever that falls, inside a name or an address ("CN=Kim Pa\r\n rk"); their readers unfold them.
 CONTENT_LINE_TYPES = frozenset({"text/calendar", "text/x-vcalendar", "text/vcard", "text/x-vcard", "text/directory"})
+_CONTENT_LINE_FILES = (".ics", ".ifb", ".vcs", ".vcf", ".vcard")
 _FOLD = re.compile(r"\r?\n[ \t]")
+# A vCard 2.1 / vCalendar 1.0 property whose value is quoted-printable; a "=" at the end of a line
+# continues the value on the next line, which (unlike a fold) does not start with a space.
+_QP_PROPERTY = re.compile(r"^([^:\r\n]*;(?:ENCODING=)?QUOTED-PRINTABLE\b[^:\r\n]*):((?:[^\r\n]*=\r?\n)*[^\r\n]*)",
+                          re.I | re.M)
+_CHARSET_PARAM = re.compile(r";CHARSET=[^;:]*", re.I)
 
 
-def content_lines_shown(text: str, content_type: str) -> str:
-    """A calendar entry or contact card unfolded, as its reader shows it; any other text as it is."""
-    return _FOLD.sub("", text) if content_type in CONTENT_LINE_TYPES else text
+def is_content_lines(content_type: str, filename: str | None = None) -> bool:
+    """Whether a part is a calendar entry or contact card, by its type or, as a mail client
+    opens an attachment, by its file name ("card.vcf" sent as text/plain)."""
+    return content_type in CONTENT_LINE_TYPES or (filename or "").lower().endswith(_CONTENT_LINE_FILES)
 
 
-def content_line_forms(text: str, content_type: str) -> list[str]:
+def _qp_value_shown(match: re.Match[str]) -> str:
+    """One quoted-printable property with its value decoded, as a contacts app shows it.
+
+    The value is written back in UTF-8 with only "=" and line breaks still escaped, so it stays a
+    valid quoted-printable value (the property keeps its ENCODING) while the name in it reads
+    as letters that redaction can find; its CHARSET becomes UTF-8, which it now is."""
+    params, value = match.group(1), match.group(2)
+    charset = next((m.group(0).partition("=")[2] for m in _CHARSET_PARAM.finditer(params)), "utf-8")
+    raw = quopri.decodestring(value.encode("ascii", "replace"))
+    try:
+        decoded = raw.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        decoded = decode_text_file(raw)
+    escaped = decoded.replace("=", "=3D").replace("\r", "=0D").replace("\n", "=0A")
+    return f"{_CHARSET_PARAM.sub('', params)};CHARSET=UTF-8:{escaped}"
+
+
+def content_lines_shown(text: str, content_type: str, filename: str | None = None) -> str:
+    """A calendar entry or contact card unfolded and its quoted-printable values decoded, as its
+    reader shows it; any other text as it is."""
+    if not is_content_lines(content_type, filename):
+        return text
+    return _QP_PROPERTY.sub(_qp_value_shown, _FOLD.sub("", text))
+
+
+def content_line_forms(text: str, content_type: str, filename: str | None = None) -> list[str]:
     """Every reading of a calendar entry or card a trace could hide in: unfolded, and with vCard
     2.1's quoted-printable values decoded ("N;ENCODING=QUOTED-PRINTABLE:=C3=85sa")."""
-    if content_type not in CONTENT_LINE_TYPES:
+    if not is_content_lines(content_type, filename):
         return []
-    unfolded = content_lines_shown(text, content_type)
-    return [unfolded, quopri.decodestring(unfolded.encode("utf-8", "replace")).decode("utf-8", "replace")]
+    unfolded = _FOLD.sub("", text)
+    return [unfolded, content_lines_shown(text, content_type, filename),
+            quopri.decodestring(unfolded.encode("utf-8", "replace")).decode("utf-8", "replace")]
 
 
 def header_shown(part: Message, name: str, raw: str) -> tuple[str, bool]:
