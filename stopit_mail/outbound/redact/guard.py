@@ -15,7 +15,15 @@ from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
 from stopit_mail.outbound.redact.images import metadata
-from stopit_mail.outbound.redact.shown import content_line_forms, decode_text_file, header_shown, html_forms
+from stopit_mail.outbound.redact.shown import (
+    byte_order_unsaid,
+    content_line_forms,
+    decode_text_file,
+    header_other_reading,
+    header_shown,
+    html_forms,
+    wide_readings,
+)
 from stopit_mail.outbound.redact.traces import Traces
 
 _FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")
@@ -28,6 +36,8 @@ class LeakFound(StopitError):
 def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
     """(where, decoded text) for everything visible in this part and below."""
     found = [(f"header {name}", header_shown(part, name, raw)[0]) for name, raw in part.raw_items()]
+    found += [(f"header {name} (other byte order)", other) for name, raw in part.raw_items()
+              if (other := header_other_reading(raw)) is not None]
     if depth > 10:
         return found
     content_type = part.get_content_type()
@@ -50,6 +60,9 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
         found.append((content_type, text))
         if "\x00" in text or "\ufffd" in text:  # a text file in another charset than labelled
             found.append((f"{content_type} (as a file)", decode_text_file(data, part.get_content_charset())))
+        if byte_order_unsaid(part.get_content_charset()):
+            found += [(f"{content_type} (byte order)", reading)
+                      for reading in wide_readings(data, part.get_content_charset() or "")]
         found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type, part.get_filename())]
         if part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm")):
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]

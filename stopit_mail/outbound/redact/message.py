@@ -19,11 +19,13 @@ from email.parser import BytesParser
 
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
 from stopit_mail.outbound.redact.shown import (
+    byte_order_unsaid,
     content_lines_shown,
     decode_text_file,
     header_shown,
     html_forms,
     html_shown,
+    wide_readings,
 )
 from stopit_mail.outbound.redact.traces import Traces
 
@@ -91,11 +93,15 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         text = "\ufffd"
     if not isinstance(text, str):
         text = str(text)
-    if "\x00" in text or "\ufffd" in text:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    if byte_order_unsaid(part.get_content_charset()):
+        # "utf-16" without a byte order mark: Python reads little-endian, big-endian text as CJK.
+        text = wide_readings(data, part.get_content_charset() or "")[0]
+    elif "\x00" in text or "\ufffd" in text:
         # Not in the charset it names (UTF-16 or Windows-1252 without a label, an unknown one): a
         # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
-        payload = part.get_payload(decode=True)
-        text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+        text = decode_text_file(data, part.get_content_charset())
     text = content_lines_shown(text, part.get_content_type(), part.get_filename())
     scrubbed, subtype = _scrubbed(text, part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():

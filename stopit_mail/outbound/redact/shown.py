@@ -8,6 +8,8 @@ markup is also read whole with its references decoded, so attributes (links, alt
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import email.errors
 import email.header
@@ -85,10 +87,64 @@ def content_line_forms(text: str, content_type: str, filename: str | None = None
             quopri.decodestring(unfolded.encode("utf-8", "replace")).decode("utf-8", "replace")]
 
 
+# UTF-16 and UTF-32 labels that leave the byte order unsaid (RFC 2781: a BOM, else big-endian;
+# browsers and Thunderbird, after the WHATWG Encoding Standard: a BOM, else little-endian).
+_WIDE_16 = frozenset({"utf-16", "utf16", "ucs-2", "ucs2", "unicode", "csunicode", "iso-10646-ucs-2"})
+_WIDE_32 = frozenset({"utf-32", "utf32", "ucs-4", "ucs4", "csucs4", "iso-10646-ucs-4"})
+_ENCODED_WORD = re.compile(r"=\?([^?*\s]+)(\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def byte_order_unsaid(charset: str | None) -> bool:
+    """Whether a charset label is UTF-16 or UTF-32 without its byte order ("utf-16", not "utf-16le")."""
+    return (charset or "").strip().lower() in _WIDE_16 | _WIDE_32
+
+
+def wide_readings(data: bytes, charset: str) -> list[str]:
+    """UTF-16 or UTF-32 text whose label leaves the byte order unsaid, read both ways, the likely
+    reading first: a byte order mark decides alone; else Latin text's zero high bytes say which
+    byte comes first; else little-endian, as Python and browsers read it. The other reading is
+    also what some reader shows: Python read big-endian text as CJK and saw no name in it."""
+    size, orders = (4, ("utf-32-le", "utf-32-be")) if charset.strip().lower() in _WIDE_32 \
+        else (2, ("utf-16-le", "utf-16-be"))
+    for bom, codec in _BOMS:
+        if data.startswith(bom) and codec in orders:
+            return [data[len(bom):].decode(codec, errors="replace")]
+    head = data[:4096]
+    high_first = sum(1 for i in range(0, len(head) - size + 1, size) if head[i] == 0)
+    high_last = sum(1 for i in range(size - 1, len(head), size) if head[i] == 0)
+    return [data.decode(codec, errors="replace") for codec in (orders[::-1] if high_first > high_last else orders)]
+
+
+def _wide_words_as_utf8(raw: str, reading: int) -> str:
+    """A raw header value with its UTF-16/UTF-32 encoded words re-encoded as UTF-8 ones, in the
+    given reading (0: the likely byte order, 1: the other), so every parser reads one text."""
+    def as_utf8(match: re.Match[str]) -> str:
+        if not byte_order_unsaid(match.group(1)):
+            return match.group(0)
+        payload = match.group(4)
+        try:
+            data = binascii.a2b_base64(payload + "==") if match.group(3) in "bB" else \
+                quopri.decodestring(payload.encode("ascii"), header=True)
+        except (binascii.Error, ValueError):
+            return match.group(0)
+        readings = wide_readings(data, match.group(1))
+        text = readings[min(reading, len(readings) - 1)]
+        return "=?utf-8?b?" + base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii") + "?="
+    return _ENCODED_WORD.sub(as_utf8, raw) if "=?" in raw else raw
+
+
+def header_other_reading(raw: str) -> str | None:
+    """A header value's UTF-16/UTF-32 encoded words in their other byte order, decoded; None
+    when it has none."""
+    other = _wide_words_as_utf8(raw, 1)
+    return _decoded_words(other) if other != _wide_words_as_utf8(raw, 0) else None
+
+
 def header_shown(part: Message, name: str, raw: str) -> tuple[str, bool]:
     """A header field as a mail client shows it (encoded words decoded), and whether Python's
     parser reads it. A harasser's own header ("To: a@[", "To: undisclosed-recipients:; a@b")
     makes the parser raise AttributeError or IndexError, on reading and on writing alike."""
+    raw = _wide_words_as_utf8(raw, 0)
     try:
         return str(part.policy.header_fetch_parse(name, raw)), True  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - the parser's bugs raise anything; the text is still shown
