@@ -4,7 +4,8 @@ It runs on the composed bytes, exactly as they will leave, and decodes everythin
 mail client could show: every header (RFC 2047), every text part in any transfer encoding and
 charset, HTML with its entities unescaped, attached messages (also when attached as
 application/octet-stream .eml), image metadata (EXIF, GPS, XMP, ICC, comments), and the bytes
-of any other attachment in UTF-8, Latin-1 and UTF-16.
+of any other attachment in UTF-8, Latin-1 and UTF-16. HTML that would load anything from outside
+when opened (a tracking pixel telling the harasser the reporter reported) is refused too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
 from stopit_mail.outbound.redact.images import metadata
+from stopit_mail.outbound.redact.remote import loads_remote
 from stopit_mail.outbound.redact.shown import (
     byte_order_unsaid,
     content_line_forms,
@@ -66,6 +68,8 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
         found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type, part.get_filename())]
         if part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm")):
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]
+            if loads_remote(text):
+                found.append((f"{content_type} remote content", "\0remote content"))
         return found
     name = (part.get_filename() or "").lower()
     if name.endswith(".eml") or data[:200].lower().startswith((b"from:", b"received:", b"return-path:",
@@ -114,6 +118,8 @@ def find_leaks(content: bytes, traces: Traces, own_words: frozenset[str] = froze
     for index, (where, text) in enumerate(texts):
         if text == "\0metadata present":
             leaks.append(f"{where}: metadata left in an image")
+        elif text == "\0remote content":
+            leaks.append(f"{where}: it would load from outside when opened")
         elif (lenient if index < own else traces).find(text):
             leaks.append(where)
     return leaks

@@ -3,7 +3,8 @@
 Headers are read decoded (RFC 2047, folding undone) and rewritten when they hold a trace.
 Text parts are decoded from any transfer encoding and charset, scrubbed, and re-encoded as
 UTF-8; an HTML part is checked again after its entities are unescaped, and when a trace hides
-behind markup or entities the part is replaced by its scrubbed plain text. Attached messages
+behind markup or entities the part is replaced by its scrubbed plain text, and whatever else it
+would load from outside when shown (a tracking pixel) is made inert. Attached messages
 are redacted recursively; images lose all metadata (Pillow) and keep their pixels; anything
 else that cannot be redacted with certainty (a PDF, an office document, an unknown binary) is
 left out and listed, so the referral can say so. DKIM signatures no longer verify afterwards.
@@ -18,6 +19,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
+from stopit_mail.outbound.redact.remote import inert_html
 from stopit_mail.outbound.redact.shown import (
     byte_order_unsaid,
     content_lines_shown,
@@ -83,7 +85,8 @@ def _scrubbed(text: str, subtype: str, traces: Traces) -> tuple[str, str]:
     scrubbed = traces.scrub(text)
     if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
         return traces.scrub(html_shown(scrubbed)), "plain"
-    return scrubbed, subtype
+    # A tracking pixel loaded by the office's client would tell the harasser the reporter reported.
+    return (inert_html(scrubbed) if subtype == "html" else scrubbed), subtype
 
 
 def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
@@ -103,7 +106,8 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
         text = decode_text_file(data, part.get_content_charset())
     text = content_lines_shown(text, part.get_content_type(), part.get_filename())
-    scrubbed, subtype = _scrubbed(text, part.get_content_subtype(), traces)
+    html = part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm"))
+    scrubbed, subtype = _scrubbed(text, "html" if html else part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():
         return False
     disposition = part.get("Content-Disposition")

@@ -1,0 +1,101 @@
+"""A harasser's tracking pixel never loads from an office's mail client.
+
+Red team (non-negotiable 2). Read-receipt tools and mass-mail services put an image in HTML mail
+whose address is unique to its recipient. The referral attached the harasser's HTML as it was:
+the office's client fetched the pixel and told the harasser that their target's copy was opened
+again, when and from where (that the reporter reported). The checker here parses the output with
+the standard library's HTML parser and lists everything that would load when shown.
+"""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from html.parser import HTMLParser
+
+from sqlalchemy import select
+
+from stopit_mail.app import App
+from stopit_mail.cases.referrals import prepare_referral
+from stopit_mail.config import Office
+from stopit_mail.models import Case
+from stopit_mail.outbound.compose import Attachment, Draft, compose
+from stopit_mail.outbound.redact import Traces, find_leaks
+
+from casework_helpers import ingest, report
+
+MARKUP = ("<html><head><style>@import url(https://t.example/s.css); body{background:url('//t.example/b.png')}</style>"
+          "<link rel=stylesheet href=https://t.example/x.css></head><body>"
+          "<p>everyone knows what you did.</p>"
+          '<img alt="a>b" src="https://t.example/open.gif?r=8f3a9c" width="1" height="1">'
+          "<IMG SRC=&#104;ttps://t.example/o2.gif><table background=http://t.example/t.png><tr><td>x</td></tr></table>"
+          '<img srcset="https://t.example/o3.gif 2x"><div style="background-image: url(https://t.example/o4.gif)">y</div>'
+          '<img src="cid:logo@example.net"><a href="https://example.net/page">a link to click</a></body></html>')
+
+
+class _Loads(HTMLParser):
+    """Every URL a browser would fetch on display: loading attributes and CSS url()/@import."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "srcset", "background") or (name == "href" and tag == "link"):
+                self.found.append(value or "")
+            if name == "style":
+                self.found += re.findall(r"url\(([^)]*)\)", value or "")
+
+    def handle_data(self, data: str) -> None:
+        self.found += re.findall(r"url\(([^)]*)\)|@import\s", data)
+
+
+def _remote_loads(markup: str) -> list[str]:
+    parser = _Loads()
+    parser.feed(markup)
+    return [u for u in parser.found if not re.match(r"""\s*['"]?\s*(cid:|data:|about:blank)""", u)]
+
+
+def _evidence() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Some One <offender@example.net>"
+    msg["To"] = "class-11b@example.org"
+    msg["Subject"] = "you"
+    msg["Date"] = "Mon, 16 Nov 2026 04:41:03 +0000"
+    msg.set_content("everyone knows what you did.")
+    msg.add_alternative(MARKUP, subtype="html")
+    return msg.as_bytes()
+
+
+def test_the_checker_sees_every_load_in_the_original() -> None:
+    assert len(_remote_loads(MARKUP)) == 9
+
+
+def test_a_tracking_pixel_in_the_evidence_is_inert_in_the_referral(app: App) -> None:
+    app.settings.organisations[0].offices = [Office(name="title-ix", title="Title IX Office",
+                                                    addresses=["titleix@example.edu"], categories=["harassment"])]
+    ingest(app, report(reporter="kim.park@example.edu", name="Kim Park", wrapper="He sent this to the class.",
+                       original=_evidence()))
+    with app.factory() as session:
+        case = session.scalars(select(Case)).one()
+        out = compose(prepare_referral(app.settings, case, "title-ix").draft, "<t@stopit>")
+    message = BytesParser(policy=policy.default).parsebytes(out)
+    attached = [BytesParser(policy=policy.default).parsebytes(a.get_payload(decode=True))  # type: ignore[arg-type]
+                for a in message.walk() if (a.get_filename() or "").endswith(".eml")]
+    (html,) = [p.get_content() for m in attached for p in m.walk()  # type: ignore[attr-defined]
+               if p.get_content_type() == "text/html"]
+    assert "everyone knows what you did." in html and 'href="https://example.net/page"' in html
+    assert "open.gif?r=8f3a9c" in html  # the evidence keeps the address, which no longer loads
+    assert _remote_loads(html) == []
+
+
+def test_the_guard_refuses_html_that_would_load_from_outside() -> None:
+    traces = Traces()
+    traces.add_name("Kim Park")
+    draft = Draft(from_address="stopit@example.edu", to=["titleix@example.edu"], subject="Referral",
+                  body="See the attached page.\n",
+                  attachments=[Attachment("page.html", "text/html", MARKUP.encode())])
+    assert find_leaks(compose(draft, "<x@example.edu>"), traces)
