@@ -19,6 +19,8 @@ import re
 from email.message import Message
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
+# A style sheet or script is not shown as text (what a style sheet generates is read by css_shown).
+_UNSHOWN = re.compile(r"<(style|script)\b[^>]*>.*?(?:</\1\s*>|$)", re.S | re.I)
 _BLOCK = re.compile(r"</?(?:p|div|br|tr|td|th|li|h[1-6]|blockquote|hr|table|ul|ol|pre|section|article|"
                     r"header|footer)\b[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]*>")
@@ -26,12 +28,35 @@ _TAG = re.compile(r"<[^>]*>")
 
 def html_shown(markup: str) -> str:
     """The text an HTML part shows, its line structure kept."""
-    return html.unescape(_TAG.sub("", _BLOCK.sub("\n", _COMMENT.sub("", markup))))
+    return html.unescape(_TAG.sub("", _BLOCK.sub("\n", _UNSHOWN.sub("", _COMMENT.sub("", markup)))))
+
+
+# CSS writes a character as a backslash and its code in hex ("\\50 ark" is "Park"), or any other
+# character after a backslash; `content:` joins adjacent strings ("'Ki' 'm'"). A style sheet's
+# `p::after { content: ... }` is shown as text by Apple Mail and Thunderbird.
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\f]?|\r\n|(.))", re.S)
+_CSS_STRINGS_JOINED = re.compile(r"(?<=[^\s\\])[\"']\s*[\"'](?=\S)")
+
+
+def _css_char(match: re.Match[str]) -> str:
+    if match.group(1):
+        code = int(match.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return match.group(2) or ""
+
+
+def css_shown(markup: str) -> str:
+    """Markup with CSS escapes decoded and adjacent quoted strings joined, as generated content shows."""
+    if "\\" not in markup and "content" not in markup.lower():
+        return markup
+    return _CSS_STRINGS_JOINED.sub("", _CSS_ESCAPE.sub(_css_char, markup))
 
 
 def html_forms(markup: str) -> list[str]:
-    """Every reading of an HTML part a trace could hide in: shown, tags as gaps, the whole markup."""
-    return [html_shown(markup), html.unescape(_TAG.sub(" ", markup)), html.unescape(markup)]
+    """Every reading of an HTML part a trace could hide in: shown, tags as gaps, the whole markup,
+    and the style sheets' generated content (CSS escapes decoded)."""
+    whole = html.unescape(markup)
+    return [html_shown(markup), html.unescape(_TAG.sub(" ", markup)), whole, css_shown(whole)]
 
 
 # Types made of content lines (RFC 5545 iCalendar, RFC 6350 vCard) are folded every 75 octets
