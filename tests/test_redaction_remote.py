@@ -10,21 +10,11 @@ the standard library's HTML parser and lists everything that would load when sho
 from __future__ import annotations
 
 import re
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from html.parser import HTMLParser
 
-from sqlalchemy import select
+from redaction_helpers import attached_texts, evidence, guard_finds, referral_of
 
 from stopit_mail.app import App
-from stopit_mail.cases.referrals import prepare_referral
-from stopit_mail.config import Office
-from stopit_mail.models import Case
-from stopit_mail.outbound.compose import Attachment, Draft, compose
-from stopit_mail.outbound.redact import Traces, find_leaks
-
-from casework_helpers import ingest, report
 
 MARKUP = ("<html><head><style>@import url(https://t.example/s.css); body{background:url('//t.example/b.png')}</style>"
           "<link rel=stylesheet href=https://t.example/x.css></head><body>"
@@ -59,43 +49,17 @@ def _remote_loads(markup: str) -> list[str]:
     return [u for u in parser.found if not re.match(r"""\s*['"]?\s*(cid:|data:|about:blank)""", u)]
 
 
-def _evidence() -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Some One <offender@example.net>"
-    msg["To"] = "class-11b@example.org"
-    msg["Subject"] = "you"
-    msg["Date"] = "Mon, 16 Nov 2026 04:41:03 +0000"
-    msg.set_content("everyone knows what you did.")
-    msg.add_alternative(MARKUP, subtype="html")
-    return msg.as_bytes()
-
-
 def test_the_checker_sees_every_load_in_the_original() -> None:
     assert len(_remote_loads(MARKUP)) == 9
 
 
 def test_a_tracking_pixel_in_the_evidence_is_inert_in_the_referral(app: App) -> None:
-    app.settings.organisations[0].offices = [Office(name="title-ix", title="Title IX Office",
-                                                    addresses=["titleix@example.edu"], categories=["harassment"])]
-    ingest(app, report(reporter="kim.park@example.edu", name="Kim Park", wrapper="He sent this to the class.",
-                       original=_evidence()))
-    with app.factory() as session:
-        case = session.scalars(select(Case)).one()
-        out = compose(prepare_referral(app.settings, case, "title-ix").draft, "<t@stopit>")
-    message = BytesParser(policy=policy.default).parsebytes(out)
-    attached = [BytesParser(policy=policy.default).parsebytes(a.get_payload(decode=True))  # type: ignore[arg-type]
-                for a in message.walk() if (a.get_filename() or "").endswith(".eml")]
-    (html,) = [p.get_content() for m in attached for p in m.walk()  # type: ignore[attr-defined]
-               if p.get_content_type() == "text/html"]
+    out = referral_of(app, evidence("everyone knows what you did.", MARKUP))
+    (html,) = attached_texts(out, "text/html")
     assert "everyone knows what you did." in html and 'href="https://example.net/page"' in html
     assert "open.gif?r=8f3a9c" in html  # the evidence keeps the address, which no longer loads
     assert _remote_loads(html) == []
 
 
 def test_the_guard_refuses_html_that_would_load_from_outside() -> None:
-    traces = Traces()
-    traces.add_name("Kim Park")
-    draft = Draft(from_address="stopit@example.edu", to=["titleix@example.edu"], subject="Referral",
-                  body="See the attached page.\n",
-                  attachments=[Attachment("page.html", "text/html", MARKUP.encode())])
-    assert find_leaks(compose(draft, "<x@example.edu>"), traces)
+    assert guard_finds("page.html", "text/html", MARKUP.encode())
