@@ -21,8 +21,8 @@ from casework_helpers import ingest, report
 KIM = "kim.park@example.edu"
 
 
-def evidence(plain: str, markup: str | None = None) -> bytes:
-    """A harasser's message to a class list, as text and optionally HTML."""
+def evidence(plain: str, markup: str | None = None, files: tuple[tuple[str, str, bytes], ...] = ()) -> bytes:
+    """A harasser's message to a class list, as text and optionally HTML, with files (name, type, bytes)."""
     msg = EmailMessage()
     msg["From"] = "Some One <offender@example.net>"
     msg["To"] = "class-11b@example.org"
@@ -31,6 +31,9 @@ def evidence(plain: str, markup: str | None = None) -> bytes:
     msg.set_content(plain)
     if markup is not None:
         msg.add_alternative(markup, subtype="html")
+    for name, content_type, content in files:
+        maintype, _, subtype = content_type.partition("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes()
 
 

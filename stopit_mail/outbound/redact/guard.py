@@ -24,6 +24,9 @@ from stopit_mail.outbound.redact.shown import (
     header_other_reading,
     header_shown,
     html_forms,
+    is_rich_text,
+    rich_text_shown,
+    uuencoded_files,
     wide_readings,
 )
 from stopit_mail.outbound.redact.traces import Traces
@@ -66,6 +69,9 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
             found += [(f"{content_type} (byte order)", reading)
                       for reading in wide_readings(data, part.get_content_charset() or "")]
         found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type, part.get_filename())]
+        found += [(content_type + " (uuencoded file)", form) for form in uuencoded_files(text)]
+        if is_rich_text(content_type, part.get_filename()):
+            found.append((content_type + " (rich text)", rich_text_shown(text)))
         if part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm")):
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]
             if loads_remote(text):

@@ -6,7 +6,8 @@ UTF-8; an HTML part is checked again after its entities are unescaped, and when 
 behind markup or entities the part is replaced by its scrubbed plain text, and whatever else it
 would load from outside when shown (a tracking pixel) is made inert. Attached messages
 are redacted recursively; images lose all metadata (Pillow) and keep their pixels; anything
-else that cannot be redacted with certainty (a PDF, an office document, an unknown binary) is
+else that cannot be redacted with certainty (a PDF, an office document, rich text, a uuencoded
+file inside a text, an unknown binary) is
 left out and listed, so the referral can say so. DKIM signatures no longer verify afterwards.
 """
 
@@ -27,7 +28,9 @@ from stopit_mail.outbound.redact.shown import (
     header_shown,
     html_forms,
     html_shown,
+    is_rich_text,
     wide_readings,
+    without_uuencoded,
 )
 from stopit_mail.outbound.redact.traces import Traces
 
@@ -105,7 +108,7 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         # Not in the charset it names (UTF-16 or Windows-1252 without a label, an unknown one): a
         # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
         text = decode_text_file(data, part.get_content_charset())
-    text = content_lines_shown(text, part.get_content_type(), part.get_filename())
+    text = without_uuencoded(content_lines_shown(text, part.get_content_type(), part.get_filename()))
     html = part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm"))
     scrubbed, subtype = _scrubbed(text, "html" if html else part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():
@@ -122,7 +125,7 @@ def _redact_leaf(part: EmailMessage, traces: Traces, left_out: list[str], depth:
     """Redact one non-multipart part in place; returns False when it must be dropped."""
     maintype = part.get_content_maintype()
     content_type = part.get_content_type()
-    if maintype == "text":
+    if maintype == "text" and not is_rich_text(content_type, part.get_filename()):
         _redact_text_part(part, traces)
         return True
     payload = part.get_payload(decode=True)
@@ -182,11 +185,11 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
         # The email package's own bugs on hostile structure (TypeError, AttributeError) leave it out too.
         except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError, TypeError, AttributeError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
-    if maintype == "text":
+    if maintype == "text" and not is_rich_text(content_type, filename):
         # An HTML file (a saved page, a chat export) is read as HTML whatever its label says.
         html = content_type == "text/html" or filename.lower().endswith((".html", ".htm"))
-        text, subtype = _scrubbed(content_lines_shown(decode_text_file(content), content_type, filename),
-                                  "html" if html else "plain", traces)
+        text, subtype = _scrubbed(without_uuencoded(content_lines_shown(decode_text_file(content), content_type,
+                                                                        filename)), "html" if html else "plain", traces)
         return Redacted(text.encode("utf-8"), f"text/{subtype}", traces.scrub(filename), [], True)
     if maintype == "image":
         try:

@@ -211,3 +211,44 @@ def decode_text_file(data: bytes, charset: str | None = None) -> str:
         except (LookupError, UnicodeDecodeError):
             continue
     return data.decode("cp1252", errors="replace")
+
+
+# A uuencoded file inside a text part ("begin 644 name" ... "end"): Thunderbird and Outlook show
+# it as an attachment, decoded; matching the text saw only its encoded lines.
+_UUENCODED = re.compile(r"^begin [0-7]{3,4} ([^\r\n]*)\r?\n(.*?)^end[ \t]*$", re.M | re.S)
+# Rich text's escapes ("K\\'69m", "\\u75?"), which Word and WordPad show as letters.
+RICH_TEXT_TYPES = frozenset({"text/rtf", "text/richtext", "application/rtf", "text/enriched"})
+_RTF_HEX = re.compile(r"\\'([0-9a-fA-F]{2})")
+_RTF_UNICODE = re.compile(r"\\u(-?\d{1,6})\s?(?:\\'[0-9a-fA-F]{2}|\?)?")
+_RTF_CONTROL = re.compile(r"\\[a-zA-Z]+-?\d*\s?|[{}]")
+
+
+def uuencoded_files(text: str) -> list[str]:
+    """The uuencoded files in a text, decoded as text files (their names first)."""
+    found = []
+    for match in _UUENCODED.finditer(text):
+        data = bytearray()
+        for line in match.group(2).splitlines():
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:
+                continue
+        found.append(match.group(1) + "\n" + decode_text_file(bytes(data)))
+    return found
+
+
+def without_uuencoded(text: str) -> str:
+    """A text with each uuencoded file replaced by a note that it was left out."""
+    return _UUENCODED.sub("[a uuencoded file was left out: it cannot be redacted with certainty]", text)
+
+
+def is_rich_text(content_type: str, filename: str | None = None) -> bool:
+    """Whether a part is rich text (RTF, text/enriched), whose escapes its reader shows as letters."""
+    return content_type in RICH_TEXT_TYPES or (filename or "").lower().endswith(".rtf")
+
+
+def rich_text_shown(text: str) -> str:
+    """Rich text as its reader shows it, roughly: escapes decoded, control words and braces dropped."""
+    text = _RTF_UNICODE.sub(lambda m: chr(int(m.group(1)) % 65536), text)
+    text = _RTF_HEX.sub(lambda m: bytes([int(m.group(1), 16)]).decode("cp1252", "replace"), text)
+    return _RTF_CONTROL.sub("", text)
