@@ -10,6 +10,8 @@ the standard library's HTML parser and lists everything that would load when sho
 from __future__ import annotations
 
 import re
+from email import policy
+from email.parser import BytesParser
 from html.parser import HTMLParser
 
 from redaction_helpers import attached_texts, evidence, guard_finds, referral_of
@@ -63,3 +65,17 @@ def test_a_tracking_pixel_in_the_evidence_is_inert_in_the_referral(app: App) -> 
 
 def test_the_guard_refuses_html_that_would_load_from_outside() -> None:
     assert guard_finds("page.html", "text/html", MARKUP.encode())
+
+
+def test_a_read_receipt_request_in_the_evidence_is_not_passed_to_an_office(app: App) -> None:
+    """Outlook asks for (or sends unasked) the receipt a message requests when the office opens it."""
+    requests = (b"Disposition-Notification-To: offender@example.net\nReturn-Receipt-To: offender@example.net\n"
+                b"X-Confirm-Reading-To: offender@example.net\nSubject:")
+    original = evidence("everyone knows what you did.").replace(b"Subject:", requests, 1)
+    assert guard_finds("evidence.eml", "message/rfc822", original)
+    message = BytesParser(policy=policy.default).parsebytes(referral_of(app, original))
+    (attached,) = [BytesParser(policy=policy.default).parsebytes(part.get_payload(decode=True))  # type: ignore[arg-type]
+                   for part in message.walk() if (part.get_filename() or "").endswith(".eml")]
+    assert attached["From"] == "Some One <offender@example.net>"
+    assert not {"disposition-notification-to", "return-receipt-to", "x-confirm-reading-to"} & {
+        name.lower() for part in attached.walk() for name in part.keys()}

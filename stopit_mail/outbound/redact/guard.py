@@ -16,7 +16,7 @@ from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
 from stopit_mail.outbound.redact.images import metadata
-from stopit_mail.outbound.redact.remote import loads_remote
+from stopit_mail.outbound.redact.remote import READ_RECEIPT_FIELDS, loads_remote
 from stopit_mail.outbound.redact.shown import (
     byte_order_unsaid,
     content_line_forms,
@@ -43,6 +43,7 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
     found = [(f"header {name}", header_shown(part, name, raw)[0]) for name, raw in part.raw_items()]
     found += [(f"header {name} (other byte order)", other) for name, raw in part.raw_items()
               if (other := header_other_reading(raw)) is not None]
+    found += [(f"header {name}", "\0read receipt") for name in part.keys() if name.lower() in READ_RECEIPT_FIELDS]
     if depth > 10:
         return found
     content_type = part.get_content_type()
@@ -124,6 +125,8 @@ def find_leaks(content: bytes, traces: Traces, own_words: frozenset[str] = froze
     for index, (where, text) in enumerate(texts):
         if text == "\0metadata present":
             leaks.append(f"{where}: metadata left in an image")
+        elif text == "\0read receipt":
+            leaks.append(f"{where}: a read receipt request")
         elif text == "\0remote content":
             leaks.append(f"{where}: it would load from outside when opened")
         elif (lenient if index < own else traces).find(text):

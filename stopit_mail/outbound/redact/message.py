@@ -20,7 +20,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
-from stopit_mail.outbound.redact.remote import inert_html
+from stopit_mail.outbound.redact.remote import READ_RECEIPT_FIELDS, inert_html
 from stopit_mail.outbound.redact.shown import (
     byte_order_unsaid,
     content_lines_shown,
@@ -67,10 +67,14 @@ def _set_header(part: Message, name: str, text: str, readable: bool) -> None:
 
 
 def _redact_headers(part: Message, traces: Traces) -> bool:
-    """Scrub every header field holding a trace, and rewrite those Python cannot parse (which would
-    otherwise fail the whole redaction, or its serialising, and so the referral)."""
-    fields = [(name, *header_shown(part, name, raw)) for name, raw in part.raw_items()]
+    """Scrub every header field holding a trace, drop read-receipt requests, and rewrite the fields
+    Python cannot parse (which would otherwise fail the whole redaction, or its serialising, and
+    so the referral)."""
     changed = False
+    for name in {name for name in part.keys() if name.lower() in READ_RECEIPT_FIELDS}:
+        del part[name]
+        changed = True
+    fields = [(name, *header_shown(part, name, raw)) for name, raw in part.raw_items()]
     for name in {name.lower(): name for name, _text, _readable in reversed(fields)}.values():
         mine = [(text, readable) for other, text, readable in fields if other.lower() == name.lower()]
         if all(readable for _text, readable in mine) and not any(traces.find(text) for text, _r in mine):

@@ -5,7 +5,9 @@ to its recipient (read-receipt tools, mass-mail services). Attached to a referra
 from the office's mail client and tell the harasser that their target's copy was opened again,
 when and from where: that the reporter reported. Every attribute and style rule that loads
 something when the markup is shown is renamed or emptied; links a person must click (`<a href>`)
-stay, as does what the message itself carries (`cid:` parts, `data:` images).
+stay, as does what the message itself carries (`cid:` parts, `data:` images). A request for a
+read receipt does the same by mail (Outlook asks, or sends it unasked, when an attached message
+is opened): those header fields are removed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ _ATTRIBUTE = re.compile(r"""(?<=[\s"'/])([\w:-]+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s"
 _CSS_URL = re.compile(r"url\s*\(\s*(\"[^\"]*\"|'[^']*'|[^)]*)\)", re.I)
 _CSS_IMPORT = re.compile(r"@import(?![\w-])", re.I)
 _META_REFRESH = re.compile(r"<meta\b[^>]*http-equiv\s*=\s*[\"']?refresh[^>]*>", re.I)
+#: Header fields asking the reader's client to tell the sender that the message was read.
+READ_RECEIPT_FIELDS = frozenset({"disposition-notification-to", "return-receipt-to", "x-confirm-reading-to",
+                                 "read-receipt-to", "generate-delivery-report", "disposition-notification-options"})
 _KEPT_SCHEMES = ("cid:", "data:", "#", "about:blank")
 
 
