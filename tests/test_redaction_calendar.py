@@ -10,11 +10,13 @@ before they are scrubbed, and the leak guard reads them unfolded and quoted-prin
 
 from __future__ import annotations
 
+import quopri
 import re
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
+import pytest
 from test_notices import _with_office
 
 from stopit_mail.app import App
@@ -74,3 +76,45 @@ def test_the_guard_reads_a_card_unfolded_and_decoded() -> None:
         draft = Draft(from_address="stopit@example.edu", to=["titleix@example.edu"], subject="Referral",
                       body="See the attached card.\n", attachments=[Attachment("card.vcf", "text/vcard", card.encode())])
         assert find_leaks(compose(draft, "<x@example.edu>"), traces), name
+
+
+def _report_with_card(card: bytes, content_type: str = "text/x-vcard") -> bytes:
+    """A harasser's message passing on the reporter's contact card, forwarded by the reporter."""
+    harassment = EmailMessage()
+    harassment["From"] = "Alex <offender@example.net>"
+    harassment["To"] = "friends@example.net"
+    harassment["Subject"] = "everyone, add her"
+    harassment["Date"] = "Mon, 16 Nov 2026 04:41:03 +0000"
+    harassment.set_content("Call her and tell her what you think of her.")
+    maintype, _, subtype = content_type.partition("/")
+    harassment.add_attachment(card, maintype=maintype, subtype=subtype, filename="contact.vcf")
+    report = EmailMessage()
+    report["From"] = "Åsa Öberg <asa.oberg@example.edu>"
+    report["To"] = "stopit@example.edu"
+    report["Subject"] = "Fwd: everyone, add her"
+    report.set_content("He is sending my number around.")
+    report.add_attachment(harassment.as_bytes(), maintype="message", subtype="rfc822")
+    return report.as_bytes()
+
+
+# vCard 2.1 as phones export it: quoted-printable values, a soft line break inside the surname.
+CARD_21 = (b"BEGIN:VCARD\r\nVERSION:2.1\r\nN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:=C3=96=\r\nberg;=C3=85sa;;;\r\n"
+           b"FN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:=C3=85sa =C3=96berg\r\nTEL;CELL:+46701234567\r\n"
+           b"NOTE;ENCODING=QUOTED-PRINTABLE:call after 9=0D=0A2 + 2 =3D 4\r\nEND:VCARD\r\n")
+
+
+# A card labelled as plain text ("contact.vcf", text/plain) opens in a contacts app too.
+@pytest.mark.parametrize("content_type", ["text/x-vcard", "text/plain"])
+def test_a_quoted_printable_card_naming_the_reporter_is_scrubbed_and_the_referral_goes(app: App,
+                                                                                       content_type: str) -> None:
+    _with_office(app)
+    ingest(app, _report_with_card(CARD_21, content_type))
+    with open_case(app) as (_session, case):
+        case.categories = ["sexual-harassment"]
+        referral = prepare_referral(app.settings, case, "title-ix")
+    (evidence,) = referral.draft.attachments
+    inner = BytesParser(policy=policy.default).parsebytes(evidence.content)
+    (card,) = [p for p in inner.walk() if p.get_filename() == "contact.vcf"]
+    shown = _shown(quopri.decodestring(card.get_content().encode()).decode())  # type: ignore[attr-defined]
+    assert "berg" not in shown and "sa" not in re.findall(r"\w+", shown), shown
+    assert "[reporter]" in shown and "+46701234567" in shown and "call after 9\r\n2 + 2 = 4" in shown

@@ -4,7 +4,8 @@ It runs on the composed bytes, exactly as they will leave, and decodes everythin
 mail client could show: every header (RFC 2047), every text part in any transfer encoding and
 charset, HTML with its entities unescaped, attached messages (also when attached as
 application/octet-stream .eml), image metadata (EXIF, GPS, XMP, ICC, comments), and the bytes
-of any other attachment in UTF-8, Latin-1 and UTF-16.
+of any other attachment in UTF-8, Latin-1 and UTF-16. HTML that would load anything from outside
+when opened (a tracking pixel telling the harasser the reporter reported) is refused too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ from email.parser import BytesParser
 
 from stopit_mail.errors import StopitError
 from stopit_mail.outbound.redact.images import metadata
-from stopit_mail.outbound.redact.shown import content_line_forms, decode_text_file, header_shown, html_forms
+from stopit_mail.outbound.redact.remote import READ_RECEIPT_FIELDS, loads_remote
+from stopit_mail.outbound.redact.shown import (
+    byte_order_unsaid,
+    content_line_forms,
+    decode_text_file,
+    header_other_reading,
+    header_shown,
+    html_forms,
+    is_rich_text,
+    rich_text_shown,
+    uuencoded_files,
+    wide_readings,
+)
 from stopit_mail.outbound.redact.traces import Traces
 
 _FORBIDDEN_IMAGE_BLOCKS = ("exif", "gps", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop")
@@ -28,6 +41,9 @@ class LeakFound(StopitError):
 def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
     """(where, decoded text) for everything visible in this part and below."""
     found = [(f"header {name}", header_shown(part, name, raw)[0]) for name, raw in part.raw_items()]
+    found += [(f"header {name} (other byte order)", other) for name, raw in part.raw_items()
+              if (other := header_other_reading(raw)) is not None]
+    found += [(f"header {name}", "\0read receipt") for name in part.keys() if name.lower() in READ_RECEIPT_FIELDS]
     if depth > 10:
         return found
     content_type = part.get_content_type()
@@ -50,9 +66,17 @@ def _texts_of(part: EmailMessage, depth: int) -> list[tuple[str, str]]:
         found.append((content_type, text))
         if "\x00" in text or "\ufffd" in text:  # a text file in another charset than labelled
             found.append((f"{content_type} (as a file)", decode_text_file(data, part.get_content_charset())))
-        found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type)]
+        if byte_order_unsaid(part.get_content_charset()):
+            found += [(f"{content_type} (byte order)", reading)
+                      for reading in wide_readings(data, part.get_content_charset() or "")]
+        found += [(content_type + " (unfolded)", form) for form in content_line_forms(text, content_type, part.get_filename())]
+        found += [(content_type + " (uuencoded file)", form) for form in uuencoded_files(text)]
+        if is_rich_text(content_type, part.get_filename()):
+            found.append((content_type + " (rich text)", rich_text_shown(text)))
         if part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm")):
             found += [(content_type + " (rendered)", form) for form in html_forms(text)]
+            if loads_remote(text):
+                found.append((f"{content_type} remote content", "\0remote content"))
         return found
     name = (part.get_filename() or "").lower()
     if name.endswith(".eml") or data[:200].lower().startswith((b"from:", b"received:", b"return-path:",
@@ -101,6 +125,10 @@ def find_leaks(content: bytes, traces: Traces, own_words: frozenset[str] = froze
     for index, (where, text) in enumerate(texts):
         if text == "\0metadata present":
             leaks.append(f"{where}: metadata left in an image")
+        elif text == "\0read receipt":
+            leaks.append(f"{where}: a read receipt request")
+        elif text == "\0remote content":
+            leaks.append(f"{where}: it would load from outside when opened")
         elif (lenient if index < own else traces).find(text):
             leaks.append(where)
     return leaks

@@ -3,9 +3,11 @@
 Headers are read decoded (RFC 2047, folding undone) and rewritten when they hold a trace.
 Text parts are decoded from any transfer encoding and charset, scrubbed, and re-encoded as
 UTF-8; an HTML part is checked again after its entities are unescaped, and when a trace hides
-behind markup or entities the part is replaced by its scrubbed plain text. Attached messages
+behind markup or entities the part is replaced by its scrubbed plain text, and whatever else it
+would load from outside when shown (a tracking pixel) is made inert. Attached messages
 are redacted recursively; images lose all metadata (Pillow) and keep their pixels; anything
-else that cannot be redacted with certainty (a PDF, an office document, an unknown binary) is
+else that cannot be redacted with certainty (a PDF, an office document, rich text, a uuencoded
+file inside a text, an unknown binary) is
 left out and listed, so the referral can say so. DKIM signatures no longer verify afterwards.
 """
 
@@ -18,12 +20,17 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from stopit_mail.outbound.redact.images import ImageUnreadable, strip_metadata
+from stopit_mail.outbound.redact.remote import READ_RECEIPT_FIELDS, inert_html
 from stopit_mail.outbound.redact.shown import (
+    byte_order_unsaid,
     content_lines_shown,
     decode_text_file,
     header_shown,
     html_forms,
     html_shown,
+    is_rich_text,
+    wide_readings,
+    without_uuencoded,
 )
 from stopit_mail.outbound.redact.traces import Traces
 
@@ -60,10 +67,14 @@ def _set_header(part: Message, name: str, text: str, readable: bool) -> None:
 
 
 def _redact_headers(part: Message, traces: Traces) -> bool:
-    """Scrub every header field holding a trace, and rewrite those Python cannot parse (which would
-    otherwise fail the whole redaction, or its serialising, and so the referral)."""
-    fields = [(name, *header_shown(part, name, raw)) for name, raw in part.raw_items()]
+    """Scrub every header field holding a trace, drop read-receipt requests, and rewrite the fields
+    Python cannot parse (which would otherwise fail the whole redaction, or its serialising, and
+    so the referral)."""
     changed = False
+    for name in {name for name in part.keys() if name.lower() in READ_RECEIPT_FIELDS}:
+        del part[name]
+        changed = True
+    fields = [(name, *header_shown(part, name, raw)) for name, raw in part.raw_items()]
     for name in {name.lower(): name for name, _text, _readable in reversed(fields)}.values():
         mine = [(text, readable) for other, text, readable in fields if other.lower() == name.lower()]
         if all(readable for _text, readable in mine) and not any(traces.find(text) for text, _r in mine):
@@ -81,7 +92,8 @@ def _scrubbed(text: str, subtype: str, traces: Traces) -> tuple[str, str]:
     scrubbed = traces.scrub(text)
     if subtype == "html" and any(traces.find(form) for form in html_forms(scrubbed)):
         return traces.scrub(html_shown(scrubbed)), "plain"
-    return scrubbed, subtype
+    # A tracking pixel loaded by the office's client would tell the harasser the reporter reported.
+    return (inert_html(scrubbed) if subtype == "html" else scrubbed), subtype
 
 
 def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
@@ -91,13 +103,18 @@ def _redact_text_part(part: EmailMessage, traces: Traces) -> bool:
         text = "\ufffd"
     if not isinstance(text, str):
         text = str(text)
-    if "\x00" in text or "\ufffd" in text:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    if byte_order_unsaid(part.get_content_charset()):
+        # "utf-16" without a byte order mark: Python reads little-endian, big-endian text as CJK.
+        text = wide_readings(data, part.get_content_charset() or "")[0]
+    elif "\x00" in text or "\ufffd" in text:
         # Not in the charset it names (UTF-16 or Windows-1252 without a label, an unknown one): a
         # name read with NUL bytes between its letters, or with its accents replaced, matched nothing.
-        payload = part.get_payload(decode=True)
-        text = decode_text_file(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
-    text = content_lines_shown(text, part.get_content_type())
-    scrubbed, subtype = _scrubbed(text, part.get_content_subtype(), traces)
+        text = decode_text_file(data, part.get_content_charset())
+    text = without_uuencoded(content_lines_shown(text, part.get_content_type(), part.get_filename()))
+    html = part.get_content_subtype() == "html" or (part.get_filename() or "").lower().endswith((".html", ".htm"))
+    scrubbed, subtype = _scrubbed(text, "html" if html else part.get_content_subtype(), traces)
     if scrubbed == text and subtype == part.get_content_subtype():
         return False
     disposition = part.get("Content-Disposition")
@@ -112,7 +129,7 @@ def _redact_leaf(part: EmailMessage, traces: Traces, left_out: list[str], depth:
     """Redact one non-multipart part in place; returns False when it must be dropped."""
     maintype = part.get_content_maintype()
     content_type = part.get_content_type()
-    if maintype == "text":
+    if maintype == "text" and not is_rich_text(content_type, part.get_filename()):
         _redact_text_part(part, traces)
         return True
     payload = part.get_payload(decode=True)
@@ -172,11 +189,11 @@ def redact_file(content: bytes, content_type: str, filename: str, traces: Traces
         # The email package's own bugs on hostile structure (TypeError, AttributeError) leave it out too.
         except (ImageUnreadable, ValueError, LookupError, IndexError, RecursionError, TypeError, AttributeError):
             return Redacted(None, content_type, filename, [f"{label}: a message that could not be redacted"])
-    if maintype == "text":
+    if maintype == "text" and not is_rich_text(content_type, filename):
         # An HTML file (a saved page, a chat export) is read as HTML whatever its label says.
         html = content_type == "text/html" or filename.lower().endswith((".html", ".htm"))
-        text, subtype = _scrubbed(content_lines_shown(decode_text_file(content), content_type),
-                                  "html" if html else "plain", traces)
+        text, subtype = _scrubbed(without_uuencoded(content_lines_shown(decode_text_file(content), content_type,
+                                                                        filename)), "html" if html else "plain", traces)
         return Redacted(text.encode("utf-8"), f"text/{subtype}", traces.scrub(filename), [], True)
     if maintype == "image":
         try:

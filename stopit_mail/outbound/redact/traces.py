@@ -5,17 +5,22 @@ Text is compared after Unicode compatibility folding, case folding and accent st
 in Unicode or punycode (IDN), and its local part on its own ("sasha.quinn" in a signature).
 Every word of a name of three letters or more matches on its own, so re-ordered ("Quinn,
 Sasha"), folded (a line break between the words) or partial ("Hi Sasha") names are caught.
+Letters of another script that look like Latin ones (Cyrillic "а", Greek "Ρ", small capitals
+"ɪ") are read as the Latin letter they show, from Unicode's confusables data (UTS #39, shipped
+offline in confusable-homoglyphs): "Kіm Pаrk" with a Cyrillic і and а reads "Kim Park".
 Over-redaction is the safe side: a bystander's identical first name is blanked too.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import urllib.parse
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from importlib import resources
 from itertools import accumulate
 
 REDACTED = "[reporter]"
@@ -78,9 +83,29 @@ def fold(text: str, drop_invisible: bool = True) -> str:
     """NFKC, case-folded, accents and invisible format characters removed: the form every
     comparison uses (a zero-width space or soft hyphen inside a name is shown as the name).
     `drop_invisible=False` keeps them, as word breaks (a zero-width non-joiner between words)."""
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    composed = unicodedata.normalize("NFKC", text)
+    if not composed.isascii():  # a capital's lookalike first (Greek "Η" is "H"; its small "η" is no "h")
+        composed = composed.translate(_lookalike_table())
+    decomposed = unicodedata.normalize("NFKD", composed.casefold())
     kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if not kept.isascii():
+        kept = kept.translate(_lookalike_table())
     return _visible(kept) if drop_invisible else kept
+
+
+@cache
+def _lookalike_table() -> dict[int, str]:
+    """Every non-ASCII letter Unicode lists as confusable with one ASCII letter (Cyrillic "а" and
+    "р", Greek "Ο", Cherokee "Ꮇ", small capital "ɪ"), mapped to that letter: a name spelled with
+    them shows as the name. ASCII itself is left alone ("l" and "I", "0" and "O" stay apart)."""
+    data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    table: dict[int, str] = {}
+    for char, glyphs in data.items():
+        latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalpha()]
+        if len(char) == 1 and not char.isascii() and latin:
+            # The prototype of every I-like stroke is "l"; a capital one (Cyrillic "І") reads "I".
+            table[ord(char)] = "I" if latin[0] == "l" and char.isupper() else latin[0]
+    return table
 
 
 @cache
