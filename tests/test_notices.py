@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,30 @@ def test_notice_is_polite_addressed_to_the_sender_and_reveals_nothing(app: App) 
         assert f"From: Example University stopit <stopit+{case.sender_code}@example.edu>" in text
         for secret in ("jordan", "Jordan", "room 12", case.reporter_code, format_code(case.reporter_code)):
             assert secret not in text
-        assert "16 Nov 2026" in text  # only what the recipient already knows
+        assert "(in November 2026)" in text  # the month only: see the test below
+
+
+def test_notice_gives_the_month_not_the_moment_nor_the_count(app: App) -> None:
+    """A sender who wrote to several people learns from the minute, the day or the number of
+    messages quoted which one of them reported; the notice gives only the month."""
+    first = offending_message(to="victim@example.edu", date="Mon, 16 Nov 2026 04:41:03 +0000")
+    msg = EmailMessage()
+    msg["From"] = "Vic Tim <victim@example.edu>"
+    msg["To"] = "stopit@example.edu"
+    msg["Subject"] = "Fwd: two of them"
+    msg.set_content("He sent me these two.")
+    msg.add_attachment(first, maintype="message", subtype="rfc822")
+    msg.add_attachment(offending_message(to="victim@example.edu", date="Tue, 1 Dec 2026 23:05:00 -0500",
+                                         message_id="<off-2@example.net>"),
+                       maintype="message", subtype="rfc822")
+    ingest(app, msg.as_bytes())
+    case = latest_case(app)
+    assert len([item for item in case.evidence if item.orig_date]) == 2
+    for template in NOTICE_TEMPLATES:
+        body = prepare_notice(app.settings, case, template).preview().partition("\n\n")[2]
+        assert "(in November 2026, in December 2026)" in body
+        for moment in ("16 Nov", "04:41", "1 Dec", "23:05", "2 messages", "two messages", "a message sent"):
+            assert moment not in body
 
 
 def test_send_queues_through_outbox_and_records_who(app: App) -> None:

@@ -81,19 +81,28 @@ def alleged_senders(case: Case) -> list[str]:
 
 
 def incidents_for(case: Case, sender: str) -> list[str]:
-    """'on 16 Nov 2026 04:41 UTC' for each offending message from `sender` (dates only)."""
+    """'in November 2026' for each month in which `sender` sent an offending message.
+
+    Only the month: the minute (or even the day) a message was sent identifies the one
+    person it went to, and so who reported it, to a sender who wrote to several people.
+    The month still lets an account owner whose password was stolen look for them."""
     found: list[str] = []
     for item in case.evidence:
         if (item.orig_from_address or "").lower() != sender.lower() or not item.orig_date:
             continue
         try:
             when = email.utils.parsedate_to_datetime(item.orig_date)
-            text = f"on {when.strftime('%d %b %Y %H:%M')} {when.tzname() or ''}".strip()
         except (TypeError, ValueError, IndexError):
-            text = "on " + " ".join(item.orig_date.split())[:40]
+            continue  # an unreadable date is left out rather than quoted as the sender wrote it
+        text = f"in {_MONTHS[when.month - 1]} {when.year}"
         if text not in found:
             found.append(text)
     return found
+
+
+# English month names, whatever the process's locale (the notices are written in English).
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
 
 
 def _needles(settings: Settings, case: Case) -> list[str]:
