@@ -39,8 +39,9 @@ from stopit_mail.headers.auth import (
 from stopit_mail.headers.authresults import parse_authentication_results, parse_authres_value
 from stopit_mail.headers.dns import OfflineResolver, StaticResolver
 
+from conftest import CORPUS
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dkim"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 KEY_NAME = "sel._domainkey.example.com"
 MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"To: Bob <bob@example.org>\r\n"

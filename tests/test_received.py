@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from stopit_mail.headers.received import ReceivedHop, parse_received, parse_received_headers
 from stopit_mail.headers.trace import read_header_fields
 
+from conftest import CORPUS
+
 FIXTURES = Path(__file__).parent / "fixtures" / "received"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def fixture_hops(name: str) -> list[ReceivedHop]:
