@@ -116,3 +116,28 @@ def test_a_forward_summary_with_one_machine_field_is_still_a_forward() -> None:
             "To: kim@school.example\nSubject: hi\nImportance: High\nContent-Type: text/plain\n\nbody\n")
     messages = [item for item in extract_evidence(_report(body)).items if item.is_message]
     assert [(m.kind, m.completeness.value) for m in messages] == [("inline-forward", "summary")]
+
+
+def test_a_pasted_source_without_subject_keeps_none_not_the_reports() -> None:
+    # The shape of SpamAssassin's mime3 (Apache-2.0, corpus received/spamassassin/nice/mime3): a
+    # 1991 invitation with no Subject field. Its From/Date lines also read as a forward, which
+    # borrowed the report's own subject ("harassment") and kept it over the paste's lack of one.
+    paste = ("Received: from thumper.bellcore.com by hanna.cac.washington.edu\n"
+             "\t(5.65/UW-NDC Revision: 2.23 ) id AA19372; Thu, 3 Oct 91 13:03:25 -0700\n"
+             "Date: Thu, 19 Sep 91 12:41:43 EDT\nFrom: nsb@thumper.bellcore.com (Nathaniel Borenstein)\n"
+             "Message-Id: <9109191641.AA12840@greenbush.bellcore.com>\nTo: abel@thumper.bellcore.com\n\n"
+             "You are invited to a party.\n")
+    report = _report(paste).replace(b"Subject: Fwd: Transferencia", b"Subject: Fwd: harassment")
+    messages = [item for item in extract_evidence(report).items if item.is_message]
+    assert [(m.from_address, m.subject, m.completeness.value) for m in messages] == [
+        ("nsb@thumper.bellcore.com", None, "headers")]
+
+
+def test_a_forward_subject_stays_when_the_paste_below_it_stops_before_subject() -> None:
+    # The forward printed the subject; the reporter pasted only the top of the headers.
+    body = ("---------- Forwarded message ---------\nFrom: Bob <bob@x.example>\n"
+            "Date: Mon, 3 Apr 2023 10:12:00 +0000\nSubject: you will regret this\nTo: <kim@school.example>\n\n"
+            "body\n\nheaders:\nReceived: from a.example by mx.school.example; Mon, 3 Apr 2023 10:12:01 +0000\n"
+            "From: Bob <bob@x.example>\nDate: Mon, 3 Apr 2023 10:12:00 +0000\n")
+    messages = [item for item in extract_evidence(_report(body)).items if item.is_message]
+    assert [(m.subject, m.completeness.value) for m in messages] == [("you will regret this", "headers")]
