@@ -23,7 +23,9 @@ from schema_template import TEST_DATABASE_PREFIX, install_schema_template
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "stopit_mail" / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CORPUS = REPO.parent / "shared" / "corpus"
+# The shared corpus sits next to the repository; STOPIT_TEST_CORPUS names it for a checkout elsewhere
+# (a worktree whose parent folder has no `shared`).
+CORPUS = Path(os.environ.get("STOPIT_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
 PG_URL = os.environ.get("STOPIT_TEST_DATABASE_URL", "")
 
 # Every worker in the suite (in this process and in the servers tests start) triages with the

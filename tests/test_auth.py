@@ -39,8 +39,9 @@ from stopit_mail.headers.auth import (
 from stopit_mail.headers.authresults import parse_authentication_results, parse_authres_value
 from stopit_mail.headers.dns import OfflineResolver, StaticResolver
 
+from conftest import CORPUS
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dkim"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 KEY_NAME = "sel._domainkey.example.com"
 MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"To: Bob <bob@example.org>\r\n"
@@ -356,6 +357,22 @@ def test_arc_authentication_results_carry_an_instance() -> None:
                                  arc=True)
     assert (header.instance, header.authserv_id) == (2, "lists.example.org")
     assert [r.method for r in header.results] == ["arc", "dkim"]
+
+
+def test_results_without_an_authserv_id_keep_their_first_statement() -> None:
+    # Microsoft 365 writes no authserv-id (value from mailgun/flanker, Apache-2.0, corpus
+    # rfc822/flanker-bounce/office365.eml, decoded): "spf=softfail" was read as the id and the
+    # SPF verdict was lost.
+    header = parse_authres_value(
+        "spf=softfail (sender IP is 52.58.62.203) smtp.mailfrom=ninomail.com; example.com; dkim=pass"
+        " (signature was verified) header.d=ninomail.com;example.com; dmarc=none action=none"
+        " header.from=ninomail.com;compauth=pass reason=100")
+    assert header.authserv_id == ""
+    assert [(r.method, r.result) for r in header.results] == [
+        ("spf", "softfail"), ("dkim", "pass"), ("dmarc", "none"), ("compauth", "pass")]
+    assert header.results[0].properties == {"smtp.mailfrom": "ninomail.com"}
+    assert any("no authserv-id" in problem for problem in header.problems)
+    assert not parse_authentication_results([("Authentication-Results", header.raw)], ["spf=softfail"])[0].trusted
 
 
 def test_garbage_becomes_problems_not_exceptions() -> None:

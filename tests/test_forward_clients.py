@@ -113,3 +113,64 @@ def test_proton_mails_older_forward_with_local_and_utc_times() -> None:
     assert forward.from_ is not None and forward.from_.address == "max.muster@example.net"
     assert (forward.date, forward.subject) == ("November 16, 2026 10:32 AM", "te espero")
     assert forward.body.strip() == "Ich weiß, wo du wohnst."
+
+
+@pytest.mark.parametrize("block", [
+    "---------- Forwarded message ---------\nFrom: Max Muster <max.muster@example.net>\n"
+    "Date: Mon, Nov 16, 2026 at 10:32 AM\nSubject: \nTo: <kim.lee@example.edu>\n",
+    "-----Original Message-----\nFrom: Max Muster <max.muster@example.net>\n"
+    "Sent: Monday, November 16, 2026 10:32 AM\nTo: kim.lee@example.edu\nSubject:\n",
+    "Begin forwarded message:\n\nFrom: Max Muster <max.muster@example.net>\nSubject: \n"
+    "Date: 16 November 2026 at 10:32:11 CET\nTo: kim.lee@example.edu\n",
+    "-------- Weitergeleitete Nachricht --------\nBetreff: \t\nDatum: \tMon, 16 Nov 2026 10:32:11 +0100\n"
+    "Von: \tMax Muster <max.muster@example.net>\nAn: \tkim.lee@example.edu\n",
+])
+def test_an_empty_subject_line_is_the_originals_not_the_reporters(block: str) -> None:
+    # The reporter wrote their own subject on the forward; the original had none. Before, the
+    # reporter's words stood in as the offending message's subject (22 of 479 corpus messages
+    # forwarded so under "Fwd: please help").
+    found = find_inline_forwards(block + "\nIch weiß, wo du wohnst.\n", "Fwd: please help, he writes every night")
+    assert len(found) == 1
+    assert found[0].subject == ""
+    assert found[0].from_ is not None and found[0].from_.address == "max.muster@example.net"
+
+
+def test_a_block_without_a_subject_line_still_borrows_the_forwarding_subject() -> None:
+    found = find_inline_forwards("---------- Forwarded message ---------\nFrom: Max Muster <max.muster@example.net>\n"
+                                 "Date: Mon, Nov 16, 2026 at 10:32 AM\nTo: <kim.lee@example.edu>\n\nHallo\n",
+                                 "Fwd: te espero")
+    assert found[0].subject == "te espero"
+
+
+# Outlook desktop's labels and forward prefixes in languages the fixtures above lack (written
+# from the clients' layouts): Hungarian's "TOV:" and Arabic's two-word "إعادة توجيه:" did not
+# say forward, so a bare header block was not believed; Persian's labels were unknown.
+@pytest.mark.parametrize(("labels", "subject"), [
+    (("Feladó", "Elküldve", "Címzett", "Tárgy"), "TOV: te espero"),
+    (("من", "تم الإرسال", "إلى", "الموضوع"), "إعادة توجيه: te espero"),
+    (("از", "ارسال شده", "به", "موضوع"), "FW: te espero"),
+])
+def test_outlook_blocks_in_more_languages(labels: tuple[str, str, str, str], subject: str) -> None:
+    sender, sent, to, subject_label = labels
+    text = (f"Mira esto\n\n{sender}: Max Muster <max.muster@example.net>\n{sent}: 16. november 2026 10:32\n"
+            f"{to}: Kim Lee <kim.lee@example.edu>\n{subject_label}: te espero\n\nIch weiß, wo du wohnst.\n")
+    found = find_inline_forwards(text, subject)
+    assert len(found) == 1
+    forward = found[0]
+    assert forward.from_ is not None and forward.from_.address == "max.muster@example.net"
+    assert (forward.subject, [a.address for a in forward.to]) == ("te espero", ["kim.lee@example.edu"])
+    assert forward.date is not None and "10:32" in forward.date
+    assert forward.body.startswith("Ich weiß")
+
+
+@pytest.mark.parametrize("title", [
+    "Yönlendirilen ileti", "Thư đã chuyển tiếp", "Mesej dimajukan", "Пересланий лист", "अग्रेषित संदेश",
+    "ข้อความที่ส่งต่อ", "پیام بازارسال‌شده",
+])
+def test_gmail_separators_in_more_languages_are_proof_whatever_the_subject(title: str) -> None:
+    # Under a reply subject only a separator that says "forwarded" is believed.
+    text = (f"---------- {title} ---------\nFrom: Max Muster <max.muster@example.net>\n"
+            "Date: Mon, 16 Nov 2026 10:32\nSubject: te espero\nTo: <kim.lee@example.edu>\n\nHallo\n")
+    found = find_inline_forwards(text, "Re: help")
+    assert len(found) == 1 and found[0].from_ is not None
+    assert found[0].from_.address == "max.muster@example.net"

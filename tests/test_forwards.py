@@ -23,8 +23,9 @@ from stopit_mail.extract.forward_addresses import parse_mailbox_list, parse_send
 from stopit_mail.extract.forward_patterns import SubjectIntent, subject_intent
 from stopit_mail.extract.forwards import InlineForward, MailAddress, find_inline_forwards
 
+from conftest import CORPUS
+
 FIXTURES = Path(__file__).parent / "fixtures" / "forwards"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 JOHN = MailAddress("John Doe", "john.doe@acme.com")
 BESSIE = MailAddress("", "bessie.berry@acme.com")
 CC = [MailAddress("Walter Sheltan", "walter.sheltan@acme.com"), MailAddress("Nicholas", "nicholas@globex.corp")]

@@ -68,3 +68,17 @@ def test_encoded_words_read_with_the_wider_charset() -> None:
 def test_utf8_under_a_us_ascii_label_is_still_read_as_utf8() -> None:
     word = base64.b64encode("Léa".encode()).decode()
     assert mime.decode_header_value(f"=?us-ascii?B?{word}?=") == "Léa"
+
+
+@pytest.mark.parametrize("written_as", ["utf-16-be", "utf-16-le", "utf-16"])
+def test_utf16_without_a_byte_order_mark_is_read_in_its_own_order(written_as: str) -> None:
+    # Java's and .NET's BigEndianUnicode write no BOM; Python's 'utf-16' read such text as
+    # little-endian, so a sender's name came out as CJK-looking noise ('䠀椀 娀漀').
+    word = base64.b64encode("Zoë Müller, 你好".encode(written_as)).decode()
+    assert mime.decode_header_value(f"=?UTF-16?B?{word}?=") == "Zoë Müller, 你好"
+    assert _text_part("Ich weiß, wo du wohnst.".encode(written_as), "utf-16") == "Ich weiß, wo du wohnst."
+
+
+def test_utf16_with_nothing_to_tell_its_order_is_big_endian() -> None:
+    # RFC 2781 4.3: without a BOM, text labelled UTF-16 is big-endian.
+    assert mime.decode_bytes("你好".encode("utf-16-be"), "UTF-16") == "你好"

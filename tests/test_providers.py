@@ -13,7 +13,6 @@ import ipaddress
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import pytest
 
@@ -21,10 +20,12 @@ from stopit_mail.headers.boundary import SENDER_WRITTEN
 from stopit_mail.headers.providers import GATEWAY, parse_catalog, shipped_catalog
 from stopit_mail.headers.trace import trace_headers, trace_message
 
+from conftest import CORPUS as SHARED_CORPUS
+
 NOW = datetime(2025, 3, 6, tzinfo=UTC)
 DATE = "Wed, 5 Mar 2025 10:00:00 +0000"
 SENDER = "80.96.157.210"  # granigo.art's relay in the issue
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "received"
+CORPUS = SHARED_CORPUS / "received"
 FORGED = f"from forged.example.net ([81.2.69.144]) by mail.granigo.art with SMTP id 1; {DATE}"
 
 

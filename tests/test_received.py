@@ -22,8 +22,9 @@ from stopit_mail.headers.received import ReceivedHop, parse_received, parse_rece
 from stopit_mail.headers.received_tokens import tokenise
 from stopit_mail.headers.trace import read_header_fields
 
+from conftest import CORPUS
+
 FIXTURES = Path(__file__).parent / "fixtures" / "received"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def fixture_hops(name: str) -> list[ReceivedHop]:

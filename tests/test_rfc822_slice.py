@@ -31,7 +31,8 @@ from stopit_mail.extract.rfc822_slice import AttachedOriginal, slice_attached_me
 from stopit_mail.headers.auth import verify_dkim
 from stopit_mail.headers.dns import StaticResolver
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+from conftest import CORPUS
+
 KEY_NAME = "sel._domainkey.example.com"
 ORIGINAL = ("From: Mallory <mallory@example.com>\r\n"
             "To: victim@example.org\r\n"

@@ -26,8 +26,9 @@ from stopit_mail.headers.trace import (
     trace_message,
 )
 
+from conftest import CORPUS
+
 FIXTURES = Path(__file__).parent / "fixtures" / "received"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 NOW = datetime(2024, 3, 6, tzinfo=UTC)
 
 # Newest first, as in a message: our store, our MX, Gmail's submission server.

@@ -301,8 +301,12 @@ def _imitated_forward(content: bytes, message: Message, forwards: list[InlineFor
     return item
 
 
-def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem]) -> list[EvidenceItem]:
-    """Pasted header blocks; one that matches an inline forward upgrades it to `headers`."""
+def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem],
+                  borrowed: EvidenceItem | None) -> list[EvidenceItem]:
+    """Pasted header blocks; one that matches an inline forward upgrades it to `headers`.
+
+    `borrowed` is the forward whose subject came from the report's subject (its block printed
+    none): a paste without a Subject field shows the original had none, so it keeps none."""
     items = []
     for block in blocks:
         parsed = mime.parse_bytes(block.header_block.encode("utf-8", "replace") + b"\r\n")
@@ -316,7 +320,8 @@ def _pasted_items(blocks: list[PastedHeaders], forwards: list[EvidenceItem]) -> 
             twin.header_block = block.header_block
             # The paste is read as RFC 5322 (folds joined, encoded-words decoded), the forward's
             # lines only as printed: a subject folded below a long signature was not in the block.
-            twin.subject = item.subject or twin.subject
+            if twin is borrowed or parsed.message.get("Subject") is not None:
+                twin.subject = item.subject
             twin.date = item.date or twin.date
             twin.message_id = twin.message_id or item.message_id
             if item.body_text and _starts_inside(twin.body_text, block.header_block):
@@ -374,7 +379,8 @@ def extract_evidence(content: bytes, max_depth: int = 20, max_parts: int = 2000,
     if imitation is not None:
         items.append(imitation)
     items.extend(forwards)
-    items.extend(_pasted_items(found_pasted, forwards))
+    borrowed = forwards[0] if found_forwards and found_forwards[0].subject_borrowed else None
+    items.extend(_pasted_items(found_pasted, forwards, borrowed))
     items.extend(_file_items(parsed, limits))
     items.extend(_forwards_inside(items))
     wrapper = _wrapper_text(text, found_forwards, found_pasted)

@@ -22,7 +22,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "От", "Від", "Mittente", "Nadawca", "Afzender", "Absender", "Expéditeur", "Remitente",
         "Remetente", "Avsändare", "Afsender", "Avsender", "Nuo", "No", "Dari", "Từ", "Από",
         "מאת", "من", "送信元", "差出人", "发件人", "發件人", "寄件者", "寄件人", "보낸사람",
-        "보낸 사람", "Шаље", "Daripada", "प्रेषक", "จาก",
+        "보낸 사람", "Шаље", "Daripada", "प्रेषक", "จาก", "از",
     ),
     "date": (
         "Date", "Sent", "Datum", "Dato", "Fecha", "Päivämäärä", "Päiväys", "Dátum", "Data",
@@ -33,7 +33,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Saadetud", "Dagsetning", "Tanggal", "Ngày", "Ημερομηνία", "Στάλθηκε", "תאריך", "נשלח",
         "التاريخ", "日付", "送信日時", "日期", "发送时间", "發送時間", "发送日期", "發送日期", "寄件日期", "时间", "時間",
         "날짜", "보낸 날짜", "Sent at", "Sent on", "Gönderildi", "تم الإرسال", "Đã gửi", "Dikirim",
-        "Dihantar", "Enviat", "Išsiųsta", "Nosūtīts", "भेजा गया", "ส่ง", "วันที่",
+        "Dihantar", "Enviat", "Išsiųsta", "Nosūtīts", "भेजा गया", "ส่ง", "วันที่", "ارسال شده", "تاریخ",
         "Local Time",  # Proton Mail's older forwards, above a "UTC Time" line
     ),
     "subject": (
@@ -41,14 +41,14 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "Oggetto", "Onderwerp", "Temat", "Assunto", "Subiectul", "Subiect", "Тема", "Ämne",
         "Konu", "Sujet", "Naslov", "Zadeva", "Tema", "Temats", "Teema", "Efni", "Assumpte",
         "Относно", "Subjek", "Perihal", "Chủ đề", "Θέμα", "נושא", "الموضوع", "件名", "主题",
-        "主旨", "主題", "제목", "Perkara", "Tēma", "विषय", "เรื่อง",
+        "主旨", "主題", "제목", "Perkara", "Tēma", "विषय", "เรื่อง", "موضوع",
     ),
     "to": (
         "To", "Komu", "Til", "An", "Para", "Vastaanottaja", "À", "A", "Prima", "Címzett", "Aan",
         "Do", "Destinatarul", "Кому", "Pre", "Till", "Kime", "Pour", "Adresat", "Către", "Za",
         "Kam", "Saaja", "Per a", "Kepada", "Đến", "Tới", "Προς", "אל", "إلى", "До",
         "Destinatario", "Destinataire", "Empfänger", "送信先", "宛先", "收件人", "收件者",
-        "받는사람", "받는 사람", "Adressaat", "प्रति", "ถึง",
+        "받는사람", "받는 사람", "Adressaat", "प्रति", "ถึง", "به",
     ),
     "cc": (
         "Cc", "Kopie", "Kopio", "Másolat", "Másolatot kap", "Kopi", "Dw", "Копия", "Kopia",
@@ -104,7 +104,9 @@ FORWARD_PHRASES: tuple[str, ...] = (
     "رسالة مُعاد توجيهها", "رسالة معاد توجيهها", "tin nhắn đã chuyển tiếp",
     "pesan yang diteruskan", "pesan terusan", "转发的邮件", "转发邮件", "轉寄的郵件", "轉寄郵件",
     "转发的消息", "転送されたメッセージ", "メッセージを転送", "転送メッセージ", "전달된 메시지",
-    "전달된 메일", "전달 메시지",
+    "전달된 메일", "전달 메시지", "yönlendirilen ileti", "yönlendirilmiş ileti", "thư đã chuyển tiếp",
+    "mesej dimajukan", "пересланий лист", "अग्रेषित संदेश", "ข้อความที่ส่งต่อ", "پیام بازارسال‌شده",
+    "پیام بازارسال شده",
 )
 
 # Separator titles that replies and forwards share ("Original Message"): evidence, not proof.
@@ -135,7 +137,8 @@ END_PHRASES: tuple[str, ...] = (
 FORWARD_PREFIXES: tuple[str, ...] = (
     "fwd", "fw", "tr", "trs", "wg", "rv", "i", "inoltro", "enc", "vs", "vb", "vl", "pd",
     "doorst", "videresend", "vid", "redir", "redir.", "ilt", "pf", "prosl", "továbbítás",
-    "πρθ", "προώθ", "пересл", "пер", "转发", "轉寄", "转寄", "転送", "전달", "הועבר",
+    "πρθ", "προώθ", "пересл", "пер", "转发", "轉寄", "转寄", "転送", "전달", "הועבר", "tov",
+    "إعادة توجيه", "إعادة التوجيه",
 )
 
 # Subject prefixes ("Re:", "AW:", "SV:" ...) that say the mail is a reply.
@@ -204,8 +207,10 @@ class SubjectIntent(enum.Enum):
     OTHER = "other"  # a subject without prefix: perhaps edited by the reporter
 
 
-# A leading "[EXT]"-style tag, then a prefix word, an optional "[2]" counter, then a colon.
-_PREFIX_RE = re.compile(r"^\s*(?:\[[^\]\n]{0,40}\]\s*)?([^\s:：\[\]]{1,12})\s*(?:\[\d{1,3}\]\s*)?[:：]\s*")
+# A leading "[EXT]"-style tag, then a prefix of one or two words (Outlook Arabic's "إعادة توجيه"),
+# an optional "[2]" counter, then a colon.
+_PREFIX_RE = re.compile(
+    r"^\s*(?:\[[^\]\n]{0,40}\]\s*)?([^\s:：\[\]]{1,12}(?: [^\s:：\[\]]{1,12})?)\s*(?:\[\d{1,3}\]\s*)?[:：]\s*")
 
 
 def subject_intent(subject: str | None) -> SubjectIntent:

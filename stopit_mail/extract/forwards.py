@@ -70,6 +70,8 @@ class InlineForward:
     reply_to: list[MailAddress] = field(default_factory=list)
     start_offset: int = 0
     preamble: str = ""
+    # True when the block printed no Subject line and `subject` came from the forwarding subject.
+    subject_borrowed: bool = False
 
 
 _BELIEVED_WITHOUT_SUBJECT = frozenset(
@@ -192,8 +194,12 @@ def find_inline_forwards(
         found = _first_forward(body_text, _BELIEVED[intent], max_depth)
         if found is None:
             return []
-        if not found.subject and intent is SubjectIntent.FORWARD and forwarding_subject:
-            found.subject = strip_forward_prefix(forwarding_subject) or found.subject
+        # Only a block that prints no subject at all borrows the forwarding one: an empty
+        # "Subject:" line is the original's own empty subject, and the forwarding subject then
+        # holds the reporter's words ("Fwd: he keeps writing to me").
+        if found.subject is None and intent is SubjectIntent.FORWARD and forwarding_subject:
+            found.subject = strip_forward_prefix(forwarding_subject) or None
+            found.subject_borrowed = found.subject is not None
         return [found]
     except Exception:  # noqa: BLE001 - a parser bug must not lose the report
         log.exception("inline forward extraction failed; treating the body as no forward")

@@ -176,10 +176,24 @@ _SUPERSETS = {
 _EIGHT_BIT_FOR = {"iso-2022-jp": ("euc-jp", "cp932")}
 
 
+_UTF16_LABELS = frozenset({"utf-16", "utf16", "ucs-2", "ucs2", "iso-10646-ucs-2", "unicode"})
+
+
+def _utf16_order(payload: bytes) -> str:
+    """The byte order of UTF-16 text labelled without one: its BOM, else where the NUL bytes of
+    Latin letters fall, else big-endian (RFC 2781 4.3). Python's 'utf-16' reads BOM-less text
+    as little-endian, so a big-endian encoded-word ('=?UTF-16?B?AEgAaQ==?=', Java's and
+    .NET's BigEndianUnicode) became CJK-looking noise."""
+    if payload[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    probe = payload[:512]
+    return "utf-16-le" if probe[1::2].count(0) > probe[0::2].count(0) else "utf-16-be"
+
+
 def decode_bytes(payload: bytes, charset: str | None) -> str:
     """Bytes to text with the declared charset, falling back when it is unknown or lies."""
     label = (charset or "").strip().lower()
-    charset = _SUPERSETS.get(label, charset)
+    charset = _utf16_order(payload) if label in _UTF16_LABELS else _SUPERSETS.get(label, charset)
     candidates = [c for c in (charset, *_EIGHT_BIT_FOR.get(label, ()), "utf-8")
                   if c and c.lower() not in ("x-unknown", "unknown-8bit")]
     for candidate in candidates:

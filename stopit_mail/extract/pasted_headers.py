@@ -7,7 +7,9 @@ with "> ", long Received/DKIM lines re-wrapped by the mail client so that contin
 lose their leading whitespace, blank lines slipped in, Gmail's summary table pasted on top.
 
 A pasted block is a run of lines shaped like RFC 5322 header fields that carries trace
-evidence: a Received field, or two of the trace fields below together with From and Date. This
+evidence: a Received field, or From together with fields that only a message's source shows
+(trace fields, MIME-Version, Content-Type, User-Agent, X-...; two beside a Date, else three),
+never a forward's summary: a message saved before any relay saw it has no trace fields. This
 module finds such runs, repairs what it safely can, and rebuilds the header block. It never
 raises and its work is linear in the size of the body.
 """
@@ -45,6 +47,14 @@ _DATE_START = re.compile(
 # The date that closes a Received field: "; Mon, 1 Oct 2018 09:49:22" or "; 22 Aug 2016 14:23".
 _RECEIVED_END = re.compile(r";\s*(?:[A-Za-z]{3},?\s+)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d\d")
 _MAX_RECEIVED_LINES = 40
+# Fields a mail client writes into a message but never prints in a forward's summary: with From
+# and Date they show a raw header section ("View source" of a message that never crossed a relay,
+# a Sent item, a draft), which has no trace fields at all.
+_SOURCE_ONLY = frozenset({
+    "mime-version", "content-type", "content-transfer-encoding", "user-agent", "in-reply-to",
+    "references", "thread-index", "thread-topic", "domainkey-signature", "delivered-to",
+}) | _TRACE
+_SOURCE_ONLY_PREFIXES = ("x-", "arc-", "list-")
 # Gmail's "Show original" summary table: not header fields, though it looks like some.
 _GMAIL_SUMMARY = frozenset({"spf", "dkim", "dmarc"})
 _SINGLE_WORD_FIELDS = frozenset({
@@ -178,14 +188,14 @@ def _drop_gmail_summary(run: _Run) -> None:
 
 
 def _accepted(run: _Run) -> bool:
-    """A Received field, or two trace fields together with From and Date."""
+    """A Received field, or From with source-only fields: two beside a Date, or three."""
     names = {item.name.lower() for item in run.fields}
     # "Received: your letter, thanks" is prose; a trace field says "from ... by ...; date".
     if any(item.name.lower() == "received" and _RECEIVED_SHAPE.search(_unfolded(item))
            for item in run.fields):
         return True
-    trace = {name for name in names if name in _TRACE or name.startswith("arc-")}
-    return len(trace) >= 2 and "from" in names and "date" in names
+    source = {name for name in names if name in _SOURCE_ONLY or name.startswith(_SOURCE_ONLY_PREFIXES)}
+    return "from" in names and len(source) >= (2 if "date" in names else 3)
 
 
 def _unfolded(item: _Field) -> str:

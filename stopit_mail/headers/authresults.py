@@ -120,12 +120,21 @@ def parse_authres_value(value: str, *, arc: bool = False) -> AuthResultsHeader:
         segments = _split_semicolons(_strip_comments(value))
         if arc:
             header.instance = _instance(segments.pop(0) if segments else "", header)
-        _read_authserv(segments.pop(0) if segments else "", header)
+        if segments and _STATEMENT.match(segments[0]):
+            # No authserv-id (one cannot hold an unquoted "="): Microsoft 365 writes its
+            # results so ("spf=pass (sender IP is ...) smtp.mailfrom=...; dkim=pass ...").
+            header.problems.append("no authserv-id: the writer of these results does not say who it is")
+        else:
+            _read_authserv(segments.pop(0) if segments else "", header)
         for segment in segments:
             _read_resinfo(segment, header)
     except Exception as exc:  # a parser bug must not lose the rest of the report
         header.problems.append(f"unparseable: {exc!r}")
     return header
+
+
+# A "method=result" statement, as opposed to an authserv-id (a token or quoted string, no "=").
+_STATEMENT = re.compile(r"\s*[A-Za-z][A-Za-z0-9_-]*(?:\s*/\s*\d+)?\s*=")
 
 
 def _strip_comments(value: str) -> str:
