@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -74,6 +74,11 @@ class ReportContext:
         return Cue(kind, why, _original(norm, span))
 
 
+    def mentions_present(self, texts: Sequence[str]) -> bool:
+        """Whether any of ``texts`` has a word of a danger now or soon ("tonight", "not answering")."""
+        return any(self.present.search(normalise(text).text) for text in texts)
+
+
 def _inside(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
     return outer[0] <= inner[0] and inner[1] <= outer[1]
 
@@ -106,6 +111,45 @@ def hold_for_reviewer(urgency: str, sentences: Sequence[Sentence], hoods: Sequen
     if found is None:
         return urgency, []
     return "possible-emergency", [found.note()]
+
+
+# The report read as a whole (``ordinary_as_a_whole``): its text, and its neighbourhood among the
+# reviewed examples (None when it could not be scored: nothing is lowered then).
+WholeReading = Callable[[frozenset[int]], "tuple[str, Neighbourhood] | None"]
+
+
+def ordinary_as_a_whole(urgency: str, rules_urgency: str, hoods: Sequence[Neighbourhood], parts: frozenset[int],
+                        whole: WholeReading | None, vote: float | None, head: float,
+                        context: ReportContext | None = None) -> tuple[str, list[str]]:
+    """*urgent* for the model's own reviewer or confident verdict on a report that, read as a whole
+    (the messages of the report holding the raised sentences, ``parts``), resembles no reviewed
+    emergency or concern: an emergency and concern vote under ``vote`` and the bank's head under
+    ``head``, with no word of a danger now or soon anywhere in those messages.
+
+    A person reading "I lost my water bottle in the library on Wednesday, it is blue. If someone finds
+    it, please tell me" sees a lost bottle; e5 read sentence by sentence put the first at 0.88 of "it's
+    done now, I swallowed what was left in the cabinet" (sentences about a place and an object). The
+    whole report is one more vector, scored like a sentence; it only ever lowers what the model alone
+    raised, never a rule's verdict, a reviewed example's own wording or an organisation's example.
+    """
+    if vote is None or whole is None or urgency not in ("emergency", "possible-emergency") \
+            or rules_urgency in ("emergency", "possible-emergency") or not parts:
+        return urgency, []
+    if any(h.same_wording and h.nearest.label != "negative" for h in hoods) \
+            or any(h.by_label[label][0].source != "shipped" for h in hoods for label in ("emergency", "concern")
+                   if label in h.by_label):
+        return urgency, []
+    read = whole(parts)
+    if read is None:
+        return urgency, []
+    text, hood = read
+    share = hood.probability("emergency") + hood.probability("concern")
+    if share >= vote or hood.head is None or hood.head >= head \
+            or (context or shipped_report_context()).mentions_present([text]):
+        return urgency, []
+    return "urgent", [f"read as a whole the report resembles no reviewed emergency or concern (their vote "
+                      f"{share:.0%}, the head's log-odds {hood.head:+.1f}) and says nothing of a danger now: "
+                      f"urgent, a person reads it soon"]
 
 
 def _emergency_parts(sentences: Sequence[Sentence], resemblances: Sequence[Resemblance],
