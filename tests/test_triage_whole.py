@@ -115,3 +115,28 @@ def test_with_the_real_model_a_lost_jacket_no_longer_pages_and_crises_still_do()
     # Before: read sentence by sentence only, the lost jacket went to the on-call reviewer.
     sentences_only = Detector(embedder, status, thresholds=replace(DEFAULT_THRESHOLDS, whole_vote=None))
     assert sentences_only.assess(LOST_JACKET, RULES).urgency == "possible-emergency"
+
+
+NO_DANGER = ("someone keeps putting my face on stickers in the class chat. no one is in danger, "
+             "I just want them deleted")
+
+
+def test_a_reviewer_verdict_where_the_writer_says_nobody_is_in_danger_is_urgent() -> None:
+    assert triage(NO_DANGER, RULES).urgency not in ("emergency", "possible-emergency")
+    # Whatever the whole report's vote (no whole reading at all here).
+    urgency, why, asked = _decided(NO_DANGER, RAISED, None)
+    assert urgency == "urgent", why
+    assert 'says "no one is in danger"' in why and asked == []
+    for words in ("No voy a hacer ninguna tontería, solo quiero que paren.", "ich mache nichts dummes",
+                  "Я ничего с собой не сделаю.", "我不会做傻事的", "ما في خطر بس صار مزعج"):
+        assert _decided(f"{LOST}. {words}", RAISED, None)[0] == "urgent", words
+
+
+def test_nobody_in_danger_never_lowers_a_confident_verdict_a_rule_or_a_third_partys_word() -> None:
+    assert _decided(NO_DANGER, _hood(0.9, 0.0, 5.0), None)[0] == "emergency"
+    crisis = "I am going to kill myself. no one is in danger"
+    assert triage(crisis, RULES).urgency == "emergency"
+    assert _decided(crisis, RAISED, None)[0] == "emergency"
+    # "She says she won't do anything stupid" is a warning sign, not the writer's answer.
+    assert _decided(f"{LOST}. she says she is not going to do anything stupid", RAISED, None)[0] \
+        == "possible-emergency"

@@ -382,7 +382,7 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
     notes += held
     urgency, ordinary = routine_by_rules(urgency, rules, hoods, limits)
     notes += ordinary
-    urgency, ordinary = ordinary_as_a_whole(urgency, rules.urgency, hoods, frozenset(raised_parts), whole,
+    urgency, ordinary = ordinary_as_a_whole(urgency, rules.urgency, sentences, hoods, frozenset(raised_parts), whole,
                                             limits.whole_vote, limits.whole_head)
     notes += ordinary
     categories, reasons = explained_categories(rules, resemblances, sentences, hoods, urgency)
