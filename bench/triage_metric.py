@@ -37,11 +37,11 @@ from triage import DEV, RANK, load, ordinary_line, summarise  # noqa: E402
 from stopit_mail.cases.detect import scoring  # noqa: E402
 from stopit_mail.cases.detect.bank import BankIndex, index_bank, shipped_bank  # noqa: E402
 from stopit_mail.cases.detect.category_bank import with_category_examples  # noqa: E402
-from stopit_mail.cases.detect.detector import judged_units, with_neighbours  # noqa: E402
+from stopit_mail.cases.detect.detector import judged_units, whole_text, with_neighbours  # noqa: E402
 from stopit_mail.cases.detect.language import sentence_languages  # noqa: E402
 from stopit_mail.cases.detect.model import shared_embedder  # noqa: E402
 from stopit_mail.cases.detect.scoring import Neighbourhood, score_vectors  # noqa: E402
-from stopit_mail.cases.detect.sentences import report_sentences  # noqa: E402
+from stopit_mail.cases.detect.sentences import cache_key, report_sentences  # noqa: E402
 from stopit_mail.cases.detect.tiers import DEFAULT_THRESHOLDS, Thresholds, decide  # noqa: E402
 from stopit_mail.cases.triage import compile_rules, load_rules, triage  # noqa: E402
 
@@ -67,6 +67,12 @@ def unit_texts(rows: list[dict[str, Any]]) -> dict[str, str]:
         units, _ = with_neighbours(sentences, sentence_languages([s.text for s in sentences]))
         for unit in units:
             found.setdefault(unit.key, unit.text)
+        # The report read as a whole (``context.ordinary_as_a_whole``), each message and all of them.
+        parts = {s.part for s in sentences}
+        for chosen in [frozenset(parts)] + [frozenset({p}) for p in parts]:
+            text = whole_text(sentences, chosen)
+            if text:
+                found.setdefault(cache_key(text), text)
     return found
 
 
@@ -131,10 +137,28 @@ def measure(rows: list[dict[str, Any]], known: dict[str, np.ndarray], index: Ban
         unit_hoods = [hoods[u.key] for u in units]
         kept = judged_units(sentences, units, unit_hoods)
         final = decide(decision, [units[i] for i in kept], [unit_languages[i] for i in kept],
-                       [unit_hoods[i] for i in kept], index.bank.languages, "dev cache", limits)
+                       [unit_hoods[i] for i in kept], index.bank.languages, "dev cache", limits,
+                       whole=whole_reading(known, index, sentences))
         row["got"] = final.urgency
         row["why"] = final.explanation()
     return summarise("ALL", rows)
+
+
+def whole_reading(known: dict[str, np.ndarray], index: BankIndex, sentences: list[Any]) -> Any:
+    """The detector's reading of a report as a whole, from the cached rows (a combination of messages
+    ``unit_texts`` did not embed is embedded now)."""
+    def whole(parts: frozenset[int]) -> tuple[str, Neighbourhood] | None:
+        text = whole_text(sentences, parts)
+        if not text:
+            return None
+        key = cache_key(text)
+        if key not in known:
+            embedder, status = shared_embedder()
+            if embedder is None:
+                raise SystemExit(f"model unavailable: {status.detail}")
+            known[key] = embedder.embed([text])[0]
+        return text, score_vectors(known[key][None, :], [index])[0]
+    return whole
 
 
 def head_limits(gate: str) -> Thresholds:

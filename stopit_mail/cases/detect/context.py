@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -54,6 +54,9 @@ class ReportContext:
 
     kinds: tuple[tuple[str, str, re.Pattern[str]], ...]
     present: re.Pattern[str]
+    # The writer saying outright that nobody is in danger ("no one is in danger", "I'm not going to
+    # do anything stupid"): ``ordinary_as_a_whole`` reads it; it holds nothing (None: no phrases).
+    no_danger: re.Pattern[str] | None = None
 
     def cue(self, texts: Sequence[str], elsewhere: Sequence[str] = ()) -> Cue | None:
         """The first cue in ``texts`` that no word of the present there or ``elsewhere`` cancels
@@ -72,6 +75,22 @@ class ReportContext:
             return None
         kind, why, span = min(holds, key=lambda h: h[2][0])
         return Cue(kind, why, _original(norm, span))
+
+
+    def says_no_danger(self, texts: Sequence[str]) -> str:
+        """The original words of the first statement that nobody is in danger in ``texts`` ("" if none)."""
+        if self.no_danger is None:
+            return ""
+        for text in texts:
+            norm = normalise(text)
+            hit = self.no_danger.search(norm.text)
+            if hit:
+                return _original(norm, hit.span())
+        return ""
+
+    def mentions_present(self, texts: Sequence[str]) -> bool:
+        """Whether any of ``texts`` has a word of a danger now or soon ("tonight", "not answering")."""
+        return any(self.present.search(normalise(text).text) for text in texts)
 
 
 def _inside(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
@@ -108,6 +127,58 @@ def hold_for_reviewer(urgency: str, sentences: Sequence[Sentence], hoods: Sequen
     return "possible-emergency", [found.note()]
 
 
+# The report read as a whole (``ordinary_as_a_whole``): its text, and its neighbourhood among the
+# reviewed examples (None when it could not be scored: nothing is lowered then).
+WholeReading = Callable[[frozenset[int]], "tuple[str, Neighbourhood] | None"]
+
+
+def ordinary_as_a_whole(urgency: str, rules_urgency: str, sentences: Sequence[Sentence], hoods: Sequence[Neighbourhood],
+                        parts: frozenset[int], whole: WholeReading | None, vote: float | None, head: float,
+                        context: ReportContext | None = None) -> tuple[str, list[str]]:
+    """*urgent* for the model's own reviewer or confident verdict on a report that, read as a whole
+    (the messages of the report holding the raised sentences, ``parts``), resembles no reviewed
+    emergency or concern: an emergency and concern vote under ``vote`` and the bank's head under
+    ``head``, with no word of a danger now or soon anywhere in those messages.
+
+    A person reading "I lost my water bottle in the library on Wednesday, it is blue. If someone finds
+    it, please tell me" sees a lost bottle; e5 read sentence by sentence put the first at 0.88 of "it's
+    done now, I swallowed what was left in the cabinet" (sentences about a place and an object). The
+    whole report is one more vector, scored like a sentence; it only ever lowers what the model alone
+    raised, never a rule's verdict, a reviewed example's own wording or an organisation's example.
+
+    A reviewer verdict (never a confident one) in a report whose writer says outright that nobody is
+    in danger ("no one is in danger, I just want it deleted", "I'm not going to do anything stupid, I
+    just want it to stop": ``[no-danger]`` in ``report_context.toml``) is *urgent* too, whatever the
+    whole report's vote: the model read the feelings in a bullying report as a concern, and the
+    writer answered the question a reviewer would ask. A person still reads it within the hour.
+    """
+    if urgency not in ("emergency", "possible-emergency") \
+            or rules_urgency in ("emergency", "possible-emergency") or not parts:
+        return urgency, []
+    if any(h.same_wording and h.nearest.label != "negative" for h in hoods) \
+            or any(h.by_label[label][0].source != "shipped" for h in hoods for label in ("emergency", "concern")
+                   if label in h.by_label):
+        return urgency, []
+    context = context or shipped_report_context()
+    said = context.says_no_danger([s.text for s in sentences if s.part in parts])
+    if said and urgency == "possible-emergency":
+        return "urgent", [f'the report says "{said}" (nobody in danger, in the writer\'s words) and the model '
+                          f"alone raised it: urgent, a person reads it soon"]
+    if vote is None or whole is None:
+        return urgency, []
+    read = whole(parts)
+    if read is None:
+        return urgency, []
+    text, hood = read
+    share = hood.probability("emergency") + hood.probability("concern")
+    if share >= vote or hood.head is None or hood.head >= head \
+            or context.mentions_present([text]):
+        return urgency, []
+    return "urgent", [f"read as a whole the report resembles no reviewed emergency or concern (their vote "
+                      f"{share:.0%}, the head's log-odds {hood.head:+.1f}) and says nothing of a danger now: "
+                      f"urgent, a person reads it soon"]
+
+
 def _emergency_parts(sentences: Sequence[Sentence], resemblances: Sequence[Resemblance],
                      matches: Sequence[RuleMatch]) -> set[int]:
     """The parts (messages) of the report with a sentence at the emergency tier or a rule's
@@ -124,8 +195,9 @@ def _emergency_parts(sentences: Sequence[Sentence], resemblances: Sequence[Resem
 
 def parse_report_context(data: Any, where: str) -> ReportContext:
     """Validate and compile the cue file: ``joined`` languages, ``[kinds.*]`` and ``[present]``."""
-    if not isinstance(data, dict) or set(data) != {"joined", "kinds", "present"}:
-        raise ReportContextError(f"{where}: expected exactly the keys joined, kinds and present")
+    if not isinstance(data, dict) or not {"joined", "kinds", "present"} <= set(data) \
+            or not set(data) <= {"joined", "kinds", "present", "no-danger"}:
+        raise ReportContextError(f"{where}: expected exactly the keys joined, kinds and present (and optionally no-danger)")
     joined = data["joined"]
     if not isinstance(joined, list) or not all(isinstance(j, str) for j in joined):
         raise ReportContextError(f"{where}: joined must be a list of language codes")
@@ -138,7 +210,9 @@ def parse_report_context(data: Any, where: str) -> ReportContext:
             raise ReportContextError(f"{where}: [kinds.{kind}] needs a why (what staff read)")
         phrases = {lang: words for lang, words in table.items() if lang != "why"}
         compiled.append((kind, table["why"], _compile(phrases, frozenset(joined), f"{where} [kinds.{kind}]")))
-    return ReportContext(tuple(compiled), _compile(data["present"], frozenset(joined), f"{where} [present]"))
+    no_danger = _compile(data["no-danger"], frozenset(joined), f"{where} [no-danger]") if "no-danger" in data else None
+    return ReportContext(tuple(compiled), _compile(data["present"], frozenset(joined), f"{where} [present]"),
+                         no_danger)
 
 
 def _compile(by_language: Any, joined: frozenset[str], where: str) -> re.Pattern[str]:

@@ -152,8 +152,17 @@ class Detector:
             log.exception("triage model failed on a report; falling back to the rules")
             return without_model(decision, languages, f"failed on this report: {exc}")
         bank_languages = self.bank.languages | {e.language for e in examples}
+
+        def whole(parts: frozenset[int]) -> tuple[str, Neighbourhood] | None:
+            text = whole_text(sentences[:read], parts)
+            try:
+                return (text, score_vectors(self.embed([text]), indexes)[0]) if text else None
+            except (RuntimeError, ValueError, OSError, MemoryError):
+                log.exception("triage model failed reading a report as a whole; its sentences decide")
+                return None
+
         decided = decide(decision, units, unit_languages, hoods, bank_languages, self.embedder.name,
-                         self.thresholds, self.hold_rule_emergencies)
+                         self.thresholds, self.hold_rule_emergencies, whole)
         if read < len(sentences) or len(sentences) >= MAX_SENTENCES:
             # Too long for the model's budget: the rules read it all, a person reads it soon.
             decided.urgency = most_urgent(decided.urgency, "urgent")
@@ -239,6 +248,12 @@ def with_neighbours(sentences: Sequence[Sentence], languages: Sequence[str],
             units.append(pair)
             unit_languages.append(languages[i])
     return units, unit_languages
+
+
+def whole_text(sentences: Sequence[Sentence], parts: frozenset[int]) -> str:
+    """The report as one text for the model: its sentences of the messages ``parts``, in order (a
+    forwarded circular below the report is another message and says nothing about it)."""
+    return " ".join(s.text for s in sentences if s.part in parts)
 
 
 def within_budget(sentences: Sequence[Sentence], budget: int = MODEL_BUDGET_BYTES) -> int:

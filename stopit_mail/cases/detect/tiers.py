@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stopit_mail.cases.detect.categories import explained_categories
-from stopit_mail.cases.detect.context import hold_for_reviewer
+from stopit_mail.cases.detect.context import WholeReading, hold_for_reviewer, ordinary_as_a_whole
 from stopit_mail.cases.detect.language import UNDETERMINED
 from stopit_mail.cases.detect.scoring import Neighbourhood
 from stopit_mail.cases.detect.sentences import Sentence
@@ -143,6 +143,17 @@ class Thresholds:
     # was the case; on dev it lifts one emergency and puts one more routine report at the reviewer.
     raise_head: float | None = 3.0
     raise_emergency_vote: float = 0.45
+    # The report read as a whole (``context.ordinary_as_a_whole``; None: off): the model's own reviewer
+    # or confident verdict is *urgent* when the whole report's emergency and concern vote is under
+    # ``whole_vote`` and the head's log-odds under ``whole_head``, with no word of a danger now. The
+    # values are the urgent tier's vote and ``review_head``: read as a whole, the report would not
+    # even be urgent by its vote. Dev (bench/triage_metric.py): routine reports at the reviewer 148 ->
+    # 121 of 681, emergencies unchanged (911 and 854 of 919), labelled possible-emergencies there 158
+    # -> 156 of 191. The first dev emergency it would lower comes at a vote of 0.5 (a head of -0.5);
+    # without the check for words of a danger now, at 0.35 (a sextortion report, "gusto na nya
+    # magpakamatay"). routine19's check batch, written before: 15 -> 13 of 90, emergencies 60 of 60.
+    whole_vote: float | None = 0.35
+    whole_head: float = -0.5
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -336,16 +347,19 @@ def _hood_of(words: str, field: str, sentences: Sequence[Sentence],
 
 def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequence[str],
            hoods: Sequence[Neighbourhood], bank_languages: frozenset[str], model: str,
-           limits: Thresholds = DEFAULT_THRESHOLDS, hold_rule_emergencies: bool = False) -> TriageDecision:
+           limits: Thresholds = DEFAULT_THRESHOLDS, hold_rule_emergencies: bool = False,
+           whole: WholeReading | None = None) -> TriageDecision:
     """The final decision: the rules' urgency raised by the model and by unreviewed languages.
 
     With ``hold_rule_emergencies`` a rule's emergency whose sentences the model recognises as
     reviewed negatives becomes *possible-emergency* (still paged to the reviewer, and to the chain
     if nobody answers); without it only the organisation's own staff-reviewed negatives hold, and
-    the shipped bank only ever raises.
+    the shipped bank only ever raises. ``whole`` reads the report as a whole (the messages holding the
+    raised sentences), for ``context.ordinary_as_a_whole``.
     """
     urgency, notes = _held_rule_urgency(rules, sentences, hoods, limits, staff_reviewed_only=not hold_rule_emergencies)
     resemblances = []
+    raised_parts: set[int] = set()
     for index, (sentence, language, hood) in enumerate(zip(sentences, languages, hoods, strict=True)):
         foreign = language not in bank_languages and language != UNDETERMINED
         verdict, raised = head_raises(hood, unit_verdict(hood, limits, limits.cross_language_margin if foreign else 0.0),
@@ -354,6 +368,8 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
         why = why or raised
         if not why and verdict.tier == "possible-emergency":
             verdict, why = reviewer_or_urgent(hood, verdict, limits, emergency_elsewhere(index, sentences, hoods, limits))
+        if verdict.tier in ("emergency", "possible-emergency"):
+            raised_parts.add(sentence.part)
         if verdict.tier != "routine":
             resemblances.append(_resemblance(sentence, language, hood, verdict, why))
         elif hood.same_wording and hood.nearest.source != "shipped" and len(notes) < 5:
@@ -365,6 +381,9 @@ def decide(rules: TriageDecision, sentences: Sequence[Sentence], languages: Sequ
     urgency, held = hold_for_reviewer(urgency, sentences, hoods, resemblances, rules.matches)
     notes += held
     urgency, ordinary = routine_by_rules(urgency, rules, hoods, limits)
+    notes += ordinary
+    urgency, ordinary = ordinary_as_a_whole(urgency, rules.urgency, sentences, hoods, frozenset(raised_parts), whole,
+                                            limits.whole_vote, limits.whole_head)
     notes += ordinary
     categories, reasons = explained_categories(rules, resemblances, sentences, hoods, urgency)
     notes += reasons
