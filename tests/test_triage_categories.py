@@ -83,6 +83,22 @@ def test_the_rules_categories_stay_and_a_clear_vote_adds_a_more_specific_one() -
     assert "sexual-harassment" in categories(rules_saying("other"), [], [split], "urgent")
 
 
+def test_a_second_category_from_the_vote_needs_the_clear_vote_a_category_beside_the_rules_needs() -> None:
+    # Each sentence votes on its own: one sentence about groping (clear), another whose neighbours
+    # lean only a little towards misconduct (a parent saying she is the lunch aide). Only the clear
+    # one names the report; a second sentence as clear as the first adds its category.
+    clear = hood((GROPING, 0.92), (BODY, 0.91), (YELLING, 0.86))
+    leaning = hood((YELLING, 0.91), (GROPING, 0.905), (BODY, 0.90))
+    assert sentence_vote(leaning)["misconduct"] >= DEFAULT_LIMITS.share
+    assert categories(rules_saying("other"), [], [clear, leaning], "routine") == ["sexual-harassment"]
+    assert categories(rules_saying("other"), [], [leaning], "routine")[0] == "misconduct"
+    yelling = hood((YELLING, 0.92), (YELLING, 0.91), (GROPING, 0.86))
+    assert categories(rules_saying("other"), [], [clear, yelling], "routine") == ["sexual-harassment", "misconduct"]
+    # A danger the vote gives a paged report does not count: it says nothing about the ordinary category.
+    pills = hood((PILLS, 0.93), (CANT_GO_ON, 0.925), votes=(0.9, 0.1, 0.0))
+    assert categories(rules_saying("other"), [], [pills, leaning], "emergency") == ["self-harm", "misconduct"]
+
+
 def test_a_generic_category_gives_way_to_its_specific_kind_from_the_rules_or_the_vote() -> None:
     assert categories(rules_saying("bullying", "cyberbullying"), [], [], "routine") == ["cyberbullying"]
     assert categories(rules_saying("harassment", "sexual-exploitation"), [], [], "urgent") == ["sexual-exploitation"]

@@ -19,8 +19,9 @@ here; ``tiers`` decides it and this only names what the report is about.
   by similarity (``scoring.Neighbourhood.nearest_few``): reviewed negatives carry the routine
   categories (a groping report, a teacher yelling) that emergencies' examples never do. A category
   the vote gives is added when a sentence close enough (``similarity``) agrees enough (``share``;
-  more, ``specific_share``, when the rules or the model already named something, so a clear
-  "sexual-harassment" can join a rule's bare "harassment" without every report collecting three).
+  more, ``specific_share``, when the rules, the model or a stronger vote already named something,
+  so a clear "sexual-harassment" can join a rule's bare "harassment" without every report
+  collecting three, one per sentence).
   The danger categories (self-harm, threats, weapons, sexual exploitation) come from the vote only
   for a report at the reviewer tier or above: for the rest they would be what a resemblance too weak
   to raise the tier whispered.
@@ -142,7 +143,14 @@ def deciding_categories(resemblances: Sequence[Resemblance], votes: dict[str, di
 def voted_categories(votes: Sequence[dict[str, float]], urgency: str, named: bool,
                      limits: CategoryLimits = DEFAULT_LIMITS) -> list[str]:
     """Categories the report's sentences' neighbours (``votes``) agree on, strongest first
-    (``named``: the rules or the model already named one, so only a clear vote adds another)."""
+    (``named``: the rules or the model already named one, so only a clear vote adds another).
+
+    The strongest category the vote gives counts as named too: each sentence votes on its own, so a
+    report of four sentences collected one category per sentence at the lenient ``share`` (a
+    parent's "I'm the lunch aide" voting "misconduct", "the coach heard and said nothing" beside the
+    teasing it reports). A second category needs the clear vote a category beside the rules' needs;
+    a danger category the vote gave a paged report does not count (it says nothing about which
+    ordinary category the report is: "self-harm" beside the name-calling a pupil describes)."""
     support: dict[str, float] = {}
     for vote in votes:
         for category, share in vote.items():
@@ -154,6 +162,8 @@ def voted_categories(votes: Sequence[dict[str, float]], urgency: str, named: boo
         needed = limits.danger_share if category in DANGER else limits.specific_share if named else limits.share
         if share >= needed:
             found.append(category)
+            # A danger the vote found says nothing about which ordinary category the report is.
+            named = named or category not in DANGER
     return found
 
 
