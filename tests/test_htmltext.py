@@ -24,6 +24,10 @@ from stopit_mail.extract.htmltext import html_to_text
     ("x < 3 and a<b>&amp;</b>b &lt;tag&gt;", "x < 3 and a&b <tag>"),
     ("<pre>Received: from a\n    by b; Mon</pre>", "Received: from a\n by b; Mon"),
     ("<head><title>t</title></head><body>only this</body>", "only this"),
+    # A tag that never closes is text, as far as it reaches; what follows it is read as usual.
+    ('<a title="x>hello</a> <b>world</b><div>next', "<a title=\"x>hello world\nnext"),
+    ("a <b c=d e<!-- gone", "a <b c=d e"),
+    ("one <!x two <? three", "one <!x two <? three"),
 ])
 def test_markup_is_cut_as_html_parser_cuts_it(html: str, text: str) -> None:
     assert html_to_text(html) == text
@@ -50,3 +54,20 @@ def test_big_html_costs_less_than_a_bare_html_parser_pass() -> None:
     ours = best(lambda: html_to_text(doc))
     assert ours < 0.75 * bare, (ours, bare)
     assert html_to_text(doc).startswith("Line 0 of the message, & more link\n\na b\n\nLine 1 of")
+
+
+@pytest.mark.parametrize("unit", ["<a b=", '<a b="', "<p x='", "<a ", "<!x", "</1"])
+def test_tags_that_never_close_cost_no_more_than_ordinary_markup(unit: str) -> None:
+    """A harasser's HTML of a tag opened 30,000 times and never closed: each "<" was tried as a
+    tag again, scanning to the end (html.parser and the regular-expression cut alike), so
+    150 KB took about a minute and the message stalled its worker until the time budget."""
+    hostile = unit * (150_000 // len(unit))
+    ordinary = "<div><span class='x'>word</span> text &amp; more</div>" * (len(hostile) // 52)
+
+    def cost(html: str) -> float:
+        start = time.process_time()
+        text = html_to_text(html)
+        assert text
+        return time.process_time() - start
+
+    assert cost(hostile) < 5 * cost(ordinary) + 0.05

@@ -44,7 +44,14 @@ _INDENT = "\ue000"
 # html.parser reads it.
 _TOKEN = re.compile(
     r"<(?:(?P<end>/[\t\n\r\f ]*)?(?P<tag>[a-zA-Z][^\t\n\r\f />\x00]*)(?P<attrs>[^>=]*(?:=\s*(?:\"[^\"]*\"|'[^']*'|(?![\"']))[^>=]*)*)>"
-    r"|!--.*?(?:--!?>|\Z)|![^>]*>|\?[^>]*>|/[^a-zA-Z>][^>]*>)", re.DOTALL)
+    r"|!--.*?(?:--!?>|\Z)|![^>]*>|\?[^>]*>|/[^a-zA-Z>][^>]*>"
+    r"|(?P<broken>(?:/[\t\n\r\f ]*)?[a-zA-Z]|[!?](?=[^>]*\Z)|/(?=[^a-zA-Z>][^>]*\Z)))", re.DOTALL)
+# How far a tag that never closes reaches: its name and attributes up to the "=" of a value
+# whose quote is never closed, or to the end. html.parser reads its "<" as text and tries again
+# at the next "<"; every "<" inside that stretch (outside its quoted values) fails the same way
+# after scanning as far, so "<a b=" repeated 40,000 times took minutes. The stretch is text.
+_UNCLOSED = re.compile(
+    r"(?:/[\t\n\r\f ]*)?[a-zA-Z][^\t\n\r\f />\x00]*[^>=]*(?:=\s*(?:\"[^\"]*\"|'[^']*'|(?![\"']))[^>=]*)*")
 _CLASS = re.compile(r"""(?:^|[\s"'/])class\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 # Elements whose content is raw text up to their end tag (html.parser's CDATA_CONTENT_ELEMENTS).
 _RAW_TEXT = {"script": re.compile(r"</script(?=[\t\n\r\f />])", re.IGNORECASE),
@@ -133,14 +140,25 @@ class _TextCollector:
             position = self._feed_from(html, position)
 
     def _feed_from(self, html: str, position: int) -> int | None:
-        """Collect from `position` to the end, or to the end of a script's or style's raw text
-        (returned: the scan starts again there, since a "<" inside it began no tag)."""
+        """Collect from `position` to the end, or to the end of a script's or style's raw text or
+        of a tag that never closes (returned: the scan starts again there, since a "<" inside it
+        began no tag)."""
         pending: list[str] = []
         for match in _TOKEN.finditer(html, position):
             begin = match.start()
             if begin > position:
                 pending.append(html[position:begin])
             position = match.end()
+            if match.lastgroup == "broken":
+                # No ">" closes it: "<" and the stretch it reaches are text (see _UNCLOSED); a
+                # "<!", "<?" or "</" without a ">" after it means no tag follows at all.
+                reach = _UNCLOSED.match(html, begin + 1)
+                stop = max(reach.end(), position) if match.group("broken")[-1:].isalpha() and reach else len(html)
+                comment = html.find("<!--", begin + 1, stop)  # a comment inside is still dropped
+                stop = comment if comment > 0 else stop
+                pending.append(html[begin:stop])
+                self.text(pending)
+                return stop if stop < len(html) else None
             end, tag, attrs = match.group(1, 2, 3)  # "end", "tag", "attrs"
             if tag is None or (tag := tag.lower()) not in _MATTERS:
                 if self.pre_depth:
