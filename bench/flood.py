@@ -27,7 +27,11 @@ each grows from round to round, to N), so a change in the load of other programs
 weighs on the --no-worker and the --worker figures alike.
 
     python bench/flood.py [--messages 20000] [--clients 32] [--rounds 5] [--pg postgresql://...]
-                          [--drain-seconds 90] [--skip-sqlite] [--worker-nice N]
+                          [--drain-seconds 90] [--skip-sqlite] [--worker-nice N] [--flood-nice N,M...]
+
+`--flood-nice 0,19` floods one installation with the worker per value of `server.flood_nice`
+(the niceness of the thread computing ordinary messages during a flood), in the same alternating
+rounds, each with its own self-harm report: the settings compared within one run.
 """
 
 from __future__ import annotations
@@ -83,12 +87,13 @@ SELF_HARM = (b"From: Sam <sam@example.org>\r\nTo: stopit@example.edu\r\nSubject:
 WORKER_NICE: int | None = None  # --worker-nice: the worker child's niceness (None: the default config's)
 
 
-def installation(folder: Path, database_url: str) -> Path:
+def installation(folder: Path, database_url: str, flood_nice: int | None = None) -> Path:
     config = init_installation(folder, "Flood University", "stopit@example.edu", database_url)
     text = config.read_text().replace('dns = "online"', 'dns = "offline"')
-    if WORKER_NICE is not None:
-        text, count = re.subn(r"(?m)^worker_nice = \d+$", f"worker_nice = {WORKER_NICE}", text)
-        assert count == 1, "no worker_nice in the default config"
+    for key, value in (("worker_nice", WORKER_NICE), ("flood_nice", flood_nice)):
+        if value is not None:
+            text, count = re.subn(rf"(?m)^{key} = \d+$", f"{key} = {value}", text)
+            assert count == 1, f"no {key} in the default config"
     text = text.replace("max_connections_per_peer = 20", "max_connections_per_peer = 1000")
     text = text.replace("max_messages_per_peer_per_minute = 120", "max_messages_per_peer_per_minute = 100000000")
     text = text.replace("acks_per_sender_per_hour = 5", "acks_per_sender_per_hour = 100000")
@@ -201,10 +206,10 @@ def _processed(config: Path) -> int:
         app.close()
 
 
-def new_installation(folder: Path, pg: str | None) -> dict[str, Any]:
+def new_installation(folder: Path, pg: str | None, flood_nice: int | None = None) -> dict[str, Any]:
     """A fresh installation in `folder` (on a fresh PostgreSQL database with `pg`) and its port."""
     url = fresh_pg_database(pg) if pg else ""
-    config = installation(folder, url)
+    config = installation(folder, url, flood_nice)
     port = smtp_bench.free_port()
     config.write_text(config.read_text().replace('listen = "127.0.0.1:8025"', f'listen = "127.0.0.1:{port}"'))
     return {"config": config, "url": url, "port": port, "rounds": []}
@@ -266,7 +271,11 @@ def totals(setup: dict[str, Any]) -> dict[str, Any]:
 def one_database(label: str, args: argparse.Namespace, pg: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="stopit-flood-") as tmp:
         root = Path(tmp)
-        setups = {"base": new_installation(root / "no-worker", pg), "busy": new_installation(root / "worker", pg)}
+        setups = {"base": new_installation(root / "no-worker", pg)}
+        nices = args.flood_nice or [None]
+        busy_names = ["busy" if nice is None else f"busy{nice}" for nice in nices]
+        for name, nice in zip(busy_names, nices, strict=True):
+            setups[name] = new_installation(root / f"worker-{name}", pg, nice)
         if pg:
             setups["both"] = new_installation(root / "workers2", pg)
         # Rounds alternate between the installations, so a change in the machine's other load
@@ -274,24 +283,29 @@ def one_database(label: str, args: argparse.Namespace, pg: str | None) -> None:
         per_round = args.messages // args.rounds
         for number in range(args.rounds):
             flood_round(setups["base"], args, "--no-worker", per_round, False)
-            flood_round(setups["busy"], args, "--worker", per_round, number == args.rounds // 2)
+            for name in busy_names:
+                flood_round(setups[name], args, "--worker", per_round, number == args.rounds // 2)
             if pg:
                 flood_round(setups["both"], args, "--worker", per_round, False, extra_workers=1)
         drains = backlog_scaling(root, pg, setups["base"], args.drain_seconds) if pg else None
-    base, busy = totals(setups["base"]), totals(setups["busy"])
+    base = totals(setups["base"])
     print(f"== {label}: {per_round * args.rounds} ordinary reports from {args.clients} clients in {args.rounds} "
           f"alternating rounds, one self-harm report midway, worker_nice "
           f"{'as configured' if WORKER_NICE is None else WORKER_NICE}")
-    print(f"worker's {setups['busy'].get('model')}")
+    print(f"worker's {setups[busy_names[0]].get('model')}")
     print(f"accept rate --no-worker: {base['rate']:8.1f} msg/s   p99 {base['p99_ms']:7.1f} ms   errors {base['errors']}"
           f"   load {base['load']}\n    {base['cpu']}")
-    print(f"accept rate with worker: {busy['rate']:8.1f} msg/s   p99 {busy['p99_ms']:7.1f} ms   errors {busy['errors']}"
-          f"   load {busy['load']}\n    {busy['cpu']}")
-    print(f"accept rate share:       {busy['rate'] / base['rate']:8.0%}  (goal >= 80%)")
-    delay = setups["busy"].get("delay")
-    print(f"page delay after its 250: {'NOT PAGED' if delay is None else f'{delay:.2f} s'}  (goal < 5 s), "
-          f"backlog at that 250: {setups['busy'].get('backlog')}; cases of ordinary reports paged meanwhile: "
-          f"{setups['busy'].get('other_pages')}")
+    for name, nice in zip(busy_names, nices, strict=True):
+        busy = totals(setups[name])
+        print(f"-- flood_nice {'as configured' if nice is None else nice}:")
+        print(f"accept rate with worker: {busy['rate']:8.1f} msg/s   p99 {busy['p99_ms']:7.1f} ms   "
+              f"errors {busy['errors']}   load {busy['load']}\n    {busy['cpu']}")
+        print(f"accept rate share:       {busy['rate'] / base['rate']:8.0%}  (goal >= 80%)")
+        delay = setups[name].get("delay")
+        print(f"page delay after its 250: {'NOT PAGED' if delay is None else f'{delay:.2f} s'}  (goal < 5 s), "
+              f"backlog at that 250: {setups[name].get('backlog')}; cases of ordinary reports paged meanwhile: "
+              f"{setups[name].get('other_pages')}")
+    busy = totals(setups[busy_names[0]])
     if pg:
         both = totals(setups["both"])
         one, two = busy["processed_rate"], both["processed_rate"]
@@ -325,6 +339,8 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL runs")
     parser.add_argument("--worker-nice", type=int,
                         help="server.worker_nice of the runs (0: the worker at the listener's priority)")
+    parser.add_argument("--flood-nice", type=lambda text: [int(v) for v in text.split(",")],
+                        help="server.flood_nice values compared in the same run, comma-separated (0: off)")
     args = parser.parse_args()
     global WORKER_NICE
     WORKER_NICE = args.worker_nice

@@ -23,12 +23,14 @@ from stopit_mail.app import open_app
 from stopit_mail.models import RawMessage, RawStatus, WorkerHeartbeat
 
 _CREATED: list[str] = []
+# Names of the databases a run creates (on a shared server, a prefix of one's own: STOPIT_FLOOD_DB_PREFIX).
+DB_PREFIX = os.environ.get("STOPIT_FLOOD_DB_PREFIX", "stopit_flood_")
 
 
 def fresh_pg_database(url: str) -> str:
     import psycopg
 
-    name = f"stopit_flood_{uuid.uuid4().hex[:10]}"
+    name = f"{DB_PREFIX}{uuid.uuid4().hex[:10]}"
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     _CREATED.append(name)
@@ -150,7 +152,7 @@ def clone_pg_database(url: str, template_url: str) -> str:
     """A copy of a database (its backlog) under a fresh name, for a second drain of the same messages."""
     import psycopg
 
-    name = f"stopit_flood_{uuid.uuid4().hex[:10]}"
+    name = f"{DB_PREFIX}{uuid.uuid4().hex[:10]}"
     source = template_url.rsplit("/", 1)[1]
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')

@@ -6,11 +6,14 @@ a flood here (the worker decides it is in one from those wakes alone).
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,9 +24,10 @@ from stopit_mail.config import settings_from_dict
 from stopit_mail.errors import ConfigError
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.models import RawMessage, RawStatus
+from stopit_mail.processing import runner
 from stopit_mail.processing import worker as worker_module
 from stopit_mail.processing.flood_probe import StoredRate
-from stopit_mail.processing.worker import FLOOD_CPU_SHARE, Worker
+from stopit_mail.processing.worker import FLOOD_CPU_SHARE, TurnReport, Worker
 from stopit_mail.server import separate_worker
 
 from smtp_helpers import report_message, wait_until
@@ -184,3 +188,49 @@ def test_the_pacing_setting_must_be_true_or_false(value: object) -> None:
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"organisations": [ORG], "server": {"pace_separate_worker": value}}, Path("."))
     assert any(p.startswith("server.pace_separate_worker") for p in info.value.problems), info.value.problems
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a niceness per thread is Linux's")
+def test_in_a_flood_ordinary_work_is_computed_at_flood_nice_but_claimed_and_written_at_the_workers_own(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listener's threads must win a core at once during a flood, so ordinary messages are
+    computed on a thread at server.flood_nice; the claim and the write hold the write lock and
+    stay at the worker's own priority (a starved lock holder would stall the listener), and so
+    does every step of an emergency. Outside a flood nothing is lowered."""
+    seen: list[tuple[str, int]] = []
+
+    def noting(step: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            seen.append((step, _niceness()))
+            return function(*args, **kwargs)
+        return noted
+
+    for step in ("claim_batch", "compute", "write"):
+        monkeypatch.setattr(runner, step, noting(step, getattr(runner, step)))
+    own = _niceness()
+    assert own < app.settings.server.flood_nice == 19
+    worker = Worker(app, write_batch=2)
+    try:
+        ordinary = [store(app, report_message(n)) for n in range(2)]
+        with flooding(worker):
+            assert worker._process_some(2, TurnReport()) == (2, False)
+        assert all(processed(app, raw_id) for raw_id in ordinary)
+        assert seen == [("claim_batch", own), ("compute", 19), ("compute", 19), ("write", own)]
+        seen.clear()
+        emergency = store(app, SELF_HARM)
+        with flooding(worker):
+            assert worker._process_some(2, TurnReport()) == (1, True)
+        assert processed(app, emergency)
+        assert seen == [("claim_batch", own), ("compute", own), ("write", own)]
+        seen.clear()
+        later = store(app, report_message(3))
+        assert wait_until(lambda: not worker.in_flood(), 5)
+        assert worker._process_some(2, TurnReport()) == (1, False)  # no flood
+        assert processed(app, later)
+        assert seen == [("claim_batch", own), ("compute", own), ("write", own)]
+    finally:
+        worker.stop()

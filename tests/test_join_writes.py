@@ -16,6 +16,7 @@ from sqlalchemy import delete, event, select
 from stopit_mail.app import App
 from stopit_mail.cases import service
 from stopit_mail.cases.aliases import ALLEGED_SENDER
+from stopit_mail.extract.evidence import extract_evidence
 from stopit_mail.ingest.rawstore import Envelope, store_raw
 from stopit_mail.models import Case, CaseAlias, Party, Report
 from stopit_mail.processing import runner
@@ -121,3 +122,36 @@ def test_reporter_codes_are_random_over_the_whole_alphabet() -> None:
     assert len(set(codes)) == len(codes)
     assert all(len(code) == REPORTER_CODE_LENGTH and set(code) <= set(_ALPHABET) for code in codes)
     assert all({code[i] for code in codes} == set(_ALPHABET) for i in range(REPORTER_CODE_LENGTH))
+
+
+
+def test_the_case_a_report_joins_is_attached_clean_and_complete(any_app: App) -> None:
+    """The duplicate search builds the case from its Core row without the constructor: the
+    object must be exactly a loaded one (every column read back without a query, nothing
+    pending, its relationships loaded on demand, and a later change flushed)."""
+    _process(any_app, [joining_report(0, "reporter0@example.org")])
+    with any_app.factory() as session:
+        stored = session.scalars(select(Case)).one()
+        expected = {c.key: getattr(stored, c.key) for c in Case.__table__.columns}
+    extraction = extract_evidence(joining_report(1, "reporter1@example.org"))
+    sent: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        sent.append(statement)
+
+    engine = any_app.factory.kw["bind"]
+    with any_app.factory() as session, session.begin():
+        case = service.find_duplicate_case(session, extraction.items, stored.organisation)
+        assert case is not None
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            assert {c.key: getattr(case, c.key) for c in Case.__table__.columns} == expected
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert not sent
+        assert not session.dirty and not session.new and case in session
+        assert len(case.reports) == 1  # loaded on demand
+        case.title = "renamed"
+    with any_app.factory() as session:
+        found = session.get(Case, expected["id"])
+        assert found is not None and found.title == "renamed"

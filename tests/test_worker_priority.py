@@ -78,11 +78,12 @@ def test_the_worker_child_of_serve_runs_at_the_configured_niceness(tmp_path: Pat
         assert stop_process(server) == 0, (tmp_path / "serve.log").read_text()
 
 
+@pytest.mark.parametrize("key", ["worker_nice", "flood_nice"])
 @pytest.mark.parametrize("value", [-1, 20, 100])
-def test_a_worker_niceness_out_of_range_is_refused(value: int) -> None:
+def test_a_worker_niceness_out_of_range_is_refused(key: str, value: int) -> None:
     with pytest.raises(ConfigError) as info:
-        settings_from_dict({"organisations": [ORG], "server": {"worker_nice": value}}, Path("."))
-    assert info.value.problems == [f"server.worker_nice: found {value}, expected 0 to 19"]
+        settings_from_dict({"organisations": [ORG], "server": {key: value}}, Path("."))
+    assert info.value.problems == [f"server.{key}: found {value}, expected 0 to 19"]
 
 
 def test_a_worker_niceness_that_is_not_a_number_is_refused() -> None:

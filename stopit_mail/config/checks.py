@@ -63,8 +63,9 @@ def _check_server(settings: Settings, problems: list[str]) -> None:
     for key in ("max_connections_per_peer", "max_messages_per_peer_per_minute"):
         if getattr(server, key) < 1:
             problems.append(f"server.{key}: found {getattr(server, key)}, expected at least 1")
-    if not 0 <= server.worker_nice <= 19:
-        problems.append(f"server.worker_nice: found {server.worker_nice}, expected 0 to 19")
+    for key in ("worker_nice", "flood_nice"):
+        if not 0 <= getattr(server, key) <= 19:
+            problems.append(f"server.{key}: found {getattr(server, key)}, expected 0 to 19")
     if outbound.max_attempts < 1:
         problems.append(f"outbound.max_attempts: found {outbound.max_attempts}, expected at least 1")
     _check_limits(settings, problems)

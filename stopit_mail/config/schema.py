@@ -93,6 +93,8 @@ class ServerSettings:
     run_worker: bool = doc("Run the processing worker inside `stopit serve`.", True)
     worker_nice: int = doc("Niceness (0-19) of the worker child of `serve`, so accepting mail wins the CPU; 0: off.",
                            5)
+    flood_nice: int = doc("Niceness (0-19) of the worker's thread computing ordinary messages while the listener is "
+                          "flooded (claims, writes and emergencies keep the worker's own); 0: off.", 19)
     pace_separate_worker: bool = doc("A separate `stopit worker` keeps to a small share of one core while the "
                                      "listener is flooded; false only for a worker on another host.", True)
 

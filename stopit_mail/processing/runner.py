@@ -26,6 +26,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,6 +48,18 @@ from stopit_mail.processing.write import guarded, write
 from stopit_mail.sealing import IdentityKeyError, is_sealed_bytes, open_bytes, open_envelope
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+class RunsStep(Protocol):
+    """Runs one step of a batch and returns what it returned (on another thread, say)."""
+
+    def __call__(self, step: Callable[[], _T]) -> _T: ...
+
+
+def run_here(step: Callable[[], _T]) -> _T:
+    """Run `step` on the calling thread (a batch's default)."""
+    return step()
 
 
 def _organisation(settings: Settings, rcpt_to: list[str]) -> Organisation:
@@ -128,7 +141,8 @@ def run(factory: sessionmaker[Session], settings: Settings, stored: StoredMessag
 def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
                   exclude: frozenset[int] = frozenset(),
                   on_claim: Callable[[StoredMessage], None] | None = None,
-                  pace: Callable[[bool], None] | None = None) -> list[Outcome]:
+                  pace: Callable[[bool], None] | None = None,
+                  at_base: RunsStep = run_here) -> list[Outcome]:
     """Claim up to `size` messages at once, compute them one by one, then write them in one transaction.
 
     The claim (`claims.claim_batch`) takes what is waiting now, of the most urgent level only,
@@ -137,13 +151,20 @@ def process_batch(factory: sessionmaker[Session], settings: Settings, size: int,
     worker's time budget watches the last one); `pace(urgent)` is called before the write (the
     worker leaves the SQLite write lock to the listener during a flood). The chain's reads share
     one read session for the batch.
+
+    `at_base` runs the claim and the write, and the whole work of a batch of emergencies, when
+    the caller lowered this thread's CPU priority for a flood (the worker's `flood_nice`): a
+    thread holding the write lock must never be the starved one (the listener would wait on it),
+    and an emergency is never computed at the lowered priority.
     """
-    claimed = claim_batch(factory, settings, size, exclude)
+    claimed = at_base(lambda: claim_batch(factory, settings, size, exclude))
+    urgent = any(stored.priority >= EMERGENCY for stored in claimed)
     with factory() as reader:
-        ready, finished = _compute_all(factory, settings, claimed, reader, on_claim)
+        ready, finished = (at_base if urgent else run_here)(
+            lambda: _compute_all(factory, settings, claimed, reader, on_claim))
     if pace is not None and ready:
-        pace(any(ctx.raw.priority >= EMERGENCY for ctx in ready) or emergency_waiting(factory))
-    return finished + write(factory, settings, ready)
+        pace(urgent or emergency_waiting(factory))
+    return finished + at_base(lambda: write(factory, settings, ready))
 
 
 def _compute_all(factory: sessionmaker[Session], settings: Settings, claimed: list[StoredMessage],

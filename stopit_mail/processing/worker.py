@@ -17,7 +17,9 @@ stopped or stuck worker from an idle one.
 
 During a flood (judged from the listener's wakes) the worker keeps to a small share of one
 core and, on SQLite, of the write lock, so accepting mail comes first; an emergency waiting ends
-either pause.
+either pause. It then also computes ordinary messages on a thread at `server.flood_nice`, so the
+listener's threads take a core at once whenever they have work; the claim and the write (which
+hold the write lock) and an emergency's whole work stay on threads at the worker's own priority.
 
 State lives only in the database, so a restarted worker simply resumes. Several workers may run
 against PostgreSQL (claims use SKIP LOCKED); on SQLite run one.
@@ -29,6 +31,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,9 +53,10 @@ from stopit_mail.processing.context import StoredMessage
 from stopit_mail.processing.outcomes import Outcome
 from stopit_mail.processing.periodic import RetentionTick
 from stopit_mail.processing.rules import warm_up
-from stopit_mail.processing.runner import emergency_waiting, process_batch, quarantine
+from stopit_mail.processing.runner import RunsStep, emergency_waiting, process_batch, quarantine, run_here
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # During a flood (the listener stored this many messages in the last second) the worker on SQLite
 # holds the write lock at most LOCK_SHARE_IN_FLOOD of the time, so accepting mail comes first;
@@ -120,6 +125,10 @@ class Worker:
         self._failures: Counter[int] = Counter()
         self._given_up: set[int] = set()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-process")
+        # During a flood: ordinary messages are computed on `_flood_pool` (its thread at
+        # server.flood_nice), their claims and writes run on `_base_pool` (the worker's own).
+        self._flood_pool: ThreadPoolExecutor | None = None
+        self._base_pool = _started_pool()
         self._wakes: deque[float] = deque(maxlen=FLOOD_WAKES_PER_SECOND)
         self._sqlite = app.engine.dialect.name == "sqlite"
         self._write_started = 0.0
@@ -192,7 +201,9 @@ class Worker:
                 if not report.busy:
                     self._wake.wait(self.idle_seconds)
         finally:
-            self._pool.shutdown(wait=False)
+            for pool in (self._pool, self._flood_pool, self._base_pool):
+                if pool is not None:
+                    pool.shutdown(wait=False)
             heartbeat.leave(self.app.factory, self.name)
         log.info("worker stopped: %s", self.totals)
 
@@ -240,10 +251,10 @@ class Worker:
             report.errors += 1
             log.error("outbox delivery failed: %s", exc)
 
-    def _batch(self, size: int, claimed: list[tuple[StoredMessage, float]]) -> list[Outcome]:
+    def _batch(self, size: int, claimed: list[tuple[StoredMessage, float]], at_base: RunsStep) -> list[Outcome]:
         self._write_started = 0.0
         done = process_batch(self.app.factory, self.app.settings, size, frozenset(self._given_up),
-                             lambda stored: claimed.append((stored, time.monotonic())), self._pace)
+                             lambda stored: claimed.append((stored, time.monotonic())), self._pace, at_base)
         if self._write_started:
             self._write_ended = time.monotonic()
             self._write_took = self._write_ended - self._write_started
@@ -253,7 +264,10 @@ class Worker:
         """Process up to `size` messages in one write: how many were taken (0: none waiting), and
         whether one of them was pre-triaged as an emergency."""
         claimed: list[tuple[StoredMessage, float]] = []
-        future: Future[list[Outcome]] = self._pool.submit(self._batch, size, claimed)
+        lowered = self._lowered_pool()
+        future: Future[list[Outcome]] = (
+            self._pool.submit(self._batch, size, claimed, run_here) if lowered is None
+            else lowered.submit(self._batch, size, claimed, self._at_base))
         budget = self.app.settings.limits.processing_seconds
         while True:
             try:
@@ -299,8 +313,13 @@ class Worker:
         report.abandoned += 1
         budget = self.app.settings.limits.processing_seconds
         # The stuck thread keeps running; its late write is refused unless the message still waits.
-        self._pool.shutdown(wait=False)
+        # (Stuck computing an emergency, or writing, it holds the base thread: that is replaced too.)
+        for pool in (self._pool, self._flood_pool, self._base_pool):
+            if pool is not None:
+                pool.shutdown(wait=False)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-process")
+        self._flood_pool = None
+        self._base_pool = _started_pool()
         log.error("message %s overran its time budget of %s s (attempt %s)", stored.id, budget, stored.attempts)
         if stored.attempts >= self.app.settings.limits.max_attempts:
             try:
@@ -308,6 +327,20 @@ class Worker:
                            f"time budget: processing took longer than {budget:g} s in {stored.attempts} attempts")
             except SQLAlchemyError:
                 log.exception("could not quarantine message %s", stored.id)
+
+    def _lowered_pool(self) -> ThreadPoolExecutor | None:
+        """The pool whose thread computes at server.flood_nice, during a flood (else None)."""
+        niceness = self.app.settings.server.flood_nice
+        if not niceness or not sys.platform.startswith("linux") or not self.in_flood():
+            return None
+        if self._flood_pool is None:
+            self._flood_pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-flood",
+                                                  initializer=lower_thread_priority, initargs=(niceness,))
+        return self._flood_pool
+
+    def _at_base(self, step: Callable[[], _T]) -> _T:
+        """Run `step` on the thread at the worker's own priority, and wait for it."""
+        return self._base_pool.submit(step).result()
 
     def _release(self, raw_id: int) -> None:
         try:
@@ -338,3 +371,22 @@ class Worker:
         for status, count in report.delivered.items():
             self.totals.delivered[status] = self.totals.delivered.get(status, 0) + count
 
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Raise the calling thread's niceness to `niceness` (Linux keeps one per thread; lowering
+    one's own priority needs no privilege). Never lowers it: a worker niced further keeps that."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError as exc:
+        log.warning("could not lower the flood thread's priority: %s", exc)
+
+
+def _started_pool() -> ThreadPoolExecutor:
+    """A one-thread pool whose thread is started now, by the caller: a pool starts its thread at
+    the first task, from the thread that submits it, whose niceness the new thread inherits (the
+    flood thread's, had it been that one)."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="stopit-write")
+    pool.submit(int).result()
+    return pool
