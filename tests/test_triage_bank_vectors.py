@@ -215,3 +215,27 @@ def test_stopit_status_says_when_the_bank_is_still_embedding_or_failed(app) -> N
     assert "TRIAGE BANK FAILED: the reviewed examples could not be embedded: disk full" in out
     bank_state.record(cache, "ready", "5000 reviewed examples ready")
     assert "Triage bank: 5000 reviewed examples ready" in cli(config, "status")
+
+
+def test_a_small_bank_leaves_the_cache_of_a_larger_one(tmp_path: Path) -> None:
+    """An organisation's few examples (or a test's small bank) embedded with the same model used to
+    leave only their own rows in the sentence cache, so the next start re-embedded everything."""
+    from stopit_mail.cases.detect.bank import embedded_rows
+
+    asked: list[str] = []
+
+    class Counting(StandInEmbedder):
+        name = "counting-stand-in"
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            asked.extend(texts)
+            return super().embed(texts)
+
+    folder = tmp_path / "cache"
+    large = [f"sentence number {i} of the large bank" for i in range(40)]
+    first = embedded_rows(large, Counting(), [folder], "test")
+    embedded_rows(["one example of an organisation", "and another"], Counting(), [folder], "test")
+    asked.clear()
+    again = embedded_rows(large, Counting(), [folder], "test")
+    assert asked == []
+    assert np.array_equal(first, again)

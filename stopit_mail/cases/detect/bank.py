@@ -257,8 +257,20 @@ def embedded_rows(sentences: Sequence[str], embedder: Embedder, folders: Sequenc
         known.update(zip(missing, fresh, strict=True))
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
     for folder in folders if missing else ():
-        _store_cached(embedder, folder, keys, vectors)
+        # The folder's other sentences are kept: an organisation's few examples (or a test's small
+        # bank) indexed with the same model must not leave only their own rows in the cache, or
+        # the next start re-embeds the whole bank (minutes on one core).
+        asked = set(keys)
+        kept = {k: v for k, v in _load_cached(embedder, folder).items() if k not in asked}
+        older = list(kept)[-max(0, CACHE_ROWS - len(keys)):] if len(keys) < CACHE_ROWS else []
+        _store_cached(embedder, folder, older + keys,
+                      np.vstack([*(kept[k][None, :] for k in older), vectors]) if older else vectors)
     return vectors
+
+
+# The most rows one sentence cache keeps (about 7 MB as float16): the sentences asked for last
+# are kept first, so a bank edited many times does not grow its cache without end.
+CACHE_ROWS = 50_000
 
 
 def as_cached(rows: np.ndarray) -> np.ndarray:
