@@ -136,6 +136,8 @@ def test_with_the_real_model_a_greeting_no_longer_pages_and_crises_still_do(monk
     assert detector.assess(GREETED, RULES).urgency == "routine"
     for text in CRISES:
         assert detector.assess(text, RULES).urgency == "emergency", text
-    # Before: "Good evening." alone sat among short goodbyes and paged the chain.
+    # Before: "Good evening." alone sat among short goodbyes and paged the chain. (Reading the report
+    # as a whole, added later, also holds this one back: it is switched off to show the fragment's part.)
     monkeypatch.setattr(module, "FRAGMENT_WORDS", 0)
+    detector.thresholds = replace(detector.thresholds, whole_vote=None)
     assert detector.assess(GREETED, RULES).urgency == "emergency"
