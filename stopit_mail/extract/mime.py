@@ -18,6 +18,7 @@ from email.message import Message
 from email.policy import compat32
 from functools import lru_cache
 
+from stopit_mail.byte_order import little_endian_likely
 from stopit_mail.extract.htmltext import html_to_text
 
 
@@ -180,14 +181,12 @@ _UTF16_LABELS = frozenset({"utf-16", "utf16", "ucs-2", "ucs2", "iso-10646-ucs-2"
 
 
 def _utf16_order(payload: bytes) -> str:
-    """The byte order of UTF-16 text labelled without one: its BOM, else where the NUL bytes of
-    Latin letters fall, else big-endian (RFC 2781 4.3). Python's 'utf-16' reads BOM-less text
-    as little-endian, so a big-endian encoded-word ('=?UTF-16?B?AEgAaQ==?=', Java's and
-    .NET's BigEndianUnicode) became CJK-looking noise."""
+    """The codec for UTF-16 text labelled without its byte order: its BOM, else the likely order.
+    Python's 'utf-16' reads BOM-less text as little-endian, so a big-endian encoded-word
+    ('=?UTF-16?B?AEgAaQ==?=', Java's and .NET's BigEndianUnicode) became CJK-looking noise."""
     if payload[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
-    probe = payload[:512]
-    return "utf-16-le" if probe[1::2].count(0) > probe[0::2].count(0) else "utf-16-be"
+    return "utf-16-le" if little_endian_likely(payload) else "utf-16-be"
 
 
 def decode_bytes(payload: bytes, charset: str | None) -> str:

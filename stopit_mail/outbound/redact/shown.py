@@ -18,6 +18,8 @@ import quopri
 import re
 from email.message import Message
 
+from stopit_mail.byte_order import little_endian_likely
+
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
 # A style sheet or script is not shown as text (what a style sheet generates is read by css_shown).
 _UNSHOWN = re.compile(r"<(style|script)\b[^>]*>.*?(?:</\1\s*>|$)", re.S | re.I)
@@ -126,18 +128,16 @@ def byte_order_unsaid(charset: str | None) -> bool:
 
 def wide_readings(data: bytes, charset: str) -> list[str]:
     """UTF-16 or UTF-32 text whose label leaves the byte order unsaid, read both ways, the likely
-    reading first: a byte order mark decides alone; else Latin text's zero high bytes say which
-    byte comes first; else little-endian, as Python and browsers read it. The other reading is
-    also what some reader shows: Python read big-endian text as CJK and saw no name in it."""
+    reading first: a byte order mark decides alone; else the order extraction reads
+    (`byte_order.little_endian_likely`). The other reading is also what some reader shows: Python and
+    browsers read BOM-less text as little-endian, and Python saw no name in big-endian text."""
     size, orders = (4, ("utf-32-le", "utf-32-be")) if charset.strip().lower() in _WIDE_32 \
         else (2, ("utf-16-le", "utf-16-be"))
     for bom, codec in _BOMS:
         if data.startswith(bom) and codec in orders:
             return [data[len(bom):].decode(codec, errors="replace")]
-    head = data[:4096]
-    high_first = sum(1 for i in range(0, len(head) - size + 1, size) if head[i] == 0)
-    high_last = sum(1 for i in range(size - 1, len(head), size) if head[i] == 0)
-    return [data.decode(codec, errors="replace") for codec in (orders[::-1] if high_first > high_last else orders)]
+    likely = orders if little_endian_likely(data, size) else orders[::-1]
+    return [data.decode(codec, errors="replace") for codec in likely]
 
 
 def _wide_words_as_utf8(raw: str, reading: int) -> str:
