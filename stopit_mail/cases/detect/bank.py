@@ -242,8 +242,9 @@ def embedded_rows(sentences: Sequence[str], embedder: Embedder, folders: Sequenc
     ``folders``, else embedded now (and then stored in every folder): after an edit only the new
     sentences are embedded (a whole bank takes minutes on one busy core)."""
     known: dict[str, np.ndarray] = dict(shipped_rows(embedder.name))
-    for folder in folders:
-        for cached_key, row in _load_cached(embedder, folder).items():
+    cached = [_load_cached(embedder, folder) for folder in folders]
+    for rows in cached:
+        for cached_key, row in rows.items():
             known.setdefault(cached_key, row)
     keys = [sentence_key(s) for s in sentences]
     missing = list(dict.fromkeys(k for k in keys if k not in known))
@@ -256,15 +257,16 @@ def embedded_rows(sentences: Sequence[str], embedder: Embedder, folders: Sequenc
         fresh = as_cached(embed_in_batches(embedder, [texts[k] for k in missing]))
         known.update(zip(missing, fresh, strict=True))
     vectors = np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
-    for folder in folders if missing else ():
+    for folder, rows in zip(folders, cached, strict=True) if missing else ():
         # The folder's other sentences are kept: an organisation's few examples (or a test's small
         # bank) indexed with the same model must not leave only their own rows in the cache, or
         # the next start re-embeds the whole bank (minutes on one core).
         asked = set(keys)
-        kept = {k: v for k, v in _load_cached(embedder, folder).items() if k not in asked}
-        older = list(kept)[-max(0, CACHE_ROWS - len(keys)):] if len(keys) < CACHE_ROWS else []
+        kept = {k: v for k, v in rows.items() if k not in asked}
+        room = CACHE_ROWS - len(keys)
+        older = list(kept)[-room:] if room > 0 else []
         _store_cached(embedder, folder, older + keys,
-                      np.vstack([*(kept[k][None, :] for k in older), vectors]) if older else vectors)
+                      np.vstack([np.array([kept[k] for k in older]), vectors]) if older else vectors)
     return vectors
 
 
